@@ -1,0 +1,270 @@
+"""Conform a batch of source rows to the canonical contract, quarantining what does not fit.
+
+Every connector hands over its rows as text (CSV cells, JSON values, database values rendered as
+strings), so one vectorised code path types and validates all sources alike. Each rejected row
+becomes one quarantine record naming the source, entity, file, row, column, value and reason.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import polars as pl
+
+from ingestion.contract import (
+    ISO_CURRENCIES,
+    MONEY_PRECISION,
+    MONEY_SCALE,
+    RATE_PRECISION,
+    RATE_SCALE,
+    Column,
+    Entity,
+)
+
+_RAW = "_raw_"
+# Lineage columns a connector adds to every batch.
+SOURCE_FILE = "_source_file"
+SOURCE_ROW = "_source_row"
+
+QUARANTINE_SCHEMA: dict[str, pl.DataType] = {
+    "source": pl.String(),
+    "entity": pl.String(),
+    "file": pl.String(),
+    "row_number": pl.Int64(),
+    "column_name": pl.String(),
+    "value": pl.String(),
+    "reason": pl.String(),
+    "record": pl.String(),
+}
+
+
+class SchemaDriftError(ValueError):
+    """A batch lacks a required contract column: nothing in it can be loaded safely."""
+
+    def __init__(self, source: str, entity: str, file: str, column: str) -> None:
+        self.source, self.entity, self.file, self.column = source, entity, file, column
+        super().__init__(
+            f"{source}: file {file} for entity {entity} has no column {column!r} "
+            f"(schema drift: a required contract column is missing)"
+        )
+
+
+@dataclass
+class Conformed:
+    rows: pl.DataFrame  # typed contract columns, then extra source columns, then _source_file
+    quarantine: pl.DataFrame  # QUARANTINE_SCHEMA
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def rows_in(self) -> int:
+        return self.rows.height + self.quarantine.height
+
+
+def _files_label(batch: pl.DataFrame) -> str:
+    files = batch[SOURCE_FILE].unique().sort().to_list() if batch.height else []
+    if len(files) > 3:
+        return f"{len(files)} files ({files[0]} … {files[-1]})"
+    return ", ".join(files) or "(no rows)"
+
+
+def _blank_to_null(name: str) -> pl.Expr:
+    text = pl.col(name).cast(pl.String).str.strip_chars()
+    return pl.when(text == "").then(None).otherwise(text)
+
+
+def _decimal(text: pl.Expr, precision: int, scale: int) -> pl.Expr:
+    # Polars would silently truncate extra decimals or accept "1e5": check the shape first.
+    pattern = rf"^[+-]?\d+(\.\d{{1,{scale}}})?$"
+    return pl.when(text.str.contains(pattern)).then(text).cast(
+        pl.Decimal(precision, scale), strict=False
+    )
+
+
+def parse_expr(column: Column) -> pl.Expr:
+    """Typed value of a text column; null where the text does not parse."""
+    text = _blank_to_null(column.name)
+    match column.type:
+        case "string":
+            parsed = text
+        case "int":
+            parsed = pl.when(text.str.contains(r"^[+-]?\d+$")).then(text).cast(pl.Int64, strict=False)
+        case "money":
+            parsed = _decimal(text, MONEY_PRECISION, MONEY_SCALE)
+        case "rate":
+            parsed = _decimal(text, RATE_PRECISION, RATE_SCALE)
+        case "date":
+            parsed = text.str.to_date("%Y-%m-%d", strict=False)
+        case "timestamp":
+            iso = text.str.replace("T", " ").str.replace(r"(Z|\+00:?00)$", "")
+            iso = pl.when(iso.str.len_chars() == 10).then(iso + " 00:00:00").otherwise(iso)
+            parsed = iso.str.to_datetime("%Y-%m-%d %H:%M:%S%.f", time_unit="us", strict=False)
+        case "bool":
+            lowered = text.str.to_lowercase()
+            parsed = (
+                pl.when(lowered.is_in(["true", "t", "1", "yes", "y"]))
+                .then(True)
+                .when(lowered.is_in(["false", "f", "0", "no", "n"]))
+                .then(False)
+            )
+    return parsed.alias(column.name)
+
+
+def _type_label(column: Column) -> str:
+    return {"money": "an amount with at most 2 decimals", "rate": "a rate with at most 8 decimals",
+            "date": "a date (YYYY-MM-DD)", "timestamp": "a timestamp (YYYY-MM-DD HH:MM:SS, UTC)",
+            "int": "an integer", "bool": "a boolean"}.get(column.type, column.type)
+
+
+def conform(
+    batch: pl.DataFrame,
+    entity: Entity,
+    *,
+    source: str,
+    known_keys: dict[str, tuple[pl.Series, str]] | None = None,
+) -> Conformed:
+    """Type `batch` (text columns plus SOURCE_FILE and SOURCE_ROW) against `entity`.
+
+    `known_keys` maps a column to (the keys it must reference, the reason when it does not):
+    referential checks against data already in the warehouse or in the same run.
+    """
+    warnings: list[str] = []
+    file_label = _files_label(batch)
+    present = set(batch.columns)
+    for column in entity.columns:
+        if column.name not in present:
+            if column.required:
+                raise SchemaDriftError(source, entity.name, file_label, column.name)
+            warnings.append(
+                f"{source}: {file_label}: optional column {column.name!r} of {entity.name} is "
+                f"missing; loaded as empty"
+            )
+            batch = batch.with_columns(pl.lit(None, pl.String).alias(column.name))
+    lineage = {SOURCE_FILE, SOURCE_ROW}
+    extras = [c for c in batch.columns if c not in set(entity.column_names) | lineage]
+    for extra in extras:
+        warnings.append(
+            f"{source}: {_files_label(batch.filter(pl.col(extra).is_not_null()))}: column {extra!r} is "
+            f"not in the {entity.name} contract; kept as text (schema drift)"
+        )
+    # Everything arrives as text, whatever the source's own types were.
+    text = batch.select(
+        [pl.col(c).cast(pl.String) for c in entity.column_names + extras]
+        + [pl.col(SOURCE_FILE), pl.col(SOURCE_ROW).cast(pl.Int64)]
+    )
+    # Parsed values replace the text; the text stays beside them for the checks.
+    typed = text.with_columns(
+        [parse_expr(c) for c in entity.columns]
+        + [pl.col(c.name).alias(_RAW + c.name) for c in entity.columns]
+    )
+
+    # One (failed?, column, value, reason) check per rule, in priority order.
+    checks: list[tuple[pl.Expr, str, str]] = []
+    for c in entity.columns:
+        raw = _blank_to_null(_RAW + c.name)
+        parsed = pl.col(c.name)
+        checks.append((raw.is_not_null() & parsed.is_null(), c.name, f"{c.name}: cannot parse as {_type_label(c)}"))
+        if c.required or c.name in entity.primary_key:
+            checks.append((raw.is_null(), c.name, f"{c.name}: required value is missing"))
+    for rule in entity.rules:
+        col = pl.col(rule.column)
+        failed = {
+            "positive": col <= 0,
+            "non_negative": col < 0,
+            "currency": ~col.is_in(sorted(ISO_CURRENCIES)),
+            "one_of": ~col.is_in(list(rule.allowed)),
+        }[rule.check]
+        checks.append((col.is_not_null() & failed, rule.column, f"{rule.column}: {rule.reason}"))
+    for column, (keys, reason) in (known_keys or {}).items():
+        col = pl.col(column)
+        checks.append((col.is_not_null() & ~col.is_in(keys.implode()), column, f"{column}: {reason}"))
+
+    first_failure = pl.coalesce([pl.when(failed).then(pl.lit(i)) for i, (failed, _, _) in enumerate(checks)])
+    typed = typed.with_columns(first_failure.alias("_failure"))
+    text = text.with_columns(typed["_failure"])
+
+    # Duplicate keys among the valid rows: keep the latest version, quarantine the others.
+    valid = typed.filter(pl.col("_failure").is_null()).sort([entity.cursor, SOURCE_FILE, SOURCE_ROW])
+    is_kept = valid.select(pl.struct(list(entity.primary_key)).is_last_distinct()).to_series()
+    duplicates = valid.filter(~is_kept)
+    kept = valid.filter(is_kept)
+
+    quarantine = pl.concat(
+        [
+            _quarantine_records(text.filter(pl.col("_failure").is_not_null()), entity, source, checks),
+            _duplicate_records(duplicates, text, entity, source),
+        ]
+    )
+    ordered = kept.select(entity.column_names + extras + [SOURCE_FILE]).sort(list(entity.primary_key))
+    return Conformed(rows=ordered, quarantine=quarantine, warnings=warnings)
+
+
+def _record_json(frame: pl.DataFrame, columns: list[str]) -> pl.Expr:
+    return pl.struct([pl.col(c) for c in columns]).struct.json_encode()
+
+
+def _quarantine_records(
+    rejected: pl.DataFrame, entity: Entity, source: str, checks: list[tuple[pl.Expr, str, str]]
+) -> pl.DataFrame:
+    if rejected.height == 0:
+        return pl.DataFrame(schema=QUARANTINE_SCHEMA)
+    data_columns = [c for c in rejected.columns if c not in {SOURCE_FILE, SOURCE_ROW, "_failure"}]
+    column_of = pl.Series([column for _, column, _ in checks])
+    reason_of = pl.Series([reason for _, _, reason in checks])
+    failure = rejected["_failure"]
+    column_names = column_of.gather(failure)
+    # The offending value, read from the column each row failed on.
+    values = rejected.select(
+        pl.coalesce(
+            [pl.when(pl.col("_failure") == i).then(pl.col(column)) for i, (_, column, _) in enumerate(checks)]
+        )
+    ).to_series()
+    return rejected.select(
+        pl.lit(source).alias("source"),
+        pl.lit(entity.name).alias("entity"),
+        pl.col(SOURCE_FILE).alias("file"),
+        pl.col(SOURCE_ROW).alias("row_number"),
+        pl.Series("column_name", column_names),
+        pl.Series("value", values),
+        pl.Series("reason", reason_of.gather(failure)),
+        _record_json(rejected, data_columns).alias("record"),
+    ).cast(QUARANTINE_SCHEMA)
+
+
+def _duplicate_records(
+    duplicates: pl.DataFrame, text: pl.DataFrame, entity: Entity, source: str
+) -> pl.DataFrame:
+    if duplicates.height == 0:
+        return pl.DataFrame(schema=QUARANTINE_SCHEMA)
+    originals = text.join(duplicates.select(SOURCE_FILE, SOURCE_ROW), on=[SOURCE_FILE, SOURCE_ROW])
+    data_columns = [c for c in originals.columns if c not in {SOURCE_FILE, SOURCE_ROW, "_failure"}]
+    key = pl.concat_str([pl.col(c) for c in entity.primary_key], separator="|")
+    return originals.select(
+        pl.lit(source).alias("source"),
+        pl.lit(entity.name).alias("entity"),
+        pl.col(SOURCE_FILE).alias("file"),
+        pl.col(SOURCE_ROW).alias("row_number"),
+        pl.lit(",".join(entity.primary_key)).alias("column_name"),
+        key.alias("value"),
+        pl.lit(
+            f"{','.join(entity.primary_key)}: duplicate primary key; the row with the latest "
+            f"{entity.cursor} was kept"
+        ).alias("reason"),
+        _record_json(originals, data_columns).alias("record"),
+    ).cast(QUARANTINE_SCHEMA)
+
+
+def file_failure(source: str, entity: str, file: str, reason: str, content: str, column: str | None = None) -> pl.DataFrame:
+    """One quarantine record for a file that could not be read or lacks a required column."""
+    return pl.DataFrame(
+        {
+            "source": [source],
+            "entity": [entity],
+            "file": [file],
+            "row_number": [None],
+            "column_name": [column],
+            "value": [None],
+            "reason": [reason],
+            "record": [content[:2000]],
+        },
+        schema=QUARANTINE_SCHEMA,
+    )

@@ -1,0 +1,435 @@
+"""The canonical source contract: the entities every connector lands, with types, keys and meaning.
+
+This module is the single source of truth. The simulator writes its ERP tables from it, every
+connector conforms its rows to it, the raw tables in DuckDB are typed from it, and
+docs/sources.md is generated from it (`o2c contract --markdown`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+ColumnType = Literal["string", "int", "money", "rate", "date", "timestamp", "bool"]
+
+# Money is DECIMAL(18,2): exact, and wide enough for ten-digit amounts in any currency.
+MONEY_PRECISION, MONEY_SCALE = 18, 2
+# FX rates keep eight decimals (central banks publish four to six).
+RATE_PRECISION, RATE_SCALE = 18, 8
+
+# ISO 4217 codes a connector accepts. Anything else is quarantined as an unknown currency.
+ISO_CURRENCIES = frozenset(
+    "USD EUR GBP JPY CHF CAD AUD NZD CNY HKD SGD SEK NOK DKK PLN CZK HUF INR KRW MXN BRL ZAR "
+    "TRY ILS AED SAR THB MYR IDR PHP TWD".split()
+)
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: ColumnType
+    description: str
+    required: bool = True
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A row-level rule on typed values; rows that break it are quarantined with `reason`."""
+
+    column: str
+    check: Literal["positive", "non_negative", "currency", "one_of"]
+    reason: str
+    allowed: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Entity:
+    name: str
+    description: str
+    primary_key: tuple[str, ...]
+    columns: tuple[Column, ...]
+    rules: tuple[Rule, ...] = field(default=())
+    # (column, parent entity): the column must hold a key of the parent, in any raw schema.
+    references: tuple[tuple[str, str], ...] = field(default=())
+    cursor: str = "updated_at"
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    def column(self, name: str) -> Column:
+        return next(c for c in self.columns if c.name == name)
+
+
+def _updated_at() -> Column:
+    return Column("updated_at", "timestamp", "When the source last changed this row (UTC).")
+
+
+def _currency(what: str) -> Column:
+    return Column("currency", "string", f"ISO 4217 code of the {what}.")
+
+
+CURRENCY_RULE = Rule("currency", "currency", "unknown currency code")
+
+ENTITIES: dict[str, Entity] = {
+    e.name: e
+    for e in [
+        Entity(
+            "collectors",
+            "Credit and collections staff; each customer is assigned to one.",
+            ("collector_id",),
+            (
+                Column("collector_id", "string", "Collector key."),
+                Column("collector_name", "string", "Full name."),
+                Column("email", "string", "Work email; exception reports go here."),
+                Column("region", "string", "Region the collector covers."),
+                _updated_at(),
+            ),
+        ),
+        Entity(
+            "customers",
+            "Bill-to customers (accounts receivable master data).",
+            ("customer_id",),
+            (
+                Column("customer_id", "string", "Customer key."),
+                Column("customer_name", "string", "Legal name."),
+                Column("segment", "string", "enterprise, mid_market or smb."),
+                Column("region", "string", "NA, EMEA, APAC or LATAM."),
+                Column("country", "string", "ISO 3166 alpha-2 country code."),
+                _currency("customer's invoices"),
+                Column("payment_terms_code", "string", "NET30, NET45, NET60 or 2/10NET30."),
+                Column("payment_terms_days", "int", "Days from invoice date to due date."),
+                Column("credit_limit", "money", "Credit limit in the customer's currency."),
+                Column("collector_id", "string", "Assigned collector.", required=False),
+                Column(
+                    "bank_account",
+                    "string",
+                    "Account the customer pays from; matches bank statement counterparties.",
+                    required=False,
+                ),
+                Column("created_at", "timestamp", "When the customer was created (UTC)."),
+                _updated_at(),
+            ),
+            rules=(CURRENCY_RULE, Rule("credit_limit", "non_negative", "negative credit limit")),
+        ),
+        Entity(
+            "products",
+            "Products sold (the ERP item master).",
+            ("product_id",),
+            (
+                Column("product_id", "string", "Product key."),
+                Column("product_name", "string", "Name."),
+                Column("category", "string", "Product category."),
+                Column("list_price_usd", "money", "List price in USD."),
+                Column("unit_cost_usd", "money", "Standard unit cost in USD (for margin)."),
+                _updated_at(),
+            ),
+            rules=(Rule("list_price_usd", "positive", "list price must be positive"),),
+        ),
+        Entity(
+            "sales_orders",
+            "Sales order headers.",
+            ("order_id",),
+            (
+                Column("order_id", "string", "Order key."),
+                Column("customer_id", "string", "Ordering (bill-to) customer."),
+                Column("order_date", "date", "Date the order was booked."),
+                _currency("order"),
+                Column("order_amount", "money", "Order total in the order currency."),
+                Column(
+                    "order_status",
+                    "string",
+                    "pending_credit, approved, partially_shipped, shipped or cancelled.",
+                ),
+                Column(
+                    "credit_approved_at",
+                    "timestamp",
+                    "When credit was approved (UTC); empty while pending or if cancelled.",
+                    required=False,
+                ),
+                _updated_at(),
+            ),
+            rules=(CURRENCY_RULE, Rule("order_amount", "positive", "order amount must be positive")),
+            references=(("customer_id", "customers"),),
+        ),
+        Entity(
+            "sales_order_lines",
+            "Sales order lines; quantity_shipped below quantity means a backorder.",
+            ("order_line_id",),
+            (
+                Column("order_line_id", "string", "Order line key."),
+                Column("order_id", "string", "Order the line belongs to."),
+                Column("line_number", "int", "Line number within the order."),
+                Column("product_id", "string", "Product ordered."),
+                Column("quantity", "int", "Quantity ordered."),
+                Column("quantity_shipped", "int", "Quantity shipped so far."),
+                Column("unit_price", "money", "Net unit price in the order currency."),
+                Column("line_amount", "money", "quantity × unit_price."),
+                _updated_at(),
+            ),
+            rules=(
+                Rule("quantity", "positive", "quantity must be positive"),
+                Rule("line_amount", "positive", "line amount must be positive"),
+            ),
+            references=(("order_id", "sales_orders"),),
+        ),
+        Entity(
+            "shipments",
+            "Shipments (deliveries) of an order; an order may ship in several (partial shipments).",
+            ("shipment_id",),
+            (
+                Column("shipment_id", "string", "Shipment key."),
+                Column("order_id", "string", "Order shipped."),
+                Column("shipment_number", "int", "1 for the first shipment of the order, 2 …"),
+                Column("shipment_date", "date", "Date the goods left the warehouse."),
+                Column("carrier", "string", "Carrier name.", required=False),
+                _updated_at(),
+            ),
+        ),
+        Entity(
+            "invoices",
+            "Customer invoices, one per shipment. Open balances come from the ledger of events "
+            "(credit memos, payment applications), never from invoice_status.",
+            ("invoice_id",),
+            (
+                Column("invoice_id", "string", "Invoice key."),
+                Column("invoice_number", "string", "Number printed on the invoice."),
+                Column("customer_id", "string", "Billed customer."),
+                Column("order_id", "string", "Order invoiced."),
+                Column("shipment_id", "string", "Shipment invoiced.", required=False),
+                Column("invoice_date", "date", "Invoice (document) date."),
+                Column("due_date", "date", "Net due date."),
+                _currency("invoice"),
+                Column("payment_terms_code", "string", "Terms on the invoice."),
+                Column("invoice_amount", "money", "Invoice total = sum of its lines."),
+                Column(
+                    "invoice_status",
+                    "string",
+                    "The ERP's current status (open, partially_paid, paid, disputed, "
+                    "written_off); informational only.",
+                ),
+                _updated_at(),
+            ),
+            rules=(
+                CURRENCY_RULE,
+                Rule("invoice_amount", "positive", "invoice amount must be positive"),
+            ),
+            references=(("customer_id", "customers"), ("order_id", "sales_orders")),
+        ),
+        Entity(
+            "invoice_lines",
+            "Invoice lines: what was billed, per order line shipped.",
+            ("invoice_line_id",),
+            (
+                Column("invoice_line_id", "string", "Invoice line key."),
+                Column("invoice_id", "string", "Invoice the line belongs to."),
+                Column("order_line_id", "string", "Order line billed.", required=False),
+                Column("product_id", "string", "Product billed."),
+                Column("quantity", "int", "Quantity billed."),
+                Column("unit_price", "money", "Unit price in the invoice currency."),
+                Column("line_amount", "money", "quantity × unit_price."),
+                _updated_at(),
+            ),
+            rules=(
+                Rule("quantity", "positive", "quantity must be positive"),
+                Rule("line_amount", "positive", "line amount must be positive"),
+            ),
+            references=(("invoice_id", "invoices"),),
+        ),
+        Entity(
+            "credit_memos",
+            "Credit memos reduce what a customer owes (dispute credits, returns, early-payment "
+            "discounts, bad-debt write-offs). Amounts are positive.",
+            ("credit_memo_id",),
+            (
+                Column("credit_memo_id", "string", "Credit memo key."),
+                Column("credit_memo_number", "string", "Document number."),
+                Column("customer_id", "string", "Credited customer."),
+                Column("invoice_id", "string", "Invoice credited, if any.", required=False),
+                Column("credit_memo_date", "date", "Effective date of the credit."),
+                _currency("credit memo"),
+                Column("credit_amount", "money", "Amount credited (positive)."),
+                Column(
+                    "reason",
+                    "string",
+                    "dispute_credit, return, early_payment_discount or bad_debt_write_off.",
+                ),
+                _updated_at(),
+            ),
+            rules=(
+                CURRENCY_RULE,
+                Rule("credit_amount", "positive", "credit memo amount must be positive"),
+            ),
+            references=(("customer_id", "customers"), ("invoice_id", "invoices")),
+        ),
+        Entity(
+            "disputes",
+            "Customer disputes raised against invoices.",
+            ("dispute_id",),
+            (
+                Column("dispute_id", "string", "Dispute key."),
+                Column("invoice_id", "string", "Disputed invoice."),
+                Column("customer_id", "string", "Disputing customer."),
+                Column("opened_date", "date", "Date the dispute was raised."),
+                Column(
+                    "reason", "string", "pricing, quantity, quality, not_received or duplicate."
+                ),
+                Column("disputed_amount", "money", "Amount in dispute (invoice currency)."),
+                Column("dispute_status", "string", "open or resolved."),
+                Column(
+                    "resolution",
+                    "string",
+                    "credited, partially_credited or rejected; empty while open.",
+                    required=False,
+                ),
+                Column("resolved_date", "date", "Date resolved; empty while open.", required=False),
+                _updated_at(),
+            ),
+            rules=(Rule("disputed_amount", "positive", "disputed amount must be positive"),),
+            references=(("invoice_id", "invoices"),),
+        ),
+        Entity(
+            "payments",
+            "Money received (and refunded) from payment processors and bank statements. "
+            "Amounts are positive; payment_type tells the direction.",
+            ("payment_id",),
+            (
+                Column("payment_id", "string", "Payment key (processor charge id or bank transaction id)."),
+                Column(
+                    "customer_id",
+                    "string",
+                    "Paying customer when the source knows it (processors do; banks do not).",
+                    required=False,
+                ),
+                Column("payer_name", "string", "Payer name as the source shows it.", required=False),
+                Column(
+                    "payer_account",
+                    "string",
+                    "Payer's bank account (bank statements).",
+                    required=False,
+                ),
+                Column("payment_date", "date", "Value date of the money movement."),
+                Column("amount", "money", "Amount (positive)."),
+                _currency("payment"),
+                Column("payment_method", "string", "card, ach_debit or bank_transfer."),
+                Column("payment_type", "string", "payment (money in) or refund (money out)."),
+                Column(
+                    "remittance_info",
+                    "string",
+                    "Free-text remittance reference; may be missing, wrong or list several "
+                    "invoices.",
+                    required=False,
+                ),
+                Column(
+                    "original_payment_id",
+                    "string",
+                    "For refunds: the payment refunded.",
+                    required=False,
+                ),
+                _updated_at(),
+            ),
+            rules=(
+                CURRENCY_RULE,
+                Rule("amount", "positive", "payment amount must be positive"),
+                Rule("payment_type", "one_of", "unknown payment type", ("payment", "refund")),
+            ),
+            references=(("customer_id", "customers"),),
+        ),
+        Entity(
+            "payment_applications",
+            "Cash application already done by the source (e.g. a processor payment made against "
+            "an invoice in a customer portal).",
+            ("application_id",),
+            (
+                Column("application_id", "string", "Application key."),
+                Column("payment_id", "string", "Payment applied."),
+                Column("invoice_id", "string", "Invoice the payment was applied to."),
+                Column("applied_amount", "money", "Amount applied (payment currency)."),
+                Column("applied_date", "date", "Effective date of the application."),
+                _updated_at(),
+            ),
+            rules=(Rule("applied_amount", "positive", "applied amount must be positive"),),
+            references=(("invoice_id", "invoices"),),
+        ),
+        Entity(
+            "fx_rates",
+            "Daily FX rates (business days): 1 unit of from_currency = rate units of "
+            "to_currency.",
+            ("rate_date", "from_currency", "to_currency"),
+            (
+                Column("rate_date", "date", "Publication date."),
+                Column("from_currency", "string", "Transaction currency."),
+                Column("to_currency", "string", "Reporting currency."),
+                Column("rate", "rate", "Units of to_currency per unit of from_currency."),
+                _updated_at(),
+            ),
+            rules=(
+                Rule("from_currency", "currency", "unknown currency code"),
+                Rule("to_currency", "currency", "unknown currency code"),
+                Rule("rate", "positive", "FX rate must be positive"),
+            ),
+        ),
+        Entity(
+            "collection_actions",
+            "What collectors did: calls, emails, promises to pay, disputes logged, notes "
+            "(from the collections ops store).",
+            ("action_id",),
+            (
+                Column("action_id", "string", "Action key."),
+                Column("customer_id", "string", "Customer the action concerns."),
+                Column("invoice_id", "string", "Invoice, when the action is about one.", required=False),
+                Column("collector_id", "string", "Collector who acted."),
+                Column("action_type", "string", "call, email, promise_to_pay, dispute or note."),
+                Column("action_date", "date", "Date of the action."),
+                Column("promised_date", "date", "Promise-to-pay date.", required=False),
+                Column("promised_amount", "money", "Promised amount.", required=False),
+                Column("note", "string", "Free text.", required=False),
+                _updated_at(),
+            ),
+        ),
+    ]
+}
+
+# Which entities each built-in connector lands.
+ERP_ENTITIES: tuple[str, ...] = (
+    "collectors",
+    "customers",
+    "products",
+    "sales_orders",
+    "sales_order_lines",
+    "shipments",
+    "invoices",
+    "invoice_lines",
+    "credit_memos",
+    "disputes",
+    "payment_applications",
+)
+
+
+def markdown() -> str:
+    """Render the contract as the tables of docs/sources.md."""
+    out: list[str] = []
+    for entity in ENTITIES.values():
+        out.append(f"### `{entity.name}`\n")
+        out.append(f"{entity.description}\n")
+        out.append(f"Primary key: `{', '.join(entity.primary_key)}`. Cursor: `{entity.cursor}`.\n")
+        out.append("| column | type | required | meaning |")
+        out.append("|---|---|---|---|")
+        for c in entity.columns:
+            out.append(f"| `{c.name}` | {_type_label(c.type)} | {'yes' if c.required else 'no'} | {c.description} |")
+        if entity.references:
+            out.append("")
+            out.append("References: " + "; ".join(f"`{c}` → `{p}`" for c, p in entity.references) + ".")
+        if entity.rules:
+            out.append("")
+            out.append("Rules: " + "; ".join(f"`{r.column}`: {r.reason}" for r in entity.rules) + ".")
+        out.append("")
+    return "\n".join(out)
+
+
+def _type_label(column_type: ColumnType) -> str:
+    return {
+        "money": f"decimal({MONEY_PRECISION},{MONEY_SCALE})",
+        "rate": f"decimal({RATE_PRECISION},{RATE_SCALE})",
+        "timestamp": "timestamp (UTC)",
+    }.get(column_type, column_type)

@@ -1,0 +1,121 @@
+"""Write a snapshot out as real source systems: an ERP database and landing files."""
+
+from __future__ import annotations
+
+import datetime as dt
+import warnings
+from pathlib import Path
+
+import polars as pl
+import sqlalchemy as sa
+
+from ingestion.contract import ENTITIES, ERP_ENTITIES, ColumnType
+
+_SA_TYPES: dict[ColumnType, sa.types.TypeEngine] = {
+    "string": sa.String(200),
+    "int": sa.BigInteger(),
+    "money": sa.Numeric(18, 2),
+    "rate": sa.Numeric(18, 8),
+    "date": sa.Date(),
+    "timestamp": sa.DateTime(),
+    "bool": sa.Boolean(),
+}
+
+LANDING = "landing"
+
+
+def erp_metadata() -> sa.MetaData:
+    """ERP tables typed from the contract, as a typical ERP would declare them."""
+    metadata = sa.MetaData()
+    for name in ERP_ENTITIES:
+        entity = ENTITIES[name]
+        sa.Table(
+            name,
+            metadata,
+            *[
+                sa.Column(c.name, _SA_TYPES[c.type], primary_key=c.name in entity.primary_key, nullable=not c.required)
+                for c in entity.columns
+            ],
+            sa.Index(f"ix_{name}_updated_at", "updated_at"),
+        )
+    return metadata
+
+
+def write_erp(url: str, tables: dict[str, pl.DataFrame], *, changed_since: dt.datetime | None) -> dict[str, int]:
+    """Create the ERP (changed_since=None) or upsert the rows changed after `changed_since`.
+
+    Upserts are delete-then-insert by primary key in one transaction, which every SQL database
+    supports; returns rows written per table.
+    """
+    engine = sa.create_engine(url)
+    metadata = erp_metadata()
+    written: dict[str, int] = {}
+    with engine.begin() as conn, warnings.catch_warnings():
+        warnings.simplefilter("ignore", sa.exc.SAWarning)  # SQLite stores Numeric as REAL
+        if changed_since is None:
+            metadata.drop_all(conn)
+            metadata.create_all(conn)
+        for name in ERP_ENTITIES:
+            table = metadata.tables[name]
+            frame = tables[name].select(ENTITIES[name].column_names)
+            if changed_since is not None:
+                frame = frame.filter(pl.col("updated_at") > changed_since)
+                (key,) = ENTITIES[name].primary_key
+                keys = frame[key].to_list()
+                for i in range(0, len(keys), 10_000):
+                    conn.execute(table.delete().where(table.c[key].in_(keys[i : i + 10_000])))
+            rows = frame.to_dicts()
+            for i in range(0, len(rows), 50_000):
+                conn.execute(table.insert(), rows[i : i + 50_000])
+            written[name] = len(rows)
+    engine.dispose()
+    return written
+
+
+def _day_label(start: dt.date, day: int) -> str:
+    return (start + dt.timedelta(days=day)).isoformat()
+
+
+def write_processor_files(folder: Path, records: pl.DataFrame, start: dt.date) -> list[Path]:
+    """One JSON-lines export per day with activity, as payment processors deliver them."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for (day,), rows in records.partition_by("day", as_dict=True, maintain_order=True).items():
+        path = folder / f"payments_{_day_label(start, day)}.jsonl"
+        rows.drop("day").write_ndjson(path)
+        paths.append(path)
+    return paths
+
+
+def write_bank_files(folder: Path, records: pl.DataFrame, start: dt.date, days: range) -> list[Path]:
+    """One statement CSV per business day, empty days included (a bank always sends one)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    epoch_days = (start - dt.date(1970, 1, 1)).days
+    by_day = records.partition_by("day", as_dict=True, maintain_order=True)
+    empty = records.clear().drop("day")
+    paths = []
+    for day in days:
+        if (day + epoch_days - 4) % 7 >= 5:
+            continue
+        path = folder / f"statement_{_day_label(start, day)}.csv"
+        by_day.get((day,), empty.with_columns(pl.lit(0).alias("day"))).drop("day").write_csv(path)
+        paths.append(path)
+    return paths
+
+
+def write_fx_files(folder: Path, records: pl.DataFrame) -> list[Path]:
+    """One CSV per month in the contract's fx_rates layout; the current month grows daily."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    monthly = records.with_columns(pl.col("rate_date").dt.strftime("%Y-%m").alias("month"))
+    for (month,), rows in monthly.partition_by("month", as_dict=True, maintain_order=True).items():
+        path = folder / f"fx_rates_{month}.csv"
+        rows.drop("day", "month").write_csv(path)
+        paths.append(path)
+    return paths
+
+
+def write_parquet(folder: Path, frames: dict[str, pl.DataFrame]) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, frame in frames.items():
+        frame.write_parquet(folder / f"{name}.parquet", statistics=False)

@@ -1,0 +1,173 @@
+"""Connectors: read each source system into text batches in the contract's column names.
+
+A connector only reads and renames; typing and validation happen once, in `conform`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+import sqlalchemy as sa
+
+from ingestion.conform import SOURCE_FILE, SOURCE_ROW
+from ingestion.contract import ENTITIES
+
+
+@dataclass
+class FileBatch:
+    """The rows of one file, or why the file could not be read."""
+
+    file: str  # path relative to the source folder
+    sha256: str
+    rows: pl.DataFrame | None
+    bad_lines: pl.DataFrame | None = None  # (row_number, content) of lines that are not JSON
+    error: str | None = None
+
+
+def _with_lineage(frame: pl.DataFrame, file: str) -> pl.DataFrame:
+    return frame.with_columns(
+        pl.lit(file).alias(SOURCE_FILE), pl.int_range(1, pl.len() + 1, dtype=pl.Int64).alias(SOURCE_ROW)
+    )
+
+
+def _as_text(frame: pl.DataFrame) -> pl.DataFrame:
+    return frame.with_columns([pl.col(c).cast(pl.String) for c in frame.columns])
+
+
+# ---- ERP database (any SQLAlchemy URL) -----------------------------------------------------
+
+
+def read_erp_table(url: str, entity: str, since: dt.datetime | None) -> pl.DataFrame:
+    """Rows of an ERP table changed since `since` (all rows when None), as text."""
+    table = ENTITIES[entity]
+    engine = sa.create_engine(url)
+    meta_table = sa.Table(entity, sa.MetaData(), autoload_with=engine)
+    query = sa.select(meta_table).order_by(*[meta_table.c[k] for k in table.primary_key])
+    if since is not None:
+        query = query.where(meta_table.c[table.cursor] >= since)
+    with engine.connect() as conn:
+        result = conn.execute(query)
+        columns = list(result.keys())
+        rows = result.fetchall()
+    engine.dispose()
+    frame = pl.DataFrame([list(r) for r in rows], schema=columns, orient="row", infer_schema_length=None) if rows else pl.DataFrame(schema={c: pl.String for c in columns})
+    return _with_lineage(_as_text(frame), f"erp.{entity}")
+
+
+# ---- Files ---------------------------------------------------------------------------------
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def read_csv_file(path: Path, root: Path) -> FileBatch:
+    rel = str(path.relative_to(root))
+    digest = _sha256(path)
+    try:
+        frame = pl.read_csv(path, infer_schema=False, encoding="utf8")
+    except Exception as exc:  # any parser failure: the file is reported, the others go on
+        return FileBatch(rel, digest, None, error=f"unreadable CSV: {exc}".splitlines()[0])
+    return FileBatch(rel, digest, _with_lineage(frame, rel))
+
+
+def read_parquet_file(path: Path, root: Path) -> FileBatch:
+    rel = str(path.relative_to(root))
+    digest = _sha256(path)
+    try:
+        frame = _as_text(pl.read_parquet(path))
+    except Exception as exc:
+        return FileBatch(rel, digest, None, error=f"unreadable Parquet: {exc}".splitlines()[0])
+    return FileBatch(rel, digest, _with_lineage(frame, rel))
+
+
+def read_jsonl_file(path: Path, root: Path) -> FileBatch:
+    """JSON lines; a bad line is set aside with its line number, the rest still load."""
+    rel = str(path.relative_to(root))
+    digest = _sha256(path)
+    text = path.read_text(encoding="utf8", errors="replace")
+    try:
+        frame = pl.read_ndjson(path, infer_schema_length=None) if text.strip() else pl.DataFrame()
+        return FileBatch(rel, digest, _with_lineage(_as_text(frame), rel))
+    except Exception:
+        pass  # fall back to line by line, only for the rare broken file
+    records, bad = [], []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+            if not isinstance(record, dict):
+                raise ValueError("not a JSON object")
+            records.append({k: None if v is None else str(v) for k, v in record.items()} | {SOURCE_ROW: number})
+        except ValueError:
+            bad.append({"row_number": number, "content": line})
+    frame = pl.DataFrame(records, infer_schema_length=None).with_columns(pl.lit(rel).alias(SOURCE_FILE)) if records else None
+    bad_frame = pl.DataFrame(bad, schema={"row_number": pl.Int64, "content": pl.String})
+    return FileBatch(rel, digest, frame, bad_lines=bad_frame)
+
+
+# ---- Source-specific layouts mapped to the contract ------------------------------------------
+
+
+def processor_to_contract(frame: pl.DataFrame) -> pl.DataFrame:
+    """Processor export (charges and refunds) → payments."""
+    get = lambda name: pl.col(name) if name in frame.columns else pl.lit(None, pl.String)  # noqa: E731
+    renamed = {"id": "payment_id", "customer": "customer_id", "payment_method_type": "payment_method",
+               "description": "remittance_info", "charge": "original_payment_id", "amount": "amount"}
+    known = set(renamed) | {"object", "created", "currency", "status", SOURCE_FILE, SOURCE_ROW}
+    return frame.select(
+        pl.lit(None, pl.String).alias("payer_name"),
+        pl.lit(None, pl.String).alias("payer_account"),
+        *[get(src).alias(dst) for src, dst in renamed.items()],
+        get("created").str.slice(0, 10).alias("payment_date"),
+        get("currency").str.to_uppercase().alias("currency"),
+        pl.when(get("object") == "charge").then(pl.lit("payment"))
+        .when(get("object") == "refund").then(pl.lit("refund"))
+        .otherwise(get("object")).alias("payment_type"),
+        get("created").alias("updated_at"),
+        *[pl.col(c) for c in frame.columns if c not in known],
+        pl.col(SOURCE_FILE), pl.col(SOURCE_ROW),
+    )
+
+
+BANK_REQUIRED = ("bank_transaction_id", "value_date", "amount", "currency")
+
+
+def bank_to_contract(frame: pl.DataFrame) -> pl.DataFrame:
+    """Bank statement lines (incoming credit transfers) → payments."""
+    renamed = {"bank_transaction_id": "payment_id", "value_date": "payment_date", "amount": "amount",
+               "currency": "currency", "counterparty_name": "payer_name",
+               "counterparty_account": "payer_account", "remittance_information": "remittance_info"}
+    known = set(renamed) | {"statement_id", "booking_date", "transaction_code", SOURCE_FILE, SOURCE_ROW}
+    return frame.select(
+        *[pl.col(src).alias(dst) for src, dst in renamed.items() if src in frame.columns],
+        pl.lit(None, pl.String).alias("customer_id"),
+        pl.lit("bank_transfer").alias("payment_method"),
+        pl.lit("payment").alias("payment_type"),
+        pl.lit(None, pl.String).alias("original_payment_id"),
+        # Statement lines never change after booking: the booking date is their updated_at.
+        pl.col("booking_date" if "booking_date" in frame.columns else "value_date").alias("updated_at"),
+        *[pl.col(c) for c in frame.columns if c not in known],
+        pl.col(SOURCE_FILE), pl.col(SOURCE_ROW),
+    )
+
+
+def contract_entity_of(path: Path, root: Path) -> str | None:
+    """`<entity>.csv`, `<entity>_<anything>.csv` or `<entity>/<anything>.csv` (or .parquet)."""
+    rel = path.relative_to(root)
+    if len(rel.parts) > 1 and rel.parts[0] in ENTITIES:
+        return rel.parts[0]
+    stem = path.stem
+    return next((e for e in sorted(ENTITIES, key=len, reverse=True) if stem == e or stem.startswith(e + "_")), None)
+
+
+def discover(root: Path, suffixes: tuple[str, ...]) -> Iterator[Path]:
+    if root.exists():
+        yield from sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in suffixes)

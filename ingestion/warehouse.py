@@ -1,0 +1,115 @@
+"""Reads and bookkeeping on the DuckDB warehouse around a load.
+
+dlt owns the data tables; this module answers what is already there (watermarks, keys,
+unchanged rows, files seen) and keeps the load log and file manifest.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from ingestion.contract import ENTITIES, Entity
+
+LOAD_LOG = "_o2c_load_log"
+FILE_MANIFEST = "_o2c_files"
+
+
+def connect(path: Path) -> duckdb.DuckDBPyConnection:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return duckdb.connect(str(path))
+
+
+def query_frame(con: duckdb.DuckDBPyConnection, sql: str, params: list[object] | None = None) -> pl.DataFrame:
+    return pl.from_arrow(con.sql(sql, params=params).to_arrow_table())
+
+
+def table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
+    return bool(
+        con.execute(
+            "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
+            [schema, table],
+        ).fetchall()[0][0]
+    )
+
+
+def raw_schemas(con: duckdb.DuckDBPyConnection) -> list[str]:
+    rows = con.execute(
+        "select schema_name from information_schema.schemata where schema_name like 'raw\\_%' escape '\\' "
+        "and schema_name not like '%\\_staging' escape '\\' order by 1"
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def watermark(con: duckdb.DuckDBPyConnection, schema: str, entity: Entity) -> dt.datetime | None:
+    if not table_exists(con, schema, entity.name):
+        return None
+    return con.execute(f'select max("{entity.cursor}") from "{schema}"."{entity.name}"').fetchall()[0][0]
+
+
+def known_keys(con: duckdb.DuckDBPyConnection, entity: str) -> pl.Series:
+    """Every key of `entity` in any raw schema (referential checks across sources)."""
+    (key,) = ENTITIES[entity].primary_key
+    parts = [f'select "{key}" as k from "{s}"."{entity}"' for s in raw_schemas(con) if table_exists(con, s, entity)]
+    if not parts:
+        return pl.Series("k", [], pl.String)
+    return query_frame(con, " union ".join(parts))["k"]
+
+
+def drop_unchanged(con: duckdb.DuckDBPyConnection, schema: str, entity: Entity, rows: pl.DataFrame) -> pl.DataFrame:
+    """Rows that are new or differ from the loaded version; re-reading is then free of effects."""
+    if rows.height == 0 or not table_exists(con, schema, entity.name):
+        return rows
+    keys = " and ".join(f'b."{k}" = t."{k}"' for k in entity.primary_key)
+    compared = [c for c in rows.columns if c != "_source_file"]
+    loaded = {r[0] for r in con.execute(
+        "select column_name from information_schema.columns where table_schema = ? and table_name = ?",
+        [schema, entity.name]).fetchall()}
+    same = " and ".join(
+        f'b."{c}" is not distinct from t."{c}"' if c in loaded else f'b."{c}" is null' for c in compared
+    )
+    con.register("_batch", rows.to_arrow())
+    try:
+        changed = query_frame(
+            con,
+            f'select b.* from _batch b where not exists (select 1 from "{schema}"."{entity.name}" t where {keys} and {same})',
+        )
+    finally:
+        con.unregister("_batch")
+    return changed.cast(rows.schema)
+
+
+def loaded_files(con: duckdb.DuckDBPyConnection, schema: str) -> dict[str, str]:
+    if not table_exists(con, schema, FILE_MANIFEST):
+        return {}
+    return dict(con.execute(f'select file, sha256 from "{schema}"."{FILE_MANIFEST}"').fetchall())
+
+
+def record_files(con: duckdb.DuckDBPyConnection, schema: str, files: pl.DataFrame) -> None:
+    """Remember each file read (path, hash, outcome) so an unchanged file is not read again."""
+    con.execute(f'create schema if not exists "{schema}"')
+    con.execute(
+        f'create table if not exists "{schema}"."{FILE_MANIFEST}" (file varchar primary key, sha256 varchar, '
+        "entity varchar, rows_in bigint, rows_quarantined bigint, error varchar, load_id varchar, loaded_at timestamp)"
+    )
+    if files.height:
+        con.register("_files", files.to_arrow())
+        con.execute(f'insert or replace into "{schema}"."{FILE_MANIFEST}" select * from _files')
+        con.unregister("_files")
+
+
+def record_load(con: duckdb.DuckDBPyConnection, schema: str, log: pl.DataFrame) -> None:
+    con.execute(f'create schema if not exists "{schema}"')
+    con.execute(
+        f'create table if not exists "{schema}"."{LOAD_LOG}" (load_id varchar, source varchar, entity varchar, '
+        "started_at timestamp, finished_at timestamp, rows_in bigint, rows_loaded bigint, rows_unchanged bigint, "
+        "rows_quarantined bigint, files_read bigint, files_failed bigint, watermark_from timestamp, "
+        "watermark_to timestamp, dlt_load_id varchar)"
+    )
+    if log.height:
+        con.register("_log", log.to_arrow())
+        con.execute(f'insert into "{schema}"."{LOAD_LOG}" by name select * from _log')
+        con.unregister("_log")

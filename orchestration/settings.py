@@ -1,0 +1,55 @@
+"""One settings object for the whole stack: `O2C_*` environment variables, defaults under data/."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="O2C_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Field(REPO_ROOT / "data", description="Root of all local state.")
+    sources_dir: Path | None = Field(None, description="Simulated or landed source systems (default data/sources).")
+    erp_url: SecretStr | None = Field(
+        None, description="SQLAlchemy URL of the ERP database (default: SQLite file in sources_dir)."
+    )
+    warehouse_path: Path | None = Field(None, description="DuckDB warehouse (default data/warehouse/warehouse.duckdb).")
+    contract_dir: Path | None = Field(
+        None, description="Folder of CSV/Parquet files in the source contract ('bring your own data')."
+    )
+    reporting_currency: str = Field("USD", description="Currency all amounts are also reported in.")
+    incremental_lookback_hours: int = Field(
+        24, ge=0, description="Re-read rows this much older than the last loaded updated_at (late updates)."
+    )
+
+    @cached_property
+    def sources(self) -> Path:
+        return self.sources_dir or self.data_dir / "sources"
+
+    @cached_property
+    def landing(self) -> Path:
+        return self.sources / "landing"
+
+    @cached_property
+    def warehouse(self) -> Path:
+        return self.warehouse_path or self.data_dir / "warehouse" / "warehouse.duckdb"
+
+    @cached_property
+    def dlt_dir(self) -> Path:
+        return self.data_dir / "dlt"
+
+    def erp(self) -> str:
+        """The ERP URL; a secret, so never print it."""
+        if self.erp_url is not None:
+            return self.erp_url.get_secret_value()
+        return f"sqlite:///{self.sources / 'erp.sqlite'}"
+
+
+def get_settings() -> Settings:
+    return Settings()
