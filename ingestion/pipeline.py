@@ -149,12 +149,19 @@ def _read_files(
                 if mapped is not None:
                     missing = [c.name for c in batch.entity.columns if c.required and c.name not in mapped.columns]
                 if missing:
-                    error = SchemaDriftError(source, name, rel, missing[0])
-                    rejected = _reject_file(rows, source, name, str(error), missing[0])
+                    if required_source_columns and set(missing) == set(required_source_columns):
+                        first_line = path.read_text(errors="replace").split("\n", 1)[0][:80]
+                        message, column = (
+                            f"{source}: file {rel} for entity {name} is unreadable or not a {source} file: none of "
+                            f"the columns {list(required_source_columns)} is present (first line: {first_line!r})"
+                        ), None
+                    else:
+                        message, column = str(SchemaDriftError(source, name, rel, missing[0])), missing[0]
+                    rejected = _reject_file(rows, source, name, message, column)
                     if rejected.height == 0:  # not even one row: keep the file's content instead
-                        rejected = file_failure(source, name, rel, str(error), path.read_text(errors="replace"), missing[0])
+                        rejected = file_failure(source, name, rel, message, path.read_text(errors="replace"), column)
                     batch.quarantine.append(rejected)
-                    result.errors.append(str(error))
+                    result.errors.append(message)
                     result.files_failed += 1
                 elif mapped.height:
                     batch.parts.append(mapped)
@@ -226,11 +233,13 @@ def ingest_source(source: str, config: IngestConfig, load_id: str) -> SourceRepo
             entity = batch.entity
             frames = [p for p in batch.parts if p.height or p.width]
             text = pl.concat(frames, how="diagonal") if frames else None
-            references = {
-                column: (pl.concat([warehouse.known_keys(con, parent), run_keys.get(parent, pl.Series("k", [], pl.String))]),
-                         f"unknown {parent.removesuffix('s')} (not in {parent})")
-                for column, parent in entity.references
-            }
+            references = {}
+            for column, parent in entity.references:
+                keys = pl.concat([warehouse.known_keys(con, parent), run_keys.get(parent, pl.Series("k", [], pl.String))])
+                # A parent entity that no source provides cannot be checked (e.g. a folder
+                # with invoices but no orders); the data-quality checks report its absence.
+                if keys.len():
+                    references[column] = (keys, f"unknown {parent.removesuffix('s')} (not in {parent})")
             if text is not None and text.height:
                 try:
                     conformed = conform(text, entity, source=source, known_keys=references)

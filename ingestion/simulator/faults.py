@@ -38,7 +38,7 @@ def _edit_csv(path: Path, row: int, column: str, value: str) -> None:
 
 def inject(world, sources_dir: Path, erp_url: str) -> list[dict[str, object]]:
     landing = sources_dir / writers.LANDING
-    rel = lambda p: str(p.relative_to(landing))  # noqa: E731
+    rel = lambda p: p.name  # noqa: E731  (as the connector names it: relative to its folder)
     processor = sorted(p for p in (landing / "processor").glob("*.jsonl") if len(p.read_text().splitlines()) >= 3)
     bank = sorted(p for p in (landing / "bank").glob("*.csv") if pl.read_csv(p, infer_schema=False).height >= 2)
     if len(processor) < 5 or len(bank) < 8:
@@ -72,7 +72,7 @@ def inject(world, sources_dir: Path, erp_url: str) -> list[dict[str, object]]:
     injected.append(_fault("duplicate_rows", "bank", "payments", rel(path), "payment_id", None, "quarantine", "duplicate primary key"))
     broken = bank[4].with_name(bank[4].stem + "_retry.csv")
     broken.write_text(HTML_ERROR_PAGE)
-    injected.append(_fault("malformed_file", "bank", "payments", rel(broken), None, None, "file_error", "unreadable or not a bank statement"))
+    injected.append(_fault("malformed_file", "bank", "payments", rel(broken), None, None, "file_error", "unreadable or not a bank file"))
     frame = pl.read_csv(bank[5], infer_schema=False)
     frame.with_columns(pl.lit("SEPA").alias("channel_code")).write_csv(bank[5])
     injected.append(_fault("schema_drift_new_column", "bank", "payments", rel(bank[5]), "channel_code", None, "warning", "not in the payments contract"))
@@ -83,16 +83,12 @@ def inject(world, sources_dir: Path, erp_url: str) -> list[dict[str, object]]:
     # ERP faults: rows the database accepts but the contract does not.
     engine = sa.create_engine(erp_url)
     metadata = writers.erp_metadata()
-    memo = world.credit_memos.row(0, named=True) if world.credit_memos.height else None
+    memo_id = world.credit_memos["credit_memo_id"][0]
+    memos = metadata.tables["credit_memos"]
     with engine.begin() as conn:
-        conn.execute(
-            metadata.tables["credit_memos"].update()
-            .where(metadata.tables["credit_memos"].c.credit_memo_id == memo["credit_memo_id"])
-            .values(credit_amount=-1 * abs(float(conn.execute(
-                sa.select(metadata.tables["credit_memos"].c.credit_amount)
-                .where(metadata.tables["credit_memos"].c.credit_memo_id == memo["credit_memo_id"])).scalar_one())))
-        )
-        injected.append(_fault("negative_amount", "erp", "credit_memos", "erp.credit_memos", "credit_amount", memo["credit_memo_id"], "quarantine", "must be positive"))
+        amount = conn.execute(sa.select(memos.c.credit_amount).where(memos.c.credit_memo_id == memo_id)).scalar_one()
+        conn.execute(memos.update().where(memos.c.credit_memo_id == memo_id).values(credit_amount=-abs(amount)))
+        injected.append(_fault("negative_amount", "erp", "credit_memos", "erp.credit_memos", "credit_amount", f"-{abs(amount):.2f}", "quarantine", "must be positive"))
         app = conn.execute(sa.select(metadata.tables["payment_applications"]).limit(1)).mappings().one()
         conn.execute(
             metadata.tables["payment_applications"].insert(),

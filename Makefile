@@ -1,0 +1,49 @@
+# o2c — two commands from a fresh machine: `make demo` and `make test`.
+SHELL := /bin/bash
+VENV := .venv
+BIN := $(VENV)/bin
+# uv runs as a Python module, so it works wherever pip put it.
+UV := python3 -m uv
+# Demo scale (override: make demo CUSTOMERS=2000 DAYS=1095)
+CUSTOMERS ?= 500
+DAYS ?= 730
+SEED ?= 42
+
+.PHONY: help setup system-deps demo test lint format contract-docs clean
+
+help:
+	@echo "make demo   - install, simulate demo sources, load the warehouse, show its status"
+	@echo "make test   - the full test suite (installs what it needs)"
+	@echo "make lint   - ruff"
+
+# uv itself (if missing), then the locked Python environment.
+$(VENV)/.synced: pyproject.toml uv.lock
+	@python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
+	$(UV) sync --frozen
+	touch $@
+
+setup: $(VENV)/.synced
+
+# Debian packages the tests use: PostgreSQL server binaries (a real ERP database).
+system-deps:
+	@if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+		echo "Installing PostgreSQL server binaries (Debian package postgresql)"; \
+		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends postgresql; \
+	fi
+
+demo: setup
+	$(BIN)/o2c simulate --customers $(CUSTOMERS) --days $(DAYS) --seed $(SEED)
+	$(BIN)/o2c ingest
+	$(BIN)/o2c status
+
+test: setup system-deps
+	$(BIN)/pytest -n 2 --dist loadfile
+
+lint: setup
+	$(BIN)/ruff check ingestion orchestration tests
+
+contract-docs: setup
+	$(BIN)/o2c contract --write docs/sources.md
+
+clean:
+	rm -rf data/sources data/warehouse data/dlt

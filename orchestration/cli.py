@@ -1,0 +1,166 @@
+"""`o2c`: the single command-line entry point."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from orchestration.settings import get_settings
+
+app = typer.Typer(help="o2c: open-source order-to-cash analytics warehouse.", no_args_is_help=True)
+console = Console()
+
+
+def _ingest_config():
+    from ingestion.pipeline import IngestConfig
+
+    s = get_settings()
+    return IngestConfig(
+        warehouse=s.warehouse, dlt_dir=s.dlt_dir, erp_url=s.erp(), landing=s.landing,
+        contract_dir=s.contract_dir, lookback=dt.timedelta(hours=s.incremental_lookback_hours),
+    )
+
+
+@app.command()
+def simulate(
+    seed: Annotated[int, typer.Option(help="Random seed; the same seed gives byte-identical sources.")] = 42,
+    customers: Annotated[int, typer.Option(help="Number of customers.")] = 500,
+    days: Annotated[int, typer.Option(help="Days of history.")] = 730,
+    end_date: Annotated[str | None, typer.Option(help="Last simulated day (YYYY-MM-DD); default yesterday.")] = None,
+    advance: Annotated[int | None, typer.Option(help="Move the existing world forward N days instead.")] = None,
+    faults: Annotated[bool, typer.Option("--faults", help="Inject bad input (duplicates, bad dates, drift…).")] = False,
+) -> None:
+    """Generate (or advance) the demo source systems: ERP database, payment and bank files, FX."""
+    from ingestion import simulator
+
+    s = get_settings()
+    if advance is not None:
+        result = simulator.advance(s.sources, s.erp(), advance)
+        console.print(f"Advanced the world by {advance} day(s) to {result.as_of}.")
+    else:
+        end = dt.date.fromisoformat(end_date) if end_date else dt.date.today() - dt.timedelta(days=1)
+        result = simulator.simulate(
+            s.sources, s.erp(), seed=seed, customers=customers, days=days, end_date=end,
+            reporting_currency=s.reporting_currency, inject_faults=faults,
+        )
+        console.print(f"Simulated {days} days for {customers} customers, as of {result.as_of}.")
+        if result.faults:
+            console.print(f"Injected {len(result.faults)} faults (listed in {s.sources / simulator.STATE_FILE}).")
+    table = Table("ERP table", "rows written", title=f"Sources in {s.sources}")
+    for name, rows in result.erp_rows.items():
+        table.add_row(name, f"{rows:,}")
+    console.print(table)
+    console.print(f"{result.files_written:,} landing files written under {s.landing}.")
+
+
+@app.command()
+def ingest(
+    source: Annotated[list[str] | None, typer.Option(help="Source to load (repeatable): erp, processor, bank, fx, files.")] = None,
+    strict: Annotated[bool, typer.Option(help="Exit 1 when any row was quarantined.")] = False,
+) -> None:
+    """Load the sources into the warehouse: incremental, idempotent, bad rows quarantined."""
+    from ingestion.pipeline import ingest as run_ingest
+
+    s = get_settings()
+    try:
+        reports = run_ingest(_ingest_config(), source)
+    except (ValueError, FileNotFoundError) as error:
+        console.print(f"[red]ingest failed:[/red] {error}")
+        raise typer.Exit(2) from error
+    table = Table("source", "entity", "rows in", "loaded", "unchanged", "quarantined", "files", "failed files",
+                  title=f"Load into {s.warehouse}")
+    quarantined = 0
+    for report in reports:
+        for r in report.entities:
+            table.add_row(report.source, r.entity, f"{r.rows_in:,}", f"{r.rows_loaded:,}", f"{r.rows_unchanged:,}",
+                          f"{r.rows_quarantined:,}", str(r.files_read), str(r.files_failed))
+            quarantined += r.rows_quarantined
+    console.print(table)
+    for report in reports:
+        for r in report.entities:
+            for message in r.errors:
+                console.print(f"[red]error[/red] {message}")
+            for message in r.warnings:
+                console.print(f"[yellow]warning[/yellow] {message}")
+    if quarantined:
+        console.print(f"{quarantined:,} row(s) quarantined: see the raw_<source>.quarantine tables.")
+    console.print(f"Warehouse: {s.warehouse}")
+    if strict and quarantined:
+        raise typer.Exit(1)
+
+
+@app.command()
+def status() -> None:
+    """Row counts of every raw table and the last load of each source."""
+    import duckdb
+
+    from ingestion import warehouse
+
+    s = get_settings()
+    if not s.warehouse.exists():
+        console.print(f"No warehouse at {s.warehouse} yet: run `o2c ingest`.")
+        raise typer.Exit(1)
+    con = duckdb.connect(str(s.warehouse), read_only=True)
+    try:
+        table = Table("schema", "table", "rows", title=f"Warehouse {s.warehouse}")
+        for schema in warehouse.raw_schemas(con):
+            for (name,) in con.execute(
+                "select table_name from information_schema.tables where table_schema = ? and table_name not like '\\_dlt%' escape '\\' order by 1",
+                [schema],
+            ).fetchall():
+                count = con.sql(f'select count(*) from "{schema}"."{name}"').fetchall()[0][0]
+                table.add_row(schema, name, f"{count:,}")
+        console.print(table)
+        loads = Table("source", "last load id", "finished at", "rows loaded", "quarantined", title="Last load per source")
+        for schema in warehouse.raw_schemas(con):
+            if warehouse.table_exists(con, schema, warehouse.LOAD_LOG):
+                row = con.sql(
+                    f'select source, load_id, max(finished_at), sum(rows_loaded), sum(rows_quarantined) from "{schema}".{warehouse.LOAD_LOG} '
+                    f'where load_id = (select max(load_id) from "{schema}".{warehouse.LOAD_LOG}) group by all'
+                ).fetchall()
+                for source, load_id, finished, loaded, quarantined in row:
+                    loads.add_row(source, load_id, str(finished), f"{loaded:,}", f"{quarantined:,}")
+        console.print(loads)
+    finally:
+        con.close()
+
+
+@app.command()
+def contract(
+    markdown: Annotated[bool, typer.Option("--markdown", help="Print the contract tables as Markdown.")] = False,
+    write: Annotated[Path | None, typer.Option(help="Rewrite the generated part of this docs file.")] = None,
+) -> None:
+    """Show the canonical source contract (entities, columns, keys)."""
+    from ingestion import contract as c
+
+    if write is not None:
+        write.write_text(render_sources_doc(write.read_text()))
+        console.print(f"Updated {write}.")
+    elif markdown:
+        print(c.markdown())
+    else:
+        table = Table("entity", "primary key", "columns")
+        for entity in c.ENTITIES.values():
+            table.add_row(entity.name, ", ".join(entity.primary_key), ", ".join(entity.column_names))
+        console.print(table)
+
+
+BEGIN, END = "<!-- BEGIN CONTRACT (generated by `o2c contract --write docs/sources.md`) -->", "<!-- END CONTRACT -->"
+
+
+def render_sources_doc(text: str) -> str:
+    """The doc with its generated contract section replaced by the current contract."""
+    from ingestion import contract as c
+
+    head, rest = text.split(BEGIN, 1)
+    _, tail = rest.split(END, 1)
+    return f"{head}{BEGIN}\n\n{c.markdown()}\n{END}{tail}"
+
+
+if __name__ == "__main__":
+    app()

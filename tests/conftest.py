@@ -1,0 +1,127 @@
+"""Shared fixtures: small simulated worlds, warehouses loaded from them, a real PostgreSQL."""
+
+from __future__ import annotations
+
+import datetime as dt
+import glob
+import os
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pytest
+
+from ingestion import simulator
+from ingestion.contract import ENTITIES
+from ingestion.pipeline import IngestConfig
+
+END = dt.date(2026, 6, 30)
+SMALL = {"seed": 7, "customers": 80, "days": 120, "end_date": END}
+
+
+def simulate_world(root: Path, erp_url: str | None = None, **kwargs: object) -> tuple[Path, str]:
+    sources = root / "sources"
+    url = erp_url or f"sqlite:///{sources / 'erp.sqlite'}"
+    sources.mkdir(parents=True, exist_ok=True)
+    simulator.simulate(sources, url, **{**SMALL, **kwargs})
+    return sources, url
+
+
+def ingest_config(root: Path, sources: Path, erp_url: str, lookback_hours: int = 24, **kwargs: object) -> IngestConfig:
+    return IngestConfig(
+        warehouse=root / "warehouse.duckdb", dlt_dir=root / "dlt", erp_url=erp_url, landing=sources / "landing",
+        lookback=dt.timedelta(hours=lookback_hours), **kwargs,
+    )
+
+
+def raw_tables(warehouse: Path, *, with_load_ids: bool = False) -> dict[str, pl.DataFrame]:
+    """Every raw data table (not dlt's or our bookkeeping), sorted by its key."""
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        names = con.sql(
+            "select table_schema, table_name from information_schema.tables where table_schema like 'raw\\_%' escape '\\' "
+            "and table_schema not like '%\\_staging' escape '\\' and table_name not like '\\_%' escape '\\' order by 1, 2"
+        ).fetchall()
+        out = {}
+        for schema, table in names:
+            key = list(ENTITIES[table].primary_key) if table in ENTITIES else ["quarantine_id"]
+            exclude = "" if with_load_ids else " exclude (_dlt_load_id)"
+            if table == "quarantine" and not with_load_ids:
+                exclude = " exclude (_dlt_load_id, load_id, quarantined_at)"
+            out[f"{schema}.{table}"] = pl.from_arrow(
+                con.sql(f'select *{exclude} from "{schema}"."{table}" order by {", ".join(key)}').to_arrow_table()
+            )
+        return out
+    finally:
+        con.close()
+
+
+def assert_same_tables(actual: dict[str, pl.DataFrame], expected: dict[str, pl.DataFrame]) -> None:
+    assert actual.keys() == expected.keys()
+    for name, table in expected.items():
+        assert actual[name].equals(table), name
+
+
+@pytest.fixture(scope="session")
+def small_world(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    return simulate_world(tmp_path_factory.mktemp("small"))
+
+
+@pytest.fixture(scope="session")
+def faulty_world(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    return simulate_world(tmp_path_factory.mktemp("faulty"), customers=150, days=150, inject_faults=True)
+
+
+# ---- A real PostgreSQL server, run as an unprivileged user -----------------------------------
+
+
+def _pg_bin(name: str) -> str:
+    found = shutil.which(name) or next(iter(sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"), reverse=True)), None)
+    if found is None:
+        pytest.fail(f"PostgreSQL binary {name!r} not found: `make system-deps` installs the postgresql package")
+    return found
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A throwaway PostgreSQL server; initdb refuses root, so it runs as `nobody`."""
+    base = Path(f"/tmp/o2c-pg-{os.getpid()}")  # short path: the socket name has a length limit
+    shutil.rmtree(base, ignore_errors=True)
+    base.mkdir(mode=0o755)
+    data = base / "data"
+    as_user = ["runuser", "-u", "nobody", "--"] if os.geteuid() == 0 else []
+    if as_user:
+        shutil.chown(base, "nobody")
+    port = _free_port()
+    subprocess.run([*as_user, _pg_bin("initdb"), "-D", str(data), "-A", "trust", "-U", "postgres", "--no-sync"],
+                   check=True, capture_output=True)
+    subprocess.run(
+        [*as_user, _pg_bin("pg_ctl"), "-D", str(data), "-l", str(base / "server.log"), "-w", "-o",
+         f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off", "start"],
+        check=True, capture_output=True,
+    )
+    try:
+        import psycopg
+
+        for _ in range(50):
+            try:
+                with psycopg.connect(f"host=127.0.0.1 port={port} user=postgres dbname=postgres", autocommit=True) as conn:
+                    conn.execute("create database erp")
+                break
+            except psycopg.OperationalError:
+                time.sleep(0.2)
+        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/erp"
+    finally:
+        subprocess.run([*as_user, _pg_bin("pg_ctl"), "-D", str(data), "-m", "immediate", "stop"], capture_output=True)
+        shutil.rmtree(base, ignore_errors=True)
