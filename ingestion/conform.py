@@ -75,9 +75,7 @@ def _blank_to_null(name: str) -> pl.Expr:
 def _decimal(text: pl.Expr, precision: int, scale: int) -> pl.Expr:
     # Polars would silently truncate extra decimals or accept "1e5": check the shape first.
     pattern = rf"^[+-]?\d+(\.\d{{1,{scale}}})?$"
-    return pl.when(text.str.contains(pattern)).then(text).cast(
-        pl.Decimal(precision, scale), strict=False
-    )
+    return pl.when(text.str.contains(pattern)).then(text).cast(pl.Decimal(precision, scale), strict=False)
 
 
 def parse_expr(column: Column) -> pl.Expr:
@@ -110,9 +108,14 @@ def parse_expr(column: Column) -> pl.Expr:
 
 
 def _type_label(column: Column) -> str:
-    return {"money": "an amount with at most 2 decimals", "rate": "a rate with at most 8 decimals",
-            "date": "a date (YYYY-MM-DD)", "timestamp": "a timestamp (YYYY-MM-DD HH:MM:SS, UTC)",
-            "int": "an integer", "bool": "a boolean"}.get(column.type, column.type)
+    return {
+        "money": "an amount with at most 2 decimals",
+        "rate": "a rate with at most 8 decimals",
+        "date": "a date (YYYY-MM-DD)",
+        "timestamp": "a timestamp (YYYY-MM-DD HH:MM:SS, UTC)",
+        "int": "an integer",
+        "bool": "a boolean",
+    }.get(column.type, column.type)
 
 
 def conform(
@@ -135,8 +138,7 @@ def conform(
             if column.required:
                 raise SchemaDriftError(source, entity.name, file_label, column.name)
             warnings.append(
-                f"{source}: {file_label}: optional column {column.name!r} of {entity.name} is "
-                f"missing; loaded as empty"
+                f"{source}: {file_label}: optional column {column.name!r} of {entity.name} is missing; loaded as empty"
             )
             batch = batch.with_columns(pl.lit(None, pl.String).alias(column.name))
     lineage = {SOURCE_FILE, SOURCE_ROW}
@@ -153,8 +155,7 @@ def conform(
     )
     # Parsed values replace the text; the text stays beside them for the checks.
     typed = text.with_columns(
-        [parse_expr(c) for c in entity.columns]
-        + [pl.col(c.name).alias(_RAW + c.name) for c in entity.columns]
+        [parse_expr(c) for c in entity.columns] + [pl.col(c.name).alias(_RAW + c.name) for c in entity.columns]
     )
 
     # One (failed?, column, value, reason) check per rule, in priority order.
@@ -214,9 +215,7 @@ def _quarantine_records(
     column_names = column_of.gather(failure)
     # The offending value, read from the column each row failed on.
     values = rejected.select(
-        pl.coalesce(
-            [pl.when(pl.col("_failure") == i).then(pl.col(column)) for i, (_, column, _) in enumerate(checks)]
-        )
+        pl.coalesce([pl.when(pl.col("_failure") == i).then(pl.col(column)) for i, (_, column, _) in enumerate(checks)])
     ).to_series()
     return rejected.select(
         pl.lit(source).alias("source"),
@@ -230,9 +229,7 @@ def _quarantine_records(
     ).cast(QUARANTINE_SCHEMA)
 
 
-def _duplicate_records(
-    duplicates: pl.DataFrame, text: pl.DataFrame, entity: Entity, source: str
-) -> pl.DataFrame:
+def _duplicate_records(duplicates: pl.DataFrame, text: pl.DataFrame, entity: Entity, source: str) -> pl.DataFrame:
     if duplicates.height == 0:
         return pl.DataFrame(schema=QUARANTINE_SCHEMA)
     originals = text.join(duplicates.select(SOURCE_FILE, SOURCE_ROW), on=[SOURCE_FILE, SOURCE_ROW])
@@ -246,14 +243,15 @@ def _duplicate_records(
         pl.lit(",".join(entity.primary_key)).alias("column_name"),
         key.alias("value"),
         pl.lit(
-            f"{','.join(entity.primary_key)}: duplicate primary key; the row with the latest "
-            f"{entity.cursor} was kept"
+            f"{','.join(entity.primary_key)}: duplicate primary key; the row with the latest {entity.cursor} was kept"
         ).alias("reason"),
         _record_json(originals, data_columns).alias("record"),
     ).cast(QUARANTINE_SCHEMA)
 
 
-def file_failure(source: str, entity: str, file: str, reason: str, content: str, column: str | None = None) -> pl.DataFrame:
+def file_failure(
+    source: str, entity: str, file: str, reason: str, content: str, column: str | None = None
+) -> pl.DataFrame:
     """One quarantine record for a file that could not be read or lacks a required column."""
     return pl.DataFrame(
         {

@@ -19,8 +19,7 @@ RATE_PRECISION, RATE_SCALE = 18, 8
 
 # ISO 4217 codes a connector accepts. Anything else is quarantined as an unknown currency.
 ISO_CURRENCIES = frozenset(
-    "USD EUR GBP JPY CHF CAD AUD NZD CNY HKD SGD SEK NOK DKK PLN CZK HUF INR KRW MXN BRL ZAR "
-    "TRY ILS AED SAR THB MYR IDR PHP TWD".split()
+    ["USD", "EUR", "GBP", "JPY", "CHF", "CAD", "AUD", "NZD", "CNY", "HKD", "SGD", "SEK", "NOK", "DKK", "PLN", "CZK", "HUF", "INR", "KRW", "MXN", "BRL", "ZAR", "TRY", "ILS", "AED", "SAR", "THB", "MYR", "IDR", "PHP", "TWD"]
 )
 
 
@@ -205,8 +204,7 @@ ENTITIES: dict[str, Entity] = {
                 Column(
                     "invoice_status",
                     "string",
-                    "The ERP's current status (open, partially_paid, paid, disputed, "
-                    "written_off); informational only.",
+                    "The ERP's current status (open, partially_paid, paid, disputed, written_off); informational only.",
                 ),
                 _updated_at(),
             ),
@@ -271,9 +269,7 @@ ENTITIES: dict[str, Entity] = {
                 Column("invoice_id", "string", "Disputed invoice."),
                 Column("customer_id", "string", "Disputing customer."),
                 Column("opened_date", "date", "Date the dispute was raised."),
-                Column(
-                    "reason", "string", "pricing, quantity, quality, not_received or duplicate."
-                ),
+                Column("reason", "string", "pricing, quantity, quality, not_received or duplicate."),
                 Column("disputed_amount", "money", "Amount in dispute (invoice currency)."),
                 Column("dispute_status", "string", "open or resolved."),
                 Column(
@@ -316,8 +312,7 @@ ENTITIES: dict[str, Entity] = {
                 Column(
                     "remittance_info",
                     "string",
-                    "Free-text remittance reference; may be missing, wrong or list several "
-                    "invoices.",
+                    "Free-text remittance reference; may be missing, wrong or list several invoices.",
                     required=False,
                 ),
                 Column(
@@ -353,8 +348,7 @@ ENTITIES: dict[str, Entity] = {
         ),
         Entity(
             "fx_rates",
-            "Daily FX rates (business days): 1 unit of from_currency = rate units of "
-            "to_currency.",
+            "Daily FX rates (business days): 1 unit of from_currency = rate units of to_currency.",
             ("rate_date", "from_currency", "to_currency"),
             (
                 Column("rate_date", "date", "Publication date."),

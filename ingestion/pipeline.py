@@ -19,10 +19,18 @@ import polars as pl
 # dlt reads its log level when first imported; our own report carries what matters.
 os.environ.setdefault("RUNTIME__LOG_LEVEL", "ERROR")
 os.environ.setdefault("NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID", "true")
-import dlt  # noqa: E402
+import dlt
 
 from ingestion import sources, warehouse
-from ingestion.conform import QUARANTINE_SCHEMA, SOURCE_FILE, SOURCE_ROW, Conformed, SchemaDriftError, conform, file_failure
+from ingestion.conform import (
+    QUARANTINE_SCHEMA,
+    SOURCE_FILE,
+    SOURCE_ROW,
+    Conformed,
+    SchemaDriftError,
+    conform,
+    file_failure,
+)
 from ingestion.contract import ENTITIES, ERP_ENTITIES, Entity
 
 SOURCES = ("erp", "processor", "bank", "fx", "files")
@@ -101,9 +109,14 @@ def _reject_file(frame: pl.DataFrame, source: str, entity: str, reason: str, col
     """Every row of a file that cannot load as a whole, each kept with the file-level reason."""
     data = [c for c in frame.columns if c not in (SOURCE_FILE, SOURCE_ROW)]
     return frame.select(
-        pl.lit(source).alias("source"), pl.lit(entity).alias("entity"), pl.col(SOURCE_FILE).alias("file"),
-        pl.col(SOURCE_ROW).alias("row_number"), pl.lit(column).alias("column_name"), pl.lit(None, pl.String).alias("value"),
-        pl.lit(reason).alias("reason"), pl.struct(data).struct.json_encode().alias("record"),
+        pl.lit(source).alias("source"),
+        pl.lit(entity).alias("entity"),
+        pl.col(SOURCE_FILE).alias("file"),
+        pl.col(SOURCE_ROW).alias("row_number"),
+        pl.lit(column).alias("column_name"),
+        pl.lit(None, pl.String).alias("value"),
+        pl.lit(reason).alias("reason"),
+        pl.struct(data).struct.json_encode().alias("record"),
     ).cast(QUARANTINE_SCHEMA)
 
 
@@ -132,16 +145,31 @@ def _read_files(
         result.files_read += 1
         quarantined_before = sum(q.height for q in batch.quarantine)
         if file.error is not None:
-            batch.quarantine.append(file_failure(source, name, rel, f"unreadable or not a {source} file: {file.error}", path.read_text(errors="replace")))
+            batch.quarantine.append(
+                file_failure(
+                    source,
+                    name,
+                    rel,
+                    f"unreadable or not a {source} file: {file.error}",
+                    path.read_text(errors="replace"),
+                )
+            )
             result.errors.append(f"{source}: {rel}: {file.error}")
             result.files_failed += 1
         elif file.rows is not None or file.bad_lines is not None:
             if file.bad_lines is not None and file.bad_lines.height:
-                batch.quarantine.append(file.bad_lines.select(
-                    pl.lit(source).alias("source"), pl.lit(name).alias("entity"), pl.lit(rel).alias("file"), "row_number",
-                    pl.lit(None, pl.String).alias("column_name"), pl.col("content").str.slice(0, 200).alias("value"),
-                    pl.lit("invalid JSON: the line is not a complete JSON object").alias("reason"), pl.col("content").alias("record"),
-                ).cast(QUARANTINE_SCHEMA))
+                batch.quarantine.append(
+                    file.bad_lines.select(
+                        pl.lit(source).alias("source"),
+                        pl.lit(name).alias("entity"),
+                        pl.lit(rel).alias("file"),
+                        "row_number",
+                        pl.lit(None, pl.String).alias("column_name"),
+                        pl.col("content").str.slice(0, 200).alias("value"),
+                        pl.lit("invalid JSON: the line is not a complete JSON object").alias("reason"),
+                        pl.col("content").alias("record"),
+                    ).cast(QUARANTINE_SCHEMA)
+                )
             rows = file.rows
             if rows is not None and (rows.height or len(rows.columns) > 2):
                 missing = [c for c in required_source_columns if c not in rows.columns]
@@ -152,9 +180,12 @@ def _read_files(
                     if required_source_columns and set(missing) == set(required_source_columns):
                         first_line = path.read_text(errors="replace").split("\n", 1)[0][:80]
                         message, column = (
-                            f"{source}: file {rel} for entity {name} is unreadable or not a {source} file: none of "
-                            f"the columns {list(required_source_columns)} is present (first line: {first_line!r})"
-                        ), None
+                            (
+                                f"{source}: file {rel} for entity {name} is unreadable or not a {source} file: none of "
+                                f"the columns {list(required_source_columns)} is present (first line: {first_line!r})"
+                            ),
+                            None,
+                        )
                     else:
                         message, column = str(SchemaDriftError(source, name, rel, missing[0])), missing[0]
                     rejected = _reject_file(rows, source, name, message, column)
@@ -166,11 +197,19 @@ def _read_files(
                 elif mapped.height:
                     batch.parts.append(mapped)
         quarantined = sum(q.height for q in batch.quarantine) - quarantined_before
-        file_rows = (file.rows.height if file.rows is not None else 0) + (file.bad_lines.height if file.bad_lines is not None else 0)
-        manifest.append({"file": rel, "sha256": file.sha256, "entity": name,
-                         "rows_in": max(file_rows, quarantined),
-                         "rows_quarantined": quarantined,
-                         "error": file.error})
+        file_rows = (file.rows.height if file.rows is not None else 0) + (
+            file.bad_lines.height if file.bad_lines is not None else 0
+        )
+        manifest.append(
+            {
+                "file": rel,
+                "sha256": file.sha256,
+                "entity": name,
+                "rows_in": max(file_rows, quarantined),
+                "rows_quarantined": quarantined,
+                "error": file.error,
+            }
+        )
 
 
 def _collect(source: str, config: IngestConfig, con, schema: str) -> tuple[dict[str, _Batch], list[dict[str, object]]]:
@@ -194,19 +233,55 @@ def _collect(source: str, config: IngestConfig, con, schema: str) -> tuple[dict[
 
     seen = warehouse.loaded_files(con, schema)
     if source == "processor":
-        _read_files(source, config.landing / "processor", (".jsonl", ".json"), lambda p: "payments",
-                    sources.processor_to_contract, ("id", "amount", "currency", "created"), seen, batch_for, manifest)
+        _read_files(
+            source,
+            config.landing / "processor",
+            (".jsonl", ".json"),
+            lambda p: "payments",
+            sources.processor_to_contract,
+            ("id", "amount", "currency", "created"),
+            seen,
+            batch_for,
+            manifest,
+        )
     elif source == "bank":
-        _read_files(source, config.landing / "bank", (".csv",), lambda p: "payments",
-                    sources.bank_to_contract, sources.BANK_REQUIRED, seen, batch_for, manifest)
+        _read_files(
+            source,
+            config.landing / "bank",
+            (".csv",),
+            lambda p: "payments",
+            sources.bank_to_contract,
+            sources.BANK_REQUIRED,
+            seen,
+            batch_for,
+            manifest,
+        )
     elif source == "fx":
-        _read_files(source, config.landing / "fx", (".csv", ".parquet"), lambda p: "fx_rates",
-                    lambda f: f, (), seen, batch_for, manifest)
+        _read_files(
+            source,
+            config.landing / "fx",
+            (".csv", ".parquet"),
+            lambda p: "fx_rates",
+            lambda f: f,
+            (),
+            seen,
+            batch_for,
+            manifest,
+        )
     elif source == "files":
         if config.contract_dir is not None:
             root = config.contract_dir
-            _read_files(source, root, (".csv", ".parquet"), lambda p: sources.contract_entity_of(p, root),
-                        lambda f: f, (), seen, batch_for, manifest)
+            _read_files(
+                source,
+                root,
+                (".csv", ".parquet"),
+                lambda p: sources.contract_entity_of(p, root),
+                lambda f: f,
+                (),
+                seen,
+                batch_for,
+                manifest,
+            )
     else:
         raise ValueError(f"unknown source {source!r}; choose from {', '.join(SOURCES)}")
     return batches, manifest
@@ -235,7 +310,9 @@ def ingest_source(source: str, config: IngestConfig, load_id: str) -> SourceRepo
             text = pl.concat(frames, how="diagonal") if frames else None
             references = {}
             for column, parent in entity.references:
-                keys = pl.concat([warehouse.known_keys(con, parent), run_keys.get(parent, pl.Series("k", [], pl.String))])
+                keys = pl.concat(
+                    [warehouse.known_keys(con, parent), run_keys.get(parent, pl.Series("k", [], pl.String))]
+                )
                 # A parent entity that no source provides cannot be checked (e.g. a folder
                 # with invoices but no orders); the data-quality checks report its absence.
                 if keys.len():
@@ -244,7 +321,9 @@ def ingest_source(source: str, config: IngestConfig, load_id: str) -> SourceRepo
                 try:
                     conformed = conform(text, entity, source=source, known_keys=references)
                 except SchemaDriftError as error:  # the ERP table itself lacks a required column
-                    conformed = Conformed(text.clear().select([]), _reject_file(text, source, name, str(error), error.column))
+                    conformed = Conformed(
+                        text.clear().select([]), _reject_file(text, source, name, str(error), error.column)
+                    )
                     batch.result.errors.append(str(error))
                 batch.quarantine.append(conformed.quarantine)
                 batch.result.warnings.extend(conformed.warnings)
@@ -260,18 +339,30 @@ def ingest_source(source: str, config: IngestConfig, load_id: str) -> SourceRepo
                 batch.result.watermark_to = rows[entity.cursor].max() if rows.height else None
             else:
                 changed = rows
-            batch.conformed = Conformed(changed, pl.concat(batch.quarantine) if batch.quarantine else pl.DataFrame(schema=QUARANTINE_SCHEMA))
+            batch.conformed = Conformed(
+                changed, pl.concat(batch.quarantine) if batch.quarantine else pl.DataFrame(schema=QUARANTINE_SCHEMA)
+            )
             batch.result.rows_quarantined = batch.conformed.quarantine.height
             batch.result.rows_loaded = changed.height
             batch.result.rows_in = rows.height + batch.result.rows_quarantined
 
-        quarantine = pl.concat([b.conformed.quarantine for b in batches.values() if b.conformed is not None]) if batches else pl.DataFrame(schema=QUARANTINE_SCHEMA)
+        quarantine = (
+            pl.concat([b.conformed.quarantine for b in batches.values() if b.conformed is not None])
+            if batches
+            else pl.DataFrame(schema=QUARANTINE_SCHEMA)
+        )
         if quarantine.height:
-            quarantine = quarantine.with_columns(_quarantine_ids(quarantine)).unique("quarantine_id", keep="first", maintain_order=True)
+            quarantine = quarantine.with_columns(_quarantine_ids(quarantine)).unique(
+                "quarantine_id", keep="first", maintain_order=True
+            )
             if warehouse.table_exists(con, schema, QUARANTINE_TABLE):
-                already = warehouse.query_frame(con, f'select quarantine_id from "{schema}".{QUARANTINE_TABLE}')["quarantine_id"]
+                already = warehouse.query_frame(con, f'select quarantine_id from "{schema}".{QUARANTINE_TABLE}')[
+                    "quarantine_id"
+                ]
                 quarantine = quarantine.filter(~pl.col("quarantine_id").is_in(already.implode()))
-            quarantine = quarantine.with_columns(pl.lit(load_id).alias("load_id"), pl.lit(started).alias("quarantined_at"))
+            quarantine = quarantine.with_columns(
+                pl.lit(load_id).alias("load_id"), pl.lit(started).alias("quarantined_at")
+            )
     finally:
         con.close()
 
@@ -280,46 +371,107 @@ def ingest_source(source: str, config: IngestConfig, load_id: str) -> SourceRepo
         rows = batch.conformed.rows if batch.conformed else pl.DataFrame()
         if rows.height:
             extras = [c for c in rows.columns if c not in batch.entity.column_names and c != SOURCE_FILE]
-            resources.append(dlt.resource(
-                rows.to_arrow(), name=name, table_name=name, write_disposition="merge",
-                primary_key=list(batch.entity.primary_key), columns=column_hints(batch.entity, extras),
-                schema_contract=SCHEMA_CONTRACT,
-            ))
+            resources.append(
+                dlt.resource(
+                    rows.to_arrow(),
+                    name=name,
+                    table_name=name,
+                    write_disposition="merge",
+                    primary_key=list(batch.entity.primary_key),
+                    columns=column_hints(batch.entity, extras),
+                    schema_contract=SCHEMA_CONTRACT,
+                )
+            )
     if quarantine.height:
-        resources.append(dlt.resource(
-            quarantine.to_arrow(), name=QUARANTINE_TABLE, write_disposition="merge", primary_key="quarantine_id",
-            columns={"row_number": {"data_type": "bigint"}, "quarantined_at": {"data_type": "timestamp", "timezone": False}},
-        ))
+        resources.append(
+            dlt.resource(
+                quarantine.to_arrow(),
+                name=QUARANTINE_TABLE,
+                write_disposition="merge",
+                primary_key="quarantine_id",
+                columns={
+                    "row_number": {"data_type": "bigint"},
+                    "quarantined_at": {"data_type": "timestamp", "timezone": False},
+                },
+            )
+        )
     row_counts: dict[str, int] = {}
     dlt_load_id = None
     if resources:
         pipeline = dlt.pipeline(
-            pipeline_name=f"o2c_{source}", destination=dlt.destinations.duckdb(str(config.warehouse)),
-            dataset_name=schema, pipelines_dir=str(config.dlt_dir),
+            pipeline_name=f"o2c_{source}",
+            destination=dlt.destinations.duckdb(str(config.warehouse)),
+            dataset_name=schema,
+            pipelines_dir=str(config.dlt_dir),
         )
         info = pipeline.run(resources)
-        row_counts = {k: v for k, v in pipeline.last_trace.last_normalize_info.row_counts.items() if not k.startswith("_dlt")}
+        row_counts = {
+            k: v for k, v in pipeline.last_trace.last_normalize_info.row_counts.items() if not k.startswith("_dlt")
+        }
         dlt_load_id = info.loads_ids[0] if info.loads_ids else None
 
     finished = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     con = warehouse.connect(config.warehouse)
     try:
         results = [b.result for b in batches.values()]
-        warehouse.record_load(con, schema, pl.DataFrame(
-            [{"load_id": load_id, "source": source, "entity": r.entity, "started_at": started, "finished_at": finished,
-              "rows_in": r.rows_in, "rows_loaded": r.rows_loaded, "rows_unchanged": r.rows_unchanged,
-              "rows_quarantined": r.rows_quarantined, "files_read": r.files_read, "files_failed": r.files_failed,
-              "watermark_from": r.watermark_from, "watermark_to": r.watermark_to, "dlt_load_id": dlt_load_id} for r in results],
-            schema={"load_id": pl.String, "source": pl.String, "entity": pl.String, "started_at": pl.Datetime("us"),
-                    "finished_at": pl.Datetime("us"), "rows_in": pl.Int64, "rows_loaded": pl.Int64, "rows_unchanged": pl.Int64,
-                    "rows_quarantined": pl.Int64, "files_read": pl.Int64, "files_failed": pl.Int64,
-                    "watermark_from": pl.Datetime("us"), "watermark_to": pl.Datetime("us"), "dlt_load_id": pl.String},
-        ))
-        warehouse.record_files(con, schema, pl.DataFrame(
-            [{**m, "load_id": load_id, "loaded_at": finished} for m in manifest],
-            schema={"file": pl.String, "sha256": pl.String, "entity": pl.String, "rows_in": pl.Int64,
-                    "rows_quarantined": pl.Int64, "error": pl.String, "load_id": pl.String, "loaded_at": pl.Datetime("us")},
-        ))
+        warehouse.record_load(
+            con,
+            schema,
+            pl.DataFrame(
+                [
+                    {
+                        "load_id": load_id,
+                        "source": source,
+                        "entity": r.entity,
+                        "started_at": started,
+                        "finished_at": finished,
+                        "rows_in": r.rows_in,
+                        "rows_loaded": r.rows_loaded,
+                        "rows_unchanged": r.rows_unchanged,
+                        "rows_quarantined": r.rows_quarantined,
+                        "files_read": r.files_read,
+                        "files_failed": r.files_failed,
+                        "watermark_from": r.watermark_from,
+                        "watermark_to": r.watermark_to,
+                        "dlt_load_id": dlt_load_id,
+                    }
+                    for r in results
+                ],
+                schema={
+                    "load_id": pl.String,
+                    "source": pl.String,
+                    "entity": pl.String,
+                    "started_at": pl.Datetime("us"),
+                    "finished_at": pl.Datetime("us"),
+                    "rows_in": pl.Int64,
+                    "rows_loaded": pl.Int64,
+                    "rows_unchanged": pl.Int64,
+                    "rows_quarantined": pl.Int64,
+                    "files_read": pl.Int64,
+                    "files_failed": pl.Int64,
+                    "watermark_from": pl.Datetime("us"),
+                    "watermark_to": pl.Datetime("us"),
+                    "dlt_load_id": pl.String,
+                },
+            ),
+        )
+        warehouse.record_files(
+            con,
+            schema,
+            pl.DataFrame(
+                [{**m, "load_id": load_id, "loaded_at": finished} for m in manifest],
+                schema={
+                    "file": pl.String,
+                    "sha256": pl.String,
+                    "entity": pl.String,
+                    "rows_in": pl.Int64,
+                    "rows_quarantined": pl.Int64,
+                    "error": pl.String,
+                    "load_id": pl.String,
+                    "loaded_at": pl.Datetime("us"),
+                },
+            ),
+        )
     finally:
         con.close()
     return SourceReport(source, schema, load_id, results, row_counts, dlt_load_id)

@@ -56,7 +56,11 @@ def read_erp_table(url: str, entity: str, since: dt.datetime | None) -> pl.DataF
         columns = list(result.keys())
         rows = result.fetchall()
     engine.dispose()
-    frame = pl.DataFrame([list(r) for r in rows], schema=columns, orient="row", infer_schema_length=None) if rows else pl.DataFrame(schema={c: pl.String for c in columns})
+    frame = (
+        pl.DataFrame([list(r) for r in rows], schema=columns, orient="row", infer_schema_length=None)
+        if rows
+        else pl.DataFrame(schema={c: pl.String for c in columns})
+    )
     return _with_lineage(_as_text(frame), f"erp.{entity}")
 
 
@@ -108,7 +112,11 @@ def read_jsonl_file(path: Path, root: Path) -> FileBatch:
             records.append({k: None if v is None else str(v) for k, v in record.items()} | {SOURCE_ROW: number})
         except ValueError:
             bad.append({"row_number": number, "content": line})
-    frame = pl.DataFrame(records, infer_schema_length=None).with_columns(pl.lit(rel).alias(SOURCE_FILE)) if records else None
+    frame = (
+        pl.DataFrame(records, infer_schema_length=None).with_columns(pl.lit(rel).alias(SOURCE_FILE))
+        if records
+        else None
+    )
     bad_frame = pl.DataFrame(bad, schema={"row_number": pl.Int64, "content": pl.String})
     return FileBatch(rel, digest, frame, bad_lines=bad_frame)
 
@@ -119,8 +127,14 @@ def read_jsonl_file(path: Path, root: Path) -> FileBatch:
 def processor_to_contract(frame: pl.DataFrame) -> pl.DataFrame:
     """Processor export (charges and refunds) → payments."""
     get = lambda name: pl.col(name) if name in frame.columns else pl.lit(None, pl.String)  # noqa: E731
-    renamed = {"id": "payment_id", "customer": "customer_id", "payment_method_type": "payment_method",
-               "description": "remittance_info", "charge": "original_payment_id", "amount": "amount"}
+    renamed = {
+        "id": "payment_id",
+        "customer": "customer_id",
+        "payment_method_type": "payment_method",
+        "description": "remittance_info",
+        "charge": "original_payment_id",
+        "amount": "amount",
+    }
     known = set(renamed) | {"object", "created", "currency", "status", SOURCE_FILE, SOURCE_ROW}
     return frame.select(
         pl.lit(None, pl.String).alias("payer_name"),
@@ -128,12 +142,16 @@ def processor_to_contract(frame: pl.DataFrame) -> pl.DataFrame:
         *[get(src).alias(dst) for src, dst in renamed.items()],
         get("created").str.slice(0, 10).alias("payment_date"),
         get("currency").str.to_uppercase().alias("currency"),
-        pl.when(get("object") == "charge").then(pl.lit("payment"))
-        .when(get("object") == "refund").then(pl.lit("refund"))
-        .otherwise(get("object")).alias("payment_type"),
+        pl.when(get("object") == "charge")
+        .then(pl.lit("payment"))
+        .when(get("object") == "refund")
+        .then(pl.lit("refund"))
+        .otherwise(get("object"))
+        .alias("payment_type"),
         get("created").alias("updated_at"),
         *[pl.col(c) for c in frame.columns if c not in known],
-        pl.col(SOURCE_FILE), pl.col(SOURCE_ROW),
+        pl.col(SOURCE_FILE),
+        pl.col(SOURCE_ROW),
     )
 
 
@@ -142,9 +160,15 @@ BANK_REQUIRED = ("bank_transaction_id", "value_date", "amount", "currency")
 
 def bank_to_contract(frame: pl.DataFrame) -> pl.DataFrame:
     """Bank statement lines (incoming credit transfers) → payments."""
-    renamed = {"bank_transaction_id": "payment_id", "value_date": "payment_date", "amount": "amount",
-               "currency": "currency", "counterparty_name": "payer_name",
-               "counterparty_account": "payer_account", "remittance_information": "remittance_info"}
+    renamed = {
+        "bank_transaction_id": "payment_id",
+        "value_date": "payment_date",
+        "amount": "amount",
+        "currency": "currency",
+        "counterparty_name": "payer_name",
+        "counterparty_account": "payer_account",
+        "remittance_information": "remittance_info",
+    }
     known = set(renamed) | {"statement_id", "booking_date", "transaction_code", SOURCE_FILE, SOURCE_ROW}
     return frame.select(
         *[pl.col(src).alias(dst) for src, dst in renamed.items() if src in frame.columns],
@@ -155,7 +179,8 @@ def bank_to_contract(frame: pl.DataFrame) -> pl.DataFrame:
         # Statement lines never change after booking: the booking date is their updated_at.
         pl.col("booking_date" if "booking_date" in frame.columns else "value_date").alias("updated_at"),
         *[pl.col(c) for c in frame.columns if c not in known],
-        pl.col(SOURCE_FILE), pl.col(SOURCE_ROW),
+        pl.col(SOURCE_FILE),
+        pl.col(SOURCE_ROW),
     )
 
 

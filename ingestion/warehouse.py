@@ -65,9 +65,13 @@ def drop_unchanged(con: duckdb.DuckDBPyConnection, schema: str, entity: Entity, 
         return rows
     keys = " and ".join(f'b."{k}" = t."{k}"' for k in entity.primary_key)
     compared = [c for c in rows.columns if c != "_source_file"]
-    loaded = {r[0] for r in con.execute(
-        "select column_name from information_schema.columns where table_schema = ? and table_name = ?",
-        [schema, entity.name]).fetchall()}
+    loaded = {
+        r[0]
+        for r in con.execute(
+            "select column_name from information_schema.columns where table_schema = ? and table_name = ?",
+            [schema, entity.name],
+        ).fetchall()
+    }
     same = " and ".join(
         f'b."{c}" is not distinct from t."{c}"' if c in loaded else f'b."{c}" is null' for c in compared
     )

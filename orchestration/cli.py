@@ -21,8 +21,12 @@ def _ingest_config():
 
     s = get_settings()
     return IngestConfig(
-        warehouse=s.warehouse, dlt_dir=s.dlt_dir, erp_url=s.erp(), landing=s.landing,
-        contract_dir=s.contract_dir, lookback=dt.timedelta(hours=s.incremental_lookback_hours),
+        warehouse=s.warehouse,
+        dlt_dir=s.dlt_dir,
+        erp_url=s.erp(),
+        landing=s.landing,
+        contract_dir=s.contract_dir,
+        lookback=dt.timedelta(hours=s.incremental_lookback_hours),
     )
 
 
@@ -45,8 +49,14 @@ def simulate(
     else:
         end = dt.date.fromisoformat(end_date) if end_date else dt.date.today() - dt.timedelta(days=1)
         result = simulator.simulate(
-            s.sources, s.erp(), seed=seed, customers=customers, days=days, end_date=end,
-            reporting_currency=s.reporting_currency, inject_faults=faults,
+            s.sources,
+            s.erp(),
+            seed=seed,
+            customers=customers,
+            days=days,
+            end_date=end,
+            reporting_currency=s.reporting_currency,
+            inject_faults=faults,
         )
         console.print(f"Simulated {days} days for {customers} customers, as of {result.as_of}.")
         if result.faults:
@@ -60,7 +70,9 @@ def simulate(
 
 @app.command()
 def ingest(
-    source: Annotated[list[str] | None, typer.Option(help="Source to load (repeatable): erp, processor, bank, fx, files.")] = None,
+    source: Annotated[
+        list[str] | None, typer.Option(help="Source to load (repeatable): erp, processor, bank, fx, files.")
+    ] = None,
     strict: Annotated[bool, typer.Option(help="Exit 1 when any row was quarantined.")] = False,
 ) -> None:
     """Load the sources into the warehouse: incremental, idempotent, bad rows quarantined."""
@@ -72,13 +84,30 @@ def ingest(
     except (ValueError, FileNotFoundError) as error:
         console.print(f"[red]ingest failed:[/red] {error}")
         raise typer.Exit(2) from error
-    table = Table("source", "entity", "rows in", "loaded", "unchanged", "quarantined", "files", "failed files",
-                  title=f"Load into {s.warehouse}")
+    table = Table(
+        "source",
+        "entity",
+        "rows in",
+        "loaded",
+        "unchanged",
+        "quarantined",
+        "files",
+        "failed files",
+        title=f"Load into {s.warehouse}",
+    )
     quarantined = 0
     for report in reports:
         for r in report.entities:
-            table.add_row(report.source, r.entity, f"{r.rows_in:,}", f"{r.rows_loaded:,}", f"{r.rows_unchanged:,}",
-                          f"{r.rows_quarantined:,}", str(r.files_read), str(r.files_failed))
+            table.add_row(
+                report.source,
+                r.entity,
+                f"{r.rows_in:,}",
+                f"{r.rows_loaded:,}",
+                f"{r.rows_unchanged:,}",
+                f"{r.rows_quarantined:,}",
+                str(r.files_read),
+                str(r.files_failed),
+            )
             quarantined += r.rows_quarantined
     console.print(table)
     for report in reports:
@@ -116,7 +145,9 @@ def status() -> None:
                 count = con.sql(f'select count(*) from "{schema}"."{name}"').fetchall()[0][0]
                 table.add_row(schema, name, f"{count:,}")
         console.print(table)
-        loads = Table("source", "last load id", "finished at", "rows loaded", "quarantined", title="Last load per source")
+        loads = Table(
+            "source", "last load id", "finished at", "rows loaded", "quarantined", title="Last load per source"
+        )
         for schema in warehouse.raw_schemas(con):
             if warehouse.table_exists(con, schema, warehouse.LOAD_LOG):
                 row = con.sql(

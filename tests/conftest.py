@@ -34,8 +34,12 @@ def simulate_world(root: Path, erp_url: str | None = None, **kwargs: object) -> 
 
 def ingest_config(root: Path, sources: Path, erp_url: str, lookback_hours: int = 24, **kwargs: object) -> IngestConfig:
     return IngestConfig(
-        warehouse=root / "warehouse.duckdb", dlt_dir=root / "dlt", erp_url=erp_url, landing=sources / "landing",
-        lookback=dt.timedelta(hours=lookback_hours), **kwargs,
+        warehouse=root / "warehouse.duckdb",
+        dlt_dir=root / "dlt",
+        erp_url=erp_url,
+        landing=sources / "landing",
+        lookback=dt.timedelta(hours=lookback_hours),
+        **kwargs,
     )
 
 
@@ -104,19 +108,35 @@ def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if as_user:
         shutil.chown(base, "nobody")
     port = _free_port()
-    subprocess.run([*as_user, _pg_bin("initdb"), "-D", str(data), "-A", "trust", "-U", "postgres", "--no-sync"],
-                   check=True, capture_output=True)
     subprocess.run(
-        [*as_user, _pg_bin("pg_ctl"), "-D", str(data), "-l", str(base / "server.log"), "-w", "-o",
-         f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off", "start"],
-        check=True, capture_output=True,
+        [*as_user, _pg_bin("initdb"), "-D", str(data), "-A", "trust", "-U", "postgres", "--no-sync"],
+        check=True,
+        capture_output=True,
+    )
+    subprocess.run(
+        [
+            *as_user,
+            _pg_bin("pg_ctl"),
+            "-D",
+            str(data),
+            "-l",
+            str(base / "server.log"),
+            "-w",
+            "-o",
+            f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off",
+            "start",
+        ],
+        check=True,
+        capture_output=True,
     )
     try:
         import psycopg
 
         for _ in range(50):
             try:
-                with psycopg.connect(f"host=127.0.0.1 port={port} user=postgres dbname=postgres", autocommit=True) as conn:
+                with psycopg.connect(
+                    f"host=127.0.0.1 port={port} user=postgres dbname=postgres", autocommit=True
+                ) as conn:
                     conn.execute("create database erp")
                 break
             except psycopg.OperationalError:

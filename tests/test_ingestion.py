@@ -38,7 +38,9 @@ def _changed_in_erp(url: str, since: dt.datetime) -> dict[str, int]:
     engine = sa.create_engine(url)
     with engine.connect() as conn:
         counts = {
-            name: conn.execute(sa.text(f"select count(*) from {name} where updated_at >= :since"), {"since": since}).scalar_one()
+            name: conn.execute(
+                sa.text(f"select count(*) from {name} where updated_at >= :since"), {"since": since}
+            ).scalar_one()
             for name in ERP_ENTITIES
         }
     engine.dispose()
@@ -79,18 +81,34 @@ def test_incremental_load_reads_only_changed_rows_and_equals_a_full_reload(tmp_p
 def _quarantine(warehouse: Path) -> pl.DataFrame:
     con = duckdb.connect(str(warehouse), read_only=True)
     try:
-        schemas = [r[0] for r in con.sql("select table_schema from information_schema.tables where table_name = 'quarantine' and table_schema not like '%staging'").fetchall()]
+        schemas = [
+            r[0]
+            for r in con.sql(
+                "select table_schema from information_schema.tables where table_name = 'quarantine' and table_schema not like '%staging'"
+            ).fetchall()
+        ]
         return pl.concat([pl.from_arrow(con.sql(f"select * from {s}.quarantine").to_arrow_table()) for s in schemas])
     finally:
         con.close()
 
 
-def test_every_injected_fault_is_quarantined_or_reported_and_nothing_is_lost(tmp_path: Path, faulty_world: tuple[Path, str]) -> None:
+def test_every_injected_fault_is_quarantined_or_reported_and_nothing_is_lost(
+    tmp_path: Path, faulty_world: tuple[Path, str]
+) -> None:
     sources, url = faulty_world
     _, _, faults = simulator.load_state(sources)
     assert {f["fault"] for f in faults} >= {
-        "duplicate_rows", "negative_amount", "zero_amount", "unknown_currency", "orphan_payment", "malformed_date",
-        "malformed_amount", "malformed_file", "malformed_json", "schema_drift_new_column", "schema_drift_missing_column",
+        "duplicate_rows",
+        "negative_amount",
+        "zero_amount",
+        "unknown_currency",
+        "orphan_payment",
+        "malformed_date",
+        "malformed_amount",
+        "malformed_file",
+        "malformed_json",
+        "schema_drift_new_column",
+        "schema_drift_missing_column",
         "orphan_application",
     }
     config = ingest_config(tmp_path, sources, url)
@@ -103,7 +121,9 @@ def test_every_injected_fault_is_quarantined_or_reported_and_nothing_is_lost(tmp
             assert any(fault["file"] in w and fault["column"] in w for w in result.warnings), fault
             continue
         hits = quarantine.filter(
-            (pl.col("source") == fault["source"]) & (pl.col("entity") == fault["entity"]) & (pl.col("file") == fault["file"])
+            (pl.col("source") == fault["source"])
+            & (pl.col("entity") == fault["entity"])
+            & (pl.col("file") == fault["file"])
             & pl.col("reason").str.contains(fault["reason"], literal=True)
         )
         assert hits.height >= 1, fault
@@ -127,17 +147,26 @@ def test_every_injected_fault_is_quarantined_or_reported_and_nothing_is_lost(tmp
     assert loaded.filter(pl.col("_source_file") == drift["file"])["channel_code"].to_list()[0] == "SEPA"
 
 
-def test_quarantine_messages_name_source_entity_column_and_value(tmp_path: Path, faulty_world: tuple[Path, str]) -> None:
+def test_quarantine_messages_name_source_entity_column_and_value(
+    tmp_path: Path, faulty_world: tuple[Path, str]
+) -> None:
     sources, url = faulty_world
     config = ingest_config(tmp_path, sources, url)
     ingest(config)
     row = _quarantine(config.warehouse).filter(pl.col("reason").str.contains("unknown currency")).row(0, named=True)
-    assert (row["source"], row["entity"], row["column_name"], row["value"]) == ("processor", "payments", "currency", "XYZ")
+    assert (row["source"], row["entity"], row["column_name"], row["value"]) == (
+        "processor",
+        "payments",
+        "currency",
+        "XYZ",
+    )
     assert row["file"].endswith(".jsonl") and row["row_number"] >= 1 and '"XYZ"' in row["record"]
 
 
 @pytest.mark.postgres
-def test_postgres_and_sqlite_erps_produce_the_same_raw_tables(tmp_path: Path, small_world: tuple[Path, str], postgres_url: str) -> None:
+def test_postgres_and_sqlite_erps_produce_the_same_raw_tables(
+    tmp_path: Path, small_world: tuple[Path, str], postgres_url: str
+) -> None:
     pg_sources, _ = simulate_world(tmp_path / "pg", erp_url=postgres_url)
     sqlite_sources, sqlite_url = small_world
     from_pg = ingest_config(tmp_path / "from_pg", pg_sources, postgres_url)
@@ -150,9 +179,17 @@ def test_postgres_and_sqlite_erps_produce_the_same_raw_tables(tmp_path: Path, sm
         assert table.height > 0, name
         assert pg_tables[name].equals(table), name
     con = duckdb.connect(str(from_pg.warehouse), read_only=True)
-    types = dict(con.sql("select column_name, data_type from information_schema.columns where table_schema = 'raw_erp' and table_name = 'invoices'").fetchall())
+    types = dict(
+        con.sql(
+            "select column_name, data_type from information_schema.columns where table_schema = 'raw_erp' and table_name = 'invoices'"
+        ).fetchall()
+    )
     con.close()
-    assert types["invoice_amount"] == "DECIMAL(18,2)" and types["invoice_date"] == "DATE" and types["updated_at"] == "TIMESTAMP"
+    assert (
+        types["invoice_amount"] == "DECIMAL(18,2)"
+        and types["invoice_date"] == "DATE"
+        and types["updated_at"] == "TIMESTAMP"
+    )
 
 
 def test_a_hand_made_folder_in_the_contract_loads(tmp_path: Path, small_world: tuple[Path, str]) -> None:

@@ -17,7 +17,11 @@ from tests.conftest import END, simulate_world
 
 
 def _digests(root: Path) -> dict[str, str]:
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 def test_same_seed_gives_byte_identical_sources(tmp_path: Path) -> None:
@@ -81,7 +85,10 @@ def test_invoice_lines_sum_to_the_invoice_total(erp: dict[str, pl.DataFrame]) ->
 def test_applications_never_exceed_the_payment(small_world: tuple[Path, str], erp: dict[str, pl.DataFrame]) -> None:
     sources, _ = small_world
     charges = pl.concat(
-        [pl.read_ndjson(p, infer_schema_length=None).select("id", "amount", "object") for p in (sources / "landing" / "processor").glob("*.jsonl")]
+        [
+            pl.read_ndjson(p, infer_schema_length=None).select("id", "amount", "object")
+            for p in (sources / "landing" / "processor").glob("*.jsonl")
+        ]
     ).filter(pl.col("object") == "charge")
     applied = erp["payment_applications"].group_by("payment_id").agg(_exact("applied_amount").sum())
     joined = applied.join(charges.with_columns(_exact("amount")), left_on="payment_id", right_on="id")
@@ -126,7 +133,9 @@ def test_advance_moves_the_world_forward_without_rewriting_history(tmp_path: Pat
     expected = snapshot.erp_tables(build(spec, last_day + 1), last_day)["invoices"]
     engine = sa.create_engine(url)
     with engine.connect() as conn:
-        rows = conn.execute(sa.text("select invoice_id, invoice_status, updated_at from invoices order by invoice_id")).fetchall()
+        rows = conn.execute(
+            sa.text("select invoice_id, invoice_status, updated_at from invoices order by invoice_id")
+        ).fetchall()
     engine.dispose()
     assert [r[0] for r in rows] == expected["invoice_id"].to_list()
     assert [r[1] for r in rows] == expected["invoice_status"].to_list()

@@ -29,13 +29,19 @@ def _landing(sources_dir: Path) -> Path:
     return sources_dir / writers.LANDING
 
 
-def _write_period(world, sources_dir: Path, erp_url: str, first_day: int, last_day: int, changed_since) -> SimulationResult:
+def _write_period(
+    world, sources_dir: Path, erp_url: str, first_day: int, last_day: int, changed_since
+) -> SimulationResult:
     start = world.spec.start
     tables = snapshot.erp_tables(world, last_day)
     erp_rows = writers.write_erp(erp_url, tables, changed_since=changed_since)
     landing = _landing(sources_dir)
-    files = writers.write_processor_files(landing / "processor", snapshot.processor_records(world, first_day, last_day), start)
-    files += writers.write_bank_files(landing / "bank", snapshot.bank_records(world, first_day, last_day), start, range(first_day, last_day + 1))
+    files = writers.write_processor_files(
+        landing / "processor", snapshot.processor_records(world, first_day, last_day), start
+    )
+    files += writers.write_bank_files(
+        landing / "bank", snapshot.bank_records(world, first_day, last_day), start, range(first_day, last_day + 1)
+    )
     # FX files are monthly: rewrite every month touched by the period.
     month_start = (start + dt.timedelta(days=first_day)).replace(day=1)
     fx_first = max(0, (month_start - start).days)
@@ -59,7 +65,9 @@ def simulate(
     if customers < 1 or days < 1:
         raise ValueError("--customers and --days must be at least 1")
     start = end_date - dt.timedelta(days=days - 1)
-    spec = WorldSpec(seed=seed, customers=customers, start=start, initial_days=days, reporting_currency=reporting_currency)
+    spec = WorldSpec(
+        seed=seed, customers=customers, start=start, initial_days=days, reporting_currency=reporting_currency
+    )
     for folder in (_landing(sources_dir), sources_dir / "ground_truth"):
         shutil.rmtree(folder, ignore_errors=True)
     sources_dir.mkdir(parents=True, exist_ok=True)
@@ -84,8 +92,13 @@ def advance(sources_dir: Path, erp_url: str, days: int) -> SimulationResult:
 
 
 def _save_state(sources_dir: Path, spec: WorldSpec, last_day: int, injected: list[dict[str, object]]) -> None:
-    state = {**asdict(spec), "start": spec.start.isoformat(), "last_day": last_day,
-             "as_of": (spec.start + dt.timedelta(days=last_day)).isoformat(), "faults": injected}
+    state = {
+        **asdict(spec),
+        "start": spec.start.isoformat(),
+        "last_day": last_day,
+        "as_of": (spec.start + dt.timedelta(days=last_day)).isoformat(),
+        "faults": injected,
+    }
     (sources_dir / STATE_FILE).write_text(json.dumps(state, indent=2, sort_keys=True) + "\n")
 
 
@@ -95,8 +108,11 @@ def load_state(sources_dir: Path) -> tuple[WorldSpec, int, list[dict[str, object
         raise FileNotFoundError(f"no simulated world in {sources_dir}: run `o2c simulate` first")
     state = json.loads(path.read_text())
     spec = WorldSpec(
-        seed=state["seed"], customers=state["customers"], start=dt.date.fromisoformat(state["start"]),
-        initial_days=state["initial_days"], reporting_currency=state["reporting_currency"],
+        seed=state["seed"],
+        customers=state["customers"],
+        start=dt.date.fromisoformat(state["start"]),
+        initial_days=state["initial_days"],
+        reporting_currency=state["reporting_currency"],
     )
     return spec, state["last_day"], state["faults"]
 

@@ -79,9 +79,7 @@ def customers(seed: int, n: int, initial_days: int, collector_frame: pl.DataFram
     kind = rng.random(n)
     chronic = kind < 0.06
     late = (kind >= 0.06) & (kind < 0.36)
-    mean_delay = np.where(
-        chronic, rng.uniform(35, 90, n), np.where(late, rng.gamma(2.0, 5.0, n), rng.normal(-2, 3, n))
-    )
+    mean_delay = np.where(chronic, rng.uniform(35, 90, n), np.where(late, rng.gamma(2.0, 5.0, n), rng.normal(-2, 3, n)))
     delay_sd = np.where(chronic, rng.uniform(8, 20, n), rng.uniform(1.5, 8, n))
     p_dispute = rng.beta(1.2, 45, n)
     p_partial = rng.beta(1.0, 12, n)
@@ -94,9 +92,7 @@ def customers(seed: int, n: int, initial_days: int, collector_frame: pl.DataFram
 
     # Collectors are assigned within the customer's region, round robin.
     by_region = {r: collector_frame.filter(pl.col("region") == r)["collector_id"].to_list() for r in P.REGIONS}
-    collector_id = np.array(
-        [by_region[r][i % len(by_region[r])] for i, r in enumerate(region)], dtype=object
-    )
+    collector_id = np.array([by_region[r][i % len(by_region[r])] for i, r in enumerate(region)], dtype=object)
     names = [
         f"{P.NAME_FIRST[rng.integers(len(P.NAME_FIRST))]} {P.NAME_SECOND[rng.integers(len(P.NAME_SECOND))]} "
         f"{P.NAME_SUFFIX[rng.integers(len(P.NAME_SUFFIX))]}"

@@ -43,7 +43,9 @@ def _customer_arrays(customers: pl.DataFrame) -> dict[str, np.ndarray]:
     }
 
 
-def generate(seed: int, customers: pl.DataFrame, products: pl.DataFrame, start: np.datetime64, n_days: int) -> Lifecycles:
+def generate(
+    seed: int, customers: pl.DataFrame, products: pl.DataFrame, start: np.datetime64, n_days: int
+) -> Lifecycles:
     cust = _customer_arrays(customers)
     list_price_cents = products["list_price_cents"].to_numpy()
     days = start + np.arange(n_days).astype("timedelta64[D]")
@@ -107,17 +109,29 @@ def _one_day(
 
     parts["orders"].append(
         {
-            "order_day": np.full(m, d), "seq": seq, "cust": c, "order_minute": order_minute,
-            "cancelled": cancelled, "cancel_day": cancel_day, "approve_day": approve_day,
-            "approve_minute": approve_minute, "ship1_day": ship1,
+            "order_day": np.full(m, d),
+            "seq": seq,
+            "cust": c,
+            "order_minute": order_minute,
+            "cancelled": cancelled,
+            "cancel_day": cancel_day,
+            "approve_day": approve_day,
+            "approve_minute": approve_minute,
+            "ship1_day": ship1,
             "ship2_day": np.where(has_ship2, ship2, -1),
             "amount_minor": np.bincount(o, qty * unit_minor, minlength=m).astype(np.int64),
         }
     )
     parts["lines"].append(
         {
-            "order_day": np.full(len(o), d), "seq": seq[o], "line_number": line_number,
-            "product": product, "qty": qty, "qty1": qty1, "qty2": qty2, "unit_minor": unit_minor,
+            "order_day": np.full(len(o), d),
+            "seq": seq[o],
+            "line_number": line_number,
+            "product": product,
+            "qty": qty,
+            "qty1": qty1,
+            "qty2": qty2,
+            "unit_minor": unit_minor,
         }
     )
 
@@ -158,13 +172,24 @@ def _one_day(
 
     parts["invoices"].append(
         {
-            "order_day": np.full(n, d), "seq": seq[inv_order], "shipment_number": shipment_number,
-            "cust": ic, "invoice_day": inv_day, "due_day": due_day, "amount_minor": amount,
-            "disputed": disputed, "opened_day": opened_day, "resolved_day": resolved_day,
-            "disputed_minor": disputed_minor, "credit_minor": credit_minor, "resolution": resolution,
+            "order_day": np.full(n, d),
+            "seq": seq[inv_order],
+            "shipment_number": shipment_number,
+            "cust": ic,
+            "invoice_day": inv_day,
+            "due_day": due_day,
+            "amount_minor": amount,
+            "disputed": disputed,
+            "opened_day": opened_day,
+            "resolved_day": resolved_day,
+            "disputed_minor": disputed_minor,
+            "credit_minor": credit_minor,
+            "resolution": resolution,
             "dispute_reason": rng.choice(P.DISPUTE_REASONS, n),
-            "bad_debt": bad_debt, "writeoff_day": due_day + 180,
-            "discount_minor": discount_minor, "discount_day": early_day,
+            "bad_debt": bad_debt,
+            "writeoff_day": due_day + 180,
+            "discount_minor": discount_minor,
+            "discount_day": early_day,
             "carrier": rng.choice(P.CARRIERS, n),
         }
     )
@@ -177,9 +202,18 @@ def _one_day(
     j = len(k)
     parts["intents"].append(
         {
-            "order_day": np.full(j, d), "seq": seq[inv_order][k], "shipment_number": shipment_number[k],
-            "instalment": instalment, "cust": ic[k], "intent_day": intent_day, "amount_minor": intent_amount,
-            "u_reference": rng.random(j), "u_overpay": rng.random(j), "overpay_share": rng.uniform(0.01, 0.05, j),
-            "u_duplicate": rng.random(j), "refund_delay": rng.integers(3, 21, j), "pay_minute": rng.integers(0, 1440, j),
+            "order_day": np.full(j, d),
+            "seq": seq[inv_order][k],
+            "shipment_number": shipment_number[k],
+            "instalment": instalment,
+            "cust": ic[k],
+            "intent_day": intent_day,
+            "amount_minor": intent_amount,
+            "u_reference": rng.random(j),
+            "u_overpay": rng.random(j),
+            "overpay_share": rng.uniform(0.01, 0.05, j),
+            "u_duplicate": rng.random(j),
+            "refund_delay": rng.integers(3, 21, j),
+            "pay_minute": rng.integers(0, 1440, j),
         }
     )

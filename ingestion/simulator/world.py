@@ -51,7 +51,9 @@ def yyyymmdd(day: str, start: dt.date) -> pl.Expr:
 
 
 def _order_id(start: dt.date) -> pl.Expr:
-    return pl.concat_str(pl.lit("SO-"), yyyymmdd("order_day", start), pl.lit("-"), pl.col("seq").cast(pl.String).str.zfill(5))
+    return pl.concat_str(
+        pl.lit("SO-"), yyyymmdd("order_day", start), pl.lit("-"), pl.col("seq").cast(pl.String).str.zfill(5)
+    )
 
 
 def build(spec: WorldSpec, n_days: int) -> World:
@@ -61,8 +63,16 @@ def build(spec: WorldSpec, n_days: int) -> World:
     products = master_data.products(spec.seed)
     life = orders.generate(spec.seed, customers, products, np.datetime64(start, "D"), n_days)
     cust_cols = customers.select(
-        pl.int_range(pl.len()).alias("cust"), "customer_id", "customer_name", "currency",
-        "payment_terms_code", "bank_account", "segment", "b_uses_processor", "b_batch_payer", "b_pay_weekday",
+        pl.int_range(pl.len()).alias("cust"),
+        "customer_id",
+        "customer_name",
+        "currency",
+        "payment_terms_code",
+        "bank_account",
+        "segment",
+        "b_uses_processor",
+        "b_batch_payer",
+        "b_pay_weekday",
     )
     order_frame = life.orders.join(cust_cols, on="cust").with_columns(_order_id(start).alias("order_id"))
     lines = life.lines.with_columns(_order_id(start).alias("order_id")).join(
@@ -82,15 +92,20 @@ def build(spec: WorldSpec, n_days: int) -> World:
         .sort("invoice_day", "order_day", "seq", "shipment_number")
         .with_columns(
             pl.concat_str(
-                pl.lit("INV"), yyyymmdd("invoice_day", start),
+                pl.lit("INV"),
+                yyyymmdd("invoice_day", start),
                 pl.int_range(1, pl.len() + 1).over("invoice_day").cast(pl.String).str.zfill(5),
             ).alias("invoice_number")
         )
     )
-    intents = life.intents.with_columns(_order_id(start).alias("order_id")).join(
-        invoices.select("order_id", "shipment_number", "invoice_id", "invoice_number"),
-        on=["order_id", "shipment_number"],
-    ).join(cust_cols, on="cust")
+    intents = (
+        life.intents.with_columns(_order_id(start).alias("order_id"))
+        .join(
+            invoices.select("order_id", "shipment_number", "invoice_id", "invoice_number"),
+            on=["order_id", "shipment_number"],
+        )
+        .join(cust_cols, on="cust")
+    )
     processor, processor_truth = _processor_payments(intents, start)
     bank, bank_truth = _bank_transfers(spec, intents, start, n_days)
     return World(
@@ -114,15 +129,21 @@ def _credit_memos(invoices: pl.DataFrame, start: dt.date) -> pl.DataFrame:
     memos = pl.concat(
         [
             invoices.filter(pl.col("credit_minor") > 0).select(
-                *common, pl.col("resolved_day").alias("day"), pl.col("credit_minor").alias("amount_minor"),
+                *common,
+                pl.col("resolved_day").alias("day"),
+                pl.col("credit_minor").alias("amount_minor"),
                 pl.lit("dispute_credit").alias("reason"),
             ),
             invoices.filter(pl.col("discount_minor") > 0).select(
-                *common, pl.col("discount_day").alias("day"), pl.col("discount_minor").alias("amount_minor"),
+                *common,
+                pl.col("discount_day").alias("day"),
+                pl.col("discount_minor").alias("amount_minor"),
                 pl.lit("early_payment_discount").alias("reason"),
             ),
             invoices.filter(pl.col("bad_debt")).select(
-                *common, pl.col("writeoff_day").alias("day"), pl.col("amount_minor"),
+                *common,
+                pl.col("writeoff_day").alias("day"),
+                pl.col("amount_minor"),
                 pl.lit("bad_debt_write_off").alias("reason"),
             ),
         ]
@@ -146,34 +167,60 @@ def _processor_payments(intents: pl.DataFrame, start: dt.date) -> tuple[pl.DataF
         .sort("day", "pay_minute", "invoice_id", "instalment", "is_duplicate")
         .with_columns(
             pl.concat_str(
-                pl.lit("ch_"), yyyymmdd("day", start), pl.lit("_"),
+                pl.lit("ch_"),
+                yyyymmdd("day", start),
+                pl.lit("_"),
                 pl.int_range(1, pl.len() + 1).over("day").cast(pl.String).str.zfill(6),
             ).alias("payment_id"),
             pl.when(pl.col("segment") == "smb").then(pl.lit("card")).otherwise(pl.lit("ach_debit")).alias("method"),
         )
     )
     charge_rows = charges.select(
-        "payment_id", pl.lit("charge").alias("object"), "day", "pay_minute", "amount_minor", "currency",
-        "customer_id", "method", pl.concat_str(pl.lit("Invoice "), pl.col("invoice_number")).alias("description"),
-        pl.lit(None, pl.String).alias("charge"), "invoice_id", "is_duplicate",
+        "payment_id",
+        pl.lit("charge").alias("object"),
+        "day",
+        "pay_minute",
+        "amount_minor",
+        "currency",
+        "customer_id",
+        "method",
+        pl.concat_str(pl.lit("Invoice "), pl.col("invoice_number")).alias("description"),
+        pl.lit(None, pl.String).alias("charge"),
+        "invoice_id",
+        "is_duplicate",
     )
-    refunds = charge_rows.filter(pl.col("is_duplicate")).join(
-        charges.select("payment_id", "refund_delay"), on="payment_id"
-    ).select(
-        pl.col("payment_id").str.replace("^ch_", "re_").alias("payment_id"), pl.lit("refund").alias("object"),
-        (pl.col("day") + pl.col("refund_delay")).alias("day"), pl.lit(600, pl.Int64).alias("pay_minute"), "amount_minor",
-        "currency", "customer_id", "method", pl.lit("Refund of duplicate charge").alias("description"),
-        pl.col("payment_id").alias("charge"), pl.lit(None, pl.String).alias("invoice_id"), "is_duplicate",
+    refunds = (
+        charge_rows.filter(pl.col("is_duplicate"))
+        .join(charges.select("payment_id", "refund_delay"), on="payment_id")
+        .select(
+            pl.col("payment_id").str.replace("^ch_", "re_").alias("payment_id"),
+            pl.lit("refund").alias("object"),
+            (pl.col("day") + pl.col("refund_delay")).alias("day"),
+            pl.lit(600, pl.Int64).alias("pay_minute"),
+            "amount_minor",
+            "currency",
+            "customer_id",
+            "method",
+            pl.lit("Refund of duplicate charge").alias("description"),
+            pl.col("payment_id").alias("charge"),
+            pl.lit(None, pl.String).alias("invoice_id"),
+            "is_duplicate",
+        )
     )
     processor = pl.concat([charge_rows, refunds], how="vertical_relaxed").sort("day", "pay_minute", "payment_id")
     truth = charge_rows.select(
-        "payment_id", pl.when(pl.col("is_duplicate")).then(None).otherwise(pl.col("invoice_id")).alias("invoice_id"),
-        "amount_minor", "day", pl.lit("processor").alias("channel"),
+        "payment_id",
+        pl.when(pl.col("is_duplicate")).then(None).otherwise(pl.col("invoice_id")).alias("invoice_id"),
+        "amount_minor",
+        "day",
+        pl.lit("processor").alias("channel"),
     )
     return processor, truth
 
 
-def _bank_transfers(spec: WorldSpec, intents: pl.DataFrame, start: dt.date, n_days: int) -> tuple[pl.DataFrame, pl.DataFrame]:
+def _bank_transfers(
+    spec: WorldSpec, intents: pl.DataFrame, start: dt.date, n_days: int
+) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Bank transfers: batch payers pay all invoices due in the week in one weekly transfer;
     remittance references are sometimes missing, wrong or generic; a few overpay."""
     epoch_days = (start - dt.date(1970, 1, 1)).days
@@ -183,15 +230,25 @@ def _bank_transfers(spec: WorldSpec, intents: pl.DataFrame, start: dt.date, n_da
     bank = intents.filter(~pl.col("b_uses_processor")).with_columns(
         (pl.col("intent_day") + pl.when(pl.col("b_batch_payer")).then(to_run).otherwise(to_monday)).alias("day")
     )
-    group = pl.when(pl.col("b_batch_payer")).then(pl.lit("")).otherwise(pl.col("invoice_id") + pl.col("instalment").cast(pl.String))
-    bank = bank.with_columns(group.alias("group_key")).sort("day", "customer_id", "group_key", "invoice_id", "instalment")
+    group = (
+        pl.when(pl.col("b_batch_payer"))
+        .then(pl.lit(""))
+        .otherwise(pl.col("invoice_id") + pl.col("instalment").cast(pl.String))
+    )
+    bank = bank.with_columns(group.alias("group_key")).sort(
+        "day", "customer_id", "group_key", "invoice_id", "instalment"
+    )
     transfers = (
         bank.group_by("day", "customer_id", "group_key", maintain_order=True)
         .agg(
             pl.col("amount_minor").sum(),
             pl.col("invoice_number").unique(maintain_order=True).alias("invoice_numbers"),
-            pl.col("u_reference").first(), pl.col("u_overpay").first(), pl.col("overpay_share").first(),
-            pl.col("customer_name").first(), pl.col("bank_account").first(), pl.col("currency").first(),
+            pl.col("u_reference").first(),
+            pl.col("u_overpay").first(),
+            pl.col("overpay_share").first(),
+            pl.col("customer_name").first(),
+            pl.col("bank_account").first(),
+            pl.col("currency").first(),
         )
         .with_columns(
             pl.when(pl.col("u_overpay") < 0.02)
@@ -206,9 +263,12 @@ def _bank_transfers(spec: WorldSpec, intents: pl.DataFrame, start: dt.date, n_da
         (first_number.str.slice(-1).cast(pl.Int64) + 1) % 10
     ).cast(pl.String)
     reference = (
-        pl.when(pl.col("u_reference") < 0.10).then(pl.lit(None, pl.String))
-        .when(pl.col("u_reference") < 0.15).then(typo)
-        .when(pl.col("u_reference") < 0.20).then(pl.concat_str(pl.lit("PAYMENT "), pl.col("customer_name").str.to_uppercase()))
+        pl.when(pl.col("u_reference") < 0.10)
+        .then(pl.lit(None, pl.String))
+        .when(pl.col("u_reference") < 0.15)
+        .then(typo)
+        .when(pl.col("u_reference") < 0.20)
+        .then(pl.concat_str(pl.lit("PAYMENT "), pl.col("customer_name").str.to_uppercase()))
         .otherwise(pl.col("invoice_numbers").list.join(" "))
     )
     transfers = transfers.with_columns(
@@ -219,15 +279,25 @@ def _bank_transfers(spec: WorldSpec, intents: pl.DataFrame, start: dt.date, n_da
         pl.lit(0).alias("kind"),
     )
     unknown = _unknown_payers(spec, n_days)
-    columns = ["day", "kind", "customer_id", "group_key", "amount_minor", "currency", "counterparty_name",
-               "counterparty_account", "reference"]
+    columns = [
+        "day",
+        "kind",
+        "customer_id",
+        "group_key",
+        "amount_minor",
+        "currency",
+        "counterparty_name",
+        "counterparty_account",
+        "reference",
+    ]
     all_transfers = (
         pl.concat([transfers.select(columns), unknown.select(columns)], how="vertical_relaxed")
         .with_row_index("_order")
         .sort("day", "kind", "_order")
         .with_columns(
             pl.concat_str(
-                pl.lit("BT"), yyyymmdd("day", start),
+                pl.lit("BT"),
+                yyyymmdd("day", start),
                 pl.int_range(1, pl.len() + 1).over("day").cast(pl.String).str.zfill(6),
             ).alias("payment_id")
         )
@@ -239,9 +309,13 @@ def _bank_transfers(spec: WorldSpec, intents: pl.DataFrame, start: dt.date, n_da
             bank.join(ids, on=["day", "customer_id", "group_key"]).select(
                 "payment_id", "invoice_id", "amount_minor", "day"
             ),
-            transfers.filter(pl.col("overpaid_minor") > 0).join(ids, on=["day", "customer_id", "group_key"]).select(
-                "payment_id", pl.lit(None, pl.String).alias("invoice_id"),
-                pl.col("overpaid_minor").alias("amount_minor"), "day",
+            transfers.filter(pl.col("overpaid_minor") > 0)
+            .join(ids, on=["day", "customer_id", "group_key"])
+            .select(
+                "payment_id",
+                pl.lit(None, pl.String).alias("invoice_id"),
+                pl.col("overpaid_minor").alias("amount_minor"),
+                "day",
             ),
             all_transfers.filter(pl.col("kind") == 1).select(
                 "payment_id", pl.lit(None, pl.String).alias("invoice_id"), "amount_minor", "day"
@@ -263,7 +337,10 @@ def _unknown_payers(spec: WorldSpec, n_days: int) -> pl.DataFrame:
         for k in range(rng.poisson(rate)):
             rows.append(
                 {
-                    "day": d, "kind": 1, "customer_id": None, "group_key": f"U{k}",
+                    "day": d,
+                    "kind": 1,
+                    "customer_id": None,
+                    "group_key": f"U{k}",
                     "amount_minor": int(np.round(np.exp(rng.normal(8.5, 1.0)) * 100)),
                     "currency": "USD" if rng.random() < 0.6 else "EUR",
                     "counterparty_name": f"UNKNOWN PAYER {int(rng.integers(1000, 9999))}",
@@ -271,20 +348,32 @@ def _unknown_payers(spec: WorldSpec, n_days: int) -> pl.DataFrame:
                     "reference": f"REF {int(rng.integers(10**7, 10**8))}",
                 }
             )
-    schema = {"day": pl.Int64, "kind": pl.Int32, "customer_id": pl.String, "group_key": pl.String,
-              "amount_minor": pl.Int64, "currency": pl.String, "counterparty_name": pl.String,
-              "counterparty_account": pl.String, "reference": pl.String}
+    schema = {
+        "day": pl.Int64,
+        "kind": pl.Int32,
+        "customer_id": pl.String,
+        "group_key": pl.String,
+        "amount_minor": pl.Int64,
+        "currency": pl.String,
+        "counterparty_name": pl.String,
+        "counterparty_account": pl.String,
+        "reference": pl.String,
+    }
     return pl.DataFrame(rows, schema=schema)
 
 
 def _fx_rates(spec: WorldSpec, n_days: int) -> pl.DataFrame:
     """Business-day rates: each currency follows its own random walk against USD."""
-    shocks = np.stack([np.random.default_rng([spec.seed, 300, d]).normal(0, 0.004, len(P.CURRENCIES)) for d in range(n_days)])
+    shocks = np.stack(
+        [np.random.default_rng([spec.seed, 300, d]).normal(0, 0.004, len(P.CURRENCIES)) for d in range(n_days)]
+    )
     usd_per_unit = np.array(list(P.USD_PER_UNIT.values())) * np.exp(np.cumsum(shocks, axis=0))
     usd_per_unit[:, P.CURRENCIES.index("USD")] = 1.0
     rep = P.CURRENCIES.index(spec.reporting_currency) if spec.reporting_currency in P.CURRENCIES else None
     if rep is None:
-        raise ValueError(f"reporting currency {spec.reporting_currency!r} is not simulated; choose one of {P.CURRENCIES}")
+        raise ValueError(
+            f"reporting currency {spec.reporting_currency!r} is not simulated; choose one of {P.CURRENCIES}"
+        )
     rates = usd_per_unit / usd_per_unit[:, [rep]]
     epoch_days = (spec.start - dt.date(1970, 1, 1)).days
     business = (np.arange(n_days) + epoch_days - 4) % 7 < 5
@@ -293,6 +382,12 @@ def _fx_rates(spec: WorldSpec, n_days: int) -> pl.DataFrame:
         if i == rep:
             continue
         frames.append(
-            pl.DataFrame({"day": np.arange(n_days)[business], "from_currency": currency, "rate": np.round(rates[business, i], 8)})
+            pl.DataFrame(
+                {"day": np.arange(n_days)[business], "from_currency": currency, "rate": np.round(rates[business, i], 8)}
+            )
         )
-    return pl.concat(frames).with_columns(pl.lit(spec.reporting_currency).alias("to_currency")).sort("day", "from_currency")
+    return (
+        pl.concat(frames)
+        .with_columns(pl.lit(spec.reporting_currency).alias("to_currency"))
+        .sort("day", "from_currency")
+    )
