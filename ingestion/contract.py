@@ -19,7 +19,39 @@ RATE_PRECISION, RATE_SCALE = 18, 8
 
 # ISO 4217 codes a connector accepts. Anything else is quarantined as an unknown currency.
 ISO_CURRENCIES = frozenset(
-    ["USD", "EUR", "GBP", "JPY", "CHF", "CAD", "AUD", "NZD", "CNY", "HKD", "SGD", "SEK", "NOK", "DKK", "PLN", "CZK", "HUF", "INR", "KRW", "MXN", "BRL", "ZAR", "TRY", "ILS", "AED", "SAR", "THB", "MYR", "IDR", "PHP", "TWD"]
+    [
+        "USD",
+        "EUR",
+        "GBP",
+        "JPY",
+        "CHF",
+        "CAD",
+        "AUD",
+        "NZD",
+        "CNY",
+        "HKD",
+        "SGD",
+        "SEK",
+        "NOK",
+        "DKK",
+        "PLN",
+        "CZK",
+        "HUF",
+        "INR",
+        "KRW",
+        "MXN",
+        "BRL",
+        "ZAR",
+        "TRY",
+        "ILS",
+        "AED",
+        "SAR",
+        "THB",
+        "MYR",
+        "IDR",
+        "PHP",
+        "TWD",
+    ]
 )
 
 

@@ -1,6 +1,6 @@
 """Ingestion: each source system into its own raw schema of the DuckDB warehouse, with dlt.
 
-Per source: read (incrementally), conform to the contract, drop rows identical to what is
+Per source: extract (incrementally), conform to the contract, drop rows identical to what is
 loaded, then one dlt run merges the rows on their primary keys and the quarantine on its id.
 Re-running on unchanged sources therefore changes nothing.
 """
@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
+import sqlalchemy as sa
 
 # dlt reads its log level when first imported; our own report carries what matters.
 os.environ.setdefault("RUNTIME__LOG_LEVEL", "ERROR")
@@ -26,7 +27,6 @@ from ingestion.conform import (
     QUARANTINE_SCHEMA,
     SOURCE_FILE,
     SOURCE_ROW,
-    Conformed,
     SchemaDriftError,
     conform,
     file_failure,
@@ -59,12 +59,45 @@ class IngestConfig:
     lookback: dt.timedelta = dt.timedelta(hours=24)
 
 
+@dataclass(frozen=True)
+class FileSource:
+    """A folder of files, how to tell their entity, and how to map their layout to the contract."""
+
+    folder: Callable[[IngestConfig], Path | None]
+    suffixes: tuple[str, ...]
+    entity_of: Callable[[Path, Path], str | None]
+    to_contract: Callable[[pl.DataFrame], pl.DataFrame] = lambda frame: frame
+    # Columns of the source's own layout without which a file cannot be one of its files.
+    required_columns: tuple[str, ...] = ()
+
+
+FILE_SOURCES: dict[str, FileSource] = {
+    "processor": FileSource(
+        lambda c: c.landing / "processor",
+        (".jsonl", ".json"),
+        lambda path, root: "payments",
+        sources.processor_to_contract,
+        sources.PROCESSOR_REQUIRED,
+    ),
+    "bank": FileSource(
+        lambda c: c.landing / "bank",
+        (".csv",),
+        lambda path, root: "payments",
+        sources.bank_to_contract,
+        sources.BANK_REQUIRED,
+    ),
+    "fx": FileSource(lambda c: c.landing / "fx", (".csv", ".parquet"), lambda path, root: "fx_rates"),
+    "files": FileSource(lambda c: c.contract_dir, (".csv", ".parquet"), sources.contract_entity_of),
+}
+
+
 @dataclass
 class EntityResult:
     source: str
     entity: str
-    rows_in: int = 0
-    rows_loaded: int = 0  # new or changed rows merged into the raw table
+    rows_in: int = 0  # counted when read: rows of the tables or files (unreadable file = 1)
+    rows_new: int = 0
+    rows_updated: int = 0  # merged over an existing row with the same key
     rows_unchanged: int = 0
     rows_quarantined: int = 0
     files_read: int = 0
@@ -73,6 +106,10 @@ class EntityResult:
     watermark_to: dt.datetime | None = None
     warnings: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+
+    @property
+    def rows_loaded(self) -> int:
+        return self.rows_new + self.rows_updated
 
 
 @dataclass
@@ -85,6 +122,17 @@ class SourceReport:
     dlt_load_id: str | None
 
 
+@dataclass
+class _Batch:
+    """What one source produced for one entity, from extraction to load."""
+
+    entity: Entity
+    result: EntityResult
+    parts: list[pl.DataFrame] = field(default_factory=list)  # text rows, per file or table read
+    quarantine: list[pl.DataFrame] = field(default_factory=list)
+    rows: pl.DataFrame = field(default_factory=pl.DataFrame)  # typed rows to merge
+
+
 def column_hints(entity: Entity, extras: list[str]) -> dict[str, dict[str, object]]:
     hints = {
         c.name: {**_DLT_TYPES[c.type], "nullable": not c.required and c.name not in entity.primary_key}
@@ -94,19 +142,8 @@ def column_hints(entity: Entity, extras: list[str]) -> dict[str, dict[str, objec
     return hints
 
 
-@dataclass
-class _Batch:
-    """Everything one source produced for one entity before loading."""
-
-    entity: Entity
-    parts: list[pl.DataFrame] = field(default_factory=list)  # text rows per file
-    quarantine: list[pl.DataFrame] = field(default_factory=list)
-    result: EntityResult | None = None
-    conformed: Conformed | None = None
-
-
-def _reject_file(frame: pl.DataFrame, source: str, entity: str, reason: str, column: str | None) -> pl.DataFrame:
-    """Every row of a file that cannot load as a whole, each kept with the file-level reason."""
+def _quarantine_rows(frame: pl.DataFrame, source: str, entity: str, reason: str, column: str | None) -> pl.DataFrame:
+    """Every row of `frame` as a quarantine record with one reason (a file that cannot load)."""
     data = [c for c in frame.columns if c not in (SOURCE_FILE, SOURCE_ROW)]
     return frame.select(
         pl.lit(source).alias("source"),
@@ -120,171 +157,171 @@ def _reject_file(frame: pl.DataFrame, source: str, entity: str, reason: str, col
     ).cast(QUARANTINE_SCHEMA)
 
 
-def _read_files(
-    source: str,
-    root: Path,
-    suffixes: tuple[str, ...],
-    entity_of: Callable[[Path], str | None],
-    to_contract: Callable[[pl.DataFrame], pl.DataFrame],
-    required_source_columns: tuple[str, ...],
-    seen: dict[str, str],
-    batch_for: Callable[[str], _Batch],
-    manifest: list[dict[str, object]],
-) -> None:
-    readers = {".csv": sources.read_csv_file, ".jsonl": sources.read_jsonl_file, ".parquet": sources.read_parquet_file}
-    for path in sources.discover(root, suffixes):
-        rel = str(path.relative_to(root))
-        name = entity_of(path)
-        if name is None:
-            continue
-        batch = batch_for(name)
-        file = readers[path.suffix.lower()](path, root)
-        if seen.get(rel) == file.sha256:
-            continue  # loaded before and unchanged
-        result = batch.result
-        result.files_read += 1
-        quarantined_before = sum(q.height for q in batch.quarantine)
-        if file.error is not None:
-            batch.quarantine.append(
-                file_failure(
-                    source,
-                    name,
-                    rel,
-                    f"unreadable or not a {source} file: {file.error}",
-                    path.read_text(errors="replace"),
-                )
-            )
-            result.errors.append(f"{source}: {rel}: {file.error}")
-            result.files_failed += 1
-        elif file.rows is not None or file.bad_lines is not None:
-            if file.bad_lines is not None and file.bad_lines.height:
-                batch.quarantine.append(
-                    file.bad_lines.select(
-                        pl.lit(source).alias("source"),
-                        pl.lit(name).alias("entity"),
-                        pl.lit(rel).alias("file"),
-                        "row_number",
-                        pl.lit(None, pl.String).alias("column_name"),
-                        pl.col("content").str.slice(0, 200).alias("value"),
-                        pl.lit("invalid JSON: the line is not a complete JSON object").alias("reason"),
-                        pl.col("content").alias("record"),
-                    ).cast(QUARANTINE_SCHEMA)
-                )
-            rows = file.rows
-            if rows is not None and (rows.height or len(rows.columns) > 2):
-                missing = [c for c in required_source_columns if c not in rows.columns]
-                mapped = None if missing else to_contract(rows)
-                if mapped is not None:
-                    missing = [c.name for c in batch.entity.columns if c.required and c.name not in mapped.columns]
-                if missing:
-                    if required_source_columns and set(missing) == set(required_source_columns):
-                        first_line = path.read_text(errors="replace").split("\n", 1)[0][:80]
-                        message, column = (
-                            (
-                                f"{source}: file {rel} for entity {name} is unreadable or not a {source} file: none of "
-                                f"the columns {list(required_source_columns)} is present (first line: {first_line!r})"
-                            ),
-                            None,
-                        )
-                    else:
-                        message, column = str(SchemaDriftError(source, name, rel, missing[0])), missing[0]
-                    rejected = _reject_file(rows, source, name, message, column)
-                    if rejected.height == 0:  # not even one row: keep the file's content instead
-                        rejected = file_failure(source, name, rel, message, path.read_text(errors="replace"), column)
-                    batch.quarantine.append(rejected)
-                    result.errors.append(message)
-                    result.files_failed += 1
-                elif mapped.height:
-                    batch.parts.append(mapped)
-        quarantined = sum(q.height for q in batch.quarantine) - quarantined_before
-        file_rows = (file.rows.height if file.rows is not None else 0) + (
-            file.bad_lines.height if file.bad_lines is not None else 0
-        )
-        manifest.append(
-            {
-                "file": rel,
-                "sha256": file.sha256,
-                "entity": name,
-                "rows_in": max(file_rows, quarantined),
-                "rows_quarantined": quarantined,
-                "error": file.error,
-            }
-        )
+def _bad_json_lines(lines: pl.DataFrame, source: str, entity: str, file: str) -> pl.DataFrame:
+    return lines.select(
+        pl.lit(source).alias("source"),
+        pl.lit(entity).alias("entity"),
+        pl.lit(file).alias("file"),
+        "row_number",
+        pl.lit(None, pl.String).alias("column_name"),
+        pl.col("content").str.slice(0, 200).alias("value"),
+        pl.lit("invalid JSON: the line is not a complete JSON object").alias("reason"),
+        pl.col("content").alias("record"),
+    ).cast(QUARANTINE_SCHEMA)
 
 
-def _collect(source: str, config: IngestConfig, con, schema: str) -> tuple[dict[str, _Batch], list[dict[str, object]]]:
+def _missing_columns_message(
+    source: str, spec: FileSource, batch: _Batch, file: str, missing: list[str], first_line: str
+) -> tuple[str, str | None]:
+    if spec.required_columns and set(missing) == set(spec.required_columns):
+        return (
+            f"{source}: file {file} for entity {batch.entity.name} is unreadable or not a {source} file: none of "
+            f"the columns {list(spec.required_columns)} is present (first line: {first_line[:80]!r})",
+            None,
+        )
+    return str(SchemaDriftError(source, batch.entity.name, file, missing[0])), missing[0]
+
+
+def _read_one_file(source: str, spec: FileSource, path: Path, root: Path, batch: _Batch, digest_seen: str | None):
+    """Read one file into `batch` (rows, or quarantine records); its manifest row, or None if
+    the file is unchanged since it was loaded."""
+    readers = {".csv": sources.read_csv_file, ".jsonl": sources.read_jsonl_file, ".json": sources.read_jsonl_file}
+    file = readers.get(path.suffix.lower(), sources.read_parquet_file)(path, root)
+    if digest_seen == file.sha256:
+        return None
+    source_name, result = batch.entity.name, batch.result
+    result.files_read += 1
+    quarantine: list[pl.DataFrame] = []
+    failed = file.error is not None
+    if file.error is not None:
+        message = (
+            f"{source}: file {file.file} for entity {source_name} is unreadable or not a {source} file: {file.error}"
+        )
+        quarantine.append(file_failure(source, source_name, file.file, message, path.read_text(errors="replace")))
+        result.errors.append(message)
+    if file.bad_lines is not None and file.bad_lines.height:
+        quarantine.append(_bad_json_lines(file.bad_lines, source, source_name, file.file))
+    rows = file.rows
+    # A header-only CSV still tells its columns; an empty JSON-lines file tells nothing.
+    if rows is not None and (rows.height or len(rows.columns) > 2):
+        missing = [c for c in spec.required_columns if c not in rows.columns]
+        mapped = None if missing else spec.to_contract(rows)
+        if mapped is not None:
+            missing = [c.name for c in batch.entity.columns if c.required and c.name not in mapped.columns]
+        if missing:
+            first_line = path.read_text(errors="replace").split("\n", 1)[0]
+            message, column = _missing_columns_message(source, spec, batch, file.file, missing, first_line)
+            rejected = _quarantine_rows(rows, source, source_name, message, column)
+            if rejected.height == 0:  # not even one row: keep the file's content instead
+                rejected = file_failure(
+                    source, source_name, file.file, message, path.read_text(errors="replace"), column
+                )
+            quarantine.append(rejected)
+            result.errors.append(message)
+            failed = True
+        elif mapped.height:
+            batch.parts.append(mapped)
+    result.files_failed += failed
+    batch.quarantine.extend(quarantine)
+    quarantined = sum(q.height for q in quarantine)
+    rows_in = (rows.height if rows is not None else 0) + (file.bad_lines.height if file.bad_lines is not None else 0)
+    return {
+        "file": file.file,
+        "sha256": file.sha256,
+        "entity": source_name,
+        "rows_in": max(rows_in, quarantined),
+        "rows_quarantined": quarantined,
+        "error": file.error,
+    }
+
+
+def _extract(source: str, config: IngestConfig, con, schema: str) -> tuple[dict[str, _Batch], list[dict[str, object]]]:
     batches: dict[str, _Batch] = {}
     manifest: list[dict[str, object]] = []
 
     def batch_for(name: str) -> _Batch:
         if name not in batches:
-            batches[name] = _Batch(ENTITIES[name], result=EntityResult(source, name))
+            batches[name] = _Batch(ENTITIES[name], EntityResult(source, name))
         return batches[name]
 
     if source == "erp":
-        for name in ERP_ENTITIES:
-            entity = ENTITIES[name]
-            batch = batch_for(name)
-            mark = warehouse.watermark(con, schema, entity)
-            since = mark - config.lookback if mark is not None else None
-            batch.result.watermark_from = since
-            batch.parts.append(sources.read_erp_table(config.erp_url, name, since))
+        engine = sa.create_engine(config.erp_url)
+        try:
+            for name in ERP_ENTITIES:
+                batch = batch_for(name)
+                mark = warehouse.watermark(con, schema, batch.entity)
+                since = mark - config.lookback if mark is not None else None
+                batch.result.watermark_from = since
+                part = sources.read_erp_table(engine, name, since)
+                batch.parts.append(part)
+                batch.result.rows_in += part.height
+        finally:
+            engine.dispose()
         return batches, manifest
-
-    seen = warehouse.loaded_files(con, schema)
-    if source == "processor":
-        _read_files(
-            source,
-            config.landing / "processor",
-            (".jsonl", ".json"),
-            lambda p: "payments",
-            sources.processor_to_contract,
-            ("id", "amount", "currency", "created"),
-            seen,
-            batch_for,
-            manifest,
-        )
-    elif source == "bank":
-        _read_files(
-            source,
-            config.landing / "bank",
-            (".csv",),
-            lambda p: "payments",
-            sources.bank_to_contract,
-            sources.BANK_REQUIRED,
-            seen,
-            batch_for,
-            manifest,
-        )
-    elif source == "fx":
-        _read_files(
-            source,
-            config.landing / "fx",
-            (".csv", ".parquet"),
-            lambda p: "fx_rates",
-            lambda f: f,
-            (),
-            seen,
-            batch_for,
-            manifest,
-        )
-    elif source == "files":
-        if config.contract_dir is not None:
-            root = config.contract_dir
-            _read_files(
-                source,
-                root,
-                (".csv", ".parquet"),
-                lambda p: sources.contract_entity_of(p, root),
-                lambda f: f,
-                (),
-                seen,
-                batch_for,
-                manifest,
-            )
-    else:
+    if source not in FILE_SOURCES:
         raise ValueError(f"unknown source {source!r}; choose from {', '.join(SOURCES)}")
+    spec = FILE_SOURCES[source]
+    root = spec.folder(config)
+    if root is None:
+        return batches, manifest
+    seen = warehouse.loaded_files(con, schema)
+    for path in sources.discover(root, spec.suffixes):
+        name = spec.entity_of(path, root)
+        if name is not None:
+            row = _read_one_file(source, spec, path, root, batch_for(name), seen.get(str(path.relative_to(root))))
+            if row is not None:
+                manifest.append(row)
+                batches[name].result.rows_in += row["rows_in"]
     return batches, manifest
+
+
+class _KnownKeys:
+    """Keys of parent entities: in the warehouse (any raw schema) or conformed earlier this run."""
+
+    def __init__(self, con) -> None:
+        self._con = con
+        self._cache: dict[str, pl.Series] = {}
+
+    def get(self, entity: str) -> pl.Series:
+        if entity not in self._cache:
+            self._cache[entity] = warehouse.known_keys(self._con, entity)
+        return self._cache[entity]
+
+    def add(self, entity: str, keys: pl.Series) -> None:
+        self._cache[entity] = pl.concat([self.get(entity), keys.rename("k")]).unique()
+
+
+def _conform_batch(batch: _Batch, source: str, con, schema: str, known: _KnownKeys) -> None:
+    entity, result = batch.entity, batch.result
+    parts = [p for p in batch.parts if p.height]
+    if parts:
+        text = pl.concat(parts, how="diagonal")
+        references = {}
+        for column, parent in entity.references:
+            keys = known.get(parent)
+            # A parent entity that no source provides cannot be checked (e.g. a folder with
+            # invoices but no orders); the data-quality checks report its absence.
+            if keys.len():
+                references[column] = (keys, f"unknown {parent.removesuffix('s')} (not in {parent})")
+        try:
+            conformed = conform(text, entity, source=source, known_keys=references)
+            batch.quarantine.append(conformed.quarantine)
+            result.warnings.extend(conformed.warnings)
+            rows = conformed.rows
+        except SchemaDriftError as error:  # an ERP table lacking a required column
+            batch.quarantine.append(_quarantine_rows(text, source, entity.name, str(error), error.column))
+            result.errors.append(str(error))
+            rows = pl.DataFrame()
+        if rows.height:
+            if len(entity.primary_key) == 1:
+                known.add(entity.name, rows[entity.primary_key[0]])
+            changed, updated = warehouse.changed_rows(con, schema, entity, rows)
+            batch.rows = changed
+            result.rows_unchanged = rows.height - changed.height
+            result.rows_updated = updated
+            result.rows_new = changed.height - updated
+            result.watermark_to = rows[entity.cursor].max()
+    result.rows_quarantined = sum(q.height for q in batch.quarantine)
 
 
 def _quarantine_ids(frame: pl.DataFrame) -> pl.Series:
@@ -294,88 +331,32 @@ def _quarantine_ids(frame: pl.DataFrame) -> pl.Series:
     return pl.Series("quarantine_id", [hashlib.sha256(t.encode()).hexdigest()[:32] for t in text], pl.String)
 
 
-def ingest_source(source: str, config: IngestConfig, load_id: str) -> SourceReport:
-    schema = f"raw_{source}"
-    started = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    con = warehouse.connect(config.warehouse)
-    try:
-        batches, manifest = _collect(source, config, con, schema)
-        run_keys: dict[str, pl.Series] = {}
-        for name in ENTITIES:  # parents before children, so references can be checked
-            batch = batches.get(name)
-            if batch is None:
-                continue
-            entity = batch.entity
-            frames = [p for p in batch.parts if p.height or p.width]
-            text = pl.concat(frames, how="diagonal") if frames else None
-            references = {}
-            for column, parent in entity.references:
-                keys = pl.concat(
-                    [warehouse.known_keys(con, parent), run_keys.get(parent, pl.Series("k", [], pl.String))]
-                )
-                # A parent entity that no source provides cannot be checked (e.g. a folder
-                # with invoices but no orders); the data-quality checks report its absence.
-                if keys.len():
-                    references[column] = (keys, f"unknown {parent.removesuffix('s')} (not in {parent})")
-            if text is not None and text.height:
-                try:
-                    conformed = conform(text, entity, source=source, known_keys=references)
-                except SchemaDriftError as error:  # the ERP table itself lacks a required column
-                    conformed = Conformed(
-                        text.clear().select([]), _reject_file(text, source, name, str(error), error.column)
-                    )
-                    batch.result.errors.append(str(error))
-                batch.quarantine.append(conformed.quarantine)
-                batch.result.warnings.extend(conformed.warnings)
-                rows = conformed.rows
-            else:
-                rows = pl.DataFrame()
-            if rows.width:
-                (key,) = entity.primary_key if len(entity.primary_key) == 1 else (None,)
-                if key is not None:
-                    run_keys[name] = rows[key]
-                changed = warehouse.drop_unchanged(con, schema, entity, rows)
-                batch.result.rows_unchanged = rows.height - changed.height
-                batch.result.watermark_to = rows[entity.cursor].max() if rows.height else None
-            else:
-                changed = rows
-            batch.conformed = Conformed(
-                changed, pl.concat(batch.quarantine) if batch.quarantine else pl.DataFrame(schema=QUARANTINE_SCHEMA)
-            )
-            batch.result.rows_quarantined = batch.conformed.quarantine.height
-            batch.result.rows_loaded = changed.height
-            batch.result.rows_in = rows.height + batch.result.rows_quarantined
+def _new_quarantine(con, schema: str, batches: list[_Batch], load_id: str, at: dt.datetime) -> pl.DataFrame:
+    """Quarantine records not already quarantined by an earlier load (re-reads add nothing)."""
+    records = [q for b in batches for q in b.quarantine if q.height]
+    if not records:
+        return pl.DataFrame(schema=QUARANTINE_SCHEMA)
+    quarantine = pl.concat(records)
+    quarantine = quarantine.with_columns(_quarantine_ids(quarantine)).unique(
+        "quarantine_id", keep="first", maintain_order=True
+    )
+    if warehouse.table_exists(con, schema, QUARANTINE_TABLE):
+        already = warehouse.query_frame(con, f'select quarantine_id from "{schema}".{QUARANTINE_TABLE}')
+        quarantine = quarantine.filter(~pl.col("quarantine_id").is_in(already["quarantine_id"].implode()))
+    return quarantine.with_columns(pl.lit(load_id).alias("load_id"), pl.lit(at).alias("quarantined_at"))
 
-        quarantine = (
-            pl.concat([b.conformed.quarantine for b in batches.values() if b.conformed is not None])
-            if batches
-            else pl.DataFrame(schema=QUARANTINE_SCHEMA)
-        )
-        if quarantine.height:
-            quarantine = quarantine.with_columns(_quarantine_ids(quarantine)).unique(
-                "quarantine_id", keep="first", maintain_order=True
-            )
-            if warehouse.table_exists(con, schema, QUARANTINE_TABLE):
-                already = warehouse.query_frame(con, f'select quarantine_id from "{schema}".{QUARANTINE_TABLE}')[
-                    "quarantine_id"
-                ]
-                quarantine = quarantine.filter(~pl.col("quarantine_id").is_in(already.implode()))
-            quarantine = quarantine.with_columns(
-                pl.lit(load_id).alias("load_id"), pl.lit(started).alias("quarantined_at")
-            )
-    finally:
-        con.close()
 
+def _load(source: str, config: IngestConfig, schema: str, batches: list[_Batch], quarantine: pl.DataFrame):
+    """One dlt run: changed rows merged on primary keys, new quarantine records merged on id."""
     resources = []
-    for name, batch in batches.items():
-        rows = batch.conformed.rows if batch.conformed else pl.DataFrame()
-        if rows.height:
-            extras = [c for c in rows.columns if c not in batch.entity.column_names and c != SOURCE_FILE]
+    for batch in batches:
+        if batch.rows.height:
+            contract = set(batch.entity.column_names)
+            extras = [c for c in batch.rows.columns if c not in contract and c != SOURCE_FILE]
             resources.append(
                 dlt.resource(
-                    rows.to_arrow(),
-                    name=name,
-                    table_name=name,
+                    batch.rows.to_arrow(),
+                    name=batch.entity.name,
                     write_disposition="merge",
                     primary_key=list(batch.entity.primary_key),
                     columns=column_hints(batch.entity, extras),
@@ -395,83 +376,68 @@ def ingest_source(source: str, config: IngestConfig, load_id: str) -> SourceRepo
                 },
             )
         )
-    row_counts: dict[str, int] = {}
-    dlt_load_id = None
-    if resources:
-        pipeline = dlt.pipeline(
-            pipeline_name=f"o2c_{source}",
-            destination=dlt.destinations.duckdb(str(config.warehouse)),
-            dataset_name=schema,
-            pipelines_dir=str(config.dlt_dir),
-        )
-        info = pipeline.run(resources)
-        row_counts = {
-            k: v for k, v in pipeline.last_trace.last_normalize_info.row_counts.items() if not k.startswith("_dlt")
-        }
-        dlt_load_id = info.loads_ids[0] if info.loads_ids else None
+    if not resources:
+        return {}, None
+    pipeline = dlt.pipeline(
+        pipeline_name=f"o2c_{source}",
+        destination=dlt.destinations.duckdb(str(config.warehouse)),
+        dataset_name=schema,
+        pipelines_dir=str(config.dlt_dir),
+    )
+    info = pipeline.run(resources)
+    counts = pipeline.last_trace.last_normalize_info.row_counts
+    return {k: v for k, v in counts.items() if not k.startswith("_dlt")}, (info.loads_ids or [None])[0]
 
-    finished = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+_LOG_SCHEMA = {
+    "load_id": pl.String, "source": pl.String, "entity": pl.String, "started_at": pl.Datetime("us"),
+    "finished_at": pl.Datetime("us"), "rows_in": pl.Int64, "rows_new": pl.Int64, "rows_updated": pl.Int64,
+    "rows_unchanged": pl.Int64, "rows_quarantined": pl.Int64, "files_read": pl.Int64, "files_failed": pl.Int64,
+    "watermark_from": pl.Datetime("us"), "watermark_to": pl.Datetime("us"), "dlt_load_id": pl.String,
+}  # fmt: skip
+_MANIFEST_SCHEMA = {
+    "file": pl.String, "sha256": pl.String, "entity": pl.String, "rows_in": pl.Int64, "rows_quarantined": pl.Int64,
+    "error": pl.String, "load_id": pl.String, "loaded_at": pl.Datetime("us"),
+}  # fmt: skip
+
+
+def _utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+def ingest_source(source: str, config: IngestConfig, load_id: str) -> SourceReport:
+    schema = f"raw_{source}"
+    started = _utc_now()
     con = warehouse.connect(config.warehouse)
     try:
-        results = [b.result for b in batches.values()]
-        warehouse.record_load(
-            con,
-            schema,
-            pl.DataFrame(
-                [
-                    {
-                        "load_id": load_id,
-                        "source": source,
-                        "entity": r.entity,
-                        "started_at": started,
-                        "finished_at": finished,
-                        "rows_in": r.rows_in,
-                        "rows_loaded": r.rows_loaded,
-                        "rows_unchanged": r.rows_unchanged,
-                        "rows_quarantined": r.rows_quarantined,
-                        "files_read": r.files_read,
-                        "files_failed": r.files_failed,
-                        "watermark_from": r.watermark_from,
-                        "watermark_to": r.watermark_to,
-                        "dlt_load_id": dlt_load_id,
-                    }
-                    for r in results
-                ],
-                schema={
-                    "load_id": pl.String,
-                    "source": pl.String,
-                    "entity": pl.String,
-                    "started_at": pl.Datetime("us"),
-                    "finished_at": pl.Datetime("us"),
-                    "rows_in": pl.Int64,
-                    "rows_loaded": pl.Int64,
-                    "rows_unchanged": pl.Int64,
-                    "rows_quarantined": pl.Int64,
-                    "files_read": pl.Int64,
-                    "files_failed": pl.Int64,
-                    "watermark_from": pl.Datetime("us"),
-                    "watermark_to": pl.Datetime("us"),
-                    "dlt_load_id": pl.String,
-                },
-            ),
-        )
-        warehouse.record_files(
-            con,
-            schema,
-            pl.DataFrame(
-                [{**m, "load_id": load_id, "loaded_at": finished} for m in manifest],
-                schema={
-                    "file": pl.String,
-                    "sha256": pl.String,
-                    "entity": pl.String,
-                    "rows_in": pl.Int64,
-                    "rows_quarantined": pl.Int64,
-                    "error": pl.String,
-                    "load_id": pl.String,
-                    "loaded_at": pl.Datetime("us"),
-                },
-            ),
-        )
+        batches, manifest = _extract(source, config, con, schema)
+        ordered = [batches[name] for name in ENTITIES if name in batches]  # parents before children
+        known = _KnownKeys(con)
+        for batch in ordered:
+            _conform_batch(batch, source, con, schema, known)
+        quarantine = _new_quarantine(con, schema, ordered, load_id, started)
+    finally:
+        con.close()  # dlt opens the warehouse itself; DuckDB allows one writer
+
+    row_counts, dlt_load_id = _load(source, config, schema, ordered, quarantine)
+
+    finished = _utc_now()
+    results = [b.result for b in ordered]
+    log = [
+        {
+            "load_id": load_id, "source": source, "entity": r.entity, "started_at": started, "finished_at": finished,
+            "rows_in": r.rows_in, "rows_new": r.rows_new, "rows_updated": r.rows_updated,
+            "rows_unchanged": r.rows_unchanged, "rows_quarantined": r.rows_quarantined, "files_read": r.files_read,
+            "files_failed": r.files_failed, "watermark_from": r.watermark_from, "watermark_to": r.watermark_to,
+            "dlt_load_id": dlt_load_id,
+        }
+        for r in results
+    ]  # fmt: skip
+    con = warehouse.connect(config.warehouse)
+    try:
+        warehouse.record_load(con, schema, pl.DataFrame(log, schema=_LOG_SCHEMA))
+        files = [{**m, "load_id": load_id, "loaded_at": finished} for m in manifest]
+        warehouse.record_files(con, schema, pl.DataFrame(files, schema=_MANIFEST_SCHEMA))
     finally:
         con.close()
     return SourceReport(source, schema, load_id, results, row_counts, dlt_load_id)
@@ -483,11 +449,11 @@ def new_load_id() -> str:
 
 def ingest(config: IngestConfig, selected: list[str] | None = None) -> list[SourceReport]:
     """Load the selected sources (all by default), ERP first so references resolve."""
-    load_id = new_load_id()
-    chosen = [s for s in SOURCES if selected is None or s in selected]
     unknown = set(selected or []) - set(SOURCES)
     if unknown:
         raise ValueError(f"unknown source(s) {sorted(unknown)}; choose from {', '.join(SOURCES)}")
-    if "files" in chosen and config.contract_dir is None and selected is None:
+    chosen = [s for s in SOURCES if selected is None or s in selected]
+    if selected is None and config.contract_dir is None:
         chosen.remove("files")
+    load_id = new_load_id()
     return [ingest_source(s, config, load_id) for s in chosen]

@@ -43,25 +43,27 @@ def _as_text(frame: pl.DataFrame) -> pl.DataFrame:
 # ---- ERP database (any SQLAlchemy URL) -----------------------------------------------------
 
 
-def read_erp_table(url: str, entity: str, since: dt.datetime | None) -> pl.DataFrame:
-    """Rows of an ERP table changed since `since` (all rows when None), as text."""
+def read_erp_table(
+    engine: sa.Engine, entity: str, since: dt.datetime | None, chunk_rows: int = 100_000
+) -> pl.DataFrame:
+    """Rows of an ERP table changed since `since` (all rows when None), as text.
+
+    Streams the result in chunks so a large table never sits in memory as Python objects.
+    """
     table = ENTITIES[entity]
-    engine = sa.create_engine(url)
     meta_table = sa.Table(entity, sa.MetaData(), autoload_with=engine)
     query = sa.select(meta_table).order_by(*[meta_table.c[k] for k in table.primary_key])
     if since is not None:
         query = query.where(meta_table.c[table.cursor] >= since)
+    chunks: list[pl.DataFrame] = []
     with engine.connect() as conn:
-        result = conn.execute(query)
+        result = conn.execution_options(yield_per=chunk_rows).execute(query)
         columns = list(result.keys())
-        rows = result.fetchall()
-    engine.dispose()
-    frame = (
-        pl.DataFrame([list(r) for r in rows], schema=columns, orient="row", infer_schema_length=None)
-        if rows
-        else pl.DataFrame(schema={c: pl.String for c in columns})
-    )
-    return _with_lineage(_as_text(frame), f"erp.{entity}")
+        for part in result.partitions():
+            chunk = pl.DataFrame([tuple(r) for r in part], schema=columns, orient="row", infer_schema_length=None)
+            chunks.append(_as_text(chunk))
+    frame = pl.concat(chunks) if chunks else pl.DataFrame(schema=dict.fromkeys(columns, pl.String))
+    return _with_lineage(frame, f"erp.{entity}")
 
 
 # ---- Files ---------------------------------------------------------------------------------
@@ -156,6 +158,7 @@ def processor_to_contract(frame: pl.DataFrame) -> pl.DataFrame:
 
 
 BANK_REQUIRED = ("bank_transaction_id", "value_date", "amount", "currency")
+PROCESSOR_REQUIRED = ("id", "amount", "currency", "created")
 
 
 def bank_to_contract(frame: pl.DataFrame) -> pl.DataFrame:

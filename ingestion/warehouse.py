@@ -59,12 +59,15 @@ def known_keys(con: duckdb.DuckDBPyConnection, entity: str) -> pl.Series:
     return query_frame(con, " union ".join(parts))["k"]
 
 
-def drop_unchanged(con: duckdb.DuckDBPyConnection, schema: str, entity: Entity, rows: pl.DataFrame) -> pl.DataFrame:
-    """Rows that are new or differ from the loaded version; re-reading is then free of effects."""
+def changed_rows(
+    con: duckdb.DuckDBPyConnection, schema: str, entity: Entity, rows: pl.DataFrame
+) -> tuple[pl.DataFrame, int]:
+    """The rows that are new or differ from the loaded version, and how many of them update an
+    existing key. Dropping the identical ones makes re-reading (look-back, changed files) free
+    of effects."""
     if rows.height == 0 or not table_exists(con, schema, entity.name):
-        return rows
+        return rows, 0
     keys = " and ".join(f'b."{k}" = t."{k}"' for k in entity.primary_key)
-    compared = [c for c in rows.columns if c != "_source_file"]
     loaded = {
         r[0]
         for r in con.execute(
@@ -72,18 +75,22 @@ def drop_unchanged(con: duckdb.DuckDBPyConnection, schema: str, entity: Entity, 
             [schema, entity.name],
         ).fetchall()
     }
+    compared = [c for c in rows.columns if c != "_source_file"]
     same = " and ".join(
         f'b."{c}" is not distinct from t."{c}"' if c in loaded else f'b."{c}" is null' for c in compared
     )
+    table = f'"{schema}"."{entity.name}"'
     con.register("_batch", rows.to_arrow())
     try:
         changed = query_frame(
             con,
-            f'select b.* from _batch b where not exists (select 1 from "{schema}"."{entity.name}" t where {keys} and {same})',
+            f"select b.*, exists (select 1 from {table} t where {keys}) as _o2c_exists from _batch b "
+            f"where not exists (select 1 from {table} t where {keys} and {same})",
         )
     finally:
         con.unregister("_batch")
-    return changed.cast(rows.schema)
+    updated = int(changed["_o2c_exists"].sum())
+    return changed.drop("_o2c_exists").cast(rows.schema), updated
 
 
 def loaded_files(con: duckdb.DuckDBPyConnection, schema: str) -> dict[str, str]:
@@ -109,7 +116,8 @@ def record_load(con: duckdb.DuckDBPyConnection, schema: str, log: pl.DataFrame) 
     con.execute(f'create schema if not exists "{schema}"')
     con.execute(
         f'create table if not exists "{schema}"."{LOAD_LOG}" (load_id varchar, source varchar, entity varchar, '
-        "started_at timestamp, finished_at timestamp, rows_in bigint, rows_loaded bigint, rows_unchanged bigint, "
+        "started_at timestamp, finished_at timestamp, rows_in bigint, rows_new bigint, rows_updated bigint, "
+        "rows_unchanged bigint, "
         "rows_quarantined bigint, files_read bigint, files_failed bigint, watermark_from timestamp, "
         "watermark_to timestamp, dlt_load_id varchar)"
     )

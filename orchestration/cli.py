@@ -88,7 +88,8 @@ def ingest(
         "source",
         "entity",
         "rows in",
-        "loaded",
+        "new",
+        "updated",
         "unchanged",
         "quarantined",
         "files",
@@ -102,7 +103,8 @@ def ingest(
                 report.source,
                 r.entity,
                 f"{r.rows_in:,}",
-                f"{r.rows_loaded:,}",
+                f"{r.rows_new:,}",
+                f"{r.rows_updated:,}",
                 f"{r.rows_unchanged:,}",
                 f"{r.rows_quarantined:,}",
                 str(r.files_read),
@@ -151,7 +153,7 @@ def status() -> None:
         for schema in warehouse.raw_schemas(con):
             if warehouse.table_exists(con, schema, warehouse.LOAD_LOG):
                 row = con.sql(
-                    f'select source, load_id, max(finished_at), sum(rows_loaded), sum(rows_quarantined) from "{schema}".{warehouse.LOAD_LOG} '
+                    f'select source, load_id, max(finished_at), sum(rows_new + rows_updated), sum(rows_quarantined) from "{schema}".{warehouse.LOAD_LOG} '
                     f'where load_id = (select max(load_id) from "{schema}".{warehouse.LOAD_LOG}) group by all'
                 ).fetchall()
                 for source, load_id, finished, loaded, quarantined in row:

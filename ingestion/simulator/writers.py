@@ -64,10 +64,10 @@ def write_erp(url: str, tables: dict[str, pl.DataFrame], *, changed_since: dt.da
                 keys = frame[key].to_list()
                 for i in range(0, len(keys), 10_000):
                     conn.execute(table.delete().where(table.c[key].in_(keys[i : i + 10_000])))
-            rows = frame.to_dicts()
-            for i in range(0, len(rows), 50_000):
-                conn.execute(table.insert(), rows[i : i + 50_000])
-            written[name] = len(rows)
+            # Insert in slices so memory stays flat however large the world is.
+            for part in frame.iter_slices(50_000):
+                conn.execute(table.insert(), part.to_dicts())
+            written[name] = frame.height
     engine.dispose()
     return written
 
