@@ -69,6 +69,8 @@ class FileSource:
     to_contract: Callable[[pl.DataFrame], pl.DataFrame] = lambda frame: frame
     # Columns of the source's own layout without which a file cannot be one of its files.
     required_columns: tuple[str, ...] = ()
+    # Entities the source always lands: their raw tables exist (maybe empty) after a load.
+    entities: tuple[str, ...] = ()
 
 
 FILE_SOURCES: dict[str, FileSource] = {
@@ -78,6 +80,7 @@ FILE_SOURCES: dict[str, FileSource] = {
         lambda path, root: "payments",
         sources.processor_to_contract,
         sources.PROCESSOR_REQUIRED,
+        ("payments",),
     ),
     "bank": FileSource(
         lambda c: c.landing / "bank",
@@ -85,8 +88,11 @@ FILE_SOURCES: dict[str, FileSource] = {
         lambda path, root: "payments",
         sources.bank_to_contract,
         sources.BANK_REQUIRED,
+        ("payments",),
     ),
-    "fx": FileSource(lambda c: c.landing / "fx", (".csv", ".parquet"), lambda path, root: "fx_rates"),
+    "fx": FileSource(
+        lambda c: c.landing / "fx", (".csv", ".parquet"), lambda path, root: "fx_rates", entities=("fx_rates",)
+    ),
     "files": FileSource(lambda c: c.contract_dir, (".csv", ".parquet"), sources.contract_entity_of),
 }
 
@@ -261,6 +267,8 @@ def _extract(source: str, config: IngestConfig, con, schema: str) -> tuple[dict[
     if source not in FILE_SOURCES:
         raise ValueError(f"unknown source {source!r}; choose from {', '.join(SOURCES)}")
     spec = FILE_SOURCES[source]
+    for name in spec.entities:
+        batch_for(name)
     root = spec.folder(config)
     if root is None:
         return batches, manifest
@@ -346,11 +354,32 @@ def _new_quarantine(con, schema: str, batches: list[_Batch], load_id: str, at: d
     return quarantine.with_columns(pl.lit(load_id).alias("load_id"), pl.lit(at).alias("quarantined_at"))
 
 
-def _load(source: str, config: IngestConfig, schema: str, batches: list[_Batch], quarantine: pl.DataFrame):
-    """One dlt run: changed rows merged on primary keys, new quarantine records merged on id."""
+_POLARS_TYPES: dict[str, pl.DataType] = {
+    "string": pl.String(),
+    "int": pl.Int64(),
+    "money": pl.Decimal(18, 2),
+    "rate": pl.Decimal(18, 8),
+    "date": pl.Date(),
+    "timestamp": pl.Datetime("us"),
+    "bool": pl.Boolean(),
+}
+
+
+def empty_rows(entity: Entity) -> pl.DataFrame:
+    """No rows, but the contract's typed columns: enough for dlt to create the raw table."""
+    return pl.DataFrame(schema={c.name: _POLARS_TYPES[c.type] for c in entity.columns} | {SOURCE_FILE: pl.String()})
+
+
+def _load(
+    source: str, config: IngestConfig, schema: str, batches: list[_Batch], quarantine: pl.DataFrame, missing: set[str]
+):
+    """One dlt run: changed rows merged on primary keys, new quarantine records merged on id.
+    Entities without a raw table yet get an empty one, so downstream models can rely on it."""
     resources = []
     for batch in batches:
-        if batch.rows.height:
+        if not batch.rows.height and batch.entity.name in missing:
+            batch.rows = empty_rows(batch.entity)
+        if batch.rows.height or batch.entity.name in missing:
             contract = set(batch.entity.column_names)
             extras = [c for c in batch.rows.columns if c not in contract and c != SOURCE_FILE]
             resources.append(
@@ -416,10 +445,11 @@ def ingest_source(source: str, config: IngestConfig, load_id: str) -> SourceRepo
         for batch in ordered:
             _conform_batch(batch, source, con, schema, known)
         quarantine = _new_quarantine(con, schema, ordered, load_id, started)
+        missing = {b.entity.name for b in ordered if not warehouse.table_exists(con, schema, b.entity.name)}
     finally:
         con.close()  # dlt opens the warehouse itself; DuckDB allows one writer
 
-    row_counts, dlt_load_id = _load(source, config, schema, ordered, quarantine)
+    row_counts, dlt_load_id = _load(source, config, schema, ordered, quarantine, missing)
 
     finished = _utc_now()
     results = [b.result for b in ordered]

@@ -220,3 +220,26 @@ def test_contract_docs_are_generated_from_the_contract() -> None:
     assert render_sources_doc(doc) == doc, "docs/sources.md is stale: run `make contract-docs`"
     for entity in ENTITIES.values():
         assert f"### `{entity.name}`" in doc
+
+
+def test_every_entity_of_a_source_gets_a_raw_table_even_when_empty(tmp_path: Path) -> None:
+    sources, url = simulate_world(tmp_path / "world", customers=3, days=5)
+    for folder in ("processor", "bank"):
+        shutil.rmtree(sources / "landing" / folder)
+    config = ingest_config(tmp_path, sources, url)
+    ingest(config)
+    tables = raw_tables(config.warehouse)
+    for entity in ERP_ENTITIES:
+        assert f"raw_erp.{entity}" in tables, entity
+    assert tables["raw_bank.payments"].height == 0 and tables["raw_processor.payments"].height == 0
+    assert str(tables["raw_bank.payments"].schema["amount"]) == "Decimal(precision=18, scale=2)"
+    # A statement arriving later merges into the empty table.
+    (sources / "landing" / "bank").mkdir()
+    (sources / "landing" / "bank" / "statement_late.csv").write_text(
+        "statement_id,bank_transaction_id,booking_date,value_date,amount,currency,counterparty_name,"
+        "counterparty_account,remittance_information,transaction_code\n"
+        "S1,BT-LATE-1,2026-06-30,2026-06-30,125.40,EUR,ACME,DE01,INV1,CREDIT_TRANSFER\n"
+    )
+    (report,) = ingest(config, ["bank"])
+    assert report.entities[0].rows_new == 1
+    assert raw_tables(config.warehouse)["raw_bank.payments"]["amount"].cast(pl.String).to_list() == ["125.40"]
