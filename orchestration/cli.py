@@ -126,6 +126,23 @@ def ingest(
 
 
 @app.command()
+def build(
+    select: Annotated[str | None, typer.Option(help="dbt selection, e.g. 'marts' or '+fct_ar_aging'.")] = None,
+    full_refresh: Annotated[bool, typer.Option("--full-refresh", help="Rebuild incremental models.")] = False,
+) -> None:
+    """Build and test the dbt models (staging → intermediate → marts) on the warehouse."""
+    from orchestration.dbt_runner import run_dbt
+
+    s = get_settings()
+    args = ["build", *(["--select", select] if select else []), *(["--full-refresh"] if full_refresh else [])]
+    result = run_dbt(args, s.warehouse)
+    if result.returncode != 0:
+        console.print(f"[red]dbt build failed[/red] on {s.warehouse}")
+        raise typer.Exit(result.returncode)
+    console.print(f"Built the marts in {s.warehouse}")
+
+
+@app.command()
 def status() -> None:
     """Row counts of every raw table and the last load of each source."""
     import duckdb

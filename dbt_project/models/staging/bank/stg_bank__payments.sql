@@ -1,0 +1,40 @@
+with
+
+source as (
+
+    select * from {{ source('bank', 'payments') }}
+
+),
+
+renamed as (
+
+    select
+        -- ids
+        payment_id,
+        customer_id,
+        original_payment_id,
+        -- attributes
+        payer_name,
+        payer_account,
+        currency,
+        payment_method,
+        payment_type,
+        remittance_info,
+        -- amounts
+        amount,
+        -- dates
+        payment_date,
+        -- timestamps
+        updated_at,
+        -- categories
+        'bank' as payment_source,
+        payment_type = 'refund' as is_refund,
+        -- lineage
+        _source_file as source_file,
+        _dlt_load_id as dlt_load_id
+
+    from source
+
+)
+
+select * from renamed

@@ -1,0 +1,36 @@
+with
+
+source as (
+
+    select * from {{ source('erp', 'credit_memos') }}
+
+),
+
+renamed as (
+
+    select
+        -- ids
+        credit_memo_id,
+        customer_id,
+        invoice_id,
+        -- attributes
+        credit_memo_number,
+        currency,
+        reason,
+        -- amounts
+        credit_amount,
+        -- dates
+        credit_memo_date,
+        -- timestamps
+        updated_at,
+        -- categories
+        reason = 'bad_debt_write_off' as is_write_off,
+        -- lineage
+        _source_file as source_file,
+        _dlt_load_id as dlt_load_id
+
+    from source
+
+)
+
+select * from renamed

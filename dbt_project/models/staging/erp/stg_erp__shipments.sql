@@ -1,0 +1,31 @@
+with
+
+source as (
+
+    select * from {{ source('erp', 'shipments') }}
+
+),
+
+renamed as (
+
+    select
+        -- ids
+        shipment_id,
+        order_id,
+        -- attributes
+        carrier,
+        -- quantities
+        shipment_number,
+        -- dates
+        shipment_date,
+        -- timestamps
+        updated_at,
+        -- lineage
+        _source_file as source_file,
+        _dlt_load_id as dlt_load_id
+
+    from source
+
+)
+
+select * from renamed

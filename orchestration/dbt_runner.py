@@ -1,0 +1,27 @@
+"""Run dbt on the warehouse the settings point at (the one path both dbt and o2c read)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from orchestration.settings import REPO_ROOT
+
+DBT_PROJECT = REPO_ROOT / "dbt_project"
+
+
+def dbt_command(args: list[str], warehouse: Path, work_dir: Path | None = None) -> tuple[list[str], dict[str, str]]:
+    """The dbt command line and environment; `work_dir` keeps target/ and logs/ apart per run."""
+    dbt = Path(sys.executable).parent / "dbt"
+    command = [str(dbt), *args, "--project-dir", str(DBT_PROJECT), "--profiles-dir", str(DBT_PROJECT)]
+    env = {**os.environ, "O2C_WAREHOUSE_PATH": str(warehouse), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+    if work_dir is not None:
+        env |= {"DBT_TARGET_PATH": str(work_dir / "target"), "DBT_LOG_PATH": str(work_dir / "logs")}
+    return command, env
+
+
+def run_dbt(args: list[str], warehouse: Path, work_dir: Path | None = None, capture: bool = False) -> subprocess.CompletedProcess[str]:
+    command, env = dbt_command(args, warehouse, work_dir)
+    return subprocess.run(command, env=env, text=True, capture_output=capture, check=False)
