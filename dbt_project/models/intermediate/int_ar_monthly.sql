@@ -1,0 +1,100 @@
+-- The monthly series the AR KPIs are computed from, in the reporting currency: one row per
+-- calendar month up to the data's as-of date (the current month runs to that date).
+
+with
+
+months as (
+
+    select distinct
+        month_start,
+        month_end
+    from {{ ref('dim_date') }}
+    where month_start <= (select as_of_date from {{ ref('int_data_as_of') }})
+        and month_end >= (select min(invoice_date) from {{ ref('stg_erp__invoices') }})
+
+),
+
+periods as (
+
+    select
+        month_start,
+        case when month_end > as_of.as_of_date then as_of.as_of_date else month_end end as period_end
+    from months
+    cross join {{ ref('int_data_as_of') }} as as_of
+
+),
+
+invoices as (
+
+    select * from {{ ref('fct_invoices') }}
+
+),
+
+sales as (
+
+    select
+        periods.month_start,
+        sum(invoices.invoice_amount_rc) as credit_sales_rc
+    from periods
+    inner join invoices on invoices.invoice_date between periods.month_start and periods.period_end
+    group by periods.month_start
+
+),
+
+balances as (
+
+    select
+        periods.month_start,
+        sum(intervals.open_balance_rc) as ending_ar_rc,
+        sum(case when invoices.due_date >= periods.period_end then intervals.open_balance_rc else 0 end)
+            as ending_current_ar_rc
+    from periods
+    inner join {{ ref('int_invoice_balance_intervals') }} as intervals
+        on periods.period_end between intervals.valid_from and intervals.valid_to
+    inner join invoices on intervals.invoice_id = invoices.invoice_id
+    group by periods.month_start
+
+),
+
+paid as (
+
+    select
+        periods.month_start,
+        sum(invoices.invoice_amount_rc) as paid_invoice_amount_rc,
+        sum(invoices.invoice_amount_rc * invoices.days_to_pay) as amount_days_to_pay_rc,
+        sum(invoices.invoice_amount_rc * case when invoices.days_late > 0 then invoices.days_late else 0 end)
+            as amount_days_late_rc
+    from periods
+    inner join invoices on invoices.paid_date between periods.month_start and periods.period_end
+    group by periods.month_start
+
+),
+
+cash as (
+
+    select
+        periods.month_start,
+        sum(payments.cash_amount_rc) as cash_collected_rc
+    from periods
+    inner join {{ ref('int_payments_unioned') }} as payments
+        on payments.payment_date between periods.month_start and periods.period_end
+    group by periods.month_start
+
+)
+
+select
+    periods.month_start,
+    periods.period_end,
+    {{ days_between('periods.month_start', 'periods.period_end') }} + 1 as days_in_period,
+    cast(coalesce(sales.credit_sales_rc, 0) as {{ money_type() }}) as credit_sales_rc,
+    cast(coalesce(balances.ending_ar_rc, 0) as {{ money_type() }}) as ending_ar_rc,
+    cast(coalesce(balances.ending_current_ar_rc, 0) as {{ money_type() }}) as ending_current_ar_rc,
+    cast(coalesce(cash.cash_collected_rc, 0) as {{ money_type() }}) as cash_collected_rc,
+    cast(coalesce(paid.paid_invoice_amount_rc, 0) as {{ money_type() }}) as paid_invoice_amount_rc,
+    coalesce(paid.amount_days_to_pay_rc, 0) as amount_days_to_pay_rc,
+    coalesce(paid.amount_days_late_rc, 0) as amount_days_late_rc
+from periods
+left join sales on periods.month_start = sales.month_start
+left join balances on periods.month_start = balances.month_start
+left join paid on periods.month_start = paid.month_start
+left join cash on periods.month_start = cash.month_start

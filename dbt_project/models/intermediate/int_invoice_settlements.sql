@@ -1,0 +1,79 @@
+-- Per invoice: what was credited, written off and applied, and the day its balance first
+-- reached zero (settled_date). It is paid on that day when payments settled it; written off or
+-- credited invoices have no paid date.
+
+with
+
+events as (
+
+    select * from {{ ref('int_open_item_events') }}
+
+),
+
+daily as (
+
+    select
+        invoice_id,
+        effective_date,
+        sum(amount) as amount
+    from events
+    group by invoice_id, effective_date
+
+),
+
+settled as (
+
+    select
+        invoice_id,
+        min(effective_date) as settled_date
+    from (
+        select
+            invoice_id,
+            effective_date,
+            sum(amount) over (partition by invoice_id order by effective_date rows unbounded preceding) as balance
+        from daily
+    ) as balances
+    where balance <= 0
+    group by invoice_id
+
+),
+
+sums as (
+
+    select
+        invoice_id,
+        max(fx_rate) as fx_rate,
+        sum(case when event_type = 'invoice' then amount else 0 end) as invoiced_amount,
+        -sum(case when event_type = 'credit_memo' then amount else 0 end) as credited_amount,
+        -sum(case when event_type = 'write_off' then amount else 0 end) as written_off_amount,
+        -sum(case when event_type = 'payment' then amount else 0 end) as applied_amount,
+        sum(amount) as open_balance,
+        min(case when event_type = 'payment' then effective_date end) as first_payment_date,
+        max(case when event_type = 'payment' then effective_date end) as last_payment_date
+    from events
+    group by invoice_id
+
+),
+
+totals as (
+
+    select
+        *,
+        {{ to_reporting('invoiced_amount', 'fx_rate') }} as invoiced_amount_rc,
+        {{ to_reporting('credited_amount', 'fx_rate') }} as credited_amount_rc,
+        {{ to_reporting('written_off_amount', 'fx_rate') }} as written_off_amount_rc,
+        {{ to_reporting('applied_amount', 'fx_rate') }} as applied_amount_rc,
+        {{ to_reporting('open_balance', 'fx_rate') }} as open_balance_rc
+    from sums
+
+)
+
+select
+    totals.*,
+    settled.settled_date,
+    case
+        when settled.settled_date is not null and totals.applied_amount > 0 and totals.written_off_amount = 0
+            then settled.settled_date
+    end as paid_date
+from totals
+left join settled on totals.invoice_id = settled.invoice_id

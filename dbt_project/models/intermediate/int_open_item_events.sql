@@ -1,0 +1,117 @@
+-- The open-item ledger: one row per event that changes an invoice's balance, with its
+-- effective date. The balance of any invoice as of any date D is the sum of its events dated
+-- on or before D. Invoices add; credit memos, write-offs and payment applications subtract.
+-- Reporting-currency amounts use the invoice date's rate for every event of the invoice, so
+-- a settled invoice is settled in both currencies (FX differences belong to the cash side).
+-- A credit memo never takes an invoice below zero: what exceeds the balance still owed (say,
+-- a credit after full payment) is the customer's credit on account (`credit_on_account`).
+
+with
+
+invoices as (
+
+    select * from {{ ref('stg_erp__invoices') }}
+
+),
+
+fx as (
+
+    select * from {{ ref('int_fx_rates_valid_ranges') }}
+
+),
+
+invoice_rates as (
+
+    select
+        invoices.invoice_id,
+        invoices.customer_id,
+        invoices.currency,
+        fx.rate
+    from invoices
+    left join fx
+        on invoices.currency = fx.currency and invoices.invoice_date between fx.valid_from and fx.valid_to
+
+),
+
+events as (
+
+    select
+        {{ dbt.concat(["'invoice|'", "invoice_id"]) }} as event_id,
+        invoice_id,
+        'invoice' as event_type,
+        invoice_date as effective_date,
+        0 as event_order,
+        invoice_amount as amount
+    from invoices
+
+    union all
+
+    select
+        {{ dbt.concat(["'credit_memo|'", "credit_memo_id"]) }} as event_id,
+        invoice_id,
+        case when is_write_off then 'write_off' else 'credit_memo' end as event_type,
+        credit_memo_date as effective_date,
+        1 as event_order,
+        -credit_amount as amount
+    from {{ ref('stg_erp__credit_memos') }}
+    where invoice_id is not null
+
+    union all
+
+    select
+        {{ dbt.concat(["'payment|'", "application_id"]) }} as event_id,
+        invoice_id,
+        'payment' as event_type,
+        applied_date as effective_date,
+        2 as event_order,
+        -applied_amount as amount
+    from {{ ref('int_payments_matched_to_invoices') }}
+
+),
+
+-- Balance just before each event (credits taken at face value, which only understates it).
+sequenced as (
+
+    select
+        *,
+        coalesce(sum(amount) over (
+            partition by invoice_id order by effective_date, event_order, event_id
+            rows between unbounded preceding and 1 preceding
+        ), 0) as balance_before
+    from events
+
+),
+
+capped as (
+
+    select
+        event_id,
+        invoice_id,
+        event_type,
+        effective_date,
+        case
+            when event_order = 1 then -least(-amount, greatest(balance_before, 0))
+            else amount
+        end as amount,
+        case
+            when event_order = 1 then -amount - least(-amount, greatest(balance_before, 0))
+            else 0
+        end as credit_on_account
+    from sequenced
+
+)
+
+select
+    events.event_id,
+    events.invoice_id,
+    invoice_rates.customer_id,
+    events.event_type,
+    events.effective_date,
+    invoice_rates.currency,
+    cast(events.amount as {{ money_type() }}) as amount,
+    cast(events.credit_on_account as {{ money_type() }}) as credit_on_account,
+    -- sums of events convert at this rate once, so a settled invoice is zero in both currencies
+    invoice_rates.rate as fx_rate,
+    {{ to_reporting('events.amount', 'invoice_rates.rate') }} as amount_rc
+from capped as events
+inner join invoice_rates on events.invoice_id = invoice_rates.invoice_id

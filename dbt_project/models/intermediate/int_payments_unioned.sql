@@ -1,0 +1,89 @@
+-- All money movements from every payment source, with the paying customer resolved (bank
+-- statements only know the payer's account) and the amount in the reporting currency at the
+-- rate of the payment date.
+
+with
+
+processor as (
+
+    select * from {{ ref('stg_processor__payments') }}
+
+),
+
+bank as (
+
+    select * from {{ ref('stg_bank__payments') }}
+
+),
+
+unioned as (
+
+    {% for relation in ['processor', 'bank'] %}
+    select
+        payment_id,
+        payment_source,
+        customer_id,
+        payer_name,
+        payer_account,
+        payment_date,
+        amount,
+        currency,
+        payment_method,
+        payment_type,
+        is_refund,
+        remittance_info,
+        original_payment_id
+    from {{ relation }}
+    {% if not loop.last %}union all{% endif %}
+    {% endfor %}
+
+),
+
+-- Only accounts that belong to exactly one customer identify the payer.
+customer_accounts as (
+
+    select
+        bank_account,
+        min(customer_id) as customer_id
+    from {{ ref('stg_erp__customers') }}
+    where bank_account is not null
+    group by bank_account
+    having count(*) = 1
+
+),
+
+fx as (
+
+    select * from {{ ref('int_fx_rates_valid_ranges') }}
+
+)
+
+select
+    unioned.payment_id,
+    unioned.payment_source,
+    coalesce(unioned.customer_id, customer_accounts.customer_id) as customer_id,
+    case
+        when unioned.customer_id is not null then 'source'
+        when customer_accounts.customer_id is not null then 'payer_account'
+    end as customer_match_method,
+    unioned.payer_name,
+    unioned.payer_account,
+    unioned.payment_date,
+    unioned.currency,
+    unioned.amount,
+    fx.rate as fx_rate,
+    {{ to_reporting("unioned.amount", "fx.rate") }} as amount_rc,
+    -- money in is positive, refunds out negative
+    case when unioned.is_refund then -unioned.amount else unioned.amount end as cash_amount,
+    case when unioned.is_refund then -{{ to_reporting('unioned.amount', 'fx.rate') }} else {{ to_reporting('unioned.amount', 'fx.rate') }} end
+        as cash_amount_rc,
+    unioned.payment_method,
+    unioned.payment_type,
+    unioned.is_refund,
+    unioned.remittance_info,
+    unioned.original_payment_id
+from unioned
+left join customer_accounts
+    on unioned.customer_id is null and unioned.payer_account = customer_accounts.bank_account
+left join fx
+    on unioned.currency = fx.currency and unioned.payment_date between fx.valid_from and fx.valid_to

@@ -1,0 +1,100 @@
+-- Accounts receivable aging: one row per open invoice per as-of date (every month-end and the
+-- data's as-of date), with days past due and the aging bucket. Incremental: a run recomputes
+-- the as-of dates from the latest month-end already built onward; as-of dates that no longer
+-- exist (yesterday's "today") are removed after the run.
+
+{{
+    config(
+        materialized='incremental',
+        unique_key=['as_of_date', 'invoice_id'],
+        incremental_strategy='delete+insert',
+        on_schema_change='fail',
+        post_hook="delete from {{ this }} where as_of_date not in (select as_of_date from {{ ref('int_as_of_dates') }})",
+    )
+}}
+
+with
+
+as_of_dates as (
+
+    select as_of_date from {{ ref('int_as_of_dates') }}
+    {% if is_incremental() %}
+    where as_of_date >= (
+        select coalesce(max(as_of_date), {{ date_literal('1900-01-01') }})
+        from {{ this }}
+        where as_of_date = cast({{ dbt.last_day('as_of_date', 'month') }} as date)
+    )
+    {% endif %}
+
+),
+
+intervals as (
+
+    select * from {{ ref('int_invoice_balance_intervals') }}
+
+),
+
+invoices as (
+
+    select invoice_id, customer_id, currency, invoice_date, due_date from {{ ref('stg_erp__invoices') }}
+
+),
+
+open_items as (
+
+    select
+        as_of_dates.as_of_date,
+        intervals.invoice_id,
+        intervals.open_balance,
+        intervals.open_balance_rc
+    from as_of_dates
+    inner join intervals
+        on as_of_dates.as_of_date between intervals.valid_from and intervals.valid_to
+
+),
+
+aged as (
+
+    select
+        open_items.as_of_date,
+        open_items.invoice_id,
+        invoices.customer_id,
+        invoices.currency,
+        invoices.invoice_date,
+        invoices.due_date,
+        {{ days_between('invoices.due_date', 'open_items.as_of_date') }} as days_past_due,
+        open_items.open_balance,
+        open_items.open_balance_rc
+    from open_items
+    inner join invoices on open_items.invoice_id = invoices.invoice_id
+
+)
+
+select
+    {{ dbt.concat(["cast(as_of_date as " ~ dbt.type_string() ~ ")", "'|'", "invoice_id"]) }} as aging_id,
+    as_of_date,
+    invoice_id,
+    customer_id,
+    currency,
+    invoice_date,
+    due_date,
+    days_past_due,
+    case
+        when days_past_due <= 0 then 'current'
+        when days_past_due <= 30 then '1-30'
+        when days_past_due <= 60 then '31-60'
+        when days_past_due <= 90 then '61-90'
+        when days_past_due <= 120 then '91-120'
+        else '121+'
+    end as aging_bucket,
+    case
+        when days_past_due <= 0 then 0
+        when days_past_due <= 30 then 1
+        when days_past_due <= 60 then 2
+        when days_past_due <= 90 then 3
+        when days_past_due <= 120 then 4
+        else 5
+    end as aging_bucket_order,
+    open_balance,
+    open_balance_rc
+from aged

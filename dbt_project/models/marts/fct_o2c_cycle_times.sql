@@ -1,0 +1,60 @@
+-- Order-to-cash cycle per order: order → credit approval → first shipment → first invoice →
+-- due → paid (the day the last invoice of the order is paid). Stages are null until reached.
+
+with
+
+orders as (
+
+    select * from {{ ref('fct_orders') }}
+    where not is_cancelled
+
+),
+
+invoices as (
+
+    select
+        order_id,
+        min(due_date) as first_due_date,
+        max(paid_date) as last_paid_date,
+        -- the order is paid when every one of its invoices is
+        sum(case when paid_date is null then 1 else 0 end) as n_unpaid_invoices,
+        sum(invoice_amount * days_to_pay) as amount_days_to_pay,
+        sum(case when paid_date is not null then invoice_amount end) as paid_amount,
+        max(terms_days) as terms_days
+    from {{ ref('fct_invoices') }}
+    group by order_id
+
+),
+
+customers as (
+
+    select customer_id, segment, region, payment_terms_days from {{ ref('stg_erp__customers') }}
+
+)
+
+select
+    orders.order_id,
+    orders.customer_id,
+    customers.segment,
+    customers.region,
+    orders.order_date,
+    orders.credit_approved_date,
+    orders.first_shipment_date,
+    orders.first_invoice_date,
+    invoices.first_due_date,
+    case when invoices.n_unpaid_invoices = 0 then invoices.last_paid_date end as paid_date,
+    {{ days_between('orders.order_date', 'orders.credit_approved_date') }} as days_order_to_approval,
+    {{ days_between('orders.credit_approved_date', 'orders.first_shipment_date') }} as days_approval_to_ship,
+    {{ days_between('orders.order_date', 'orders.first_shipment_date') }} as days_order_to_ship,
+    {{ days_between('orders.first_shipment_date', 'orders.first_invoice_date') }} as days_ship_to_invoice,
+    case when invoices.n_unpaid_invoices = 0
+        then {{ days_between('orders.first_invoice_date', 'invoices.last_paid_date') }} end as days_invoice_to_paid,
+    case when invoices.n_unpaid_invoices = 0
+        then {{ days_between('orders.order_date', 'invoices.last_paid_date') }} end as days_order_to_cash,
+    -- amount-weighted days to pay of the order's invoices, less the payment terms
+    case when invoices.n_unpaid_invoices = 0 and invoices.paid_amount > 0
+        then round(invoices.amount_days_to_pay / invoices.paid_amount - invoices.terms_days, 1) end as terms_variance_days,
+    invoices.terms_days
+from orders
+left join invoices on orders.order_id = invoices.order_id
+left join customers on orders.customer_id = customers.customer_id
