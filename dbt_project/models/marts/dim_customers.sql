@@ -1,0 +1,63 @@
+-- Customers with their terms, credit limit, collector and payment behaviour.
+
+with
+
+customers as (
+
+    select * from {{ ref('stg_erp__customers') }}
+
+),
+
+collectors as (
+
+    select * from {{ ref('stg_erp__collectors') }}
+
+),
+
+behaviour as (
+
+    select * from {{ ref('fct_customer_payment_behaviour') }}
+
+),
+
+exposure as (
+
+    select * from {{ ref('fct_customer_credit_exposure') }}
+
+)
+
+select
+    -- ids
+    customers.customer_id,
+    customers.collector_id,
+    -- attributes
+    customers.customer_name,
+    customers.segment,
+    customers.region,
+    customers.country,
+    customers.currency,
+    customers.payment_terms_code,
+    customers.payment_terms_days,
+    customers.has_early_payment_discount,
+    collectors.collector_name,
+    collectors.email as collector_email,
+    -- credit
+    customers.credit_limit,
+    exposure.exposure,
+    exposure.credit_utilisation_pct,
+    exposure.is_over_credit_limit,
+    -- behaviour
+    behaviour.n_invoices,
+    behaviour.weighted_days_to_pay,
+    behaviour.weighted_days_late,
+    behaviour.pct_paid_late,
+    behaviour.dispute_rate_pct,
+    behaviour.open_ar_rc,
+    behaviour.overdue_ar_rc,
+    behaviour.last_payment_date,
+    -- dates
+    cast(customers.created_at as date) as customer_since_date
+from customers
+left join collectors on customers.collector_id = collectors.collector_id
+left join behaviour on customers.customer_id = behaviour.customer_id
+left join exposure on customers.customer_id = exposure.customer_id
