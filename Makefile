@@ -12,7 +12,7 @@ SEED ?= 42
 .PHONY: help setup system-deps demo test lint format contract-docs clean
 
 help:
-	@echo "make demo   - install, simulate demo sources, load the warehouse, show its status"
+	@echo "make demo   - install, simulate demo sources, load the warehouse, build the marts, show its status"
 	@echo "make test   - the full test suite (installs what it needs)"
 	@echo "make lint   - ruff"
 
@@ -34,6 +34,7 @@ system-deps:
 demo: setup
 	$(BIN)/o2c simulate --customers $(CUSTOMERS) --days $(DAYS) --seed $(SEED)
 	$(BIN)/o2c ingest
+	$(BIN)/o2c build
 	$(BIN)/o2c status
 
 test: setup system-deps
@@ -46,4 +47,4 @@ contract-docs: setup
 	$(BIN)/o2c contract --write docs/sources.md
 
 clean:
-	rm -rf data/sources data/warehouse data/dlt
+	rm -rf data/sources data/warehouse data/dlt dbt_project/target dbt_project/logs
