@@ -142,6 +142,7 @@ ENTITIES: dict[str, Entity] = {
                 _updated_at(),
             ),
             rules=(CURRENCY_RULE, Rule("credit_limit", "non_negative", "negative credit limit")),
+            references=(("collector_id", "collectors"),),
         ),
         Entity(
             "products",
@@ -202,7 +203,7 @@ ENTITIES: dict[str, Entity] = {
                 Rule("quantity", "positive", "quantity must be positive"),
                 Rule("line_amount", "positive", "line amount must be positive"),
             ),
-            references=(("order_id", "sales_orders"),),
+            references=(("order_id", "sales_orders"), ("product_id", "products")),
         ),
         Entity(
             "shipments",
@@ -216,6 +217,7 @@ ENTITIES: dict[str, Entity] = {
                 Column("carrier", "string", "Carrier name.", required=False),
                 _updated_at(),
             ),
+            references=(("order_id", "sales_orders"),),
         ),
         Entity(
             "invoices",
@@ -264,7 +266,7 @@ ENTITIES: dict[str, Entity] = {
                 Rule("quantity", "positive", "quantity must be positive"),
                 Rule("line_amount", "positive", "line amount must be positive"),
             ),
-            references=(("invoice_id", "invoices"),),
+            references=(("invoice_id", "invoices"), ("product_id", "products")),
         ),
         Entity(
             "credit_memos",
@@ -314,7 +316,7 @@ ENTITIES: dict[str, Entity] = {
                 _updated_at(),
             ),
             rules=(Rule("disputed_amount", "positive", "disputed amount must be positive"),),
-            references=(("invoice_id", "invoices"),),
+            references=(("invoice_id", "invoices"), ("customer_id", "customers")),
         ),
         Entity(
             "payments",

@@ -71,14 +71,6 @@ credits as (
 
 ),
 
-fx as (
-
-    select rate from {{ ref('int_fx_rates_valid_ranges') }} as fx
-    cross join {{ ref('int_data_as_of') }} as as_of
-    where as_of.as_of_date between fx.valid_from and fx.valid_to and fx.currency = '{{ var("reporting_currency") }}'
-
-),
-
 exposure as (
 
     select

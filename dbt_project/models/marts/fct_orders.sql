@@ -4,7 +4,7 @@ with
 
 orders as (
 
-    select * from {{ ref('stg_erp__sales_orders') }}
+    select * from {{ ref('int_orders_converted') }}
 
 ),
 
@@ -45,12 +45,6 @@ invoices as (
     from {{ ref('fct_invoices') }}
     group by order_id
 
-),
-
-fx as (
-
-    select * from {{ ref('int_fx_rates_valid_ranges') }}
-
 )
 
 select
@@ -71,7 +65,7 @@ select
     lines.quantity_backordered,
     -- amounts
     orders.order_amount,
-    {{ to_reporting('orders.order_amount', 'fx.rate') }} as order_amount_rc,
+    orders.order_amount_rc,
     coalesce(invoices.invoiced_amount, 0) as invoiced_amount,
     coalesce(invoices.invoiced_amount_rc, 0) as invoiced_amount_rc,
     case when orders.is_cancelled then 0 else orders.order_amount - coalesce(invoices.invoiced_amount, 0) end
@@ -89,4 +83,3 @@ from orders
 left join lines on orders.order_id = lines.order_id
 left join shipments on orders.order_id = shipments.order_id
 left join invoices on orders.order_id = invoices.order_id
-left join fx on orders.currency = fx.currency and orders.order_date between fx.valid_from and fx.valid_to
