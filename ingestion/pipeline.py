@@ -343,7 +343,7 @@ def _new_quarantine(con, schema: str, batches: list[_Batch], load_id: str, at: d
     """Quarantine records not already quarantined by an earlier load (re-reads add nothing)."""
     records = [q for b in batches for q in b.quarantine if q.height]
     if not records:
-        return pl.DataFrame(schema=QUARANTINE_SCHEMA)
+        return pl.DataFrame(schema=_QUARANTINE_COLUMNS)
     quarantine = pl.concat(records)
     quarantine = quarantine.with_columns(_quarantine_ids(quarantine)).unique(
         "quarantine_id", keep="first", maintain_order=True
@@ -370,52 +370,61 @@ def empty_rows(entity: Entity) -> pl.DataFrame:
     return pl.DataFrame(schema={c.name: _POLARS_TYPES[c.type] for c in entity.columns} | {SOURCE_FILE: pl.String()})
 
 
-def _load(
-    source: str, config: IngestConfig, schema: str, batches: list[_Batch], quarantine: pl.DataFrame, missing: set[str]
-):
-    """One dlt run: changed rows merged on primary keys, new quarantine records merged on id.
-    Entities without a raw table yet get an empty one, so downstream models can rely on it."""
-    resources = []
-    for batch in batches:
-        if not batch.rows.height and batch.entity.name in missing:
-            batch.rows = empty_rows(batch.entity)
-        if batch.rows.height or batch.entity.name in missing:
-            contract = set(batch.entity.column_names)
-            extras = [c for c in batch.rows.columns if c not in contract and c != SOURCE_FILE]
-            resources.append(
-                dlt.resource(
-                    batch.rows.to_arrow(),
-                    name=batch.entity.name,
-                    write_disposition="merge",
-                    primary_key=list(batch.entity.primary_key),
-                    columns=column_hints(batch.entity, extras),
-                    schema_contract=SCHEMA_CONTRACT,
-                )
-            )
-    if quarantine.height:
-        resources.append(
-            dlt.resource(
-                quarantine.to_arrow(),
-                name=QUARANTINE_TABLE,
-                write_disposition="merge",
-                primary_key="quarantine_id",
-                columns={
-                    "row_number": {"data_type": "bigint"},
-                    "quarantined_at": {"data_type": "timestamp", "timezone": False},
-                },
-            )
-        )
-    if not resources:
-        return {}, None
-    pipeline = dlt.pipeline(
+def source_entities(source: str) -> list[str]:
+    """The entities a source lands, in dependency order (parents first)."""
+    if source == "erp":
+        return list(ERP_ENTITIES)
+    if source == "files":
+        return list(ENTITIES)
+    return list(FILE_SOURCES[source].entities)
+
+
+def _resource(name: str, rows: pl.DataFrame, **hints: object):
+    return dlt.resource(rows.to_arrow(), name=name, write_disposition="merge", **hints)
+
+
+def _entity_resource(entity: Entity, rows: pl.DataFrame):
+    contract = set(entity.column_names)
+    extras = [c for c in rows.columns if c not in contract and c != SOURCE_FILE]
+    return _resource(
+        entity.name,
+        rows,
+        primary_key=list(entity.primary_key),
+        columns=column_hints(entity, extras),
+        schema_contract=SCHEMA_CONTRACT,
+    )
+
+
+_QUARANTINE_HINTS = {
+    "primary_key": "quarantine_id",
+    "columns": {
+        "row_number": {"data_type": "bigint"},
+        "quarantined_at": {"data_type": "timestamp", "timezone": False},
+    },
+}
+_QUARANTINE_COLUMNS = {**QUARANTINE_SCHEMA, "quarantine_id": pl.String(), "load_id": pl.String(), "quarantined_at": pl.Datetime("us")}
+
+
+def dlt_source_for(source: str, rows: dict[str, pl.DataFrame], quarantine: pl.DataFrame):
+    """The dlt source of one raw schema: one resource per entity (changed rows, merged on the
+    primary key; no rows leaves the table as it is, or creates it empty) and the quarantine."""
+    resources = [_entity_resource(ENTITIES[name], rows.get(name, empty_rows(ENTITIES[name]))) for name in source_entities(source)]
+    resources.append(_resource(QUARANTINE_TABLE, quarantine.cast(_QUARANTINE_COLUMNS), **_QUARANTINE_HINTS))
+    return dlt.source(lambda: resources, name=source)()
+
+
+def spec_source(source: str):
+    """The same source with no rows: what Dagster needs to know the assets a load produces."""
+    return dlt_source_for(source, {}, pl.DataFrame(schema=_QUARANTINE_COLUMNS))
+
+
+def dlt_pipeline_for(source: str, config: IngestConfig):
+    return dlt.pipeline(
         pipeline_name=f"o2c_{source}",
         destination=dlt.destinations.duckdb(str(config.warehouse)),
-        dataset_name=schema,
+        dataset_name=f"raw_{source}",
         pipelines_dir=str(config.dlt_dir),
     )
-    info = pipeline.run(resources)
-    counts = pipeline.last_trace.last_normalize_info.row_counts
-    return {k: v for k, v in counts.items() if not k.startswith("_dlt")}, (info.loads_ids or [None])[0]
 
 
 _LOG_SCHEMA = {
@@ -434,7 +443,27 @@ def _utc_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
-def ingest_source(source: str, config: IngestConfig, load_id: str) -> SourceReport:
+@dataclass
+class PreparedLoad:
+    """A source read and conformed, ready for its dlt run; `record` completes it afterwards."""
+
+    source: str
+    load_id: str
+    started: dt.datetime
+    batches: list[_Batch]
+    quarantine: pl.DataFrame
+    manifest: list[dict[str, object]]
+
+    @property
+    def schema(self) -> str:
+        return f"raw_{self.source}"
+
+    def dlt_source(self):
+        return dlt_source_for(self.source, {b.entity.name: b.rows for b in self.batches if b.rows.height}, self.quarantine)
+
+
+def prepare(source: str, config: IngestConfig, load_id: str) -> PreparedLoad:
+    """Extract, conform, and keep only new or changed rows and new quarantine records."""
     schema = f"raw_{source}"
     started = _utc_now()
     con = warehouse.connect(config.warehouse)
@@ -445,18 +474,19 @@ def ingest_source(source: str, config: IngestConfig, load_id: str) -> SourceRepo
         for batch in ordered:
             _conform_batch(batch, source, con, schema, known)
         quarantine = _new_quarantine(con, schema, ordered, load_id, started)
-        missing = {b.entity.name for b in ordered if not warehouse.table_exists(con, schema, b.entity.name)}
     finally:
         con.close()  # dlt opens the warehouse itself; DuckDB allows one writer
+    return PreparedLoad(source, load_id, started, ordered, quarantine, manifest)
 
-    row_counts, dlt_load_id = _load(source, config, schema, ordered, quarantine, missing)
 
+def record(prepared: PreparedLoad, config: IngestConfig, row_counts: dict[str, int], dlt_load_id: str | None) -> SourceReport:
+    """After a successful dlt run: the load log and the file manifest (files are then skipped)."""
     finished = _utc_now()
-    results = [b.result for b in ordered]
+    results = [b.result for b in prepared.batches]
     log = [
         {
-            "load_id": load_id, "source": source, "entity": r.entity, "started_at": started, "finished_at": finished,
-            "rows_in": r.rows_in, "rows_new": r.rows_new, "rows_updated": r.rows_updated,
+            "load_id": prepared.load_id, "source": prepared.source, "entity": r.entity, "started_at": prepared.started,
+            "finished_at": finished, "rows_in": r.rows_in, "rows_new": r.rows_new, "rows_updated": r.rows_updated,
             "rows_unchanged": r.rows_unchanged, "rows_quarantined": r.rows_quarantined, "files_read": r.files_read,
             "files_failed": r.files_failed, "watermark_from": r.watermark_from, "watermark_to": r.watermark_to,
             "dlt_load_id": dlt_load_id,
@@ -465,12 +495,25 @@ def ingest_source(source: str, config: IngestConfig, load_id: str) -> SourceRepo
     ]  # fmt: skip
     con = warehouse.connect(config.warehouse)
     try:
-        warehouse.record_load(con, schema, pl.DataFrame(log, schema=_LOG_SCHEMA))
-        files = [{**m, "load_id": load_id, "loaded_at": finished} for m in manifest]
-        warehouse.record_files(con, schema, pl.DataFrame(files, schema=_MANIFEST_SCHEMA))
+        warehouse.record_load(con, prepared.schema, pl.DataFrame(log, schema=_LOG_SCHEMA))
+        files = [{**m, "load_id": prepared.load_id, "loaded_at": finished} for m in prepared.manifest]
+        warehouse.record_files(con, prepared.schema, pl.DataFrame(files, schema=_MANIFEST_SCHEMA))
     finally:
         con.close()
-    return SourceReport(source, schema, load_id, results, row_counts, dlt_load_id)
+    return SourceReport(prepared.source, prepared.schema, prepared.load_id, results, row_counts, dlt_load_id)
+
+
+def loaded_row_counts(pipeline) -> dict[str, int]:
+    """Rows dlt normalized per data table in the pipeline's last run (its own load info)."""
+    counts = pipeline.last_trace.last_normalize_info.row_counts
+    return {k: v for k, v in counts.items() if not k.startswith("_dlt") and v}
+
+
+def ingest_source(source: str, config: IngestConfig, load_id: str) -> SourceReport:
+    prepared = prepare(source, config, load_id)
+    pipeline = dlt_pipeline_for(source, config)
+    info = pipeline.run(prepared.dlt_source())
+    return record(prepared, config, loaded_row_counts(pipeline), (info.loads_ids or [None])[0])
 
 
 def new_load_id() -> str:
