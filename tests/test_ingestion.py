@@ -176,7 +176,7 @@ def test_postgres_and_sqlite_erps_produce_the_same_raw_tables(
     pg_tables, sqlite_tables = raw_tables(from_pg.warehouse), raw_tables(from_sqlite.warehouse)
     assert set(pg_tables) == {f"raw_erp.{e}" for e in ERP_ENTITIES} | {"raw_erp.quarantine"}
     for name, table in sqlite_tables.items():
-        assert table.height > 0, name
+        assert table.height > 0 or name == "raw_erp.quarantine", name  # a clean world quarantines nothing
         assert pg_tables[name].equals(table), name
     con = duckdb.connect(str(from_pg.warehouse), read_only=True)
     types = dict(
