@@ -9,11 +9,12 @@ CUSTOMERS ?= 500
 DAYS ?= 730
 SEED ?= 42
 
-.PHONY: help setup system-deps demo test lint format contract-docs clean
+.PHONY: help setup system-deps demo dagster test lint format contract-docs clean
 
 help:
 	@echo "make demo   - install, simulate demo sources, load the warehouse, build the marts, show its status"
 	@echo "make test   - the full test suite (installs what it needs)"
+	@echo "make dagster - the Dagster UI on the pipeline"
 	@echo "make lint   - ruff"
 
 # uv itself (if missing), then the locked Python environment.
@@ -33,9 +34,12 @@ system-deps:
 
 demo: setup
 	$(BIN)/o2c simulate --customers $(CUSTOMERS) --days $(DAYS) --seed $(SEED)
-	$(BIN)/o2c ingest
-	$(BIN)/o2c build
+	$(BIN)/o2c run
 	$(BIN)/o2c status
+
+# The Dagster UI on the pipeline, with DAGSTER_HOME under data/.
+dagster: setup
+	$(BIN)/o2c ui
 
 test: setup system-deps
 	$(BIN)/pytest -n 2 --dist loadfile

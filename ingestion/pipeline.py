@@ -509,11 +509,16 @@ def loaded_row_counts(pipeline) -> dict[str, int]:
     return {k: v for k, v in counts.items() if not k.startswith("_dlt") and v}
 
 
+def last_load_id(pipeline) -> str | None:
+    info = pipeline.last_trace.last_load_info if pipeline.last_trace else None
+    return info.loads_ids[0] if info and info.loads_ids else None
+
+
 def ingest_source(source: str, config: IngestConfig, load_id: str) -> SourceReport:
     prepared = prepare(source, config, load_id)
     pipeline = dlt_pipeline_for(source, config)
-    info = pipeline.run(prepared.dlt_source())
-    return record(prepared, config, loaded_row_counts(pipeline), (info.loads_ids or [None])[0])
+    pipeline.run(prepared.dlt_source())
+    return record(prepared, config, loaded_row_counts(pipeline), last_load_id(pipeline))
 
 
 def new_load_id() -> str:

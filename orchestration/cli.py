@@ -143,6 +143,52 @@ def build(
 
 
 @app.command()
+def run(
+    select: Annotated[str | None, typer.Option(help="Assets to run, e.g. 'group:sources' or 'key:marts/*'.")] = None,
+    full_refresh: Annotated[bool, typer.Option("--full-refresh", help="Rebuild incremental dbt models.")] = False,
+) -> None:
+    """Run the whole pipeline (ingest → dbt build with its checks → publish) in this process."""
+    from orchestration.dbt_runner import prepare_manifest
+    from orchestration.resources import ensure_dagster_home
+    from orchestration.runner import run_pipeline
+
+    s = get_settings()
+    ensure_dagster_home(s)
+    prepare_manifest(s.warehouse)
+    summary = run_pipeline(s, select=select, full_refresh=full_refresh)
+    table = Table("step", "status", title=f"Run {summary.run_id}")
+    for step, status in summary.steps:
+        colour = {"succeeded": "green", "failed": "red"}.get(status, "yellow")
+        table.add_row(step, f"[{colour}]{status}[/{colour}]")
+    console.print(table)
+    for check in summary.failed_checks:
+        console.print(f"[red]failed check[/red] {check}")
+    for failure in summary.failures:
+        console.print(f"[red]failed[/red] {failure}")
+    if not summary.success:
+        console.print(f"[red]Run failed.[/red] The serving file {s.serving} was not replaced.")
+        raise typer.Exit(1)
+    console.print(f"Published {s.serving}")
+
+
+@app.command()
+def ui() -> None:
+    """Start the Dagster UI on the pipeline (DAGSTER_HOME under data/)."""
+    import os
+    import subprocess
+    import sys
+
+    from orchestration.dbt_runner import prepare_manifest
+    from orchestration.resources import ensure_dagster_home
+
+    s = get_settings()
+    ensure_dagster_home(s)
+    prepare_manifest(s.warehouse)
+    dagster = os.path.join(os.path.dirname(sys.executable), "dagster")
+    raise typer.Exit(subprocess.call([dagster, "dev", "-m", "orchestration.definitions"]))
+
+
+@app.command()
 def status() -> None:
     """Row counts of every raw table and the last load of each source."""
     import duckdb

@@ -10,12 +10,13 @@ from pathlib import Path
 from orchestration.settings import REPO_ROOT
 
 DBT_PROJECT = REPO_ROOT / "dbt_project"
+# dbt installed beside this Python, whether or not the environment is activated.
+DBT_EXECUTABLE = Path(sys.executable).parent / "dbt"
 
 
 def dbt_command(args: list[str], warehouse: Path, work_dir: Path | None = None) -> tuple[list[str], dict[str, str]]:
     """The dbt command line and environment; `work_dir` keeps target/ and logs/ apart per run."""
-    dbt = Path(sys.executable).parent / "dbt"
-    command = [str(dbt), *args, "--project-dir", str(DBT_PROJECT), "--profiles-dir", str(DBT_PROJECT)]
+    command = [str(DBT_EXECUTABLE), *args, "--project-dir", str(DBT_PROJECT), "--profiles-dir", str(DBT_PROJECT)]
     env = {**os.environ, "O2C_WAREHOUSE_PATH": str(warehouse), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
     if work_dir is not None:
         env |= {"DBT_TARGET_PATH": str(work_dir / "target"), "DBT_LOG_PATH": str(work_dir / "logs")}
@@ -25,3 +26,21 @@ def dbt_command(args: list[str], warehouse: Path, work_dir: Path | None = None) 
 def run_dbt(args: list[str], warehouse: Path, work_dir: Path | None = None, capture: bool = False) -> subprocess.CompletedProcess[str]:
     command, env = dbt_command(args, warehouse, work_dir)
     return subprocess.run(command, env=env, text=True, capture_output=capture, check=False)
+
+
+def prepare_manifest(warehouse: Path) -> Path:
+    """Parse the dbt project into dbt_project/target/manifest.json, which the Dagster
+    definitions load. Parsed beside it and moved in, so concurrent parses never leave a
+    half-written manifest."""
+    import shutil
+    import tempfile
+
+    target = DBT_PROJECT / "target"
+    target.mkdir(exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target, prefix=".parse-") as work:
+        result = run_dbt(["parse"], warehouse, Path(work), capture=True)
+        if result.returncode != 0:
+            raise RuntimeError(f"dbt parse failed:\n{result.stdout[-3000:]}")
+        os.replace(Path(work) / "target" / "manifest.json", target / "manifest.json")
+        shutil.rmtree(Path(work) / "target", ignore_errors=True)
+    return target / "manifest.json"

@@ -27,6 +27,14 @@ class Settings(BaseSettings):
     incremental_lookback_hours: int = Field(
         24, ge=0, description="Re-read rows this much older than the last loaded updated_at (late updates)."
     )
+    serving_path: Path | None = Field(
+        None, description="The published read-only copy of the marts (default data/warehouse/serving.duckdb)."
+    )
+    schedule_cron: str = Field("0 6 * * *", description="When the daily full build runs (cron).")
+    schedule_timezone: str = Field("UTC", description="Timezone of schedule_cron.")
+    source_freshness_hours: int = Field(
+        30, ge=1, description="A source not loaded for this long fails its freshness check."
+    )
 
     @cached_property
     def sources(self) -> Path:
@@ -39,6 +47,14 @@ class Settings(BaseSettings):
     @cached_property
     def warehouse(self) -> Path:
         return self.warehouse_path or self.data_dir / "warehouse" / "warehouse.duckdb"
+
+    @cached_property
+    def serving(self) -> Path:
+        return self.serving_path or self.warehouse.with_name("serving.duckdb")
+
+    @cached_property
+    def dagster_home(self) -> Path:
+        return self.data_dir / "dagster"
 
     @cached_property
     def dlt_dir(self) -> Path:

@@ -1,3 +1,5 @@
+{{ config(meta={'dagster': {'ref': {'name': 'fct_ar_aging'}}}) }}
+
 -- For every as-of date and currency: the aging buckets sum to total open AR, and that equals
 -- invoiced − credited − applied to date, computed from the documents themselves, to the cent.
 -- (Credits beyond what an invoice still owed are held on account, so they are added back.)

@@ -1,3 +1,5 @@
+{{ config(meta={'dagster': {'ref': {'name': 'fct_payments'}}}) }}
+
 -- Every unit of cash received is either applied to invoices or unapplied (on account), per
 -- currency; and no payment is applied beyond its amount.
 

@@ -1,3 +1,5 @@
+{{ config(meta={'dagster': {'ref': {'name': 'int_open_item_events'}}}) }}
+
 -- No invoice is ever owed less than nothing, at any date: overpayments stay unapplied cash and
 -- excess credits stay on account.
 

@@ -1,3 +1,5 @@
+{{ config(meta={'dagster': {'ref': {'name': 'stg_erp__invoices'}}}) }}
+
 -- An invoice's total is the sum of its lines.
 
 select invoices.invoice_id, invoices.invoice_amount, lines.lines_amount

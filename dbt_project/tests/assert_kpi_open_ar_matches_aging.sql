@@ -1,3 +1,5 @@
+{{ config(meta={'dagster': {'ref': {'name': 'fct_ar_kpis_monthly'}}}) }}
+
 -- The monthly KPIs' open and current AR are the aging's, at every month-end.
 
 with

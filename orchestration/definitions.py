@@ -1,0 +1,7 @@
+"""The o2c asset graph: sources → dbt models (tests as checks) → published serving file."""
+
+from dagster import Definitions
+
+from orchestration.defs import automation, publish, sources, transform
+
+defs = Definitions.merge(sources.defs, transform.defs, publish.defs, automation.defs)

@@ -1,0 +1,75 @@
+"""The publish step: marts into serving.duckdb, only after every blocking check passed."""
+
+
+from dagster import (
+    AssetCheckSeverity,
+    AssetExecutionContext,
+    AssetKey,
+    DagsterEventType,
+    Definitions,
+    Failure,
+    MaterializeResult,
+    asset,
+)
+from dagster_dbt import get_asset_key_for_model
+
+from orchestration.defs.transform import dbt_project, o2c_dbt_assets
+from orchestration.resources import WAREHOUSE_POOL
+from orchestration.serving import publish
+from orchestration.settings import get_settings
+
+SERVING_KEY = AssetKey(["serving", "warehouse"])
+
+
+def _mart_keys() -> list[AssetKey]:
+    import json
+
+    manifest = json.loads(dbt_project.manifest_path.read_text())
+    marts = sorted(
+        n["name"] for n in manifest["nodes"].values() if n["resource_type"] == "model" and n["fqn"][1] == "marts"
+    )
+    return [get_asset_key_for_model([o2c_dbt_assets], name) for name in marts]
+
+
+def check_results(context: AssetExecutionContext) -> list[dict[str, object]]:
+    """Every asset check evaluated in this run, as records for the serving file's _meta."""
+    records = context.instance.get_records_for_run(
+        context.run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION
+    ).records
+    results = []
+    for record in records:
+        evaluation = record.event_log_entry.dagster_event.event_specific_data
+        results.append(
+            {
+                "asset": evaluation.asset_key.to_user_string(),
+                "check": evaluation.check_name,
+                "passed": evaluation.passed,
+                "severity": evaluation.severity.value,
+            }
+        )
+    return results
+
+
+@asset(key=SERVING_KEY, deps=_mart_keys(), pool=WAREHOUSE_POOL, group_name="publish", kinds={"duckdb"})
+def serving_warehouse(context: AssetExecutionContext) -> MaterializeResult:
+    """The marts, copied into a new serving.duckdb and swapped in atomically."""
+    checks = check_results(context)
+    blocking = [c for c in checks if not c["passed"] and c["severity"] == AssetCheckSeverity.ERROR.value]
+    if blocking:
+        names = ", ".join(f"{c['check']} on {c['asset']}" for c in blocking)
+        raise Failure(description=f"Not published, the previous serving file stays: blocking checks failed: {names}")
+    settings = get_settings()
+    published = publish(settings.warehouse, settings.serving, build_id=context.run_id, checks=checks)
+    return MaterializeResult(
+        metadata={
+            "path": str(published.path),
+            "build_id": published.build_id,
+            "tables": len(published.tables),
+            "rows": sum(published.tables.values()),
+            "checks_passed": sum(1 for c in checks if c["passed"]),
+            "checks_failed": sum(1 for c in checks if not c["passed"]),
+        }
+    )
+
+
+defs = Definitions(assets=[serving_warehouse])

@@ -1,0 +1,114 @@
+"""Raw source assets: one dlt load per source system, run through dagster-dlt."""
+
+
+import datetime as dt
+
+from dagster import (
+    AssetExecutionContext,
+    AssetKey,
+    AssetSpec,
+    AssetsDefinition,
+    Backoff,
+    Definitions,
+    MaterializeResult,
+    RetryPolicy,
+    build_last_update_freshness_checks,
+    build_sensor_for_freshness_checks,
+    multi_asset,
+)
+from dagster_dlt import DagsterDltResource, DagsterDltTranslator
+from dagster_dlt.asset_decorator import build_dlt_asset_specs
+from dagster_dlt.translator import DltResourceTranslatorData
+
+from ingestion import pipeline
+from orchestration.resources import WAREHOUSE_POOL, ingest_config
+from orchestration.settings import get_settings
+
+GROUP = "sources"
+
+
+# Payments reference customers: the ERP's customers load first, so those references are checked.
+CUSTOMERS = AssetKey(["erp", "customers"])
+
+
+class RawTableTranslator(DagsterDltTranslator):
+    """Asset key [source, table], the key dbt's sources resolve to, so the graph joins up."""
+
+    def get_asset_spec(self, data: DltResourceTranslatorData) -> AssetSpec:
+        spec = super().get_asset_spec(data)
+        source = data.resource.source_name
+        return spec.replace_attributes(
+            key=AssetKey([source, data.resource.name]),
+            deps=[CUSTOMERS] if source in ("processor", "bank") else [],
+            group_name=GROUP,
+            kinds={"dlt", "duckdb"},
+        )
+
+
+def raw_source_assets(source: str) -> AssetsDefinition:
+    translator = RawTableTranslator()
+    specs = build_dlt_asset_specs(
+        dlt_source=pipeline.spec_source(source),
+        dlt_pipeline=pipeline.dlt_pipeline_for(source, ingest_config(get_settings())),
+        dagster_dlt_translator=translator,
+    )
+
+    @multi_asset(
+        name=f"raw_{source}",
+        specs=specs,
+        pool=WAREHOUSE_POOL,
+        # Sources fail for passing reasons (a locked file, a database restart): retry with backoff.
+        retry_policy=RetryPolicy(max_retries=3, delay=5, backoff=Backoff.EXPONENTIAL),
+    )
+    def load(context: AssetExecutionContext, dlt: DagsterDltResource):
+        config = ingest_config(get_settings())  # read at run time: paths may differ from import time
+        prepared = pipeline.prepare(source, config, load_id=context.run_id)
+        dlt_pipeline = pipeline.dlt_pipeline_for(source, config)
+        results = {b.entity.name: b.result for b in prepared.batches}
+        for event in dlt.run(
+            context=context, dlt_source=prepared.dlt_source(), dlt_pipeline=dlt_pipeline, dagster_dlt_translator=translator
+        ):
+            entity = results.get(event.asset_key.path[-1]) if isinstance(event, MaterializeResult) else None
+            if entity is not None:
+                event = MaterializeResult(
+                    asset_key=event.asset_key,
+                    metadata={
+                        **(event.metadata or {}),
+                        "rows_in": entity.rows_in,
+                        "rows_new": entity.rows_new,
+                        "rows_updated": entity.rows_updated,
+                        "rows_unchanged": entity.rows_unchanged,
+                        "rows_quarantined": entity.rows_quarantined,
+                    },
+                )
+            yield event
+        report = pipeline.record(
+            prepared, config, pipeline.loaded_row_counts(dlt_pipeline), pipeline.last_load_id(dlt_pipeline)
+        )
+        for entity in report.entities:
+            for message in entity.errors:
+                context.log.error(message)
+            for message in entity.warnings:
+                context.log.warning(message)
+
+    return load
+
+
+def sources() -> list[str]:
+    chosen = [s for s in pipeline.SOURCES if s != "files"]
+    if get_settings().contract_dir is not None:
+        chosen.append("files")
+    return chosen
+
+
+raw_assets = [raw_source_assets(source) for source in sources()]
+freshness_checks = build_last_update_freshness_checks(
+    assets=raw_assets, lower_bound_delta=dt.timedelta(hours=get_settings().source_freshness_hours)
+)
+
+defs = Definitions(
+    assets=raw_assets,
+    asset_checks=freshness_checks,
+    sensors=[build_sensor_for_freshness_checks(freshness_checks=freshness_checks, name="source_freshness")],
+    resources={"dlt": DagsterDltResource()},
+)

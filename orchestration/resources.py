@@ -1,0 +1,46 @@
+"""Wiring from settings to the objects the pipeline needs. The one warehouse path
+(O2C_WAREHOUSE_PATH) reaches dlt, dbt and the publish step from here."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from pathlib import Path
+
+from ingestion.pipeline import IngestConfig
+from orchestration.settings import Settings
+
+# Every step that writes warehouse.duckdb holds a slot of this pool; its limit is 1.
+WAREHOUSE_POOL = "warehouse"
+
+DAGSTER_YAML = """\
+# Written by o2c. One writer at a time on the DuckDB warehouse: the pool every writing step
+# belongs to has a single slot, so runs and backfills queue instead of colliding on the lock.
+concurrency:
+  pools:
+    default_limit: 1
+telemetry:
+  enabled: false
+"""
+
+
+def ingest_config(settings: Settings) -> IngestConfig:
+    return IngestConfig(
+        warehouse=settings.warehouse,
+        dlt_dir=settings.dlt_dir,
+        erp_url=settings.erp(),
+        landing=settings.landing,
+        contract_dir=settings.contract_dir,
+        lookback=dt.timedelta(hours=settings.incremental_lookback_hours),
+    )
+
+
+def ensure_dagster_home(settings: Settings) -> Path:
+    """DAGSTER_HOME under data/, with the single-writer pool configured."""
+    home = settings.dagster_home
+    home.mkdir(parents=True, exist_ok=True)
+    config = home / "dagster.yaml"
+    if not config.exists():
+        config.write_text(DAGSTER_YAML)
+    os.environ["DAGSTER_HOME"] = str(home)
+    return home

@@ -1,0 +1,79 @@
+"""Publishing: the marts copied into a new serving file that replaces the old one atomically.
+
+Readers (dashboards, analysts) only ever open the serving file, read-only. It is built beside
+the old one and swapped in with os.replace, so a reader sees the previous build or the new one,
+never half of one, and a failed or killed run leaves the last good file in place.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+PUBLISHED_SCHEMAS = ("marts",)
+
+
+@dataclass(frozen=True)
+class Published:
+    path: Path
+    build_id: str
+    tables: dict[str, int]  # rows per published table
+
+
+def _source_watermarks(con: duckdb.DuckDBPyConnection) -> list[dict[str, object]]:
+    """The newest `updated_at` loaded per raw source and entity, from the load logs."""
+    logs = con.sql(
+        "select table_schema from information_schema.tables "
+        "where table_catalog = 'warehouse' and table_name = '_o2c_load_log'"
+    ).fetchall()
+    rows: list[dict[str, object]] = []
+    for (schema,) in logs:
+        for source, entity, watermark, loaded_at in con.sql(
+            f'select source, entity, max(watermark_to), max(finished_at) from warehouse."{schema}"._o2c_load_log '
+            "group by all order by all"
+        ).fetchall():
+            rows.append({"source": source, "entity": entity, "watermark": str(watermark), "loaded_at": str(loaded_at)})
+    return rows
+
+
+def publish(warehouse: Path, serving: Path, build_id: str, checks: list[dict[str, object]]) -> Published:
+    """Copy the marts of `warehouse` into a new file and swap it over `serving`."""
+    serving.parent.mkdir(parents=True, exist_ok=True)
+    building = serving.with_name(f".{serving.name}.{build_id}.building")
+    building.unlink(missing_ok=True)
+    con = duckdb.connect(str(building))
+    try:
+        con.execute("attach ? as warehouse (read_only)", [str(warehouse)])
+        tables: dict[str, int] = {}
+        for schema in PUBLISHED_SCHEMAS:
+            con.execute(f'create schema "{schema}"')
+            for (table,) in con.sql(
+                "select table_name from information_schema.tables where table_catalog = 'warehouse' "
+                f"and table_schema = '{schema}' and table_type = 'BASE TABLE' order by 1"
+            ).fetchall():
+                con.execute(f'create table "{schema}"."{table}" as select * from warehouse."{schema}"."{table}"')
+                tables[f"{schema}.{table}"] = con.sql(f'select count(*) from "{schema}"."{table}"').fetchall()[0][0]
+        watermarks = _source_watermarks(con)
+        con.execute("detach warehouse")
+        con.execute(
+            "create table _meta as select ? as build_id, ?::timestamp as built_at, ?::json as source_watermarks, "
+            "?::json as check_results, ?::json as tables",
+            [
+                build_id,
+                dt.datetime.now(dt.UTC).replace(tzinfo=None),
+                json.dumps(watermarks),
+                json.dumps(checks),
+                json.dumps(tables),
+            ],
+        )
+        con.execute("checkpoint")
+    finally:
+        con.close()
+    # Readers opening the path now get the new file; open connections keep the old one.
+    os.replace(building, serving)
+    return Published(serving, build_id, tables)
