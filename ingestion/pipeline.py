@@ -402,13 +402,20 @@ _QUARANTINE_HINTS = {
         "quarantined_at": {"data_type": "timestamp", "timezone": False},
     },
 }
-_QUARANTINE_COLUMNS = {**QUARANTINE_SCHEMA, "quarantine_id": pl.String(), "load_id": pl.String(), "quarantined_at": pl.Datetime("us")}
+_QUARANTINE_COLUMNS = {
+    **QUARANTINE_SCHEMA,
+    "quarantine_id": pl.String(),
+    "load_id": pl.String(),
+    "quarantined_at": pl.Datetime("us"),
+}
 
 
 def dlt_source_for(source: str, rows: dict[str, pl.DataFrame], quarantine: pl.DataFrame):
     """The dlt source of one raw schema: one resource per entity (changed rows, merged on the
     primary key; no rows leaves the table as it is, or creates it empty) and the quarantine."""
-    resources = [_entity_resource(ENTITIES[name], rows.get(name, empty_rows(ENTITIES[name]))) for name in source_entities(source)]
+    resources = [
+        _entity_resource(ENTITIES[name], rows.get(name, empty_rows(ENTITIES[name]))) for name in source_entities(source)
+    ]
     resources.append(_resource(QUARANTINE_TABLE, quarantine.cast(_QUARANTINE_COLUMNS), **_QUARANTINE_HINTS))
     return dlt.source(lambda: resources, name=source)()
 
@@ -459,7 +466,9 @@ class PreparedLoad:
         return f"raw_{self.source}"
 
     def dlt_source(self):
-        return dlt_source_for(self.source, {b.entity.name: b.rows for b in self.batches if b.rows.height}, self.quarantine)
+        return dlt_source_for(
+            self.source, {b.entity.name: b.rows for b in self.batches if b.rows.height}, self.quarantine
+        )
 
 
 def prepare(source: str, config: IngestConfig, load_id: str) -> PreparedLoad:
@@ -479,7 +488,9 @@ def prepare(source: str, config: IngestConfig, load_id: str) -> PreparedLoad:
     return PreparedLoad(source, load_id, started, ordered, quarantine, manifest)
 
 
-def record(prepared: PreparedLoad, config: IngestConfig, row_counts: dict[str, int], dlt_load_id: str | None) -> SourceReport:
+def record(
+    prepared: PreparedLoad, config: IngestConfig, row_counts: dict[str, int], dlt_load_id: str | None
+) -> SourceReport:
     """After a successful dlt run: the load log and the file manifest (files are then skipped)."""
     finished = _utc_now()
     results = [b.result for b in prepared.batches]

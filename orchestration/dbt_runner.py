@@ -23,7 +23,9 @@ def dbt_command(args: list[str], warehouse: Path, work_dir: Path | None = None) 
     return command, env
 
 
-def run_dbt(args: list[str], warehouse: Path, work_dir: Path | None = None, capture: bool = False) -> subprocess.CompletedProcess[str]:
+def run_dbt(
+    args: list[str], warehouse: Path, work_dir: Path | None = None, capture: bool = False
+) -> subprocess.CompletedProcess[str]:
     command, env = dbt_command(args, warehouse, work_dir)
     return subprocess.run(command, env=env, text=True, capture_output=capture, check=False)
 

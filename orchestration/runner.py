@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import re
+import socket
 from dataclasses import dataclass, field
 
-from dagster import AssetSelection, DagsterEventType, DagsterInstance
+from dagster import AssetSelection, DagsterEventType, DagsterInstance, DagsterRunStatus, RunsFilter
 
 from orchestration.settings import Settings
 
@@ -39,9 +41,35 @@ def _failure_reason(step: str, message: str) -> str:
     return f"{step}: {first[:500]}"
 
 
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def recover_interrupted_runs(instance: DagsterInstance) -> list[str]:
+    """Our runs whose process is gone (killed, machine lost power) are marked failed and give
+    back the warehouse pool slot they held; without a daemon nothing else would, and the next
+    run would wait for that slot forever."""
+    recovered = []
+    runs = instance.get_runs(filters=RunsFilter(statuses=[DagsterRunStatus.STARTED, DagsterRunStatus.STARTING]))
+    for run in runs:
+        pid, host = run.tags.get("o2c/pid"), run.tags.get("o2c/host")
+        if pid is None or host != socket.gethostname() or _process_alive(int(pid)):
+            continue
+        instance.report_run_failed(run, message=f"process {pid} ended before the run finished (killed?)")
+        instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
+        recovered.append(run.run_id)
+    return recovered
+
+
 def run_pipeline(settings: Settings, select: str | None = None, full_refresh: bool = False) -> RunSummary:
-    from orchestration.defs.transform import o2c_dbt_assets
     from orchestration.definitions import defs
+    from orchestration.defs.transform import o2c_dbt_assets
 
     job = defs.get_job_def("full_build")
     graph = defs.resolve_asset_graph()
@@ -49,12 +77,14 @@ def run_pipeline(settings: Settings, select: str | None = None, full_refresh: bo
     run_config: dict[str, object] = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
     if full_refresh and (selected is None or selected & set(o2c_dbt_assets.keys)):
         run_config["ops"] = {o2c_dbt_assets.op.name: {"config": {"full_refresh": True}}}
+    instance = DagsterInstance.get()
+    recover_interrupted_runs(instance)
     result = job.execute_in_process(
         run_config=run_config,
-        instance=DagsterInstance.get(),
+        instance=instance,
         raise_on_error=False,
         asset_selection=sorted(selected) if selected is not None else None,
-        tags={"o2c/trigger": "cli"},
+        tags={"o2c/trigger": "cli", "o2c/pid": str(os.getpid()), "o2c/host": socket.gethostname()},
     )
     summary = RunSummary(run_id=result.run_id, success=result.success)
     for event in result.all_events:

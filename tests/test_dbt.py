@@ -22,7 +22,12 @@ def build(warehouse: Path, work: Path, *args: str) -> dict[str, str]:
     """`dbt build`; the status of every node it ran, by name."""
     result = run_dbt(["build", *args], warehouse, work, capture=True)
     results = json.loads((work / "target" / "run_results.json").read_text())["results"]
-    statuses = {r["unique_id"].split(".")[-1] if r["unique_id"].startswith("unit_test") else r["unique_id"].split(".")[2]: r["status"] for r in results}
+    statuses = {
+        r["unique_id"].split(".")[-1] if r["unique_id"].startswith("unit_test") else r["unique_id"].split(".")[2]: r[
+            "status"
+        ]
+        for r in results
+    }
     assert result.returncode == 0, result.stdout[-3000:]
     return statuses
 
@@ -66,7 +71,14 @@ def test_build_passes_every_test_including_reconciliations_and_worked_examples(b
     ):
         assert statuses.get(name) == "pass", name
     # Data tests on keys and relationships ran for every mart.
-    for mart in ("fct_invoices", "fct_payments", "fct_cash_applications", "fct_ar_aging", "fct_orders", "dim_customers"):
+    for mart in (
+        "fct_invoices",
+        "fct_payments",
+        "fct_cash_applications",
+        "fct_ar_aging",
+        "fct_orders",
+        "dim_customers",
+    ):
         assert any(k.startswith(("unique_", "relationships_")) and mart in k for k in statuses), mart
 
 
@@ -74,10 +86,15 @@ def test_open_ar_equals_an_independent_computation_from_the_raw_tables(built) ->
     """Today's open AR per currency from the marts equals invoices − credits − applications
     computed in Polars straight from the raw tables and the cash application."""
     _, warehouse, _ = built
-    aging = query(warehouse, "select currency, sum(open_balance) as ar from marts.fct_ar_aging "
-                  "where as_of_date = (select as_of_date from intermediate.int_data_as_of) group by 1")
+    aging = query(
+        warehouse,
+        "select currency, sum(open_balance) as ar from marts.fct_ar_aging "
+        "where as_of_date = (select as_of_date from intermediate.int_data_as_of) group by 1",
+    )
     invoices = query(warehouse, "select invoice_id, currency, invoice_amount from raw_erp.invoices")
-    credits = query(warehouse, "select invoice_id, credit_amount from raw_erp.credit_memos where invoice_id is not null")
+    credits = query(
+        warehouse, "select invoice_id, credit_amount from raw_erp.credit_memos where invoice_id is not null"
+    )
     applied = query(warehouse, "select invoice_id, applied_amount from marts.fct_cash_applications")
     on_account = query(warehouse, "select invoice_id, credit_on_account from intermediate.int_open_item_events")
     balance = (
@@ -85,7 +102,14 @@ def test_open_ar_equals_an_independent_computation_from_the_raw_tables(built) ->
         .join(applied.group_by("invoice_id").agg(pl.col("applied_amount").sum()), on="invoice_id", how="left")
         .join(on_account.group_by("invoice_id").agg(pl.col("credit_on_account").sum()), on="invoice_id", how="left")
         .fill_null(0)
-        .with_columns((pl.col("invoice_amount") - pl.col("credit_amount") - pl.col("applied_amount") + pl.col("credit_on_account")).alias("open"))
+        .with_columns(
+            (
+                pl.col("invoice_amount")
+                - pl.col("credit_amount")
+                - pl.col("applied_amount")
+                + pl.col("credit_on_account")
+            ).alias("open")
+        )
     )
     expected = balance.group_by("currency").agg(pl.col("open").sum()).sort("currency")
     assert expected["open"].sum() > 0
@@ -97,8 +121,14 @@ def test_cash_application_precision_and_recall_against_the_truth(built, capsys: 
     matches = query(warehouse, "select payment_id, invoice_id, match_method from marts.fct_cash_applications")
     truth = simulator.read_ground_truth(sources, "payment_allocations").filter(pl.col("invoice_id").is_not_null())
     truth_pairs = truth.select("payment_id", "invoice_id").unique().with_columns(pl.lit(True).alias("correct"))
-    scored = matches.join(truth_pairs, on=["payment_id", "invoice_id"], how="left").with_columns(pl.col("correct").fill_null(False))
-    by_method = scored.group_by("match_method").agg(pl.len().alias("matches"), pl.col("correct").mean().alias("precision")).sort("match_method")
+    scored = matches.join(truth_pairs, on=["payment_id", "invoice_id"], how="left").with_columns(
+        pl.col("correct").fill_null(False)
+    )
+    by_method = (
+        scored.group_by("match_method")
+        .agg(pl.len().alias("matches"), pl.col("correct").mean().alias("precision"))
+        .sort("match_method")
+    )
     recall = truth_pairs.join(matches, on=["payment_id", "invoice_id"], how="semi").height / truth_pairs.height
     with capsys.disabled():
         print(f"\ncash application vs ground truth (recall {recall:.3f}):\n{by_method}")
@@ -120,8 +150,10 @@ def test_aging_at_a_past_month_end_is_the_same_after_later_payments_arrive(tmp_p
     config = ingest_config(later, later / "sources", url)
     ingest(config)
     build(config.warehouse, later / "dbt")
-    sql = (f"select invoice_id, aging_bucket, days_past_due, open_balance, open_balance_rc from marts.fct_ar_aging "
-           f"where as_of_date = date '{END.isoformat()}' order by invoice_id")
+    sql = (
+        f"select invoice_id, aging_bucket, days_past_due, open_balance, open_balance_rc from marts.fct_ar_aging "
+        f"where as_of_date = date '{END.isoformat()}' order by invoice_id"
+    )
     then, now = query(warehouse, sql), query(config.warehouse, sql)
     assert then.height > 100
     assert now.equals(then)

@@ -1,6 +1,5 @@
 """The publish step: marts into serving.duckdb, only after every blocking check passed."""
 
-
 from dagster import (
     AssetCheckSeverity,
     AssetExecutionContext,

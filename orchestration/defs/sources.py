@@ -1,13 +1,12 @@
 """Raw source assets: one dlt load per source system, run through dagster-dlt."""
 
-
 import datetime as dt
 
 from dagster import (
     AssetExecutionContext,
     AssetKey,
-    AssetSpec,
     AssetsDefinition,
+    AssetSpec,
     Backoff,
     Definitions,
     MaterializeResult,
@@ -66,7 +65,10 @@ def raw_source_assets(source: str) -> AssetsDefinition:
         dlt_pipeline = pipeline.dlt_pipeline_for(source, config)
         results = {b.entity.name: b.result for b in prepared.batches}
         for event in dlt.run(
-            context=context, dlt_source=prepared.dlt_source(), dlt_pipeline=dlt_pipeline, dagster_dlt_translator=translator
+            context=context,
+            dlt_source=prepared.dlt_source(),
+            dlt_pipeline=dlt_pipeline,
+            dagster_dlt_translator=translator,
         ):
             entity = results.get(event.asset_key.path[-1]) if isinstance(event, MaterializeResult) else None
             if entity is not None:

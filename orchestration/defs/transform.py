@@ -1,6 +1,5 @@
 """dbt models as assets; every dbt test is an asset check on the model it tests."""
 
-
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -39,10 +38,21 @@ class DbtBuildConfig(Config):
     dagster_dbt_translator=LayerTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True)),
 )
 def o2c_dbt_assets(context: AssetExecutionContext, dbt: DbtCliResource, config: DbtBuildConfig):
-    # dbt's profile reads the same setting as everything else.
-    os.environ["O2C_WAREHOUSE_PATH"] = str(get_settings().warehouse)
     args = ["build", *(["--full-refresh"] if config.full_refresh else [])]
-    yield from dbt.cli(args, context=context).stream()
+    # dbt's profile reads the same setting as everything else; dbt inherits this process's
+    # environment, so the setting is put there for the duration of the dbt run only.
+    previous = os.environ.get("O2C_WAREHOUSE_PATH")
+    os.environ["O2C_WAREHOUSE_PATH"] = str(get_settings().warehouse)
+    try:
+        yield from dbt.cli(args, context=context).stream()
+    finally:
+        if previous is None:
+            os.environ.pop("O2C_WAREHOUSE_PATH", None)
+        else:
+            os.environ["O2C_WAREHOUSE_PATH"] = previous
 
 
-defs = Definitions(assets=[o2c_dbt_assets], resources={"dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=str(DBT_EXECUTABLE))})
+defs = Definitions(
+    assets=[o2c_dbt_assets],
+    resources={"dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=str(DBT_EXECUTABLE))},
+)

@@ -1,0 +1,257 @@
+"""Dagster orchestration: the asset graph, runs that publish only good builds, and readers that
+never see a half-built or locked serving file."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pytest
+
+from orchestration.dbt_runner import DBT_PROJECT, prepare_manifest
+from tests.conftest import END
+
+O2C = [sys.executable, "-m", "orchestration.cli"]
+WORLD = ["--customers", "50", "--days", "100", "--end-date", END.isoformat()]
+
+
+def o2c(data_dir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "O2C_DATA_DIR": str(data_dir), "COLUMNS": "200"}
+    result = subprocess.run([*O2C, *args], env=env, capture_output=True, text=True, timeout=600)
+    if check:
+        assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    return result
+
+
+def serving_tables(path: Path) -> tuple[str, dict[str, pl.DataFrame]]:
+    """The build id and every published mart, sorted, from a serving (or warehouse) file."""
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        build_id = (
+            con.sql("select build_id from _meta").fetchall()[0][0]
+            if con.sql("select count(*) from information_schema.tables where table_name = '_meta'").fetchall()[0][0]
+            else ""
+        )
+        names = [
+            r[0]
+            for r in con.sql(
+                "select table_name from information_schema.tables where table_schema = 'marts' and table_type = 'BASE TABLE' order by 1"
+            ).fetchall()
+        ]
+        tables = {n: pl.from_arrow(con.sql(f'select * from marts."{n}" order by all').to_arrow_table()) for n in names}
+        return build_id, tables
+    finally:
+        con.close()
+
+
+def assert_same(actual: dict[str, pl.DataFrame], expected: dict[str, pl.DataFrame]) -> None:
+    assert actual.keys() == expected.keys()
+    for name, table in expected.items():
+        assert actual[name].equals(table), name
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small world, built and published once by `o2c run`."""
+    data = tmp_path_factory.mktemp("template")
+    o2c(data, "simulate", *WORLD)
+    o2c(data, "run")
+    return data
+
+
+@pytest.fixture
+def world(template: Path, tmp_path: Path) -> Path:
+    data = tmp_path / "data"
+    shutil.copytree(template, data)
+    return data
+
+
+def test_definitions_hold_the_whole_asset_graph() -> None:
+    prepare_manifest(Path("/nonexistent/warehouse.duckdb"))
+    from dagster import AssetKey
+
+    from ingestion.contract import ERP_ENTITIES
+    from orchestration.definitions import defs
+
+    graph = defs.resolve_asset_graph()
+    keys = set(graph.get_all_asset_keys())
+    raw = {AssetKey(["erp", e]) for e in ERP_ENTITIES} | {
+        AssetKey(["processor", "payments"]),
+        AssetKey(["bank", "payments"]),
+        AssetKey(["fx", "fx_rates"]),
+    }
+    assert raw <= keys
+    manifest = json.loads((DBT_PROJECT / "target" / "manifest.json").read_text())
+    models = {n["name"]: n for n in manifest["nodes"].values() if n["resource_type"] == "model"}
+    assert len(models) >= 35
+    for name, node in models.items():
+        assert AssetKey([node["fqn"][1], name]) in keys, name
+    check_names = {k.name for k in graph.asset_check_keys}
+    data_tests = {n["name"] for n in manifest["nodes"].values() if n["resource_type"] == "test"}
+    assert data_tests <= check_names, sorted(data_tests - check_names)[:5]
+    assert any(name.startswith("freshness_check") for name in check_names)
+    assert AssetKey(["serving", "warehouse"]) in keys
+    # Publish waits for every mart.
+    marts = {AssetKey(["marts", n]) for n, node in models.items() if node["fqn"][1] == "marts"}
+    assert marts <= set(graph.get(AssetKey(["serving", "warehouse"])).parent_keys)
+    assert {j.name for j in defs.jobs} >= {"full_build", "ingest_only", "dbt_only", "publish_only"}
+    assert [s.name for s in defs.schedules] == ["daily_build"]
+    assert {s.name for s in defs.sensors} >= {"new_payment_files", "source_freshness"}
+    # Every step that writes the warehouse is in the single-writer pool.
+    pools = {a.op.pool for a in defs.assets if hasattr(a, "op") and a.op.pool}
+    assert pools == {"warehouse"}
+
+
+def test_full_graph_in_process_publishes_the_warehouse_marts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from orchestration.resources import ensure_dagster_home
+    from orchestration.runner import run_pipeline
+    from orchestration.settings import get_settings
+
+    monkeypatch.setenv("O2C_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster"))
+    o2c(tmp_path, "simulate", *WORLD)
+    settings = get_settings()
+    ensure_dagster_home(settings)  # sets DAGSTER_HOME, restored by monkeypatch
+    prepare_manifest(settings.warehouse)
+    summary = run_pipeline(settings)
+    assert summary.success, summary.failures
+    assert ("serving__warehouse", "succeeded") in summary.steps
+    build_id, published = serving_tables(settings.serving)
+    assert build_id == summary.run_id
+    _, warehouse = serving_tables(settings.warehouse)
+    assert len(published) >= 11 and published["fct_invoices"].height > 100
+    assert_same(published, warehouse)
+    con = duckdb.connect(str(settings.serving), read_only=True)
+    checks = json.loads(con.sql("select check_results from _meta").fetchall()[0][0])
+    watermarks = json.loads(con.sql("select source_watermarks from _meta").fetchall()[0][0])
+    schemas = {r[0] for r in con.sql("select schema_name from information_schema.schemata").fetchall()}
+    con.close()
+    assert len(checks) > 100 and all(c["passed"] for c in checks)
+    assert {w["source"] for w in watermarks} == {"erp", "processor", "bank", "fx"}
+    assert not schemas & {"raw_erp", "staging", "intermediate"}  # marts only
+
+
+def _start(data_dir: Path, *args: str) -> tuple[subprocess.Popen[str], queue.Queue[str]]:
+    env = {**os.environ, "O2C_DATA_DIR": str(data_dir), "COLUMNS": "200"}
+    process = subprocess.Popen(
+        [*O2C, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
+    )
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in process.stdout], daemon=True).start()
+    return process, lines
+
+
+def test_a_run_killed_during_dbt_leaves_the_last_good_serving_file(world: Path) -> None:
+    serving = world / "warehouse" / "serving.duckdb"
+    good_build, good_tables = serving_tables(serving)
+    o2c(world, "simulate", "--advance", "3")
+    process, lines = _start(world, "run")
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        try:
+            line = lines.get(timeout=1)
+        except queue.Empty:
+            assert process.poll() is None, "the run ended before its dbt step"
+            continue
+        if "dbt build" in line or "START sql" in line:
+            break
+    else:
+        pytest.fail("the dbt step never started")
+    time.sleep(1.0)  # well inside dbt's models now
+    assert process.poll() is None, "the run finished before it could be killed"
+    os.killpg(process.pid, signal.SIGKILL)  # the run and its dbt subprocess
+    process.wait(timeout=30)
+    build, tables = serving_tables(serving)  # still opens, read-only
+    assert build == good_build
+    assert_same(tables, good_tables)
+    assert not list(serving.parent.glob(".serving.duckdb.*"))
+    o2c(world, "run")  # the next run recovers and completes
+    new_build, new_tables = serving_tables(serving)
+    assert new_build != good_build
+    assert new_tables["fct_invoices"].height > good_tables["fct_invoices"].height
+
+
+READER = textwrap.dedent(
+    """
+    import json, os, sys, time
+    import duckdb
+    path, stop, out = sys.argv[1:4]
+    seen, errors, queries = [], [], 0
+    deadline = time.monotonic() + 300
+    while not os.path.exists(stop) and time.monotonic() < deadline:
+        try:
+            con = duckdb.connect(path, read_only=True)
+            build = con.sql("select build_id from _meta").fetchall()[0][0]
+            con.sql("select count(*), sum(open_balance) from marts.fct_invoices").fetchall()
+            con.close()
+            queries += 1
+            if not seen or seen[-1] != build:
+                seen.append(build)
+        except Exception as error:
+            errors.append(repr(error))
+        time.sleep(0.02)
+    json.dump({"seen": seen, "errors": errors, "queries": queries}, open(out, "w"))
+    """
+)
+
+
+def test_readers_query_the_serving_file_throughout_a_run_without_a_lock_error(world: Path, tmp_path: Path) -> None:
+    serving = world / "warehouse" / "serving.duckdb"
+    old_build, _ = serving_tables(serving)
+    o2c(world, "simulate", "--advance", "2")
+    script, stop, out = tmp_path / "reader.py", tmp_path / "stop", tmp_path / "reader.json"
+    script.write_text(READER)
+    reader = subprocess.Popen([sys.executable, str(script), str(serving), str(stop), str(out)])
+    try:
+        time.sleep(0.5)
+        o2c(world, "run")
+        new_build, _ = serving_tables(serving)
+        time.sleep(1.0)
+    finally:
+        stop.touch()
+        reader.wait(timeout=60)
+    report = json.loads(out.read_text())
+    assert report["errors"] == []
+    assert report["seen"] == [old_build, new_build]
+    assert report["queries"] > 50
+
+
+def test_a_failing_blocking_check_stops_the_publish(world: Path) -> None:
+    serving = world / "warehouse" / "serving.duckdb"
+    good_build, good_tables = serving_tables(serving)
+    # A line the contract accepts but that breaks "invoice total = sum of its lines".
+    erp = sqlite3.connect(world / "sources" / "erp.sqlite")
+    erp.execute(
+        "insert into invoice_lines select invoice_line_id || '-EXTRA', invoice_id, order_line_id, product_id, 1, "
+        "unit_price, unit_price, '2099-01-01 00:00:00.000000' from invoice_lines order by invoice_line_id limit 1"
+    )
+    erp.commit()
+    erp.close()
+    result = o2c(world, "run", check=False)
+    assert result.returncode == 1
+    assert "assert_invoice_lines_sum_to_invoice_total" in result.stdout
+    assert "was not replaced" in result.stdout.replace("\n", " ")
+    build, tables = serving_tables(serving)
+    assert build == good_build
+    assert_same(tables, good_tables)
+
+
+def test_rerunning_on_unchanged_sources_publishes_identical_content(world: Path) -> None:
+    serving = world / "warehouse" / "serving.duckdb"
+    first_build, first = serving_tables(serving)
+    o2c(world, "run")
+    second_build, second = serving_tables(serving)
+    assert second_build != first_build
+    assert_same(second, first)
