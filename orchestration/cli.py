@@ -149,10 +149,11 @@ def run(
 ) -> None:
     """Run the whole pipeline (ingest → dbt build with its checks → publish) in this process."""
     from orchestration.dbt_runner import prepare_manifest
-    from orchestration.resources import ensure_dagster_home
+    from orchestration.resources import ensure_dagster_home, export_environment
     from orchestration.runner import run_pipeline
 
     s = get_settings()
+    export_environment(s)
     ensure_dagster_home(s)
     prepare_manifest(s.warehouse)
     summary = run_pipeline(s, select=select, full_refresh=full_refresh)
@@ -179,9 +180,10 @@ def ui() -> None:
     import sys
 
     from orchestration.dbt_runner import prepare_manifest
-    from orchestration.resources import ensure_dagster_home
+    from orchestration.resources import ensure_dagster_home, export_environment
 
     s = get_settings()
+    export_environment(s)
     ensure_dagster_home(s)
     prepare_manifest(s.warehouse)
     dagster = os.path.join(os.path.dirname(sys.executable), "dagster")

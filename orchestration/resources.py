@@ -35,6 +35,12 @@ def ingest_config(settings: Settings) -> IngestConfig:
     )
 
 
+def export_environment(settings: Settings) -> None:
+    """Put the resolved warehouse path in the environment: the dbt profile, the Dagster
+    DuckDBResource and every subprocess then read the one same setting."""
+    os.environ["O2C_WAREHOUSE_PATH"] = str(settings.warehouse)
+
+
 def ensure_dagster_home(settings: Settings) -> Path:
     """DAGSTER_HOME under data/, with the single-writer pool configured."""
     home = settings.dagster_home

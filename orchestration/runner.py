@@ -71,7 +71,7 @@ def run_pipeline(settings: Settings, select: str | None = None, full_refresh: bo
     from orchestration.definitions import defs
     from orchestration.defs.transform import o2c_dbt_assets
 
-    job = defs.get_job_def("full_build")
+    job = defs.resolve_job_def("full_build")
     graph = defs.resolve_asset_graph()
     selected = AssetSelection.from_string(select).resolve(graph) if select else None
     run_config: dict[str, object] = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}

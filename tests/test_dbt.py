@@ -52,7 +52,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict[st
 
 
 def test_build_passes_every_test_including_reconciliations_and_worked_examples(built) -> None:
-    _, warehouse, statuses = built
+    _, _, statuses = built
     assert all(status in ("success", "pass") for status in statuses.values()), {
         k: v for k, v in statuses.items() if v not in ("success", "pass")
     }

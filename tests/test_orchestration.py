@@ -123,6 +123,7 @@ def test_full_graph_in_process_publishes_the_warehouse_marts(tmp_path: Path, mon
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster"))
     o2c(tmp_path, "simulate", *WORLD)
     settings = get_settings()
+    monkeypatch.setenv("O2C_WAREHOUSE_PATH", str(settings.warehouse))  # what `o2c run` exports
     ensure_dagster_home(settings)  # sets DAGSTER_HOME, restored by monkeypatch
     prepare_manifest(settings.warehouse)
     summary = run_pipeline(settings)

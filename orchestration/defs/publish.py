@@ -1,16 +1,21 @@
 """The publish step: marts into serving.duckdb, only after every blocking check passed."""
 
+import json
+from pathlib import Path
+
 from dagster import (
     AssetCheckSeverity,
     AssetExecutionContext,
     AssetKey,
     DagsterEventType,
     Definitions,
+    EnvVar,
     Failure,
     MaterializeResult,
     asset,
 )
 from dagster_dbt import get_asset_key_for_model
+from dagster_duckdb import DuckDBResource
 
 from orchestration.defs.transform import dbt_project, o2c_dbt_assets
 from orchestration.resources import WAREHOUSE_POOL
@@ -21,8 +26,6 @@ SERVING_KEY = AssetKey(["serving", "warehouse"])
 
 
 def _mart_keys() -> list[AssetKey]:
-    import json
-
     manifest = json.loads(dbt_project.manifest_path.read_text())
     marts = sorted(
         n["name"] for n in manifest["nodes"].values() if n["resource_type"] == "model" and n["fqn"][1] == "marts"
@@ -50,7 +53,7 @@ def check_results(context: AssetExecutionContext) -> list[dict[str, object]]:
 
 
 @asset(key=SERVING_KEY, deps=_mart_keys(), pool=WAREHOUSE_POOL, group_name="publish", kinds={"duckdb"})
-def serving_warehouse(context: AssetExecutionContext) -> MaterializeResult:
+def serving_warehouse(context: AssetExecutionContext, warehouse: DuckDBResource) -> MaterializeResult:
     """The marts, copied into a new serving.duckdb and swapped in atomically."""
     checks = check_results(context)
     blocking = [c for c in checks if not c["passed"] and c["severity"] == AssetCheckSeverity.ERROR.value]
@@ -58,7 +61,7 @@ def serving_warehouse(context: AssetExecutionContext) -> MaterializeResult:
         names = ", ".join(f"{c['check']} on {c['asset']}" for c in blocking)
         raise Failure(description=f"Not published, the previous serving file stays: blocking checks failed: {names}")
     settings = get_settings()
-    published = publish(settings.warehouse, settings.serving, build_id=context.run_id, checks=checks)
+    published = publish(Path(warehouse.database), settings.serving, build_id=context.run_id, checks=checks)
     return MaterializeResult(
         metadata={
             "path": str(published.path),
@@ -71,4 +74,8 @@ def serving_warehouse(context: AssetExecutionContext) -> MaterializeResult:
     )
 
 
-defs = Definitions(assets=[serving_warehouse])
+defs = Definitions(
+    assets=[serving_warehouse],
+    # The same setting the dbt profile reads.
+    resources={"warehouse": DuckDBResource(database=EnvVar("O2C_WAREHOUSE_PATH"))},
+)

@@ -1,6 +1,5 @@
 """dbt models as assets; every dbt test is an asset check on the model it tests."""
 
-import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -9,7 +8,6 @@ from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtC
 
 from orchestration.dbt_runner import DBT_EXECUTABLE, DBT_PROJECT
 from orchestration.resources import WAREHOUSE_POOL
-from orchestration.settings import get_settings
 
 dbt_project = DbtProject(project_dir=DBT_PROJECT, profiles_dir=DBT_PROJECT)
 # In `dagster dev` the manifest is parsed on load; `o2c run`, tests and deployments parse first.
@@ -38,18 +36,9 @@ class DbtBuildConfig(Config):
     dagster_dbt_translator=LayerTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True)),
 )
 def o2c_dbt_assets(context: AssetExecutionContext, dbt: DbtCliResource, config: DbtBuildConfig):
+    # dbt's profile reads O2C_WAREHOUSE_PATH, exported by the entry point (o2c run, o2c ui).
     args = ["build", *(["--full-refresh"] if config.full_refresh else [])]
-    # dbt's profile reads the same setting as everything else; dbt inherits this process's
-    # environment, so the setting is put there for the duration of the dbt run only.
-    previous = os.environ.get("O2C_WAREHOUSE_PATH")
-    os.environ["O2C_WAREHOUSE_PATH"] = str(get_settings().warehouse)
-    try:
-        yield from dbt.cli(args, context=context).stream()
-    finally:
-        if previous is None:
-            os.environ.pop("O2C_WAREHOUSE_PATH", None)
-        else:
-            os.environ["O2C_WAREHOUSE_PATH"] = previous
+    yield from dbt.cli(args, context=context).stream()
 
 
 defs = Definitions(
