@@ -173,7 +173,7 @@ def run(
 
 
 @app.command()
-def ui() -> None:
+def ui(port: Annotated[int, typer.Option(help="Port of the web UI.")] = 3000) -> None:
     """Start the Dagster UI on the pipeline (DAGSTER_HOME under data/)."""
     import os
     import subprocess
@@ -186,8 +186,11 @@ def ui() -> None:
     export_environment(s)
     ensure_dagster_home(s)
     prepare_manifest(s.warehouse)
-    dagster = os.path.join(os.path.dirname(sys.executable), "dagster")
-    raise typer.Exit(subprocess.call([dagster, "dev", "-m", "orchestration.definitions"]))
+    bin_dir = os.path.dirname(sys.executable)
+    # dagster dev re-parses dbt (prepare_if_dev) with the `dbt` on PATH: make it this one.
+    env = {**os.environ, "PATH": bin_dir + os.pathsep + os.environ.get("PATH", "")}
+    command = [os.path.join(bin_dir, "dagster"), "dev", "-m", "orchestration.definitions", "-p", str(port)]
+    raise typer.Exit(subprocess.call(command, env=env))
 
 
 @app.command()

@@ -256,3 +256,40 @@ def test_rerunning_on_unchanged_sources_publishes_identical_content(world: Path)
     second_build, second = serving_tables(serving)
     assert second_build != first_build
     assert_same(second, first)
+
+
+def test_the_dagster_ui_serves_the_pipeline(tmp_path: Path) -> None:
+    """`make dagster` (o2c ui): the web UI comes up and its code location loads every job."""
+    import socket
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    process, lines = _start(tmp_path, "ui", "--port", str(port))
+    query = b'{"query": "{ repositoriesOrError { ... on RepositoryConnection { nodes { jobs { name } schedules { name } sensors { name } } } } }"}'
+    try:
+        deadline, body = time.monotonic() + 180, None
+        while time.monotonic() < deadline and process.poll() is None:
+            try:
+                request = urllib.request.Request(
+                    f"http://127.0.0.1:{port}/graphql", data=query, headers={"Content-Type": "application/json"}
+                )
+                body = json.loads(urllib.request.urlopen(request, timeout=5).read())
+                if body["data"]["repositoriesOrError"].get("nodes"):
+                    break
+            except OSError:
+                pass
+            time.sleep(2)
+        assert body is not None, "the UI never answered"
+        (repository,) = body["data"]["repositoriesOrError"]["nodes"]
+        assert {j["name"] for j in repository["jobs"]} >= {"full_build", "ingest_only", "dbt_only", "publish_only"}
+        assert [s["name"] for s in repository["schedules"]] == ["daily_build"]
+        assert {s["name"] for s in repository["sensors"]} == {"new_payment_files", "source_freshness"}
+        assert (tmp_path / "dagster" / "dagster.yaml").exists()
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
