@@ -266,7 +266,7 @@ def test_the_dagster_ui_serves_the_pipeline(tmp_path: Path) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    process, lines = _start(tmp_path, "ui", "--port", str(port))
+    process, _ = _start(tmp_path, "ui", "--port", str(port))
     query = b'{"query": "{ repositoriesOrError { ... on RepositoryConnection { nodes { jobs { name } schedules { name } sensors { name } } } } }"}'
     try:
         deadline, body = time.monotonic() + 180, None
