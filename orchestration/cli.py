@@ -194,6 +194,49 @@ def ui(port: Annotated[int, typer.Option(help="Port of the web UI.")] = 3000) ->
 
 
 @app.command()
+def check(
+    source: Annotated[list[str] | None, typer.Option(help="Source to check (repeatable); all by default.")] = None,
+    full: Annotated[bool, typer.Option("--full", help="Check every row, not only the latest load's.")] = False,
+) -> None:
+    """Run the data-quality suites now and print what they found (recorded in quality.dq_results)."""
+    from ingestion import quality
+    from ingestion.pipeline import SOURCES, new_load_id, source_entities
+
+    s = get_settings()
+    if not s.warehouse.exists():
+        console.print(f"No warehouse at {s.warehouse} yet: run `o2c run` or `o2c ingest`.")
+        raise typer.Exit(1)
+    chosen = source or [x for x in SOURCES if x != "files" or s.contract_dir is not None]
+    results = quality.check_warehouse(s.warehouse, chosen, source_entities, run_id=f"cli-{new_load_id()}", full=full)
+    table = Table("source", "entity", "expectation", "column", "severity", "result", "unexpected", "sample")
+    for r in sorted(results, key=lambda r: (r.success, r.severity != quality.ERROR, r.source, r.entity)):
+        result = (
+            "[green]pass[/green]"
+            if r.success
+            else ("[red]FAIL[/red]" if r.severity == quality.ERROR else "[yellow]warn[/yellow]")
+        )
+        if not r.success or len(results) <= 40:
+            table.add_row(
+                r.source,
+                r.entity,
+                r.expectation,
+                r.column or "",
+                r.severity,
+                result,
+                str(r.unexpected_count),
+                ", ".join(r.sample),
+            )
+    console.print(table)
+    errors = [r for r in results if not r.success and r.severity == quality.ERROR]
+    warnings = [r for r in results if not r.success and r.severity == quality.WARN]
+    console.print(
+        f"{len(results)} expectations: {len(results) - len(errors) - len(warnings)} passed, {len(warnings)} warnings, {len(errors)} errors."
+    )
+    if errors:
+        raise typer.Exit(1)
+
+
+@app.command()
 def status() -> None:
     """Row counts of every raw table and the last load of each source."""
     import duckdb

@@ -2,6 +2,6 @@
 
 from dagster import Definitions
 
-from orchestration.defs import automation, publish, sources, transform
+from orchestration.defs import automation, publish, quality, sources, transform
 
-defs = Definitions.merge(sources.defs, transform.defs, publish.defs, automation.defs)
+defs = Definitions.merge(sources.defs, quality.defs, transform.defs, publish.defs, automation.defs)

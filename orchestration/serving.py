@@ -15,7 +15,8 @@ from pathlib import Path
 
 import duckdb
 
-PUBLISHED_SCHEMAS = ("marts",)
+# The marts, and the data-quality history the data-health page shows.
+PUBLISHED_SCHEMAS = ("marts", "quality")
 
 
 @dataclass(frozen=True)

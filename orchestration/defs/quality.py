@@ -1,0 +1,61 @@
+"""Great Expectations suites as blocking asset checks on every raw table."""
+
+from dagster import (
+    AssetCheckExecutionContext,
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetChecksDefinition,
+    AssetKey,
+    Definitions,
+    multi_asset_check,
+)
+
+from ingestion import quality
+from ingestion.pipeline import source_entities
+from orchestration.defs.sources import sources
+from orchestration.resources import WAREHOUSE_POOL
+from orchestration.settings import get_settings
+
+CHECK = "gx_suite"
+
+
+def source_quality_checks(source: str) -> AssetChecksDefinition:
+    entities = [e for e in source_entities(source)]
+    specs = [
+        AssetCheckSpec(
+            name=CHECK, asset=AssetKey([source, entity]), blocking=True, description=f"GX suite raw_{entity}"
+        )
+        for entity in entities
+    ]
+
+    @multi_asset_check(name=f"gx_{source}", specs=specs, pool=WAREHOUSE_POOL, can_subset=True)
+    def check(context: AssetCheckExecutionContext):
+        results = quality.check_warehouse(
+            get_settings().warehouse, [source], lambda _: entities, run_id=context.op_execution_context.run_id
+        )
+        for entity in entities:
+            own = [r for r in results if r.entity == entity]
+            failed = [r for r in own if not r.success]
+            errors = [r for r in failed if r.severity == quality.ERROR]
+            for r in failed:
+                (context.log.error if r.severity == quality.ERROR else context.log.warning)(r.message)
+            yield AssetCheckResult(
+                asset_key=AssetKey([source, entity]),
+                check_name=CHECK,
+                passed=not failed,
+                # An error blocks everything downstream and the publish; a warning is recorded.
+                severity=AssetCheckSeverity.ERROR if errors else AssetCheckSeverity.WARN,
+                description="; ".join(r.message for r in failed)[:2000] or None,
+                metadata={
+                    "expectations": len(own),
+                    "failed": len(failed),
+                    "errors": len(errors),
+                    "rows_checked": max((r.rows_checked for r in own), default=0),
+                },
+            )
+
+    return check
+
+
+defs = Definitions(asset_checks=[source_quality_checks(source) for source in sources()])
