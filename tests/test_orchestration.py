@@ -293,3 +293,33 @@ def test_the_dagster_ui_serves_the_pipeline(tmp_path: Path) -> None:
             process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
+
+
+def test_a_failing_data_quality_suite_blocks_the_publish(world: Path) -> None:
+    serving = world / "warehouse" / "serving.duckdb"
+    good_build, good_tables = serving_tables(serving)
+    # Valid for the contract, wrong for the business: due ten days before the invoice date.
+    erp = sqlite3.connect(world / "sources" / "erp.sqlite")
+    invoice_id = erp.execute("select min(invoice_id) from invoices").fetchone()[0]
+    erp.execute(
+        "update invoices set due_date = date(invoice_date, '-10 day'), updated_at = ? where invoice_id = ?",
+        (f"{END.isoformat()} 23:59:59.000000", invoice_id),
+    )
+    erp.commit()
+    erp.close()
+    result = o2c(world, "run", check=False)
+    assert result.returncode == 1
+    output = result.stdout.replace("\n", " ")
+    assert "gx_suite on erp/invoices" in output
+    assert "was not replaced" in output
+    build, tables = serving_tables(serving)
+    assert build == good_build
+    assert_same(tables, good_tables)
+    con = duckdb.connect(str(world / "warehouse" / "warehouse.duckdb"), read_only=True)
+    (row,) = con.sql(
+        "select column_name, severity, unexpected_count, sample_unexpected from quality.dq_results "
+        "where not success and entity = 'invoices'"
+    ).fetchall()
+    con.close()
+    assert row[:3] == ("due_date", "error", 1)
+    assert " vs " in row[3]  # the offending due date shown beside its invoice date

@@ -6,6 +6,7 @@ ingestion must react, so tests and data-quality checks can prove each one is cau
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 
@@ -53,7 +54,7 @@ def inject(world, sources_dir: Path, erp_url: str) -> list[dict[str, object]]:
     rel = lambda p: p.name  # noqa: E731  (as the connector names it: relative to its folder)
     processor = sorted(p for p in (landing / "processor").glob("*.jsonl") if len(p.read_text().splitlines()) >= 3)
     bank = sorted(p for p in (landing / "bank").glob("*.csv") if pl.read_csv(p, infer_schema=False).height >= 2)
-    if len(processor) < 5 or len(bank) < 8:
+    if len(processor) < 6 or len(bank) < 8:
         raise ValueError("the world is too small to inject every fault: simulate more customers or days")
     injected: list[dict[str, object]] = []
 
@@ -183,6 +184,21 @@ def inject(world, sources_dir: Path, erp_url: str) -> list[dict[str, object]]:
         )
     )
 
+    # Faults the contract accepts, that only the data-quality suites catch: the run is blocked.
+    _edit_jsonl(processor[5], 0, {"currency": "chf"})
+    injected.append(
+        _fault(
+            "currency_without_fx_rate",
+            "processor",
+            "payments",
+            rel(processor[5]),
+            "currency",
+            "CHF",
+            "blocked",
+            "expect_column_values_to_be_in_set",
+        )
+    )
+
     # ERP faults: rows the database accepts but the contract does not.
     engine = sa.create_engine(erp_url)
     metadata = writers.erp_metadata()
@@ -218,6 +234,27 @@ def inject(world, sources_dir: Path, erp_url: str) -> list[dict[str, object]]:
                 "IV-00000000-00000-1",
                 "quarantine",
                 "unknown invoice",
+            )
+        )
+        invoices = metadata.tables["invoices"]
+        invoice = conn.execute(
+            sa.select(invoices.c.invoice_id, invoices.c.invoice_date).order_by(invoices.c.invoice_id).limit(1)
+        ).one()
+        conn.execute(
+            invoices.update()
+            .where(invoices.c.invoice_id == invoice.invoice_id)
+            .values(due_date=invoice.invoice_date - dt.timedelta(days=10))
+        )
+        injected.append(
+            _fault(
+                "due_date_before_invoice_date",
+                "erp",
+                "invoices",
+                "erp.invoices",
+                "due_date",
+                str(invoice.invoice_date - dt.timedelta(days=10)),
+                "blocked",
+                "expect_column_pair_values_a_to_be_greater_than_b",
             )
         )
     engine.dispose()
