@@ -67,9 +67,10 @@ class CheckResult:
 
 
 def suite_for(
-    entity: Entity, *, currencies: list[str], parent_keys: dict[str, pl.Series], recent_rows: list[int]
+    entity: Entity, *, currencies: list[str], known_references: dict[str, list[str]], recent_rows: list[int]
 ) -> gx.ExpectationSuite:
-    """The expectations for one entity's rows."""
+    """The expectations for one entity's rows. `known_references` maps a referencing column to
+    its values that exist as keys of the parent entity; any other value is unexpected."""
     suite = gx.ExpectationSuite(name=f"raw_{entity.name}")
     add = suite.add_expectation
     for column in entity.columns:
@@ -115,11 +116,11 @@ def suite_for(
                 meta={"severity": ERROR},
             )
         )
-    for column, parent in entity.references:
-        keys = parent_keys.get(parent)
-        if keys is not None and keys.len():
+    for column, _parent in entity.references:
+        known = known_references.get(column)
+        if known is not None:
             # Nulls are not checked: a bank payment's unknown payer is resolved later, not an error.
-            add(gxe.ExpectColumnValuesToBeInSet(column=column, value_set=keys.to_list(), meta={"severity": ERROR}))
+            add(gxe.ExpectColumnValuesToBeInSet(column=column, value_set=known, meta={"severity": ERROR}))
     if len(recent_rows) >= 3:
         typical = sorted(recent_rows)[len(recent_rows) // 2]
         add(gxe.ExpectTableRowCountToBeBetween(min_value=0, max_value=max(10 * typical, 1000), meta={"severity": WARN}))
@@ -166,19 +167,53 @@ def _results(suite: gx.ExpectationSuite, result, source: str, entity: str, rows:
     return out
 
 
+RESULT_FORMAT = {"result_format": "SUMMARY", "partial_unexpected_count": SAMPLE_SIZE}
+
+
+def _batch_definition(datasource, name: str):
+    try:
+        asset = datasource.get_asset(name)
+    except LookupError:
+        asset = datasource.add_dataframe_asset(name)
+    try:
+        return asset.get_batch_definition("load")
+    except KeyError:
+        return asset.add_batch_definition_whole_dataframe("load")
+
+
 def _validate_frame(
-    datasource, frame: pl.DataFrame, suite: gx.ExpectationSuite, source: str, entity: str
+    context, datasource, frame: pl.DataFrame, suite: gx.ExpectationSuite, source: str, entity: str, *, keep: bool
 ) -> list[CheckResult]:
-    asset = datasource.add_dataframe_asset(f"{source}_{entity}")
-    batch = asset.add_batch_definition_whole_dataframe("load").get_batch(
-        batch_parameters={"dataframe": frame.to_pandas()}
-    )
+    """Validate; with `keep`, through a stored checkpoint whose results feed the data docs."""
+    batch_definition = _batch_definition(datasource, f"{source}_{entity}")
+    parameters = {"dataframe": frame.to_pandas()}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        result = batch.validate(
-            suite, result_format={"result_format": "SUMMARY", "partial_unexpected_count": SAMPLE_SIZE}
-        )
+        if not keep:
+            result = batch_definition.get_batch(batch_parameters=parameters).validate(
+                suite, result_format=RESULT_FORMAT
+            )
+        else:
+            suite = context.suites.add_or_update(suite)
+            name = f"{source}.{entity}"
+            definition = context.validation_definitions.add_or_update(
+                gx.ValidationDefinition(name=name, data=batch_definition, suite=suite)
+            )
+            checkpoint = context.checkpoints.add_or_update(
+                gx.Checkpoint(
+                    name=name,
+                    validation_definitions=[definition],
+                    actions=[],  # the docs are built once, after every entity
+                    result_format=RESULT_FORMAT,
+                )
+            )
+            result = next(iter(checkpoint.run(batch_parameters=parameters).run_results.values()))
     return _results(suite, result, source, entity, frame.height)
+
+
+def data_docs_index(docs_dir: Path) -> Path:
+    """Where GX writes the data docs' front page."""
+    return docs_dir / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html"
 
 
 def _loads_with_rows(con: duckdb.DuckDBPyConnection, schema: str, entity: str) -> list[tuple[str, int]]:
@@ -192,13 +227,23 @@ def _loads_with_rows(con: duckdb.DuckDBPyConnection, schema: str, entity: str) -
 
 
 def validate_source(
-    con: duckdb.DuckDBPyConnection, source: str, entities: list[str], *, full: bool = False
+    con: duckdb.DuckDBPyConnection,
+    source: str,
+    entities: list[str],
+    *,
+    full: bool = False,
+    docs_dir: Path | None = None,
 ) -> list[CheckResult]:
-    """Run each entity's suite on the rows of the source's latest load (or all rows)."""
+    """Run each entity's suite on the rows of the source's latest load (or all rows); with
+    `docs_dir`, results are also kept there and rendered as GX data docs."""
     logging.getLogger("great_expectations").setLevel(logging.ERROR)
-    context = gx.get_context(mode="ephemeral")  # suites and batches need one; nothing is stored
+    if docs_dir is not None:
+        docs_dir.mkdir(parents=True, exist_ok=True)
+        context = gx.get_context(mode="file", project_root_dir=str(docs_dir))
+    else:
+        context = gx.get_context(mode="ephemeral")  # suites and batches need one; nothing is stored
     context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
-    datasource = context.data_sources.add_pandas(f"o2c_{source}")
+    datasource = context.data_sources.add_or_update_pandas(f"o2c_{source}")
     schema = f"raw_{source}"
     fx = 'select distinct from_currency from "raw_fx".fx_rates union select distinct to_currency from "raw_fx".fx_rates'
     currencies = (
@@ -216,11 +261,20 @@ def validate_source(
                 continue  # nothing loaded yet, or nothing the load log knows of
             where = f" where _dlt_load_id = '{loads[0][0]}'"
         frame = warehouse.query_frame(con, f'select * from "{schema}"."{name}"{where}')
-        parents = {parent: warehouse.known_keys(con, parent) for _, parent in entity.references}
+        known_references = {}
+        for column, parent in entity.references:
+            keys = warehouse.known_keys(con, parent)
+            if keys.len():  # a parent no source provides cannot be checked
+                values = frame[column].drop_nulls().unique()
+                known_references[column] = values.filter(values.is_in(keys.implode())).sort().to_list()
         # Typical load size: the earlier incremental loads, not the initial backfill.
         recent = [rows for _, rows in loads[1:-1]][:10]
-        suite = suite_for(entity, currencies=currencies, parent_keys=parents, recent_rows=recent)
-        results.extend(_validate_frame(datasource, frame, suite, source, name))
+        suite = suite_for(entity, currencies=currencies, known_references=known_references, recent_rows=recent)
+        results.extend(_validate_frame(context, datasource, frame, suite, source, name, keep=docs_dir is not None))
+    if docs_dir is not None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            context.build_data_docs()
     return results
 
 
@@ -252,11 +306,100 @@ def record_results(con: duckdb.DuckDBPyConnection, results: list[CheckResult], r
 
 
 def check_warehouse(
-    path: Path, sources: list[str], entities_of, *, run_id: str, full: bool = False
+    path: Path, sources: list[str], entities_of, *, run_id: str, full: bool = False, docs_dir: Path | None = None
 ) -> list[CheckResult]:
     con = warehouse.connect(path)
     try:
-        results = [r for source in sources for r in validate_source(con, source, entities_of(source), full=full)]
+        results = [
+            r
+            for source in sources
+            for r in validate_source(con, source, entities_of(source), full=full, docs_dir=docs_dir)
+        ]
+        record_results(con, results, run_id)
+        return results
+    finally:
+        con.close()
+
+
+# Key marts: what the CFO's numbers rest on, checked again before they are published.
+MART_KEYS = {
+    "fct_invoices": ["invoice_id"],
+    "fct_payments": ["payment_id"],
+    "fct_ar_aging": ["as_of_date", "invoice_id"],
+    "dim_customers": ["customer_id"],
+    "fct_ar_kpis_monthly": ["month_start"],
+}
+
+
+def mart_suite(name: str) -> gx.ExpectationSuite:
+    suite = gx.ExpectationSuite(name=f"mart_{name}")
+    add = suite.add_expectation
+    keys = MART_KEYS[name]
+    add(gxe.ExpectTableRowCountToBeBetween(min_value=1, meta={"severity": ERROR}))
+    if len(keys) == 1:
+        add(gxe.ExpectColumnValuesToBeUnique(column=keys[0], meta={"severity": ERROR}))
+    else:
+        add(gxe.ExpectCompoundColumnsToBeUnique(column_list=keys, meta={"severity": ERROR}))
+    for key in keys:
+        add(gxe.ExpectColumnValuesToNotBeNull(column=key, meta={"severity": ERROR}))
+    if name == "fct_invoices":
+        add(gxe.ExpectColumnValuesToBeBetween(column="open_balance", min_value=0, meta={"severity": ERROR}))
+        add(
+            gxe.ExpectColumnPairValuesAToBeGreaterThanB(
+                column_A="due_date", column_B="invoice_date", or_equal=True, meta={"severity": ERROR}
+            )
+        )
+        add(gxe.ExpectColumnValuesToNotBeNull(column="invoice_amount_rc", meta={"severity": ERROR}))
+    if name == "fct_payments":
+        add(gxe.ExpectColumnValuesToBeBetween(column="unapplied_amount", min_value=0, meta={"severity": ERROR}))
+        add(gxe.ExpectColumnValuesToNotBeNull(column="amount_rc", meta={"severity": ERROR}))
+        # Cash nobody could attribute to a customer: worth a look, not a reason to stop.
+        add(gxe.ExpectColumnValuesToNotBeNull(column="customer_id", mostly=0.9, meta={"severity": WARN}))
+    if name == "fct_ar_aging":
+        buckets = ["current", "1-30", "31-60", "61-90", "91-120", "121+"]
+        add(gxe.ExpectColumnValuesToBeInSet(column="aging_bucket", value_set=buckets, meta={"severity": ERROR}))
+        add(
+            gxe.ExpectColumnValuesToBeBetween(
+                column="open_balance", min_value=0, strict_min=True, meta={"severity": ERROR}
+            )
+        )
+    if name == "fct_ar_kpis_monthly":
+        add(
+            gxe.ExpectColumnValuesToBeBetween(
+                column="pct_current", min_value=0, max_value=100, meta={"severity": ERROR}
+            )
+        )
+    return suite
+
+
+def validate_marts(
+    con: duckdb.DuckDBPyConnection, names: list[str], *, docs_dir: Path | None = None
+) -> list[CheckResult]:
+    logging.getLogger("great_expectations").setLevel(logging.ERROR)
+    context = (
+        gx.get_context(mode="file", project_root_dir=str(docs_dir)) if docs_dir else gx.get_context(mode="ephemeral")
+    )
+    context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
+    datasource = context.data_sources.add_or_update_pandas("o2c_marts")
+    results: list[CheckResult] = []
+    for name in names:
+        if not warehouse.table_exists(con, "marts", name):
+            continue
+        frame = warehouse.query_frame(con, f'select * from marts."{name}"')
+        results.extend(
+            _validate_frame(context, datasource, frame, mart_suite(name), "marts", name, keep=docs_dir is not None)
+        )
+    if docs_dir is not None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            context.build_data_docs()
+    return results
+
+
+def check_marts(path: Path, *, run_id: str, docs_dir: Path | None = None) -> list[CheckResult]:
+    con = warehouse.connect(path)
+    try:
+        results = validate_marts(con, list(MART_KEYS), docs_dir=docs_dir)
         record_results(con, results, run_id)
         return results
     finally:

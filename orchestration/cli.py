@@ -197,6 +197,7 @@ def ui(port: Annotated[int, typer.Option(help="Port of the web UI.")] = 3000) ->
 def check(
     source: Annotated[list[str] | None, typer.Option(help="Source to check (repeatable); all by default.")] = None,
     full: Annotated[bool, typer.Option("--full", help="Check every row, not only the latest load's.")] = False,
+    marts: Annotated[bool, typer.Option(help="Also check the key marts.")] = True,
 ) -> None:
     """Run the data-quality suites now and print what they found (recorded in quality.dq_results)."""
     from ingestion import quality
@@ -207,7 +208,12 @@ def check(
         console.print(f"No warehouse at {s.warehouse} yet: run `o2c run` or `o2c ingest`.")
         raise typer.Exit(1)
     chosen = source or [x for x in SOURCES if x != "files" or s.contract_dir is not None]
-    results = quality.check_warehouse(s.warehouse, chosen, source_entities, run_id=f"cli-{new_load_id()}", full=full)
+    run_id = f"cli-{new_load_id()}"
+    results = quality.check_warehouse(
+        s.warehouse, chosen, source_entities, run_id=run_id, full=full, docs_dir=s.quality_dir
+    )
+    if marts:
+        results += quality.check_marts(s.warehouse, run_id=run_id, docs_dir=s.quality_dir)
     table = Table("source", "entity", "expectation", "column", "severity", "result", "unexpected", "sample")
     for r in sorted(results, key=lambda r: (r.success, r.severity != quality.ERROR, r.source, r.entity)):
         result = (
@@ -232,6 +238,7 @@ def check(
     console.print(
         f"{len(results)} expectations: {len(results) - len(errors) - len(warnings)} passed, {len(warnings)} warnings, {len(errors)} errors."
     )
+    console.print(f"Data docs: {quality.data_docs_index(s.quality_dir)}")
     if errors:
         raise typer.Exit(1)
 

@@ -57,6 +57,11 @@ class Settings(BaseSettings):
         return self.data_dir / "dagster"
 
     @cached_property
+    def quality_dir(self) -> Path:
+        """Great Expectations' project: stored suites, results and the data docs (HTML)."""
+        return self.data_dir / "gx"
+
+    @cached_property
     def dlt_dir(self) -> Path:
         return self.data_dir / "dlt"
 

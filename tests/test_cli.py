@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from orchestration.cli import app
 
 runner = CliRunner()
-COMMANDS = ["simulate", "ingest", "status", "contract"]
+COMMANDS = ["simulate", "ingest", "build", "run", "check", "ui", "status", "contract"]
 
 
 @pytest.mark.parametrize("command", [[], *[[c] for c in COMMANDS]])
@@ -43,6 +43,10 @@ def test_simulate_ingest_status(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     result = runner.invoke(app, ["status"])
     assert result.exit_code == 0, result.output
     assert "raw_erp" in result.output and "invoices" in result.output and "Last load per source" in result.output
+
+    result = runner.invoke(app, ["check"])  # no marts built by `ingest` alone: the raw suites
+    assert result.exit_code == 0, result.output
+    assert "0 errors" in result.output and "Data docs:" in result.output
 
     result = runner.invoke(app, ["simulate", "--advance", "2"])
     assert result.exit_code == 0, result.output

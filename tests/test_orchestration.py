@@ -140,6 +140,18 @@ def test_full_graph_in_process_publishes_the_warehouse_marts(tmp_path: Path, mon
     schemas = {r[0] for r in con.sql("select schema_name from information_schema.schemata").fetchall()}
     con.close()
     assert len(checks) > 100 and all(c["passed"] for c in checks)
+    assert {c["asset"] for c in checks if c["check"] == "gx_suite"} >= {
+        "erp/invoices",
+        "bank/payments",
+        "marts/fct_invoices",
+    }
+    con = duckdb.connect(str(settings.serving), read_only=True)
+    dq = con.sql("select suite, bool_and(success), count(*) from quality.dq_results group by 1").fetchall()
+    con.close()
+    assert {suite for suite, _, _ in dq} >= {"raw_invoices", "raw_payments", "mart_fct_invoices", "mart_fct_ar_aging"}
+    assert all(passed for _, passed, _ in dq)
+    docs = (tmp_path / "gx" / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html").read_text()
+    assert "raw_invoices" in docs and "mart_fct_ar_aging" in docs
     assert {w["source"] for w in watermarks} == {"erp", "processor", "bank", "fx"}
     assert not schemas & {"raw_erp", "staging", "intermediate"}  # marts only
 

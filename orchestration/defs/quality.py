@@ -31,31 +31,59 @@ def source_quality_checks(source: str) -> AssetChecksDefinition:
 
     @multi_asset_check(name=f"gx_{source}", specs=specs, pool=WAREHOUSE_POOL, can_subset=True)
     def check(context: AssetCheckExecutionContext):
+        settings = get_settings()
         results = quality.check_warehouse(
-            get_settings().warehouse, [source], lambda _: entities, run_id=context.op_execution_context.run_id
+            settings.warehouse,
+            [source],
+            lambda _: entities,
+            run_id=context.op_execution_context.run_id,
+            docs_dir=settings.quality_dir,
         )
-        for entity in entities:
-            own = [r for r in results if r.entity == entity]
-            failed = [r for r in own if not r.success]
-            errors = [r for r in failed if r.severity == quality.ERROR]
-            for r in failed:
-                (context.log.error if r.severity == quality.ERROR else context.log.warning)(r.message)
-            yield AssetCheckResult(
-                asset_key=AssetKey([source, entity]),
-                check_name=CHECK,
-                passed=not failed,
-                # An error blocks everything downstream and the publish; a warning is recorded.
-                severity=AssetCheckSeverity.ERROR if errors else AssetCheckSeverity.WARN,
-                description="; ".join(r.message for r in failed)[:2000] or None,
-                metadata={
-                    "expectations": len(own),
-                    "failed": len(failed),
-                    "errors": len(errors),
-                    "rows_checked": max((r.rows_checked for r in own), default=0),
-                },
-            )
+        yield from _results_for(context, results, {entity: AssetKey([source, entity]) for entity in entities})
 
     return check
 
 
-defs = Definitions(asset_checks=[source_quality_checks(source) for source in sources()])
+def _results_for(context, results, keys_by_entity: dict[str, AssetKey]):
+    settings = get_settings()
+    for entity, key in keys_by_entity.items():
+        own = [r for r in results if r.entity == entity]
+        failed = [r for r in own if not r.success]
+        errors = [r for r in failed if r.severity == quality.ERROR]
+        for r in failed:
+            (context.log.error if r.severity == quality.ERROR else context.log.warning)(r.message)
+        yield AssetCheckResult(
+            asset_key=key,
+            check_name=CHECK,
+            passed=not failed,
+            # An error blocks everything downstream and the publish; a warning is recorded.
+            severity=AssetCheckSeverity.ERROR if errors else AssetCheckSeverity.WARN,
+            description="; ".join(r.message for r in failed)[:2000] or None,
+            metadata={
+                "data_docs": str(quality.data_docs_index(settings.quality_dir)),
+                "expectations": len(own),
+                "failed": len(failed),
+                "errors": len(errors),
+                "rows_checked": max((r.rows_checked for r in own), default=0),
+            },
+        )
+
+
+MART_ASSETS = {name: AssetKey(["marts", name]) for name in quality.MART_KEYS}
+
+
+@multi_asset_check(
+    name="gx_marts",
+    specs=[AssetCheckSpec(name=CHECK, asset=key, blocking=True) for key in MART_ASSETS.values()],
+    pool=WAREHOUSE_POOL,
+    can_subset=True,
+)
+def mart_quality_checks(context: AssetCheckExecutionContext):
+    settings = get_settings()
+    results = quality.check_marts(
+        settings.warehouse, run_id=context.op_execution_context.run_id, docs_dir=settings.quality_dir
+    )
+    yield from _results_for(context, results, MART_ASSETS)
+
+
+defs = Definitions(asset_checks=[*(source_quality_checks(source) for source in sources()), mart_quality_checks])
