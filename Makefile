@@ -9,7 +9,7 @@ CUSTOMERS ?= 500
 DAYS ?= 730
 SEED ?= 42
 
-.PHONY: help setup system-deps demo dagster test lint format contract-docs clean
+.PHONY: help setup system-deps demo dagster test bench lint format contract-docs clean
 
 help:
 	@echo "make demo   - install, simulate demo sources, load the warehouse, build the marts, show its status"
@@ -43,6 +43,11 @@ dagster: setup
 
 test: setup system-deps
 	$(BIN)/pytest -n 2 --dist loadfile
+
+# Benchmarks: make bench SCALE=s|m|l (results in benchmarks/results/ and docs/performance.md).
+SCALE ?= s
+bench: setup
+	$(BIN)/python benchmarks/run.py --scale $(SCALE)
 
 lint: setup
 	$(BIN)/ruff check ingestion orchestration tests

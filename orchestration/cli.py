@@ -198,6 +198,7 @@ def check(
     source: Annotated[list[str] | None, typer.Option(help="Source to check (repeatable); all by default.")] = None,
     full: Annotated[bool, typer.Option("--full", help="Check every row, not only the latest load's.")] = False,
     marts: Annotated[bool, typer.Option(help="Also check the key marts.")] = True,
+    marts_only: Annotated[bool, typer.Option("--marts-only", help="Check only the key marts.")] = False,
 ) -> None:
     """Run the data-quality suites now and print what they found (recorded in quality.dq_results)."""
     from ingestion import quality

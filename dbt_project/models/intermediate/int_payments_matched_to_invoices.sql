@@ -309,6 +309,53 @@ amount_matches as (
     ) as best
     where rank_for_invoice = 1
 
+),
+
+combined as (
+
+    select payment_id, invoice_id, applied_date, match_method, match_confidence, applied_amount, 0 as method_order
+    from reference_and_source
+    union all
+    select payment_id, invoice_id, applied_date, match_method, match_confidence, applied_amount, 1 as method_order
+    from amount_matches
+
+),
+
+combined_with_net as (
+
+    select
+        combined.*,
+        invoices.invoice_amount - coalesce((
+            select sum(credits.credit_amount) from credits
+            where credits.invoice_id = combined.invoice_id and credits.credit_memo_date <= combined.applied_date
+        ), 0) as net_amount
+    from combined
+    inner join invoices on combined.invoice_id = invoices.invoice_id
+
+),
+
+-- Across all methods, earlier applications come first and none takes an invoice below zero
+-- (two payments for one invoice: the later one stays unapplied cash).
+final as (
+
+    select
+        payment_id,
+        invoice_id,
+        applied_date,
+        match_method,
+        match_confidence,
+        least(
+            applied_amount,
+            greatest(
+                net_amount - coalesce(sum(applied_amount) over (
+                    partition by invoice_id order by applied_date, method_order, payment_id
+                    rows between unbounded preceding and 1 preceding
+                ), 0),
+                0
+            )
+        ) as applied_amount
+    from combined_with_net
+
 )
 
 select
@@ -319,16 +366,5 @@ select
     cast(applied_amount as {{ money_type() }}) as applied_amount,
     match_method,
     match_confidence
-from reference_and_source
-
-union all
-
-select
-    {{ dbt.concat(["payment_id", "'|'", "invoice_id"]) }} as application_id,
-    payment_id,
-    invoice_id,
-    applied_date,
-    cast(applied_amount as {{ money_type() }}) as applied_amount,
-    match_method,
-    match_confidence
-from amount_matches
+from final
+where applied_amount > 0

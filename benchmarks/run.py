@@ -1,0 +1,162 @@
+"""Benchmark driver: `make bench SCALE=s|m|l`.
+
+Generates a world of the given scale, then runs each pipeline stage as its own process and
+records its wall time and peak memory (RSS of the whole process tree, sampled): simulate,
+ingest per source, data-quality checks, dbt build (with per-model times from dbt's run
+results), publish, and the daily incremental run after `simulate --advance 1`. Results go to
+benchmarks/results/<scale>-<date>.json and the table in docs/performance.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import duckdb
+import psutil
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+PERFORMANCE_DOC = ROOT / "docs" / "performance.md"
+# Customers for two years of history: about 0.1 invoices per customer per day.
+SCALES = {"xs": 60, "s": 700, "m": 14_000, "l": 140_000}
+DAYS = 730
+END = "2026-06-30"
+SOURCES = ("erp", "processor", "bank", "fx")
+
+
+def measure(name: str, command: list[str], env: dict[str, str]) -> dict[str, object]:
+    """Run one stage; its wall time and the peak RSS of its process tree."""
+    started = time.perf_counter()
+    process = psutil.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    peak = 0
+    while process.poll() is None:
+        try:
+            tree = [process, *process.children(recursive=True)]
+            peak = max(peak, sum(p.memory_info().rss for p in tree if p.is_running()))
+        except psutil.Error:
+            pass
+        time.sleep(0.1)
+    output = process.stdout.read() if process.stdout else ""
+    seconds = time.perf_counter() - started
+    if process.returncode != 0:
+        raise RuntimeError(f"stage {name} failed ({process.returncode}):\n{output[-3000:]}")
+    print(f"  {name:<28} {seconds:8.1f} s  {peak / 2**20:8.0f} MiB", flush=True)
+    return {"stage": name, "seconds": round(seconds, 2), "peak_rss_mib": round(peak / 2**20, 1)}
+
+
+def counts(warehouse: Path) -> dict[str, int]:
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        return {
+            name: con.sql(f"select count(*) from {name}").fetchall()[0][0]
+            for name in ("raw_erp.invoices", "raw_erp.invoice_lines", "raw_bank.payments", "raw_processor.payments")
+        }
+    finally:
+        con.close()
+
+
+def dbt_models() -> list[dict[str, object]]:
+    results = json.loads((ROOT / "dbt_project" / "target" / "run_results.json").read_text())["results"]
+    models = [r for r in results if r["unique_id"].startswith("model.")]
+    return sorted(
+        ({"model": r["unique_id"].split(".")[-1], "seconds": round(r["execution_time"], 2)} for r in models),
+        key=lambda m: -m["seconds"],
+    )
+
+
+def run(scale: str, work: Path) -> dict[str, object]:
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    env = {**os.environ, "O2C_DATA_DIR": str(work), "O2C_WAREHOUSE_PATH": str(work / "warehouse" / "warehouse.duckdb")}
+    o2c = [sys.executable, "-m", "orchestration.cli"]
+    publish = [
+        sys.executable, "-c",
+        "from orchestration.serving import publish; from orchestration.settings import get_settings; "
+        "s = get_settings(); publish(s.warehouse, s.serving, 'bench', [])",
+    ]  # fmt: skip
+    print(f"scale {scale}: {SCALES[scale]:,} customers × {DAYS} days in {work}", flush=True)
+    stages = [measure("simulate", [*o2c, "simulate", "--customers", str(SCALES[scale]), "--days", str(DAYS), "--seed", "1", "--end-date", END], env)]
+    for source in SOURCES:
+        stages.append(measure(f"ingest {source}", [*o2c, "ingest", "--source", source], env))
+    stages.append(measure("checks (raw loads)", [*o2c, "check", "--no-marts"], env))
+    stages.append(measure("dbt build", [*o2c, "build"], env))
+    models = dbt_models()
+    stages.append(measure("checks (key marts)", [*o2c, "check", "--marts-only"], env))
+    stages.append(measure("publish", publish, env))
+    rows = counts(work / "warehouse" / "warehouse.duckdb")
+    daily = [measure("daily: simulate --advance 1", [*o2c, "simulate", "--advance", "1"], env)]
+    for source in SOURCES:
+        daily.append(measure(f"daily: ingest {source}", [*o2c, "ingest", "--source", source], env))
+    daily.append(measure("daily: checks", [*o2c, "check"], env))
+    daily.append(measure("daily: dbt build", [*o2c, "build"], env))
+    daily.append(measure("daily: publish", publish, env))
+    full = sum(s["seconds"] for s in stages if s["stage"] != "simulate")
+    incremental = sum(s["seconds"] for s in daily if "simulate" not in s["stage"])
+    return {
+        "scale": scale,
+        "date": dt.date.today().isoformat(),
+        "machine": {"cores": os.cpu_count(), "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
+                    "python": platform.python_version(), "platform": platform.platform()},
+        "customers": SCALES[scale],
+        "days": DAYS,
+        "rows": rows,
+        "stages": stages,
+        "daily": daily,
+        "full_build_seconds": round(full, 1),
+        "daily_build_seconds": round(incremental, 1),
+        "slowest_models": models[:10],
+    }  # fmt: skip
+
+
+def markdown(result: dict[str, object]) -> str:
+    lines = [
+        f"### Scale {result['scale']} ({result['date']})",
+        "",
+        f"{result['customers']:,} customers × {result['days']} days: "
+        + ", ".join(f"{k} {v:,}" for k, v in result["rows"].items())
+        + f". Machine: {result['machine']['cores']} cores, {result['machine']['memory_gib']} GiB.",
+        "",
+        "| stage | seconds | peak RSS (MiB) |",
+        "|---|---:|---:|",
+        *(f"| {s['stage']} | {s['seconds']} | {s['peak_rss_mib']} |" for s in result["stages"] + result["daily"]),
+        "",
+        f"Full build (ingest → checks → dbt → checks → publish): **{result['full_build_seconds']} s**; "
+        f"daily incremental run: **{result['daily_build_seconds']} s**.",
+        "",
+        "Slowest dbt models: " + ", ".join(f"{m['model']} {m['seconds']} s" for m in result["slowest_models"][:5]) + ".",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--scale", choices=list(SCALES), default="s")
+    parser.add_argument("--work", type=Path, default=ROOT / "data" / "bench")
+    parser.add_argument("--no-record", action="store_true", help="Print only; write no result file or doc.")
+    args = parser.parse_args()
+    result = run(args.scale, args.work / args.scale)
+    if args.no_record:
+        print(json.dumps(result, indent=2))
+        return
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"{args.scale}-{result['date']}.json").write_text(json.dumps(result, indent=2) + "\n")
+    begin, end = f"<!-- BEGIN SCALE {args.scale} -->", f"<!-- END SCALE {args.scale} -->"
+    doc = PERFORMANCE_DOC.read_text()
+    section = f"{begin}\n{markdown(result)}{end}"
+    doc = doc.split(begin)[0] + section + doc.split(end)[1] if begin in doc else doc.rstrip() + "\n\n" + section + "\n"
+    PERFORMANCE_DOC.write_text(doc)
+    print(f"Recorded {RESULTS / (args.scale + '-' + result['date'] + '.json')} and {PERFORMANCE_DOC}")
+
+
+if __name__ == "__main__":
+    main()
