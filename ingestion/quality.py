@@ -33,6 +33,7 @@ RESULTS_TABLE = "dq_results"
 ERROR, WARN = "error", "warn"
 SAMPLE_SIZE = 5
 LINEAGE_COLUMNS = ("_source_file", "_dlt_load_id")
+UNKNOWN_PREFIX = "_unknown__"
 
 # Extra rules per entity that need more than one column of a row.
 DATE_ORDER: dict[str, list[tuple[str, str]]] = {
@@ -67,10 +68,10 @@ class CheckResult:
 
 
 def suite_for(
-    entity: Entity, *, currencies: list[str], known_references: dict[str, list[str]], recent_rows: list[int]
+    entity: Entity, *, currencies: list[str], unknown_reference_columns: list[str], recent_rows: list[int]
 ) -> gx.ExpectationSuite:
-    """The expectations for one entity's rows. `known_references` maps a referencing column to
-    its values that exist as keys of the parent entity; any other value is unexpected."""
+    """The expectations for one entity's rows. `unknown_reference_columns` are the referencing
+    columns checked through their derived `_unknown__<column>` column."""
     suite = gx.ExpectationSuite(name=f"raw_{entity.name}")
     add = suite.add_expectation
     for column in entity.columns:
@@ -78,7 +79,13 @@ def suite_for(
     # Columns beyond the contract are kept but reported (schema drift).
     add(
         gxe.ExpectTableColumnsToMatchSet(
-            column_set=[*entity.column_names, *LINEAGE_COLUMNS], exact_match=True, meta={"severity": WARN}
+            column_set=[
+                *entity.column_names,
+                *LINEAGE_COLUMNS,
+                *(UNKNOWN_PREFIX + c for c in unknown_reference_columns),
+            ],
+            exact_match=True,
+            meta={"severity": WARN},
         )
     )
     if len(entity.primary_key) == 1:
@@ -116,11 +123,10 @@ def suite_for(
                 meta={"severity": ERROR},
             )
         )
-    for column, _parent in entity.references:
-        known = known_references.get(column)
-        if known is not None:
-            # Nulls are not checked: a bank payment's unknown payer is resolved later, not an error.
-            add(gxe.ExpectColumnValuesToBeInSet(column=column, value_set=known, meta={"severity": ERROR}))
+    for column in unknown_reference_columns:
+        # The derived column holds the value only where no parent has it: every value there is
+        # a broken reference, and the sample shows the keys themselves.
+        add(gxe.ExpectColumnValuesToBeNull(column=UNKNOWN_PREFIX + column, meta={"severity": ERROR}))
     if len(recent_rows) >= 3:
         typical = sorted(recent_rows)[len(recent_rows) // 2]
         add(gxe.ExpectTableRowCountToBeBetween(min_value=0, max_value=max(10 * typical, 1000), meta={"severity": WARN}))
@@ -144,6 +150,12 @@ def _results(suite: gx.ExpectationSuite, result, source: str, entity: str, rows:
         config = r.expectation_config
         kwargs = config.kwargs
         column = kwargs.get("column") or kwargs.get("column_A") or ",".join(kwargs.get("column_list", []) or []) or None
+        expectation_type = config.type
+        if column and column.startswith(UNKNOWN_PREFIX):
+            column, expectation_type = (
+                column.removeprefix(UNKNOWN_PREFIX),
+                "expect_column_values_to_reference_a_known_key",
+            )
         details = r.result or {}
         sample = [_readable(v) for v in (details.get("partial_unexpected_list") or [])][:SAMPLE_SIZE]
         if not r.success and not sample and details.get("observed_value") is not None:
@@ -155,7 +167,7 @@ def _results(suite: gx.ExpectationSuite, result, source: str, entity: str, rows:
                 suite=suite.name,
                 source=source,
                 entity=entity,
-                expectation=config.type,
+                expectation=expectation_type,
                 column=column,
                 severity=(config.meta or {}).get("severity", ERROR),
                 success=bool(r.success),
@@ -261,15 +273,16 @@ def validate_source(
                 continue  # nothing loaded yet, or nothing the load log knows of
             where = f" where _dlt_load_id = '{loads[0][0]}'"
         frame = warehouse.query_frame(con, f'select * from "{schema}"."{name}"{where}')
-        known_references = {}
+        checked = []
         for column, parent in entity.references:
             keys = warehouse.known_keys(con, parent)
             if keys.len():  # a parent no source provides cannot be checked
-                values = frame[column].drop_nulls().unique()
-                known_references[column] = values.filter(values.is_in(keys.implode())).sort().to_list()
+                unknown = pl.col(column).is_not_null() & ~pl.col(column).is_in(keys.implode())
+                frame = frame.with_columns(pl.when(unknown).then(pl.col(column)).alias(UNKNOWN_PREFIX + column))
+                checked.append(column)
         # Typical load size: the earlier incremental loads, not the initial backfill.
         recent = [rows for _, rows in loads[1:-1]][:10]
-        suite = suite_for(entity, currencies=currencies, known_references=known_references, recent_rows=recent)
+        suite = suite_for(entity, currencies=currencies, unknown_reference_columns=checked, recent_rows=recent)
         results.extend(_validate_frame(context, datasource, frame, suite, source, name, keep=docs_dir is not None))
     if docs_dir is not None:
         with warnings.catch_warnings():
