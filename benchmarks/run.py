@@ -84,7 +84,24 @@ def run(scale: str, work: Path) -> dict[str, object]:
         "s = get_settings(); publish(s.warehouse, s.serving, 'bench', [])",
     ]  # fmt: skip
     print(f"scale {scale}: {SCALES[scale]:,} customers × {DAYS} days in {work}", flush=True)
-    stages = [measure("simulate", [*o2c, "simulate", "--customers", str(SCALES[scale]), "--days", str(DAYS), "--seed", "1", "--end-date", END], env)]
+    stages = [
+        measure(
+            "simulate",
+            [
+                *o2c,
+                "simulate",
+                "--customers",
+                str(SCALES[scale]),
+                "--days",
+                str(DAYS),
+                "--seed",
+                "1",
+                "--end-date",
+                END,
+            ],
+            env,
+        )
+    ]
     for source in SOURCES:
         stages.append(measure(f"ingest {source}", [*o2c, "ingest", "--source", source], env))
     stages.append(measure("checks (raw loads)", [*o2c, "check", "--no-marts"], env))
@@ -132,7 +149,9 @@ def markdown(result: dict[str, object]) -> str:
         f"Full build (ingest → checks → dbt → checks → publish): **{result['full_build_seconds']} s**; "
         f"daily incremental run: **{result['daily_build_seconds']} s**.",
         "",
-        "Slowest dbt models: " + ", ".join(f"{m['model']} {m['seconds']} s" for m in result["slowest_models"][:5]) + ".",
+        "Slowest dbt models: "
+        + ", ".join(f"{m['model']} {m['seconds']} s" for m in result["slowest_models"][:5])
+        + ".",
         "",
     ]
     return "\n".join(lines)

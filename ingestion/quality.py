@@ -35,12 +35,18 @@ SAMPLE_SIZE = 5
 LINEAGE_COLUMNS = ("_source_file", "_dlt_load_id")
 UNKNOWN_PREFIX = "_unknown__"
 
-# Extra rules per entity that need more than one column of a row.
+# Extra rules per entity that need more than one column of a row: (later, earlier) dates.
 DATE_ORDER: dict[str, list[tuple[str, str]]] = {
     "invoices": [("due_date", "invoice_date")],
     "disputes": [("resolved_date", "opened_date")],
-    "payment_applications": [],
+    "shipments": [("shipment_date", "_order_date")],
 }
+# A date from a parent row, joined in before validation: (key column, parent, parent's date).
+JOINED_DATES: dict[str, tuple[str, str, str]] = {"shipments": ("order_id", "sales_orders", "order_date")}
+# References a later load may still satisfy (processor files can land after the ERP): warnings.
+LATE_REFERENCES: dict[str, list[tuple[str, str]]] = {"payment_applications": [("payment_id", "payments")]}
+# Business dates outside this window are typos (a year 2206 due date), not business.
+PLAUSIBLE_DATES = (dt.datetime(1990, 1, 1), 400)  # (earliest, days after today); pandas dates are datetimes
 
 
 @dataclass(frozen=True)
@@ -83,6 +89,7 @@ def suite_for(
                 *entity.column_names,
                 *LINEAGE_COLUMNS,
                 *(UNKNOWN_PREFIX + c for c in unknown_reference_columns),
+                *(["_" + JOINED_DATES[entity.name][2]] if entity.name in JOINED_DATES else []),
             ],
             exact_match=True,
             meta={"severity": WARN},
@@ -123,10 +130,20 @@ def suite_for(
                 meta={"severity": ERROR},
             )
         )
+    earliest, days_ahead = PLAUSIBLE_DATES
+    latest = dt.datetime.combine(dt.date.today() + dt.timedelta(days=days_ahead), dt.time())
+    for column in entity.columns:
+        if column.type == "date":
+            add(
+                gxe.ExpectColumnValuesToBeBetween(
+                    column=column.name, min_value=earliest, max_value=latest, meta={"severity": ERROR}
+                )
+            )
     for column in unknown_reference_columns:
         # The derived column holds the value only where no parent has it: every value there is
         # a broken reference, and the sample shows the keys themselves.
-        add(gxe.ExpectColumnValuesToBeNull(column=UNKNOWN_PREFIX + column, meta={"severity": ERROR}))
+        late = column in {c for c, _ in LATE_REFERENCES.get(entity.name, [])}
+        add(gxe.ExpectColumnValuesToBeNull(column=UNKNOWN_PREFIX + column, meta={"severity": WARN if late else ERROR}))
     if len(recent_rows) >= 3:
         typical = sorted(recent_rows)[len(recent_rows) // 2]
         add(gxe.ExpectTableRowCountToBeBetween(min_value=0, max_value=max(10 * typical, 1000), meta={"severity": WARN}))
@@ -274,7 +291,21 @@ def validate_source(
             where = f" where _dlt_load_id = '{loads[0][0]}'"
         frame = warehouse.query_frame(con, f'select * from "{schema}"."{name}"{where}')
         checked = []
-        for column, parent in entity.references:
+        if name in JOINED_DATES:
+            key, parent, date_column = JOINED_DATES[name]
+            (parent_key,) = ENTITIES[parent].primary_key
+            parent_dates = pl.concat(
+                [
+                    warehouse.query_frame(
+                        con, f'select "{parent_key}" as "{key}", "{date_column}" from "{s}"."{parent}"'
+                    )
+                    for s in warehouse.raw_schemas(con)
+                    if warehouse.table_exists(con, s, parent)
+                ]
+                or [pl.DataFrame(schema={key: pl.String, date_column: pl.Date})]
+            ).unique(key)
+            frame = frame.join(parent_dates.rename({date_column: "_" + date_column}), on=key, how="left")
+        for column, parent in [*entity.references, *LATE_REFERENCES.get(name, [])]:
             keys = warehouse.known_keys(con, parent)
             if keys.len():  # a parent no source provides cannot be checked
                 unknown = pl.col(column).is_not_null() & ~pl.col(column).is_in(keys.implode())
