@@ -17,17 +17,9 @@ console = Console()
 
 
 def _ingest_config():
-    from ingestion.pipeline import IngestConfig
+    from orchestration.resources import ingest_config
 
-    s = get_settings()
-    return IngestConfig(
-        warehouse=s.warehouse,
-        dlt_dir=s.dlt_dir,
-        erp_url=s.erp(),
-        landing=s.landing,
-        contract_dir=s.contract_dir,
-        lookback=dt.timedelta(hours=s.incremental_lookback_hours),
-    )
+    return ingest_config(get_settings())
 
 
 @app.command()
