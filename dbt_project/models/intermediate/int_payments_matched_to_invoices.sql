@@ -224,16 +224,7 @@ capped as (
         applied_date,
         match_method,
         match_confidence,
-        least(
-            requested,
-            greatest(
-                net_amount - coalesce(sum(requested) over (
-                    partition by invoice_id order by applied_date, method_rank, payment_id
-                    rows between unbounded preceding and 1 preceding
-                ), 0),
-                0
-            )
-        ) as applied_amount
+        {{ capped_to_open_balance('requested', 'applied_date, method_rank, payment_id') }} as applied_amount
     from requested
 
 ),
@@ -344,16 +335,7 @@ final as (
         applied_date,
         match_method,
         match_confidence,
-        least(
-            applied_amount,
-            greatest(
-                net_amount - coalesce(sum(applied_amount) over (
-                    partition by invoice_id order by applied_date, method_order, payment_id
-                    rows between unbounded preceding and 1 preceding
-                ), 0),
-                0
-            )
-        ) as applied_amount
+        {{ capped_to_open_balance('applied_amount', 'applied_date, method_order, payment_id') }} as applied_amount
     from combined_with_net
 
 )
