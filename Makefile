@@ -50,7 +50,7 @@ bench: setup
 	$(BIN)/python benchmarks/run.py --scale $(SCALE)
 
 lint: setup
-	$(BIN)/ruff check ingestion orchestration tests
+	$(BIN)/ruff check ingestion orchestration forecasting tests benchmarks
 
 contract-docs: setup
 	$(BIN)/o2c contract --write docs/sources.md

@@ -108,6 +108,7 @@ def run(scale: str, work: Path) -> dict[str, object]:
     stages.append(measure("dbt build", [*o2c, "build"], env))
     models = dbt_models()
     stages.append(measure("checks (key marts)", [*o2c, "check", "--marts-only"], env))
+    stages.append(measure("forecasting", [*o2c, "forecast"], env))
     stages.append(measure("publish", publish, env))
     rows = counts(work / "warehouse" / "warehouse.duckdb")
     daily = [measure("daily: simulate --advance 1", [*o2c, "simulate", "--advance", "1"], env)]
@@ -115,6 +116,7 @@ def run(scale: str, work: Path) -> dict[str, object]:
         daily.append(measure(f"daily: ingest {source}", [*o2c, "ingest", "--source", source], env))
     daily.append(measure("daily: checks", [*o2c, "check"], env))
     daily.append(measure("daily: dbt build", [*o2c, "build"], env))
+    daily.append(measure("daily: forecasting", [*o2c, "forecast"], env))
     daily.append(measure("daily: publish", publish, env))
     full = sum(s["seconds"] for s in stages if s["stage"] != "simulate")
     incremental = sum(s["seconds"] for s in daily if "simulate" not in s["stage"])
@@ -146,7 +148,7 @@ def markdown(result: dict[str, object]) -> str:
         "|---|---:|---:|",
         *(f"| {s['stage']} | {s['seconds']} | {s['peak_rss_mib']} |" for s in result["stages"] + result["daily"]),
         "",
-        f"Full build (ingest → checks → dbt → checks → publish): **{result['full_build_seconds']} s**; "
+        f"Full build (ingest → checks → dbt → checks → forecasting → publish): **{result['full_build_seconds']} s**; "
         f"daily incremental run: **{result['daily_build_seconds']} s**.",
         "",
         "Slowest dbt models: "

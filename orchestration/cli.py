@@ -237,6 +237,61 @@ def check(
 
 
 @app.command()
+def forecast() -> None:
+    """Refresh every forecast (CLV, backtests, pay dates, revenue, cash) from the current marts.
+
+    The same steps the build runs after dbt; writes forecasts.* in the warehouse, which the next
+    `o2c run` publishes.
+    """
+    import time
+
+    import duckdb
+
+    from forecasting import run
+
+    s = get_settings()
+    if not s.warehouse.exists():
+        console.print(f"No warehouse at {s.warehouse} yet: run `o2c run` first.")
+        raise typer.Exit(1)
+    con = duckdb.connect(str(s.warehouse))
+    try:
+        for step in run.STEPS:
+            started = time.perf_counter()
+            metadata = step(con)
+            console.print(f"{step.__name__}: {time.perf_counter() - started:.1f} s {metadata}")
+    finally:
+        con.close()
+
+
+@app.command()
+def backtest() -> None:
+    """Rolling-origin backtests of the pay-date and cash forecasts (also part of every build).
+
+    Writes forecasts.backtest_* in the warehouse; the next `o2c run` publishes them.
+    """
+    import duckdb
+
+    from forecasting import run
+
+    s = get_settings()
+    if not s.warehouse.exists():
+        console.print(f"No warehouse at {s.warehouse} yet: run `o2c run` first.")
+        raise typer.Exit(1)
+    con = duckdb.connect(str(s.warehouse))
+    try:
+        run.backtests(con)
+        rows = con.execute(
+            "select evaluation, method, metric, value, n_origins from forecasts.backtest_summary order by all"
+        ).fetchall()
+    finally:
+        con.close()
+    table = Table("evaluation", "method", "metric", "value", "origins", title="Backtest (pooled over origins)")
+    for evaluation, method, metric, value, n_origins in rows:
+        table.add_row(evaluation, method, metric, f"{value:,.2f}", str(n_origins))
+    console.print(table)
+
+
+@app.command()
 def status() -> None:
     """Row counts of every raw table and the last load of each source."""
     import duckdb

@@ -1,7 +1,7 @@
-"""The o2c asset graph: sources → dbt models (tests as checks) → published serving file."""
+"""The o2c asset graph: sources → dbt models (tests as checks) → forecasts → published serving file."""
 
 from dagster import Definitions
 
-from orchestration.defs import automation, publish, quality, sources, transform
+from orchestration.defs import automation, forecasting, publish, quality, sources, transform
 
-defs = Definitions.merge(sources.defs, quality.defs, transform.defs, publish.defs, automation.defs)
+defs = Definitions.merge(sources.defs, quality.defs, transform.defs, forecasting.defs, publish.defs, automation.defs)

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import duckdb
 
-# The marts, and the data-quality history the data-health page shows.
-PUBLISHED_SCHEMAS = ("marts", "quality")
+# The marts, the forecasts, and the data-quality history the data-health page shows.
+PUBLISHED_SCHEMAS = ("marts", "forecasts", "quality")
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,26 @@ def _source_watermarks(con: duckdb.DuckDBPyConnection) -> list[dict[str, object]
     return rows
 
 
+def _quoted(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _copy_comments(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> None:
+    """Table and column descriptions travel with the data, for analysts reading the serving file."""
+    for (comment,) in con.execute(
+        "select comment from duckdb_tables() where database_name = 'warehouse' and schema_name = ? and table_name = ?",
+        [schema, table],
+    ).fetchall():
+        if comment:
+            con.execute(f'comment on table "{schema}"."{table}" is {_quoted(comment)}')
+    for column, comment in con.execute(
+        "select column_name, comment from duckdb_columns() where database_name = 'warehouse' "
+        "and schema_name = ? and table_name = ? and comment is not null",
+        [schema, table],
+    ).fetchall():
+        con.execute(f'comment on column "{schema}"."{table}"."{column}" is {_quoted(comment)}')
+
+
 def publish(warehouse: Path, serving: Path, build_id: str, checks: list[dict[str, object]]) -> Published:
     """Copy the marts of `warehouse` into a new file and swap it over `serving`."""
     serving.parent.mkdir(parents=True, exist_ok=True)
@@ -58,6 +78,7 @@ def publish(warehouse: Path, serving: Path, build_id: str, checks: list[dict[str
                 f"and table_schema = '{schema}' and table_type = 'BASE TABLE' order by 1"
             ).fetchall():
                 con.execute(f'create table "{schema}"."{table}" as select * from warehouse."{schema}"."{table}"')
+                _copy_comments(con, schema, table)
                 tables[f"{schema}.{table}"] = con.sql(f'select count(*) from "{schema}"."{table}"').fetchall()[0][0]
         watermarks = _source_watermarks(con)
         con.execute("detach warehouse")

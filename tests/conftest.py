@@ -8,6 +8,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +22,17 @@ from ingestion.contract import ENTITIES
 from ingestion.pipeline import IngestConfig
 
 END = dt.date(2026, 6, 30)
+O2C = [sys.executable, "-m", "orchestration.cli"]
 SMALL = {"seed": 7, "customers": 80, "days": 120, "end_date": END}
+
+
+def o2c(data_dir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """The `o2c` command on the data directory `data_dir`."""
+    env = {**os.environ, "O2C_DATA_DIR": str(data_dir), "COLUMNS": "200"}
+    result = subprocess.run([*O2C, *args], env=env, capture_output=True, text=True, timeout=600)
+    if check:
+        assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    return result
 
 
 def simulate_world(root: Path, erp_url: str | None = None, **kwargs: object) -> tuple[Path, str]:

@@ -21,18 +21,9 @@ import polars as pl
 import pytest
 
 from orchestration.dbt_runner import DBT_PROJECT, prepare_manifest
-from tests.conftest import END
+from tests.conftest import END, O2C, o2c
 
-O2C = [sys.executable, "-m", "orchestration.cli"]
 WORLD = ["--customers", "50", "--days", "100", "--end-date", END.isoformat()]
-
-
-def o2c(data_dir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "O2C_DATA_DIR": str(data_dir), "COLUMNS": "200"}
-    result = subprocess.run([*O2C, *args], env=env, capture_output=True, text=True, timeout=600)
-    if check:
-        assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
-    return result
 
 
 def serving_tables(path: Path) -> tuple[str, dict[str, pl.DataFrame]]:
@@ -103,9 +94,17 @@ def test_definitions_hold_the_whole_asset_graph() -> None:
     assert data_tests <= check_names, sorted(data_tests - check_names)[:5]
     assert any(name.startswith("freshness_check") for name in check_names)
     assert AssetKey(["serving", "warehouse"]) in keys
-    # Publish waits for every mart.
+    # Publish waits for every mart and every forecast; forecasts follow the marts they read.
     marts = {AssetKey(["marts", n]) for n, node in models.items() if node["fqn"][1] == "marts"}
-    assert marts <= set(graph.get(AssetKey(["serving", "warehouse"])).parent_keys)
+    forecasts = {
+        AssetKey(["forecasts", n])
+        for n in ("customer_clv", "backtests", "pay_date_predictions", "revenue_forecast", "cash_forecast")
+    }
+    assert marts | forecasts <= set(graph.get(AssetKey(["serving", "warehouse"])).parent_keys)
+    assert AssetKey(["marts", "fct_ar_aging"]) in graph.get(AssetKey(["forecasts", "backtests"])).parent_keys
+    assert {AssetKey(["forecasts", "pay_date_predictions"]), AssetKey(["forecasts", "revenue_forecast"])} <= set(
+        graph.get(AssetKey(["forecasts", "cash_forecast"])).parent_keys
+    )
     assert {j.name for j in defs.jobs} >= {"full_build", "ingest_only", "dbt_only", "publish_only"}
     assert [s.name for s in defs.schedules] == ["daily_build"]
     assert {s.name for s in defs.sensors} >= {"new_payment_files", "source_freshness"}

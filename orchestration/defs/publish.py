@@ -17,6 +17,7 @@ from dagster import (
 from dagster_dbt import get_asset_key_for_model
 from dagster_duckdb import DuckDBResource
 
+from orchestration.defs.forecasting import FORECAST_ASSETS
 from orchestration.defs.transform import dbt_project, o2c_dbt_assets
 from orchestration.resources import WAREHOUSE_POOL
 from orchestration.serving import publish
@@ -52,9 +53,15 @@ def check_results(context: AssetExecutionContext) -> list[dict[str, object]]:
     return results
 
 
-@asset(key=SERVING_KEY, deps=_mart_keys(), pool=WAREHOUSE_POOL, group_name="publish", kinds={"duckdb"})
+@asset(
+    key=SERVING_KEY,
+    deps=_mart_keys() + [a.key for a in FORECAST_ASSETS],
+    pool=WAREHOUSE_POOL,
+    group_name="publish",
+    kinds={"duckdb"},
+)
 def serving_warehouse(context: AssetExecutionContext, warehouse: DuckDBResource) -> MaterializeResult:
-    """The marts, copied into a new serving.duckdb and swapped in atomically."""
+    """The marts and forecasts, copied into a new serving.duckdb and swapped in atomically."""
     checks = check_results(context)
     blocking = [c for c in checks if not c["passed"] and c["severity"] == AssetCheckSeverity.ERROR.value]
     if blocking:

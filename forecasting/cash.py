@@ -1,0 +1,184 @@
+"""The 13-week cash collection forecast.
+
+Expected collections in a week = what the open items are predicted to pay that week (their open
+balance × the share of such items that history says gets collected at all) + what next weeks'
+forecast invoicing will pay, spread by the historical collection curve (share of an invoice's
+amount collected 0, 1, 2 … weeks after it is issued). Both only see cash applied to invoices, so
+the receipts that stay unapplied (unidentified transfers, payments on account) are added back at
+their recent share of all receipts. The naive benchmark is the average weekly
+receipts of the last 13 weeks, flat.
+"""
+
+import datetime as dt
+
+import duckdb
+import numpy as np
+import polars as pl
+
+from ingestion.warehouse import query_frame
+
+HORIZON_WEEKS = 13
+CURVE_WEEKS = 26  # collections later than half a year after invoicing are not expected
+CURVE_COHORT_DAYS = 365  # invoices of the year before the curve is measured
+SHORT_HISTORY_MIN_AGE_DAYS = 56
+AGING_BUCKETS = (0, 30, 60, 90, 120)  # upper bounds of days past due; beyond 120 is the last bucket
+
+
+def weekly_receipts(con: duckdb.DuckDBPyConnection, origin: dt.date, weeks: int) -> pl.DataFrame:
+    """Customer receipts (refunds excluded) in reporting currency for the `weeks` weeks after
+    `origin` (positive week numbers) or before it (week ≤ 0: week 0 ends on the origin)."""
+    sql = """
+    select
+        case when payment_date > $origin
+            then ((payment_date - $origin::date - 1) // 7) + 1
+            else -(($origin::date - payment_date) // 7)
+        end as week,
+        sum(amount_rc)::double as receipts_rc
+    from marts.fct_payments
+    where not is_refund
+    group by all
+    """
+    frame = query_frame(con, sql, {"origin": origin})
+    wanted = pl.DataFrame({"week": list(range(1, weeks + 1)) if weeks > 0 else list(range(weeks + 1, 1))})
+    return wanted.join(frame, on="week", how="left").with_columns(pl.col("receipts_rc").fill_null(0.0))
+
+
+def naive_forecast(con: duckdb.DuckDBPyConnection, origin: dt.date) -> float:
+    """Average weekly receipts over the 13 weeks up to the origin."""
+    return float(weekly_receipts(con, origin, -HORIZON_WEEKS)["receipts_rc"].mean())
+
+
+def unapplied_share(con: duckdb.DuckDBPyConnection, origin: dt.date) -> float:
+    """Share of the receipts of the 13 weeks up to the origin not applied to any invoice."""
+    sql = f"""
+    select coalesce(sum(unapplied_amount_rc) / nullif(sum(amount_rc), 0), 0)::double
+    from marts.fct_payments
+    where not is_refund and payment_date > $origin::date - {HORIZON_WEEKS * 7} and payment_date <= $origin
+    """
+    share = con.execute(sql, {"origin": origin}).fetchall()[0][0]
+    return min(max(share, 0.0), 0.5)  # never let a data problem more than double the forecast
+
+
+def aging_bucket(days_past_due: pl.Expr) -> pl.Expr:
+    bucket = pl.lit(len(AGING_BUCKETS))
+    for index, upper in reversed(list(enumerate(AGING_BUCKETS))):
+        bucket = pl.when(days_past_due <= upper).then(index).otherwise(bucket)
+    return bucket
+
+
+def collection_rates(history: pl.DataFrame, origin: dt.date) -> pl.DataFrame:
+    """Per aging bucket: the share of open balance at earlier origins collected within 13 weeks
+    (only origins whose 13 weeks had passed by `origin`)."""
+    window = dt.timedelta(weeks=HORIZON_WEEKS)
+    past = history.filter(
+        (pl.col("origin_date") <= origin - window) & (pl.col("origin_date") >= origin - dt.timedelta(days=365))
+    )
+    collected = pl.col("paid_date").is_not_null() & (pl.col("paid_date") <= pl.col("origin_date") + window)
+    return (
+        past.with_columns(aging_bucket(pl.col("days_past_due")).alias("bucket"))
+        .group_by("bucket")
+        .agg(
+            (pl.col("open_balance_rc").filter(collected).sum() / pl.col("open_balance_rc").sum()).alias(
+                "collection_rate"
+            )
+        )
+    )
+
+
+def with_collection_rates(items: pl.DataFrame, rates: pl.DataFrame) -> pl.DataFrame:
+    """`expected_collection_rate` of each item: its aging bucket's rate (1 where history is silent)."""
+    return (
+        items.with_columns(aging_bucket(pl.col("days_past_due")).alias("bucket"))
+        .join(rates, on="bucket", how="left")
+        .with_columns(pl.col("collection_rate").fill_null(1.0).alias("expected_collection_rate"))
+        .drop("bucket", "collection_rate")
+    )
+
+
+def collection_curve(con: duckdb.DuckDBPyConnection, origin: dt.date) -> np.ndarray:
+    """Share of invoiced amount paid k weeks after the invoice date (k = 0 … 25), from the invoices
+    of the year ending half a year before the origin, with payments known at the origin. On a
+    shorter history, from every invoice at least 8 weeks old: a curve cut short, better than none."""
+    cohorts = (
+        (CURVE_COHORT_DAYS + CURVE_WEEKS * 7, CURVE_WEEKS * 7),
+        (CURVE_COHORT_DAYS + CURVE_WEEKS * 7, SHORT_HISTORY_MIN_AGE_DAYS),
+    )
+    for oldest, youngest in cohorts:
+        cohort = f"invoice_date > $origin::date - {oldest} and invoice_date <= $origin::date - {youngest}"
+        total = con.execute(
+            f"select coalesce(sum(invoice_amount_rc), 0)::double from marts.fct_invoices where {cohort}",
+            {"origin": origin},
+        ).fetchall()[0][0]
+        if total:
+            break
+    curve = np.zeros(CURVE_WEEKS)
+    if not total:
+        return curve
+    sql = f"""
+    select (paid_date - invoice_date) // 7 as week, sum(invoice_amount_rc)::double as paid_rc
+    from marts.fct_invoices
+    where {cohort} and paid_date <= $origin
+    group by all
+    """
+    for week, paid in query_frame(con, sql, {"origin": origin}).iter_rows():
+        if 0 <= week < CURVE_WEEKS:
+            curve[week] = paid / total
+    return curve
+
+
+def forecast(
+    origin: dt.date,
+    predicted_items: pl.DataFrame,
+    new_invoicing: np.ndarray,
+    curve: np.ndarray,
+    naive_weekly: float,
+    unapplied: float,
+) -> pl.DataFrame:
+    """The 13 weekly rows: expected collections from open items and from new invoicing.
+
+    `predicted_items` has open_balance_rc, predicted_date and expected_collection_rate per open item;
+    `new_invoicing` the forecast invoiced amount of weeks 1 … 13.
+    """
+    weeks = pl.DataFrame({"week": list(range(1, HORIZON_WEEKS + 1))})
+    items = (
+        predicted_items.with_columns(
+            (((pl.col("predicted_date") - pl.lit(origin)).dt.total_days() - 1) // 7 + 1).alias("week"),
+        )
+        .group_by("week")
+        .agg((pl.col("open_balance_rc") * pl.col("expected_collection_rate")).sum().alias("from_open_items_rc"))
+    )
+    # Invoices issued in week j pay curve[k] of their amount in week j + k; mid-week issue, so
+    # week j's own share is what the curve says for week 0.
+    from_new = np.convolve(np.asarray(new_invoicing, dtype=float), curve)[:HORIZON_WEEKS]
+    return (
+        weeks.join(items, on="week", how="left")
+        .with_columns(
+            pl.lit(origin).alias("origin_date"),
+            (pl.lit(origin) + pl.duration(days=7 * pl.col("week") - 6)).alias("week_start"),
+            (pl.lit(origin) + pl.duration(days=7 * pl.col("week"))).alias("week_end"),
+            pl.col("from_open_items_rc").fill_null(0.0),
+            pl.Series("from_new_invoices_rc", from_new),
+            pl.lit(naive_weekly).alias("naive_rc"),
+        )
+        .with_columns(
+            ((pl.col("from_open_items_rc") + pl.col("from_new_invoices_rc")) * unapplied / (1 - unapplied)).alias(
+                "unapplied_receipts_rc"
+            )
+        )
+        .with_columns(
+            (pl.col("from_open_items_rc") + pl.col("from_new_invoices_rc") + pl.col("unapplied_receipts_rc")).alias(
+                "expected_collections_rc"
+            )
+        )
+        .select(
+            "origin_date",
+            "week",
+            "week_start",
+            "week_end",
+            "from_open_items_rc",
+            "from_new_invoices_rc",
+            "unapplied_receipts_rc",
+            "expected_collections_rc",
+            "naive_rc",
+        )
+    )

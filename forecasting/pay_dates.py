@@ -1,0 +1,294 @@
+"""When will each open invoice be paid?
+
+Three predictions per open item at an origin date (a day the AR aging was taken):
+- naive: the due date;
+- baseline: the due date + the customer's recent amount-weighted average delay; a promise to pay
+  overrides it, and a disputed item gets the typical time from dispute to payment instead;
+- model: gradient boosting on the customer's history, amount, terms, age and season, trained on
+  earlier origins. It is used only for the customer segments where it beat the baseline in the
+  backtests.
+Nothing is predicted before the day after the origin: an unpaid item is paid tomorrow at the soonest.
+All history is point-in-time: at an origin, only payments made by that day are known.
+"""
+
+import datetime as dt
+
+import duckdb
+import numpy as np
+import polars as pl
+
+from ingestion.warehouse import query_frame, table_exists
+
+RECENT_DAYS = 365  # "recent" payment history: the last year
+MIN_TRAINING_LAG_DAYS = 30  # a training origin must be this far before the forecast origin
+TRAINING_WINDOW_DAYS = 365
+MAX_TRAINING_ROWS = 300_000
+METHODS = ("naive", "baseline", "model")
+
+FEATURES = (
+    "days_past_due",
+    "terms_days",
+    "log_open_balance",
+    "is_partially_paid",
+    "recent_delay",
+    "recent_delay_sd",
+    "recent_n_paid",
+    "lifetime_delay",
+    "is_disputed",
+    "days_in_dispute",
+    "has_promise",
+    "baseline_days",
+    "due_weekday",
+    "origin_month",
+    "segment_code",
+)
+SEGMENTS = ("enterprise", "mid_market", "smb")
+
+
+def _promises_sql(con: duckdb.DuckDBPyConnection) -> str:
+    """Promises to pay as (invoice_id, action_date, promised_date); none until the ops store's
+    collection actions are loaded (staging.stg_ops__collection_actions)."""
+    if table_exists(con, "staging", "stg_ops__collection_actions"):
+        return (
+            "select invoice_id, action_date, promised_date from staging.stg_ops__collection_actions "
+            "where action_type = 'promise_to_pay' and invoice_id is not null and promised_date is not null"
+        )
+    return "select null::varchar as invoice_id, null::date as action_date, null::date as promised_date where false"
+
+
+def open_items_at(con: duckdb.DuckDBPyConnection, origins: list[dt.date]) -> pl.DataFrame:
+    """Every item open at each origin with its point-in-time features and the actual paid date."""
+    sql = f"""
+    with
+    origins as (select unnest(?::date[]) as origin_date),
+    invoices as (
+        select invoice_id, customer_id, due_date, terms_days, invoice_amount_rc, paid_date
+        from marts.fct_invoices
+    ),
+    -- Paid history per customer and day; running sums turn any window's amount-weighted delay
+    -- into two as-of lookups.
+    paid_days as (
+        select
+            customer_id,
+            paid_date,
+            sum(invoice_amount_rc)::double as w,
+            sum(invoice_amount_rc * (paid_date - due_date))::double as wd,
+            sum(invoice_amount_rc * (paid_date - due_date) * (paid_date - due_date))::double as wd2,
+            count(*) as n
+        from invoices
+        where paid_date is not null
+        group by all
+    ),
+    history as (
+        select
+            customer_id,
+            paid_date,
+            sum(w) over running as cw,
+            sum(wd) over running as cwd,
+            sum(wd2) over running as cwd2,
+            sum(n) over running as cn
+        from paid_days
+        window running as (partition by customer_id order by paid_date rows unbounded preceding)
+    ),
+    all_paid_days as (
+        select paid_date, sum(w) as w, sum(wd) as wd from paid_days group by paid_date
+    ),
+    all_history as (
+        select paid_date, sum(w) over running as cw, sum(wd) over running as cwd
+        from all_paid_days
+        window running as (order by paid_date rows unbounded preceding)
+    ),
+    disputes as (
+        select invoice_id, min(opened_date) as opened_date, max(resolved_date) as resolved_date
+        from staging.stg_erp__disputes
+        group by invoice_id
+    ),
+    -- Typical days from a dispute being raised to the invoice being paid, known at each origin.
+    dispute_delay as (
+        select origins.origin_date, median(invoices.paid_date - disputes.opened_date) as days
+        from origins
+        inner join disputes on true
+        inner join invoices
+            on disputes.invoice_id = invoices.invoice_id and invoices.paid_date <= origins.origin_date
+        group by origins.origin_date
+    ),
+    promises as ({_promises_sql(con)}),
+    latest_promise as (
+        select origins.origin_date, promises.invoice_id, arg_max(promises.promised_date, promises.action_date) as promised_date
+        from origins
+        inner join promises on promises.action_date <= origins.origin_date
+        group by all
+    ),
+    items as (
+        select
+            aging.as_of_date as origin_date,
+            aging.invoice_id,
+            invoices.customer_id,
+            customers.segment,
+            aging.due_date,
+            invoices.terms_days,
+            aging.open_balance_rc::double as open_balance_rc,
+            invoices.invoice_amount_rc::double as invoice_amount_rc,
+            aging.days_past_due,
+            invoices.paid_date
+        from marts.fct_ar_aging as aging
+        inner join origins on aging.as_of_date = origins.origin_date
+        inner join invoices on aging.invoice_id = invoices.invoice_id
+        left join marts.dim_customers as customers on invoices.customer_id = customers.customer_id
+    ),
+    now_history as (
+        select items.origin_date, items.invoice_id, history.cw, history.cwd, history.cwd2, history.cn
+        from items
+        asof left join history
+            on items.customer_id = history.customer_id and items.origin_date >= history.paid_date
+    ),
+    year_ago_history as (
+        select items.origin_date, items.invoice_id, history.cw, history.cwd, history.cwd2, history.cn
+        from items
+        asof left join history
+            on items.customer_id = history.customer_id
+            and items.origin_date - {RECENT_DAYS} >= history.paid_date
+    ),
+    everyone as (
+        select origins.origin_date, all_history.cwd / all_history.cw as delay
+        from origins
+        asof left join all_history on origins.origin_date >= all_history.paid_date
+    )
+    select
+        items.*,
+        coalesce(now_history.cw, 0) - coalesce(year_ago_history.cw, 0) as recent_w,
+        coalesce(now_history.cwd, 0) - coalesce(year_ago_history.cwd, 0) as recent_wd,
+        coalesce(now_history.cwd2, 0) - coalesce(year_ago_history.cwd2, 0) as recent_wd2,
+        coalesce(now_history.cn, 0) - coalesce(year_ago_history.cn, 0) as recent_n_paid,
+        now_history.cwd / nullif(now_history.cw, 0) as lifetime_delay,
+        everyone.delay as everyone_delay,
+        disputes.opened_date is not null
+            and disputes.opened_date <= items.origin_date
+            and (disputes.resolved_date is null or disputes.resolved_date > items.origin_date) as is_disputed,
+        disputes.opened_date as dispute_opened_date,
+        dispute_delay.days as dispute_delay_days,
+        latest_promise.promised_date
+    from items
+    inner join now_history using (origin_date, invoice_id)
+    inner join year_ago_history using (origin_date, invoice_id)
+    inner join everyone using (origin_date)
+    left join disputes on items.invoice_id = disputes.invoice_id
+    left join dispute_delay using (origin_date)
+    left join latest_promise using (origin_date, invoice_id)
+    order by items.origin_date, items.invoice_id
+    """
+    return _with_features(query_frame(con, sql, [origins]))
+
+
+def _with_features(items: pl.DataFrame) -> pl.DataFrame:
+    """Derived features and the naive and baseline predictions (days after the origin)."""
+    recent_delay = pl.col("recent_wd") / pl.col("recent_w")
+    variance = pl.col("recent_wd2") / pl.col("recent_w") - recent_delay**2
+    day = pl.duration(days=1)
+    floor = pl.col("origin_date") + day
+    # The customer's recent delay, else their lifetime delay, else everyone's.
+    delay = (
+        pl.when(pl.col("recent_w") > 0)
+        .then(recent_delay)
+        .otherwise(pl.coalesce("lifetime_delay", "everyone_delay", pl.lit(0.0)))
+    )
+    usual = pl.col("due_date") + pl.duration(days=delay.round(0).cast(pl.Int64))
+    disputed = pl.col("dispute_opened_date") + pl.duration(
+        days=pl.coalesce("dispute_delay_days", pl.lit(30)).round(0).cast(pl.Int64)
+    )
+    has_promise = pl.col("promised_date").is_not_null() & (pl.col("promised_date") >= floor)
+    baseline = (
+        pl.when(has_promise).then(pl.col("promised_date")).when(pl.col("is_disputed")).then(disputed).otherwise(usual)
+    )
+    return items.with_columns(
+        pl.when(pl.col("recent_w") > 0).then(recent_delay).otherwise(None).alias("recent_delay"),
+        pl.when(pl.col("recent_w") > 0).then(variance.clip(0).sqrt()).otherwise(None).alias("recent_delay_sd"),
+        (pl.col("open_balance_rc").clip(0.01)).log().alias("log_open_balance"),
+        (pl.col("open_balance_rc") < pl.col("invoice_amount_rc") - 0.005).cast(pl.Int8).alias("is_partially_paid"),
+        pl.when(pl.col("is_disputed"))
+        .then((pl.col("origin_date") - pl.col("dispute_opened_date")).dt.total_days())
+        .otherwise(None)
+        .alias("days_in_dispute"),
+        has_promise.cast(pl.Int8).alias("has_promise"),
+        pl.col("is_disputed").cast(pl.Int8),
+        pl.max_horizontal(pl.col("due_date"), floor).alias("naive_date"),
+        pl.max_horizontal(baseline, floor).alias("baseline_date"),
+        pl.col("due_date").dt.weekday().alias("due_weekday"),
+        pl.col("origin_date").dt.month().alias("origin_month"),
+        pl.col("segment").replace_strict(list(SEGMENTS), list(range(len(SEGMENTS))), default=-1).alias("segment_code"),
+    ).with_columns(
+        (pl.col("baseline_date") - pl.col("origin_date")).dt.total_days().alias("baseline_days"),
+        (pl.col("paid_date") - pl.col("origin_date")).dt.total_days().alias("actual_days"),
+    )
+
+
+def _matrix(items: pl.DataFrame) -> np.ndarray:
+    return items.select(pl.col(FEATURES).cast(pl.Float64)).to_numpy()
+
+
+def training_set(history: pl.DataFrame, origin: dt.date) -> pl.DataFrame:
+    """Items open at earlier origins whose payment was known by `origin` (labels from the past only)."""
+    earliest = origin - dt.timedelta(days=TRAINING_WINDOW_DAYS)
+    latest = origin - dt.timedelta(days=MIN_TRAINING_LAG_DAYS)
+    rows = history.filter(
+        pl.col("origin_date").is_between(earliest, latest)
+        & pl.col("paid_date").is_not_null()
+        & (pl.col("paid_date") <= origin)
+    )
+    if rows.height > MAX_TRAINING_ROWS:
+        rows = rows.sample(MAX_TRAINING_ROWS, seed=0)
+    return rows
+
+
+def train(rows: pl.DataFrame):
+    """Gradient boosting on days from origin to payment, minimising absolute error (so MAE)."""
+    from sklearn.ensemble import HistGradientBoostingRegressor
+
+    model = HistGradientBoostingRegressor(
+        loss="absolute_error",
+        max_iter=200,
+        learning_rate=0.1,
+        max_leaf_nodes=31,
+        min_samples_leaf=40,
+        categorical_features=[FEATURES.index("segment_code")],
+        random_state=0,
+    )
+    model.fit(_matrix(rows), rows["actual_days"].to_numpy())
+    return model
+
+
+def with_model_prediction(items: pl.DataFrame, model) -> pl.DataFrame:
+    """`model_date`: the model's prediction, or the baseline's where there is no model."""
+    if model is None or items.is_empty():
+        return items.with_columns(pl.col("baseline_date").alias("model_date"))
+    days = np.maximum(np.rint(model.predict(_matrix(items))), 1).astype(np.int64)
+    return items.with_columns((pl.col("origin_date") + pl.duration(days=pl.Series(days))).alias("model_date"))
+
+
+def choose_methods(backtest: pl.DataFrame) -> dict[str, str]:
+    """Per segment, 'model' where its backtest MAE beat the baseline's, else 'baseline'."""
+    pooled = (
+        backtest.filter(pl.col("segment") != "all")
+        .group_by("segment", "method")
+        .agg(((pl.col("mae_days") * pl.col("n_invoices")).sum() / pl.col("n_invoices").sum()).alias("mae"))
+    )
+    wide = pooled.pivot(on="method", index="segment", values="mae")
+    chosen = {segment: "baseline" for segment in SEGMENTS}
+    if {"model", "baseline"} <= set(wide.columns):
+        for row in wide.iter_rows(named=True):
+            if row["model"] is not None and row["baseline"] is not None and row["model"] < row["baseline"]:
+                chosen[row["segment"]] = "model"
+    return chosen
+
+
+def predict(scored: pl.DataFrame, methods: dict[str, str]) -> pl.DataFrame:
+    """The predicted pay date of every scored item (see with_model_prediction): the chosen method
+    of its segment."""
+    method = pl.col("segment").replace_strict(methods, default="baseline")
+    return scored.with_columns(
+        method.alias("method"),
+        pl.when(method == "model")
+        .then(pl.col("model_date"))
+        .otherwise(pl.col("baseline_date"))
+        .alias("predicted_date"),
+    )

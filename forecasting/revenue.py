@@ -1,0 +1,138 @@
+"""Weekly revenue and order forecasts with statsforecast.
+
+Weeks end on the origin date (week 0 = the 7 days up to and including it), so the newest week is
+always complete. Each series gets the model with the lowest WAPE in rolling cross-validation;
+80 % intervals are conformal (from the same rolling windows).
+"""
+
+import datetime as dt
+
+import duckdb
+import polars as pl
+
+from ingestion.warehouse import query_frame
+
+HORIZON_WEEKS = 13
+HISTORY_WEEKS = 156
+CV_WINDOWS = 3
+SEASON_WEEKS = 52
+MIN_TRAINING_WEEKS = 13  # below this + the horizon, the forecast is the history's mean
+SERIES = ("invoiced_revenue_rc", "order_intake_rc", "orders")
+_ACCURACY_SCHEMA = {"series": pl.String, "model": pl.String, "wape_pct": pl.Float64, "is_chosen": pl.Boolean}
+
+
+def weekly_series(con: duckdb.DuckDBPyConnection, origin: dt.date) -> pl.DataFrame:
+    """unique_id, ds (week end), y: invoiced revenue, order intake and order count per week up to `origin`."""
+    sql = f"""
+    with
+    invoiced as (
+        select invoice_date as day, invoice_amount_rc::double as amount, 0 as n
+        from marts.fct_invoices where invoice_date <= $origin
+    ),
+    ordered as (
+        select order_date as day, order_amount_rc::double as amount, 1 as n
+        from marts.fct_orders where order_date <= $origin and not is_cancelled
+    ),
+    weeks as (select range as week from range(0, {HISTORY_WEEKS})),
+    first_day as (select least((select min(day) from invoiced), (select min(day) from ordered)) as day),
+    weekly as (
+        select 'invoiced_revenue_rc' as unique_id, ($origin - day) // 7 as week, sum(amount) as y from invoiced group by all
+        union all
+        select 'order_intake_rc', ($origin - day) // 7, sum(amount) from ordered group by all
+        union all
+        select 'orders', ($origin - day) // 7, count(*)::double from ordered group by all
+    ),
+    series as (select unnest(['invoiced_revenue_rc', 'order_intake_rc', 'orders']) as unique_id)
+    select
+        series.unique_id,
+        ($origin::date - (7 * weeks.week)::integer) as ds,
+        coalesce(weekly.y, 0) as y
+    from series
+    cross join weeks
+    cross join first_day
+    left join weekly on weekly.unique_id = series.unique_id and weekly.week = weeks.week
+    -- only whole weeks after the first activity
+    where $origin::date - (7 * weeks.week)::integer - 6 >= first_day.day
+    order by series.unique_id, ds
+    """
+    return query_frame(con, sql, {"origin": origin})
+
+
+def _history_mean(series: pl.DataFrame, horizon: int) -> pl.DataFrame:
+    """Too little history to choose a model: every week forecast at the mean of the weeks so far."""
+    means = series.group_by("unique_id").agg(pl.col("y").mean().alias("forecast"), pl.col("ds").max().alias("last"))
+    weeks = pl.DataFrame({"week": list(range(1, horizon + 1))})
+    return (
+        means.join(weeks, how="cross")
+        .select(
+            pl.col("unique_id").alias("series"),
+            (pl.col("last") + pl.duration(days=7 * pl.col("week"))).cast(pl.Date).alias("week_end"),
+            pl.lit("history_mean").alias("model"),
+            pl.col("forecast"),
+            pl.lit(None, pl.Float64).alias("lo_80"),
+            pl.lit(None, pl.Float64).alias("hi_80"),
+            pl.col("week"),
+        )
+        .sort("series", "week")
+    )
+
+
+def _models(n_weeks: int, windows: int):
+    from statsforecast.models import AutoETS, AutoTheta, SeasonalNaive, WindowAverage
+
+    models = [
+        AutoETS(season_length=1, alias="ets"),
+        AutoTheta(season_length=1, alias="theta"),
+        WindowAverage(window_size=13, alias="moving_average_13w"),
+    ]
+    # Last year's same week, once a year is left before every cross-validation window.
+    if n_weeks >= SEASON_WEEKS + HORIZON_WEEKS * windows:
+        models.append(SeasonalNaive(season_length=SEASON_WEEKS, alias="seasonal_naive"))
+    return models
+
+
+def forecast(series: pl.DataFrame, horizon: int = HORIZON_WEEKS) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(forecast, accuracy): the chosen model's weekly forecast with 80 % intervals per series,
+    and every candidate model's cross-validated WAPE (up to 3 rolling windows, fewer on a short
+    history; on less than half a year, the history's mean and no accuracy)."""
+    from statsforecast import StatsForecast
+    from statsforecast.utils import ConformalIntervals
+
+    n_weeks = series.group_by("unique_id").len()["len"].min() or 0
+    if n_weeks < MIN_TRAINING_WEEKS + horizon:
+        return _history_mean(series, horizon), pl.DataFrame(schema=_ACCURACY_SCHEMA)
+    windows = min(CV_WINDOWS, (n_weeks - MIN_TRAINING_WEEKS) // horizon)
+    models = _models(n_weeks, windows)
+    names = [str(m) for m in models]
+    sf = StatsForecast(models=models, freq="7d", n_jobs=1)
+    cv = pl.from_pandas(sf.cross_validation(df=series.to_pandas(), h=horizon, n_windows=windows, step_size=horizon))
+    accuracy = (
+        cv.unpivot(index=["unique_id", "ds", "cutoff", "y"], on=names, variable_name="model", value_name="yhat")
+        .group_by("unique_id", "model")
+        .agg(((pl.col("yhat") - pl.col("y")).abs().sum() / pl.col("y").abs().sum() * 100).alias("wape_pct"))
+        .with_columns((pl.col("wape_pct") == pl.col("wape_pct").min().over("unique_id")).alias("is_chosen"))
+        .sort("unique_id", "wape_pct")
+    )
+    chosen = dict(accuracy.filter("is_chosen").unique("unique_id").select("unique_id", "model").iter_rows())
+    # Conformal intervals need two rolling windows at least; with one, the forecast has none.
+    intervals = (
+        {"level": [80], "prediction_intervals": ConformalIntervals(h=horizon, n_windows=windows)}
+        if windows >= 2
+        else {}
+    )
+    predicted = pl.from_pandas(sf.forecast(df=series.to_pandas(), h=horizon, **intervals))
+    rows = []
+    for unique_id, model in chosen.items():
+        rows.append(
+            predicted.filter(pl.col("unique_id") == unique_id).select(
+                pl.col("unique_id").alias("series"),
+                pl.col("ds").cast(pl.Date).alias("week_end"),
+                pl.lit(model).alias("model"),
+                pl.col(model).clip(0).alias("forecast"),
+                (pl.col(f"{model}-lo-80").clip(0) if intervals else pl.lit(None, pl.Float64)).alias("lo_80"),
+                (pl.col(f"{model}-hi-80").clip(0) if intervals else pl.lit(None, pl.Float64)).alias("hi_80"),
+            )
+        )
+    out = pl.concat(rows).sort("series", "week_end")
+    out = out.with_columns(pl.int_range(1, pl.len() + 1).over("series").alias("week"))
+    return out, accuracy.rename({"unique_id": "series"})

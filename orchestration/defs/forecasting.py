@@ -1,0 +1,80 @@
+"""Forecasting assets: CLV, backtests, pay dates, revenue and cash forecasts → warehouse `forecasts.*`.
+
+They run after the marts in every build and before publishing, which copies them to the serving
+file. The logic is in forecasting/; these only wire it to the graph.
+"""
+
+from collections.abc import Callable
+
+from dagster import AssetExecutionContext, AssetKey, AssetsDefinition, Definitions, MaterializeResult, asset
+from dagster_dbt import get_asset_key_for_model
+from dagster_duckdb import DuckDBResource
+
+from forecasting import run, tables
+from orchestration.defs.transform import o2c_dbt_assets
+from orchestration.resources import WAREHOUSE_POOL
+
+GROUP = "forecasts"
+
+
+def _mart(name: str) -> AssetKey:
+    return get_asset_key_for_model([o2c_dbt_assets], name)
+
+
+def forecast_asset(
+    name: str, step: Callable, writes: list[str], marts: list[str], upstream: list[str] = ()
+) -> AssetsDefinition:
+    description = "\n\n".join(f"**forecasts.{table}**: {tables.TABLES[table][0]}" for table in writes)
+
+    @asset(
+        key=AssetKey([GROUP, name]),
+        deps=[_mart(m) for m in marts] + [AssetKey([GROUP, u]) for u in upstream],
+        pool=WAREHOUSE_POOL,
+        group_name=GROUP,
+        kinds={"python", "duckdb"},
+        description=description,
+    )
+    def _asset(context: AssetExecutionContext, warehouse: DuckDBResource) -> MaterializeResult:
+        with warehouse.get_connection() as con:
+            metadata = step(con)
+        context.log.info(f"forecasts/{name}: {metadata}")
+        return MaterializeResult(metadata={k: v for k, v in metadata.items() if v is not None})
+
+    return _asset
+
+
+customer_clv = forecast_asset(
+    "customer_clv",
+    run.customer_clv,
+    ["customer_clv", "clv_model_parameters"],
+    ["fct_orders", "fct_customer_lifetime_value"],
+)
+backtests = forecast_asset(
+    "backtests",
+    run.backtests,
+    ["backtest_pay_date", "backtest_cash_weekly", "backtest_summary"],
+    ["fct_invoices", "fct_ar_aging", "fct_payments", "fct_orders", "dim_customers"],
+)
+pay_date_predictions = forecast_asset(
+    "pay_date_predictions",
+    run.pay_date_predictions,
+    ["pay_date_predictions"],
+    ["fct_invoices", "fct_ar_aging", "dim_customers"],
+    upstream=["backtests"],
+)
+revenue_forecast = forecast_asset(
+    "revenue_forecast",
+    run.revenue_forecast,
+    ["revenue_forecast", "revenue_forecast_accuracy", "revenue_forecast_history"],
+    ["fct_invoices", "fct_orders"],
+)
+cash_forecast = forecast_asset(
+    "cash_forecast",
+    run.cash_forecast,
+    ["cash_forecast", "cash_forecast_history", "cash_forecast_vs_actual"],
+    ["fct_invoices", "fct_payments"],
+    upstream=["pay_date_predictions", "revenue_forecast"],
+)
+
+FORECAST_ASSETS = [customer_clv, backtests, pay_date_predictions, revenue_forecast, cash_forecast]
+defs = Definitions(assets=FORECAST_ASSETS)
