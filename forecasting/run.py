@@ -114,6 +114,45 @@ def revenue_forecast(con: duckdb.DuckDBPyConnection) -> dict[str, object]:
     tables.replace(con, "revenue_forecast", forecast)
     tables.replace(con, "revenue_forecast_accuracy", accuracy)
     tables.replace_origin(con, "revenue_forecast_history", forecast)
+    con.execute(
+        f"""
+        create or replace table {tables.SCHEMA}.revenue_forecast_vs_actual as
+        with
+        daily as (
+            select 'invoiced_revenue_rc' as series, invoice_date as day, sum(invoice_amount_rc)::double as y
+            from marts.fct_invoices group by all
+            union all
+            select 'order_intake_rc', order_date, sum(order_amount_rc)::double
+            from marts.fct_orders where not is_cancelled group by all
+            union all
+            select 'orders', order_date, count(*)::double
+            from marts.fct_orders where not is_cancelled group by all
+        ),
+        actuals as (
+            select history.origin_date, history.series, history.week, coalesce(sum(daily.y), 0) as actual
+            from {tables.SCHEMA}.revenue_forecast_history as history
+            left join daily
+                on daily.series = history.series and daily.day between history.week_end - 6 and history.week_end
+            where history.week_end <= $as_of
+            group by all
+        )
+        select
+            history.origin_date,
+            history.series,
+            history.week,
+            history.week_end,
+            history.model,
+            history.forecast,
+            actuals.actual,
+            history.forecast - actuals.actual as error,
+            100 * abs(history.forecast - actuals.actual) / nullif(actuals.actual, 0) as abs_pct_error
+        from {tables.SCHEMA}.revenue_forecast_history as history
+        inner join actuals using (origin_date, series, week)
+        order by all
+        """,
+        {"as_of": origin},
+    )
+    tables.describe(con, "revenue_forecast_vs_actual")
     chosen = accuracy.filter("is_chosen")
     return {f"{s}_model": m for s, m in chosen.select("series", "model").iter_rows()}
 
@@ -162,7 +201,7 @@ def cash_forecast(con: duckdb.DuckDBPyConnection) -> dict[str, object]:
         """,
         {"as_of": origin},
     )
-    tables._describe(con, "cash_forecast_vs_actual")
+    tables.describe(con, "cash_forecast_vs_actual")
     return {
         "expected_13w_rc": round(float(weekly["expected_collections_rc"].sum()), 2),
         "naive_13w_rc": round(float(weekly["naive_rc"].sum()), 2),

@@ -100,6 +100,20 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
         "Every revenue forecast made, kept for forecast-vs-actual tracking (one set per origin date).",
         {},  # same columns as revenue_forecast
     ),
+    "revenue_forecast_vs_actual": (
+        "Past revenue forecasts against what was invoiced and ordered, for every forecast week that has ended.",
+        {
+            "origin_date": ORIGIN,
+            "series": "Forecast series.",
+            "week": WEEK,
+            "week_end": WEEK_END,
+            "model": "Model that made the forecast.",
+            "forecast": "What was forecast.",
+            "actual": "What happened in the week.",
+            "error": "Forecast − actual.",
+            "abs_pct_error": "|forecast − actual| ÷ actual, %.",
+        },
+    ),
     "cash_forecast": (
         "Expected cash collections for each of the next 13 weeks: open items by predicted pay date "
         "(weighted by collection rate), forecast new invoicing by the collection curve, and unapplied "
@@ -177,7 +191,7 @@ def _comment(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _describe(con: duckdb.DuckDBPyConnection, name: str) -> None:
+def describe(con: duckdb.DuckDBPyConnection, name: str) -> None:
     description, columns = TABLES[name]
     con.execute(f"comment on table {SCHEMA}.{name} is {_comment(description)}")
     for column, text in columns.items():
@@ -194,7 +208,7 @@ def replace(con: duckdb.DuckDBPyConnection, name: str, frame: pl.DataFrame) -> i
         con.execute(f"create or replace table {SCHEMA}.{name} as select * from _frame")
     finally:
         con.unregister("_frame")
-    _describe(con, name)
+    describe(con, name)
     return frame.height
 
 

@@ -217,6 +217,16 @@ def test_forecast_history_is_kept_and_scored_against_actuals(built: Path, tmp_pa
         warehouse, "select origin_date, count(*) as n from forecasts.revenue_forecast_history group by 1 order by 1"
     )
     assert revenue_history["n"].to_list() == [39, 39]
+    revenue_scored = _frame(
+        warehouse, "select * from forecasts.revenue_forecast_vs_actual where series = 'orders' order by week"
+    )
+    assert revenue_scored["week"].to_list() == [1, 2]
+    orders = _frame(
+        warehouse,
+        "select count(*)::double as n from marts.fct_orders where not is_cancelled and order_date between ? and ?",
+        [revenue_scored["week_end"][1] - dt.timedelta(days=6), revenue_scored["week_end"][1]],
+    )["n"][0]
+    assert revenue_scored["actual"][1] == orders
 
 
 def _item(**overrides: object) -> dict[str, object]:

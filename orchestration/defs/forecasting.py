@@ -65,7 +65,7 @@ pay_date_predictions = forecast_asset(
 revenue_forecast = forecast_asset(
     "revenue_forecast",
     run.revenue_forecast,
-    ["revenue_forecast", "revenue_forecast_accuracy", "revenue_forecast_history"],
+    ["revenue_forecast", "revenue_forecast_accuracy", "revenue_forecast_history", "revenue_forecast_vs_actual"],
     ["fct_invoices", "fct_orders"],
 )
 cash_forecast = forecast_asset(
