@@ -9,11 +9,12 @@ CUSTOMERS ?= 500
 DAYS ?= 730
 SEED ?= 42
 
-.PHONY: help setup system-deps demo dagster test bench lint format contract-docs clean
+.PHONY: help setup system-deps demo dashboards dagster test bench lint format contract-docs clean
 
 help:
-	@echo "make demo   - install, simulate demo sources, load the warehouse, build the marts, show its status"
+	@echo "make demo   - install, simulate demo sources, build the warehouse, serve the dashboards on :8501"
 	@echo "make test   - the full test suite (installs what it needs)"
+	@echo "make dashboards - the dashboards on the last build (http://localhost:8501)"
 	@echo "make dagster - the Dagster UI on the pipeline"
 	@echo "make lint   - ruff"
 
@@ -25,8 +26,13 @@ $(VENV)/.synced: pyproject.toml uv.lock
 
 setup: $(VENV)/.synced
 
-# Debian packages the tests use: PostgreSQL server binaries (a real ERP database).
+# Debian packages the tests use: PostgreSQL server binaries (a real ERP database) and Chromium
+# (the dashboards' browser tests; Playwright cannot download its own browser here).
 system-deps:
+	@if ! command -v chromium >/dev/null 2>&1; then \
+		echo "Installing Chromium (Debian package chromium)"; \
+		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium; \
+	fi
 	@if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
 		echo "Installing PostgreSQL server binaries (Debian package postgresql)"; \
 		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends postgresql; \
@@ -36,6 +42,11 @@ demo: setup
 	$(BIN)/o2c simulate --customers $(CUSTOMERS) --days $(DAYS) --seed $(SEED)
 	$(BIN)/o2c run
 	$(BIN)/o2c status
+	$(BIN)/o2c dashboard
+
+# The dashboards on the last published build (http://localhost:8501).
+dashboards: setup
+	$(BIN)/o2c dashboard
 
 # The Dagster UI on the pipeline, with DAGSTER_HOME under data/.
 dagster: setup
@@ -50,7 +61,7 @@ bench: setup
 	$(BIN)/python benchmarks/run.py --scale $(SCALE)
 
 lint: setup
-	$(BIN)/ruff check ingestion orchestration forecasting tests benchmarks
+	$(BIN)/ruff check ingestion orchestration forecasting dashboards tests benchmarks
 
 contract-docs: setup
 	$(BIN)/o2c contract --write docs/sources.md

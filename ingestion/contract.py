@@ -412,8 +412,15 @@ ENTITIES: dict[str, Entity] = {
                 Column("promised_date", "date", "Promise-to-pay date.", required=False),
                 Column("promised_amount", "money", "Promised amount.", required=False),
                 Column("note", "string", "Free text.", required=False),
+                Column(
+                    "dispute_reason",
+                    "string",
+                    "For a dispute: pricing, quantity, quality, not_received or duplicate.",
+                    required=False,
+                ),
                 _updated_at(),
             ),
+            references=(("customer_id", "customers"),),
         ),
     ]
 }

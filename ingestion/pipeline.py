@@ -33,7 +33,9 @@ from ingestion.conform import (
 )
 from ingestion.contract import ENTITIES, ERP_ENTITIES, Entity
 
-SOURCES = ("erp", "processor", "bank", "fx", "files")
+SOURCES = ("erp", "processor", "bank", "fx", "ops", "files")
+# Sources read from a database through SQLAlchemy, and the entities each lands.
+SQL_SOURCES: dict[str, tuple[str, ...]] = {"erp": ERP_ENTITIES, "ops": ("collection_actions",)}
 QUARANTINE_TABLE = "quarantine"
 
 _DLT_TYPES: dict[str, dict[str, object]] = {
@@ -57,6 +59,8 @@ class IngestConfig:
     landing: Path
     contract_dir: Path | None = None
     lookback: dt.timedelta = dt.timedelta(hours=24)
+    # The collections ops store (the dashboards' worklist writes there); None: no actions yet.
+    ops_url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -250,15 +254,23 @@ def _extract(source: str, config: IngestConfig, con, schema: str) -> tuple[dict[
             batches[name] = _Batch(ENTITIES[name], EntityResult(source, name))
         return batches[name]
 
-    if source == "erp":
-        engine = sa.create_engine(config.erp_url)
+    if source in SQL_SOURCES:
+        for name in SQL_SOURCES[source]:
+            batch_for(name)
+        url = config.erp_url if source == "erp" else config.ops_url
+        if url is None or (source == "ops" and _missing_sqlite_file(url)):
+            return batches, manifest  # no ops store yet: nobody has logged an action
+        engine = sa.create_engine(url)
         try:
-            for name in ERP_ENTITIES:
-                batch = batch_for(name)
+            present = set(sa.inspect(engine).get_table_names())
+            for name in SQL_SOURCES[source]:
+                if name not in present and source == "ops":
+                    continue  # an ops store nobody has written to yet
+                batch = batches[name]
                 mark = warehouse.watermark(con, schema, batch.entity)
                 since = mark - config.lookback if mark is not None else None
                 batch.result.watermark_from = since
-                part = sources.read_erp_table(engine, name, since)
+                part = sources.read_sql_table(engine, source, name, since)
                 batch.parts.append(part)
                 batch.result.rows_in += part.height
         finally:
@@ -281,6 +293,11 @@ def _extract(source: str, config: IngestConfig, con, schema: str) -> tuple[dict[
                 manifest.append(row)
                 batches[name].result.rows_in += row["rows_in"]
     return batches, manifest
+
+
+def _missing_sqlite_file(url: str) -> bool:
+    parsed = sa.engine.make_url(url)
+    return parsed.get_backend_name() == "sqlite" and bool(parsed.database) and not Path(parsed.database).exists()
 
 
 class _KnownKeys:
@@ -372,8 +389,8 @@ def empty_rows(entity: Entity) -> pl.DataFrame:
 
 def source_entities(source: str) -> list[str]:
     """The entities a source lands, in dependency order (parents first)."""
-    if source == "erp":
-        return list(ERP_ENTITIES)
+    if source in SQL_SOURCES:
+        return list(SQL_SOURCES[source])
     if source == "files":
         return list(ENTITIES)
     return list(FILE_SOURCES[source].entities)

@@ -40,13 +40,14 @@ def _as_text(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.with_columns([pl.col(c).cast(pl.String) for c in frame.columns])
 
 
-# ---- ERP database (any SQLAlchemy URL) -----------------------------------------------------
+# ---- Source databases: the ERP, the ops store (any SQLAlchemy URL) -----------------------------------------------------
 
 
-def read_erp_table(
-    engine: sa.Engine, entity: str, since: dt.datetime | None, chunk_rows: int = 100_000
+def read_sql_table(
+    engine: sa.Engine, source: str, entity: str, since: dt.datetime | None, chunk_rows: int = 100_000
 ) -> pl.DataFrame:
-    """Rows of an ERP table changed since `since` (all rows when None), as text.
+    """Rows of a source database's table (the ERP, the ops store) changed since `since` (all rows
+    when None), as text.
 
     Streams the result in chunks so a large table never sits in memory as Python objects.
     """
@@ -63,7 +64,7 @@ def read_erp_table(
             chunk = pl.DataFrame([tuple(r) for r in part], schema=columns, orient="row", infer_schema_length=None)
             chunks.append(_as_text(chunk))
     frame = pl.concat(chunks) if chunks else pl.DataFrame(schema=dict.fromkeys(columns, pl.String))
-    return _with_lineage(frame, f"erp.{entity}")
+    return _with_lineage(frame, f"{source}.{entity}")
 
 
 # ---- Files ---------------------------------------------------------------------------------

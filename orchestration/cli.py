@@ -237,6 +237,44 @@ def check(
 
 
 @app.command()
+def dashboard(
+    port: Annotated[int, typer.Option(help="Port to serve on.")] = 8501,
+    address: Annotated[str, typer.Option(help="Address to listen on (0.0.0.0 for every interface).")] = "localhost",
+) -> None:
+    """Serve the Streamlit dashboards on the published serving file (http://localhost:8501)."""
+    import os
+    import subprocess
+    import sys
+
+    from orchestration.settings import REPO_ROOT
+
+    s = get_settings()
+    if not s.serving.exists():
+        console.print(f"No serving file at {s.serving} yet: the pages will say so until `o2c run` publishes one.")
+    command = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(REPO_ROOT / "dashboards" / "streamlit_app.py"),
+        "--server.port",
+        str(port),
+        "--server.address",
+        address,
+        "--server.headless",
+        "true",
+        "--server.enableStaticServing",
+        "true",
+        "--browser.gatherUsageStats",
+        "false",
+        "--client.toolbarMode",
+        "minimal",
+    ]
+    console.print(f"Dashboards on http://{address}:{port}")
+    raise typer.Exit(subprocess.call(command, env=os.environ.copy()))
+
+
+@app.command()
 def forecast() -> None:
     """Refresh every forecast (CLV, backtests, pay dates, revenue, cash) from the current marts.
 

@@ -32,6 +32,7 @@ def ingest_config(settings: Settings) -> IngestConfig:
         landing=settings.landing,
         contract_dir=settings.contract_dir,
         lookback=dt.timedelta(hours=settings.incremental_lookback_hours),
+        ops_url=settings.ops(),
     )
 
 

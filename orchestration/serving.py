@@ -42,6 +42,35 @@ def _source_watermarks(con: duckdb.DuckDBPyConnection) -> list[dict[str, object]
     return rows
 
 
+def _quarantine_summary(con: duckdb.DuckDBPyConnection) -> int:
+    """Rows held back by ingestion per source, entity, column and reason (the raw quarantine
+    tables stay in the warehouse; the data-health page needs only their counts)."""
+    schemas = [
+        r[0]
+        for r in con.sql(
+            "select table_schema from information_schema.tables where table_catalog = 'warehouse' "
+            "and table_name = 'quarantine' and table_schema like 'raw\\_%' escape '\\' order by 1"
+        ).fetchall()
+    ]
+    parts = [
+        f'select source, entity, column_name, reason, quarantined_at from warehouse."{schema}".quarantine'
+        for schema in schemas
+    ] or [
+        "select null::varchar as source, null::varchar as entity, null::varchar as column_name, "
+        "null::varchar as reason, null::timestamp as quarantined_at where false"
+    ]
+    con.execute(
+        "create table quality.quarantine_summary as select source, entity, column_name, reason, "
+        "count(*) as n_rows, max(quarantined_at) as last_quarantined_at "
+        f"from ({' union all '.join(parts)}) group by all order by n_rows desc"
+    )
+    con.execute(
+        "comment on table quality.quarantine_summary is "
+        "'Rows quarantined by ingestion, counted by source, entity, column and reason.'"
+    )
+    return con.sql("select count(*) from quality.quarantine_summary").fetchall()[0][0]
+
+
 def _quoted(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
@@ -80,6 +109,7 @@ def publish(warehouse: Path, serving: Path, build_id: str, checks: list[dict[str
                 con.execute(f'create table "{schema}"."{table}" as select * from warehouse."{schema}"."{table}"')
                 _copy_comments(con, schema, table)
                 tables[f"{schema}.{table}"] = con.sql(f'select count(*) from "{schema}"."{table}"').fetchall()[0][0]
+        tables["quality.quarantine_summary"] = _quarantine_summary(con)
         watermarks = _source_watermarks(con)
         con.execute("detach warehouse")
         con.execute(

@@ -32,6 +32,11 @@ class Settings(BaseSettings):
     )
     schedule_cron: str = Field("0 6 * * *", description="When the daily full build runs (cron).")
     schedule_timezone: str = Field("UTC", description="Timezone of schedule_cron.")
+    ops_url: SecretStr | None = Field(
+        None,
+        description="SQLAlchemy URL of the ops store the collectors' actions are written to "
+        "(default: SQLite file data/ops/ops.sqlite).",
+    )
     source_freshness_hours: int = Field(
         30, ge=1, description="A source not loaded for this long fails its freshness check."
     )
@@ -70,6 +75,13 @@ class Settings(BaseSettings):
         if self.erp_url is not None:
             return self.erp_url.get_secret_value()
         return f"sqlite:///{self.sources / 'erp.sqlite'}"
+
+
+    def ops(self) -> str:
+        """The ops store URL; may hold a password, so never print it."""
+        if self.ops_url is not None:
+            return self.ops_url.get_secret_value()
+        return f"sqlite:///{self.data_dir / 'ops' / 'ops.sqlite'}"
 
 
 def get_settings() -> Settings:

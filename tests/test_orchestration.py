@@ -151,7 +151,7 @@ def test_full_graph_in_process_publishes_the_warehouse_marts(tmp_path: Path, mon
     assert all(passed for _, passed, _ in dq)
     docs = (tmp_path / "gx" / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html").read_text()
     assert "raw_invoices" in docs and "mart_fct_ar_aging" in docs
-    assert {w["source"] for w in watermarks} == {"erp", "processor", "bank", "fx"}
+    assert {w["source"] for w in watermarks} == {"erp", "processor", "bank", "fx", "ops"}
     assert not schemas & {"raw_erp", "staging", "intermediate"}  # marts only
 
 

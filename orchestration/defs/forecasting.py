@@ -17,7 +17,7 @@ from orchestration.resources import WAREHOUSE_POOL
 GROUP = "forecasts"
 
 
-def _mart(name: str) -> AssetKey:
+def _model(name: str) -> AssetKey:
     return get_asset_key_for_model([o2c_dbt_assets], name)
 
 
@@ -28,7 +28,7 @@ def forecast_asset(
 
     @asset(
         key=AssetKey([GROUP, name]),
-        deps=[_mart(m) for m in marts] + [AssetKey([GROUP, u]) for u in upstream],
+        deps=[_model(m) for m in marts] + [AssetKey([GROUP, u]) for u in upstream],
         pool=WAREHOUSE_POOL,
         group_name=GROUP,
         kinds={"python", "duckdb"},
@@ -59,7 +59,7 @@ pay_date_predictions = forecast_asset(
     "pay_date_predictions",
     run.pay_date_predictions,
     ["pay_date_predictions"],
-    ["fct_invoices", "fct_ar_aging", "dim_customers"],
+    ["fct_invoices", "fct_ar_aging", "dim_customers", "stg_ops__collection_actions"],
     upstream=["backtests"],
 )
 revenue_forecast = forecast_asset(

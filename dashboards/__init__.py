@@ -1,0 +1,1 @@
+"""Streamlit dashboards over the published serving file (read-only) and the ops store."""

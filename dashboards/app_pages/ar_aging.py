@@ -1,0 +1,82 @@
+"""AR aging as of any month-end or today, filtered, with drill-down to invoices."""
+
+import plotly.express as px
+import polars as pl
+import streamlit as st
+
+from dashboards import db, ui
+
+meta = ui.guard()
+st.title("AR aging")
+ui.freshness(meta)
+
+dates = db.query("aging_dates")["as_of_date"].to_list()
+options = db.query("filter_options")
+
+
+def values(kind: str) -> list[str]:
+    return options.filter(pl.col("filter") == kind)["value"].drop_nulls().to_list()
+
+
+top = st.columns([1, 1, 1, 1, 1])
+as_of = top[0].selectbox("As of", dates, format_func=lambda d: f"{d} (today)" if d == dates[0] else str(d))
+collectors = top[1].multiselect("Collector", values("collector"))
+regions = top[2].multiselect("Region", values("region"))
+segments = top[3].multiselect("Segment", values("segment"))
+currencies = top[4].multiselect("Currency", values("currency"))
+
+items = db.query(
+    "aging_items",
+    {
+        "as_of_date": as_of,
+        "collectors": collectors,
+        "regions": regions,
+        "segments": segments,
+        "currencies": currencies,
+    },
+)
+if ui.empty(items):
+    st.stop()
+
+buckets = (
+    items.group_by("aging_bucket", "aging_bucket_order")
+    .agg(pl.col("open_balance_rc").sum().round(2).alias("open_ar_rc"), pl.len().alias("invoices"))
+    .sort("aging_bucket_order")
+)
+total = items["open_balance_rc"].sum()
+st.metric("Open AR", ui.money(total), help=f"{items.height} open items; the buckets add up to this total.")
+columns = st.columns(len(buckets))
+for column, row in zip(columns, buckets.iter_rows(named=True), strict=True):
+    column.metric(row["aging_bucket"], ui.money(row["open_ar_rc"]), f"{row['invoices']} items", delta_color="off")
+figure = px.bar(buckets, x="aging_bucket", y="open_ar_rc", text_auto=".3s")
+figure.update_layout(height=280, margin={"t": 10}, xaxis_title=None, yaxis_title="open AR")
+st.plotly_chart(figure, width="stretch")
+
+st.markdown("**By customer** (select a row to see its invoices)")
+by_customer = (
+    items.pivot(
+        on="aging_bucket",
+        index=["customer_id", "customer_name", "collector_name"],
+        values="open_balance_rc",
+        aggregate_function="sum",
+        sort_columns=False,
+    )
+    .fill_null(0)
+    .with_columns(pl.sum_horizontal(pl.exclude("customer_id", "customer_name", "collector_name")).alias("total"))
+    .sort("total", descending=True)
+)
+ordered = [b for b in buckets["aging_bucket"].to_list() if b in by_customer.columns]
+by_customer = by_customer.select("customer_id", "customer_name", "collector_name", *ordered, "total")
+selection = ui.table(by_customer, on_select="rerun", selection_mode="single-row", key="aging_customers")
+chosen = selection.selection.rows if selection else []
+if chosen:
+    customer = by_customer.row(chosen[0], named=True)
+    st.markdown(f"**Invoices of {customer['customer_name']}** as of {as_of}")
+    ui.table(items.filter(pl.col("customer_id") == customer["customer_id"]))
+
+st.download_button(
+    "Download the open items (CSV)",
+    items.write_csv(),
+    file_name=f"ar_aging_{as_of}.csv",
+    mime="text/csv",
+)

@@ -1,0 +1,65 @@
+"""One customer: profile, invoices, payments, disputes and the collectors' actions."""
+
+import streamlit as st
+
+from dashboards import db, ops_store, ui
+from orchestration.settings import get_settings
+
+meta = ui.guard()
+st.title("Customer 360")
+ui.freshness(meta)
+
+customers = db.query("customer_list")
+if ui.empty(customers, "customers (none published yet)"):
+    st.stop()
+ids = customers["customer_id"].to_list()
+names = dict(customers.iter_rows())
+wanted = st.query_params.get("customer") or st.session_state.get("customer_id")
+customer_id = st.selectbox(
+    "Customer",
+    ids,
+    index=ids.index(wanted) if wanted in ids else 0,
+    format_func=lambda c: f"{names[c]} ({c})",
+)
+st.query_params["customer"] = customer_id
+profile = db.query("customer", {"customer_id": customer_id}).row(0, named=True)
+
+st.subheader(profile["customer_name"])
+st.caption(
+    f"{profile['segment']} · {profile['region']} · {profile['country']} · {profile['currency']} · "
+    f"terms {profile['payment_terms_code']} · collector {profile['collector_name']} · customer since "
+    f"{profile['first_order_date'] or profile['customer_since_date']}"
+)
+tiles = st.columns(5)
+tiles[0].metric("Open AR", ui.money(float(profile["open_ar_rc"] or 0)))
+tiles[1].metric("Overdue AR", ui.money(float(profile["overdue_ar_rc"] or 0)))
+tiles[2].metric(
+    "Credit used",
+    ui.number(profile["credit_utilisation_pct"], " %"),
+    "over limit" if profile["is_over_credit_limit"] else None,
+    delta_color="inverse",
+)
+tiles[3].metric("Days late (weighted)", ui.number(profile["weighted_days_late"], " d"))
+tiles[4].metric(
+    "Predicted revenue, 12 months",
+    ui.money(profile["predicted_revenue_12m_rc"]),
+    help=f"Probability still buying: {ui.number((profile['probability_alive'] or 0) * 100, ' %')}",
+)
+
+invoices, payments, disputes, actions = st.tabs(["Invoices", "Payments", "Disputes", "Actions"])
+with invoices:
+    frame = db.query("customer_invoices", {"customer_id": customer_id})
+    if not ui.empty(frame, "invoices of this customer"):
+        ui.table(frame)
+with payments:
+    frame = db.query("customer_payments", {"customer_id": customer_id})
+    if not ui.empty(frame, "payments of this customer"):
+        ui.table(frame)
+with disputes:
+    frame = db.query("customer_disputes", {"customer_id": customer_id})
+    if not ui.empty(frame, "disputes of this customer"):
+        ui.table(frame)
+with actions:
+    frame = ops_store.actions(get_settings().ops(), [customer_id])
+    if not ui.empty(frame, "collection actions on this customer"):
+        ui.table(frame.drop("customer_id"))

@@ -1,0 +1,57 @@
+"""Customers: payment behaviour, credit exposure against limit, lifetime value."""
+
+import plotly.express as px
+import streamlit as st
+
+from dashboards import db, ui
+
+meta = ui.guard()
+st.title("Customers")
+ui.freshness(meta)
+
+SORTS = {
+    "Overdue AR": "overdue_ar_rc",
+    "Open AR": "open_ar_rc",
+    "Predicted revenue (12 months)": "predicted_revenue_12m_rc",
+    "Net revenue to date": "net_revenue_rc",
+    "Credit utilisation": "credit_utilisation_pct",
+    "Days late (weighted)": "weighted_days_late",
+}
+top = st.columns([2, 1])
+search = top[0].text_input("Customer name contains", "")
+sort = top[1].selectbox("Sort by", list(SORTS))
+customers = db.query("customers", {"search": ui.like_pattern(search.strip())}, order_by=db.allowed(sort, SORTS))
+if ui.empty(customers, f"customers matching “{search}”"):
+    st.stop()
+
+left, right = st.columns(2)
+with left:
+    st.markdown("**Credit exposure against limit**")
+    figure = px.scatter(
+        customers.drop_nulls("credit_limit"),
+        x="credit_limit",
+        y="exposure",
+        color="is_over_credit_limit",
+        hover_name="customer_name",
+        log_x=True,
+        log_y=True,
+    )
+    figure.update_layout(height=360, margin={"t": 10}, legend_title="over limit")
+    st.plotly_chart(figure, width="stretch")
+with right:
+    st.markdown("**Predicted revenue (12 months) against probability alive**")
+    figure = px.scatter(
+        customers.drop_nulls("predicted_revenue_12m_rc"),
+        x="probability_alive",
+        y="predicted_revenue_12m_rc",
+        color="segment",
+        hover_name="customer_name",
+    )
+    figure.update_layout(height=360, margin={"t": 10})
+    st.plotly_chart(figure, width="stretch")
+
+st.markdown(f"**{customers.height} customers** — select one for its 360° view")
+selection = ui.table(customers, on_select="rerun", selection_mode="single-row", key="customers_table")
+if selection and selection.selection.rows:
+    st.session_state["customer_id"] = customers["customer_id"][selection.selection.rows[0]]
+    st.switch_page("app_pages/customer_360.py")

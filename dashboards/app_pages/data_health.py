@@ -1,0 +1,79 @@
+"""Data health: the last build, freshness per source, check results, quarantined rows, data docs."""
+
+import contextlib
+import datetime as dt
+import os
+from pathlib import Path
+
+import polars as pl
+import streamlit as st
+
+from dashboards import db, ui
+from orchestration.settings import get_settings
+
+meta = ui.guard()
+st.title("Data health")
+ui.freshness(meta)
+settings = get_settings()
+
+checks = ui.checks(meta)
+failed = checks.filter(~pl.col("passed"))
+tiles = st.columns(4)
+tiles[0].metric("Last build", str(meta["built_at"])[:16])
+tiles[1].metric("Checks in the build", checks.height)
+tiles[2].metric("Failed (blocking)", failed.filter(pl.col("severity") == "ERROR").height)
+tiles[3].metric("Warnings", failed.filter(pl.col("severity") == "WARN").height)
+
+st.markdown(f"**Freshness per source** (stale after {settings.source_freshness_hours} hours without new data)")
+marks = ui.watermarks(meta)
+if not ui.empty(marks, "source loads"):
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    freshness = (
+        marks.with_columns(pl.col("loaded_at").str.to_datetime(strict=False))
+        .group_by("source")
+        .agg(
+            pl.col("loaded_at").max().alias("last_loaded_at"),
+            pl.col("watermark").max().alias("newest_record"),
+            pl.len().alias("entities"),
+        )
+        .with_columns(
+            ((pl.lit(now) - pl.col("last_loaded_at")).dt.total_minutes() / 60).round(1).alias("hours_since_load")
+        )
+        .with_columns((pl.col("hours_since_load") > settings.source_freshness_hours).alias("stale"))
+        .sort("source")
+    )
+    ui.table(freshness)
+
+st.markdown("**Checks that failed in the last build**")
+if not ui.empty(failed, "failed checks: every check passed"):
+    ui.table(failed)
+
+st.markdown("**Data-quality results by run**")
+history = db.query("dq_history")
+if not ui.empty(history, "data-quality runs"):
+    ui.table(history)
+failures = db.query("dq_failures")
+if not failures.is_empty():
+    st.markdown("**Expectations failing in each suite's latest validation**")
+    ui.table(failures)
+
+st.markdown("**Quarantined rows** (held back by ingestion, with the reason)")
+quarantine = db.query("quarantine_counts")
+if not ui.empty(quarantine, "quarantined rows: nothing was held back"):
+    st.metric("Rows in quarantine", int(quarantine["n_rows"].sum()))
+    ui.table(quarantine)
+
+docs = db.gx_docs_dir() / "index.html"
+st.markdown("**Great Expectations data docs**")
+if docs.exists():
+    # Served by Streamlit's static file serving: dashboards/static/gx links to the docs folder.
+    static = Path(__file__).resolve().parent.parent / "static" / "gx"
+    if static.is_symlink() and Path(os.readlink(static)) != db.gx_docs_dir():
+        static.unlink(missing_ok=True)  # another data directory's docs
+    static.parent.mkdir(exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        os.symlink(db.gx_docs_dir(), static, target_is_directory=True)
+    st.markdown("[Open the data docs](app/static/gx/index.html) — every suite with its expectations and results.")
+    st.caption(f"On disk: `{docs}`")
+else:
+    st.info(f"No data docs yet (they are written to `{docs.parent}` by every build).")

@@ -1,0 +1,83 @@
+"""Overview: where cash stands and what changed since last month."""
+
+import plotly.express as px
+import polars as pl
+import streamlit as st
+
+from dashboards import db, ui
+
+meta = ui.guard()
+st.title("Order-to-cash overview")
+ui.freshness(meta)
+
+kpis = db.query("kpis_monthly")
+if ui.empty(kpis, "the AR KPIs (no invoices yet)"):
+    st.stop()
+latest = kpis.row(-1, named=True)
+previous = kpis.row(-2, named=True) if kpis.height > 1 else None
+
+
+def delta(column: str, money: bool = False) -> str | None:
+    if previous is None or latest[column] is None or previous[column] is None:
+        return None
+    change = float(latest[column]) - float(previous[column])
+    return ui.money(change) if money else f"{change:+,.1f}"
+
+
+month = latest["month_start"].strftime("%B %Y")
+st.subheader(f"{month} (to {latest['period_end']}) vs the previous month")
+tiles = st.columns(4)
+tiles[0].metric(
+    "Open AR", ui.money(float(latest["open_ar_rc"])), delta("open_ar_rc", money=True), delta_color="inverse"
+)
+tiles[1].metric("% current", ui.number(latest["pct_current"], " %"), delta("pct_current"))
+tiles[2].metric("DSO (simple)", ui.number(latest["dso_simple"], " d"), delta("dso_simple"), delta_color="inverse")
+tiles[3].metric(
+    "DSO (countback)", ui.number(latest["dso_countback"], " d"), delta("dso_countback"), delta_color="inverse"
+)
+tiles = st.columns(4)
+tiles[0].metric("Best possible DSO", ui.number(latest["bpdso"], " d"), delta("bpdso"), delta_color="inverse")
+tiles[1].metric(
+    "Average days delinquent", ui.number(latest["add_days"], " d"), delta("add_days"), delta_color="inverse"
+)
+tiles[2].metric("CEI", ui.number(latest["cei"], " %"), delta("cei"))
+tiles[3].metric(
+    "Cash collected MTD",
+    ui.money(float(latest["cash_collected_rc"])),
+    delta("cash_collected_rc", money=True),
+    help="This month to the as-of date, against the whole previous month.",
+)
+
+left, right = st.columns(2)
+with left:
+    st.markdown("**DSO, best possible DSO and days delinquent**")
+    trend = kpis.select(
+        "period_end",
+        pl.col("dso_simple").alias("DSO (simple)"),
+        pl.col("dso_countback").alias("DSO (countback)"),
+        pl.col("bpdso").alias("Best possible DSO"),
+        pl.col("add_days").alias("Days delinquent"),
+    ).unpivot(index="period_end", variable_name="measure", value_name="days")
+    figure = px.line(trend, x="period_end", y="days", color="measure", markers=True)
+    figure.update_layout(height=360, margin={"t": 10}, xaxis_title=None, legend_title=None)
+    st.plotly_chart(figure, width="stretch")
+with right:
+    st.markdown("**Open AR by aging bucket at each month-end**")
+    aging = db.query("aging_by_month_end")
+    figure = px.bar(
+        aging.with_columns(pl.col("as_of_date").cast(pl.String)),
+        x="as_of_date",
+        y="open_balance_rc",
+        color="aging_bucket",
+        category_orders={
+            "aging_bucket": aging.sort("aging_bucket_order")["aging_bucket"].unique(maintain_order=True).to_list()
+        },
+    )
+    figure.update_layout(height=360, margin={"t": 10}, xaxis_title=None, yaxis_title="open AR", legend_title=None)
+    figure.update_xaxes(type="category")  # one bar per snapshot, labelled with its date
+    st.plotly_chart(figure, width="stretch")
+
+st.markdown("**Top overdue customers**")
+overdue = db.query("top_overdue_customers", {"limit": 10})
+if not ui.empty(overdue, "overdue customers (nothing is overdue)"):
+    ui.table(overdue.with_columns(pl.col("overdue_ar_rc").round(2), pl.col("open_ar_rc").round(2)))

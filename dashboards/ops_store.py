@@ -1,0 +1,135 @@
+"""The ops store: where collectors' actions are written (never the warehouse).
+
+Any SQLAlchemy URL (`O2C_OPS_URL`), SQLite under data/ops/ by default. The table has the source
+contract's `collection_actions` columns, so the next pipeline run ingests it like any source.
+"""
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+from decimal import Decimal
+from functools import cache
+from pathlib import Path
+
+import polars as pl
+import sqlalchemy as sa
+
+ACTION_TYPES = ("call", "email", "promise_to_pay", "dispute", "note")
+DISPUTE_REASONS = ("pricing", "quantity", "quality", "not_received", "duplicate")
+
+metadata = sa.MetaData()
+collection_actions = sa.Table(
+    "collection_actions",
+    metadata,
+    sa.Column("action_id", sa.String(64), primary_key=True),
+    sa.Column("customer_id", sa.String(64), nullable=False),
+    sa.Column("invoice_id", sa.String(64)),
+    sa.Column("collector_id", sa.String(64), nullable=False),
+    sa.Column("action_type", sa.String(32), nullable=False),
+    sa.Column("action_date", sa.Date, nullable=False),
+    sa.Column("promised_date", sa.Date),
+    sa.Column("promised_amount", sa.Numeric(18, 2)),
+    sa.Column("note", sa.Text),
+    sa.Column("dispute_reason", sa.String(32)),
+    sa.Column("updated_at", sa.DateTime, nullable=False),
+)
+
+
+@dataclass(frozen=True)
+class Action:
+    customer_id: str
+    collector_id: str
+    action_type: str
+    action_date: dt.date
+    invoice_id: str | None = None
+    promised_date: dt.date | None = None
+    promised_amount: Decimal | None = None
+    note: str | None = None
+    dispute_reason: str | None = None
+
+    def problems(self) -> list[str]:
+        """What is wrong with the action, in words a collector understands (empty when fine)."""
+        found = []
+        if self.action_type not in ACTION_TYPES:
+            found.append(f"unknown action type {self.action_type!r}")
+        if self.action_type == "promise_to_pay":
+            if self.promised_date is None or self.promised_date < self.action_date:
+                found.append("a promise to pay needs a promised date on or after the action date")
+            if self.promised_amount is None or self.promised_amount <= 0:
+                found.append("a promise to pay needs a positive promised amount")
+        if self.action_type == "dispute" and self.dispute_reason not in DISPUTE_REASONS:
+            found.append(f"a dispute needs a reason: one of {', '.join(DISPUTE_REASONS)}")
+        if self.note is not None and len(self.note) > 2000:
+            found.append("the note is longer than 2,000 characters")
+        return found
+
+
+@cache
+def engine(url: str) -> sa.Engine:
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    created = sa.create_engine(url)
+    metadata.create_all(created)
+    return created
+
+
+def record(url: str, action: Action) -> str:
+    """Store the action; returns its id. Raises ValueError naming what is wrong."""
+    problems = action.problems()
+    if problems:
+        raise ValueError("; ".join(problems))
+    action_id = f"ACT-{uuid.uuid4().hex[:16]}"
+    with engine(url).begin() as con:
+        con.execute(
+            collection_actions.insert().values(
+                action_id=action_id,
+                updated_at=dt.datetime.now(dt.UTC).replace(tzinfo=None),
+                **action.__dict__,
+            )
+        )
+    return action_id
+
+
+def actions(url: str, customer_ids: list[str] | None = None) -> pl.DataFrame:
+    """The recorded actions (of these customers), newest first."""
+    query = sa.select(collection_actions).order_by(
+        collection_actions.c.action_date.desc(), collection_actions.c.updated_at.desc()
+    )
+    if customer_ids is not None:
+        query = query.where(collection_actions.c.customer_id.in_(customer_ids))
+    with engine(url).connect() as con:
+        rows = con.execute(query).mappings().all()
+    schema = {
+        "action_id": pl.String,
+        "customer_id": pl.String,
+        "invoice_id": pl.String,
+        "collector_id": pl.String,
+        "action_type": pl.String,
+        "action_date": pl.Date,
+        "promised_date": pl.Date,
+        "promised_amount": pl.Float64,
+        "note": pl.String,
+        "dispute_reason": pl.String,
+        "updated_at": pl.Datetime,
+    }
+    return pl.DataFrame(
+        [{**r, "promised_amount": None if r["promised_amount"] is None else float(r["promised_amount"])} for r in rows],
+        schema=schema,
+    )
+
+
+def latest_by_invoice(logged: pl.DataFrame, as_of: dt.date) -> pl.DataFrame:
+    """Per invoice: the last action, the latest promise, and whether that promise is broken (its
+    date has passed before `as_of` while the invoice is still on the worklist, i.e. open)."""
+    on_invoices = logged.filter(pl.col("invoice_id").is_not_null()).sort("action_date", "updated_at", descending=True)
+    latest = on_invoices.unique("invoice_id", keep="first").select(
+        "invoice_id", pl.col("action_type").alias("last_action"), pl.col("action_date").alias("last_action_date")
+    )
+    promises = (
+        on_invoices.filter(pl.col("action_type") == "promise_to_pay")
+        .unique("invoice_id", keep="first")
+        .select("invoice_id", "promised_date", "promised_amount")
+    )
+    return latest.join(promises, on="invoice_id", how="left").with_columns(
+        (pl.col("promised_date") < pl.lit(as_of)).fill_null(False).alias("broken_promise")
+    )

@@ -1,0 +1,34 @@
+"""o2c dashboards: `streamlit run dashboards/streamlit_app.py` (or `make demo`).
+
+Every page reads the published serving file read-only (dashboards/db.py); the worklist writes
+collectors' actions to the ops store (dashboards/ops_store.py), never to the warehouse.
+"""
+
+import sys
+from pathlib import Path
+
+# Pages import the project's packages; Streamlit puts only this folder on the path.
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import streamlit as st  # noqa: E402
+
+st.set_page_config(page_title="o2c — order to cash", page_icon=":material/payments:", layout="wide")
+
+PAGES = {
+    "Finance": [
+        st.Page("app_pages/overview.py", title="Overview", icon=":material/dashboard:", default=True),
+        st.Page("app_pages/ar_aging.py", title="AR aging", icon=":material/hourglass_bottom:"),
+        st.Page("app_pages/cycle_times.py", title="O2C cycle times", icon=":material/autorenew:"),
+        st.Page("app_pages/cash_forecast.py", title="Cash forecast", icon=":material/trending_up:"),
+    ],
+    "Customers": [
+        st.Page("app_pages/customers.py", title="Customers", icon=":material/domain:"),
+        st.Page("app_pages/customer_360.py", title="Customer 360", icon=":material/person_search:"),
+    ],
+    "Collections": [st.Page("app_pages/worklist.py", title="Collections worklist", icon=":material/call:")],
+    "Operations": [st.Page("app_pages/data_health.py", title="Data health", icon=":material/monitor_heart:")],
+}
+
+st.navigation(PAGES).run()

@@ -1,0 +1,82 @@
+"""Page helpers: the guard for a missing build, number formats, empty states, the freshness line."""
+
+import datetime as dt
+import json
+
+import duckdb
+import polars as pl
+import streamlit as st
+
+from dashboards import db
+
+BUILD_HINT = "Build it with `make demo` (simulated data) or `o2c run` (your sources), then reload this page."
+
+
+def guard() -> dict[str, object]:
+    """The published build's metadata; stops the page with a clear message when there is none."""
+    try:
+        meta = db.query("meta")
+        as_of = db.query("data_as_of")["as_of_date"][0]
+    except db.NoServingFile as missing:
+        st.error(f"No published data yet: there is no serving file at `{missing}`. {BUILD_HINT}")
+        st.stop()
+    except duckdb.CatalogException as error:
+        st.error(f"The serving file is from an older version and lacks a table this page needs ({error}). {BUILD_HINT}")
+        st.stop()
+    row = meta.row(0, named=True)
+    return {**row, "as_of_date": as_of}
+
+
+def freshness(meta: dict[str, object]) -> None:
+    built = meta["built_at"]
+    built_text = built.strftime("%Y-%m-%d %H:%M UTC") if isinstance(built, dt.datetime) else str(built)
+    st.caption(f"Data as of **{meta['as_of_date']}** · built at {built_text} · build `{str(meta['build_id'])[:8]}`")
+
+
+def money(value: float | None) -> str:
+    """Whole units of the reporting currency with thousands separators: exact enough to reconcile."""
+    if value is None:
+        return "–"
+    return f"{value:,.0f}"
+
+
+def number(value: float | None, suffix: str = "", digits: int = 1) -> str:
+    return "–" if value is None else f"{value:,.{digits}f}{suffix}"
+
+
+def empty(frame: pl.DataFrame, what: str = "these filters") -> bool:
+    """True (and a friendly note shown) when there is nothing to show."""
+    if frame.is_empty():
+        st.info(f"No results for {what}.")
+        return True
+    return False
+
+
+def watermarks(meta: dict[str, object]) -> pl.DataFrame:
+    rows = json.loads(meta["source_watermarks"]) if meta.get("source_watermarks") else []
+    return pl.DataFrame(
+        rows, schema={"source": pl.String, "entity": pl.String, "watermark": pl.String, "loaded_at": pl.String}
+    )
+
+
+def checks(meta: dict[str, object]) -> pl.DataFrame:
+    rows = json.loads(meta["check_results"]) if meta.get("check_results") else []
+    return pl.DataFrame(
+        rows, schema={"asset": pl.String, "check": pl.String, "passed": pl.Boolean, "severity": pl.String}
+    )
+
+
+def like_pattern(text: str) -> str:
+    """User text for an ILIKE '%…%' search, with its wildcards taken literally."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def table(frame: pl.DataFrame, **options: object):
+    """A dataframe as a readable table: dates without a time, amounts with separators and cents."""
+    config: dict[str, object] = {}
+    for name, dtype in frame.schema.items():
+        if dtype == pl.Date:
+            config[name] = st.column_config.DateColumn(format="YYYY-MM-DD")
+        elif dtype in (pl.Float32, pl.Float64) or isinstance(dtype, pl.Decimal):
+            config[name] = st.column_config.NumberColumn(format="localized")
+    return st.dataframe(frame, hide_index=True, width="stretch", column_config=config, **options)

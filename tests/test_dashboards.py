@@ -1,0 +1,436 @@
+"""The Streamlit dashboards on a small simulated world: every page's key numbers equal the marts
+(AppTest), a real browser works the worklist against `streamlit run`, hostile filter values do no
+harm, and the app keeps serving while the serving file is swapped."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from orchestration.settings import REPO_ROOT
+from tests.conftest import o2c
+
+APP = REPO_ROOT / "dashboards" / "streamlit_app.py"
+END = dt.date(2026, 6, 30)
+WORLD = ["--customers", "60", "--days", "240", "--end-date", END.isoformat(), "--seed", "5"]
+PAGES = ("overview", "ar_aging", "cycle_times", "cash_forecast", "customers", "customer_360", "worklist", "data_health")
+CHROMIUM = "/usr/bin/chromium"
+HOSTILE = ("'; DROP TABLE marts.dim_customers; --", "../../../../etc/passwd", "%' OR 1=1 --", "$search")
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    data = tmp_path_factory.mktemp("dashboards")
+    o2c(data, "simulate", *WORLD)
+    o2c(data, "run")
+    return data
+
+
+@pytest.fixture
+def app_env(built: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """The app's settings point at the built world; each test gets its own ops store."""
+    monkeypatch.setenv("O2C_DATA_DIR", str(built))
+    monkeypatch.setenv("O2C_OPS_URL", f"sqlite:///{tmp_path / 'ops.sqlite'}")
+    monkeypatch.delenv("O2C_SERVING_PATH", raising=False)
+    monkeypatch.delenv("O2C_WAREHOUSE_PATH", raising=False)
+    return built
+
+
+def serving(data: Path) -> Path:
+    return data / "warehouse" / "serving.duckdb"
+
+
+def mart(data: Path, sql: str, params: list[object] | None = None) -> pl.DataFrame:
+    con = duckdb.connect(str(serving(data)), read_only=True)
+    try:
+        return pl.from_arrow(con.sql(sql, params=params).to_arrow_table())
+    finally:
+        con.close()
+
+
+def page(name: str) -> AppTest:
+    at = AppTest.from_file(str(APP), default_timeout=60).run()
+    return at.switch_page(f"app_pages/{name}.py").run()
+
+
+def metrics(at: AppTest) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
+
+
+def money(value: object) -> str:
+    return f"{float(value):,.0f}"
+
+
+def assert_clean(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+
+
+def test_overview_tiles_equal_the_monthly_kpis(app_env: Path) -> None:
+    at = page("overview")
+    assert_clean(at)
+    kpis = mart(app_env, "select * from marts.fct_ar_kpis_monthly order by month_start desc limit 2")
+    latest, previous = kpis.row(0, named=True), kpis.row(1, named=True)
+    shown = metrics(at)
+    assert shown["Open AR"] == money(latest["open_ar_rc"])
+    assert shown["DSO (simple)"] == f"{latest['dso_simple']:,.1f} d"
+    assert shown["DSO (countback)"] == f"{latest['dso_countback']:,.1f} d"
+    assert shown["Best possible DSO"] == f"{latest['bpdso']:,.1f} d"
+    assert shown["CEI"] == f"{latest['cei']:,.1f} %"
+    assert shown["% current"] == f"{latest['pct_current']:,.1f} %"
+    assert shown["Cash collected MTD"] == money(latest["cash_collected_rc"])
+    delta = next(m for m in at.metric if m.label == "DSO (simple)").delta
+    assert delta == f"{latest['dso_simple'] - previous['dso_simple']:+,.1f}"
+    top = at.dataframe[0].value
+    worst = mart(app_env, "select customer_name from marts.dim_customers order by overdue_ar_rc desc limit 1")
+    assert top["customer_name"].iloc[0] == worst["customer_name"][0]
+    assert any("Data as of" in c.value for c in at.caption)
+
+
+def test_aging_buckets_reconcile_to_open_ar_and_filters_apply(app_env: Path) -> None:
+    at = page("ar_aging")
+    assert_clean(at)
+    as_of = mart(app_env, "select max(as_of_date) as d from marts.fct_ar_aging")["d"][0]
+    buckets = mart(
+        app_env,
+        "select aging_bucket, sum(open_balance_rc)::double as rc from marts.fct_ar_aging where as_of_date = ? group by 1",
+        [as_of],
+    )
+    shown = metrics(at)
+    assert shown["Open AR"] == money(buckets["rc"].sum())
+    for bucket, amount in buckets.iter_rows():
+        assert shown[bucket] == money(amount), bucket
+    # A past month-end and one segment: the total is the marts' for that date and segment.
+    month_end = mart(app_env, "select max(as_of_date) as d from marts.fct_ar_aging where as_of_date < ?", [as_of])["d"][
+        0
+    ]
+    at.selectbox[0].set_value(month_end)
+    segment_box = next(m for m in at.multiselect if m.label == "Segment")
+    segment_box.set_value(["smb"]).run()
+    assert_clean(at)
+    expected = mart(
+        app_env,
+        "select sum(a.open_balance_rc)::double as rc from marts.fct_ar_aging a join marts.dim_customers c using "
+        "(customer_id) where a.as_of_date = ? and c.segment = 'smb'",
+        [month_end],
+    )["rc"][0]
+    assert metrics(at)["Open AR"] == money(expected)
+    csv = at.get("download_button")[0]
+    assert csv.proto.label.startswith("Download")
+
+
+def test_cycle_times_cash_forecast_and_data_health_show_the_marts(app_env: Path) -> None:
+    at = page("cycle_times")
+    assert_clean(at)
+    variance = next(d.value for d in at.dataframe if "mean_variance_days" in d.value.columns)
+    as_of = mart(app_env, "select max(as_of_date) as d from marts.fct_ar_aging")["d"][0]
+    expected = mart(
+        app_env,
+        "select segment, avg(terms_variance_days) as v from marts.fct_o2c_cycle_times "
+        "where order_date between ? and ? group by 1 order by 1",
+        [as_of - dt.timedelta(days=365), as_of],
+    )
+    assert variance["mean_variance_days"].round(6).tolist() == expected["v"].round(6).to_list()
+
+    at = page("cash_forecast")
+    assert_clean(at)
+    weekly = mart(app_env, "select * from forecasts.cash_forecast order by week")
+    assert metrics(at)["Expected receipts, next 13 weeks"] == money(weekly["expected_collections_rc"].sum())
+    assert metrics(at)["Next 4 weeks"] == money(weekly.head(4)["expected_collections_rc"].sum())
+
+    at = page("data_health")
+    assert_clean(at)
+    meta = mart(app_env, "select check_results from _meta")
+    checks = json.loads(meta["check_results"][0])
+    assert metrics(at)["Checks in the build"] == str(len(checks))
+    assert metrics(at)["Failed (blocking)"] == "0"
+    assert any("data docs" in m.value for m in at.markdown)
+
+
+def test_customers_and_customer_360_match_the_marts(app_env: Path) -> None:
+    at = page("customers")
+    assert_clean(at)
+    table = at.dataframe[-1].value
+    customers = mart(app_env, "select customer_id, overdue_ar_rc from marts.dim_customers order by overdue_ar_rc desc")
+    assert len(table) == customers.height
+    assert table["customer_id"].iloc[0] == customers["customer_id"][0]
+
+    at = AppTest.from_file(str(APP), default_timeout=60).run()
+    chosen = customers["customer_id"][0]
+    at.query_params["customer"] = chosen
+    at.switch_page("app_pages/customer_360.py").run()
+    assert_clean(at)
+    row = mart(app_env, "select open_ar_rc, overdue_ar_rc from marts.dim_customers where customer_id = ?", [chosen])
+    assert metrics(at)["Open AR"] == money(row["open_ar_rc"][0])
+    assert metrics(at)["Overdue AR"] == money(row["overdue_ar_rc"][0])
+    invoices = next(d.value for d in at.dataframe if "invoice_number" in d.value.columns)
+    count = mart(app_env, "select count(*) as n from marts.fct_invoices where customer_id = ?", [chosen])["n"][0]
+    assert len(invoices) == count
+
+
+@pytest.mark.parametrize("hostile", HOSTILE)
+def test_hostile_filter_values_are_only_text(app_env: Path, hostile: str) -> None:
+    before = mart(app_env, "select count(*) as n from marts.dim_customers")["n"][0]
+    at = page("customers")
+    at.text_input[0].set_value(hostile).run()
+    assert_clean(at)
+    assert any("No results" in i.value for i in at.info)
+    # An unknown customer id in the link: the page falls back to the first customer.
+    at = AppTest.from_file(str(APP), default_timeout=60).run()
+    at.query_params["customer"] = hostile
+    at.switch_page("app_pages/customer_360.py").run()
+    assert_clean(at)
+    assert mart(app_env, "select count(*) as n from marts.dim_customers")["n"][0] == before
+
+
+def test_sort_columns_pass_an_allow_list() -> None:
+    from dashboards import db
+
+    assert db.allowed("Open AR", {"Open AR": "open_ar_rc"}) == "open_ar_rc"
+    with pytest.raises(ValueError, match="not an allowed choice"):
+        db.allowed("open_ar_rc; drop table x", {"Open AR": "open_ar_rc"})
+
+
+def test_the_connection_cannot_reach_files_or_settings(app_env: Path) -> None:
+    from dashboards import db
+
+    cursor = db.connection()
+    try:
+        for statement in (
+            "select * from read_csv('/etc/passwd')",
+            "copy (select 1) to '/tmp/o2c-should-not-exist.csv'",
+            "attach '/tmp/o2c-other.duckdb' as other",
+            "set enable_external_access = true",
+            "create table marts.x as select 1",
+            "detach serving",
+        ):
+            with pytest.raises(duckdb.Error):
+                cursor.execute(statement).fetchall()
+    finally:
+        cursor.close()
+    assert not Path("/tmp/o2c-should-not-exist.csv").exists()
+
+
+def test_worklist_records_a_promise_in_the_ops_store(app_env: Path) -> None:
+    at = page("worklist")
+    assert_clean(at)
+    collector = at.selectbox[0].value
+    expected = mart(
+        app_env,
+        "select count(*) as n from marts.fct_ar_aging a join marts.dim_customers c using (customer_id) "
+        "where a.as_of_date = (select max(as_of_date) from marts.fct_ar_aging) and c.collector_id = ? "
+        "and a.days_past_due > -7",
+        [collector],
+    )["n"][0]
+    assert metrics(at)["Items"] == str(expected)
+    next(s for s in at.selectbox if s.label == "Action").set_value("promise_to_pay")
+    next(d for d in at.date_input if d.label == "Promised date").set_value(dt.date.today() + dt.timedelta(days=10))
+    next(b for b in at.button if b.label == "Save action").click().run()
+    assert_clean(at)
+    assert metrics(at)["Promises on record"] == "1"
+    assert any("Saved promise to pay" in m.value for m in at.success)
+    from dashboards import ops_store
+    from orchestration.settings import get_settings
+
+    stored = ops_store.actions(get_settings().ops())
+    assert stored.height == 1 and stored["action_type"][0] == "promise_to_pay"
+    assert stored["collector_id"][0] == collector
+    # A promise without a date is refused with the reason, and nothing is stored.
+    next(s for s in at.selectbox if s.label == "Action").set_value("promise_to_pay")
+    next(b for b in at.button if b.label == "Save action").click().run()
+    assert any("promised date" in e.value for e in at.error)
+    assert ops_store.actions(get_settings().ops()).height == 1
+
+
+def test_no_serving_file_says_how_to_build_one(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("O2C_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("O2C_SERVING_PATH", raising=False)
+    for name in PAGES:
+        at = page(name)
+        assert not at.exception
+        assert any("make demo" in e.value and "o2c run" in e.value for e in at.error), name
+
+
+# ---- a real browser against `streamlit run` ----------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def server(app_env: Path, tmp_path: Path) -> Iterator[str]:
+    port = _free_port()
+    env = {**os.environ}
+    log = (tmp_path / "streamlit.log").open("w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "orchestration.cli", "dashboard", "--port", str(port)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    url = f"http://localhost:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
+                break
+        except OSError:
+            time.sleep(0.5)
+    else:
+        process.kill()
+        raise AssertionError((tmp_path / "streamlit.log").read_text()[-3000:])
+    try:
+        yield url
+    finally:
+        os.killpg(process.pid, 15)
+        process.wait(timeout=20)
+        log.close()
+
+
+def _wait_for_app(browser_page, text: str) -> None:
+    browser_page.get_by_text(text, exact=False).first.wait_for(timeout=30_000)
+    browser_page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=30_000)
+
+
+def test_every_page_in_a_real_browser_and_a_promise_persisted(app_env: Path, server: str) -> None:
+    from playwright.sync_api import sync_playwright
+
+    shots = REPO_ROOT / "data" / "screenshots"
+    shots.mkdir(parents=True, exist_ok=True)
+    titles = {
+        "": "Order-to-cash overview",
+        "ar_aging": "AR aging",
+        "cycle_times": "O2C cycle times",
+        "cash_forecast": "Cash forecast",
+        "customers": "Customers",
+        "customer_360": "Customer 360",
+        "worklist": "Collections worklist",
+        "data_health": "Data health",
+    }
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"], headless=True)
+        try:
+            tab = browser.new_page(viewport={"width": 1500, "height": 1100})
+            for path, title in titles.items():
+                tab.goto(f"{server}/{path}")
+                _wait_for_app(tab, title)
+                assert tab.locator('[data-testid="stException"]').count() == 0, path
+                tab.screenshot(path=str(shots / f"{path or 'overview'}.png"), full_page=True)
+
+            # The collector works the worklist: a promise to pay on the top item.
+            tab.goto(f"{server}/worklist")
+            _wait_for_app(tab, "Log an action on")
+            form = tab.locator('[data-testid="stForm"]')
+            form.locator('[data-testid="stSelectbox"]').first.click()
+            tab.get_by_role("option", name="promise to pay").click()
+            # The date field is three spin buttons (year, month, day) that advance as digits are typed.
+            year = tab.get_by_role("spinbutton", name="year, Promised date")
+            year.click()
+            year.press_sequentially((dt.date.today() + dt.timedelta(days=14)).strftime("%Y%m%d"), delay=50)
+            tab.keyboard.press("Tab")
+            tab.get_by_role("button", name="Save action").click()
+            _wait_for_app(tab, "Saved promise to pay")
+            tab.screenshot(path=str(shots / "worklist_promise_saved.png"), full_page=True)
+        finally:
+            browser.close()
+
+    url = os.environ["O2C_OPS_URL"]
+    ops_file = Path(url.removeprefix("sqlite:///"))
+    con = sqlite3.connect(ops_file)
+    try:
+        rows = con.execute("select action_type, promised_date from collection_actions").fetchall()
+    finally:
+        con.close()
+    assert len(rows) == 1
+    assert rows[0][0] == "promise_to_pay"
+    assert rows[0][1] == (dt.date.today() + dt.timedelta(days=14)).isoformat()
+
+
+def test_the_app_keeps_serving_while_the_serving_file_is_swapped(app_env: Path, server: str) -> None:
+    from playwright.sync_api import sync_playwright
+
+    from orchestration.serving import publish
+
+    warehouse = app_env / "warehouse" / "warehouse.duckdb"
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"], headless=True)
+        try:
+            tab = browser.new_page()
+            for build in ("swap-1", "swap-2", "swap-3"):
+                tab.goto(f"{server}/")
+                _wait_for_app(tab, "Order-to-cash overview")
+                publish(warehouse, serving(app_env), build_id=build, checks=[])  # what a pipeline run does
+                tab.goto(f"{server}/ar_aging")
+                _wait_for_app(tab, "AR aging")
+                body = tab.locator("body").inner_text()
+                assert "lock" not in body.lower() and "Exception" not in body
+            tab.goto(f"{server}/")
+            _wait_for_app(tab, "swap-3")  # the page shows the build it now reads
+        finally:
+            browser.close()
+
+
+def test_actions_reach_the_warehouse_on_the_next_run(built: Path, tmp_path: Path) -> None:
+    """A promise logged in the worklist is ingested (source ops), staged, shown with its status in
+    fct_collection_actions, and overrides the invoice's predicted pay date."""
+    import shutil
+
+    from dashboards import ops_store
+
+    data = tmp_path / "data"
+    shutil.copytree(built, data)
+    as_of = mart(data, "select max(as_of_date) as d from marts.fct_ar_aging")["d"][0]
+    item = mart(
+        data,
+        "select invoice_id, customer_id, collector_id from marts.fct_ar_aging join marts.dim_customers "
+        "using (customer_id) where as_of_date = ? order by days_past_due desc, invoice_id limit 1",
+        [as_of],
+    ).row(0, named=True)
+    promised = as_of + dt.timedelta(days=9)
+    url = f"sqlite:///{data / 'ops' / 'ops.sqlite'}"  # the default ops store of that data directory
+    ops_store.record(
+        url,
+        ops_store.Action(
+            customer_id=item["customer_id"],
+            collector_id=item["collector_id"],
+            action_type="promise_to_pay",
+            action_date=as_of,
+            invoice_id=item["invoice_id"],
+            promised_date=promised,
+            promised_amount=Decimal("100.00"),
+        ),
+    )
+    o2c(data, "ingest", "--source", "ops")
+    o2c(data, "build", "--select", "stg_ops__collection_actions+")
+    o2c(data, "forecast")
+    warehouse = data / "warehouse" / "warehouse.duckdb"
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        action = con.sql("select invoice_id, action_type, promise_status from marts.fct_collection_actions").fetchall()
+        predicted = con.sql(
+            "select has_promise, baseline_date from forecasts.pay_date_predictions where invoice_id = ?",
+            params=[item["invoice_id"]],
+        ).fetchall()
+    finally:
+        con.close()
+    assert action == [(item["invoice_id"], "promise_to_pay", "pending")]
+    assert predicted == [(1, promised)]
