@@ -5,8 +5,7 @@ extension autoloading are switched off and the configuration locked, so no query
 filter value holds — can read or write a file, attach another database or change a setting.
 The connection is keyed by the file's identity: when a pipeline run swaps in a new serving file,
 the next query opens the new one, while sessions holding the old connection finish on the old
-(unlinked) file. (Attaching rather than `duckdb.connect(path)` matters: DuckDB caches instances
-by path, so connecting again to the same path would return the old file.)
+(unlinked) file.
 """
 
 from functools import cache
@@ -16,14 +15,9 @@ import duckdb
 import polars as pl
 import streamlit as st
 
-QUERIES = Path(__file__).parent / "queries"
+from orchestration.serving import open_read_only
 
-LOCKDOWN = (
-    "set enable_external_access = false",
-    "set autoload_known_extensions = false",
-    "set autoinstall_known_extensions = false",
-    "set lock_configuration = true",
-)
+QUERIES = Path(__file__).parent / "queries"
 
 
 class NoServingFile(RuntimeError):
@@ -44,12 +38,7 @@ def _identity(path: Path) -> tuple[int, int, int]:
 @st.cache_resource(max_entries=2, show_spinner=False)
 def _connect(path: str, identity: tuple[int, int, int]) -> duckdb.DuckDBPyConnection:
     # `identity` is only the cache key: a swapped file is a new key, so a new connection.
-    con = duckdb.connect(":memory:")
-    con.execute("attach ? as serving (read_only)", [path])
-    con.execute("use serving")
-    for statement in LOCKDOWN:
-        con.execute(statement)
-    return con
+    return open_read_only(Path(path))
 
 
 def connection() -> duckdb.DuckDBPyConnection:

@@ -138,6 +138,8 @@ ENTITIES: dict[str, Entity] = {
                     "Account the customer pays from; matches bank statement counterparties.",
                     required=False,
                 ),
+                Column("billing_email", "string", "Accounts-payable address reminders go to.", required=False),
+                Column("language", "string", "ISO 639-1 language of the customer's correspondence.", required=False),
                 Column("created_at", "timestamp", "When the customer was created (UTC)."),
                 _updated_at(),
             ),

@@ -236,6 +236,62 @@ def check(
         raise typer.Exit(1)
 
 
+alerts_app = typer.Typer(help="Exception reports, CFO digest, dunning, threshold alerts, credit-hold write-back.")
+app.add_typer(alerts_app, name="alerts")
+KindOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--kind", help="collector_reports, cfo_digest, dunning or threshold_alerts (repeatable; all by default)."
+    ),
+]
+
+
+def _run_alerts(kinds: list[str] | None, preview: bool) -> None:
+    from alerts import runner
+    from alerts.mail import SmtpError
+
+    s = get_settings()
+    failed = False
+    for kind in kinds or runner.KINDS:
+        try:
+            outcome = runner.run(kind, s, preview=preview)
+        except SmtpError as error:
+            console.print(f"[red]{kind}: not sent[/red] — {error}. Nothing unsent was recorded; run again to send it.")
+            failed = True
+            continue
+        for warning in outcome.warnings:
+            console.print(f"[yellow]{warning}[/yellow]")
+        if preview:
+            console.print(f"{kind}: {len(outcome.previews)} rendered to {s.outbox / kind} (not sent)")
+        else:
+            console.print(f"{kind}: {outcome.sent} sent, {outcome.already_sent} already sent before")
+    if failed:
+        raise typer.Exit(1)
+
+
+@alerts_app.command("preview")
+def alerts_preview(kind: KindOption = None) -> None:
+    """Render what would be sent now into data/outbox/<kind>/ (.eml and .html); send nothing."""
+    _run_alerts(kind, preview=True)
+
+
+@alerts_app.command("send")
+def alerts_send(
+    kind: KindOption = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Render to the outbox instead of sending.")] = False,
+) -> None:
+    """Send what is due now over SMTP (O2C_SMTP_*); the send log keeps anything from going twice."""
+    _run_alerts(kind, preview=dry_run)
+
+
+@alerts_app.command("write-back")
+def alerts_write_back() -> None:
+    """Write credit-hold recommendations to the ERP (or a CSV, O2C_CREDIT_HOLD_TARGET=csv)."""
+    from alerts import runner
+
+    console.print(runner.write_back(get_settings()))
+
+
 @app.command()
 def dashboard(
     port: Annotated[int, typer.Option(help="Port to serve on.")] = 8501,

@@ -37,6 +37,22 @@ class Settings(BaseSettings):
         description="SQLAlchemy URL of the ops store the collectors' actions are written to "
         "(default: SQLite file data/ops/ops.sqlite).",
     )
+    smtp_host: str = Field("localhost", description="SMTP server the alerts and reports are sent through.")
+    smtp_port: int = Field(25, description="SMTP port (587 with STARTTLS, usually).")
+    smtp_starttls: bool = Field(False, description="Upgrade the SMTP connection with STARTTLS.")
+    smtp_user: str | None = Field(None, description="SMTP login, if the server wants one.")
+    smtp_password: SecretStr | None = Field(None, description="SMTP password (secret: never logged).")
+    mail_from: str = Field("o2c collections <o2c@localhost>", description="Sender of every email.")
+    cfo_emails: str | None = Field(None, description="Comma-separated recipients of the weekly CFO digest.")
+    alert_emails: str | None = Field(None, description="Comma-separated recipients of threshold alerts.")
+    alert_webhook_url: SecretStr | None = Field(None, description="Also POST threshold alerts here (JSON).")
+    dashboard_url: str = Field("http://localhost:8501", description="Where emails link to (the worklist).")
+    alerts_config: Path | None = Field(
+        None, description="TOML file overriding the alert thresholds and dunning levels (see docs/alerts.md)."
+    )
+    credit_hold_target: str = Field(
+        "erp", description="Where credit-hold recommendations go: erp (a table in the ERP database) or csv."
+    )
     source_freshness_hours: int = Field(
         30, ge=1, description="A source not loaded for this long fails its freshness check."
     )
@@ -76,6 +92,10 @@ class Settings(BaseSettings):
             return self.erp_url.get_secret_value()
         return f"sqlite:///{self.sources / 'erp.sqlite'}"
 
+    @cached_property
+    def outbox(self) -> Path:
+        """Where `o2c alerts preview` and dry runs write rendered emails."""
+        return self.data_dir / "outbox"
 
     def ops(self) -> str:
         """The ops store URL; may hold a password, so never print it."""

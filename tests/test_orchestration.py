@@ -106,7 +106,12 @@ def test_definitions_hold_the_whole_asset_graph() -> None:
         graph.get(AssetKey(["forecasts", "cash_forecast"])).parent_keys
     )
     assert {j.name for j in defs.jobs} >= {"full_build", "ingest_only", "dbt_only", "publish_only"}
-    assert [s.name for s in defs.schedules] == ["daily_build"]
+    assert {s.name for s in defs.schedules} == {
+        "daily_build",
+        "collector_reports_daily",
+        "cfo_digest_weekly",
+        "dunning_daily",
+    }
     assert {s.name for s in defs.sensors} >= {"new_payment_files", "source_freshness"}
     # Every step that writes the warehouse is in the single-writer pool.
     pools = {a.op.pool for a in defs.assets if hasattr(a, "op") and a.op.pool}
@@ -294,9 +299,27 @@ def test_the_dagster_ui_serves_the_pipeline(tmp_path: Path) -> None:
             time.sleep(2)
         assert body is not None, "the UI never answered"
         (repository,) = body["data"]["repositoriesOrError"]["nodes"]
-        assert {j["name"] for j in repository["jobs"]} >= {"full_build", "ingest_only", "dbt_only", "publish_only"}
-        assert [s["name"] for s in repository["schedules"]] == ["daily_build"]
-        assert {s["name"] for s in repository["sensors"]} == {"new_payment_files", "source_freshness"}
+        assert {j["name"] for j in repository["jobs"]} >= {
+            "full_build",
+            "ingest_only",
+            "dbt_only",
+            "publish_only",
+            "collector_reports",
+            "cfo_digest",
+            "dunning",
+            "after_publish",
+        }
+        assert {s["name"] for s in repository["schedules"]} == {
+            "daily_build",
+            "collector_reports_daily",
+            "cfo_digest_weekly",
+            "dunning_daily",
+        }
+        assert {s["name"] for s in repository["sensors"]} == {
+            "new_payment_files",
+            "source_freshness",
+            "alerts_after_publish",
+        }
         assert (tmp_path / "dagster" / "dagster.yaml").exists()
     finally:
         os.killpg(process.pid, signal.SIGTERM)

@@ -23,6 +23,8 @@ REGION_COUNTRIES = {
     "APAC": (["AU", "JP"], [0.5, 0.5]),
     "LATAM": (["MX", "BR"], [0.5, 0.5]),
 }
+# Correspondence language by country (English elsewhere).
+COUNTRY_LANGUAGE = {"DE": "de", "FR": "fr", "MX": "es"}
 COUNTRY_CURRENCY = {
     "US": "USD",
     "CA": "CAD",

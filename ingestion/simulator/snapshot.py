@@ -12,6 +12,7 @@ import datetime as dt
 import numpy as np
 import polars as pl
 
+from ingestion.simulator import params as P
 from ingestion.simulator.world import World, day_to_date
 
 EVENT_MINUTE = 18 * 60  # status changes are booked at 18:00 UTC
@@ -68,6 +69,10 @@ def erp_tables(world: World, t: int) -> dict[str, pl.DataFrame]:
             (pl.col("limit").cast(pl.String) + ".00").cast(pl.Decimal(18, 2)).alias("credit_limit"),
             "collector_id",
             "bank_account",
+            pl.concat_str(pl.lit("ap."), pl.col("customer_id").str.to_lowercase(), pl.lit("@customers.example")).alias(
+                "billing_email"
+            ),
+            pl.col("country").replace_strict(P.COUNTRY_LANGUAGE, default="en").alias("language"),
             ts(pl.col("onboard_day"), 9 * 60, s).alias("created_at"),
             ts(pl.max_horizontal("onboard_day", "last_review"), 9 * 60, s).alias("updated_at"),
         )

@@ -39,6 +39,8 @@ select
     customers.payment_terms_code,
     customers.payment_terms_days,
     customers.has_early_payment_discount,
+    customers.billing_email,
+    customers.language,
     collectors.collector_name,
     collectors.email as collector_email,
     -- credit

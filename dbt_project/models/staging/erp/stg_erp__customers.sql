@@ -20,6 +20,8 @@ renamed as (
         currency,
         payment_terms_code,
         bank_account,
+        billing_email,
+        coalesce(language, 'en') as language,
         -- amounts
         credit_limit,
         -- quantities

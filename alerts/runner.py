@@ -1,0 +1,126 @@
+"""Run one kind of outgoing message: compute from the serving file, skip what the send log
+already has, send over SMTP (recording each accepted message) or write previews to the outbox."""
+
+import json
+import urllib.request
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from pathlib import Path
+
+from alerts import cfo_digest, collector_report, data, dunning, mail, sendlog, thresholds, writeback
+from alerts.config import AlertConfig, load
+from orchestration.settings import Settings
+
+KINDS = ("collector_reports", "cfo_digest", "dunning", "threshold_alerts")
+
+
+@dataclass
+class Outcome:
+    kind: str
+    sent: int = 0
+    already_sent: int = 0
+    previews: list[Path] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def smtp_settings(settings: Settings) -> mail.SmtpSettings:
+    return mail.SmtpSettings(
+        host=settings.smtp_host,
+        port=settings.smtp_port,
+        starttls=settings.smtp_starttls,
+        user=settings.smtp_user,
+        password=settings.smtp_password.get_secret_value() if settings.smtp_password else None,
+        sender=settings.mail_from,
+    )
+
+
+def _recipients(value: str | None) -> tuple[str, ...]:
+    return tuple(x.strip() for x in (value or "").split(",") if x.strip())
+
+
+def _keys(email: mail.Email) -> list[str]:
+    return email.key.split("|")
+
+
+def _emails(kind: str, snapshot: data.Snapshot, config: AlertConfig, settings: Settings, outcome: Outcome):
+    ops = settings.ops()
+    if kind == "collector_reports":
+        return collector_report.emails(snapshot, config, settings.dashboard_url, settings.reporting_currency)
+    if kind == "cfo_digest":
+        recipients = _recipients(settings.cfo_emails)
+        if not recipients:
+            outcome.warnings.append("cfo_digest: no recipients (set O2C_CFO_EMAILS)")
+            return []
+        return [cfo_digest.email(snapshot, recipients, settings.dashboard_url)]
+    if kind == "dunning":
+        keys = dunning.due_items(snapshot, config)["key"].to_list()
+        emails, warnings = dunning.emails(snapshot, config, sendlog.already_sent(ops, keys))
+        outcome.warnings += warnings
+        return emails
+    if kind == "threshold_alerts":
+        alerts = thresholds.evaluate(snapshot, config)
+        done = sendlog.already_sent(ops, [a.key for a in alerts])
+        new = [a for a in alerts if a.key not in done]
+        recipients = _recipients(settings.alert_emails)
+        if not new:
+            return []
+        if not recipients:
+            outcome.warnings.append(f"threshold_alerts: {len(new)} alerts but no recipients (set O2C_ALERT_EMAILS)")
+            return []
+        return [thresholds.email(new, snapshot, recipients, settings.dashboard_url)]
+    raise ValueError(f"unknown kind {kind!r}; choose from {', '.join(KINDS)}")
+
+
+def run(kind: str, settings: Settings, *, preview: bool = False, config: AlertConfig | None = None) -> Outcome:
+    """Send (or, with `preview`, render to the outbox) what `kind` has to say now.
+
+    Raises mail.SmtpError when the server cannot be reached or refuses a message; every message
+    accepted before that is in the send log, the rest go out on the next run.
+    """
+    outcome = Outcome(kind)
+    snapshot = data.snapshot(settings.serving)
+    config = config or load(settings.alerts_config)
+    ops = settings.ops()
+    emails = _emails(kind, snapshot, config, settings, outcome)
+    done = sendlog.already_sent(ops, [k for e in emails for k in _keys(e)])
+    fresh = [e for e in emails if not set(_keys(e)) <= done]
+    outcome.already_sent = len(emails) - len(fresh)
+    messages = [(mail.build(e, settings.mail_from), e) for e in fresh]
+    if preview:
+        outcome.previews = mail.write_outbox([m for m, _ in messages], settings.outbox / kind)
+        return outcome
+    by_id = {m["Message-ID"]: e for m, e in messages}
+
+    def sent(message: EmailMessage) -> None:
+        email = by_id[message["Message-ID"]]
+        sendlog.record(ops, _keys(email), kind, ", ".join(email.to), email.subject)
+        outcome.sent += 1
+
+    if messages:
+        mail.send([m for m, _ in messages], smtp_settings(settings), on_sent=sent)
+    if kind == "threshold_alerts" and fresh and settings.alert_webhook_url is not None:
+        _post_webhook(settings.alert_webhook_url.get_secret_value(), fresh[0], snapshot)
+    return outcome
+
+
+def _post_webhook(url: str, email: mail.Email, snapshot: data.Snapshot) -> None:
+    body = json.dumps(
+        {"as_of": str(snapshot.as_of), "subject": email.subject, "alerts": _keys(email), "text": email.text}
+    )
+    request = urllib.request.Request(
+        url, data=body.encode(), headers={"Content-Type": "application/json"}, method="POST"
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        if response.status >= 300:
+            raise RuntimeError(f"alert webhook answered HTTP {response.status}")
+
+
+def write_back(settings: Settings, config: AlertConfig | None = None) -> dict[str, object]:
+    """Credit-hold recommendations to the ERP (or a CSV in the outbox)."""
+    snapshot = data.snapshot(settings.serving)
+    frame = writeback.recommend(snapshot, config or load(settings.alerts_config))
+    holds = int(frame["recommend_hold"].sum())
+    if settings.credit_hold_target == "csv":
+        path = writeback.write_csv(settings.outbox, frame, snapshot.as_of)
+        return {"recommended": holds, "csv": str(path)}
+    return {"recommended": holds, **writeback.write_erp(settings.erp(), frame, snapshot.as_of)}

@@ -1,0 +1,314 @@
+"""Outgoing messages against a real SMTP server (aiosmtpd on localhost): one exception report per
+collector with only their customers and a CSV that reconciles, nothing sent twice, dunning level by
+level, header and markup injection refused, an SMTP outage that loses nothing, the digest's chart."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import shutil
+import socket
+from collections.abc import Iterator
+from decimal import Decimal
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pytest
+from aiosmtpd.controller import Controller
+
+from alerts import mail, render, runner, sendlog
+from alerts.config import AlertConfig
+from tests.conftest import o2c
+
+END = dt.date(2026, 6, 30)
+WORLD = ["--customers", "60", "--days", "240", "--end-date", END.isoformat(), "--seed", "5"]
+
+
+class Inbox:
+    """aiosmtpd handler keeping every message it accepted."""
+
+    def __init__(self) -> None:
+        self.messages: list[EmailMessage] = []
+
+    async def handle_DATA(self, server, session, envelope):
+        self.messages.append(message_from_bytes(envelope.content, policy=policy.default))
+        return "250 OK"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def smtp(monkeypatch: pytest.MonkeyPatch) -> Iterator[Inbox]:
+    inbox = Inbox()
+    port = _free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    monkeypatch.setenv("O2C_SMTP_HOST", "127.0.0.1")
+    monkeypatch.setenv("O2C_SMTP_PORT", str(port))
+    try:
+        yield inbox
+    finally:
+        controller.stop()
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A built world whose ops store holds a promise that was broken before the as-of date."""
+    data = tmp_path_factory.mktemp("alerts")
+    o2c(data, "simulate", *WORLD)
+    o2c(data, "run")
+    serving = data / "warehouse" / "serving.duckdb"
+    con = duckdb.connect(str(serving), read_only=True)
+    item = con.sql(
+        "select a.invoice_id, a.customer_id, c.collector_id from marts.fct_ar_aging a join marts.dim_customers c "
+        "using (customer_id) where a.as_of_date = ? and a.days_past_due between 5 and 20 order by a.invoice_id limit 1",
+        params=[END],
+    ).fetchall()[0]
+    con.close()
+    from dashboards import ops_store
+
+    ops_store.record(
+        f"sqlite:///{data / 'ops' / 'ops.sqlite'}",
+        ops_store.Action(
+            customer_id=item[1],
+            collector_id=item[2],
+            action_type="promise_to_pay",
+            action_date=END - dt.timedelta(days=10),
+            invoice_id=item[0],
+            promised_date=END - dt.timedelta(days=3),
+            promised_amount=Decimal("500.00"),
+        ),
+    )
+    o2c(data, "run")  # the promise reaches the marts; it is broken (its date passed, still open)
+    return data
+
+
+@pytest.fixture
+def world(template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    data = tmp_path / "data"
+    shutil.copytree(template, data)
+    monkeypatch.setenv("O2C_DATA_DIR", str(data))
+    for name in ("O2C_OPS_URL", "O2C_SERVING_PATH", "O2C_WAREHOUSE_PATH", "O2C_ERP_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("O2C_CFO_EMAILS", "cfo@example.com")
+    monkeypatch.setenv("O2C_ALERT_EMAILS", "controller@example.com")
+    return data
+
+
+def mart(data: Path, sql: str, params: list[object] | None = None) -> pl.DataFrame:
+    con = duckdb.connect(str(data / "warehouse" / "serving.duckdb"), read_only=True)
+    try:
+        return pl.from_arrow(con.sql(sql, params=params).to_arrow_table())
+    finally:
+        con.close()
+
+
+def attachment_csv(message: EmailMessage) -> pl.DataFrame:
+    parts = [p for p in message.iter_attachments() if p.get_content_type() == "text/csv"]
+    assert len(parts) == 1
+    content = parts[0].get_content()
+    text = content.decode() if isinstance(content, bytes) else content
+    assert next(iter(csv.reader(io.StringIO(text))))[0] == "section"
+    return pl.read_csv(io.StringIO(text), schema_overrides={"invoice_id": pl.String, "customer_id": pl.String})
+
+
+def test_scheduled_collector_reports_one_email_each_with_only_their_customers(world: Path, smtp: Inbox) -> None:
+    from orchestration.definitions import defs
+
+    result = defs.get_job_def("collector_reports").execute_in_process()
+    assert result.success
+    collectors = mart(world, "select distinct collector_id, collector_name, collector_email from marts.dim_customers")
+    owners = mart(world, "select customer_id, collector_id from marts.dim_customers")
+    expected = mart(
+        world,
+        "select c.collector_id, count(*) as n, sum(a.open_balance_rc)::double as rc from marts.fct_ar_aging a "
+        "join marts.dim_customers c using (customer_id) where a.as_of_date = ? and a.days_past_due > 30 group by 1",
+        [END],
+    )
+    over_limit = mart(
+        world,
+        "select c.collector_id, count(*) as n from marts.fct_customer_credit_exposure e "
+        "join marts.dim_customers c using (customer_id) where e.is_over_credit_limit group by 1",
+    )
+    with_exceptions = set(expected["collector_id"]) | set(over_limit["collector_id"])
+    assert len(smtp.messages) == len({m["To"] for m in smtp.messages}) >= len(with_exceptions) >= 2
+    emails = {row[2]: row[0] for row in collectors.iter_rows()}
+    seen_broken = False
+    for message in smtp.messages:
+        address = message["To"].addresses[0].addr_spec
+        collector = emails[address]
+        rows = attachment_csv(message)
+        mine = set(owners.filter(pl.col("collector_id") == collector)["customer_id"])
+        assert set(rows["customer_id"]) <= mine, collector  # nobody else's customers
+        past_due = rows.filter(pl.col("section") == "past_due")
+        want = expected.filter(pl.col("collector_id") == collector)
+        assert past_due.height == (want["n"][0] if want.height else 0)
+        assert past_due["open_balance_rc"].sum() == pytest.approx(want["rc"][0] if want.height else 0, abs=0.01)
+        limits = over_limit.filter(pl.col("collector_id") == collector)
+        assert rows.filter(pl.col("section") == "over_credit_limit").height == (limits["n"][0] if limits.height else 0)
+        seen_broken |= rows.filter(pl.col("section") == "broken_promise").height == 1
+        html = message.get_body(("html",)).get_content()
+        assert "/worklist" in html and str(END) in message["Subject"]
+    assert seen_broken  # the promise broken in the ops store is reported to its collector
+
+    # The same schedule again sends nothing new.
+    before = len(smtp.messages)
+    assert defs.get_job_def("collector_reports").execute_in_process().success
+    assert len(smtp.messages) == before
+    assert len(sendlog.sent(f"sqlite:///{world / 'ops' / 'ops.sqlite'}", "collector_reports")) == before
+
+
+def test_dunning_sends_each_level_once_and_only_the_next_level_after_the_world_moves(world: Path, smtp: Inbox) -> None:
+    from orchestration.settings import get_settings
+
+    config = AlertConfig()
+    first = runner.run("dunning", get_settings(), config=config)
+    assert first.sent == len(smtp.messages) > 0
+    # One email per customer, never one per invoice; disputed and promised items left out.
+    recipients = [m["To"].addresses[0].addr_spec for m in smtp.messages]
+    assert len(recipients) == len(set(recipients))
+    ops = f"sqlite:///{world / 'ops' / 'ops.sqlite'}"
+    sent_keys = {r["key"] for r in sendlog.sent(ops, "dunning")}
+    disputed = set(mart(world, "select invoice_id from marts.fct_invoices where is_disputed")["invoice_id"])
+    assert not {k.split("/")[1] for k in sent_keys} & disputed
+    assert runner.run("dunning", get_settings(), config=config).sent == 0  # nothing twice
+
+    o2c(world, "simulate", "--advance", "7")
+    o2c(world, "run")
+    smtp.messages.clear()
+    runner.run("dunning", get_settings(), config=config)
+    new_keys = {r["key"] for r in sendlog.sent(ops, "dunning")} - sent_keys
+    assert new_keys
+    order = {level.name: i for i, level in enumerate(config.dunning_levels)}
+    earlier = {}
+    for key in sent_keys:
+        _, invoice, level = key.split("/")
+        earlier[invoice] = max(earlier.get(invoice, -1), order[level])
+    for key in new_keys:
+        _, invoice, level = key.split("/")
+        assert order[level] > earlier.get(invoice, -1), key  # a higher level than before, never a repeat
+    # Every email lists the customer's items, and at least one carries a newly reached level.
+    assert all("Payment reminder" in m["Subject"] or ":" in m["Subject"] for m in smtp.messages)
+
+
+def test_names_with_line_breaks_or_markup_cannot_inject() -> None:
+    evil = 'Acme "Ltd"\r\nBcc: thief@example.com\r\n<script>alert(1)</script>'
+    email = mail.Email(
+        key="test/1",
+        to=(mail.address(evil, "ap@acme.example"),),
+        subject="Payment reminder",
+        html=render.html(
+            "dunning_en",
+            customer_name=evil,
+            items=[
+                {
+                    "invoice_number": "<b>INV1</b>",
+                    "due_date": dt.date(2026, 6, 1),
+                    "days_past_due": 29,
+                    "open_balance": 10.0,
+                    "currency": "USD",
+                }
+            ],
+            as_of=dt.date(2026, 6, 30),
+            build_id=None,
+        ),
+        text="text",
+    )
+    message = message_from_bytes(bytes(mail.build(email, "o2c <o2c@localhost>")), policy=policy.default)
+    assert message["Bcc"] is None
+    assert [a.addr_spec for a in message["To"].addresses] == ["ap@acme.example"]
+    html = message.get_body(("html",)).get_content()
+    assert "<script>" not in html and "&lt;script&gt;" in html and "&lt;b&gt;INV1" in html
+    with pytest.raises(ValueError):
+        mail.build(mail.Email("test/2", ("ap@acme.example",), "Reminder\r\nBcc: thief@example.com", "", ""), "o2c")
+
+
+def test_an_smtp_outage_fails_clearly_records_nothing_and_a_retry_sends(
+    world: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from orchestration.settings import get_settings
+
+    monkeypatch.setenv("O2C_SMTP_HOST", "127.0.0.1")
+    monkeypatch.setenv("O2C_SMTP_PORT", str(_free_port()))  # nobody listens there
+    monkeypatch.setenv("O2C_SMTP_PASSWORD", "s3cret-pw")
+    monkeypatch.setenv("O2C_SMTP_USER", "o2c")
+    with pytest.raises(mail.SmtpError) as failure:
+        runner.run("collector_reports", get_settings())
+    assert "127.0.0.1" in str(failure.value) and "s3cret-pw" not in str(failure.value)
+    ops = f"sqlite:///{world / 'ops' / 'ops.sqlite'}"
+    assert sendlog.sent(ops) == []
+    cli = o2c(world, "alerts", "send", "--kind", "collector_reports", check=False)
+    assert cli.returncode == 1 and "not sent" in cli.stdout
+
+    inbox = Inbox()
+    port = _free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        monkeypatch.setenv("O2C_SMTP_PORT", str(port))
+        monkeypatch.delenv("O2C_SMTP_USER")
+        outcome = runner.run("collector_reports", get_settings())
+    finally:
+        controller.stop()
+    assert outcome.sent == len(inbox.messages) > 0
+    assert len(sendlog.sent(ops)) == outcome.sent
+
+
+def test_cfo_digest_has_its_aging_chart_inline(world: Path, smtp: Inbox) -> None:
+    from orchestration.settings import get_settings
+
+    outcome = runner.run("cfo_digest", get_settings())
+    assert outcome.sent == 1
+    message = smtp.messages[0]
+    assert message["To"].addresses[0].addr_spec == "cfo@example.com"
+    images = [p for p in message.walk() if p.get_content_type() == "image/png"]
+    assert len(images) == 1
+    png = images[0].get_content()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
+    html = message.get_body(("html",)).get_content()
+    assert f"cid:{images[0]['Content-ID'].strip('<>')}" in html
+    open_ar = mart(
+        world, "select open_ar_rc::double as v from marts.fct_ar_kpis_monthly order by month_start desc limit 1"
+    )
+    assert f"{open_ar['v'][0]:,.0f}" in html
+    assert runner.run("cfo_digest", get_settings()).sent == 0  # once a week
+
+
+def test_threshold_alerts_credit_holds_and_previews(world: Path, smtp: Inbox) -> None:
+    from orchestration.settings import get_settings
+
+    settings = get_settings()
+    config = AlertConfig(dso_target_days=1.0)  # every month breaches this target
+    outcome = runner.run("threshold_alerts", settings, config=config)
+    assert outcome.sent == 1
+    text = smtp.messages[0].get_body(("plain",)).get_content()
+    assert "dso_above_target" in text
+    over = mart(world, "select customer_id from marts.fct_customer_credit_exposure where is_over_credit_limit")
+    for customer in over["customer_id"]:
+        assert customer in text
+    assert runner.run("threshold_alerts", settings, config=config).sent == 0
+
+    first = runner.write_back(settings)
+    again = runner.write_back(settings)
+    assert first["recommended"] == again["recommended"] >= over.height
+    assert first["inserted"] == first["recommended"] and again == {**first, "inserted": 0, "updated": 0}
+    erp = world / "sources" / "erp.sqlite"
+    import sqlite3
+
+    con = sqlite3.connect(erp)
+    held = {r[0] for r in con.execute("select customer_id from o2c_credit_hold_recommendations where recommend_hold")}
+    con.close()
+    assert set(over["customer_id"]) <= held
+
+    preview = o2c(world, "alerts", "preview", "--kind", "dunning")
+    assert "rendered to" in preview.stdout
+    files = list((world / "outbox" / "dunning").glob("*.eml"))
+    assert files and all(f.with_suffix(".html").exists() for f in files)
