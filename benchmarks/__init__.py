@@ -1,0 +1,1 @@
+"""Benchmark driver and engine-limit measurements."""

@@ -1,0 +1,137 @@
+"""How close the pipeline is to the engine: the same SQL without dbt, the same files without dlt,
+and every dashboard query's latency on the serving file."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import statistics
+import time
+from pathlib import Path
+
+import duckdb
+
+ROOT = Path(__file__).resolve().parents[1]
+QUERIES = ROOT / "dashboards" / "queries"
+
+
+def _topological(nodes: dict[str, dict]) -> list[str]:
+    order, seen = [], set()
+
+    def visit(uid: str) -> None:
+        if uid in seen:
+            return
+        seen.add(uid)
+        for parent in nodes[uid]["depends_on"]["nodes"]:
+            if parent in nodes:
+                visit(parent)
+        order.append(uid)
+
+    for uid in sorted(nodes):
+        visit(uid)
+    return order
+
+
+def raw_sql_seconds(warehouse: Path, target: Path, scratch: Path) -> dict[str, object]:
+    """Every model's compiled SQL run directly in one DuckDB process on a copy of the warehouse,
+    as a full build (views as views, everything else as tables): the engine's own time."""
+    manifest = json.loads((target / "manifest.json").read_text())
+    results = json.loads((target / "run_results.json").read_text())["results"]
+    compiled = {r["unique_id"]: r.get("compiled_code") for r in results if r["unique_id"].startswith("model.")}
+    nodes = {uid: n for uid, n in manifest["nodes"].items() if n["resource_type"] == "model" and compiled.get(uid)}
+    # Same file name, so the catalog name the compiled SQL uses resolves in the copy.
+    copy = scratch / "engine" / warehouse.name
+    copy.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(warehouse, copy)
+    con = duckdb.connect(str(copy))
+    try:
+        started = time.perf_counter()
+        for uid in _topological(nodes):
+            node = nodes[uid]
+            relation = f'"{node["schema"]}"."{node["alias"] or node["name"]}"'
+            kind = "view" if node["config"]["materialized"] == "view" else "table"
+            con.execute(f"create or replace {kind} {relation} as {compiled[uid]}")
+        seconds = time.perf_counter() - started
+    finally:
+        con.close()
+        copy.unlink(missing_ok=True)
+    model_seconds = sum(r["execution_time"] for r in results if r["unique_id"].startswith("model."))
+    return {"models": len(nodes), "raw_sql_seconds": round(seconds, 2), "dbt_model_seconds": round(model_seconds, 2)}
+
+
+def direct_file_reads(landing: Path) -> dict[str, dict[str, float]]:
+    """DuckDB reading the payment and bank files itself: rows and rows per second."""
+    # Every line parsed as a JSON object (each file has its own inferred layout otherwise, which
+    # costs far more than the parse), every CSV field read as text: what the pipeline does first.
+    readers = {
+        "processor": f"select json_extract_string(json, '$.id') from read_ndjson_objects('{landing / 'processor'}/**/*.jsonl')",
+        "bank": f"select * from read_csv('{landing / 'bank'}/**/*.csv', header = true, all_varchar = true)",
+    }
+    out = {}
+    con = duckdb.connect()
+    try:
+        con.execute("set memory_limit = '4GB'")
+        for source, reader in readers.items():
+            started = time.perf_counter()
+            rows = con.execute(f"select count(*) from ({reader})").fetchall()[0][0]
+            seconds = time.perf_counter() - started
+            out[source] = {"rows": rows, "seconds": round(seconds, 3), "rows_per_second": round(rows / seconds)}
+    finally:
+        con.close()
+    return out
+
+
+def _samples(con: duckdb.DuckDBPyConnection) -> dict[str, object]:
+    as_of = con.execute("select max(as_of_date) from marts.fct_ar_aging").fetchall()[0][0]
+    customer = con.execute(
+        "select customer_id from marts.dim_customers order by open_ar_rc desc nulls last limit 1"
+    ).fetchall()[0][0]
+    collector = con.execute(
+        "select collector_id from marts.dim_customers group by 1 order by count(*) desc limit 1"
+    ).fetchall()[0][0]
+    return {
+        "as_of": as_of,
+        "as_of_date": as_of,
+        "date_from": as_of.replace(year=as_of.year - 1),
+        "date_to": as_of,
+        "collectors": [],
+        "regions": [],
+        "segments": [],
+        "currencies": [],
+        "search": "",
+        "customer_id": customer,
+        "collector_id": collector,
+        "limit": 10,
+    }
+
+
+def dashboard_latency(serving: Path, repeats: int = 20) -> list[dict[str, object]]:
+    """p50 and p95 of every dashboard query (dashboards/queries/*.sql) on the serving file, with
+    the parameters a page would pass (today's as-of date, the largest customer and collector)."""
+    from orchestration.serving import open_read_only
+
+    con = open_read_only(serving)
+    try:
+        samples = _samples(con)
+        out = []
+        for path in sorted(QUERIES.glob("*.sql")):
+            text = path.read_text().replace("{order_by}", "overdue_ar_rc")
+            names = set(re.findall(r"\$([a-z_]+)", text))
+            params = {name: samples[name] for name in names}
+            timings = []
+            for _ in range(repeats):
+                started = time.perf_counter()
+                con.sql(text, params=params).fetchall()
+                timings.append((time.perf_counter() - started) * 1000)
+            timings.sort()
+            out.append(
+                {
+                    "query": path.stem,
+                    "p50_ms": round(statistics.median(timings), 1),
+                    "p95_ms": round(timings[max(0, int(len(timings) * 0.95) - 1)], 1),
+                }
+            )
+        return out
+    finally:
+        con.close()
