@@ -312,3 +312,34 @@ def test_threshold_alerts_credit_holds_and_previews(world: Path, smtp: Inbox) ->
     assert "rendered to" in preview.stdout
     files = list((world / "outbox" / "dunning").glob("*.eml"))
     assert files and all(f.with_suffix(".html").exists() for f in files)
+
+
+def test_threshold_alerts_also_go_to_the_webhook(world: Path, smtp: Inbox, monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    from orchestration.settings import get_settings
+
+    received: list[dict[str, object]] = []
+
+    class Hook(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.setenv("O2C_ALERT_WEBHOOK_URL", f"http://127.0.0.1:{server.server_port}/hook")
+        outcome = runner.run("threshold_alerts", get_settings(), config=AlertConfig(dso_target_days=1.0))
+    finally:
+        server.shutdown()
+    assert outcome.sent == 1
+    (payload,) = received
+    assert any(key.startswith("alert/dso_above_target/") for key in payload["alerts"])
+    assert payload["subject"] == smtp.messages[0]["Subject"]
