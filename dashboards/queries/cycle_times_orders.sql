@@ -1,4 +1,4 @@
--- Orders placed in the period with their stage durations (the distribution and the slowest).
+-- The slowest orders placed in the period, with their stage durations.
 select
     cycle.order_id,
     customers.customer_name,
@@ -16,3 +16,4 @@ from marts.fct_o2c_cycle_times as cycle
 inner join marts.dim_customers as customers on cycle.customer_id = customers.customer_id
 where cycle.order_date between $date_from and $date_to
 order by cycle.days_order_to_cash desc nulls last, cycle.order_id
+limit 20
