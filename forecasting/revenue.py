@@ -17,7 +17,6 @@ HISTORY_WEEKS = 156
 CV_WINDOWS = 3
 SEASON_WEEKS = 52
 MIN_TRAINING_WEEKS = 13  # below this + the horizon, the forecast is the history's mean
-SERIES = ("invoiced_revenue_rc", "order_intake_rc", "orders")
 _ACCURACY_SCHEMA = {"series": pl.String, "model": pl.String, "wape_pct": pl.Float64, "is_chosen": pl.Boolean}
 
 

@@ -195,8 +195,19 @@ def test_dunning_sends_each_level_once_and_only_the_next_level_after_the_world_m
     for key in new_keys:
         _, invoice, level = key.split("/")
         assert order[level] > earlier.get(invoice, -1), key  # a higher level than before, never a repeat
-    # Every email lists the customer's items, and at least one carries a newly reached level.
-    assert all("Payment reminder" in m["Subject"] or ":" in m["Subject"] for m in smtp.messages)
+    # Each email goes to a customer with a newly reached level and lists that invoice.
+    numbers = dict(mart(world, "select invoice_id, invoice_number from marts.fct_invoices").iter_rows())
+    emails = dict(mart(world, "select customer_id, billing_email from marts.dim_customers").iter_rows())
+    owner = dict(mart(world, "select invoice_id, customer_id from marts.fct_invoices").iter_rows())
+    new_by_address: dict[str, set[str]] = {}
+    for key in new_keys:
+        invoice = key.split("/")[1]
+        new_by_address.setdefault(emails[owner[invoice]], set()).add(invoice)
+    assert {m["To"].addresses[0].addr_spec for m in smtp.messages} == set(new_by_address)
+    for message in smtp.messages:
+        body = message.get_body(("plain",)).get_content()
+        for invoice in new_by_address[message["To"].addresses[0].addr_spec]:
+            assert numbers[invoice] in body
 
 
 def test_names_with_line_breaks_or_markup_cannot_inject() -> None:
