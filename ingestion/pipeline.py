@@ -10,11 +10,13 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import os
-from collections.abc import Callable
+import shutil
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
+import pyarrow as pa
 import sqlalchemy as sa
 
 # dlt reads its log level when first imported; our own report carries what matters.
@@ -32,6 +34,7 @@ from ingestion.conform import (
     file_failure,
 )
 from ingestion.contract import ENTITIES, ERP_ENTITIES, Entity
+from ingestion.spill import SpilledRows
 
 SOURCES = ("erp", "processor", "bank", "fx", "ops", "files")
 # Sources read from a database through SQLAlchemy, and the entities each lands.
@@ -61,6 +64,8 @@ class IngestConfig:
     lookback: dt.timedelta = dt.timedelta(hours=24)
     # The collections ops store (the dashboards' worklist writes there); None: no actions yet.
     ops_url: str | None = None
+    # Rows of one entity held in memory before the rest goes to disk (a first load of a large ERP).
+    spill_rows: int = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -138,9 +143,9 @@ class _Batch:
 
     entity: Entity
     result: EntityResult
-    parts: list[pl.DataFrame] = field(default_factory=list)  # text rows, per file or table read
+    parts: SpilledRows  # text rows, per file or chunk of a table read
+    rows: SpilledRows  # typed rows to merge
     quarantine: list[pl.DataFrame] = field(default_factory=list)
-    rows: pl.DataFrame = field(default_factory=pl.DataFrame)  # typed rows to merge
 
 
 def column_hints(entity: Entity, extras: list[str]) -> dict[str, dict[str, object]]:
@@ -230,7 +235,7 @@ def _read_one_file(source: str, spec: FileSource, path: Path, root: Path, batch:
             result.errors.append(message)
             failed = True
         elif mapped.height:
-            batch.parts.append(mapped)
+            batch.parts.add(mapped)
     result.files_failed += failed
     batch.quarantine.extend(quarantine)
     quarantined = sum(q.height for q in quarantine)
@@ -245,13 +250,23 @@ def _read_one_file(source: str, spec: FileSource, path: Path, root: Path, batch:
     }
 
 
+def _spill_dir(config: IngestConfig, source: str) -> Path:
+    return config.dlt_dir / "spill" / source
+
+
 def _extract(source: str, config: IngestConfig, con, schema: str) -> tuple[dict[str, _Batch], list[dict[str, object]]]:
     batches: dict[str, _Batch] = {}
     manifest: list[dict[str, object]] = []
 
     def batch_for(name: str) -> _Batch:
         if name not in batches:
-            batches[name] = _Batch(ENTITIES[name], EntityResult(source, name))
+            folder = _spill_dir(config, source) / name
+            batches[name] = _Batch(
+                ENTITIES[name],
+                EntityResult(source, name),
+                parts=SpilledRows(folder / "text", config.spill_rows),
+                rows=SpilledRows(folder / "rows", config.spill_rows),
+            )
         return batches[name]
 
     if source in SQL_SOURCES:
@@ -270,9 +285,9 @@ def _extract(source: str, config: IngestConfig, con, schema: str) -> tuple[dict[
                 mark = warehouse.watermark(con, schema, batch.entity)
                 since = mark - config.lookback if mark is not None else None
                 batch.result.watermark_from = since
-                part = sources.read_sql_table(engine, source, name, since)
-                batch.parts.append(part)
-                batch.result.rows_in += part.height
+                for part in sources.read_sql_table(engine, source, name, since):
+                    batch.parts.add(part)
+                    batch.result.rows_in += part.height
         finally:
             engine.dispose()
         return batches, manifest
@@ -306,46 +321,56 @@ class _KnownKeys:
     def __init__(self, con) -> None:
         self._con = con
         self._cache: dict[str, pl.Series] = {}
+        self._added: dict[str, list[pl.Series]] = {}  # merged when next asked for, not per bucket
 
     def get(self, entity: str) -> pl.Series:
         if entity not in self._cache:
             self._cache[entity] = warehouse.known_keys(self._con, entity)
+        if self._added.get(entity):
+            self._cache[entity] = pl.concat([self._cache[entity], *self._added.pop(entity)]).unique()
         return self._cache[entity]
 
     def add(self, entity: str, keys: pl.Series) -> None:
-        self._cache[entity] = pl.concat([self.get(entity), keys.rename("k")]).unique()
+        self._added.setdefault(entity, []).append(keys.rename("k"))
+
+
+def _references(entity: Entity, known: _KnownKeys) -> dict[str, tuple[pl.Series, str]]:
+    references = {}
+    for column, parent in entity.references:
+        keys = known.get(parent)
+        # A parent entity that no source provides cannot be checked (e.g. a folder with
+        # invoices but no orders); the data-quality checks report its absence.
+        if keys.len():
+            references[column] = (keys, f"unknown {parent.removesuffix('s')} (not in {parent})")
+    return references
 
 
 def _conform_batch(batch: _Batch, source: str, con, schema: str, known: _KnownKeys) -> None:
+    """Conform the batch's text rows bucket by bucket (one bucket unless they were spilled)."""
     entity, result = batch.entity, batch.result
-    parts = [p for p in batch.parts if p.height]
-    if parts:
-        text = pl.concat(parts, how="diagonal")
-        references = {}
-        for column, parent in entity.references:
-            keys = known.get(parent)
-            # A parent entity that no source provides cannot be checked (e.g. a folder with
-            # invoices but no orders); the data-quality checks report its absence.
-            if keys.len():
-                references[column] = (keys, f"unknown {parent.removesuffix('s')} (not in {parent})")
+    references = None
+    for text in batch.parts.buckets(list(entity.primary_key)):
+        references = _references(entity, known) if references is None else references
         try:
             conformed = conform(text, entity, source=source, known_keys=references)
             batch.quarantine.append(conformed.quarantine)
-            result.warnings.extend(conformed.warnings)
+            result.warnings.extend(w for w in conformed.warnings if w not in result.warnings)
             rows = conformed.rows
         except SchemaDriftError as error:  # an ERP table lacking a required column
             batch.quarantine.append(_quarantine_rows(text, source, entity.name, str(error), error.column))
-            result.errors.append(str(error))
+            if str(error) not in result.errors:
+                result.errors.append(str(error))
             rows = pl.DataFrame()
         if rows.height:
             if len(entity.primary_key) == 1:
                 known.add(entity.name, rows[entity.primary_key[0]])
             changed, updated = warehouse.changed_rows(con, schema, entity, rows)
-            batch.rows = changed
-            result.rows_unchanged = rows.height - changed.height
-            result.rows_updated = updated
-            result.rows_new = changed.height - updated
-            result.watermark_to = rows[entity.cursor].max()
+            batch.rows.add(changed)
+            result.rows_unchanged += rows.height - changed.height
+            result.rows_updated += updated
+            result.rows_new += changed.height - updated
+            newest = rows[entity.cursor].max()
+            result.watermark_to = newest if result.watermark_to is None else max(result.watermark_to, newest)
     result.rows_quarantined = sum(q.height for q in batch.quarantine)
 
 
@@ -396,16 +421,18 @@ def source_entities(source: str) -> list[str]:
     return list(FILE_SOURCES[source].entities)
 
 
-def _resource(name: str, rows: pl.DataFrame, **hints: object):
-    return dlt.resource(rows.to_arrow(), name=name, write_disposition="merge", **hints)
+def _resource(name: str, data: pa.Table | Iterator[pa.Table], **hints: object):
+    return dlt.resource(data, name=name, write_disposition="merge", **hints)
 
 
-def _entity_resource(entity: Entity, rows: pl.DataFrame):
+def _entity_resource(entity: Entity, rows: SpilledRows | None):
+    """The entity's changed rows (read back from disk if they were spilled); None: no rows."""
+    data, columns = (rows.arrow(), rows.columns) if rows is not None else (empty_rows(entity).to_arrow(), [])
     contract = set(entity.column_names)
-    extras = [c for c in rows.columns if c not in contract and c != SOURCE_FILE]
+    extras = [c for c in columns if c not in contract and c != SOURCE_FILE]
     return _resource(
         entity.name,
-        rows,
+        data,
         primary_key=list(entity.primary_key),
         columns=column_hints(entity, extras),
         schema_contract=SCHEMA_CONTRACT,
@@ -427,13 +454,11 @@ _QUARANTINE_COLUMNS = {
 }
 
 
-def dlt_source_for(source: str, rows: dict[str, pl.DataFrame], quarantine: pl.DataFrame):
+def dlt_source_for(source: str, rows: dict[str, SpilledRows], quarantine: pl.DataFrame):
     """The dlt source of one raw schema: one resource per entity (changed rows, merged on the
     primary key; no rows leaves the table as it is, or creates it empty) and the quarantine."""
-    resources = [
-        _entity_resource(ENTITIES[name], rows.get(name, empty_rows(ENTITIES[name]))) for name in source_entities(source)
-    ]
-    resources.append(_resource(QUARANTINE_TABLE, quarantine.cast(_QUARANTINE_COLUMNS), **_QUARANTINE_HINTS))
+    resources = [_entity_resource(ENTITIES[name], rows.get(name)) for name in source_entities(source)]
+    resources.append(_resource(QUARANTINE_TABLE, quarantine.cast(_QUARANTINE_COLUMNS).to_arrow(), **_QUARANTINE_HINTS))
     return dlt.source(lambda: resources, name=source)()
 
 
@@ -492,6 +517,7 @@ def prepare(source: str, config: IngestConfig, load_id: str) -> PreparedLoad:
     """Extract, conform, and keep only new or changed rows and new quarantine records."""
     schema = f"raw_{source}"
     started = _utc_now()
+    shutil.rmtree(_spill_dir(config, source), ignore_errors=True)  # left by a load that failed
     con = warehouse.connect(config.warehouse)
     try:
         batches, manifest = _extract(source, config, con, schema)
@@ -499,6 +525,7 @@ def prepare(source: str, config: IngestConfig, load_id: str) -> PreparedLoad:
         known = _KnownKeys(con)
         for batch in ordered:
             _conform_batch(batch, source, con, schema, known)
+            batch.parts.clear()  # the text is no longer needed once conformed
         quarantine = _new_quarantine(con, schema, ordered, load_id, started)
     finally:
         con.close()  # dlt opens the warehouse itself; DuckDB allows one writer
@@ -528,6 +555,7 @@ def record(
         warehouse.record_files(con, prepared.schema, pl.DataFrame(files, schema=_MANIFEST_SCHEMA))
     finally:
         con.close()
+    shutil.rmtree(_spill_dir(config, prepared.source), ignore_errors=True)
     return SourceReport(prepared.source, prepared.schema, prepared.load_id, results, row_counts, dlt_load_id)
 
 

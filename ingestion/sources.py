@@ -30,9 +30,10 @@ class FileBatch:
     error: str | None = None
 
 
-def _with_lineage(frame: pl.DataFrame, file: str) -> pl.DataFrame:
+def _with_lineage(frame: pl.DataFrame, file: str, offset: int = 0) -> pl.DataFrame:
     return frame.with_columns(
-        pl.lit(file).alias(SOURCE_FILE), pl.int_range(1, pl.len() + 1, dtype=pl.Int64).alias(SOURCE_ROW)
+        pl.lit(file).alias(SOURCE_FILE),
+        pl.int_range(offset + 1, offset + pl.len() + 1, dtype=pl.Int64).alias(SOURCE_ROW),
     )
 
 
@@ -43,28 +44,97 @@ def _as_text(frame: pl.DataFrame) -> pl.DataFrame:
 # ---- Source databases: the ERP, the ops store (any SQLAlchemy URL) -----------------------------------------------------
 
 
-def read_sql_table(
-    engine: sa.Engine, source: str, entity: str, since: dt.datetime | None, chunk_rows: int = 100_000
-) -> pl.DataFrame:
-    """Rows of a source database's table (the ERP, the ops store) changed since `since` (all rows
-    when None), as text.
+# Names below come from the contract and `since` from our own load log, never from user input.
+def _where(cursor: str, since: dt.datetime | None) -> str:
+    return f""" where "{cursor}" >= '{since.isoformat(sep=" ", timespec="microseconds")}'""" if since else ""
 
-    Streams the result in chunks so a large table never sits in memory as Python objects.
+
+_SENTINEL = "_o2c_sentinel"
+
+
+def _sqlite_text(column: dict[str, object]) -> str:
+    """A column as text the way its declared type shows it: NUMERIC(18, 2) as 8.20, not 8.2."""
+    name, declared = column["name"], column["type"]
+    scale = getattr(declared, "scale", None)
+    if isinstance(declared, sa.Numeric) and not isinstance(declared, sa.Float) and scale is not None:
+        number = f"""typeof("{name}") in ('integer', 'real')"""
+        return f"""case when {number} then printf('%.{scale}f', "{name}") else cast("{name}" as text) end"""
+    return f'cast("{name}" as text)'
+
+
+def _sqlite_frames(
+    path: str, table: str, columns: list[dict[str, object]], where: str, chunk_rows: int
+) -> Iterator[pl.DataFrame]:
+    """A SQLite table as text, through the ADBC driver (Arrow batches, no Python objects).
+
+    The driver infers each column's type from the first batch and fails when a later batch
+    disagrees (a column null for the first rows and text after, a whole-number amount stored as
+    an integer then a decimal one). Every column is therefore cast to text, and a first row of
+    empty strings makes each one text from the start; that row is dropped on arrival.
     """
-    table = ENTITIES[entity]
-    meta_table = sa.Table(entity, sa.MetaData(), autoload_with=engine)
-    query = sa.select(meta_table).order_by(*[meta_table.c[k] for k in table.primary_key])
-    if since is not None:
-        query = query.where(meta_table.c[table.cursor] >= since)
-    chunks: list[pl.DataFrame] = []
+    import adbc_driver_sqlite.dbapi as driver
+
+    names = [f'"{c["name"]}"' for c in columns]
+    first = ", ".join(f"'' as {name}" for name in names)
+    text = ", ".join(f"{_sqlite_text(c)} as {name}" for c, name in zip(columns, names, strict=True))
+    # SQLite runs the arms of a UNION ALL in order, so the sentinel row comes first.
+    sql = f'select {first}, 0 as {_SENTINEL} union all select {text}, 1 from "{table}"{where}'
+    with driver.connect(path) as connection, connection.cursor() as cursor:
+        cursor.adbc_statement.set_options(**{"adbc.sqlite.query.batch_rows": str(chunk_rows)})
+        cursor.execute(sql)
+        for batch in cursor.fetch_record_batch():
+            yield pl.from_arrow(batch).filter(pl.col(_SENTINEL) == 1).drop(_SENTINEL)
+
+
+def _postgres_frames(url: sa.URL, table: str, columns: list[str], where: str) -> Iterator[pl.DataFrame]:
+    """A PostgreSQL table as text through the ADBC driver: the server renders each value, and
+    Arrow batches arrive without a Python object per row."""
+    import adbc_driver_postgresql.dbapi as driver
+
+    text = ", ".join(f'cast("{name}" as text) as "{name}"' for name in columns)
+    with (
+        driver.connect(url.set(drivername="postgresql").render_as_string(hide_password=False)) as connection,
+        connection.cursor() as cursor,
+    ):
+        cursor.execute(f'select {text} from "{table}"{where}')
+        for batch in cursor.fetch_record_batch():
+            yield pl.from_arrow(batch)
+
+
+def _sqlalchemy_frames(engine: sa.Engine, table: str, where: str, chunk_rows: int) -> Iterator[pl.DataFrame]:
+    """Any other database: rows through SQLAlchemy, a chunk at a time."""
     with engine.connect() as conn:
-        result = conn.execution_options(yield_per=chunk_rows).execute(query)
+        result = conn.execution_options(yield_per=chunk_rows).execute(sa.text(f'select * from "{table}"{where}'))
         columns = list(result.keys())
         for part in result.partitions():
-            chunk = pl.DataFrame([tuple(r) for r in part], schema=columns, orient="row", infer_schema_length=None)
-            chunks.append(_as_text(chunk))
-    frame = pl.concat(chunks) if chunks else pl.DataFrame(schema=dict.fromkeys(columns, pl.String))
-    return _with_lineage(frame, f"{source}.{entity}")
+            yield pl.DataFrame([tuple(r) for r in part], schema=columns, orient="row", infer_schema_length=None)
+
+
+def read_sql_table(
+    engine: sa.Engine, source: str, entity: str, since: dt.datetime | None, chunk_rows: int = 200_000
+) -> Iterator[pl.DataFrame]:
+    """Rows of a source database's table (the ERP, the ops store) changed since `since` (all rows
+    when None), as text, in chunks of about `chunk_rows` rows.
+
+    SQLite and PostgreSQL are read through their ADBC drivers, which hand over Arrow batches: no
+    row becomes a Python object, which is what made extraction slow and large. Any other
+    database goes through SQLAlchemy. `_source_row` numbers run on across chunks.
+    """
+    where = _where(ENTITIES[entity].cursor, since)
+    url = engine.url
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        columns = sa.inspect(engine).get_columns(entity)
+        frames = _sqlite_frames(url.database, entity, columns, where, chunk_rows)
+    elif url.get_backend_name() == "postgresql":
+        columns = [c["name"] for c in sa.inspect(engine).get_columns(entity)]
+        frames = _postgres_frames(url, entity, columns, where)
+    else:
+        frames = _sqlalchemy_frames(engine, entity, where, chunk_rows)
+    offset = 0
+    for frame in frames:
+        if frame.height:
+            yield _with_lineage(_as_text(frame), f"{source}.{entity}", offset)
+            offset += frame.height
 
 
 # ---- Files ---------------------------------------------------------------------------------

@@ -149,6 +149,31 @@ def test_every_injected_fault_is_quarantined_or_reported_and_nothing_is_lost(
     assert loaded.filter(pl.col("_source_file") == drift["file"])["channel_code"].to_list()[0] == "SEPA"
 
 
+def test_a_load_spilled_to_disk_in_buckets_equals_one_held_in_memory(
+    tmp_path: Path, faulty_world: tuple[Path, str]
+) -> None:
+    """Large loads go to disk and are conformed in key buckets; duplicates split across files
+    and chunks must still be found, and every count must match the load held in memory."""
+    sources, url = faulty_world
+    whole = ingest_config(tmp_path / "memory", sources, url)
+    spilled = ingest_config(tmp_path / "disk", sources, url, spill_rows=300)
+    reports = {config: ingest(config) for config in (whole, spilled)}
+    counts = {
+        config: {
+            (r.source, e.entity): (e.rows_in, e.rows_new, e.rows_quarantined, e.watermark_to)
+            for r in reports[config]
+            for e in r.entities
+        }
+        for config in reports
+    }
+    assert counts[whole] == counts[spilled]
+    assert counts[whole][("erp", "invoice_lines")][0] > 5 * 300  # really spilled, in several files
+    tables = {config: raw_tables(config.warehouse) for config in reports}
+    assert tables[whole]["raw_bank.quarantine"].filter(pl.col("reason").str.contains("duplicate primary key")).height
+    assert_same_tables(tables[spilled], tables[whole])  # rows and quarantine records alike
+    assert not any((spilled.dlt_dir / "spill").rglob("*.parquet"))  # cleaned up after the load
+
+
 def test_quarantine_messages_name_source_entity_column_and_value(
     tmp_path: Path, faulty_world: tuple[Path, str]
 ) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import sqlite3
 from pathlib import Path
 
 import polars as pl
@@ -11,7 +12,8 @@ import pytest
 import sqlalchemy as sa
 
 from ingestion import simulator
-from ingestion.simulator import snapshot
+from ingestion.contract import ENTITIES, ERP_ENTITIES
+from ingestion.simulator import snapshot, writers
 from ingestion.simulator.world import WorldSpec, build
 from tests.conftest import END, simulate_world
 
@@ -141,3 +143,25 @@ def test_advance_moves_the_world_forward_without_rewriting_history(tmp_path: Pat
     assert [r[1] for r in rows] == expected["invoice_status"].to_list()
     assert [dt.datetime.fromisoformat(str(r[2])) for r in rows] == expected["updated_at"].to_list()
     assert len({r[1] for r in rows}) >= 3  # statuses really change over time
+
+
+def test_a_bulk_written_sqlite_erp_stores_what_row_inserts_store(tmp_path: Path) -> None:
+    """A new SQLite ERP is filled through ADBC; every value and its storage class (text dates,
+    REAL amounts, 0/1 booleans) must equal what SQLAlchemy's row inserts store."""
+    spec = WorldSpec(seed=3, customers=60, start=dt.date(2024, 7, 1), initial_days=90)
+    tables = snapshot.erp_tables(build(spec, 90), 89)
+    bulk, rows = tmp_path / "bulk.sqlite", tmp_path / "rows.sqlite"
+    writers.write_erp(f"sqlite:///{bulk}", tables, changed_since=None)
+    engine = sa.create_engine(f"sqlite:///{rows}")
+    with engine.begin() as conn:
+        writers.erp_metadata().create_all(conn)
+    engine.dispose()
+    # An upsert of everything changed since 1900 into empty tables: SQLAlchemy inserts, row by row.
+    writers.write_erp(f"sqlite:///{rows}", tables, changed_since=dt.datetime(1900, 1, 1))
+    for name in ERP_ENTITIES:
+        columns = ", ".join(f'"{c}", typeof("{c}")' for c in ENTITIES[name].column_names)
+        query = f'select {columns} from "{name}" order by {", ".join(ENTITIES[name].primary_key)}'
+        written = [sqlite3.connect(path).execute(query).fetchall() for path in (bulk, rows)]
+        assert len(written[0]) == tables[name].height, name
+        assert written[0] == written[1], name
+    assert min(tables[name].height for name in ("invoices", "invoice_lines", "payment_applications")) > 0

@@ -41,15 +41,51 @@ def erp_metadata() -> sa.MetaData:
     return metadata
 
 
+def _as_sqlite_stores_it(frame: pl.DataFrame, name: str) -> pl.DataFrame:
+    """Values the way SQLAlchemy stores them in SQLite: dates and timestamps as ISO text, amounts
+    as REAL, booleans as 0/1, so a bulk-written ERP reads back exactly like one written row by row."""
+    storage = {
+        "date": lambda c: c.dt.strftime("%Y-%m-%d"),
+        "timestamp": lambda c: c.dt.strftime("%Y-%m-%d %H:%M:%S.%6f"),
+        "money": lambda c: c.cast(pl.Float64),
+        "rate": lambda c: c.cast(pl.Float64),
+        "bool": lambda c: c.cast(pl.Int64),
+    }
+    return frame.with_columns(
+        storage[c.type](pl.col(c.name)).alias(c.name) for c in ENTITIES[name].columns if c.type in storage
+    )
+
+
+def _bulk_write_sqlite(path: str, tables: dict[str, pl.DataFrame]) -> None:
+    """Fill the freshly created tables through ADBC in Arrow batches: ten million invoices
+    in minutes, where row-by-row inserts take an hour."""
+    import adbc_driver_sqlite.dbapi as driver
+
+    with driver.connect(path) as connection, connection.cursor() as cursor:
+        for name in ERP_ENTITIES:
+            frame = _as_sqlite_stores_it(tables[name].select(ENTITIES[name].column_names), name)
+            for part in frame.iter_slices(500_000):
+                cursor.adbc_ingest(name, part.to_arrow(), mode="append")
+        connection.commit()
+
+
 def write_erp(url: str, tables: dict[str, pl.DataFrame], *, changed_since: dt.datetime | None) -> dict[str, int]:
     """Create the ERP (changed_since=None) or upsert the rows changed after `changed_since`.
 
     Upserts are delete-then-insert by primary key in one transaction, which every SQL database
-    supports; returns rows written per table.
+    supports; returns rows written per table. A new SQLite ERP is filled in bulk.
     """
     engine = sa.create_engine(url)
     metadata = erp_metadata()
     written: dict[str, int] = {}
+    parsed = sa.engine.make_url(url)
+    if changed_since is None and parsed.get_backend_name() == "sqlite" and parsed.database:
+        with engine.begin() as conn:
+            metadata.drop_all(conn)
+            metadata.create_all(conn)
+        engine.dispose()
+        _bulk_write_sqlite(parsed.database, tables)
+        return {name: tables[name].height for name in ERP_ENTITIES}
     with engine.begin() as conn, warnings.catch_warnings():
         warnings.simplefilter("ignore", sa.exc.SAWarning)  # SQLite stores Numeric as REAL
         if changed_since is None:

@@ -1,0 +1,85 @@
+"""Rows of one entity on their way through a load: in memory while few, in Parquet files once many.
+
+A first load of a large source (ten million invoice lines) does not fit in memory as text, typed
+rows and Arrow copies at once. Rows therefore gather in memory up to a limit, then go to disk, and
+are handed back in buckets by a hash of the primary key: every version of one key lands in the
+same bucket, so conforming bucket by bucket finds the same duplicates as conforming all at once.
+Below the limit nothing touches the disk and there is a single bucket.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+# Buckets once rows are spilled: at 10 M invoice lines, about 600 k rows each.
+BUCKETS = 16
+# Rows per Arrow table handed to dlt when reading spilled files back.
+ARROW_BATCH_ROWS = 250_000
+
+
+class SpilledRows:
+    """Frames added one after another, read back whole (few rows) or in key buckets (many)."""
+
+    def __init__(self, folder: Path, limit: int) -> None:
+        self.folder = folder
+        self.limit = limit
+        self.frames: list[pl.DataFrame] = []
+        self.files: list[Path] = []
+        self.in_memory = 0
+        self.height = 0
+
+    def add(self, frame: pl.DataFrame) -> None:
+        if frame.height == 0:
+            return
+        self.frames.append(frame)
+        self.in_memory += frame.height
+        self.height += frame.height
+        if self.in_memory >= self.limit:
+            self._spill()
+
+    def _spill(self) -> None:
+        if not self.frames:
+            return
+        self.folder.mkdir(parents=True, exist_ok=True)
+        path = self.folder / f"part-{len(self.files):05d}.parquet"
+        pl.concat(self.frames, how="diagonal").write_parquet(path, compression="lz4", statistics=False)
+        self.files.append(path)
+        self.frames, self.in_memory = [], 0
+
+    def buckets(self, key: list[str]) -> Iterator[pl.DataFrame]:
+        """All rows, as one frame if they stayed in memory, else in BUCKETS frames by key hash."""
+        if not self.files:
+            if self.frames:
+                yield pl.concat(self.frames, how="diagonal")
+            return
+        self._spill()
+        spilled = pl.concat([pl.scan_parquet(f) for f in self.files], how="diagonal")
+        bucket = pl.struct(key).hash(seed=0) % BUCKETS
+        for number in range(BUCKETS):
+            frame = spilled.filter(bucket == number).collect()
+            if frame.height:
+                yield frame
+
+    @property
+    def columns(self) -> list[str]:
+        if self.frames:
+            return self.frames[0].columns
+        return pq.read_schema(self.files[0]).names if self.files else []
+
+    def clear(self) -> None:
+        for path in self.files:
+            path.unlink(missing_ok=True)
+        self.frames, self.files, self.in_memory, self.height = [], [], 0, 0
+
+    def arrow(self) -> Iterator[pa.Table]:
+        """All rows as Arrow tables of bounded size, for dlt."""
+        for frame in self.frames:
+            yield frame.to_arrow()
+        for path in self.files:
+            for batch in pq.ParquetFile(path).iter_batches(batch_size=ARROW_BATCH_ROWS):
+                yield pa.Table.from_batches([batch])
