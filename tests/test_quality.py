@@ -8,10 +8,11 @@ from pathlib import Path
 
 import duckdb
 import polars as pl
+import pytest
 
-from ingestion import simulator
+from ingestion import quality, simulator
 from ingestion.pipeline import SOURCES, ingest, source_entities
-from ingestion.quality import ERROR, WARN, check_warehouse
+from ingestion.quality import ERROR, WARN, check_marts, check_warehouse
 from tests.conftest import ingest_config, raw_tables
 
 BUILT_IN = [s for s in SOURCES if s != "files"]
@@ -80,3 +81,57 @@ def test_every_injected_fault_is_caught_and_named(tmp_path: Path, faulty_world: 
     chf = next(f for f in faults if f["fault"] == "currency_without_fx_rate")
     payments = tables["raw_processor.payments"]
     assert payments.filter((pl.col("_source_file") == chf["file"]) & (pl.col("currency") == "CHF")).height == 1
+
+
+def _marts_with_faults(path: Path) -> None:
+    """Two small key marts whose faults fall in different chunks of 7 rows: a key in duplicate
+    at the first and the last row, negative amounts in two chunks, and 8 % of customers missing,
+    bunched so that one chunk alone has far more than the 10 % its `mostly` allows."""
+    con = duckdb.connect(str(path))
+    con.execute("create schema marts")
+    con.execute(
+        "create table marts.fct_payments as select "
+        "case when i = 99 then 'P001' else printf('P%03d', i) end as payment_id, "
+        "case when i in (3, 60) then -1.5 else 10.25 end::decimal(18, 2) as unapplied_amount, "
+        "20.5::decimal(18, 2) as amount_rc, "
+        "case when i between 14 and 21 then null else 'C1' end as customer_id "
+        "from range(100) t(i) order by i"
+    )
+    con.execute(
+        "create table marts.fct_ar_aging as select date '2026-06-30' as as_of_date, "
+        "case when i = 40 then 'I002' else printf('I%03d', i) end as invoice_id, "
+        "'current' as aging_bucket, 5.0::decimal(18, 2) as open_balance from range(50) t(i) order by i"
+    )
+    con.close()
+
+
+def test_chunked_validation_adds_up_to_the_whole_table(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "warehouse.duckdb"
+    _marts_with_faults(path)
+    whole = {(r.entity, r.expectation, r.column): r for r in check_marts(path, run_id="whole")}
+    monkeypatch.setattr(quality, "CHUNK_ROWS", 7)
+    chunked = {(r.entity, r.expectation, r.column): r for r in check_marts(path, run_id="chunked")}
+    assert whole.keys() == chunked.keys()
+    for key, r in whole.items():
+        c = chunked[key]
+        assert (c.success, c.unexpected_count, c.rows_checked, c.severity) == (
+            r.success,
+            r.unexpected_count,
+            r.rows_checked,
+            r.severity,
+        ), key
+        assert sorted(c.sample) == sorted(r.sample), key
+    # The key in duplicate at rows 1 and 99 is found (both rows, as GX's uniqueness counts), so is
+    # the pair at rows 2 and 40; the 8 % missing customers pass `mostly` over the whole table.
+    duplicate = chunked[("fct_payments", "expect_column_values_to_be_unique", "payment_id")]
+    assert (duplicate.success, duplicate.unexpected_count, duplicate.sample) == (False, 2, ["P001", "P001"])
+    pair = chunked[("fct_ar_aging", "expect_compound_columns_to_be_unique", "as_of_date,invoice_id")]
+    assert (pair.success, pair.unexpected_count) == (False, 2)
+    assert pair.sample == ["2026-06-30 vs I002"] * 2
+    assert "fct_ar_aging.as_of_date,invoice_id: expect_compound_columns_to_be_unique failed for 2 of 50" in pair.message
+    negative = chunked[("fct_payments", "expect_column_values_to_be_between", "unapplied_amount")]
+    assert (negative.success, negative.unexpected_count, negative.sample) == (False, 2, ["-1.50", "-1.50"])
+    customers = chunked[("fct_payments", "expect_column_values_to_not_be_null", "customer_id")]
+    assert (customers.success, customers.unexpected_count, customers.severity) == (True, 8, WARN)
+    rows = chunked[("fct_payments", "expect_table_row_count_to_be_between", None)]
+    assert (rows.success, rows.rows_checked) == (True, 100)
