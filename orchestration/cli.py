@@ -202,10 +202,14 @@ def check(
         raise typer.Exit(1)
     chosen = source or [x for x in SOURCES if x != "files" or s.contract_dir is not None]
     run_id = f"cli-{new_load_id()}"
-    results = quality.check_warehouse(
-        s.warehouse, chosen, source_entities, run_id=run_id, full=full, docs_dir=s.quality_dir
+    results = (
+        []
+        if marts_only
+        else quality.check_warehouse(
+            s.warehouse, chosen, source_entities, run_id=run_id, full=full, docs_dir=s.quality_dir
+        )
     )
-    if marts:
+    if marts or marts_only:
         results += quality.check_marts(s.warehouse, run_id=run_id, docs_dir=s.quality_dir)
     table = Table("source", "entity", "expectation", "column", "severity", "result", "unexpected", "sample")
     for r in sorted(results, key=lambda r: (r.success, r.severity != quality.ERROR, r.source, r.entity)):

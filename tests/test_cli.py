@@ -25,6 +25,11 @@ def test_every_command_has_help(command: list[str]) -> None:
             assert name in result.output
 
 
+def _expectations(output: str) -> int:
+    """N of the check command's closing "N expectations: ..." line."""
+    return int(output.split(" expectations:")[0].split()[-1])
+
+
 def test_simulate_ingest_status(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("O2C_DATA_DIR", str(tmp_path))
     monkeypatch.setattr("orchestration.cli.console", Console(width=250))  # one line per table row
@@ -47,6 +52,11 @@ def test_simulate_ingest_status(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     result = runner.invoke(app, ["check"])  # no marts built by `ingest` alone: the raw suites
     assert result.exit_code == 0, result.output
     assert "0 errors" in result.output and "Data docs:" in result.output
+    assert _expectations(result.output) > 50
+
+    result = runner.invoke(app, ["check", "--marts-only"])  # the raw suites are not run again
+    assert result.exit_code == 0, result.output
+    assert _expectations(result.output) == 0  # and no marts are built yet
 
     result = runner.invoke(app, ["simulate", "--advance", "2"])
     assert result.exit_code == 0, result.output
