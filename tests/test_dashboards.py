@@ -115,6 +115,18 @@ def test_aging_buckets_reconcile_to_open_ar_and_filters_apply(app_env: Path) -> 
     assert shown["Open AR"] == money(buckets["rc"].sum())
     for bucket, amount in buckets.iter_rows():
         assert shown[bucket] == money(amount), bucket
+    # By customer: the largest balances first, each row's buckets adding up to its total.
+    by_customer = next(d.value for d in at.dataframe if "collector_name" in d.value.columns)
+    largest = mart(
+        app_env,
+        "select customer_id, sum(open_balance_rc)::double as rc from marts.fct_ar_aging where as_of_date = ? "
+        "group by 1 order by rc desc, customer_id limit 3",
+        [as_of],
+    )
+    assert by_customer["customer_id"].head(3).tolist() == largest["customer_id"].to_list()
+    assert by_customer["total"].head(3).round(2).tolist() == largest["rc"].round(2).to_list()
+    bucket_columns = [c for c in by_customer.columns if c in set(buckets["aging_bucket"])]
+    assert (by_customer[bucket_columns].sum(axis=1) - by_customer["total"]).abs().max() < 0.01
     # A past month-end and one segment: the total is the marts' for that date and segment.
     month_end = mart(app_env, "select max(as_of_date) as d from marts.fct_ar_aging where as_of_date < ?", [as_of])["d"][
         0

@@ -6,6 +6,9 @@ import streamlit as st
 
 from dashboards import db, ui
 
+# Rows of the by-customer table: the rest are a filter away.
+CUSTOMERS_SHOWN = 200
+
 meta = ui.guard()
 st.title("AR aging")
 ui.freshness(meta)
@@ -25,26 +28,20 @@ regions = top[2].multiselect("Region", values("region"))
 segments = top[3].multiselect("Segment", values("segment"))
 currencies = top[4].multiselect("Currency", values("currency"))
 
-items = db.query(
-    "aging_items",
-    {
-        "as_of_date": as_of,
-        "collectors": collectors,
-        "regions": regions,
-        "segments": segments,
-        "currencies": currencies,
-    },
-)
-if ui.empty(items):
+filters = {
+    "as_of_date": as_of,
+    "collectors": collectors,
+    "regions": regions,
+    "segments": segments,
+    "currencies": currencies,
+}
+# Totals are summed by DuckDB: at 10 M invoices the open items alone are a million rows.
+buckets = db.query("aging_buckets", filters)
+if ui.empty(buckets):
     st.stop()
 
-buckets = (
-    items.group_by("aging_bucket", "aging_bucket_order")
-    .agg(pl.col("open_balance_rc").sum().round(2).alias("open_ar_rc"), pl.len().alias("invoices"))
-    .sort("aging_bucket_order")
-)
-total = items["open_balance_rc"].sum()
-st.metric("Open AR", ui.money(total), help=f"{items.height} open items; the buckets add up to this total.")
+total = buckets["open_ar_rc"].sum()
+st.metric("Open AR", ui.money(total), help=f"{buckets['invoices'].sum()} open items; the buckets add up to this total.")
 columns = st.columns(len(buckets))
 for column, row in zip(columns, buckets.iter_rows(named=True), strict=True):
     column.metric(row["aging_bucket"], ui.money(row["open_ar_rc"]), f"{row['invoices']} items", delta_color="off")
@@ -52,18 +49,23 @@ figure = px.bar(buckets, x="aging_bucket", y="open_ar_rc", text_auto=".3s")
 figure.update_layout(height=280, margin={"t": 10}, xaxis_title=None, yaxis_title="open AR")
 st.plotly_chart(figure, width="stretch")
 
-st.markdown("**By customer** (select a row to see its invoices)")
+largest = db.query("aging_customers", {**filters, "limit": CUSTOMERS_SHOWN})
+shown, customers = largest["customer_id"].n_unique(), largest["customers"][0]
+st.markdown(
+    f"**By customer**: the {shown} with the most open AR of {customers} customers with open items "
+    "(select a row to see its invoices; filter to narrow)"
+    if shown < customers
+    else "**By customer** (select a row to see its invoices)"
+)
 by_customer = (
-    items.pivot(
+    largest.pivot(
         on="aging_bucket",
-        index=["customer_id", "customer_name", "collector_name"],
-        values="open_balance_rc",
-        aggregate_function="sum",
+        index=["customer_id", "customer_name", "collector_name", "total"],
+        values="open_ar_rc",
         sort_columns=False,
     )
     .fill_null(0)
-    .with_columns(pl.sum_horizontal(pl.exclude("customer_id", "customer_name", "collector_name")).alias("total"))
-    .sort("total", descending=True)
+    .sort("total", "customer_id", descending=[True, False])
 )
 ordered = [b for b in buckets["aging_bucket"].to_list() if b in by_customer.columns]
 by_customer = by_customer.select("customer_id", "customer_name", "collector_name", *ordered, "total")
@@ -72,11 +74,12 @@ chosen = selection.selection.rows if selection else []
 if chosen:
     customer = by_customer.row(chosen[0], named=True)
     st.markdown(f"**Invoices of {customer['customer_name']}** as of {as_of}")
-    ui.table(items.filter(pl.col("customer_id") == customer["customer_id"]))
+    ui.table(db.query("aging_items", {**filters, "customer_id": customer["customer_id"]}))
 
 st.download_button(
     "Download the open items (CSV)",
-    items.write_csv(),
+    # Only when clicked: every open item under the filters, which can be large.
+    lambda: db.query("aging_items", {**filters, "customer_id": None}).write_csv(),
     file_name=f"ar_aging_{as_of}.csv",
     mime="text/csv",
 )
