@@ -55,7 +55,7 @@ dagster: setup
 test: setup system-deps
 	$(BIN)/pytest -n 2 --dist loadfile
 
-# Benchmarks: make bench SCALE=s|m|l (results in benchmarks/results/ and docs/performance.md).
+# Benchmarks: make bench SCALE=s|m|l-half|l (results in benchmarks/results/ and docs/performance.md).
 SCALE ?= s
 bench: setup
 	$(BIN)/python benchmarks/run.py --scale $(SCALE)
