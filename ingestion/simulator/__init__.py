@@ -33,8 +33,7 @@ def _write_period(
     world, sources_dir: Path, erp_url: str, first_day: int, last_day: int, changed_since
 ) -> SimulationResult:
     start = world.spec.start
-    tables = snapshot.erp_tables(world, last_day)
-    erp_rows = writers.write_erp(erp_url, tables, changed_since=changed_since)
+    erp_rows = writers.write_erp(erp_url, snapshot.erp_tables(world, last_day), changed_since=changed_since)
     landing = _landing(sources_dir)
     files = writers.write_processor_files(
         landing / "processor", snapshot.processor_records(world, first_day, last_day), start

@@ -56,11 +56,14 @@ def generate(
         * np.array(P.WEEKDAY_FACTOR)[weekdays]
         * (1 + P.ANNUAL_GROWTH) ** (np.arange(n_days) / 365)
     )
-    parts: dict[str, list[dict[str, np.ndarray]]] = {"orders": [], "lines": [], "invoices": [], "intents": []}
+    frames: dict[str, list[pl.DataFrame]] = {"orders": [], "lines": [], "invoices": [], "intents": []}
     for d in range(n_days):
-        _one_day(np.random.default_rng([seed, 100, d]), d, day_factor[d], cust, list_price_cents, parts)
-    frames = {k: pl.concat([pl.DataFrame(p) for p in v]) if v else pl.DataFrame() for k, v in parts.items()}
-    return Lifecycles(**frames)
+        day: dict[str, list[dict[str, np.ndarray]]] = {name: [] for name in frames}
+        _one_day(np.random.default_rng([seed, 100, d]), d, day_factor[d], cust, list_price_cents, day)
+        # Each day's arrays become frames at once, so they are not held twice until the end.
+        for name, parts in day.items():
+            frames[name].extend(pl.DataFrame(part) for part in parts)
+    return Lifecycles(**{name: pl.concat(parts) if parts else pl.DataFrame() for name, parts in frames.items()})
 
 
 def _one_day(

@@ -106,6 +106,7 @@ def build(spec: WorldSpec, n_days: int) -> World:
         )
         .join(cust_cols, on="cust")
     )
+    del life  # the lifecycles live on in the frames above; payments are the peak of memory
     processor, processor_truth = _processor_payments(intents, start)
     bank, bank_truth = _bank_transfers(spec, intents, start, n_days)
     return World(
