@@ -264,7 +264,7 @@ def _extract(source: str, config: IngestConfig, con, schema: str) -> tuple[dict[
             batches[name] = _Batch(
                 ENTITIES[name],
                 EntityResult(source, name),
-                parts=SpilledRows(folder / "text", config.spill_rows),
+                parts=SpilledRows(folder / "text", config.spill_rows, list(ENTITIES[name].primary_key)),
                 rows=SpilledRows(folder / "rows", config.spill_rows),
             )
         return batches[name]
@@ -349,7 +349,7 @@ def _conform_batch(batch: _Batch, source: str, con, schema: str, known: _KnownKe
     """Conform the batch's text rows bucket by bucket (one bucket unless they were spilled)."""
     entity, result = batch.entity, batch.result
     references = None
-    for text in batch.parts.buckets(list(entity.primary_key)):
+    for text in batch.parts.buckets():
         references = _references(entity, known) if references is None else references
         try:
             conformed = conform(text, entity, source=source, known_keys=references)

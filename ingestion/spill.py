@@ -23,13 +23,19 @@ ARROW_BATCH_ROWS = 250_000
 
 
 class SpilledRows:
-    """Frames added one after another, read back whole (few rows) or in key buckets (many)."""
+    """Frames added one after another, read back whole (few rows) or in key buckets (many).
 
-    def __init__(self, folder: Path, limit: int) -> None:
+    With a `key`, each spill is written already split into its buckets, so reading a bucket back
+    reads only that bucket's files; without one (rows only handed on to dlt) it is written whole.
+    """
+
+    def __init__(self, folder: Path, limit: int, key: list[str] | None = None) -> None:
         self.folder = folder
         self.limit = limit
+        self.key = key
         self.frames: list[pl.DataFrame] = []
-        self.files: list[Path] = []
+        self.files: dict[int, list[Path]] = {}  # bucket (0 without a key) → its files
+        self.spills = 0
         self.in_memory = 0
         self.height = 0
 
@@ -46,40 +52,47 @@ class SpilledRows:
         if not self.frames:
             return
         self.folder.mkdir(parents=True, exist_ok=True)
-        path = self.folder / f"part-{len(self.files):05d}.parquet"
-        pl.concat(self.frames, how="diagonal").write_parquet(path, compression="lz4", statistics=False)
-        self.files.append(path)
+        frame = pl.concat(self.frames, how="diagonal")
         self.frames, self.in_memory = [], 0
+        if self.key is None:
+            parts = {0: frame}
+        else:
+            bucket = (pl.struct(self.key).hash(seed=0) % BUCKETS).alias("_bucket")
+            split = frame.with_columns(bucket).partition_by("_bucket", as_dict=True, include_key=False)
+            parts = {number: part for (number,), part in split.items()}
+        for number, part in parts.items():
+            path = self.folder / f"spill-{self.spills:05d}-bucket-{number:02d}.parquet"
+            part.write_parquet(path, compression="lz4", statistics=False)
+            self.files.setdefault(number, []).append(path)
+        self.spills += 1
 
-    def buckets(self, key: list[str]) -> Iterator[pl.DataFrame]:
-        """All rows, as one frame if they stayed in memory, else in BUCKETS frames by key hash."""
+    def buckets(self) -> Iterator[pl.DataFrame]:
+        """All rows: as one frame if they stayed in memory, else bucket by bucket, every version
+        of a key in the same bucket."""
         if not self.files:
             if self.frames:
                 yield pl.concat(self.frames, how="diagonal")
             return
         self._spill()
-        spilled = pl.concat([pl.scan_parquet(f) for f in self.files], how="diagonal")
-        bucket = pl.struct(key).hash(seed=0) % BUCKETS
-        for number in range(BUCKETS):
-            frame = spilled.filter(bucket == number).collect()
-            if frame.height:
-                yield frame
+        for number in sorted(self.files):
+            yield pl.concat([pl.read_parquet(f) for f in self.files[number]], how="diagonal")
 
     @property
     def columns(self) -> list[str]:
         if self.frames:
             return self.frames[0].columns
-        return pq.read_schema(self.files[0]).names if self.files else []
+        first = next(iter(self.files.values()), [])
+        return pq.read_schema(first[0]).names if first else []
 
     def clear(self) -> None:
-        for path in self.files:
+        for path in (f for files in self.files.values() for f in files):
             path.unlink(missing_ok=True)
-        self.frames, self.files, self.in_memory, self.height = [], [], 0, 0
+        self.frames, self.files, self.in_memory, self.height = [], {}, 0, 0
 
     def arrow(self) -> Iterator[pa.Table]:
         """All rows as Arrow tables of bounded size, for dlt."""
         for frame in self.frames:
             yield frame.to_arrow()
-        for path in self.files:
+        for path in (f for files in self.files.values() for f in files):
             for batch in pq.ParquetFile(path).iter_batches(batch_size=ARROW_BATCH_ROWS):
                 yield pa.Table.from_batches([batch])
