@@ -13,6 +13,9 @@ from forecasting import backtest, cash, clv, pay_dates, revenue, tables
 from ingestion.warehouse import query_frame, table_exists
 
 CLV_HORIZON_WEEKS = 52
+# The daily build refreshes the backtests once the data is this many days newer; `o2c backtest`
+# runs them at any time.
+BACKTEST_EVERY_DAYS = 7
 
 
 def data_as_of(con: duckdb.DuckDBPyConnection) -> dt.date:
@@ -71,12 +74,30 @@ def customer_clv(con: duckdb.DuckDBPyConnection) -> dict[str, object]:
     }
 
 
-def backtests(con: duckdb.DuckDBPyConnection) -> dict[str, object]:
+def _last_backtest(con: duckdb.DuckDBPyConnection) -> dt.date | None:
+    """The data's as-of date of the stored backtests; None if there are none (or from before
+    the date was kept)."""
+    if not table_exists(con, tables.SCHEMA, "backtest_summary"):
+        return None
+    columns = {r[0] for r in con.execute(f"describe {tables.SCHEMA}.backtest_summary").fetchall()}
+    if "data_as_of" not in columns:
+        return None
+    return con.execute(f"select max(data_as_of) from {tables.SCHEMA}.backtest_summary").fetchall()[0][0]
+
+
+def backtests(con: duckdb.DuckDBPyConnection, *, force: bool = False) -> dict[str, object]:
+    """Rolling-origin backtests, when the stored ones are BACKTEST_EVERY_DAYS older than the data
+    (or `force`): they re-fit the pay-date model at every past month-end, the costliest forecasting
+    step, and their verdict moves slowly."""
+    as_of = data_as_of(con)
+    last = _last_backtest(con)
+    if not force and last is not None and (as_of - last).days < BACKTEST_EVERY_DAYS:
+        return {"skipped": f"backtests from data as of {last} are under {BACKTEST_EVERY_DAYS} days old"}
     history = pay_dates.open_items_at(con, _aging_dates(con))
-    result = backtest.run(con, history, data_as_of(con))
+    result = backtest.run(con, history, as_of)
     tables.replace(con, "backtest_pay_date", result.pay_date)
     tables.replace(con, "backtest_cash_weekly", result.cash_weekly)
-    tables.replace(con, "backtest_summary", result.summary)
+    tables.replace(con, "backtest_summary", result.summary.with_columns(pl.lit(as_of).alias("data_as_of")))
     return {
         f"{row['evaluation']}_{row['method']}_{row['metric']}": round(row["value"], 2)
         for row in result.summary.iter_rows(named=True)

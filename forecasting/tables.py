@@ -180,6 +180,7 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "metric": "mae_days, mape_pct or wape_pct.",
             "value": "Metric value.",
             "n_origins": "Backtest origins pooled.",
+            "data_as_of": "The data's as-of date when the backtests ran (the daily build refreshes them weekly).",
         },
     ),
 }

@@ -346,6 +346,7 @@ def forecast() -> None:
     import duckdb
 
     from forecasting import run
+    from ingestion.warehouse import limit_memory
 
     s = get_settings()
     if not s.warehouse.exists():
@@ -353,6 +354,7 @@ def forecast() -> None:
         raise typer.Exit(1)
     con = duckdb.connect(str(s.warehouse))
     try:
+        limit_memory(con, s.duckdb_memory_limit)
         for step in run.STEPS:
             started = time.perf_counter()
             metadata = step(con)
@@ -370,6 +372,7 @@ def backtest() -> None:
     import duckdb
 
     from forecasting import run
+    from ingestion.warehouse import limit_memory
 
     s = get_settings()
     if not s.warehouse.exists():
@@ -377,7 +380,8 @@ def backtest() -> None:
         raise typer.Exit(1)
     con = duckdb.connect(str(s.warehouse))
     try:
-        run.backtests(con)
+        limit_memory(con, s.duckdb_memory_limit)
+        run.backtests(con, force=True)
         rows = con.execute(
             "select evaluation, method, metric, value, n_origins from forecasts.backtest_summary order by all"
         ).fetchall()

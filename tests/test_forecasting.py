@@ -178,6 +178,32 @@ def test_revenue_forecast_and_clv_are_plausible(built: Path) -> None:
     assert joined > 0.8
 
 
+def test_backtests_refresh_weekly_in_the_build_and_on_demand(built: Path, tmp_path: Path) -> None:
+    import shutil
+
+    warehouse = tmp_path / "warehouse.duckdb"
+    shutil.copy(built / "warehouse" / "warehouse.duckdb", warehouse)
+    con = duckdb.connect(str(warehouse))
+    try:
+        as_of = run.data_as_of(con)
+        summary = "select * from forecasts.backtest_summary order by all"
+        before = pl.from_arrow(con.sql(summary).to_arrow_table())
+        assert before["data_as_of"].unique().to_list() == [as_of]
+        # The build ran them on today's data: the next build skips them and leaves them as they are.
+        assert "skipped" in run.backtests(con)
+        assert pl.from_arrow(con.sql(summary).to_arrow_table()).equals(before)
+        # A week later they run again, with the same verdict on the same data.
+        con.execute("update forecasts.backtest_summary set data_as_of = data_as_of - interval 7 day")
+        metadata = run.backtests(con)
+        assert "skipped" not in metadata and "pay_date_baseline_mae_days" in metadata
+        after = pl.from_arrow(con.sql(summary).to_arrow_table())
+        rounded = pl.col("value").round(9)
+        assert after.with_columns(rounded).equals(before.with_columns(rounded))
+        assert "skipped" not in run.backtests(con, force=True)  # what `o2c backtest` does
+    finally:
+        con.close()
+
+
 def test_forecast_history_is_kept_and_scored_against_actuals(built: Path, tmp_path: Path) -> None:
     import shutil
 
