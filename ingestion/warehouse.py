@@ -7,6 +7,7 @@ unchanged rows, files seen) and keeps the load log and file manifest.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from pathlib import Path
 
 import duckdb
@@ -21,6 +22,13 @@ FILE_MANIFEST = "_o2c_files"
 def connect(path: Path) -> duckdb.DuckDBPyConnection:
     path.parent.mkdir(parents=True, exist_ok=True)
     return duckdb.connect(str(path))
+
+
+def limit_memory(con: duckdb.DuckDBPyConnection, limit: str) -> None:
+    """Cap DuckDB's memory on this connection's database (e.g. "8GB"); beyond it, it spills to disk."""
+    if not re.fullmatch(r"\d+(\.\d+)?\s*[KMGT]i?B", limit):
+        raise ValueError(f"DuckDB memory limit {limit!r} is not a size such as 8GB")
+    con.execute(f"set memory_limit = '{limit}'")
 
 
 def query_frame(con: duckdb.DuckDBPyConnection, sql: str, params: list[object] | None = None) -> pl.DataFrame:

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from orchestration.settings import REPO_ROOT
+from orchestration.settings import REPO_ROOT, get_settings
 
 DBT_PROJECT = REPO_ROOT / "dbt_project"
 # dbt installed beside this Python, whether or not the environment is activated.
@@ -17,7 +17,12 @@ DBT_EXECUTABLE = Path(sys.executable).parent / "dbt"
 def dbt_command(args: list[str], warehouse: Path, work_dir: Path | None = None) -> tuple[list[str], dict[str, str]]:
     """The dbt command line and environment; `work_dir` keeps target/ and logs/ apart per run."""
     command = [str(DBT_EXECUTABLE), *args, "--project-dir", str(DBT_PROJECT), "--profiles-dir", str(DBT_PROJECT)]
-    env = {**os.environ, "O2C_WAREHOUSE_PATH": str(warehouse), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+    env = {
+        **os.environ,
+        "O2C_WAREHOUSE_PATH": str(warehouse),
+        "O2C_DUCKDB_MEMORY_LIMIT": get_settings().duckdb_memory_limit,
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+    }
     if work_dir is not None:
         env |= {"DBT_TARGET_PATH": str(work_dir / "target"), "DBT_LOG_PATH": str(work_dir / "logs")}
     return command, env

@@ -37,9 +37,10 @@ def ingest_config(settings: Settings) -> IngestConfig:
 
 
 def export_environment(settings: Settings) -> None:
-    """Put the resolved warehouse path in the environment: the dbt profile, the Dagster
-    DuckDBResource and every subprocess then read the one same setting."""
+    """Put the resolved warehouse path and DuckDB memory cap in the environment: the dbt profile,
+    the Dagster DuckDBResource and every subprocess then read the one same setting."""
     os.environ["O2C_WAREHOUSE_PATH"] = str(settings.warehouse)
+    os.environ["O2C_DUCKDB_MEMORY_LIMIT"] = settings.duckdb_memory_limit
 
 
 def ensure_dagster_home(settings: Settings) -> Path:

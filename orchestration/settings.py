@@ -30,6 +30,11 @@ class Settings(BaseSettings):
     serving_path: Path | None = Field(
         None, description="The published read-only copy of the marts (default data/warehouse/serving.duckdb)."
     )
+    duckdb_memory_limit: str = Field(
+        "8GB",
+        description="DuckDB memory cap of the dbt build and the forecasts (e.g. 8GB); beyond it DuckDB spills to disk.",
+        pattern=r"^\d+(\.\d+)?\s*[KMGT]i?B$",
+    )
     schedule_cron: str = Field("0 6 * * *", description="When the daily full build runs (cron).")
     schedule_timezone: str = Field("UTC", description="Timezone of schedule_cron.")
     ops_url: SecretStr | None = Field(

@@ -11,8 +11,10 @@ from dagster_dbt import get_asset_key_for_model
 from dagster_duckdb import DuckDBResource
 
 from forecasting import run, tables
+from ingestion.warehouse import limit_memory
 from orchestration.defs.transform import o2c_dbt_assets
 from orchestration.resources import WAREHOUSE_POOL
+from orchestration.settings import get_settings
 
 GROUP = "forecasts"
 
@@ -36,6 +38,7 @@ def forecast_asset(
     )
     def _asset(context: AssetExecutionContext, warehouse: DuckDBResource) -> MaterializeResult:
         with warehouse.get_connection() as con:
+            limit_memory(con, get_settings().duckdb_memory_limit)
             metadata = step(con)
         context.log.info(f"forecasts/{name}: {metadata}")
         return MaterializeResult(metadata={k: v for k, v in metadata.items() if v is not None})
