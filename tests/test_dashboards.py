@@ -158,6 +158,21 @@ def test_cycle_times_cash_forecast_and_data_health_show_the_marts(app_env: Path)
         [as_of - dt.timedelta(days=365), as_of],
     )
     assert variance["mean_variance_days"].round(6).tolist() == expected["v"].round(6).to_list()
+    # The first stage's monthly median and 90th percentile: exact quantiles of the mart's orders.
+    stage = at.radio[0].value
+    assert stage == "approval to ship"
+    shown = next(d.value for d in at.dataframe if "median_days" in d.value.columns)
+    quantiles = mart(
+        app_env,
+        "select date_trunc('month', order_date)::date as m, count(days_approval_to_ship) as n, "
+        "quantile_cont(days_approval_to_ship, 0.5) as median, quantile_cont(days_approval_to_ship, 0.9) as p90 "
+        "from marts.fct_o2c_cycle_times where order_date between ? and ? "
+        "and days_approval_to_ship is not null group by 1 order by 1",
+        [as_of - dt.timedelta(days=365), as_of],
+    )
+    assert shown["n_orders"].tolist() == quantiles["n"].to_list()
+    assert shown["median_days"].tolist() == quantiles["median"].to_list()
+    assert shown["p90_days"].tolist() == quantiles["p90"].to_list()
 
     at = page("cash_forecast")
     assert_clean(at)
