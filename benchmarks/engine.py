@@ -109,6 +109,7 @@ def _samples(con: duckdb.DuckDBPyConnection) -> dict[str, object]:
 def dashboard_latency(serving: Path, repeats: int = 20) -> list[dict[str, object]]:
     """p50 and p95 of every dashboard query (dashboards/queries/*.sql) on the serving file, with
     the parameters a page would pass (today's as-of date, the largest customer and collector)."""
+    from dashboards.db import ROW_LIMITS
     from orchestration.serving import open_read_only
 
     con = open_read_only(serving)
@@ -119,6 +120,8 @@ def dashboard_latency(serving: Path, repeats: int = 20) -> list[dict[str, object
             text = path.read_text().replace("{order_by}", "overdue_ar_rc")
             names = set(re.findall(r"\$([a-z_]+)", text))
             params = {name: samples[name] for name in names}
+            if "limit" in params:
+                params["limit"] = ROW_LIMITS.get(path.stem, params["limit"])
             timings = []
             for _ in range(repeats):
                 started = time.perf_counter()

@@ -24,6 +24,11 @@ class NoServingFile(RuntimeError):
     """The pipeline has not published anything yet."""
 
 
+# Rows a query returns where a page lists a long table: enough to browse, while the rest of
+# 100 k customers stay a filter or a search away (the benchmarks pass the same limits).
+ROW_LIMITS = {"customers": 1000, "aging_customers": 200}
+
+
 def serving_path() -> Path:
     from orchestration.settings import get_settings
 

@@ -6,9 +6,6 @@ import streamlit as st
 
 from dashboards import db, ui
 
-# Rows of the by-customer table: the rest are a filter away.
-CUSTOMERS_SHOWN = 200
-
 meta = ui.guard()
 st.title("AR aging")
 ui.freshness(meta)
@@ -49,7 +46,7 @@ figure = px.bar(buckets, x="aging_bucket", y="open_ar_rc", text_auto=".3s")
 figure.update_layout(height=280, margin={"t": 10}, xaxis_title=None, yaxis_title="open AR")
 st.plotly_chart(figure, width="stretch")
 
-largest = db.query("aging_customers", {**filters, "limit": CUSTOMERS_SHOWN})
+largest = db.query("aging_customers", {**filters, "limit": db.ROW_LIMITS["aging_customers"]})
 shown, customers = largest["customer_id"].n_unique(), largest["customers"][0]
 st.markdown(
     f"**By customer**: the {shown} with the most open AR of {customers} customers with open items "

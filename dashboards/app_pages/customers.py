@@ -20,7 +20,11 @@ SORTS = {
 top = st.columns([2, 1])
 search = top[0].text_input("Customer name contains", "")
 sort = top[1].selectbox("Sort by", list(SORTS))
-customers = db.query("customers", {"search": ui.like_pattern(search.strip())}, order_by=db.allowed(sort, SORTS))
+customers = db.query(
+    "customers",
+    {"search": ui.like_pattern(search.strip()), "limit": db.ROW_LIMITS["customers"]},
+    order_by=db.allowed(sort, SORTS),
+)
 if ui.empty(customers, f"customers matching “{search}”"):
     st.stop()
 
@@ -50,8 +54,14 @@ with right:
     figure.update_layout(height=360, margin={"t": 10})
     st.plotly_chart(figure, width="stretch")
 
-st.markdown(f"**{customers.height} customers** — select one for its 360° view")
-selection = ui.table(customers, on_select="rerun", selection_mode="single-row", key="customers_table")
+matching = customers["matching"][0]
+st.markdown(
+    f"**{customers.height} customers** — select one for its 360° view"
+    if customers.height == matching
+    else f"**The first {customers.height} of {matching} customers** by {sort.lower()} — search to narrow, "
+    "or select one for its 360° view"
+)
+selection = ui.table(customers.drop("matching"), on_select="rerun", selection_mode="single-row", key="customers_table")
 if selection and selection.selection.rows:
     st.session_state["customer_id"] = customers["customer_id"][selection.selection.rows[0]]
     st.switch_page("app_pages/customer_360.py")

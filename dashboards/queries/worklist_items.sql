@@ -3,6 +3,11 @@
 -- risk = 1 + the customer's share of invoices paid late (0–1) + 0.5 when the item is disputed.
 with as_of as (
     select max(as_of_date) as as_of_date from marts.fct_ar_aging
+),
+
+-- Open disputes (as fct_invoices.is_disputed): a few percent of invoices, not all of them.
+open_disputes as (
+    select distinct invoice_id from marts.fct_disputes where is_open
 )
 select
     aging.invoice_id,
@@ -14,17 +19,17 @@ select
     aging.aging_bucket,
     aging.open_balance::double as open_balance,
     aging.open_balance_rc::double as open_balance_rc,
-    invoices.is_disputed,
+    open_disputes.invoice_id is not null as is_disputed,
     coalesce(customers.pct_paid_late, 0) as pct_paid_late,
     predictions.predicted_date as predicted_pay_date,
     aging.open_balance_rc::double
         * greatest(aging.days_past_due, 1)
-        * (1 + coalesce(customers.pct_paid_late, 0) / 100 + case when invoices.is_disputed then 0.5 else 0 end)
+        * (1 + coalesce(customers.pct_paid_late, 0) / 100 + case when open_disputes.invoice_id is not null then 0.5 else 0 end)
         as priority
 from marts.fct_ar_aging as aging
 inner join as_of on aging.as_of_date = as_of.as_of_date
 inner join marts.dim_customers as customers on aging.customer_id = customers.customer_id
-inner join marts.fct_invoices as invoices on aging.invoice_id = invoices.invoice_id
+left join open_disputes on aging.invoice_id = open_disputes.invoice_id
 left join forecasts.pay_date_predictions as predictions on aging.invoice_id = predictions.invoice_id
 where customers.collector_id = $collector_id
     and aging.days_past_due > -7
