@@ -37,7 +37,8 @@ from ingestion.contract import ENTITIES, ERP_ENTITIES, Entity
 from ingestion.spill import SpilledRows
 
 SOURCES = ("erp", "processor", "bank", "fx", "ops", "files")
-# Sources read from a database through SQLAlchemy, and the entities each lands.
+# Sources read from a database (through ADBC for SQLite and PostgreSQL, else SQLAlchemy), and the
+# entities each lands.
 SQL_SOURCES: dict[str, tuple[str, ...]] = {"erp": ERP_ENTITIES, "ops": ("collection_actions",)}
 QUARANTINE_TABLE = "quarantine"
 
