@@ -20,6 +20,7 @@ import copy
 import datetime as dt
 import json
 import logging
+import shutil
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -50,6 +51,8 @@ QUALITY_SCHEMA = "quality"
 RESULTS_TABLE = "dq_results"
 ERROR, WARN = "error", "warn"
 SAMPLE_SIZE = 5
+# Validation results kept per suite for the data docs (the dq_results table keeps every run).
+KEPT_RESULTS = 30
 LINEAGE_COLUMNS = ("_source_file", "_dlt_load_id")
 UNKNOWN_PREFIX = "_unknown__"
 # Derived column holding the key where it occurs more than once (uniqueness checked chunk by chunk).
@@ -464,6 +467,25 @@ def _validate_table(
     return _results(suite, combined, source, entity, rows)
 
 
+def _prune_results(docs_dir: Path, keep: int) -> None:
+    """Keep the newest `keep` stored results of each suite, and their rendered pages. Building
+    the data docs renders every stored result, so unbounded, each build took longer than the last."""
+    uncommitted = docs_dir / "gx" / "uncommitted"
+    for store in (uncommitted / "validations", uncommitted / "data_docs" / "local_site" / "validations"):
+        for suite in (d for d in store.glob("*") if d.is_dir()):
+            # <run name>/<run time>: run times (20261124T065905.052642Z) sort as they happened.
+            runs = sorted((r for r in suite.glob("*/*") if r.is_dir()), key=lambda r: r.name)
+            for old in runs[:-keep]:
+                shutil.rmtree(old, ignore_errors=True)
+
+
+def _build_data_docs(context, docs_dir: Path) -> None:
+    _prune_results(docs_dir, KEPT_RESULTS)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        context.build_data_docs()
+
+
 def data_docs_index(docs_dir: Path) -> Path:
     """Where GX writes the data docs' front page."""
     return docs_dir / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html"
@@ -574,9 +596,7 @@ def validate_source(
             )
         )
     if docs_dir is not None:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            context.build_data_docs()
+        _build_data_docs(context, docs_dir)
     return results
 
 
@@ -714,9 +734,7 @@ def validate_marts(
             )
         )
     if docs_dir is not None:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            context.build_data_docs()
+        _build_data_docs(context, docs_dir)
     return results
 
 

@@ -135,3 +135,28 @@ def test_chunked_validation_adds_up_to_the_whole_table(tmp_path: Path, monkeypat
     assert (customers.success, customers.unexpected_count, customers.severity) == (True, 8, WARN)
     rows = chunked[("fct_payments", "expect_table_row_count_to_be_between", None)]
     assert (rows.success, rows.rows_checked) == (True, 100)
+
+
+def test_data_docs_keep_the_newest_results_of_each_suite(
+    tmp_path: Path, small_world: tuple[Path, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sources, url = small_world
+    config = ingest_config(tmp_path, sources, url)
+    ingest(config)
+    monkeypatch.setattr(quality, "KEPT_RESULTS", 2)
+    docs = tmp_path / "gx"
+    for run in range(3):
+        check_warehouse(config.warehouse, ["erp"], source_entities, run_id=f"run-{run}", docs_dir=docs)
+    stored = docs / "gx" / "uncommitted" / "validations"
+    suites = [d for d in stored.iterdir() if d.is_dir()]
+    assert {d.name for d in suites} >= {"raw_invoices", "raw_customers"}
+    for suite in suites:
+        assert len(list(suite.glob("*/*/*.json"))) == 2, suite.name
+    pages = docs / "gx" / "uncommitted" / "data_docs" / "local_site" / "validations" / "raw_invoices"
+    assert len(list(pages.glob("*/*/*.html"))) == 2
+    assert quality.data_docs_index(docs).exists()
+    # Every run is still in the results table: only the rendered history is bounded.
+    con = duckdb.connect(str(config.warehouse), read_only=True)
+    runs = con.sql("select distinct run_id from quality.dq_results order by 1").fetchall()
+    con.close()
+    assert runs == [("run-0",), ("run-1",), ("run-2",)]
