@@ -505,13 +505,8 @@ def _unknown_sql(con: duckdb.DuckDBPyConnection, column: str, parent: str) -> st
     """The value of `column` where no raw schema has it as a key of `parent`, else null (None if no
     source provides the parent). DuckDB joins against the keys; they never leave the database."""
     (key,) = ENTITIES[parent].primary_key
-    parts = [
-        f'select "{key}" as k from "{s}"."{parent}"'
-        for s in warehouse.raw_schemas(con)
-        if warehouse.table_exists(con, s, parent)
-    ]
-    keys = " union all ".join(parts)
-    if not parts or not con.execute(f"select exists({keys})").fetchall()[0][0]:
+    keys = warehouse.across_raw_schemas(con, parent, f'"{key}" as k')
+    if keys is None or not con.execute(f"select exists({keys})").fetchall()[0][0]:
         return None
     return f'case when t."{column}" not in (select k from ({keys}) p where k is not null) then t."{column}" end'
 
@@ -557,15 +552,9 @@ def validate_source(
         if name in JOINED_DATES:
             key, parent, date_column = JOINED_DATES[name]
             (parent_key,) = ENTITIES[parent].primary_key
-            parents = [
-                f'select "{parent_key}" as k, "{date_column}" as d from "{s}"."{parent}"'
-                for s in warehouse.raw_schemas(con)
-                if warehouse.table_exists(con, s, parent)
-            ]
+            parents = warehouse.across_raw_schemas(con, parent, f'"{parent_key}" as k, "{date_column}" as d')
             derived["_" + date_column] = (
-                f'(select min(d) from ({" union all ".join(parents)}) p where p.k = t."{key}")'
-                if parents
-                else "null::date"
+                f'(select min(d) from ({parents}) p where p.k = t."{key}")' if parents else "null::date"
             )
         checked = []
         for column, parent in [*entity.references, *LATE_REFERENCES.get(name, [])]:
@@ -631,14 +620,12 @@ def record_results(con: duckdb.DuckDBPyConnection, results: list[CheckResult], r
 def _checks_connection(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
     """A connection whose DuckDB memory is capped for the checks' queries (key counts, reference
     joins over whole tables), which spill to disk beyond it: with GX's chunks, that bounds the
-    checks' memory at any table size. The cap is lifted again before closing (a connection to the
-    same file in this process shares the setting)."""
+    checks' memory at any table size."""
     con = warehouse.connect(path)
     try:
-        con.execute(f"set memory_limit = '{DUCKDB_MEMORY}'")
-        yield con
+        with warehouse.memory_limited(con, DUCKDB_MEMORY):
+            yield con
     finally:
-        con.execute("reset memory_limit")
         con.close()
 
 

@@ -6,8 +6,10 @@ unchanged rows, files seen) and keeps the load log and file manifest.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
@@ -24,11 +26,22 @@ def connect(path: Path) -> duckdb.DuckDBPyConnection:
     return duckdb.connect(str(path))
 
 
-def limit_memory(con: duckdb.DuckDBPyConnection, limit: str) -> None:
-    """Cap DuckDB's memory on this connection's database (e.g. "8GB"); beyond it, it spills to disk."""
-    if not re.fullmatch(r"\d+(\.\d+)?\s*[KMGT]i?B", limit):
+# A DuckDB memory size such as 8GB or 512MiB (settings validate with it too).
+MEMORY_SIZE = r"\d+(\.\d+)?\s*[KMGT]i?B"
+
+
+@contextlib.contextmanager
+def memory_limited(con: duckdb.DuckDBPyConnection, limit: str) -> Iterator[None]:
+    """Cap DuckDB's memory (e.g. "8GB") while a heavy step runs; beyond it, it spills to disk.
+    The cap belongs to the database, which every connection to the file in this process shares,
+    so it is lifted again afterwards."""
+    if not re.fullmatch(MEMORY_SIZE, limit):
         raise ValueError(f"DuckDB memory limit {limit!r} is not a size such as 8GB")
     con.execute(f"set memory_limit = '{limit}'")
+    try:
+        yield
+    finally:
+        con.execute("reset memory_limit")
 
 
 def query_frame(con: duckdb.DuckDBPyConnection, sql: str, params: list[object] | None = None) -> pl.DataFrame:
@@ -58,13 +71,20 @@ def watermark(con: duckdb.DuckDBPyConnection, schema: str, entity: Entity) -> dt
     return con.execute(f'select max("{entity.cursor}") from "{schema}"."{entity.name}"').fetchall()[0][0]
 
 
+def across_raw_schemas(con: duckdb.DuckDBPyConnection, entity: str, columns: str) -> str | None:
+    """SQL of `columns` from the entity's table in every raw schema that has one (union all), or
+    None if no source provides the entity."""
+    parts = [f'select {columns} from "{s}"."{entity}"' for s in raw_schemas(con) if table_exists(con, s, entity)]
+    return " union all ".join(parts) if parts else None
+
+
 def known_keys(con: duckdb.DuckDBPyConnection, entity: str) -> pl.Series:
     """Every key of `entity` in any raw schema (referential checks across sources)."""
     (key,) = ENTITIES[entity].primary_key
-    parts = [f'select "{key}" as k from "{s}"."{entity}"' for s in raw_schemas(con) if table_exists(con, s, entity)]
-    if not parts:
+    keys = across_raw_schemas(con, entity, f'"{key}" as k')
+    if keys is None:
         return pl.Series("k", [], pl.String)
-    return query_frame(con, " union ".join(parts))["k"]
+    return query_frame(con, f"select distinct k from ({keys})")["k"]
 
 
 def changed_rows(

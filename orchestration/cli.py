@@ -346,7 +346,7 @@ def forecast() -> None:
     import duckdb
 
     from forecasting import run
-    from ingestion.warehouse import limit_memory
+    from ingestion.warehouse import memory_limited
 
     s = get_settings()
     if not s.warehouse.exists():
@@ -354,11 +354,11 @@ def forecast() -> None:
         raise typer.Exit(1)
     con = duckdb.connect(str(s.warehouse))
     try:
-        limit_memory(con, s.duckdb_memory_limit)
-        for step in run.STEPS:
-            started = time.perf_counter()
-            metadata = step(con)
-            console.print(f"{step.__name__}: {time.perf_counter() - started:.1f} s {metadata}")
+        with memory_limited(con, s.duckdb_memory_limit):
+            for step in run.STEPS:
+                started = time.perf_counter()
+                metadata = step(con)
+                console.print(f"{step.__name__}: {time.perf_counter() - started:.1f} s {metadata}")
     finally:
         con.close()
 
@@ -372,7 +372,7 @@ def backtest() -> None:
     import duckdb
 
     from forecasting import run
-    from ingestion.warehouse import limit_memory
+    from ingestion.warehouse import memory_limited
 
     s = get_settings()
     if not s.warehouse.exists():
@@ -380,8 +380,8 @@ def backtest() -> None:
         raise typer.Exit(1)
     con = duckdb.connect(str(s.warehouse))
     try:
-        limit_memory(con, s.duckdb_memory_limit)
-        run.backtests(con, force=True)
+        with memory_limited(con, s.duckdb_memory_limit):
+            run.backtests(con, force=True)
         rows = con.execute(
             "select evaluation, method, metric, value, n_origins from forecasts.backtest_summary order by all"
         ).fetchall()

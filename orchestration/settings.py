@@ -8,6 +8,8 @@ from pathlib import Path
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from ingestion.warehouse import MEMORY_SIZE
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -33,7 +35,7 @@ class Settings(BaseSettings):
     duckdb_memory_limit: str = Field(
         "8GB",
         description="DuckDB memory cap of the dbt build and the forecasts (e.g. 8GB); beyond it DuckDB spills to disk.",
-        pattern=r"^\d+(\.\d+)?\s*[KMGT]i?B$",
+        pattern=rf"^{MEMORY_SIZE}$",
     )
     schedule_cron: str = Field("0 6 * * *", description="When the daily full build runs (cron).")
     schedule_timezone: str = Field("UTC", description="Timezone of schedule_cron.")

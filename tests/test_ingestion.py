@@ -270,3 +270,19 @@ def test_every_entity_of_a_source_gets_a_raw_table_even_when_empty(tmp_path: Pat
     (report,) = ingest(config, ["bank"])
     assert report.entities[0].rows_new == 1
     assert raw_tables(config.warehouse)["raw_bank.payments"]["amount"].cast(pl.String).to_list() == ["125.40"]
+
+
+def test_memory_cap_holds_inside_the_step_only_and_takes_only_sizes(tmp_path: Path) -> None:
+    from ingestion.warehouse import connect, memory_limited
+
+    con = connect(tmp_path / "w.duckdb")
+    setting = "select current_setting('memory_limit')"
+    try:
+        default = con.execute(setting).fetchall()[0][0]
+        with memory_limited(con, "512MiB"):
+            assert con.execute(setting).fetchall()[0][0] == "512.0 MiB"
+        assert con.execute(setting).fetchall()[0][0] == default
+        with pytest.raises(ValueError, match="not a size"), memory_limited(con, "1GB'; drop table x; --"):
+            pass
+    finally:
+        con.close()

@@ -11,7 +11,7 @@ from dagster_dbt import get_asset_key_for_model
 from dagster_duckdb import DuckDBResource
 
 from forecasting import run, tables
-from ingestion.warehouse import limit_memory
+from ingestion.warehouse import memory_limited
 from orchestration.defs.transform import o2c_dbt_assets
 from orchestration.resources import WAREHOUSE_POOL
 from orchestration.settings import get_settings
@@ -37,8 +37,7 @@ def forecast_asset(
         description=description,
     )
     def _asset(context: AssetExecutionContext, warehouse: DuckDBResource) -> MaterializeResult:
-        with warehouse.get_connection() as con:
-            limit_memory(con, get_settings().duckdb_memory_limit)
+        with warehouse.get_connection() as con, memory_limited(con, get_settings().duckdb_memory_limit):
             metadata = step(con)
         context.log.info(f"forecasts/{name}: {metadata}")
         return MaterializeResult(metadata={k: v for k, v in metadata.items() if v is not None})
