@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from ingestion import simulator
 from ingestion.contract import ENTITIES, ERP_ENTITIES
 from ingestion.simulator import snapshot, writers
+from ingestion.simulator import world as world_module
 from ingestion.simulator.world import WorldSpec, build
 from tests.conftest import END, simulate_world
 
@@ -165,3 +166,59 @@ def test_a_bulk_written_sqlite_erp_stores_what_row_inserts_store(tmp_path: Path)
         assert len(written[0]) == tables[name].height, name
         assert written[0] == written[1], name
     assert min(tables[name].height for name in ("invoices", "invoice_lines", "payment_applications")) > 0
+
+
+def _contiguous_per_day(ids: pl.Series, digits: int) -> bool:
+    """Ids end in a per-day running number: each day must use exactly 1..n, once each."""
+    parts = pl.DataFrame({"id": ids}).select(
+        pl.col("id").str.slice(0, pl.col("id").str.len_chars() - digits).alias("day"),
+        pl.col("id").str.slice(-digits).cast(pl.Int64).alias("n"),
+    )
+    per_day = parts.group_by("day").agg(pl.col("n").sort())
+    return all(numbers.to_list() == list(range(1, len(numbers) + 1)) for numbers in per_day["n"])
+
+
+def test_a_world_built_in_shards_is_one_world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Large worlds are built one shard of customers at a time to bound memory. The shards must
+    add up to one world: ids carry on across shards, and advancing gives what a build does."""
+    monkeypatch.setattr(world_module, "SHARD_CUSTOMERS", 30)
+    sources, url = simulate_world(tmp_path, customers=80)
+    simulator.advance(sources, url, 3)
+    spec, last_day, _ = simulator.load_state(sources)
+    assert world_module.shard_count(spec) == 3
+    shards = [snapshot.erp_tables(world, last_day) for world in simulator.worlds(spec, last_day + 1)]
+    expected = {name: pl.concat(s[name] for s in shards if name in s) for name in ERP_ENTITIES}
+    with sqlite3.connect(url.removeprefix("sqlite:///")) as conn:
+        stored = {
+            name: [row[0] for row in conn.execute(f"select {ENTITIES[name].primary_key[0]} from {name} order by 1")]
+            for name in ERP_ENTITIES
+        }
+        statuses = conn.execute("select invoice_id, invoice_status from invoices order by 1").fetchall()
+    for name in ERP_ENTITIES:
+        assert stored[name] == sorted(expected[name][ENTITIES[name].primary_key[0]].to_list()), name
+    assert stored["customers"] == [f"C{i:06d}" for i in range(1, 81)]
+    assert len(stored["products"]) == 80 and len(stored["collectors"]) > 0
+    invoices = expected["invoices"].sort("invoice_id")
+    assert statuses == list(zip(invoices["invoice_id"], invoices["invoice_status"], strict=True))
+    # Every shard has business on most days, so numbers only stay contiguous if they carry on.
+    assert _contiguous_per_day(invoices["invoice_number"], 5)
+    assert _contiguous_per_day(expected["sales_orders"]["order_id"], 5)
+    assert _contiguous_per_day(expected["credit_memos"]["credit_memo_id"], 5)
+    landing = sources / "landing"
+    charges = pl.concat(
+        [
+            pl.read_ndjson(p, infer_schema_length=None).select("id", "object")
+            for p in (landing / "processor").glob("*.jsonl")
+        ]
+    )
+    bank = pl.concat([pl.read_csv(p, infer_schema=False) for p in (landing / "bank").glob("*.csv")])
+    assert _contiguous_per_day(charges.filter(pl.col("object") == "charge")["id"], 6)
+    assert _contiguous_per_day(bank["bank_transaction_id"], 6)
+    # Ground truth covers every shard's payments, to the cent.
+    truth = (
+        simulator.read_ground_truth(sources, "payment_allocations").group_by("payment_id").agg(pl.col("amount").sum())
+    )
+    paid = bank.select(pl.col("bank_transaction_id").alias("payment_id"), pl.col("amount").cast(pl.Decimal(18, 2)))
+    joined = paid.join(truth, on="payment_id", how="left")
+    assert joined.height > 100 and (joined["amount"] == joined["amount_right"]).all()
+    assert simulator.read_ground_truth(sources, "customer_behaviour").height == 80

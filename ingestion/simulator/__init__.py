@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import shutil
+from collections import Counter
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -12,7 +14,7 @@ import polars as pl
 
 from ingestion.simulator import faults as fault_injection
 from ingestion.simulator import snapshot, writers
-from ingestion.simulator.world import WorldSpec, build
+from ingestion.simulator.world import Numbering, World, WorldSpec, build, shard_count
 
 STATE_FILE = "simulator_state.json"
 
@@ -29,24 +31,51 @@ def _landing(sources_dir: Path) -> Path:
     return sources_dir / writers.LANDING
 
 
+def worlds(spec: WorldSpec, n_days: int) -> Iterator[World]:
+    """The world's shards over its first `n_days` days, built one after another; each carries
+    on the id numbering of the ones before. Drop each shard before asking for the next, so
+    only one is in memory."""
+    numbering = Numbering()
+    for shard in range(shard_count(spec)):
+        world = build(spec, n_days, shard, numbering)
+        yield world
+        numbering = numbering.after(world)
+        del world
+
+
+def _by_day(parts: list[pl.DataFrame]) -> pl.DataFrame:
+    return pl.concat(parts).sort("day", maintain_order=True)
+
+
 def _write_period(
-    world, sources_dir: Path, erp_url: str, first_day: int, last_day: int, changed_since
+    spec: WorldSpec, sources_dir: Path, erp_url: str, first_day: int, last_day: int, changed_since
 ) -> SimulationResult:
-    start = world.spec.start
-    erp_rows = writers.write_erp(erp_url, snapshot.erp_tables(world, last_day), changed_since=changed_since)
+    start = spec.start
+    erp_rows: Counter[str] = Counter()
+    processor, bank, truth = [], [], []
+    fx = None
+    for world in worlds(spec, last_day + 1):
+        tables = snapshot.erp_tables(world, last_day)
+        erp_rows.update(writers.write_erp(erp_url, tables, changed_since=changed_since, create=world.shard == 0))
+        del tables
+        # Payment files hold every shard's rows of a day, so they are written after the last.
+        processor.append(snapshot.processor_records(world, first_day, last_day))
+        bank.append(snapshot.bank_records(world, first_day, last_day))
+        truth.append(snapshot.ground_truth(world, last_day))
+        if world.shard == 0:
+            # FX files are monthly: rewrite every month touched by the period.
+            month_start = (start + dt.timedelta(days=first_day)).replace(day=1)
+            fx = snapshot.fx_records(world, max(0, (month_start - start).days), last_day)
+        del world
     landing = _landing(sources_dir)
-    files = writers.write_processor_files(
-        landing / "processor", snapshot.processor_records(world, first_day, last_day), start
+    files = writers.write_processor_files(landing / "processor", _by_day(processor), start)
+    files += writers.write_bank_files(landing / "bank", _by_day(bank), start, range(first_day, last_day + 1))
+    files += writers.write_fx_files(landing / "fx", fx)
+    writers.write_parquet(
+        sources_dir / "ground_truth",
+        {name: pl.concat(part[name] for part in truth) for name in truth[0]},
     )
-    files += writers.write_bank_files(
-        landing / "bank", snapshot.bank_records(world, first_day, last_day), start, range(first_day, last_day + 1)
-    )
-    # FX files are monthly: rewrite every month touched by the period.
-    month_start = (start + dt.timedelta(days=first_day)).replace(day=1)
-    fx_first = max(0, (month_start - start).days)
-    files += writers.write_fx_files(landing / "fx", snapshot.fx_records(world, fx_first, last_day))
-    writers.write_parquet(sources_dir / "ground_truth", snapshot.ground_truth(world, last_day))
-    return SimulationResult(start + dt.timedelta(days=last_day), erp_rows, len(files), [])
+    return SimulationResult(start + dt.timedelta(days=last_day), dict(erp_rows), len(files), [])
 
 
 def simulate(
@@ -70,9 +99,8 @@ def simulate(
     for folder in (_landing(sources_dir), sources_dir / "ground_truth"):
         shutil.rmtree(folder, ignore_errors=True)
     sources_dir.mkdir(parents=True, exist_ok=True)
-    world = build(spec, days)
-    result = _write_period(world, sources_dir, erp_url, 0, days - 1, changed_since=None)
-    injected = fault_injection.inject(world, sources_dir, erp_url) if inject_faults else []
+    result = _write_period(spec, sources_dir, erp_url, 0, days - 1, changed_since=None)
+    injected = fault_injection.inject(sources_dir, erp_url) if inject_faults else []
     _save_state(sources_dir, spec, days - 1, injected)
     return SimulationResult(result.as_of, result.erp_rows, result.files_written, injected)
 
@@ -83,9 +111,8 @@ def advance(sources_dir: Path, erp_url: str, days: int) -> SimulationResult:
         raise ValueError("--advance must be at least 1 day")
     spec, last_day, injected = load_state(sources_dir)
     new_last = last_day + days
-    world = build(spec, new_last + 1)
     changed_since = dt.datetime.combine(spec.start + dt.timedelta(days=last_day + 1), dt.time())
-    result = _write_period(world, sources_dir, erp_url, last_day + 1, new_last, changed_since=changed_since)
+    result = _write_period(spec, sources_dir, erp_url, last_day + 1, new_last, changed_since=changed_since)
     _save_state(sources_dir, spec, new_last, injected)
     return result
 

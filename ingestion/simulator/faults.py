@@ -49,7 +49,7 @@ def _edit_csv(path: Path, row: int, column: str, value: str) -> None:
     frame.write_csv(path)
 
 
-def inject(world, sources_dir: Path, erp_url: str) -> list[dict[str, object]]:
+def inject(sources_dir: Path, erp_url: str) -> list[dict[str, object]]:
     landing = sources_dir / writers.LANDING
     rel = lambda p: p.name  # noqa: E731  (as the connector names it: relative to its folder)
     processor = sorted(p for p in (landing / "processor").glob("*.jsonl") if len(p.read_text().splitlines()) >= 3)
@@ -202,10 +202,13 @@ def inject(world, sources_dir: Path, erp_url: str) -> list[dict[str, object]]:
     # ERP faults: rows the database accepts but the contract does not.
     engine = sa.create_engine(erp_url)
     metadata = writers.erp_metadata()
-    memo_id = world.credit_memos["credit_memo_id"][0]
     memos = metadata.tables["credit_memos"]
     with engine.begin() as conn:
-        amount = conn.execute(sa.select(memos.c.credit_amount).where(memos.c.credit_memo_id == memo_id)).scalar_one()
+        memo_id, amount = conn.execute(
+            sa.select(memos.c.credit_memo_id, memos.c.credit_amount)
+            .order_by(memos.c.credit_memo_date, memos.c.invoice_id, memos.c.reason)
+            .limit(1)
+        ).one()
         conn.execute(memos.update().where(memos.c.credit_memo_id == memo_id).values(credit_amount=-abs(amount)))
         injected.append(
             _fault(

@@ -44,7 +44,7 @@ def _customer_arrays(customers: pl.DataFrame) -> dict[str, np.ndarray]:
 
 
 def generate(
-    seed: int, customers: pl.DataFrame, products: pl.DataFrame, start: np.datetime64, n_days: int
+    seed: int, customers: pl.DataFrame, products: pl.DataFrame, start: np.datetime64, n_days: int, shard: int = 0
 ) -> Lifecycles:
     cust = _customer_arrays(customers)
     list_price_cents = products["list_price_cents"].to_numpy()
@@ -59,7 +59,9 @@ def generate(
     frames: dict[str, list[pl.DataFrame]] = {"orders": [], "lines": [], "invoices": [], "intents": []}
     for d in range(n_days):
         day: dict[str, list[dict[str, np.ndarray]]] = {name: [] for name in frames}
-        _one_day(np.random.default_rng([seed, 100, d]), d, day_factor[d], cust, list_price_cents, day)
+        # Each shard of customers has its own streams; the first keeps the unsharded world's.
+        stream = [seed, 100, d] if shard == 0 else [seed, 100, d, shard]
+        _one_day(np.random.default_rng(stream), d, day_factor[d], cust, list_price_cents, day)
         # Each day's arrays become frames at once, so they are not held twice until the end.
         for name, parts in day.items():
             frames[name].extend(pl.DataFrame(part) for part in parts)

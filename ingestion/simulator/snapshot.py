@@ -43,7 +43,16 @@ def erp_tables(world: World, t: int) -> dict[str, pl.DataFrame]:
     start = world.spec.start
     s = start
     tables: dict[str, pl.DataFrame] = {}
-    tables["collectors"] = world.collectors.with_columns(ts(pl.lit(0), 0, s).alias("updated_at"))
+    if world.shard == 0:  # master data shared by every shard is written with the first
+        tables["collectors"] = world.collectors.with_columns(ts(pl.lit(0), 0, s).alias("updated_at"))
+        tables["products"] = world.products.select(
+            "product_id",
+            "product_name",
+            "category",
+            (pl.col("list_price_cents").cast(pl.Decimal(18, 2)) / 100).cast(pl.Decimal(18, 2)).alias("list_price_usd"),
+            (pl.col("unit_cost_cents").cast(pl.Decimal(18, 2)) / 100).cast(pl.Decimal(18, 2)).alias("unit_cost_usd"),
+            ts(pl.lit(0), 0, s).alias("updated_at"),
+        )
 
     c = world.customers
     onboard = c["onboard_day"].to_numpy()
@@ -76,14 +85,6 @@ def erp_tables(world: World, t: int) -> dict[str, pl.DataFrame]:
             ts(pl.col("onboard_day"), 9 * 60, s).alias("created_at"),
             ts(pl.max_horizontal("onboard_day", "last_review"), 9 * 60, s).alias("updated_at"),
         )
-    )
-    tables["products"] = world.products.select(
-        "product_id",
-        "product_name",
-        "category",
-        (pl.col("list_price_cents").cast(pl.Decimal(18, 2)) / 100).cast(pl.Decimal(18, 2)).alias("list_price_usd"),
-        (pl.col("unit_cost_cents").cast(pl.Decimal(18, 2)) / 100).cast(pl.Decimal(18, 2)).alias("unit_cost_usd"),
-        ts(pl.lit(0), 0, s).alias("updated_at"),
     )
 
     o = world.orders.filter(pl.col("order_day") <= t)

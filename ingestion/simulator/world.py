@@ -7,7 +7,8 @@ source systems as seen on a given day.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
 
 import numpy as np
 import polars as pl
@@ -25,9 +26,60 @@ class WorldSpec:
     reporting_currency: str = "USD"
 
 
+# Customers per shard. A large world is built and written one shard of customers at a time,
+# so the simulator's memory stays near what one shard needs (about 7 GiB) at any scale.
+SHARD_CUSTOMERS = 35_000
+
+
+def shard_count(spec: WorldSpec) -> int:
+    return math.ceil(spec.customers / SHARD_CUSTOMERS)
+
+
+@dataclass(frozen=True)
+class Numbering:
+    """Per-day counters (day -> ids used) of the shards built so far, so the next shard's
+    order, invoice, credit memo, charge and transfer numbers carry on where they stopped."""
+
+    orders: dict[int, int] = field(default_factory=dict)
+    invoices: dict[int, int] = field(default_factory=dict)
+    credit_memos: dict[int, int] = field(default_factory=dict)
+    charges: dict[int, int] = field(default_factory=dict)
+    transfers: dict[int, int] = field(default_factory=dict)
+
+    def after(self, world: World) -> Numbering:
+        def add(counts: dict[int, int], frame: pl.DataFrame, day: str) -> dict[int, int]:
+            merged = dict(counts)
+            for d, n in frame.group_by(day).len().iter_rows():
+                merged[d] = merged.get(d, 0) + n
+            return merged
+
+        return Numbering(
+            orders=add(self.orders, world.orders, "order_day"),
+            invoices=add(self.invoices, world.invoices, "invoice_day"),
+            credit_memos=add(self.credit_memos, world.credit_memos, "day"),
+            charges=add(self.charges, world.processor.filter(pl.col("object") == "charge"), "day"),
+            transfers=add(self.transfers, world.bank, "day"),
+        )
+
+
+def _carried_on(day: str, counts: dict[int, int]) -> pl.Expr:
+    """The ids earlier shards used on the row's day: added to the row's own running number."""
+    if not counts:
+        return pl.lit(0, pl.Int64)
+    return pl.col(day).replace_strict(counts, default=0, return_dtype=pl.Int64)
+
+
+def _per_day_number(day: str, counts: dict[int, int], width: int) -> pl.Expr:
+    number = pl.int_range(1, pl.len() + 1, dtype=pl.Int64).over(day) + _carried_on(day, counts)
+    return number.cast(pl.String).str.zfill(width)
+
+
 @dataclass(frozen=True)
 class World:
+    """One shard of customers (the whole world when it has no more than SHARD_CUSTOMERS)."""
+
     spec: WorldSpec
+    shard: int
     collectors: pl.DataFrame
     customers: pl.DataFrame
     products: pl.DataFrame
@@ -50,18 +102,22 @@ def yyyymmdd(day: str, start: dt.date) -> pl.Expr:
     return day_to_date(day, start).dt.strftime("%Y%m%d")
 
 
-def _order_id(start: dt.date) -> pl.Expr:
-    return pl.concat_str(
-        pl.lit("SO-"), yyyymmdd("order_day", start), pl.lit("-"), pl.col("seq").cast(pl.String).str.zfill(5)
-    )
-
-
-def build(spec: WorldSpec, n_days: int) -> World:
+def build(spec: WorldSpec, n_days: int, shard: int = 0, numbering: Numbering | None = None) -> World:
+    """Shard `shard` of the world over its first `n_days` days; `numbering` holds the ids the
+    shards before it used (see `simulator.worlds`, which builds them in turn)."""
+    numbering = numbering or Numbering()
     start = spec.start
     collector_frame = master_data.collectors(spec.customers)
-    customers = master_data.customers(spec.seed, spec.customers, spec.initial_days, collector_frame)
+    customers = master_data.customers(spec.seed, spec.customers, spec.initial_days, collector_frame).slice(
+        shard * SHARD_CUSTOMERS, SHARD_CUSTOMERS
+    )
     products = master_data.products(spec.seed)
-    life = orders.generate(spec.seed, customers, products, np.datetime64(start, "D"), n_days)
+    life = orders.generate(spec.seed, customers, products, np.datetime64(start, "D"), n_days, shard)
+
+    def order_id() -> pl.Expr:
+        seq = (pl.col("seq") + _carried_on("order_day", numbering.orders)).cast(pl.String).str.zfill(5)
+        return pl.concat_str(pl.lit("SO-"), yyyymmdd("order_day", start), pl.lit("-"), seq)
+
     cust_cols = customers.select(
         pl.int_range(pl.len()).alias("cust"),
         "customer_id",
@@ -74,13 +130,13 @@ def build(spec: WorldSpec, n_days: int) -> World:
         "b_batch_payer",
         "b_pay_weekday",
     )
-    order_frame = life.orders.join(cust_cols, on="cust").with_columns(_order_id(start).alias("order_id"))
-    lines = life.lines.with_columns(_order_id(start).alias("order_id")).join(
+    order_frame = life.orders.join(cust_cols, on="cust").with_columns(order_id().alias("order_id"))
+    lines = life.lines.with_columns(order_id().alias("order_id")).join(
         products.select(pl.int_range(pl.len()).alias("product"), "product_id"), on="product"
     )
     invoices = (
         life.invoices.join(cust_cols, on="cust")
-        .with_columns(_order_id(start).alias("order_id"))
+        .with_columns(order_id().alias("order_id"))
         .with_columns(
             pl.concat_str(
                 pl.lit("IV-"), pl.col("order_id").str.slice(3), pl.lit("-"), pl.col("shipment_number").cast(pl.String)
@@ -92,14 +148,12 @@ def build(spec: WorldSpec, n_days: int) -> World:
         .sort("invoice_day", "order_day", "seq", "shipment_number")
         .with_columns(
             pl.concat_str(
-                pl.lit("INV"),
-                yyyymmdd("invoice_day", start),
-                pl.int_range(1, pl.len() + 1).over("invoice_day").cast(pl.String).str.zfill(5),
+                pl.lit("INV"), yyyymmdd("invoice_day", start), _per_day_number("invoice_day", numbering.invoices, 5)
             ).alias("invoice_number")
         )
     )
     intents = (
-        life.intents.with_columns(_order_id(start).alias("order_id"))
+        life.intents.with_columns(order_id().alias("order_id"))
         .join(
             invoices.select("order_id", "shipment_number", "invoice_id", "invoice_number"),
             on=["order_id", "shipment_number"],
@@ -107,17 +161,20 @@ def build(spec: WorldSpec, n_days: int) -> World:
         .join(cust_cols, on="cust")
     )
     del life  # the lifecycles live on in the frames above; payments are the peak of memory
-    processor, processor_truth = _processor_payments(intents, start)
-    bank, bank_truth = _bank_transfers(spec, intents, start, n_days)
+    processor, processor_truth = _processor_payments(intents, start, numbering.charges)
+    # Payers nobody knows arrive once per world, with the first shard.
+    unknown = _unknown_payers(spec, n_days) if shard == 0 else None
+    bank, bank_truth = _bank_transfers(intents, start, unknown, numbering.transfers)
     return World(
         spec=spec,
+        shard=shard,
         collectors=collector_frame,
         customers=customers,
         products=products,
         orders=order_frame,
         lines=lines,
         invoices=invoices,
-        credit_memos=_credit_memos(invoices, start),
+        credit_memos=_credit_memos(invoices, start, numbering.credit_memos),
         processor=processor,
         bank=bank,
         allocations=pl.concat([processor_truth, bank_truth]),
@@ -125,7 +182,7 @@ def build(spec: WorldSpec, n_days: int) -> World:
     )
 
 
-def _credit_memos(invoices: pl.DataFrame, start: dt.date) -> pl.DataFrame:
+def _credit_memos(invoices: pl.DataFrame, start: dt.date, used: dict[int, int]) -> pl.DataFrame:
     common = ["invoice_id", "customer_id", "currency"]
     memos = pl.concat(
         [
@@ -149,13 +206,13 @@ def _credit_memos(invoices: pl.DataFrame, start: dt.date) -> pl.DataFrame:
             ),
         ]
     ).sort("day", "invoice_id", "reason")
-    number = pl.concat_str(
-        pl.lit("CM"), yyyymmdd("day", start), pl.int_range(1, pl.len() + 1).over("day").cast(pl.String).str.zfill(5)
-    )
+    number = pl.concat_str(pl.lit("CM"), yyyymmdd("day", start), _per_day_number("day", used, 5))
     return memos.with_columns(number.alias("credit_memo_id"))
 
 
-def _processor_payments(intents: pl.DataFrame, start: dt.date) -> tuple[pl.DataFrame, pl.DataFrame]:
+def _processor_payments(
+    intents: pl.DataFrame, start: dt.date, used: dict[int, int]
+) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Card/ACH charges made in the customer portal against one invoice; rare duplicate
     charges are refunded a few days later."""
     charges = intents.filter(pl.col("b_uses_processor")).with_columns(pl.lit(False).alias("is_duplicate"))
@@ -167,12 +224,9 @@ def _processor_payments(intents: pl.DataFrame, start: dt.date) -> tuple[pl.DataF
         .rename({"intent_day": "day"})
         .sort("day", "pay_minute", "invoice_id", "instalment", "is_duplicate")
         .with_columns(
-            pl.concat_str(
-                pl.lit("ch_"),
-                yyyymmdd("day", start),
-                pl.lit("_"),
-                pl.int_range(1, pl.len() + 1).over("day").cast(pl.String).str.zfill(6),
-            ).alias("payment_id"),
+            pl.concat_str(pl.lit("ch_"), yyyymmdd("day", start), pl.lit("_"), _per_day_number("day", used, 6)).alias(
+                "payment_id"
+            ),
             pl.when(pl.col("segment") == "smb").then(pl.lit("card")).otherwise(pl.lit("ach_debit")).alias("method"),
         )
     )
@@ -220,7 +274,7 @@ def _processor_payments(intents: pl.DataFrame, start: dt.date) -> tuple[pl.DataF
 
 
 def _bank_transfers(
-    spec: WorldSpec, intents: pl.DataFrame, start: dt.date, n_days: int
+    intents: pl.DataFrame, start: dt.date, unknown: pl.DataFrame | None, used: dict[int, int]
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Bank transfers: batch payers pay all invoices due in the week in one weekly transfer;
     remittance references are sometimes missing, wrong or generic; a few overpay."""
@@ -279,7 +333,6 @@ def _bank_transfers(
         pl.col("bank_account").alias("counterparty_account"),
         pl.lit(0).alias("kind"),
     )
-    unknown = _unknown_payers(spec, n_days)
     columns = [
         "day",
         "kind",
@@ -292,15 +345,14 @@ def _bank_transfers(
         "reference",
     ]
     all_transfers = (
-        pl.concat([transfers.select(columns), unknown.select(columns)], how="vertical_relaxed")
+        pl.concat(
+            [transfers.select(columns), *([] if unknown is None else [unknown.select(columns)])],
+            how="vertical_relaxed",
+        )
         .with_row_index("_order")
         .sort("day", "kind", "_order")
         .with_columns(
-            pl.concat_str(
-                pl.lit("BT"),
-                yyyymmdd("day", start),
-                pl.int_range(1, pl.len() + 1).over("day").cast(pl.String).str.zfill(6),
-            ).alias("payment_id")
+            pl.concat_str(pl.lit("BT"), yyyymmdd("day", start), _per_day_number("day", used, 6)).alias("payment_id")
         )
         .drop("_order")
     )

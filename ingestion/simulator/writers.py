@@ -62,36 +62,45 @@ def _bulk_write_sqlite(path: str, tables: dict[str, pl.DataFrame]) -> None:
     import adbc_driver_sqlite.dbapi as driver
 
     with driver.connect(path) as connection, connection.cursor() as cursor:
-        for name in ERP_ENTITIES:
+        for name in _present(tables):
             frame = _as_sqlite_stores_it(tables[name].select(ENTITIES[name].column_names), name)
             for part in frame.iter_slices(500_000):
                 cursor.adbc_ingest(name, part.to_arrow(), mode="append")
         connection.commit()
 
 
-def write_erp(url: str, tables: dict[str, pl.DataFrame], *, changed_since: dt.datetime | None) -> dict[str, int]:
-    """Create the ERP (changed_since=None) or upsert the rows changed after `changed_since`.
+def _present(tables: dict[str, pl.DataFrame]) -> list[str]:
+    return [name for name in ERP_ENTITIES if name in tables]
 
-    Upserts are delete-then-insert by primary key in one transaction, which every SQL database
-    supports; returns rows written per table. A new SQLite ERP is filled in bulk.
+
+def write_erp(
+    url: str, tables: dict[str, pl.DataFrame], *, changed_since: dt.datetime | None, create: bool = True
+) -> dict[str, int]:
+    """Fill the ERP (changed_since=None) or upsert the rows changed after `changed_since`.
+
+    A fill creates the tables afresh unless `create` is False (a later shard of the same world
+    adds its rows). Upserts are delete-then-insert by primary key in one transaction, which
+    every SQL database supports. Returns rows written per table. SQLite fills go in bulk.
     """
     engine = sa.create_engine(url)
     metadata = erp_metadata()
     written: dict[str, int] = {}
     parsed = sa.engine.make_url(url)
+    fresh = changed_since is None and create
     if changed_since is None and parsed.get_backend_name() == "sqlite" and parsed.database:
-        with engine.begin() as conn:
-            metadata.drop_all(conn)
-            metadata.create_all(conn)
+        if fresh:
+            with engine.begin() as conn:
+                metadata.drop_all(conn)
+                metadata.create_all(conn)
         engine.dispose()
         _bulk_write_sqlite(parsed.database, tables)
-        return {name: tables[name].height for name in ERP_ENTITIES}
+        return {name: tables[name].height for name in _present(tables)}
     with engine.begin() as conn, warnings.catch_warnings():
         warnings.simplefilter("ignore", sa.exc.SAWarning)  # SQLite stores Numeric as REAL
-        if changed_since is None:
+        if fresh:
             metadata.drop_all(conn)
             metadata.create_all(conn)
-        for name in ERP_ENTITIES:
+        for name in _present(tables):
             table = metadata.tables[name]
             frame = tables[name].select(ENTITIES[name].column_names)
             if changed_since is not None:
