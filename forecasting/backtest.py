@@ -64,17 +64,28 @@ def _pay_date_errors(scored: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def run(con: duckdb.DuckDBPyConnection, history: pl.DataFrame, as_of: dt.date) -> Backtest:
-    """`history`: pay_dates.open_items_at over every aging date (the items open at each)."""
-    tested = origins(history["origin_date"].unique().to_list(), as_of)
+# What scoring and the cash forecast need of each scored item; the features are dropped.
+_SCORED = (
+    "origin_date",
+    "segment",
+    "paid_date",
+    "days_past_due",
+    "open_balance_rc",
+    *(f"{method}_date" for method in pay_dates.METHODS),
+)
+
+
+def run(con: duckdb.DuckDBPyConnection, history: pay_dates.History, as_of: dt.date) -> Backtest:
+    """`history`: the items open at every aging date, staged in DuckDB."""
+    tested = origins(history.origins, as_of)
     scored_all, cash_rows = [], []
     for origin in tested:
-        at_origin = history.filter(pl.col("origin_date") == origin)
-        training = pay_dates.training_set(history, origin)
+        training = history.training_set(origin)
         model = pay_dates.train(training) if training.height >= 200 else None
-        scored = pay_dates.with_model_prediction(at_origin, model)
+        del training
+        scored = pay_dates.with_model_prediction(history.at(origin), model).select(_SCORED)
         scored_all.append(scored)
-        cash_rows.append(_cash_at(con, history, scored, origin))
+        cash_rows.append(_cash_at(con, scored, origin))
     pay_date = _pay_date_errors(pl.concat(scored_all)) if scored_all else _empty_pay_date()
     # The cash backtest uses, per segment, the pay-date method the pay-date backtest chose.
     methods = pay_dates.choose_methods(pay_date)
@@ -106,13 +117,13 @@ def _empty_pay_date() -> pl.DataFrame:
     )
 
 
-def _cash_at(con: duckdb.DuckDBPyConnection, history: pl.DataFrame, scored: pl.DataFrame, origin: dt.date):
+def _cash_at(con: duckdb.DuckDBPyConnection, scored: pl.DataFrame, origin: dt.date):
     """The cash forecast made at `origin`, completed once the pay-date methods are chosen."""
     series = revenue.weekly_series(con, origin).filter(pl.col("unique_id") == "invoiced_revenue_rc")
     invoicing, _ = revenue.forecast(series)
     new_invoicing = invoicing.sort("week")["forecast"].to_numpy()
     curve = cash.collection_curve(con, origin)
-    rates = cash.collection_rates(history, origin)
+    rates = cash.collection_rates(con, origin)
     naive = cash.naive_forecast(con, origin)
     unapplied = cash.unapplied_share(con, origin)
     actual = cash.weekly_receipts(con, origin, cash.HORIZON_WEEKS)

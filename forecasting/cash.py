@@ -15,6 +15,7 @@ import duckdb
 import numpy as np
 import polars as pl
 
+from forecasting.pay_dates import HISTORY_TABLE
 from ingestion.warehouse import query_frame
 
 HORIZON_WEEKS = 13
@@ -66,22 +67,24 @@ def aging_bucket(days_past_due: pl.Expr) -> pl.Expr:
     return bucket
 
 
-def collection_rates(history: pl.DataFrame, origin: dt.date) -> pl.DataFrame:
+def collection_rates(con: duckdb.DuckDBPyConnection, origin: dt.date) -> pl.DataFrame:
     """Per aging bucket: the share of open balance at earlier origins collected within 13 weeks
-    (only origins whose 13 weeks had passed by `origin`)."""
-    window = dt.timedelta(weeks=HORIZON_WEEKS)
-    past = history.filter(
-        (pl.col("origin_date") <= origin - window) & (pl.col("origin_date") >= origin - dt.timedelta(days=365))
-    )
-    collected = pl.col("paid_date").is_not_null() & (pl.col("paid_date") <= pl.col("origin_date") + window)
+    (only origins of the last year whose 13 weeks had passed by `origin`), from the history
+    staged by pay_dates.History."""
+    sql = f"""
+    select
+        days_past_due,
+        sum(open_balance_rc) as open_rc,
+        coalesce(sum(open_balance_rc) filter (where paid_date <= origin_date + {HORIZON_WEEKS * 7}), 0) as collected_rc
+    from {HISTORY_TABLE}
+    where origin_date <= $origin::date - {HORIZON_WEEKS * 7} and origin_date >= $origin::date - 365
+    group by days_past_due
+    """
     return (
-        past.with_columns(aging_bucket(pl.col("days_past_due")).alias("bucket"))
+        query_frame(con, sql, {"origin": origin})
+        .with_columns(aging_bucket(pl.col("days_past_due")).alias("bucket"))
         .group_by("bucket")
-        .agg(
-            (pl.col("open_balance_rc").filter(collected).sum() / pl.col("open_balance_rc").sum()).alias(
-                "collection_rate"
-            )
-        )
+        .agg((pl.col("collected_rc").sum() / pl.col("open_rc").sum()).alias("collection_rate"))
     )
 
 

@@ -19,6 +19,7 @@ import polars as pl
 
 from ingestion.warehouse import query_frame, table_exists
 
+HISTORY_TABLE = "pay_date_history"  # a temporary table of the connection that staged it
 RECENT_DAYS = 365  # "recent" payment history: the last year
 MIN_TRAINING_LAG_DAYS = 30  # a training origin must be this far before the forecast origin
 TRAINING_WINDOW_DAYS = 365
@@ -56,9 +57,45 @@ def _promises_sql(con: duckdb.DuckDBPyConnection) -> str:
     return "select null::varchar as invoice_id, null::date as action_date, null::date as promised_date where false"
 
 
-def open_items_at(con: duckdb.DuckDBPyConnection, origins: list[dt.date]) -> pl.DataFrame:
-    """Every item open at each origin with its point-in-time features and the actual paid date."""
-    sql = f"""
+class History:
+    """Every item open at each origin (aging date) with its point-in-time inputs and the actual
+    paid date, staged once in a DuckDB temporary table: over two years of month-ends that is
+    many times the open items, tens of millions of rows at scale l, so callers fetch one origin
+    or one training sample at a time instead of holding it all in memory."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, origins: list[dt.date]) -> None:
+        self.con = con
+        self.origins = sorted(origins)
+        con.execute(f"create or replace temp table {HISTORY_TABLE} as {_open_items_sql(con)}", [self.origins])
+
+    def at(self, origin: dt.date) -> pl.DataFrame:
+        """The items open at `origin`, with features and the naive and baseline predictions."""
+        sql = f"select * from {HISTORY_TABLE} where origin_date = ? order by invoice_id"
+        return _with_features(query_frame(self.con, sql, [origin]))
+
+    def training_set(self, origin: dt.date) -> pl.DataFrame:
+        """Items open at earlier origins whose payment was known by `origin` (labels from the past
+        only); a fixed sample of MAX_TRAINING_ROWS of them when there are more."""
+        where = "origin_date between ? and ? and paid_date is not null and paid_date <= ?"
+        params = [
+            origin - dt.timedelta(days=TRAINING_WINDOW_DAYS),
+            origin - dt.timedelta(days=MIN_TRAINING_LAG_DAYS),
+            origin,
+        ]
+        count = self.con.execute(f"select count(*) from {HISTORY_TABLE} where {where}", params).fetchall()[0][0]
+        sample = (
+            f"order by hash(origin_date, invoice_id) limit {MAX_TRAINING_ROWS}" if count > MAX_TRAINING_ROWS else ""
+        )
+        sql = f"""
+        select * from (select * from {HISTORY_TABLE} where {where} {sample})
+        order by origin_date, invoice_id
+        """
+        return _with_features(query_frame(self.con, sql, params))
+
+
+def _open_items_sql(con: duckdb.DuckDBPyConnection) -> str:
+    """Items open at each origin of the list parameter, sorted by origin and invoice."""
+    return f"""
     with
     origins as (select unnest(?::date[]) as origin_date),
     invoices as (
@@ -177,7 +214,6 @@ def open_items_at(con: duckdb.DuckDBPyConnection, origins: list[dt.date]) -> pl.
     left join latest_promise using (origin_date, invoice_id)
     order by items.origin_date, items.invoice_id
     """
-    return _with_features(query_frame(con, sql, [origins]))
 
 
 def _with_features(items: pl.DataFrame) -> pl.DataFrame:
@@ -224,20 +260,6 @@ def _with_features(items: pl.DataFrame) -> pl.DataFrame:
 
 def _matrix(items: pl.DataFrame) -> np.ndarray:
     return items.select(pl.col(FEATURES).cast(pl.Float64)).to_numpy()
-
-
-def training_set(history: pl.DataFrame, origin: dt.date) -> pl.DataFrame:
-    """Items open at earlier origins whose payment was known by `origin` (labels from the past only)."""
-    earliest = origin - dt.timedelta(days=TRAINING_WINDOW_DAYS)
-    latest = origin - dt.timedelta(days=MIN_TRAINING_LAG_DAYS)
-    rows = history.filter(
-        pl.col("origin_date").is_between(earliest, latest)
-        & pl.col("paid_date").is_not_null()
-        & (pl.col("paid_date") <= origin)
-    )
-    if rows.height > MAX_TRAINING_ROWS:
-        rows = rows.sample(MAX_TRAINING_ROWS, seed=0)
-    return rows
 
 
 def train(rows: pl.DataFrame):

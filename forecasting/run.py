@@ -93,8 +93,7 @@ def backtests(con: duckdb.DuckDBPyConnection, *, force: bool = False) -> dict[st
     last = _last_backtest(con)
     if not force and last is not None and (as_of - last).days < BACKTEST_EVERY_DAYS:
         return {"skipped": f"backtests from data as of {last} are under {BACKTEST_EVERY_DAYS} days old"}
-    history = pay_dates.open_items_at(con, _aging_dates(con))
-    result = backtest.run(con, history, as_of)
+    result = backtest.run(con, pay_dates.History(con, _aging_dates(con)), as_of)
     tables.replace(con, "backtest_pay_date", result.pay_date)
     tables.replace(con, "backtest_cash_weekly", result.cash_weekly)
     tables.replace(con, "backtest_summary", result.summary.with_columns(pl.lit(as_of).alias("data_as_of")))
@@ -106,16 +105,16 @@ def backtests(con: duckdb.DuckDBPyConnection, *, force: bool = False) -> dict[st
 
 def pay_date_predictions(con: duckdb.DuckDBPyConnection) -> dict[str, object]:
     origin = data_as_of(con)
-    history = pay_dates.open_items_at(con, _aging_dates(con))
-    training = pay_dates.training_set(history, origin)
+    history = pay_dates.History(con, _aging_dates(con))
+    training = history.training_set(origin)
     model = pay_dates.train(training) if training.height >= 200 else None
     methods = (
         pay_dates.choose_methods(query_frame(con, "select * from forecasts.backtest_pay_date"))
         if table_exists(con, tables.SCHEMA, "backtest_pay_date") and model is not None
         else dict.fromkeys(pay_dates.SEGMENTS, "baseline")
     )
-    rates = cash.collection_rates(history, origin)
-    open_now = pay_dates.with_model_prediction(history.filter(pl.col("origin_date") == origin), model)
+    rates = cash.collection_rates(con, origin)
+    open_now = pay_dates.with_model_prediction(history.at(origin), model)
     predictions = cash.with_collection_rates(pay_dates.predict(open_now, methods), rates).select(
         list(tables.TABLES["pay_date_predictions"][1])
     )

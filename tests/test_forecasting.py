@@ -49,7 +49,8 @@ def test_pay_date_backtest_beats_the_naive_baseline(built: Path, capsys: pytest.
     con = duckdb.connect(str(built / "warehouse" / "warehouse.duckdb"), read_only=True)
     try:
         origins = per_origin["origin_date"].unique().to_list()
-        items = pay_dates.open_items_at(con, origins).filter(pl.col("paid_date").is_not_null())
+        history = pay_dates.History(con, origins)
+        items = pl.concat(history.at(origin) for origin in origins).filter(pl.col("paid_date").is_not_null())
     finally:
         con.close()
     truth = read_ground_truth(built / "sources", "customer_behaviour").select("customer_id", "mean_delay_days")
