@@ -107,6 +107,14 @@ def parse_expr(column: Column) -> pl.Expr:
     return parsed.alias(column.name)
 
 
+def _unknown_values(values: pl.Series, keys: pl.Series) -> pl.Series:
+    """The distinct non-null `values` that are not among `keys`. An anti-join hashes the batch's
+    values and probes the keys once; `is_in(keys)` hashed every key (ten million invoices at
+    scale l) again for every batch, three times slower."""
+    present = values.drop_nulls().unique().to_frame("k")
+    return present.join(keys.rename("k").to_frame(), on="k", how="anti")["k"]
+
+
 def _type_label(column: Column) -> str:
     return {
         "money": "an amount with at most 2 decimals",
@@ -176,8 +184,8 @@ def conform(
         }[rule.check]
         checks.append((col.is_not_null() & failed, rule.column, f"{rule.column}: {rule.reason}"))
     for column, (keys, reason) in (known_keys or {}).items():
-        col = pl.col(column)
-        checks.append((col.is_not_null() & ~col.is_in(keys.implode()), column, f"{column}: {reason}"))
+        unknown = _unknown_values(typed[column], keys)
+        checks.append((pl.col(column).is_in(unknown.implode()), column, f"{column}: {reason}"))
 
     first_failure = pl.coalesce([pl.when(failed).then(pl.lit(i)) for i, (failed, _, _) in enumerate(checks)])
     typed = typed.with_columns(first_failure.alias("_failure"))
