@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 PERFORMANCE_DOC = ROOT / "docs" / "performance.md"
 # Customers for two years of history: about 0.1 invoices per customer per day. `l-half`
-# (5 M invoices) is the largest world the simulator builds in 24 GiB today: `l` needs more.
+# (5 M invoices) sits between m and l to show how the stages grow.
 SCALES = {"xs": 60, "s": 700, "m": 14_000, "l-half": 70_000, "l": 140_000}
 DAYS = 730
 END = "2026-06-30"
