@@ -27,7 +27,7 @@ class WorldSpec:
 
 
 # Customers per shard. A large world is built and written one shard of customers at a time,
-# so the simulator's memory stays near what one shard needs (about 7 GiB) at any scale.
+# so the simulator's memory stays near what one shard needs (9 GiB at scale l) at any scale.
 SHARD_CUSTOMERS = 35_000
 
 
