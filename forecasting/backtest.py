@@ -85,7 +85,7 @@ def run(con: duckdb.DuckDBPyConnection, history: pay_dates.History, as_of: dt.da
         del training
         scored = pay_dates.with_model_prediction(history.at(origin), model).select(_SCORED)
         scored_all.append(scored)
-        cash_rows.append(_cash_at(con, scored, origin))
+        cash_rows.append(_cash_at(con, history, scored, origin))
     pay_date = _pay_date_errors(pl.concat(scored_all)) if scored_all else _empty_pay_date()
     # The cash backtest uses, per segment, the pay-date method the pay-date backtest chose.
     methods = pay_dates.choose_methods(pay_date)
@@ -117,13 +117,13 @@ def _empty_pay_date() -> pl.DataFrame:
     )
 
 
-def _cash_at(con: duckdb.DuckDBPyConnection, scored: pl.DataFrame, origin: dt.date):
+def _cash_at(con: duckdb.DuckDBPyConnection, history: pay_dates.History, scored: pl.DataFrame, origin: dt.date):
     """The cash forecast made at `origin`, completed once the pay-date methods are chosen."""
     series = revenue.weekly_series(con, origin).filter(pl.col("unique_id") == "invoiced_revenue_rc")
     invoicing, _ = revenue.forecast(series)
     new_invoicing = invoicing.sort("week")["forecast"].to_numpy()
     curve = cash.collection_curve(con, origin)
-    rates = cash.collection_rates(con, origin)
+    rates = cash.collection_rates(history, origin)
     naive = cash.naive_forecast(con, origin)
     unapplied = cash.unapplied_share(con, origin)
     actual = cash.weekly_receipts(con, origin, cash.HORIZON_WEEKS)

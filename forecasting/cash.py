@@ -15,7 +15,7 @@ import duckdb
 import numpy as np
 import polars as pl
 
-from forecasting.pay_dates import HISTORY_TABLE
+from forecasting.pay_dates import HISTORY_TABLE, History
 from ingestion.warehouse import query_frame
 
 HORIZON_WEEKS = 13
@@ -67,10 +67,9 @@ def aging_bucket(days_past_due: pl.Expr) -> pl.Expr:
     return bucket
 
 
-def collection_rates(con: duckdb.DuckDBPyConnection, origin: dt.date) -> pl.DataFrame:
+def collection_rates(history: History, origin: dt.date) -> pl.DataFrame:
     """Per aging bucket: the share of open balance at earlier origins collected within 13 weeks
-    (only origins of the last year whose 13 weeks had passed by `origin`), from the history
-    staged by pay_dates.History."""
+    (only origins of the last year whose 13 weeks had passed by `origin`)."""
     sql = f"""
     select
         days_past_due,
@@ -81,7 +80,7 @@ def collection_rates(con: duckdb.DuckDBPyConnection, origin: dt.date) -> pl.Data
     group by days_past_due
     """
     return (
-        query_frame(con, sql, {"origin": origin})
+        query_frame(history.con, sql, {"origin": origin})
         .with_columns(aging_bucket(pl.col("days_past_due")).alias("bucket"))
         .group_by("bucket")
         .agg((pl.col("collected_rc").sum() / pl.col("open_rc").sum()).alias("collection_rate"))

@@ -113,7 +113,7 @@ def pay_date_predictions(con: duckdb.DuckDBPyConnection) -> dict[str, object]:
         if table_exists(con, tables.SCHEMA, "backtest_pay_date") and model is not None
         else dict.fromkeys(pay_dates.SEGMENTS, "baseline")
     )
-    rates = cash.collection_rates(con, origin)
+    rates = cash.collection_rates(history, origin)
     open_now = pay_dates.with_model_prediction(history.at(origin), model)
     predictions = cash.with_collection_rates(pay_dates.predict(open_now, methods), rates).select(
         list(tables.TABLES["pay_date_predictions"][1])
