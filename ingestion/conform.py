@@ -107,6 +107,56 @@ def parse_expr(column: Column) -> pl.Expr:
     return parsed.alias(column.name)
 
 
+def _terms_days(code: pl.Expr) -> pl.Expr:
+    """Days of a terms code: NET30, N30, 30, "Net 45 days", 2/10NET30 → the last number."""
+    return code.str.extract(r"(\d+)\D*$", 1).cast(pl.Int64, strict=False)
+
+
+def _derived_due_date() -> pl.Expr:
+    """invoice_date + the invoice's terms days (or the days its terms code names), as ISO text."""
+    invoice_date = _blank_to_null("invoice_date").str.to_date("%Y-%m-%d", strict=False)
+    days = pl.coalesce(
+        _blank_to_null("payment_terms_days").cast(pl.Int64, strict=False),
+        _terms_days(_blank_to_null("payment_terms_code")),
+    )
+    return (invoice_date + pl.duration(days=days)).dt.strftime("%Y-%m-%d")
+
+
+def _derived_application_id() -> pl.Expr:
+    return pl.concat_str([_blank_to_null(c) for c in ("payment_id", "invoice_id", "applied_date")], separator="|")
+
+
+# What fills a missing or blank value of a column that has a default (Column.default says so in
+# the contract and in docs/sources.md). Each is computed from the row's own text, before typing.
+DEFAULTS: dict[tuple[str, str], object] = {
+    ("invoices", "due_date"): _derived_due_date,
+    ("payment_applications", "application_id"): _derived_application_id,
+    ("payments", "payment_type"): lambda: pl.lit("payment"),
+}
+
+
+def _with_defaults(batch: pl.DataFrame, entity: Entity) -> pl.DataFrame:
+    """Blank or missing values of columns with a default, filled in; the inputs a default needs
+    may themselves be missing (then it stays blank and the row is quarantined if required)."""
+    derived = [c.name for c in entity.columns if (entity.name, c.name) in DEFAULTS]
+    if not derived:
+        return batch
+    # Inputs a default reads but the batch lacks stand in as blanks, and leave again after.
+    absent = [c for c in entity.column_names if c not in batch.columns and c not in derived]
+    blanks = [pl.lit(None, pl.String).alias(c) for c in absent]
+    return (
+        batch.with_columns(blanks)
+        .with_columns(
+            pl.coalesce(
+                _blank_to_null(name) if name in batch.columns else pl.lit(None, pl.String),
+                DEFAULTS[(entity.name, name)](),
+            ).alias(name)
+            for name in derived
+        )
+        .drop(absent)
+    )
+
+
 def _unknown_values(values: pl.Series, keys: pl.Series) -> pl.Series:
     """The distinct non-null `values` that are not among `keys`. An anti-join hashes the batch's
     values and probes the keys once; `is_in(keys)` hashed every key (ten million invoices at
@@ -140,15 +190,21 @@ def conform(
     """
     warnings: list[str] = []
     file_label = _files_label(batch)
+    defaulted = {name for e, name in DEFAULTS if e == entity.name}
+    batch = _with_defaults(batch, entity)
     present = set(batch.columns)
+    absent: list[str] = []
     for column in entity.columns:
         if column.name not in present:
-            if column.required:
+            if column.required and column.name not in defaulted:
                 raise SchemaDriftError(source, entity.name, file_label, column.name)
-            warnings.append(
-                f"{source}: {file_label}: optional column {column.name!r} of {entity.name} is missing; loaded as empty"
-            )
+            absent.append(column.name)
             batch = batch.with_columns(pl.lit(None, pl.String).alias(column.name))
+    if absent:
+        warnings.append(
+            f"{source}: {file_label}: optional columns of {entity.name} not in the source, loaded as empty: "
+            + ", ".join(absent)
+        )
     lineage = {SOURCE_FILE, SOURCE_ROW}
     extras = [c for c in batch.columns if c not in set(entity.column_names) | lineage]
     for extra in extras:

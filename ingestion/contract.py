@@ -61,6 +61,8 @@ class Column:
     type: ColumnType
     description: str
     required: bool = True
+    # How a missing or blank value is filled in at ingestion ("" = never: the row is quarantined).
+    default: str = ""
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,10 @@ class Entity:
     # (column, parent entity): the column must hold a key of the parent, in any raw schema.
     references: tuple[tuple[str, str], ...] = field(default=())
     cursor: str = "updated_at"
+    # Only what an AR export has is required (customers, invoices); every other entity may be
+    # absent, and `adds` says what the marts and pages gain when it is there.
+    required: bool = False
+    adds: str = ""
 
     @property
     def column_names(self) -> list[str]:
@@ -93,7 +99,14 @@ class Entity:
 
 
 def _updated_at() -> Column:
-    return Column("updated_at", "timestamp", "When the source last changed this row (UTC).")
+    return Column(
+        "updated_at",
+        "timestamp",
+        "When the source last changed this row (UTC).",
+        required=False,
+        default="the file's modification time (a file without it is a full snapshot of its entity), "
+        "or the load time for a database table without it",
+    )
 
 
 def _currency(what: str) -> Column:
@@ -109,11 +122,13 @@ ENTITIES: dict[str, Entity] = {
             "collectors",
             "Credit and collections staff; each customer is assigned to one.",
             ("collector_id",),
-            (
+            adds="collector names and emails: worklists and daily exception reports per collector "
+            "(without it every customer is unassigned)",
+            columns=(
                 Column("collector_id", "string", "Collector key."),
                 Column("collector_name", "string", "Full name."),
                 Column("email", "string", "Work email; exception reports go here."),
-                Column("region", "string", "Region the collector covers."),
+                Column("region", "string", "Region the collector covers.", required=False),
                 _updated_at(),
             ),
         ),
@@ -121,16 +136,17 @@ ENTITIES: dict[str, Entity] = {
             "customers",
             "Bill-to customers (accounts receivable master data).",
             ("customer_id",),
-            (
+            required=True,
+            columns=(
                 Column("customer_id", "string", "Customer key."),
                 Column("customer_name", "string", "Legal name."),
-                Column("segment", "string", "enterprise, mid_market or smb."),
-                Column("region", "string", "NA, EMEA, APAC or LATAM."),
-                Column("country", "string", "ISO 3166 alpha-2 country code."),
-                _currency("customer's invoices"),
-                Column("payment_terms_code", "string", "NET30, NET45, NET60 or 2/10NET30."),
-                Column("payment_terms_days", "int", "Days from invoice date to due date."),
-                Column("credit_limit", "money", "Credit limit in the customer's currency."),
+                Column("segment", "string", "enterprise, mid_market or smb.", required=False),
+                Column("region", "string", "NA, EMEA, APAC or LATAM.", required=False),
+                Column("country", "string", "ISO 3166 alpha-2 country code.", required=False),
+                Column("currency", "string", "ISO 4217 code of the customer's invoices.", required=False),
+                Column("payment_terms_code", "string", "NET30, NET45, NET60 or 2/10NET30.", required=False),
+                Column("payment_terms_days", "int", "Days from invoice date to due date.", required=False),
+                Column("credit_limit", "money", "Credit limit in the customer's currency.", required=False),
                 Column("collector_id", "string", "Assigned collector.", required=False),
                 Column(
                     "bank_account",
@@ -140,7 +156,7 @@ ENTITIES: dict[str, Entity] = {
                 ),
                 Column("billing_email", "string", "Accounts-payable address reminders go to.", required=False),
                 Column("language", "string", "ISO 639-1 language of the customer's correspondence.", required=False),
-                Column("created_at", "timestamp", "When the customer was created (UTC)."),
+                Column("created_at", "timestamp", "When the customer was created (UTC).", required=False),
                 _updated_at(),
             ),
             rules=(CURRENCY_RULE, Rule("credit_limit", "non_negative", "negative credit limit")),
@@ -150,12 +166,13 @@ ENTITIES: dict[str, Entity] = {
             "products",
             "Products sold (the ERP item master).",
             ("product_id",),
-            (
+            adds="product names and categories on invoice and order lines",
+            columns=(
                 Column("product_id", "string", "Product key."),
                 Column("product_name", "string", "Name."),
-                Column("category", "string", "Product category."),
-                Column("list_price_usd", "money", "List price in USD."),
-                Column("unit_cost_usd", "money", "Standard unit cost in USD (for margin)."),
+                Column("category", "string", "Product category.", required=False),
+                Column("list_price_usd", "money", "List price in USD.", required=False),
+                Column("unit_cost_usd", "money", "Standard unit cost in USD (for margin).", required=False),
                 _updated_at(),
             ),
             rules=(Rule("list_price_usd", "positive", "list price must be positive"),),
@@ -164,7 +181,9 @@ ENTITIES: dict[str, Entity] = {
             "sales_orders",
             "Sales order headers.",
             ("order_id",),
-            (
+            adds="the order-to-cash cycle from the order date (without orders cycle times start at the "
+            "invoice), order-to-ship stages, backlog and orders per customer for CLV",
+            columns=(
                 Column("order_id", "string", "Order key."),
                 Column("customer_id", "string", "Ordering (bill-to) customer."),
                 Column("order_date", "date", "Date the order was booked."),
@@ -190,7 +209,8 @@ ENTITIES: dict[str, Entity] = {
             "sales_order_lines",
             "Sales order lines; quantity_shipped below quantity means a backorder.",
             ("order_line_id",),
-            (
+            adds="quantities ordered and backordered per order",
+            columns=(
                 Column("order_line_id", "string", "Order line key."),
                 Column("order_id", "string", "Order the line belongs to."),
                 Column("line_number", "int", "Line number within the order."),
@@ -211,7 +231,8 @@ ENTITIES: dict[str, Entity] = {
             "shipments",
             "Shipments (deliveries) of an order; an order may ship in several (partial shipments).",
             ("shipment_id",),
-            (
+            adds="the approval-to-ship and ship-to-invoice stages of the cycle times",
+            columns=(
                 Column("shipment_id", "string", "Shipment key."),
                 Column("order_id", "string", "Order shipped."),
                 Column("shipment_number", "int", "1 for the first shipment of the order, 2 …"),
@@ -226,21 +247,31 @@ ENTITIES: dict[str, Entity] = {
             "Customer invoices, one per shipment. Open balances come from the ledger of events "
             "(credit memos, payment applications), never from invoice_status.",
             ("invoice_id",),
-            (
+            required=True,
+            adds="open AR, aging, DSO and every receivables KPI",
+            columns=(
                 Column("invoice_id", "string", "Invoice key."),
                 Column("invoice_number", "string", "Number printed on the invoice."),
                 Column("customer_id", "string", "Billed customer."),
-                Column("order_id", "string", "Order invoiced."),
+                Column("order_id", "string", "Order invoiced.", required=False),
                 Column("shipment_id", "string", "Shipment invoiced.", required=False),
                 Column("invoice_date", "date", "Invoice (document) date."),
-                Column("due_date", "date", "Net due date."),
+                Column(
+                    "due_date",
+                    "date",
+                    "Net due date.",
+                    default="invoice_date + payment_terms_days, or + the days of payment_terms_code "
+                    "(NET30, 30, N30, 2/10NET30: the last number)",
+                ),
                 _currency("invoice"),
-                Column("payment_terms_code", "string", "Terms on the invoice."),
-                Column("invoice_amount", "money", "Invoice total = sum of its lines."),
+                Column("payment_terms_code", "string", "Terms on the invoice.", required=False),
+                Column("payment_terms_days", "int", "Days from invoice date to due date.", required=False),
+                Column("invoice_amount", "money", "Invoice total (= sum of its lines when it has lines)."),
                 Column(
                     "invoice_status",
                     "string",
-                    "The ERP's current status (open, partially_paid, paid, disputed, written_off); informational only.",
+                    "The source's current status (open, partially_paid, paid, disputed, written_off); informational only.",
+                    required=False,
                 ),
                 _updated_at(),
             ),
@@ -254,7 +285,8 @@ ENTITIES: dict[str, Entity] = {
             "invoice_lines",
             "Invoice lines: what was billed, per order line shipped.",
             ("invoice_line_id",),
-            (
+            adds="revenue by product; invoice totals are checked against their lines where lines exist",
+            columns=(
                 Column("invoice_line_id", "string", "Invoice line key."),
                 Column("invoice_id", "string", "Invoice the line belongs to."),
                 Column("order_line_id", "string", "Order line billed.", required=False),
@@ -275,9 +307,10 @@ ENTITIES: dict[str, Entity] = {
             "Credit memos reduce what a customer owes (dispute credits, returns, early-payment "
             "discounts, bad-debt write-offs). Amounts are positive.",
             ("credit_memo_id",),
-            (
+            adds="credits and write-offs that reduce open balances (without them only payments do)",
+            columns=(
                 Column("credit_memo_id", "string", "Credit memo key."),
-                Column("credit_memo_number", "string", "Document number."),
+                Column("credit_memo_number", "string", "Document number.", required=False),
                 Column("customer_id", "string", "Credited customer."),
                 Column("invoice_id", "string", "Invoice credited, if any.", required=False),
                 Column("credit_memo_date", "date", "Effective date of the credit."),
@@ -300,12 +333,13 @@ ENTITIES: dict[str, Entity] = {
             "disputes",
             "Customer disputes raised against invoices.",
             ("dispute_id",),
-            (
+            adds="disputed AR, dispute cycle times and the dispute delay of predicted pay dates",
+            columns=(
                 Column("dispute_id", "string", "Dispute key."),
                 Column("invoice_id", "string", "Disputed invoice."),
                 Column("customer_id", "string", "Disputing customer."),
                 Column("opened_date", "date", "Date the dispute was raised."),
-                Column("reason", "string", "pricing, quantity, quality, not_received or duplicate."),
+                Column("reason", "string", "pricing, quantity, quality, not_received or duplicate.", required=False),
                 Column("disputed_amount", "money", "Amount in dispute (invoice currency)."),
                 Column("dispute_status", "string", "open or resolved."),
                 Column(
@@ -323,9 +357,11 @@ ENTITIES: dict[str, Entity] = {
         Entity(
             "payments",
             "Money received (and refunded) from payment processors and bank statements. "
-            "Amounts are positive; payment_type tells the direction.",
+            "Amounts are positive; payment_type tells the direction. Also the ERP's own cash receipts.",
             ("payment_id",),
-            (
+            adds="cash collected, days to pay, CEI, cash application and unapplied cash, pay-date "
+            "predictions (without payments every invoice stays open at its full amount)",
+            columns=(
                 Column("payment_id", "string", "Payment key (processor charge id or bank transaction id)."),
                 Column(
                     "customer_id",
@@ -340,11 +376,24 @@ ENTITIES: dict[str, Entity] = {
                     "Payer's bank account (bank statements).",
                     required=False,
                 ),
+                Column(
+                    "invoice_id",
+                    "string",
+                    "Invoice the payment is for, when the source records it (e.g. a settlement line of "
+                    "an AR ledger); used by cash application like a remittance reference.",
+                    required=False,
+                ),
                 Column("payment_date", "date", "Value date of the money movement."),
                 Column("amount", "money", "Amount (positive)."),
                 _currency("payment"),
-                Column("payment_method", "string", "card, ach_debit or bank_transfer."),
-                Column("payment_type", "string", "payment (money in) or refund (money out)."),
+                Column("payment_method", "string", "card, ach_debit, bank_transfer, check or other.", required=False),
+                Column(
+                    "payment_type",
+                    "string",
+                    "payment (money in) or refund (money out).",
+                    required=False,
+                    default="payment",
+                ),
                 Column(
                     "remittance_info",
                     "string",
@@ -369,10 +418,16 @@ ENTITIES: dict[str, Entity] = {
         Entity(
             "payment_applications",
             "Cash application already done by the source (e.g. a processor payment made against "
-            "an invoice in a customer portal).",
+            "an invoice in a customer portal, or an ERP's own receipts applied to invoices).",
             ("application_id",),
-            (
-                Column("application_id", "string", "Application key."),
+            adds="the source's own cash application, used before any matching of o2c's",
+            columns=(
+                Column(
+                    "application_id",
+                    "string",
+                    "Application key.",
+                    default="payment_id|invoice_id|applied_date",
+                ),
                 Column("payment_id", "string", "Payment applied."),
                 Column("invoice_id", "string", "Invoice the payment was applied to."),
                 Column("applied_amount", "money", "Amount applied (payment currency)."),
@@ -386,7 +441,8 @@ ENTITIES: dict[str, Entity] = {
             "fx_rates",
             "Daily FX rates (business days): 1 unit of from_currency = rate units of to_currency.",
             ("rate_date", "from_currency", "to_currency"),
-            (
+            adds="amounts in the reporting currency; needed only when a currency differs from it",
+            columns=(
                 Column("rate_date", "date", "Publication date."),
                 Column("from_currency", "string", "Transaction currency."),
                 Column("to_currency", "string", "Reporting currency."),
@@ -404,7 +460,8 @@ ENTITIES: dict[str, Entity] = {
             "What collectors did: calls, emails, promises to pay, disputes logged, notes "
             "(from the collections ops store).",
             ("action_id",),
-            (
+            adds="promises to pay (kept or broken) and their override of predicted pay dates",
+            columns=(
                 Column("action_id", "string", "Action key."),
                 Column("customer_id", "string", "Customer the action concerns."),
                 Column("invoice_id", "string", "Invoice, when the action is about one.", required=False),
@@ -439,6 +496,7 @@ ERP_ENTITIES: tuple[str, ...] = (
     "invoice_lines",
     "credit_memos",
     "disputes",
+    "payments",
     "payment_applications",
 )
 
@@ -470,3 +528,19 @@ def _type_label(column_type: ColumnType) -> str:
         "rate": f"decimal({RATE_PRECISION},{RATE_SCALE})",
         "timestamp": "timestamp (UTC)",
     }.get(column_type, column_type)
+
+
+def dbt_macro() -> str:
+    """Render dbt_project/macros/contract_columns.sql: each entity's columns and logical types, so
+    staging can select an entity from whichever raw schemas hold it, or none (an empty table)."""
+    lines = [
+        "{#- Generated from ingestion/contract.py by `o2c contract --write-dbt`: do not edit by hand.",
+        "    Each entity's contract columns as (name, logical type); `contract_type` makes them SQL. -#}",
+        "{% macro contract_columns(entity) -%}",
+        "{%- set columns = {",
+    ]
+    for entity in ENTITIES.values():
+        pairs = ", ".join(f"('{c.name}', '{c.type}')" for c in entity.columns)
+        lines.append(f"    '{entity.name}': [{pairs}],")
+    lines += ["} -%}", "{{ return(columns[entity]) }}", "{%- endmacro %}", ""]
+    return "\n".join(lines)

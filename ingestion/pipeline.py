@@ -55,11 +55,17 @@ _DLT_TYPES: dict[str, dict[str, object]] = {
 SCHEMA_CONTRACT = {"tables": "evolve", "columns": "evolve", "data_type": "freeze"}
 
 
+class SourceUnavailable(RuntimeError):
+    """A configured source that cannot be read (a missing file or folder, a host that does not
+    answer): one line naming the setting and the path or host. Retrying will not help."""
+
+
 @dataclass(frozen=True)
 class IngestConfig:
     warehouse: Path
     dlt_dir: Path
-    erp_url: str
+    # None: no ERP database is configured (O2C_ERP_URL unset and no default SQLite file), skipped.
+    erp_url: str | None
     landing: Path
     contract_dir: Path | None = None
     lookback: dt.timedelta = dt.timedelta(hours=24)
@@ -81,6 +87,8 @@ class FileSource:
     required_columns: tuple[str, ...] = ()
     # Entities the source always lands: their raw tables exist (maybe empty) after a load.
     entities: tuple[str, ...] = ()
+    # A file without the cursor column (or a blank value) is a snapshot as of its modification time.
+    stamp_missing_cursor: bool = False
 
 
 FILE_SOURCES: dict[str, FileSource] = {
@@ -103,7 +111,9 @@ FILE_SOURCES: dict[str, FileSource] = {
     "fx": FileSource(
         lambda c: c.landing / "fx", (".csv", ".parquet"), lambda path, root: "fx_rates", entities=("fx_rates",)
     ),
-    "files": FileSource(lambda c: c.contract_dir, (".csv", ".parquet"), sources.contract_entity_of),
+    "files": FileSource(
+        lambda c: c.contract_dir, (".csv", ".parquet"), sources.contract_entity_of, stamp_missing_cursor=True
+    ),
 }
 
 
@@ -222,6 +232,8 @@ def _read_one_file(source: str, spec: FileSource, path: Path, root: Path, batch:
     if rows is not None and (rows.height or len(rows.columns) > 2):
         missing = [c for c in spec.required_columns if c not in rows.columns]
         mapped = None if missing else spec.to_contract(rows)
+        if mapped is not None and spec.stamp_missing_cursor:
+            mapped = _stamped(mapped, batch.entity, path)
         if mapped is not None:
             missing = [c.name for c in batch.entity.columns if c.required and c.name not in mapped.columns]
         if missing:
@@ -251,8 +263,74 @@ def _read_one_file(source: str, spec: FileSource, path: Path, root: Path, batch:
     }
 
 
+def _stamped(frame: pl.DataFrame, entity: Entity, path: Path) -> pl.DataFrame:
+    """Blank or missing cursor values become the file's modification time (UTC): a company's
+    export rarely says when each row last changed, and an unchanged file keeps its stamp."""
+    modified = dt.datetime.fromtimestamp(path.stat().st_mtime, dt.UTC).replace(tzinfo=None)
+    stamp = pl.lit(modified.isoformat(sep=" ", timespec="seconds"))
+    if entity.cursor not in frame.columns:
+        return frame.with_columns(stamp.alias(entity.cursor))
+    text = pl.col(entity.cursor).cast(pl.String).str.strip_chars()
+    return frame.with_columns(pl.when(text.is_null() | (text == "")).then(stamp).otherwise(text).alias(entity.cursor))
+
+
 def _spill_dir(config: IngestConfig, source: str) -> Path:
     return config.dlt_dir / "spill" / source
+
+
+def configured_sources(config: IngestConfig) -> list[str]:
+    """The sources this installation has: an ERP URL, landing folders that exist, a contract
+    folder. The ops store is always there (empty until a collector acts). Others are skipped."""
+    present = {
+        "erp": config.erp_url is not None,
+        "processor": (config.landing / "processor").is_dir(),
+        "bank": (config.landing / "bank").is_dir(),
+        "fx": (config.landing / "fx").is_dir(),
+        "ops": True,
+        "files": config.contract_dir is not None,
+    }
+    return [s for s in SOURCES if present[s]]
+
+
+def _how_to_configure(source: str, config: IngestConfig) -> str:
+    if source == "erp":
+        return "set O2C_ERP_URL to the ERP database's SQLAlchemy URL"
+    if source == "files":
+        return "set O2C_CONTRACT_DIR to the folder of export files"
+    return f"no folder {config.landing / source} (O2C_SOURCES_DIR)"
+
+
+def _describe_url(url: sa.URL) -> str:
+    if url.get_backend_name() == "sqlite":
+        return f"the SQLite file {url.database}"
+    return f"{url.get_backend_name()} at {url.host or 'localhost'}:{url.port or 'default port'}/{url.database or ''}"
+
+
+def _connect_sql(source: str, url: str) -> sa.Engine:
+    """An engine on a configured source database, or SourceUnavailable naming the setting."""
+    setting = "O2C_ERP_URL" if source == "erp" else "O2C_OPS_URL"
+    parsed = sa.engine.make_url(url)
+    if _missing_sqlite_file(url):
+        raise SourceUnavailable(f"{source}: {setting} points at {_describe_url(parsed)}, which does not exist")
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect():
+            pass
+    except Exception as error:  # the driver's own error types differ per database
+        engine.dispose()
+        reason = next((line.strip() for line in str(error).splitlines() if line.strip()), type(error).__name__)
+        raise SourceUnavailable(
+            f"{source}: cannot connect to {_describe_url(parsed)} ({setting}): {reason[:200]}"
+        ) from error
+    return engine
+
+
+def check_contract_dir(config: IngestConfig) -> Path:
+    folder = config.contract_dir
+    if folder is None or not folder.is_dir():
+        what = "does not exist" if folder is None or not folder.exists() else "is not a folder"
+        raise SourceUnavailable(f"files: O2C_CONTRACT_DIR points at {folder}, which {what}")
+    return folder
 
 
 def _extract(source: str, config: IngestConfig, con, schema: str) -> tuple[dict[str, _Batch], list[dict[str, object]]]:
@@ -275,18 +353,25 @@ def _extract(source: str, config: IngestConfig, con, schema: str) -> tuple[dict[
             batch_for(name)
         url = config.erp_url if source == "erp" else config.ops_url
         if url is None or (source == "ops" and _missing_sqlite_file(url)):
-            return batches, manifest  # no ops store yet: nobody has logged an action
-        engine = sa.create_engine(url)
+            return batches, manifest  # not configured, or no ops store yet: nobody has logged an action
+        engine = _connect_sql(source, url)
         try:
             present = set(sa.inspect(engine).get_table_names())
             for name in SQL_SOURCES[source]:
-                if name not in present and source == "ops":
-                    continue  # an ops store nobody has written to yet
                 batch = batches[name]
+                if name not in present:
+                    # Optional entities may be absent (an ERP without disputes, an ops store
+                    # nobody has written to); a required one is an error the run reports.
+                    if batch.entity.required and source == "erp":
+                        batch.result.errors.append(
+                            f"{source}: the database ({_describe_url(engine.url)}) has no table {name!r}, "
+                            f"which the contract requires"
+                        )
+                    continue
                 mark = warehouse.watermark(con, schema, batch.entity)
                 since = mark - config.lookback if mark is not None else None
                 batch.result.watermark_from = since
-                for part in sources.read_sql_table(engine, source, name, since):
+                for part in sources.read_sql_table(engine, source, name, since, loaded_at=_utc_now()):
                     batch.parts.add(part)
                     batch.result.rows_in += part.height
         finally:
@@ -297,7 +382,7 @@ def _extract(source: str, config: IngestConfig, con, schema: str) -> tuple[dict[
     spec = FILE_SOURCES[source]
     for name in spec.entities:
         batch_for(name)
-    root = spec.folder(config)
+    root = check_contract_dir(config) if source == "files" else spec.folder(config)
     if root is None:
         return batches, manifest
     seen = warehouse.loaded_files(con, schema)
@@ -598,8 +683,13 @@ def ingest(config: IngestConfig, selected: list[str] | None = None) -> list[Sour
     unknown = set(selected or []) - set(SOURCES)
     if unknown:
         raise ValueError(f"unknown source(s) {sorted(unknown)}; choose from {', '.join(SOURCES)}")
-    chosen = [s for s in SOURCES if selected is None or s in selected]
-    if selected is None and config.contract_dir is None:
-        chosen.remove("files")
+    configured = configured_sources(config)
+    if selected is None:
+        chosen = configured
+    else:
+        chosen = [s for s in SOURCES if s in selected]
+        missing = [s for s in chosen if s not in configured]
+        if missing:
+            raise SourceUnavailable(f"{missing[0]}: not configured here: {_how_to_configure(missing[0], config)}")
     load_id = new_load_id()
     return [ingest_source(s, config, load_id) for s in chosen]

@@ -111,7 +111,12 @@ def _sqlalchemy_frames(engine: sa.Engine, table: str, where: str, chunk_rows: in
 
 
 def read_sql_table(
-    engine: sa.Engine, source: str, entity: str, since: dt.datetime | None, chunk_rows: int = 200_000
+    engine: sa.Engine,
+    source: str,
+    entity: str,
+    since: dt.datetime | None,
+    chunk_rows: int = 200_000,
+    loaded_at: dt.datetime | None = None,
 ) -> Iterator[pl.DataFrame]:
     """Rows of a source database's table (the ERP, the ops store) changed since `since` (all rows
     when None), as text, in chunks of about `chunk_rows` rows.
@@ -119,20 +124,27 @@ def read_sql_table(
     SQLite and PostgreSQL are read through their ADBC drivers, which hand over Arrow batches: no
     row becomes a Python object, which is what made extraction slow and large. Any other
     database goes through SQLAlchemy. `_source_row` numbers run on across chunks.
+
+    A table without the cursor column (`updated_at`) is a full snapshot: every row is read on
+    every load, stamped with `loaded_at`, and only rows whose values changed are loaded.
     """
-    where = _where(ENTITIES[entity].cursor, since)
+    cursor = ENTITIES[entity].cursor
+    columns = sa.inspect(engine).get_columns(entity)
+    has_cursor = cursor in {c["name"] for c in columns}
+    where = _where(cursor, since) if has_cursor else ""
     url = engine.url
     if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
-        columns = sa.inspect(engine).get_columns(entity)
         frames = _sqlite_frames(url.database, entity, columns, where, chunk_rows)
     elif url.get_backend_name() == "postgresql":
-        columns = [c["name"] for c in sa.inspect(engine).get_columns(entity)]
-        frames = _postgres_frames(url, entity, columns, where)
+        frames = _postgres_frames(url, entity, [c["name"] for c in columns], where)
     else:
         frames = _sqlalchemy_frames(engine, entity, where, chunk_rows)
+    stamp = (loaded_at or dt.datetime.now(dt.UTC).replace(tzinfo=None)).isoformat(sep=" ")
     offset = 0
     for frame in frames:
         if frame.height:
+            if not has_cursor:
+                frame = frame.with_columns(pl.lit(stamp).alias(cursor))
             yield _with_lineage(_as_text(frame), f"{source}.{entity}", offset)
             offset += frame.height
 

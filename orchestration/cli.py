@@ -68,12 +68,13 @@ def ingest(
     strict: Annotated[bool, typer.Option(help="Exit 1 when any row was quarantined.")] = False,
 ) -> None:
     """Load the sources into the warehouse: incremental, idempotent, bad rows quarantined."""
+    from ingestion.pipeline import SourceUnavailable
     from ingestion.pipeline import ingest as run_ingest
 
     s = get_settings()
     try:
         reports = run_ingest(_ingest_config(), source)
-    except (ValueError, FileNotFoundError) as error:
+    except (ValueError, FileNotFoundError, SourceUnavailable) as error:
         console.print(f"[red]ingest failed:[/red] {error}")
         raise typer.Exit(2) from error
     table = Table(
@@ -194,13 +195,13 @@ def check(
 ) -> None:
     """Run the data-quality suites now and print what they found (recorded in quality.dq_results)."""
     from ingestion import quality
-    from ingestion.pipeline import SOURCES, new_load_id, source_entities
+    from ingestion.pipeline import configured_sources, new_load_id, source_entities
 
     s = get_settings()
     if not s.warehouse.exists():
         console.print(f"No warehouse at {s.warehouse} yet: run `o2c run` or `o2c ingest`.")
         raise typer.Exit(1)
-    chosen = source or [x for x in SOURCES if x != "files" or s.contract_dir is not None]
+    chosen = source or configured_sources(_ingest_config())
     run_id = f"cli-{new_load_id()}"
     results = (
         []

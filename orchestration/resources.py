@@ -28,7 +28,7 @@ def ingest_config(settings: Settings) -> IngestConfig:
     return IngestConfig(
         warehouse=settings.warehouse,
         dlt_dir=settings.dlt_dir,
-        erp_url=settings.erp(),
+        erp_url=settings.erp_if_configured(),
         landing=settings.landing,
         contract_dir=settings.contract_dir,
         lookback=dt.timedelta(hours=settings.incremental_lookback_hours),

@@ -99,6 +99,13 @@ class Settings(BaseSettings):
             return self.erp_url.get_secret_value()
         return f"sqlite:///{self.sources / 'erp.sqlite'}"
 
+    def erp_if_configured(self) -> str | None:
+        """The ERP URL if there is an ERP: O2C_ERP_URL, or the default SQLite file when it exists
+        (a simulated world); None when neither (the ERP source is then skipped)."""
+        if self.erp_url is not None or (self.sources / "erp.sqlite").exists():
+            return self.erp()
+        return None
+
     @cached_property
     def outbox(self) -> Path:
         """Where `o2c alerts preview` and dry runs write rendered emails."""

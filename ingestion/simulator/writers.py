@@ -24,10 +24,22 @@ _SA_TYPES: dict[ColumnType, sa.types.TypeEngine] = {
 LANDING = "landing"
 
 
+# The simulated ERP keeps its receipts in the processor and bank files, not in a table of its
+# own, and states due dates rather than terms days on invoices: like many real ERPs, it has less
+# than the contract allows.
+SIMULATED_ERP_ENTITIES = tuple(name for name in ERP_ENTITIES if name != "payments")
+_NOT_IN_SIMULATED_ERP = {("invoices", "payment_terms_days"), ("payments", "invoice_id")}
+
+
+def erp_columns(name: str) -> list[str]:
+    """The contract columns of an entity that the simulated ERP has."""
+    return [c for c in ENTITIES[name].column_names if (name, c) not in _NOT_IN_SIMULATED_ERP]
+
+
 def erp_metadata() -> sa.MetaData:
     """ERP tables typed from the contract, as a typical ERP would declare them."""
     metadata = sa.MetaData()
-    for name in ERP_ENTITIES:
+    for name in SIMULATED_ERP_ENTITIES:
         entity = ENTITIES[name]
         sa.Table(
             name,
@@ -35,6 +47,7 @@ def erp_metadata() -> sa.MetaData:
             *[
                 sa.Column(c.name, _SA_TYPES[c.type], primary_key=c.name in entity.primary_key, nullable=not c.required)
                 for c in entity.columns
+                if c.name in erp_columns(name)
             ],
             sa.Index(f"ix_{name}_updated_at", "updated_at"),
         )
@@ -63,14 +76,14 @@ def _bulk_write_sqlite(path: str, tables: dict[str, pl.DataFrame]) -> None:
 
     with driver.connect(path) as connection, connection.cursor() as cursor:
         for name in _present(tables):
-            frame = _as_sqlite_stores_it(tables[name].select(ENTITIES[name].column_names), name)
+            frame = _as_sqlite_stores_it(tables[name].select(erp_columns(name)), name)
             for part in frame.iter_slices(500_000):
                 cursor.adbc_ingest(name, part.to_arrow(), mode="append")
         connection.commit()
 
 
 def _present(tables: dict[str, pl.DataFrame]) -> list[str]:
-    return [name for name in ERP_ENTITIES if name in tables]
+    return [name for name in SIMULATED_ERP_ENTITIES if name in tables]
 
 
 def write_erp(
@@ -102,7 +115,7 @@ def write_erp(
             metadata.create_all(conn)
         for name in _present(tables):
             table = metadata.tables[name]
-            frame = tables[name].select(ENTITIES[name].column_names)
+            frame = tables[name].select(erp_columns(name))
             if changed_since is not None:
                 frame = frame.filter(pl.col("updated_at") > changed_since)
                 (key,) = ENTITIES[name].primary_key

@@ -9,6 +9,7 @@ from dagster import (
     AssetSpec,
     Backoff,
     Definitions,
+    Failure,
     MaterializeResult,
     RetryPolicy,
     build_last_update_freshness_checks,
@@ -26,8 +27,15 @@ from orchestration.settings import get_settings
 GROUP = "sources"
 
 
-# Payments reference customers: the ERP's customers load first, so those references are checked.
-CUSTOMERS = AssetKey(["erp", "customers"])
+def sources() -> list[str]:
+    """The configured sources (an ERP URL, landing folders, a contract folder); others are not in
+    the graph at all, so nothing retries a source this installation does not have."""
+    return pipeline.configured_sources(ingest_config(get_settings()))
+
+
+# Payments reference customers: the customers of the ERP and of the files load first, so those
+# references are checked.
+CUSTOMERS = [AssetKey([source, "customers"]) for source in ("erp", "files") if source in sources()]
 
 
 class RawTableTranslator(DagsterDltTranslator):
@@ -38,7 +46,7 @@ class RawTableTranslator(DagsterDltTranslator):
         source = data.resource.source_name
         return spec.replace_attributes(
             key=AssetKey([source, data.resource.name]),
-            deps=[CUSTOMERS] if source in ("processor", "bank") else [],
+            deps=CUSTOMERS if source in ("processor", "bank") else [],
             group_name=GROUP,
             kinds={"dlt", "duckdb"},
         )
@@ -61,7 +69,10 @@ def raw_source_assets(source: str) -> AssetsDefinition:
     )
     def load(context: AssetExecutionContext, dlt: DagsterDltResource):
         config = ingest_config(get_settings())  # read at run time: paths may differ from import time
-        prepared = pipeline.prepare(source, config, load_id=context.run_id)
+        try:
+            prepared = pipeline.prepare(source, config, load_id=context.run_id)
+        except pipeline.SourceUnavailable as error:  # a missing path or host: retrying will not help
+            raise Failure(description=str(error), allow_retries=False) from error
         dlt_pipeline = pipeline.dlt_pipeline_for(source, config)
         results = {b.entity.name: b.result for b in prepared.batches}
         for event in dlt.run(
@@ -94,13 +105,6 @@ def raw_source_assets(source: str) -> AssetsDefinition:
                 context.log.warning(message)
 
     return load
-
-
-def sources() -> list[str]:
-    chosen = [s for s in pipeline.SOURCES if s != "files"]
-    if get_settings().contract_dir is not None:
-        chosen.append("files")
-    return chosen
 
 
 raw_assets = [raw_source_assets(source) for source in sources()]

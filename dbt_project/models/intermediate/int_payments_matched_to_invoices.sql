@@ -49,7 +49,32 @@ credits as (
 
 ),
 
--- 1. Applications made by the source (e.g. portal payments recorded in the ERP).
+-- 1. Applications made by the source (e.g. portal payments recorded in the ERP), and receipts
+-- the source recorded against one invoice (an AR ledger's settlement line) that it did not
+-- also apply explicitly.
+source_applications as (
+
+    select
+        payment_id,
+        invoice_id,
+        applied_date,
+        applied_amount
+    from {{ ref('stg_erp__payment_applications') }}
+
+    union all
+
+    select
+        payment_id,
+        invoice_id,
+        payment_date as applied_date,
+        amount as applied_amount
+    from {{ ref('int_payments_unioned') }}
+    where invoice_id is not null
+        and payment_type = 'payment'
+        and payment_id not in (select payment_id from {{ ref('stg_erp__payment_applications') }})
+
+),
+
 source_pairs as (
 
     select
@@ -61,7 +86,7 @@ source_pairs as (
         'source' as match_method,
         cast(1.00 as decimal(3, 2)) as match_confidence,
         0 as method_rank
-    from {{ ref('stg_erp__payment_applications') }} as applications
+    from source_applications as applications
     inner join payments on applications.payment_id = payments.payment_id
     inner join invoices on applications.invoice_id = invoices.invoice_id
 

@@ -16,9 +16,16 @@ bank as (
 
 ),
 
+erp as (
+
+    -- the ERP's own cash receipts and those of export files
+    select * from {{ ref('stg_erp__payments') }}
+
+),
+
 unioned as (
 
-    {% for relation in ['processor', 'bank'] %}
+    {% for relation in ['processor', 'bank', 'erp'] %}
     select
         payment_id,
         payment_source,
@@ -32,7 +39,8 @@ unioned as (
         payment_type,
         is_refund,
         remittance_info,
-        original_payment_id
+        original_payment_id,
+        invoice_id
     from {{ relation }}
     {% if not loop.last %}union all{% endif %}
     {% endfor %}
@@ -81,7 +89,8 @@ select
     unioned.payment_type,
     unioned.is_refund,
     unioned.remittance_info,
-    unioned.original_payment_id
+    unioned.original_payment_id,
+    unioned.invoice_id
 from unioned
 left join customer_accounts
     on unioned.customer_id is null and unioned.payer_account = customer_accounts.bank_account

@@ -1,5 +1,7 @@
 -- Order-to-cash cycle per order: order → credit approval → first shipment → first invoice →
 -- due → paid (the day the last invoice of the order is paid). Stages are null until reached.
+-- An invoice without a known order (a company whose export has no orders) is a cycle of its
+-- own that starts at the invoice: cycle_start = 'invoice', the order stages null.
 
 with
 
@@ -26,18 +28,32 @@ invoices as (
 
 ),
 
+orderless_invoices as (
+
+    select invoices.*
+    from {{ ref('fct_invoices') }} as invoices
+    left join {{ ref('fct_orders') }} as all_orders on invoices.order_id = all_orders.order_id
+    where all_orders.order_id is null
+
+),
+
 customers as (
 
     select customer_id, segment, region, payment_terms_days from {{ ref('stg_erp__customers') }}
 
-)
+),
 
-select
+order_cycles as (
+
+    select
+    orders.order_id as cycle_id,
+    'order' as cycle_start,
     orders.order_id,
     orders.customer_id,
     customers.segment,
     customers.region,
     orders.order_date,
+    orders.order_date as cycle_start_date,
     orders.credit_approved_date,
     orders.first_shipment_date,
     orders.first_invoice_date,
@@ -58,3 +74,39 @@ select
 from orders
 left join invoices on orders.order_id = invoices.order_id
 left join customers on orders.customer_id = customers.customer_id
+
+),
+
+invoice_cycles as (
+
+    select
+        invoices.invoice_id as cycle_id,
+        'invoice' as cycle_start,
+        cast(null as {{ dbt.type_string() }}) as order_id,
+        invoices.customer_id,
+        customers.segment,
+        customers.region,
+        cast(null as date) as order_date,
+        invoices.invoice_date as cycle_start_date,
+        cast(null as date) as credit_approved_date,
+        cast(null as date) as first_shipment_date,
+        invoices.invoice_date as first_invoice_date,
+        invoices.due_date as first_due_date,
+        invoices.paid_date,
+        cast(null as integer) as days_order_to_approval,
+        cast(null as integer) as days_approval_to_ship,
+        cast(null as integer) as days_order_to_ship,
+        cast(null as integer) as days_ship_to_invoice,
+        invoices.days_to_pay as days_invoice_to_paid,
+        cast(null as integer) as days_order_to_cash,
+        case when invoices.paid_date is not null
+            then cast(invoices.days_to_pay - invoices.terms_days as decimal(10, 1)) end as terms_variance_days,
+        invoices.terms_days
+    from orderless_invoices as invoices
+    left join customers on invoices.customer_id = customers.customer_id
+
+)
+
+select * from order_cycles
+union all
+select * from invoice_cycles

@@ -2,7 +2,7 @@ with
 
 source as (
 
-    select * from {{ source('erp', 'collectors') }}
+    select * from ({{ union_raw('collectors', ['erp', 'files']) }}) as unioned
 
 ),
 
@@ -18,6 +18,7 @@ renamed as (
         -- timestamps
         updated_at,
         -- lineage
+        source_system,
         _source_file as source_file,
         _dlt_load_id as dlt_load_id
 

@@ -2,7 +2,7 @@ with
 
 source as (
 
-    select * from {{ source('erp', 'credit_memos') }}
+    select * from ({{ union_raw('credit_memos', ['erp', 'files']) }}) as unioned
 
 ),
 
@@ -26,6 +26,7 @@ renamed as (
         -- categories
         reason = 'bad_debt_write_off' as is_write_off,
         -- lineage
+        source_system,
         _source_file as source_file,
         _dlt_load_id as dlt_load_id
 

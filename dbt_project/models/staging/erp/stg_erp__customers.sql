@@ -2,7 +2,7 @@ with
 
 source as (
 
-    select * from {{ source('erp', 'customers') }}
+    select * from ({{ union_raw('customers', ['erp', 'files']) }}) as unioned
 
 ),
 
@@ -32,6 +32,7 @@ renamed as (
         -- categories
         payment_terms_code = '2/10NET30' as has_early_payment_discount,
         -- lineage
+        source_system,
         _source_file as source_file,
         _dlt_load_id as dlt_load_id
 

@@ -2,7 +2,7 @@ with
 
 source as (
 
-    select * from {{ source('erp', 'disputes') }}
+    select * from ({{ union_raw('disputes', ['erp', 'files']) }}) as unioned
 
 ),
 
@@ -27,6 +27,7 @@ renamed as (
         -- categories
         dispute_status = 'open' as is_open,
         -- lineage
+        source_system,
         _source_file as source_file,
         _dlt_load_id as dlt_load_id
 

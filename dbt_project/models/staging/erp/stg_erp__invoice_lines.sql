@@ -2,7 +2,7 @@ with
 
 source as (
 
-    select * from {{ source('erp', 'invoice_lines') }}
+    select * from ({{ union_raw('invoice_lines', ['erp', 'files']) }}) as unioned
 
 ),
 
@@ -22,6 +22,7 @@ renamed as (
         -- timestamps
         updated_at,
         -- lineage
+        source_system,
         _source_file as source_file,
         _dlt_load_id as dlt_load_id
 

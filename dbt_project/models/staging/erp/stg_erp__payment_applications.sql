@@ -2,7 +2,7 @@ with
 
 source as (
 
-    select * from {{ source('erp', 'payment_applications') }}
+    select * from ({{ union_raw('payment_applications', ['erp', 'files']) }}) as unioned
 
 ),
 
@@ -20,6 +20,7 @@ renamed as (
         -- timestamps
         updated_at,
         -- lineage
+        source_system,
         _source_file as source_file,
         _dlt_load_id as dlt_load_id
 

@@ -2,7 +2,7 @@ with
 
 source as (
 
-    select * from {{ source('erp', 'products') }}
+    select * from ({{ union_raw('products', ['erp', 'files']) }}) as unioned
 
 ),
 
@@ -20,6 +20,7 @@ renamed as (
         -- timestamps
         updated_at,
         -- lineage
+        source_system,
         _source_file as source_file,
         _dlt_load_id as dlt_load_id
 

@@ -2,7 +2,7 @@ with
 
 source as (
 
-    select * from {{ source('erp', 'sales_order_lines') }}
+    select * from ({{ union_raw('sales_order_lines', ['erp', 'files']) }}) as unioned
 
 ),
 
@@ -25,6 +25,7 @@ renamed as (
         -- categories
         quantity_shipped < quantity as is_backordered,
         -- lineage
+        source_system,
         _source_file as source_file,
         _dlt_load_id as dlt_load_id
 

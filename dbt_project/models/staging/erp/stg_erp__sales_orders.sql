@@ -2,7 +2,7 @@ with
 
 source as (
 
-    select * from {{ source('erp', 'sales_orders') }}
+    select * from ({{ union_raw('sales_orders', ['erp', 'files']) }}) as unioned
 
 ),
 
@@ -25,6 +25,7 @@ renamed as (
         -- categories
         order_status = 'cancelled' as is_cancelled,
         -- lineage
+        source_system,
         _source_file as source_file,
         _dlt_load_id as dlt_load_id
 

@@ -2,7 +2,7 @@ with
 
 source as (
 
-    select * from {{ source('erp', 'shipments') }}
+    select * from ({{ union_raw('shipments', ['erp', 'files']) }}) as unioned
 
 ),
 
@@ -21,6 +21,7 @@ renamed as (
         -- timestamps
         updated_at,
         -- lineage
+        source_system,
         _source_file as source_file,
         _dlt_load_id as dlt_load_id
 

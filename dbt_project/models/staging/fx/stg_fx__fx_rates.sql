@@ -2,7 +2,7 @@ with
 
 source as (
 
-    select * from {{ source('fx', 'fx_rates') }}
+    select * from ({{ union_raw('fx_rates', ['fx', 'files']) }}) as unioned
 
 ),
 
@@ -19,6 +19,7 @@ renamed as (
         -- timestamps
         updated_at,
         -- lineage
+        source_system,
         _source_file as source_file,
         _dlt_load_id as dlt_load_id
 

@@ -2,7 +2,7 @@ with
 
 source as (
 
-    select * from {{ source('ops', 'collection_actions') }}
+    select * from ({{ union_raw('collection_actions', ['ops', 'files']) }}) as unioned
 
 ),
 
@@ -26,6 +26,7 @@ renamed as (
         -- timestamps
         updated_at,
         -- lineage
+        source_system,
         _source_file as source_file,
         _dlt_load_id as dlt_load_id
 

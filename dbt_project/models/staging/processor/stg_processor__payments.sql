@@ -2,7 +2,7 @@ with
 
 source as (
 
-    select * from {{ source('processor', 'payments') }}
+    select * from ({{ union_raw('payments', ['processor']) }}) as unioned
 
 ),
 
@@ -13,6 +13,7 @@ renamed as (
         payment_id,
         customer_id,
         original_payment_id,
+        invoice_id,
         -- attributes
         payer_name,
         payer_account,
@@ -30,6 +31,7 @@ renamed as (
         'processor' as payment_source,
         payment_type = 'refund' as is_refund,
         -- lineage
+        source_system,
         _source_file as source_file,
         _dlt_load_id as dlt_load_id
 
