@@ -135,6 +135,13 @@ DEFAULTS: dict[tuple[str, str], object] = {
 }
 
 
+def missing_required(entity: Entity, columns: list[str]) -> list[str]:
+    """Required contract columns absent from `columns` that no default can fill."""
+    return [
+        c.name for c in entity.columns if c.required and c.name not in columns and (entity.name, c.name) not in DEFAULTS
+    ]
+
+
 def _with_defaults(batch: pl.DataFrame, entity: Entity) -> pl.DataFrame:
     """Blank or missing values of columns with a default, filled in; the inputs a default needs
     may themselves be missing (then it stays blank and the row is quarantined if required)."""

@@ -7,6 +7,7 @@ Re-running on unchanged sources therefore changes nothing.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import os
@@ -32,8 +33,10 @@ from ingestion.conform import (
     SchemaDriftError,
     conform,
     file_failure,
+    missing_required,
 )
 from ingestion.contract import ENTITIES, ERP_ENTITIES, Entity
+from ingestion.mapping import MappedColumn, Mapping, MappingError, load_mapping
 from ingestion.spill import SpilledRows
 
 SOURCES = ("erp", "processor", "bank", "fx", "ops", "files")
@@ -82,13 +85,30 @@ class FileSource:
     folder: Callable[[IngestConfig], Path | None]
     suffixes: tuple[str, ...]
     entity_of: Callable[[Path, Path], str | None]
-    to_contract: Callable[[pl.DataFrame], pl.DataFrame] = lambda frame: frame
+    # (the file's rows as text, the entity) → rows in the contract's column names
+    to_contract: Callable[[pl.DataFrame, str], pl.DataFrame] = lambda frame, entity: frame
     # Columns of the source's own layout without which a file cannot be one of its files.
     required_columns: tuple[str, ...] = ()
     # Entities the source always lands: their raw tables exist (maybe empty) after a load.
     entities: tuple[str, ...] = ()
     # A file without the cursor column (or a blank value) is a snapshot as of its modification time.
     stamp_missing_cursor: bool = False
+    # (rows, entity) → the mapped export headers the file lacks (the mapping file of a folder).
+    missing_columns: Callable[[pl.DataFrame, str], list[MappedColumn]] = lambda frame, entity: []
+
+    # Part of every file's fingerprint: a changed mapping file makes every file load again.
+    fingerprint: str = ""
+
+    def with_mapping(self, mapping: Mapping) -> FileSource:
+        """This source read through a folder's mapping file: its globs say which file holds which
+        entity (the name rule otherwise), and its renames and formats apply before conforming."""
+        return dataclasses.replace(
+            self,
+            entity_of=lambda path, root: mapping.entity_of(path, root) or self.entity_of(path, root),
+            to_contract=mapping.apply,
+            missing_columns=mapping.missing_columns,
+            fingerprint=hashlib.sha256(mapping.path.read_bytes()).hexdigest() if mapping.path else "",
+        )
 
 
 FILE_SOURCES: dict[str, FileSource] = {
@@ -96,7 +116,7 @@ FILE_SOURCES: dict[str, FileSource] = {
         lambda c: c.landing / "processor",
         (".jsonl", ".json"),
         lambda path, root: "payments",
-        sources.processor_to_contract,
+        lambda frame, entity: sources.processor_to_contract(frame),
         sources.PROCESSOR_REQUIRED,
         ("payments",),
     ),
@@ -104,7 +124,7 @@ FILE_SOURCES: dict[str, FileSource] = {
         lambda c: c.landing / "bank",
         (".csv",),
         lambda path, root: "payments",
-        sources.bank_to_contract,
+        lambda frame, entity: sources.bank_to_contract(frame),
         sources.BANK_REQUIRED,
         ("payments",),
     ),
@@ -213,6 +233,8 @@ def _read_one_file(source: str, spec: FileSource, path: Path, root: Path, batch:
     the file is unchanged since it was loaded."""
     readers = {".csv": sources.read_csv_file, ".jsonl": sources.read_jsonl_file, ".json": sources.read_jsonl_file}
     file = readers.get(path.suffix.lower(), sources.read_parquet_file)(path, root)
+    if spec.fingerprint:
+        file.sha256 = hashlib.sha256(f"{file.sha256}:{spec.fingerprint}".encode()).hexdigest()
     if digest_seen == file.sha256:
         return None
     source_name, result = batch.entity.name, batch.result
@@ -231,11 +253,16 @@ def _read_one_file(source: str, spec: FileSource, path: Path, root: Path, batch:
     # A header-only CSV still tells its columns; an empty JSON-lines file tells nothing.
     if rows is not None and (rows.height or len(rows.columns) > 2):
         missing = [c for c in spec.required_columns if c not in rows.columns]
-        mapped = None if missing else spec.to_contract(rows)
+        unmapped = spec.missing_columns(rows, source_name)
+        for column in unmapped:
+            result.warnings.append(
+                f"{source}: file {file.file}: mapped column {column.export!r} (→ {column.contract}) is not in the file"
+            )
+        mapped = None if missing else spec.to_contract(rows, source_name)
         if mapped is not None and spec.stamp_missing_cursor:
             mapped = _stamped(mapped, batch.entity, path)
         if mapped is not None:
-            missing = [c.name for c in batch.entity.columns if c.required and c.name not in mapped.columns]
+            missing = missing_required(batch.entity, mapped.columns)
         if missing:
             first_line = path.read_text(errors="replace").split("\n", 1)[0]
             message, column = _missing_columns_message(source, spec, batch, file.file, missing, first_line)
@@ -385,6 +412,11 @@ def _extract(source: str, config: IngestConfig, con, schema: str) -> tuple[dict[
     root = check_contract_dir(config) if source == "files" else spec.folder(config)
     if root is None:
         return batches, manifest
+    if source == "files":
+        try:
+            spec = spec.with_mapping(load_mapping(root) or Mapping.empty())
+        except MappingError as error:  # a wrong mapping file: nothing in the folder can load as meant
+            raise SourceUnavailable(f"files: {error}") from error
     seen = warehouse.loaded_files(con, schema)
     for path in sources.discover(root, spec.suffixes):
         name = spec.entity_of(path, root)

@@ -5,10 +5,15 @@ with
 
 bounds as (
 
+    -- the first order, or the first invoice when the data has no orders (an AR export)
     select
-        cast({{ dbt.date_trunc('month', 'min(order_date)') }} as date) as first_day,
+        cast({{ dbt.date_trunc('month', 'min(first_date)') }} as date) as first_day,
         (select as_of_date from {{ ref('int_data_as_of') }}) as as_of_date
-    from {{ ref('stg_erp__sales_orders') }}
+    from (
+        select min(order_date) as first_date from {{ ref('stg_erp__sales_orders') }}
+        union all
+        select min(invoice_date) from {{ ref('stg_erp__invoices') }}
+    ) as firsts
 
 ),
 

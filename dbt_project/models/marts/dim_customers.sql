@@ -32,6 +32,7 @@ select
     customers.collector_id,
     -- attributes
     customers.customer_name,
+    customers.source_system,
     customers.segment,
     customers.region,
     customers.country,

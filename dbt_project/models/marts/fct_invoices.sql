@@ -34,6 +34,7 @@ select
     invoices.order_id,
     invoices.shipment_id,
     -- attributes
+    invoices.source_system,
     invoices.currency,
     invoices.payment_terms_code,
     case
