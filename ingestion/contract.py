@@ -137,6 +137,7 @@ ENTITIES: dict[str, Entity] = {
             "Bill-to customers (accounts receivable master data).",
             ("customer_id",),
             required=True,
+            adds="customer names on every page and report; segment, region and credit limit where given",
             columns=(
                 Column("customer_id", "string", "Customer key."),
                 Column("customer_name", "string", "Legal name."),

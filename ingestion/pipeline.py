@@ -360,7 +360,7 @@ def check_contract_dir(config: IngestConfig) -> Path:
     return folder
 
 
-def _extract(source: str, config: IngestConfig, con, schema: str) -> tuple[dict[str, _Batch], list[dict[str, object]]]:
+def extract(source: str, config: IngestConfig, con, schema: str) -> tuple[dict[str, _Batch], list[dict[str, object]]]:
     batches: dict[str, _Batch] = {}
     manifest: list[dict[str, object]] = []
 
@@ -433,7 +433,7 @@ def _missing_sqlite_file(url: str) -> bool:
     return parsed.get_backend_name() == "sqlite" and bool(parsed.database) and not Path(parsed.database).exists()
 
 
-class _KnownKeys:
+class KnownKeys:
     """Keys of parent entities: in the warehouse (any raw schema) or conformed earlier this run."""
 
     def __init__(self, con) -> None:
@@ -452,7 +452,7 @@ class _KnownKeys:
         self._added.setdefault(entity, []).append(keys.rename("k"))
 
 
-def _references(entity: Entity, known: _KnownKeys) -> dict[str, tuple[pl.Series, str]]:
+def _references(entity: Entity, known: KnownKeys) -> dict[str, tuple[pl.Series, str]]:
     references = {}
     for column, parent in entity.references:
         keys = known.get(parent)
@@ -463,7 +463,7 @@ def _references(entity: Entity, known: _KnownKeys) -> dict[str, tuple[pl.Series,
     return references
 
 
-def _conform_batch(batch: _Batch, source: str, con, schema: str, known: _KnownKeys) -> None:
+def conform_batch(batch: _Batch, source: str, con, schema: str, known: KnownKeys) -> None:
     """Conform the batch's text rows bucket by bucket (one bucket unless they were spilled)."""
     entity, result = batch.entity, batch.result
     references = None
@@ -649,11 +649,11 @@ def prepare(source: str, config: IngestConfig, load_id: str) -> PreparedLoad:
     shutil.rmtree(_spill_dir(config, source), ignore_errors=True)  # left by a load that failed
     con = warehouse.connect(config.warehouse)
     try:
-        batches, manifest = _extract(source, config, con, schema)
+        batches, manifest = extract(source, config, con, schema)
         ordered = [batches[name] for name in ENTITIES if name in batches]  # parents before children
-        known = _KnownKeys(con)
+        known = KnownKeys(con)
         for batch in ordered:
-            _conform_batch(batch, source, con, schema, known)
+            conform_batch(batch, source, con, schema, known)
             batch.parts.clear()  # the text is no longer needed once conformed
         quarantine = _new_quarantine(con, schema, ordered, load_id, started)
     finally:

@@ -60,6 +60,16 @@ customer_accounts as (
 
 ),
 
+-- A receipt recorded against an invoice belongs to that invoice's customer.
+invoice_customers as (
+
+    select
+        invoice_id,
+        customer_id
+    from {{ ref('stg_erp__invoices') }}
+
+),
+
 fx as (
 
     select * from {{ ref('int_fx_rates_valid_ranges') }}
@@ -69,10 +79,11 @@ fx as (
 select
     unioned.payment_id,
     unioned.payment_source,
-    coalesce(unioned.customer_id, customer_accounts.customer_id) as customer_id,
+    coalesce(unioned.customer_id, customer_accounts.customer_id, invoice_customers.customer_id) as customer_id,
     case
         when unioned.customer_id is not null then 'source'
         when customer_accounts.customer_id is not null then 'payer_account'
+        when invoice_customers.customer_id is not null then 'invoice_reference'
     end as customer_match_method,
     unioned.payer_name,
     unioned.payer_account,
@@ -94,5 +105,7 @@ select
 from unioned
 left join customer_accounts
     on unioned.customer_id is null and unioned.payer_account = customer_accounts.bank_account
+left join invoice_customers
+    on unioned.customer_id is null and unioned.invoice_id = invoice_customers.invoice_id
 left join fx
     on unioned.currency = fx.currency and unioned.payment_date between fx.valid_from and fx.valid_to
