@@ -21,6 +21,7 @@ class RunSummary:
     failures: list[str] = field(default_factory=list)  # readable reasons, one per failed step
 
 
+_EXCEPTION_NAME = re.compile(r"^[\w.]*(?:Failure|SourceUnavailable): ")
 _DBT_FAILURE = re.compile(r"(?:Failure|Error) in (?:test|unit_test|model|snapshot|seed) ([\w.]+)")
 
 
@@ -38,6 +39,8 @@ def _failure_reason(step: str, message: str) -> str:
     if dbt_failures:
         return f"{step}: dbt failed on {', '.join(dbt_failures)}"
     first = next((line.strip() for line in message.splitlines() if line.strip()), "failed")
+    # "dagster._core.definitions.events.Failure: erp: …" says nothing the reader needs.
+    first = _EXCEPTION_NAME.sub("", first, count=1)
     return f"{step}: {first[:500]}"
 
 

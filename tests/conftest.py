@@ -26,9 +26,11 @@ O2C = [sys.executable, "-m", "orchestration.cli"]
 SMALL = {"seed": 7, "customers": 80, "days": 120, "end_date": END}
 
 
-def o2c(data_dir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    """The `o2c` command on the data directory `data_dir`."""
-    env = {**os.environ, "O2C_DATA_DIR": str(data_dir), "COLUMNS": "200"}
+def o2c(
+    data_dir: Path, *args: str, check: bool = True, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """The `o2c` command on the data directory `data_dir` (plus `env`, e.g. O2C_CONTRACT_DIR)."""
+    env = {**os.environ, "O2C_DATA_DIR": str(data_dir), "COLUMNS": "200", **(env or {})}
     result = subprocess.run([*O2C, *args], env=env, capture_output=True, text=True, timeout=600)
     if check:
         assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]

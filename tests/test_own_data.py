@@ -1,0 +1,160 @@
+"""Bring your own data: hand-written exports that the simulator did not produce go through the
+documented route only (`O2C_CONTRACT_DIR`, a mapping file, `o2c run`) to a published serving file.
+Expected figures come from tests/own_data.py, a plain-Python calculation from the same files.
+
+(a) an AR ledger: invoices, receipts and settlements, own column names, day-first dates, decimal
+    commas, an extra column and a row with an impossible date;
+(c) a store's register of open invoices: no payments at all, month-first dates, terms instead of
+    due dates, one invoice of an unknown account.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from tests import own_data
+from tests.conftest import o2c
+
+APP = Path(__file__).resolve().parents[1] / "dashboards" / "streamlit_app.py"
+PAGES = ("overview", "ar_aging", "cycle_times", "cash_forecast", "customers", "customer_360", "worklist", "data_health")
+
+
+def run_own_data(data: Path, folder: str, currency: str) -> dict[str, str]:
+    env = {"O2C_CONTRACT_DIR": str(own_data.FIXTURES / folder), "O2C_REPORTING_CURRENCY": currency}
+    result = o2c(data, "run", env=env, check=False)
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]
+    assert "Published" in result.stdout
+    return env
+
+
+@pytest.fixture(scope="module")
+def ar_ledger(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
+    data = tmp_path_factory.mktemp("ar_ledger")
+    return data, run_own_data(data, "ar_ledger", "EUR")
+
+
+@pytest.fixture(scope="module")
+def open_invoices(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
+    data = tmp_path_factory.mktemp("open_invoices")
+    return data, run_own_data(data, "open_invoices_only", "USD")
+
+
+def assert_pages_render(data: Path, env: dict[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("O2C_DATA_DIR", str(data))
+    monkeypatch.setenv("O2C_OPS_URL", f"sqlite:///{tmp_path / 'ops.sqlite'}")
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    for name in PAGES:
+        at = AppTest.from_file(str(APP), default_timeout=60).run()
+        at = at.switch_page(f"app_pages/{name}.py").run()
+        assert not at.exception, (name, [e.value for e in at.exception])
+        assert not at.error, (name, [e.value for e in at.error])
+
+
+def test_ar_ledger_reaches_the_marts_with_the_right_figures(ar_ledger: tuple[Path, dict[str, str]]) -> None:
+    data, _ = ar_ledger
+    ledger = own_data.ar_ledger()
+    # Month-end open AR, worked out by hand from the files as well as by the reference calculation.
+    by_hand = {
+        dt.date(2026, 1, 31): Decimal("3500.50"),  # INV-001 1,000.00 + INV-002 2,500.50
+        dt.date(2026, 2, 28): Decimal("4100.50"),  # INV-001 paid 10/02; + INV-003 400 + INV-004 1,200
+        dt.date(2026, 3, 31): Decimal("4450.00"),  # INV-004 700 left, INV-005 3,000, INV-006 750
+    }
+    assert {d: ledger.open_ar(d) for d in ledger.month_ends()} == by_hand
+    assert own_data.published_open_ar(data) == by_hand
+    # Days to pay per invoice: paid on the day the settlements reach the invoice amount.
+    assert own_data.published_days_to_pay(data) == {i.invoice_id: i.days_to_pay for i in ledger.invoices.values()}
+    assert own_data.published_days_to_pay(data)["INV-002"] == 70  # 20/01 → 31/03, in two settlements
+    # DSO (simple, trailing three months): 4,450.00 ÷ 8,850.50 × 90 days.
+    kpis = own_data.serving_query(data, "select month_start, dso_simple from marts.fct_ar_kpis_monthly")
+    march = kpis.filter(kpis["month_start"] == dt.date(2026, 3, 1))["dso_simple"].item()
+    assert march == ledger.simple_dso(dt.date(2026, 3, 31)) == 45.25
+    # INV-006 had no due date: NET30 from 20/03 gives 19/04.
+    due = own_data.serving_query(data, "select due_date from marts.fct_invoices where invoice_id = 'INV-006'")
+    assert due.item() == dt.date(2026, 4, 19)
+    # Every row keeps where it came from; the settlements applied the receipts, nothing guessed.
+    sources = own_data.serving_query(data, "select distinct source_system from marts.fct_invoices")
+    assert sources["source_system"].to_list() == ["files"]
+    methods = own_data.serving_query(data, "select match_method, count(*) as n from marts.fct_cash_applications group by 1")
+    assert methods.rows() == [("source", 5)]
+
+
+def test_ar_ledger_bad_row_is_quarantined_with_its_reason_and_counts_add_up(
+    ar_ledger: tuple[Path, dict[str, str]],
+) -> None:
+    data, _ = ar_ledger
+    quarantine = own_data.warehouse_query(
+        data, "select entity, file, row_number, column_name, value, reason from raw_files.quarantine"
+    )
+    assert quarantine.rows() == [
+        (
+            "invoices",
+            "AR_Invoices_2026.csv",
+            7,
+            "invoice_date",
+            "31/02/2026",
+            "invoice_date: cannot parse as a date (YYYY-MM-DD)",
+        )
+    ]
+    log = own_data.warehouse_query(
+        data, "select entity, rows_in, rows_new, rows_quarantined from raw_files._o2c_load_log where entity = 'invoices'"
+    )
+    assert log.rows() == [("invoices", 7, 6, 1)]
+
+
+def test_ar_ledger_every_page_renders(
+    ar_ledger: tuple[Path, dict[str, str]], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    assert_pages_render(*ar_ledger, monkeypatch, tmp_path)
+
+
+def test_open_invoices_only_publishes_and_degrades(open_invoices: tuple[Path, dict[str, str]]) -> None:
+    data, _ = open_invoices
+    ledger = own_data.open_invoices_only()
+    by_hand = {
+        dt.date(2026, 1, 31): Decimal("1250.00"),
+        dt.date(2026, 2, 28): Decimal("2230.40"),  # + 980.40
+        dt.date(2026, 3, 28): Decimal("4230.40"),  # + 2,000.00; the register's last day is the as-of date
+    }
+    assert {d: ledger.open_ar(d) for d in ledger.month_ends()} == by_hand
+    assert own_data.published_open_ar(data) == by_hand
+    assert own_data.published_days_to_pay(data) == {"1001": None, "1002": None, "1003": None}
+    kpis = own_data.serving_query(data, "select month_start, dso_simple from marts.fct_ar_kpis_monthly")
+    february = kpis.filter(kpis["month_start"] == dt.date(2026, 2, 1))["dso_simple"].item()
+    assert february == ledger.simple_dso(dt.date(2026, 2, 28)) == 59.0  # all of it still open: 59 days
+    # Due dates from "Net 30"/"Net 60"; the unknown account's invoice is quarantined, not dropped.
+    due = own_data.serving_query(data, "select invoice_id, due_date from marts.fct_invoices order by 1")
+    assert due.rows() == [(i.invoice_id, i.due_date) for i in sorted(ledger.invoices.values(), key=lambda i: i.invoice_id)]
+    reasons = own_data.warehouse_query(data, "select value, reason from raw_files.quarantine")
+    assert reasons.rows() == [("A-9", "customer_id: unknown customer (not in customers)")]
+    # Payment marts are empty, not missing; cycles start at the invoice.
+    empty = own_data.serving_query(
+        data, "select (select count(*) from marts.fct_payments) as payments, (select count(*) from marts.fct_orders) as orders"
+    )
+    assert empty.rows() == [(0, 0)]
+    cycles = own_data.serving_query(data, "select cycle_id, cycle_start from marts.fct_o2c_cycle_times order by 1")
+    assert cycles.rows() == [("1001", "invoice"), ("1002", "invoice"), ("1003", "invoice")]
+
+
+def test_open_invoices_only_every_page_renders(
+    open_invoices: tuple[Path, dict[str, str]], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    assert_pages_render(*open_invoices, monkeypatch, tmp_path)
+
+
+def test_contract_check_shows_what_would_load_before_loading(tmp_path: Path) -> None:
+    result = o2c(tmp_path, "contract", "check", str(own_data.FIXTURES / "ar_ledger"))
+    out = " ".join(result.stdout.split())
+    assert "invoices │ 1 │ 7 │ 6 │ 1" in out
+    assert "would quarantine invoices: 1 row(s): invoice_date: cannot parse as a date (YYYY-MM-DD)" in out
+    assert "invoice_date ← Posting Date" in out
+    assert "not available: your data has no disputes" in out
+    assert not (tmp_path / "warehouse").exists()  # nothing was loaded
+    missing = o2c(tmp_path, "contract", "check", str(tmp_path / "nowhere"), check=False)
+    assert missing.returncode == 2
+    assert f"files: O2C_CONTRACT_DIR points at {tmp_path / 'nowhere'}, which does not exist" in missing.stdout
