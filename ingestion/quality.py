@@ -475,6 +475,23 @@ def _combined(parts: list[ExpectationValidationResult]) -> ExpectationValidation
     )
 
 
+def _expectation_key(type_: str, kwargs: dict) -> str:
+    return json.dumps([type_, {k: v for k, v in kwargs.items() if k != "batch_id"}], sort_keys=True, default=str)
+
+
+def _in_suite_order(
+    results: list[ExpectationValidationResult], expectations: list[gxe.Expectation]
+) -> list[ExpectationValidationResult]:
+    """A chunk's results in the order of the suite's expectations. GX lists first the results
+    whose metrics raised (a missing column, values it cannot compare), so without this the n-th
+    results of two chunks, which `_combined` adds up, could be different expectations'."""
+    position = {_expectation_key(e.expectation_type, e.configuration.kwargs): i for i, e in enumerate(expectations)}
+    return sorted(
+        results,
+        key=lambda r: position.get(_expectation_key(r.expectation_config.type, r.expectation_config.kwargs), -1),
+    )
+
+
 def _validate_table(
     context,
     datasource,
@@ -507,12 +524,12 @@ def _validate_table(
         frame.index = pd.RangeIndex(offset, offset + len(frame))  # sample row numbers count from the first chunk
         offset += len(frame)
         result = _run(batch_definition, frame, values_suite)
-        chunks.append(result.results)
+        chunks.append(_in_suite_order(result.results, on_values))
         meta = result.meta
         del frame
     if not chunks:  # no rows: GX still judges the empty table
         empty = _pandas(reader.schema.empty_table())
-        chunks.append(_run(batch_definition, empty, values_suite).results)
+        chunks.append(_in_suite_order(_run(batch_definition, empty, values_suite).results, on_values))
     table_results, value_results = iter(table_result.results), iter(zip(*chunks, strict=True))
     results = [
         next(table_results) if e.expectation_type in TABLE_EXPECTATIONS else _combined(list(next(value_results)))
