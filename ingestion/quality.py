@@ -682,7 +682,7 @@ def validate_source(
         ).fetchall()[0]
         empty_columns = frozenset(c for c, filled in zip(optional, counts, strict=True) if filled == 0)
         # Typical load size: the earlier incremental loads, not the initial backfill.
-        recent = [rows for _, rows in loads[1:-1]][:10]
+        recent = [n for _, n in loads[1:-1]][:10]
         suite = suite_for(
             entity,
             columns=columns,
@@ -792,8 +792,8 @@ MART_BUILT_FROM = {
 
 
 def mart_must_have_rows(con: duckdb.DuckDBPyConnection, name: str) -> bool:
-    """The rule for a key mart's size: it must have rows exactly when what it is built from has
-    rows (MART_BUILT_FROM), and may be empty otherwise. Data with only open invoices has no
+    """The rule for a key mart's size: it must have rows when what it is built from has rows
+    (MART_BUILT_FROM), and may be empty otherwise. Data with only open invoices has no
     payments, so an empty fct_payments is right; raw invoices anywhere and an empty fct_invoices
     is a broken build. The aging holds each invoice open at an as-of date, the data's as-of date
     among them: it must have rows when fct_invoices has an open balance (with every invoice
