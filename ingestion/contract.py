@@ -508,11 +508,17 @@ def markdown() -> str:
     for entity in ENTITIES.values():
         out.append(f"### `{entity.name}`\n")
         out.append(f"{entity.description}\n")
+        need = "**Required entity.**" if entity.required else "Optional entity."
+        adds = f" With it: {entity.adds}." if entity.adds else ""
+        out.append(f"{need}{adds}\n")
         out.append(f"Primary key: `{', '.join(entity.primary_key)}`. Cursor: `{entity.cursor}`.\n")
-        out.append("| column | type | required | meaning |")
-        out.append("|---|---|---|---|")
+        out.append("| column | type | required | meaning | when missing or blank |")
+        out.append("|---|---|---|---|---|")
         for c in entity.columns:
-            out.append(f"| `{c.name}` | {_type_label(c.type)} | {'yes' if c.required else 'no'} | {c.description} |")
+            missing = c.default or ("the row is quarantined" if c.required else "empty")
+            out.append(
+                f"| `{c.name}` | {_type_label(c.type)} | {'yes' if c.required else 'no'} | {c.description} | {missing} |"
+            )
         if entity.references:
             out.append("")
             out.append("References: " + "; ".join(f"`{c}` → `{p}`" for c, p in entity.references) + ".")
