@@ -64,7 +64,7 @@ lint: setup
 	$(BIN)/ruff check ingestion orchestration forecasting dashboards alerts tests benchmarks
 
 contract-docs: setup
-	$(BIN)/o2c contract --write docs/sources.md
+	$(BIN)/o2c contract --write docs/sources.md --write-dbt dbt_project/macros/contract_columns.sql
 
 clean:
 	rm -rf data/sources data/warehouse data/dlt dbt_project/target dbt_project/logs

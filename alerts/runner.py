@@ -120,7 +120,10 @@ def write_back(settings: Settings, config: AlertConfig | None = None) -> dict[st
     snapshot = data.snapshot(settings.serving)
     frame = writeback.recommend(snapshot, config or load(settings.alerts_config))
     holds = int(frame["recommend_hold"].sum())
-    if settings.credit_hold_target == "csv":
+    erp = settings.erp_if_configured()
+    # Without an ERP (a company's export files only) the recommendations go to the CSV: writing
+    # them would create an ERP database that the next run would then try to load.
+    if settings.credit_hold_target == "csv" or erp is None:
         path = writeback.write_csv(settings.outbox, frame, snapshot.as_of)
         return {"recommended": holds, "csv": str(path)}
-    return {"recommended": holds, **writeback.write_erp(settings.erp(), frame, snapshot.as_of)}
+    return {"recommended": holds, **writeback.write_erp(erp, frame, snapshot.as_of)}

@@ -139,7 +139,9 @@ def orders_no_disputes() -> Ledger:
     for r in payments:
         invoices[r["invoice_id"]].applications.append((iso(r["payment_date"]), Decimal(r["amount"])))
     orders = [iso(r["order_date"]) for r in rows(folder / "sales_orders.csv")]
-    return Ledger(invoices, [i.invoice_date for i in invoices.values()] + orders + [iso(r["payment_date"]) for r in payments])
+    return Ledger(
+        invoices, [i.invoice_date for i in invoices.values()] + orders + [iso(r["payment_date"]) for r in payments]
+    )
 
 
 def open_invoices_only() -> Ledger:

@@ -247,6 +247,10 @@ def test_contract_docs_are_generated_from_the_contract() -> None:
     assert render_sources_doc(doc) == doc, "docs/sources.md is stale: run `make contract-docs`"
     for entity in ENTITIES.values():
         assert f"### `{entity.name}`" in doc
+    from ingestion.contract import dbt_macro
+
+    macro = (Path(__file__).parents[1] / "dbt_project" / "macros" / "contract_columns.sql").read_text()
+    assert macro == dbt_macro(), "the dbt contract macro is stale: run `make contract-docs`"
 
 
 def test_every_entity_of_a_source_gets_a_raw_table_even_when_empty(tmp_path: Path) -> None:
@@ -286,3 +290,44 @@ def test_memory_cap_holds_inside_the_step_only_and_takes_only_sizes(tmp_path: Pa
             pass
     finally:
         con.close()
+
+
+def test_an_erp_with_cash_receipts_and_no_updated_at_loads_them(tmp_path: Path) -> None:
+    """A minimal accounting database: customers, invoices with no updated_at (a full snapshot),
+    a receipts table; no orders, disputes or applications tables at all."""
+    erp = tmp_path / "books.sqlite"
+    with sa.create_engine(f"sqlite:///{erp}").begin() as conn:
+        conn.exec_driver_sql("create table customers (customer_id text, customer_name text)")
+        conn.exec_driver_sql("insert into customers values ('C1', 'Alpha'), ('C2', 'Beta')")
+        conn.exec_driver_sql(
+            "create table invoices (invoice_id text, invoice_number text, customer_id text, invoice_date text, "
+            "payment_terms_days integer, currency text, invoice_amount numeric(18, 2))"
+        )
+        conn.exec_driver_sql(
+            "insert into invoices values ('I1', 'N-1', 'C1', '2026-01-10', 30, 'USD', 100.5), "
+            "('I2', 'N-2', 'C2', '2026-01-20', 45, 'USD', 200)"
+        )
+        conn.exec_driver_sql(
+            "create table payments (payment_id text, customer_id text, invoice_id text, payment_date text, "
+            "amount numeric(18, 2), currency text, updated_at text)"
+        )
+        conn.exec_driver_sql("insert into payments values ('P1', 'C1', 'I1', '2026-02-01', 100.5, 'USD', '2026-02-01')")
+    config = ingest_config(tmp_path, tmp_path, f"sqlite:///{erp}")
+    (report,) = ingest(config, ["erp"])
+    results = {r.entity: r for r in report.entities}
+    assert (results["customers"].rows_new, results["invoices"].rows_new, results["payments"].rows_new) == (2, 2, 1)
+    assert all(not r.errors for r in report.entities)
+    tables = raw_tables(config.warehouse)
+    invoices = tables["raw_erp.invoices"]
+    # Due dates from the terms days; the snapshot's rows are stamped with the load time.
+    assert invoices["due_date"].to_list() == [dt.date(2026, 2, 9), dt.date(2026, 3, 6)]
+    assert invoices["updated_at"].null_count() == 0
+    payments = tables["raw_erp.payments"]
+    assert payments.select("payment_id", "invoice_id", "payment_type").rows() == [("P1", "I1", "payment")]
+    assert tables["raw_erp.disputes"].height == 0  # an absent optional table is an empty raw table
+    # A database without the required invoices table says so, naming the table.
+    with sa.create_engine(f"sqlite:///{erp}").begin() as conn:
+        conn.exec_driver_sql("drop table invoices")
+    (again,) = ingest(config, ["erp"])
+    errors = [e for r in again.entities for e in r.errors]
+    assert errors == [f"erp: the database (the SQLite file {erp}) has no table 'invoices', which the contract requires"]

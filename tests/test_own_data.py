@@ -80,7 +80,9 @@ def test_ar_ledger_reaches_the_marts_with_the_right_figures(ar_ledger: tuple[Pat
     # Every row keeps where it came from; the settlements applied the receipts, nothing guessed.
     sources = own_data.serving_query(data, "select distinct source_system from marts.fct_invoices")
     assert sources["source_system"].to_list() == ["files"]
-    methods = own_data.serving_query(data, "select match_method, count(*) as n from marts.fct_cash_applications group by 1")
+    methods = own_data.serving_query(
+        data, "select match_method, count(*) as n from marts.fct_cash_applications group by 1"
+    )
     assert methods.rows() == [("source", 5)]
 
 
@@ -102,7 +104,8 @@ def test_ar_ledger_bad_row_is_quarantined_with_its_reason_and_counts_add_up(
         )
     ]
     log = own_data.warehouse_query(
-        data, "select entity, rows_in, rows_new, rows_quarantined from raw_files._o2c_load_log where entity = 'invoices'"
+        data,
+        "select entity, rows_in, rows_new, rows_quarantined from raw_files._o2c_load_log where entity = 'invoices'",
     )
     assert log.rows() == [("invoices", 7, 6, 1)]
 
@@ -129,12 +132,15 @@ def test_open_invoices_only_publishes_and_degrades(open_invoices: tuple[Path, di
     assert february == ledger.simple_dso(dt.date(2026, 2, 28)) == 59.0  # all of it still open: 59 days
     # Due dates from "Net 30"/"Net 60"; the unknown account's invoice is quarantined, not dropped.
     due = own_data.serving_query(data, "select invoice_id, due_date from marts.fct_invoices order by 1")
-    assert due.rows() == [(i.invoice_id, i.due_date) for i in sorted(ledger.invoices.values(), key=lambda i: i.invoice_id)]
+    assert due.rows() == [
+        (i.invoice_id, i.due_date) for i in sorted(ledger.invoices.values(), key=lambda i: i.invoice_id)
+    ]
     reasons = own_data.warehouse_query(data, "select value, reason from raw_files.quarantine")
     assert reasons.rows() == [("A-9", "customer_id: unknown customer (not in customers)")]
     # Payment marts are empty, not missing; cycles start at the invoice.
     empty = own_data.serving_query(
-        data, "select (select count(*) from marts.fct_payments) as payments, (select count(*) from marts.fct_orders) as orders"
+        data,
+        "select (select count(*) from marts.fct_payments) as payments, (select count(*) from marts.fct_orders) as orders",
     )
     assert empty.rows() == [(0, 0)]
     cycles = own_data.serving_query(data, "select cycle_id, cycle_start from marts.fct_o2c_cycle_times order by 1")

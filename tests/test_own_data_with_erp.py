@@ -68,7 +68,8 @@ def test_orders_without_disputes_reach_the_marts(orders_only: tuple[Path, dict[s
         ("O3", 1, 5, 1, None, None),
     ]
     empty = own_data.serving_query(
-        data, "select (select count(*) from marts.fct_disputes) as d, (select sum(credited_amount) from marts.fct_invoices) as c"
+        data,
+        "select (select count(*) from marts.fct_disputes) as d, (select sum(credited_amount) from marts.fct_invoices) as c",
     )
     assert empty.rows() == [(0, Decimal("0.00"))]
 
@@ -100,7 +101,8 @@ def test_erp_and_files_are_unioned_and_keep_their_source(erp_and_files: tuple[Pa
     erp_part = own_data.published_open_ar(data, "i.source_system = 'erp'")
     assert all(total[d] == erp_part.get(d, 0) + files_only.get(d, 0) for d in total)
     customers = own_data.serving_query(
-        data, "select source_system, count(*) as n from marts.dim_customers where customer_id in ('K1', 'K2') group by 1"
+        data,
+        "select source_system, count(*) as n from marts.dim_customers where customer_id in ('K1', 'K2') group by 1",
     )
     assert customers.rows() == [("files", 2)]
 
@@ -114,7 +116,12 @@ def test_a_configured_source_that_is_missing_fails_at_once_naming_the_setting(tm
         result.stdout.split()
     )
     unreachable = o2c(
-        tmp_path, "ingest", "--source", "erp", env={"O2C_ERP_URL": "postgresql+psycopg://u@127.0.0.1:1/erp"}, check=False
+        tmp_path,
+        "ingest",
+        "--source",
+        "erp",
+        env={"O2C_ERP_URL": "postgresql+psycopg://u@127.0.0.1:1/erp"},
+        check=False,
     )
     assert unreachable.returncode == 2
     assert "erp: cannot connect to postgresql at 127.0.0.1:1/erp (O2C_ERP_URL)" in " ".join(unreachable.stdout.split())
