@@ -564,7 +564,9 @@ def test_sparse_one_customer_in_one_currency(built: Path, tmp_path: Path) -> Non
         built,
         tmp_path,
         _keep_invoices(
-            "customer_id = (select customer_id from marts.fct_invoices where currency = 'USD' group by 1 "
+            # the smallest customer in USD with a payment history and something open today
+            "customer_id = (select customer_id from marts.fct_invoices where currency = 'USD' and customer_id in "
+            f"(select customer_id from marts.fct_ar_aging where as_of_date = {AS_OF}) group by 1 "
             "having count(paid_date) >= 20 order by count(*), 1 limit 1)"
         ),
     )
@@ -583,7 +585,9 @@ def test_sparse_one_customer_in_one_currency(built: Path, tmp_path: Path) -> Non
     assert pivot["model"].equals(pivot["baseline"])
     predictions = _frame(warehouse, "select * from forecasts.pay_date_predictions")
     assert predictions["customer_id"].n_unique() == 1 and (predictions["method"] == "baseline").all()
+    assert predictions["predicted_date"].equals(predictions["baseline_date"], check_names=False)
     assert status["pay_date_predictions"]["status"] == "fallback"
+    assert "items to train the pay-date model on" in status["pay_date_predictions"]["reason"]
     assert status["revenue_forecast"]["status"] == "ok"
     assert status["cash_forecast"]["status"] == "fallback"  # it inherits the pay dates' fallback
     assert status["cash_forecast"]["reason"].startswith("open items: ")
