@@ -58,6 +58,14 @@ def _promises_sql(con: duckdb.DuckDBPyConnection) -> str:
     return "select null::varchar as invoice_id, null::date as action_date, null::date as promised_date where false"
 
 
+def _disputes_sql(con: duckdb.DuckDBPyConnection) -> str:
+    """Disputes as (invoice_id, opened_date, resolved_date); none where the source has no disputes
+    entity at all (it is optional in the source contract)."""
+    if table_exists(con, "staging", "stg_erp__disputes"):
+        return "select invoice_id, opened_date, resolved_date from staging.stg_erp__disputes"
+    return "select null::varchar as invoice_id, null::date as opened_date, null::date as resolved_date where false"
+
+
 class History:
     """Every item open at each origin (aging date) with its point-in-time inputs and the actual
     paid date, staged once in a DuckDB temporary table: over two years of month-ends that is
@@ -138,7 +146,7 @@ def _open_items_sql(con: duckdb.DuckDBPyConnection) -> str:
     ),
     disputes as (
         select invoice_id, min(opened_date) as opened_date, max(resolved_date) as resolved_date
-        from staging.stg_erp__disputes
+        from ({_disputes_sql(con)})
         group by invoice_id
     ),
     -- Typical days from a dispute being raised to the invoice being paid, known at each origin.

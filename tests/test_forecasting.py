@@ -417,8 +417,9 @@ def test_sparse_open_invoices_only(built: Path, tmp_path: Path) -> None:
         built,
         tmp_path,
         [
-            "delete from raw_erp.disputes",
-            "delete from raw_ops.collection_actions",
+            # no disputes or collection actions at all: not even the entities
+            "drop view staging.stg_erp__disputes",
+            "drop view staging.stg_ops__collection_actions",
             "delete from marts.fct_orders",
             "delete from marts.fct_payments",
             "update marts.fct_invoices set paid_date = null",
