@@ -24,9 +24,12 @@ class Backtest:
     pay_date: pl.DataFrame  # origin_date, segment, method, n_invoices, n_unpaid, mae_days, bias_days
     cash_weekly: pl.DataFrame  # origin_date, week, week_end, method, forecast_rc, actual_rc
     summary: pl.DataFrame  # evaluation, method, metric, value, n_origins
+    reasons: list[str]  # why parts were skipped or fell back (forecast_status); empty when all ran
 
 
 def origins(aging_dates: list[dt.date], as_of: dt.date) -> list[dt.date]:
+    if not aging_dates:
+        return []
     first = min(aging_dates)
     usable = [
         d
@@ -78,10 +81,11 @@ _SCORED = (
 def run(con: duckdb.DuckDBPyConnection, history: pay_dates.History, as_of: dt.date) -> Backtest:
     """`history`: the items open at every aging date, staged in DuckDB."""
     tested = origins(history.origins, as_of)
-    scored_all, cash_rows = [], []
+    scored_all, cash_rows, untrained = [], [], 0
     for origin in tested:
         training = history.training_set(origin)
-        model = pay_dates.train(training) if training.height >= 200 else None
+        model = pay_dates.train_if_enough(training)
+        untrained += model is None
         del training
         scored = pay_dates.with_model_prediction(history.at(origin), model).select(_SCORED)
         scored_all.append(scored)
@@ -90,7 +94,35 @@ def run(con: duckdb.DuckDBPyConnection, history: pay_dates.History, as_of: dt.da
     # The cash backtest uses, per segment, the pay-date method the pay-date backtest chose.
     methods = pay_dates.choose_methods(pay_date)
     cash_weekly = pl.concat([rows(methods) for rows in cash_rows]) if cash_rows else pl.DataFrame(schema=_CASH_SCHEMA)
-    return Backtest(pay_date, cash_weekly, _summary(pay_date, cash_weekly))
+    summary = _summary(pay_date, cash_weekly)
+    return Backtest(pay_date, cash_weekly, summary, _reasons(history.origins, as_of, len(tested), untrained, summary))
+
+
+def _reasons(
+    aging_dates: list[dt.date], as_of: dt.date, n_tested: int, untrained: int, summary: pl.DataFrame
+) -> list[str]:
+    """Why the backtests are missing or partial: the history is too short, nothing was paid after
+    the origins, or the model could not be trained at some of them."""
+    if not aging_dates:
+        return ["no aging history (no invoices): nothing to backtest"]
+    if n_tested == 0:
+        days = (as_of - min(aging_dates)).days
+        return [
+            f"{days} days of aging history: a backtest origin needs {MIN_HISTORY_DAYS} days of history before it "
+            f"and {cash.HORIZON_WEEKS} weeks of actuals after it"
+        ]
+    reasons = []
+    evaluated = set(summary["evaluation"])
+    if "pay_date" not in evaluated:
+        reasons.append(f"no item open at the {n_tested} origins has been paid since: pay dates not scored")
+    if "cash_weekly" not in evaluated:
+        reasons.append(f"no receipts in the {cash.HORIZON_WEEKS} weeks after any origin: cash forecast not scored")
+    if untrained and "pay_date" in evaluated:
+        reasons.append(
+            f"pay-date model not trained at {untrained} of {n_tested} origins (under "
+            f"{pay_dates.MIN_TRAINING_ROWS} items to train on then): its scores there are the baseline's"
+        )
+    return reasons
 
 
 _CASH_SCHEMA = {
@@ -122,7 +154,7 @@ def _cash_at(con: duckdb.DuckDBPyConnection, history: pay_dates.History, scored:
     series = revenue.weekly_series(con, origin).filter(pl.col("unique_id") == "invoiced_revenue_rc")
     invoicing, _ = revenue.forecast(series)
     new_invoicing = invoicing.sort("week")["forecast"].to_numpy()
-    curve = cash.collection_curve(con, origin)
+    curve = cash.collection_curve(con, origin).shares
     rates = cash.collection_rates(history, origin)
     naive = cash.naive_forecast(con, origin)
     unapplied = cash.unapplied_share(con, origin)

@@ -10,6 +10,7 @@ receipts of the last 13 weeks, flat.
 """
 
 import datetime as dt
+from dataclasses import dataclass
 
 import duckdb
 import numpy as np
@@ -69,7 +70,9 @@ def aging_bucket(days_past_due: pl.Expr) -> pl.Expr:
 
 def collection_rates(history: History, origin: dt.date) -> pl.DataFrame:
     """Per aging bucket: the share of open balance at earlier origins collected within 13 weeks
-    (only origins of the last year whose 13 weeks had passed by `origin`)."""
+    (only origins of the last year whose 13 weeks had passed by `origin`). None at all when nothing
+    was collected: that is a missing payment history (an AR export without payments), not evidence
+    that nobody pays, and with_collection_rates then assumes full collection."""
     sql = f"""
     select
         days_past_due,
@@ -79,9 +82,11 @@ def collection_rates(history: History, origin: dt.date) -> pl.DataFrame:
     where origin_date <= $origin::date - {HORIZON_WEEKS * 7} and origin_date >= $origin::date - 365
     group by days_past_due
     """
+    rows = query_frame(history.con, sql, {"origin": origin})
+    if not rows.is_empty() and rows["collected_rc"].sum() == 0:
+        rows = rows.clear()
     return (
-        query_frame(history.con, sql, {"origin": origin})
-        .with_columns(aging_bucket(pl.col("days_past_due")).alias("bucket"))
+        rows.with_columns(aging_bucket(pl.col("days_past_due")).alias("bucket"))
         .group_by("bucket")
         .agg((pl.col("collected_rc").sum() / pl.col("open_rc").sum()).alias("collection_rate"))
     )
@@ -97,34 +102,54 @@ def with_collection_rates(items: pl.DataFrame, rates: pl.DataFrame) -> pl.DataFr
     )
 
 
-def collection_curve(con: duckdb.DuckDBPyConnection, origin: dt.date) -> np.ndarray:
-    """Share of invoiced amount paid k weeks after the invoice date (k = 0 … 25), from the invoices
-    of the year ending half a year before the origin, with payments known at the origin. On a
-    shorter history, from every invoice at least 8 weeks old: a curve cut short, better than none."""
+@dataclass(frozen=True)
+class CollectionCurve:
+    """Share of invoiced amount paid k weeks after the invoice date (k = 0 … CURVE_WEEKS − 1)."""
+
+    shares: np.ndarray
+    # history: invoices of the year ending half a year before the origin; short_history: every
+    # invoice at least 8 weeks old (a curve cut short); terms: no payment known, the contractual
+    # curve (each invoice paid on its due date); none: no invoice at all in the last year.
+    source: str
+
+
+def collection_curve(con: duckdb.DuckDBPyConnection, origin: dt.date) -> CollectionCurve:
+    """From the invoices of the year ending half a year before the origin, with payments known at
+    the origin. On a shorter history, from every invoice at least 8 weeks old: a curve cut short,
+    better than none. Without any payment in those, from the invoices' terms: what is contractually
+    due is the best there is."""
     cohorts = (
-        (CURVE_COHORT_DAYS + CURVE_WEEKS * 7, CURVE_WEEKS * 7),
-        (CURVE_COHORT_DAYS + CURVE_WEEKS * 7, SHORT_HISTORY_MIN_AGE_DAYS),
+        ("history", CURVE_COHORT_DAYS + CURVE_WEEKS * 7, CURVE_WEEKS * 7),
+        ("short_history", CURVE_COHORT_DAYS + CURVE_WEEKS * 7, SHORT_HISTORY_MIN_AGE_DAYS),
     )
-    for oldest, youngest in cohorts:
+    for source, oldest, youngest in cohorts:
         cohort = f"invoice_date > $origin::date - {oldest} and invoice_date <= $origin::date - {youngest}"
-        total = con.execute(
-            f"select coalesce(sum(invoice_amount_rc), 0)::double from marts.fct_invoices where {cohort}",
-            {"origin": origin},
-        ).fetchall()[0][0]
-        if total:
-            break
+        curve = _curve(con, origin, cohort, "paid_date <= $origin", "paid_date - invoice_date")
+        if curve.any():
+            return CollectionCurve(curve, source)
+    cohort = f"invoice_date > $origin::date - {CURVE_COHORT_DAYS} and invoice_date <= $origin"
+    curve = _curve(con, origin, cohort, "true", "due_date - invoice_date")
+    return CollectionCurve(curve, "terms" if curve.any() else "none")
+
+
+def _curve(con: duckdb.DuckDBPyConnection, origin: dt.date, cohort: str, paid: str, days: str) -> np.ndarray:
+    """Share of the cohort's invoiced amount with `days` (from the invoice date) in week k."""
+    total = con.execute(
+        f"select coalesce(sum(invoice_amount_rc), 0)::double from marts.fct_invoices where {cohort}",
+        {"origin": origin},
+    ).fetchall()[0][0]
     curve = np.zeros(CURVE_WEEKS)
     if not total:
         return curve
     sql = f"""
-    select (paid_date - invoice_date) // 7 as week, sum(invoice_amount_rc)::double as paid_rc
+    select ({days}) // 7 as week, sum(invoice_amount_rc)::double as paid_rc
     from marts.fct_invoices
-    where {cohort} and paid_date <= $origin
+    where {cohort} and {paid}
     group by all
     """
-    for week, paid in query_frame(con, sql, {"origin": origin}).iter_rows():
-        if 0 <= week < CURVE_WEEKS:
-            curve[week] = paid / total
+    for week, amount in query_frame(con, sql, {"origin": origin}).iter_rows():
+        if week is not None and 0 <= week < CURVE_WEEKS:
+            curve[week] = amount / total
     return curve
 
 
@@ -150,8 +175,11 @@ def forecast(
         .agg((pl.col("open_balance_rc") * pl.col("expected_collection_rate")).sum().alias("from_open_items_rc"))
     )
     # Invoices issued in week j pay curve[k] of their amount in week j + k; mid-week issue, so
-    # week j's own share is what the curve says for week 0.
-    from_new = np.convolve(np.asarray(new_invoicing, dtype=float), curve)[:HORIZON_WEEKS]
+    # week j's own share is what the curve says for week 0. No invoicing forecast: nothing new.
+    invoicing = np.zeros(HORIZON_WEEKS)
+    given = np.asarray(new_invoicing, dtype=float)[:HORIZON_WEEKS]
+    invoicing[: len(given)] = given
+    from_new = np.convolve(invoicing, np.asarray(curve, dtype=float))[:HORIZON_WEEKS]
     return (
         weeks.join(items, on="week", how="left")
         .with_columns(

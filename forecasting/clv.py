@@ -21,6 +21,10 @@ GAMMA_GAMMA_PARAMETERS = ("p", "q", "v")
 # (a → 0: nobody drops out; q, v → ∞ together: spend does not vary between customers). The
 # predictions stay valid, the parameter itself is not interpretable.
 BOUNDARY_LOW, BOUNDARY_HIGH = 1e-4, 1e5
+# Gamma-Gamma learns spend from the customers who bought again, BG/NBD the repeat rate: below this
+# many repeat customers the estimates run off to the edge of the parameter space (one customer gives
+# r ≈ 1e9) and the predictions mean nothing, so no CLV is predicted.
+MIN_REPEAT_CUSTOMERS = 10
 
 
 @dataclass(frozen=True)
@@ -62,6 +66,19 @@ def rfm_summary(transactions: pl.DataFrame, observation_end: dt.date) -> pl.Data
         )
         .with_columns(pl.col("frequency").cast(pl.Int64))
     )
+
+
+def why_not_fit(rfm: pl.DataFrame) -> str | None:
+    """Why the models cannot be fitted on this RFM summary; None when they can."""
+    if rfm.is_empty():
+        return "no orders: the CLV models need each customer's purchase history"
+    repeaters = rfm.filter((pl.col("frequency") > 0) & (pl.col("monetary_value") > 0)).height
+    if repeaters < MIN_REPEAT_CUSTOMERS:
+        return (
+            f"{repeaters} of {rfm.height} customers with orders bought again on a later day: BG/NBD and "
+            f"Gamma-Gamma need repeat purchases of at least {MIN_REPEAT_CUSTOMERS} customers"
+        )
+    return None
 
 
 def _quiet_pymc() -> None:

@@ -90,16 +90,50 @@ def _models(n_weeks: int, windows: int):
     return models
 
 
+SERIES_LABELS = {"invoiced_revenue_rc": "invoices", "order_intake_rc": "orders", "orders": "orders"}
+
+
+def _weeks(series: pl.DataFrame) -> int:
+    """Weeks of history (every series covers the same weeks)."""
+    return series.group_by("unique_id").len()["len"].min() or 0
+
+
+def _idle(series: pl.DataFrame) -> list[str]:
+    """Series that never moved (e.g. order intake from an AR export without orders): nothing to fit."""
+    moved = series.group_by("unique_id").agg((pl.col("y") != 0).any().alias("moved"))
+    return sorted(moved.filter(~pl.col("moved"))["unique_id"])
+
+
+def fallback_reasons(series: pl.DataFrame, horizon: int = HORIZON_WEEKS) -> list[str]:
+    """Why forecast() uses the history's mean instead of a fitted model (none when it does not)."""
+    if series.is_empty():
+        return ["no invoices or orders up to the origin: nothing to forecast"]
+    n_weeks = _weeks(series)
+    if n_weeks < MIN_TRAINING_WEEKS + horizon:
+        return [f"{n_weeks} weeks of history ({MIN_TRAINING_WEEKS + horizon} needed to choose a model): weekly mean"]
+    idle = _idle(series)
+    if idle:
+        labels = sorted({SERIES_LABELS.get(s, s) for s in idle})
+        return [f"no {' or '.join(labels)} in the history: {', '.join(idle)} forecast at 0"]
+    return []
+
+
 def forecast(series: pl.DataFrame, horizon: int = HORIZON_WEEKS) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(forecast, accuracy): the chosen model's weekly forecast with 80 % intervals per series,
     and every candidate model's cross-validated WAPE (up to 3 rolling windows, fewer on a short
-    history; on less than half a year, the history's mean and no accuracy)."""
+    history; on less than half a year, the history's mean and no accuracy). A series that never
+    moved gets its mean, 0, without accuracy: its WAPE would be 0 / 0."""
     from statsforecast import StatsForecast
     from statsforecast.utils import ConformalIntervals
 
-    n_weeks = series.group_by("unique_id").len()["len"].min() or 0
+    n_weeks = _weeks(series)
     if n_weeks < MIN_TRAINING_WEEKS + horizon:
         return _history_mean(series, horizon), pl.DataFrame(schema=_ACCURACY_SCHEMA)
+    idle = _idle(series)
+    flat = _history_mean(series.filter(pl.col("unique_id").is_in(idle)), horizon)
+    series = series.filter(~pl.col("unique_id").is_in(idle))
+    if series.is_empty():
+        return flat, pl.DataFrame(schema=_ACCURACY_SCHEMA)
     windows = min(CV_WINDOWS, (n_weeks - MIN_TRAINING_WEEKS) // horizon)
     models = _models(n_weeks, windows)
     names = [str(m) for m in models]
@@ -134,4 +168,4 @@ def forecast(series: pl.DataFrame, horizon: int = HORIZON_WEEKS) -> tuple[pl.Dat
         )
     out = pl.concat(rows).sort("series", "week_end")
     out = out.with_columns(pl.int_range(1, pl.len() + 1).over("series").alias("week"))
-    return out, accuracy.rename({"unique_id": "series"})
+    return pl.concat([out, flat.select(out.columns)]).sort("series", "week"), accuracy.rename({"unique_id": "series"})

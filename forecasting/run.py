@@ -18,27 +18,65 @@ CLV_HORIZON_WEEKS = 52
 BACKTEST_EVERY_DAYS = 7
 
 
-def data_as_of(con: duckdb.DuckDBPyConnection) -> dt.date:
-    return con.execute("select as_of_date from intermediate.int_data_as_of").fetchall()[0][0]
+def data_as_of(con: duckdb.DuckDBPyConnection) -> dt.date | None:
+    """The data's "today"; None before any order, invoice or payment exists."""
+    rows = con.execute("select as_of_date from intermediate.int_data_as_of").fetchall()
+    return rows[0][0] if rows else None
 
 
 def _aging_dates(con: duckdb.DuckDBPyConnection) -> list[dt.date]:
     return [r[0] for r in con.execute("select distinct as_of_date from marts.fct_ar_aging order by 1").fetchall()]
 
 
+def _no_data(con: duckdb.DuckDBPyConnection, forecast: str) -> dict[str, object]:
+    """No activity in any source yet: nothing is forecast, and the status says so."""
+    return tables.record_status(con, forecast, None, "none", ["no order, invoice or payment yet"], 0)
+
+
+_CLV_PREDICTIONS = {
+    "probability_alive": pl.Float64,
+    "expected_purchases": pl.Float64,
+    "expected_spend_per_purchase": pl.Float64,
+    "predicted_revenue": pl.Float64,
+}
+_CLV_PARAMETERS = {
+    "origin_date": pl.Date,
+    "model": pl.String,
+    "parameter": pl.String,
+    "value": pl.Float64,
+    "at_boundary": pl.Boolean,
+    "log_likelihood": pl.Float64,
+    "n_customers": pl.Int64,
+}
+
+
 def customer_clv(con: duckdb.DuckDBPyConnection) -> dict[str, object]:
+    """BG/NBD + Gamma-Gamma per customer; empty tables, with the reason in forecast_status, when
+    there are too few repeat customers to fit them or the fit gives no finite prediction."""
     origin = data_as_of(con)
+    if origin is None:
+        return _no_data(con, "customer_clv")
     orders = query_frame(
         con,
         "select customer_id, order_date as purchase_date, order_amount_rc::double as amount "
         "from marts.fct_orders where not is_cancelled and order_amount_rc > 0",
     )
     rfm = clv.rfm_summary(orders, origin)
-    purchases = clv.fit_bgnbd(rfm)
-    spend = clv.fit_gamma_gamma(rfm)
+    reason = clv.why_not_fit(rfm)
+    fitted: list[clv.FittedModel] = []
+    if reason is None:
+        purchases, spend = clv.fit_bgnbd(rfm), clv.fit_gamma_gamma(rfm)
+        predictions = clv.predict(rfm, purchases, spend, CLV_HORIZON_WEEKS)
+        if predictions["predicted_revenue"].is_finite().all():
+            fitted = [purchases, spend]
+        else:
+            reason = "the BG/NBD and Gamma-Gamma fits give no finite prediction for every customer"
+    if reason is not None:
+        rfm = rfm.clear()
+        predictions = pl.DataFrame(schema={"customer_id": pl.String, **_CLV_PREDICTIONS})
     margins = query_frame(con, "select customer_id, gross_margin_pct from marts.fct_customer_lifetime_value")
     predicted = (
-        rfm.join(clv.predict(rfm, purchases, spend, CLV_HORIZON_WEEKS), on="customer_id")
+        rfm.join(predictions, on="customer_id")
         .join(margins, on="customer_id", how="left")
         .with_columns(
             pl.lit(origin).alias("origin_date"),
@@ -53,24 +91,28 @@ def customer_clv(con: duckdb.DuckDBPyConnection) -> dict[str, object]:
         [
             {
                 "origin_date": origin,
-                "model": fitted.name,
+                "model": model.name,
                 "parameter": name,
                 "value": value,
                 "at_boundary": value < clv.BOUNDARY_LOW or value > clv.BOUNDARY_HIGH,
-                "log_likelihood": fitted.log_likelihood,
-                "n_customers": fitted.n_customers,
+                "log_likelihood": model.log_likelihood,
+                "n_customers": model.n_customers,
             }
-            for fitted in (purchases, spend)
-            for name, value in fitted.parameters.items()
-        ]
+            for model in fitted
+            for name, value in model.parameters.items()
+        ],
+        schema=_CLV_PARAMETERS,
     )
     tables.replace(con, "customer_clv", predicted)
     tables.replace(con, "clv_model_parameters", parameters)
+    status = tables.record_status(
+        con, "customer_clv", origin, "bg_nbd+gamma_gamma", [reason] if reason else [], predicted.height
+    )
     return {
         "customers": predicted.height,
         "predicted_revenue_rc": round(float(predicted["predicted_revenue"].sum()), 2),
-        **{f"bg_nbd_{k}": round(v, 4) for k, v in purchases.parameters.items()},
-        **{f"gamma_gamma_{k}": round(v, 4) for k, v in spend.parameters.items()},
+        **{f"{m.name}_{k}": round(v, 4) for m in fitted for k, v in m.parameters.items()},
+        **status,
     }
 
 
@@ -90,41 +132,88 @@ def backtests(con: duckdb.DuckDBPyConnection, *, force: bool = False) -> dict[st
     (or `force`): they re-fit the pay-date model at every past month-end, the costliest forecasting
     step, and their verdict moves slowly."""
     as_of = data_as_of(con)
+    if as_of is None:
+        return _no_data(con, "backtests")
     last = _last_backtest(con)
     if not force and last is not None and (as_of - last).days < BACKTEST_EVERY_DAYS:
+        # The stored backtests and their forecast_status row still stand.
         return {"skipped": f"backtests from data as of {last} are under {BACKTEST_EVERY_DAYS} days old"}
     result = backtest.run(con, pay_dates.History(con, _aging_dates(con)), as_of)
     tables.replace(con, "backtest_pay_date", result.pay_date)
     tables.replace(con, "backtest_cash_weekly", result.cash_weekly)
     tables.replace(con, "backtest_summary", result.summary.with_columns(pl.lit(as_of).alias("data_as_of")))
+    status = tables.record_status(con, "backtests", as_of, "rolling_origin", result.reasons, result.summary.height)
     return {
-        f"{row['evaluation']}_{row['method']}_{row['metric']}": round(row["value"], 2)
-        for row in result.summary.iter_rows(named=True)
+        **{
+            f"{row['evaluation']}_{row['method']}_{row['metric']}": round(row["value"], 2)
+            for row in result.summary.iter_rows(named=True)
+        },
+        **status,
     }
 
 
 def pay_date_predictions(con: duckdb.DuckDBPyConnection) -> dict[str, object]:
+    """Predicted pay date of every open item: per segment the method the backtests chose; the
+    baseline without a trained model or backtest scores; the due date without any payment history."""
     origin = data_as_of(con)
+    if origin is None:
+        return _no_data(con, "pay_date_predictions")
     history = pay_dates.History(con, _aging_dates(con))
-    training = history.training_set(origin)
-    model = pay_dates.train(training) if training.height >= 200 else None
-    methods = (
-        pay_dates.choose_methods(query_frame(con, "select * from forecasts.backtest_pay_date"))
-        if table_exists(con, tables.SCHEMA, "backtest_pay_date") and model is not None
-        else dict.fromkeys(pay_dates.SEGMENTS, "baseline")
-    )
+    open_now = history.at(origin)
+    reasons = []
+    training_rows = 0
+    if pay_dates.paid_items_known(con, origin) == 0:
+        # Nothing to learn a delay from: the due date is the only prediction that is not invented.
+        model, methods, default = None, {}, "naive"
+        reasons.append(
+            "no payment history: every open item predicted at its due date (tomorrow at the soonest) "
+            "and assumed collected in full"
+        )
+    else:
+        training = history.training_set(origin)
+        training_rows = training.height
+        model = pay_dates.train_if_enough(training)
+        del training
+        scores = (
+            query_frame(con, f"select * from {tables.SCHEMA}.backtest_pay_date")
+            if table_exists(con, tables.SCHEMA, "backtest_pay_date")
+            else pl.DataFrame()
+        )
+        methods, default = dict.fromkeys(pay_dates.SEGMENTS, "baseline"), "baseline"
+        if model is None:
+            reasons.append(
+                f"{training_rows} items to train the pay-date model on (open at a month-end "
+                f"{pay_dates.MIN_TRAINING_LAG_DAYS} to {pay_dates.TRAINING_WINDOW_DAYS} days back and paid since; "
+                f"{pay_dates.MIN_TRAINING_ROWS} needed): baseline used"
+            )
+        elif scores.is_empty():
+            reasons.append("no backtest scores to choose between the model and the baseline: baseline used")
+        else:
+            methods = pay_dates.choose_methods(scores)
     rates = cash.collection_rates(history, origin)
-    open_now = pay_dates.with_model_prediction(history.at(origin), model)
-    predictions = cash.with_collection_rates(pay_dates.predict(open_now, methods), rates).select(
+    if rates.is_empty() and default != "naive" and not open_now.is_empty():
+        reasons.append(
+            f"no items open {cash.HORIZON_WEEKS} weeks or more ago to measure collection rates on: every open "
+            "item assumed collected in full"
+        )
+    if open_now.is_empty():
+        reasons = ["no invoice is open at the origin"]  # how it would have been predicted does not matter
+    scored = pay_dates.with_model_prediction(open_now, model)
+    predictions = cash.with_collection_rates(pay_dates.predict(scored, methods, default), rates).select(
         list(tables.TABLES["pay_date_predictions"][1])
     )
     tables.replace(con, "pay_date_predictions", predictions)
-    return {"open_items": predictions.height, "training_rows": training.height, **methods}
+    used = sorted(set(predictions["method"])) or [default]
+    status = tables.record_status(con, "pay_date_predictions", origin, "+".join(used), reasons, predictions.height)
+    return {"open_items": predictions.height, "training_rows": training_rows, **methods, **status}
 
 
 def revenue_forecast(con: duckdb.DuckDBPyConnection) -> dict[str, object]:
     origin = data_as_of(con)
-    forecast, accuracy = revenue.forecast(revenue.weekly_series(con, origin))
+    if origin is None:
+        return _no_data(con, "revenue_forecast")
+    series = revenue.weekly_series(con, origin)
+    forecast, accuracy = revenue.forecast(series)
     forecast = forecast.with_columns(pl.lit(origin).alias("origin_date")).select(
         list(tables.TABLES["revenue_forecast"][1])
     )
@@ -173,25 +262,32 @@ def revenue_forecast(con: duckdb.DuckDBPyConnection) -> dict[str, object]:
         {"as_of": origin},
     )
     tables.describe(con, "revenue_forecast_vs_actual")
-    chosen = accuracy.filter("is_chosen")
-    return {f"{s}_model": m for s, m in chosen.select("series", "model").iter_rows()}
+    chosen = dict(forecast.select("series", "model").unique().iter_rows())
+    method = "+".join(sorted(set(chosen.values()))) or "history_mean"
+    status = tables.record_status(
+        con, "revenue_forecast", origin, method, revenue.fallback_reasons(series), forecast.height
+    )
+    return {**{f"{s}_model": m for s, m in sorted(chosen.items())}, **status}
 
 
 def cash_forecast(con: duckdb.DuckDBPyConnection) -> dict[str, object]:
     origin = data_as_of(con)
+    if origin is None:
+        return _no_data(con, "cash_forecast")
     items = query_frame(con, "select * from forecasts.pay_date_predictions")
     new_invoicing = query_frame(
         con,
         "select forecast from forecasts.revenue_forecast where series = 'invoiced_revenue_rc' order by week",
     )["forecast"].to_numpy()
-    weekly = cash.forecast(
-        origin,
-        items,
-        new_invoicing,
-        cash.collection_curve(con, origin),
-        cash.naive_forecast(con, origin),
-        cash.unapplied_share(con, origin),
-    )
+    curve = cash.collection_curve(con, origin)
+    naive = cash.naive_forecast(con, origin)
+    weekly = cash.forecast(origin, items, new_invoicing, curve.shares, naive, cash.unapplied_share(con, origin))
+    reasons = _upstream_reasons(con)
+    reasons += CURVE_REASONS.get(curve.source, [])
+    if len(new_invoicing) == 0:
+        reasons.append("no invoicing forecast: collections from invoices not yet issued left out")
+    if naive == 0:
+        reasons.append(f"no receipts in the last {cash.HORIZON_WEEKS} weeks: the naive benchmark is 0")
     tables.replace(con, "cash_forecast", weekly)
     tables.replace_origin(con, "cash_forecast_history", weekly)
     con.execute(
@@ -222,10 +318,43 @@ def cash_forecast(con: duckdb.DuckDBPyConnection) -> dict[str, object]:
         {"as_of": origin},
     )
     tables.describe(con, "cash_forecast_vs_actual")
+    status = tables.record_status(con, "cash_forecast", origin, f"curve_{curve.source}", reasons, weekly.height)
     return {
         "expected_13w_rc": round(float(weekly["expected_collections_rc"].sum()), 2),
         "naive_13w_rc": round(float(weekly["naive_rc"].sum()), 2),
+        **status,
     }
+
+
+# Why the collection curve for new invoicing is not the full-history one (CollectionCurve.source).
+CURVE_REASONS = {
+    "short_history": [
+        f"under {cash.CURVE_WEEKS} weeks of invoices behind the origin: collection curve from invoices at least "
+        f"{cash.SHORT_HISTORY_MIN_AGE_DAYS // 7} weeks old, cut short"
+    ],
+    "terms": ["no payment history: new invoices assumed paid on their due dates (terms of the last year's invoices)"],
+    "none": ["no invoices in the last year: nothing expected from new invoicing"],
+}
+
+
+def _upstream_reasons(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """The cash forecast is built on the pay-date predictions and the invoiced-revenue forecast:
+    their fallbacks are its own."""
+    reasons = []
+    if table_exists(con, tables.SCHEMA, tables.STATUS_TABLE):  # not on a warehouse forecast before it existed
+        reasons = [
+            f"open items: {reason}"
+            for (reason,) in con.execute(
+                f"select reason from {tables.SCHEMA}.{tables.STATUS_TABLE} "
+                "where forecast = 'pay_date_predictions' and reason is not null"
+            ).fetchall()
+        ]
+    models = con.execute(
+        f"select distinct model from {tables.SCHEMA}.revenue_forecast where series = 'invoiced_revenue_rc'"
+    ).fetchall()
+    if models == [("history_mean",)]:
+        reasons.append("new invoicing forecast at the history's weekly mean (see revenue_forecast)")
+    return reasons
 
 
 # In dependency order: pay-date predictions use the backtests' method choice; the cash forecast

@@ -4,6 +4,8 @@ The descriptions become DuckDB comments (publishing copies them into the serving
 Dagster asset descriptions; a test checks that every column written has one.
 """
 
+import datetime as dt
+
 import duckdb
 import polars as pl
 
@@ -15,6 +17,19 @@ WEEK_START = "First day of the forecast week."
 WEEK_END = "Last day of the forecast week."
 
 TABLES: dict[str, tuple[str, dict[str, str]]] = {
+    "forecast_status": (
+        "How each forecast was made at its latest run: ok (the full method), fallback (a simpler method, and why) "
+        "or skipped (no rows, and why). Dashboards show the reason beside the forecast.",
+        {
+            "forecast": "customer_clv, backtests, pay_date_predictions, revenue_forecast or cash_forecast (the step, "
+            "named after its main table).",
+            "origin_date": ORIGIN,
+            "status": "ok, fallback (the table holds rows made by a simpler method) or skipped (the table is empty).",
+            "method": "The method that made the rows, e.g. bg_nbd+gamma_gamma, naive, baseline, history_mean.",
+            "reason": "Why it fell back or was skipped, one clause per cause joined by '; ' (null when ok).",
+            "n_rows": "Rows written to the forecast's main table.",
+        },
+    ),
     "customer_clv": (
         "Predictive customer lifetime value: BG/NBD purchases and Gamma-Gamma spend per customer over the "
         "horizon, with the RFM summary they were fitted on (weeks).",
@@ -67,7 +82,8 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "naive_date": "Due date (tomorrow at the soonest).",
             "baseline_date": "Due date + recent delay; promised date or dispute delay where they apply.",
             "model_date": "Gradient-boosting prediction.",
-            "method": "Method used for predicted_date: baseline or model (chosen per segment by backtest).",
+            "method": "Method used for predicted_date: baseline or model (chosen per segment by backtest); naive "
+            "when there is no payment history (forecast_status says why).",
             "predicted_date": "Predicted pay date.",
             "expected_collection_rate": "Share of such items (by aging bucket) collected within 13 weeks historically.",
         },
@@ -80,7 +96,8 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "series": "invoiced_revenue_rc, order_intake_rc (reporting currency) or orders (count).",
             "week": WEEK,
             "week_end": WEEK_END,
-            "model": "Chosen model: ets, theta, moving_average_13w or seasonal_naive.",
+            "model": "Chosen model: ets, theta, moving_average_13w or seasonal_naive; history_mean when the history "
+            "is too short to choose one or the series has never moved (forecast_status says why).",
             "forecast": "Point forecast.",
             "lo_80": "Lower bound of the 80 % interval.",
             "hi_80": "Upper bound of the 80 % interval.",
@@ -211,6 +228,38 @@ def replace(con: duckdb.DuckDBPyConnection, name: str, frame: pl.DataFrame) -> i
         con.unregister("_frame")
     describe(con, name)
     return frame.height
+
+
+STATUS_TABLE = "forecast_status"
+STATUSES = ("ok", "fallback", "skipped")
+
+
+def record_status(
+    con: duckdb.DuckDBPyConnection,
+    forecast: str,
+    origin: dt.date,
+    method: str,
+    reasons: list[str],
+    n_rows: int,
+) -> dict[str, object]:
+    """Replace the forecast's row of forecasts.forecast_status; returns it for the asset metadata.
+
+    The status follows from the rest: ok without a reason, skipped when nothing was written,
+    fallback otherwise."""
+    status = "ok" if not reasons else ("skipped" if n_rows == 0 else "fallback")
+    reason = "; ".join(reasons) or None
+    con.execute(f"create schema if not exists {SCHEMA}")
+    con.execute(
+        f"create table if not exists {SCHEMA}.{STATUS_TABLE} (forecast varchar, origin_date date, status varchar, "
+        "method varchar, reason varchar, n_rows bigint)"
+    )
+    con.execute(f"delete from {SCHEMA}.{STATUS_TABLE} where forecast = ?", [forecast])
+    con.execute(
+        f"insert into {SCHEMA}.{STATUS_TABLE} values (?, ?, ?, ?, ?, ?)",
+        [forecast, origin, status, method, reason, n_rows],
+    )
+    describe(con, STATUS_TABLE)
+    return {"status": status, "method": method, "reason": reason}
 
 
 def replace_origin(con: duckdb.DuckDBPyConnection, name: str, frame: pl.DataFrame) -> int:

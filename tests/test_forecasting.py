@@ -11,7 +11,7 @@ import duckdb
 import polars as pl
 import pytest
 
-from forecasting import cash, pay_dates, run, tables
+from forecasting import cash, clv, pay_dates, run, tables
 from ingestion.simulator import read_ground_truth
 from tests.conftest import o2c
 
@@ -323,3 +323,290 @@ def test_cash_forecast_spreads_new_invoicing_by_the_collection_curve() -> None:
     # Unapplied receipts are 20 % of all receipts: applied × 0.2 / 0.8 on top.
     assert weekly["unapplied_receipts_rc"][0] == pytest.approx(25.0)
     assert weekly["expected_collections_rc"][1] == pytest.approx((25.0 + 600.0) / 0.8)
+
+
+# ---- Sparse data: every forecast runs, falls back and says why in forecasts.forecast_status ----
+#
+# Each case is a copy of the built warehouse made degenerate in its marts (and in the raw tables
+# the staging views over disputes and collection actions read), then forecast by the same steps
+# the Dagster assets run (forecasting/run.py).
+
+AS_OF = "(select as_of_date from intermediate.int_data_as_of)"
+
+
+def _keep_invoices(where: str) -> list[str]:
+    """Keep only the invoices matching `where`, their customers and those customers' orders and payments."""
+    return [
+        f"create temp table kept as select invoice_id, customer_id from marts.fct_invoices where {where}",
+        "delete from marts.fct_invoices where invoice_id not in (select invoice_id from kept)",
+        "delete from marts.fct_ar_aging where invoice_id not in (select invoice_id from kept)",
+        "delete from marts.dim_customers where customer_id not in (select customer_id from kept)",
+        "delete from marts.fct_customer_lifetime_value where customer_id not in (select customer_id from kept)",
+        "delete from marts.fct_orders where customer_id not in (select customer_id from kept)",
+        "delete from marts.fct_payments where customer_id is null or customer_id not in (select customer_id from kept)",
+    ]
+
+
+def _forecast_sparse(built: Path, tmp_path: Path, statements: list[str]) -> tuple[Path, dict[str, dict]]:
+    """A degraded copy of the built warehouse, forecast end to end: (its path, each step's metadata)."""
+    import shutil
+
+    warehouse = tmp_path / "warehouse.duckdb"
+    shutil.copy(built / "warehouse" / "warehouse.duckdb", warehouse)
+    con = duckdb.connect(str(warehouse))
+    try:
+        for statement in statements:
+            con.execute(statement)
+        metadata = {step.__name__: step(con, force=True) if step is run.backtests else step(con) for step in run.STEPS}
+    finally:
+        con.close()
+    return warehouse, metadata
+
+
+def _status(warehouse: Path) -> dict[str, dict[str, object]]:
+    rows = _frame(warehouse, "select * from forecasts.forecast_status").iter_rows(named=True)
+    return {row["forecast"]: row for row in rows}
+
+
+def _assert_every_table_written(warehouse: Path) -> None:
+    written = _frame(warehouse, "select table_name from duckdb_tables() where schema_name = 'forecasts'")
+    assert set(written["table_name"]) == set(tables.TABLES)
+    assert set(_status(warehouse)) == {step.__name__ for step in run.STEPS}
+
+
+def test_sparse_no_disputes_and_no_repeat_orders(built: Path, tmp_path: Path) -> None:
+    """The reported failure: no disputes crashed the pay-date model's training (an all-missing feature)."""
+    assert _frame(built / "warehouse" / "warehouse.duckdb", "select count(*) as n from raw_erp.disputes")["n"][0] > 0
+    warehouse, metadata = _forecast_sparse(
+        built,
+        tmp_path,
+        [
+            # 20 customers keep the model's training small; enough paid items to train it
+            *_keep_invoices("customer_id in (select customer_id from marts.dim_customers order by 1 limit 20)"),
+            "delete from raw_erp.disputes",
+            "delete from marts.fct_orders where is_cancelled or order_id not in (select arg_min(order_id, order_date) "
+            "from marts.fct_orders where not is_cancelled group by customer_id)",
+        ],
+    )
+    _assert_every_table_written(warehouse)
+    status = _status(warehouse)
+    # The model was trained without the dispute features, in the backtests and for today.
+    assert metadata["pay_date_predictions"]["training_rows"] >= pay_dates.MIN_TRAINING_ROWS
+    assert status["backtests"]["status"] in ("ok", "fallback")
+    assert "pay_date" in set(_frame(warehouse, "select evaluation from forecasts.backtest_summary")["evaluation"])
+    assert status["pay_date_predictions"]["status"] == "ok"
+    predictions = _frame(warehouse, "select * from forecasts.pay_date_predictions")
+    open_items = _frame(
+        warehouse, f"select invoice_id from marts.fct_ar_aging where as_of_date = {AS_OF} and open_balance_rc != 0"
+    )
+    assert set(predictions["invoice_id"]) == set(open_items["invoice_id"]) and predictions.height > 0
+    assert (predictions["is_disputed"] == 0).all()
+    # One order per customer: no repeat purchase, so no CLV, and the reason counts the customers.
+    n_ordering = _frame(warehouse, "select count(distinct customer_id) as n from marts.fct_orders")["n"][0]
+    assert status["customer_clv"]["status"] == "skipped"
+    assert status["customer_clv"]["reason"].startswith(f"0 of {n_ordering} customers with orders bought again")
+    assert _frame(warehouse, "select count(*) as n from forecasts.customer_clv")["n"][0] == 0
+    assert status["cash_forecast"]["n_rows"] == 13
+
+
+def test_sparse_open_invoices_only(built: Path, tmp_path: Path) -> None:
+    """An AR export with invoices and nothing else: no payments, orders, disputes or collection
+    actions. Pay dates are the due dates, the cash forecast the contractual one, and each says so."""
+    as_of = _frame(built / "warehouse" / "warehouse.duckdb", f"select {AS_OF} as d")["d"][0]
+    warehouse, _ = _forecast_sparse(
+        built,
+        tmp_path,
+        [
+            # no disputes or collection actions at all: not even the entities
+            "drop view staging.stg_erp__disputes",
+            "drop view staging.stg_ops__collection_actions",
+            "delete from marts.fct_orders",
+            "delete from marts.fct_payments",
+            "update marts.fct_invoices set paid_date = null",
+            # Nothing paid: every invoice stays open in full from its invoice date.
+            "create temp table aging_dates as select distinct as_of_date from marts.fct_ar_aging",
+            "delete from marts.fct_ar_aging",
+            "insert into marts.fct_ar_aging by name select d.as_of_date, i.invoice_id, i.customer_id, "
+            "i.invoice_date, i.due_date, d.as_of_date - i.due_date as days_past_due, "
+            "i.invoice_amount_rc as open_balance_rc "
+            "from aging_dates as d inner join marts.fct_invoices as i on i.invoice_date <= d.as_of_date",
+        ],
+    )
+    _assert_every_table_written(warehouse)
+    status = _status(warehouse)
+    assert {name: row["status"] for name, row in status.items()} == {
+        "customer_clv": "skipped",
+        "backtests": "skipped",
+        "pay_date_predictions": "fallback",
+        "revenue_forecast": "fallback",
+        "cash_forecast": "fallback",
+    }
+    assert status["customer_clv"]["reason"].startswith("no orders")
+    assert "no item open at the" in status["backtests"]["reason"]
+    assert status["pay_date_predictions"]["method"] == "naive"
+    assert status["pay_date_predictions"]["reason"].startswith("no payment history")
+    assert status["revenue_forecast"]["reason"].startswith("no orders in the history")
+    assert status["cash_forecast"]["method"] == "curve_terms"
+    assert "no payment history: new invoices assumed paid on their due dates" in status["cash_forecast"]["reason"]
+    for table in ("customer_clv", "clv_model_parameters", "backtest_pay_date", "backtest_summary"):
+        assert _frame(warehouse, f"select count(*) as n from forecasts.{table}")["n"][0] == 0, table
+
+    # Every open item at its due date (tomorrow at the soonest), collected in full.
+    predictions = _frame(warehouse, "select * from forecasts.pay_date_predictions order by invoice_id")
+    expected = _frame(
+        warehouse,
+        f"select invoice_id, greatest(due_date, {AS_OF} + 1) as due from marts.fct_ar_aging "
+        f"where as_of_date = {AS_OF} order by invoice_id",
+    )
+    assert predictions["invoice_id"].equals(expected["invoice_id"]) and predictions.height > 1000
+    assert predictions["predicted_date"].equals(expected["due"], check_names=False)
+    assert (predictions["method"] == "naive").all() and (predictions["expected_collection_rate"] == 1.0).all()
+
+    # The cash forecast: open balances by due week, and the invoicing forecast spread by the terms
+    # (share of the last year's invoiced amount due k weeks after issue).
+    weekly = _frame(warehouse, "select * from forecasts.cash_forecast order by week")
+    by_due_week = _frame(
+        warehouse,
+        f"select (greatest(due_date, {AS_OF} + 1) - {AS_OF} - 1) // 7 + 1 as week, sum(open_balance_rc)::double as rc "
+        f"from marts.fct_ar_aging where as_of_date = {AS_OF} group by 1",
+    )
+    due = dict(by_due_week.iter_rows())
+    assert weekly["from_open_items_rc"].to_list() == pytest.approx([due.get(w, 0.0) for w in range(1, 14)])
+    terms = _frame(
+        warehouse,
+        "select (due_date - invoice_date) // 7 as week, sum(invoice_amount_rc)::double as rc from marts.fct_invoices "
+        f"where invoice_date > {AS_OF} - 365 and invoice_date <= {AS_OF} group by 1",
+    )
+    shares = {week: rc / terms["rc"].sum() for week, rc in terms.iter_rows()}
+    invoicing = _frame(
+        warehouse,
+        "select week, forecast from forecasts.revenue_forecast where series = 'invoiced_revenue_rc' order by week",
+    )["forecast"].to_list()
+    from_new = [sum(invoicing[j - 1] * shares.get(w - j, 0.0) for j in range(1, w + 1)) for w in range(1, 14)]
+    assert weekly["from_new_invoices_rc"].to_list() == pytest.approx(from_new)
+    assert sum(from_new) > 0
+    assert (weekly["naive_rc"] == 0).all() and (weekly["unapplied_receipts_rc"] == 0).all()
+    assert weekly["expected_collections_rc"].to_list() == pytest.approx(
+        (weekly["from_open_items_rc"] + weekly["from_new_invoices_rc"]).to_list()
+    )
+    assert weekly["origin_date"][0] == as_of
+
+    # No orders: the order series are forecast at 0 by the weekly mean, not fitted.
+    orders = _frame(warehouse, "select * from forecasts.revenue_forecast where series != 'invoiced_revenue_rc'")
+    assert orders.height == 26 and (orders["model"] == "history_mean").all() and (orders["forecast"] == 0).all()
+
+
+def test_sparse_five_invoices_on_a_short_history(built: Path, tmp_path: Path) -> None:
+    """Five invoices of the last 90 days: too short for backtests, model choice or CLV."""
+    recent = f"invoice_date > {AS_OF} - 90"
+    warehouse, _ = _forecast_sparse(
+        built,
+        tmp_path,
+        [
+            *_keep_invoices(
+                f"invoice_id in (select invoice_id from (select invoice_id from marts.fct_invoices where {recent} "
+                "and paid_date is not null order by invoice_id limit 3) union all (select invoice_id from "
+                f"marts.fct_invoices where {recent} and paid_date is null order by invoice_id limit 2))"
+            ),
+            f"delete from marts.fct_orders where order_date <= {AS_OF} - 90",
+            f"delete from marts.fct_payments where payment_date <= {AS_OF} - 90",
+        ],
+    )
+    _assert_every_table_written(warehouse)
+    status = _status(warehouse)
+    assert _frame(warehouse, "select count(*) as n from marts.fct_invoices")["n"][0] == 5
+    history = _frame(
+        warehouse, f"select {AS_OF} - min(as_of_date) as days, {AS_OF} as as_of from marts.fct_ar_aging"
+    ).row(0)
+    assert status["backtests"]["status"] == "skipped"
+    assert status["backtests"]["reason"].startswith(f"{history[0]} days of aging history")
+    for table in ("backtest_pay_date", "backtest_cash_weekly", "backtest_summary"):
+        assert _frame(warehouse, f"select count(*) as n from forecasts.{table}")["n"][0] == 0, table
+    assert status["customer_clv"]["status"] == "skipped"
+
+    # A handful of items to train on (open at a month-end 30 to 365 days back, paid by now): no
+    # model, the baseline for the open ones.
+    predictions = _frame(warehouse, "select * from forecasts.pay_date_predictions")
+    n_open = _frame(
+        warehouse, f"select count(*) as n from marts.fct_ar_aging where as_of_date = {AS_OF} and open_balance_rc != 0"
+    )["n"][0]
+    assert predictions.height == n_open > 0
+    assert status["pay_date_predictions"]["status"] == "fallback"
+    n_training = _frame(
+        warehouse,
+        "select count(*) as n from marts.fct_ar_aging as aging inner join marts.fct_invoices using (invoice_id) "
+        f"where aging.as_of_date between {AS_OF} - 365 and {AS_OF} - 30 and paid_date <= {AS_OF}",
+    )["n"][0]
+    assert 0 < n_training < pay_dates.MIN_TRAINING_ROWS
+    assert status["pay_date_predictions"]["reason"].startswith(f"{n_training} items to train the pay-date model on")
+    assert predictions["predicted_date"].equals(predictions["baseline_date"], check_names=False)
+
+    # Under 26 weeks: every series at its weekly mean over the whole weeks since the first activity.
+    revenue = _frame(warehouse, "select * from forecasts.revenue_forecast where series = 'invoiced_revenue_rc'")
+    assert status["revenue_forecast"]["status"] == "fallback" and (revenue["model"] == "history_mean").all()
+    invoices = _frame(warehouse, "select invoice_date, invoice_amount_rc::double as rc from marts.fct_invoices")
+    first = min(
+        invoices["invoice_date"].min(), _frame(warehouse, "select min(order_date) as d from marts.fct_orders")["d"][0]
+    )
+    as_of = history[1]
+    weeks = [k for k in range(156) if as_of - dt.timedelta(days=7 * k + 6) >= first]
+    sums = [
+        invoices.filter(
+            pl.col("invoice_date").is_between(as_of - dt.timedelta(days=7 * k + 6), as_of - dt.timedelta(days=7 * k))
+        )["rc"].sum()
+        for k in weeks
+    ]
+    assert revenue["forecast"].to_list() == pytest.approx([sum(sums) / len(sums)] * 13)
+    assert status["cash_forecast"]["n_rows"] == 13
+
+
+def test_sparse_one_customer_in_one_currency(built: Path, tmp_path: Path) -> None:
+    warehouse, _ = _forecast_sparse(
+        built,
+        tmp_path,
+        _keep_invoices(
+            # the smallest customer in USD with a payment history and something open today
+            "customer_id = (select customer_id from marts.fct_invoices where currency = 'USD' and customer_id in "
+            f"(select customer_id from marts.fct_ar_aging where as_of_date = {AS_OF}) group by 1 "
+            "having count(paid_date) >= 20 order by count(*), 1 limit 1)"
+        ),
+    )
+    _assert_every_table_written(warehouse)
+    status = _status(warehouse)
+    assert _frame(warehouse, "select distinct currency from marts.fct_invoices")["currency"].to_list() == ["USD"]
+    assert status["customer_clv"]["status"] == "skipped"
+    assert status["customer_clv"]["reason"].endswith(f"at least {clv.MIN_REPEAT_CUSTOMERS} customers")
+    # Too few paid items to train the model at any origin: its backtest scores are the baseline's.
+    assert status["backtests"]["status"] == "fallback"
+    scores = _frame(warehouse, "select * from forecasts.backtest_pay_date")
+    n_origins = scores["origin_date"].n_unique()
+    assert n_origins >= 3
+    assert f"not trained at {n_origins} of {n_origins} origins" in status["backtests"]["reason"]
+    pivot = scores.pivot(on="method", index=["origin_date", "segment"], values="mae_days")
+    assert pivot["model"].equals(pivot["baseline"])
+    predictions = _frame(warehouse, "select * from forecasts.pay_date_predictions")
+    assert predictions["customer_id"].n_unique() == 1 and (predictions["method"] == "baseline").all()
+    assert predictions["predicted_date"].equals(predictions["baseline_date"], check_names=False)
+    assert status["pay_date_predictions"]["status"] == "fallback"
+    assert "items to train the pay-date model on" in status["pay_date_predictions"]["reason"]
+    assert status["revenue_forecast"]["status"] == "ok"
+    assert status["cash_forecast"]["status"] == "fallback"  # it inherits the pay dates' fallback
+    assert status["cash_forecast"]["reason"].startswith("open items: ")
+
+
+def test_sparse_no_activity_at_all(built: Path, tmp_path: Path) -> None:
+    """No order, invoice or payment yet: no as-of date, nothing to forecast, every status says so."""
+    warehouse, metadata = _forecast_sparse(
+        built,
+        tmp_path,
+        [
+            "drop schema forecasts cascade",
+            *(f"delete from marts.{t}" for t in ("fct_invoices", "fct_ar_aging", "fct_orders", "fct_payments")),
+            "update intermediate.int_data_as_of set as_of_date = null",
+        ],
+    )
+    status = _status(warehouse)
+    assert set(status) == {step.__name__ for step in run.STEPS}
+    assert {row["status"] for row in status.values()} == {"skipped"}
+    assert {row["reason"] for row in status.values()} == {"no order, invoice or payment yet"}
+    assert all(m["status"] == "skipped" for m in metadata.values())
