@@ -50,7 +50,9 @@ if not ui.empty(failed, "failed checks: every check passed"):
 
 st.markdown("**Data-quality results by run**")
 history = db.query("dq_history")
-if not ui.empty(history, "data-quality runs"):
+if history.is_empty():
+    ui.not_available("dq_results")
+else:
     ui.table(history)
 failures = db.query("dq_failures")
 if not failures.is_empty():
