@@ -130,6 +130,16 @@ def no_orders_world(dashboard_world: Path, tmp_path_factory: pytest.TempPathFact
     )
 
 
+@pytest.fixture(scope="module")
+def no_payments_world(dashboard_world: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    # The forecasts stay: the cash forecast from open items exists without any payment history.
+    return degrade(
+        dashboard_world,
+        tmp_path_factory.mktemp("no_payments"),
+        ["delete from marts.fct_payments", "delete from marts.fct_cash_applications"],
+    )
+
+
 def use(world: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("O2C_DATA_DIR", str(world))
     monkeypatch.setenv("O2C_OPS_URL", f"sqlite:///{tmp_path / 'ops.sqlite'}")
@@ -328,6 +338,28 @@ def test_without_orders_cycle_times_show_invoice_to_paid(
     at = page("ar_aging")
     assert_clean(at)
     assert [m.label for m in at.multiselect] == ["Collector", "Currency"]
+
+
+def test_without_payments_the_forecast_stays_and_its_track_record_goes(
+    no_payments_world: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    use(no_payments_world, monkeypatch, tmp_path)
+    at = page("cash_forecast")
+    assert_clean(at)
+    weekly = mart(no_payments_world, "select expected_collections_rc from forecasts.cash_forecast order by week")
+    assert metrics(at)["Expected receipts, next 13 weeks"] == money(weekly["expected_collections_rc"].sum())
+    assert "Naive forecast, 13 weeks" not in metrics(at)
+    assert says(at, NO["payments"], "Naive forecast")
+    assert sum(n == NO["payments"] for n in notes(at)) == 2  # past forecasts, backtests
+
+    at = page("cycle_times")
+    assert_clean(at)
+    assert sum(n == NO["payments"] for n in notes(at)) == 2  # order-to-cash distribution, terms variance
+    assert at.radio[0].value == "approval to ship"
+
+    at = page("overview")
+    assert_clean(at)
+    assert "CEI" not in metrics(at) and says(at, NO["payments"], "CEI and cash collected")
 
 
 # ---- a real browser against `streamlit run`, on the empty serving file ----------------------
