@@ -64,7 +64,7 @@ def not_available(missing: str, section: str | None = None) -> None:
 def available() -> dict[str, int]:
     """Row counts of the marts an optional entity feeds, and of customers with each optional
     attribute (queries/available.sql): what the pages may show."""
-    return db.query("available").row(0, named=True)
+    return dict(db.query("available").iter_rows())
 
 
 def text(value: object) -> str:
