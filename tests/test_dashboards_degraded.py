@@ -362,7 +362,7 @@ def test_without_payments_the_forecast_stays_and_its_track_record_goes(
     assert "CEI" not in metrics(at) and says(at, NO["payments"], "CEI and cash collected")
 
 
-# ---- a real browser against `streamlit run`, on the empty serving file ----------------------
+# ---- a real browser against `streamlit run`, on the empty and the invoices-only serving file ---
 
 
 def _free_port() -> int:
@@ -371,9 +371,9 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def empty_server(empty_world: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[str]:
-    use(empty_world, monkeypatch, tmp_path)
+@pytest.fixture(params=["empty_world", "invoices_world"])
+def degraded_server(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[str]:
+    use(request.getfixturevalue(request.param), monkeypatch, tmp_path)
     port = _free_port()
     log_path = tmp_path / "streamlit.log"
     with log_path.open("w") as log:
@@ -402,7 +402,7 @@ def empty_server(empty_world: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: P
             process.wait(timeout=20)
 
 
-def test_every_page_on_empty_marts_in_a_real_browser(empty_server: str) -> None:
+def test_every_page_on_missing_data_in_a_real_browser(degraded_server: str) -> None:
     from playwright.sync_api import sync_playwright
 
     titles = {
@@ -420,7 +420,7 @@ def test_every_page_on_empty_marts_in_a_real_browser(empty_server: str) -> None:
         try:
             tab = browser.new_page(viewport={"width": 1500, "height": 1100})
             for path, title in titles.items():
-                tab.goto(f"{empty_server}/{path}")
+                tab.goto(f"{degraded_server}/{path}")
                 tab.get_by_text(title, exact=False).first.wait_for(timeout=30_000)
                 tab.get_by_text("Not available: your data has no", exact=False).first.wait_for(timeout=30_000)
                 tab.wait_for_function(
