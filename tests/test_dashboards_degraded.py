@@ -170,8 +170,8 @@ def notes(at: AppTest) -> list[str]:
 
 
 def says(at: AppTest, note: str, section: str | None = None) -> bool:
-    """The page shows `note` (after **section** — where the note is about one section)."""
-    return any(n == note or (section is not None and n == f"**{section}** — {note}") for n in notes(at))
+    """The page shows `note`, as it stands or, for a note about one section, after **section** —."""
+    return (f"**{section}** — {note}" if section else note) in notes(at)
 
 
 def metrics(at: AppTest) -> dict[str, str]:
