@@ -1,4 +1,5 @@
-"""Page helpers: the guard for a missing build, number formats, empty states, the freshness line."""
+"""Page helpers: the guard for a missing build, number formats, empty states, the freshness line,
+and the "Not available" notes for what a company's data does not have."""
 
 import datetime as dt
 import json
@@ -30,7 +31,45 @@ def guard() -> dict[str, object]:
 def freshness(meta: dict[str, object]) -> None:
     built = meta["built_at"]
     built_text = built.strftime("%Y-%m-%d %H:%M UTC") if isinstance(built, dt.datetime) else str(built)
-    st.caption(f"Data as of **{meta['as_of_date']}** · built at {built_text} · build `{str(meta['build_id'])[:8]}`")
+    as_of = meta["as_of_date"] or "– (no invoices)"
+    st.caption(f"Data as of **{as_of}** · built at {built_text} · build `{str(meta['build_id'])[:8]}`")
+
+
+# What each optional part of a company's data is, and which entity (file) of the source contract
+# (docs/sources.md) would provide it: the words of every "Not available" note.
+MISSING: dict[str, tuple[str, str]] = {
+    "customers": ("customers", "the `customers` entity, e.g. `customers.csv`"),
+    "invoices": ("invoices", "the `invoices` entity, e.g. `invoices.csv`"),
+    "payments": ("payments", "the `payments` entity, e.g. `payments.csv`, or bank statement files"),
+    "orders": ("sales orders", "the `sales_orders` entity, e.g. `sales_orders.csv`"),
+    "disputes": ("disputes", "the `disputes` entity, e.g. `disputes.csv`"),
+    "collectors": ("collectors", "the `collectors` entity and the customers' `collector_id` column"),
+    "clv": ("repeat orders", "lifetime value is fitted on customers' repeat orders: the `sales_orders` entity"),
+    "cash_forecast": ("cash forecast", "`o2c run` makes it from the `invoices` and `payments` entities"),
+    "revenue_forecast": ("revenue forecast", "`o2c run` makes it from the `invoices` and `sales_orders` entities"),
+    "dq_results": ("data-quality results", "`o2c run` checks each load of the source entities"),
+    "credit_limit": ("credit limits", "the customers' `credit_limit` column"),
+    "segment": ("customer segments", "the customers' `segment` column"),
+    "region": ("customer regions", "the customers' `region` column"),
+}
+
+
+def not_available(missing: str, section: str | None = None) -> None:
+    """The plain note for a page or section whose data the company does not have."""
+    what, provider = MISSING[missing]
+    note = f"Not available: your data has no {what} ({provider})."
+    st.info(f"**{section}** — {note}" if section else note)
+
+
+def available() -> dict[str, int]:
+    """Row counts of the marts an optional entity feeds, and of customers with each optional
+    attribute (queries/available.sql): what the pages may show."""
+    return dict(db.query("available").iter_rows())
+
+
+def text(value: object) -> str:
+    """An optional attribute for display: "(none)" where the data has no value."""
+    return "(none)" if value is None else str(value)
 
 
 def money(value: float | None) -> str:

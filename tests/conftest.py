@@ -94,6 +94,16 @@ def faulty_world(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     return simulate_world(tmp_path_factory.mktemp("faulty"), customers=150, days=150, inject_faults=True)
 
 
+@pytest.fixture(scope="session")
+def dashboard_world(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data directory with a simulated world run through the whole pipeline (serving file
+    published): what the dashboard tests read."""
+    data = tmp_path_factory.mktemp("dashboards")
+    o2c(data, "simulate", "--customers", "60", "--days", "240", "--end-date", END.isoformat(), "--seed", "5")
+    o2c(data, "run")
+    return data
+
+
 # ---- A real PostgreSQL server, run as an unprivileged user -----------------------------------
 
 

@@ -26,19 +26,14 @@ from orchestration.settings import REPO_ROOT
 from tests.conftest import o2c
 
 APP = REPO_ROOT / "dashboards" / "streamlit_app.py"
-END = dt.date(2026, 6, 30)
-WORLD = ["--customers", "60", "--days", "240", "--end-date", END.isoformat(), "--seed", "5"]
 PAGES = ("overview", "ar_aging", "cycle_times", "cash_forecast", "customers", "customer_360", "worklist", "data_health")
 CHROMIUM = "/usr/bin/chromium"
 HOSTILE = ("'; DROP TABLE marts.dim_customers; --", "../../../../etc/passwd", "%' OR 1=1 --", "$search")
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    data = tmp_path_factory.mktemp("dashboards")
-    o2c(data, "simulate", *WORLD)
-    o2c(data, "run")
-    return data
+def built(dashboard_world: Path) -> Path:
+    return dashboard_world
 
 
 @pytest.fixture

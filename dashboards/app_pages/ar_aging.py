@@ -10,6 +10,9 @@ meta = ui.guard()
 st.title("AR aging")
 ui.freshness(meta)
 
+if ui.available()["invoices"] == 0:
+    ui.not_available("invoices")
+    st.stop()
 dates = db.query("aging_dates")["as_of_date"].to_list()
 options = db.query("filter_options")
 
@@ -18,12 +21,25 @@ def values(kind: str) -> list[str]:
     return options.filter(pl.col("filter") == kind)["value"].drop_nulls().to_list()
 
 
-top = st.columns([1, 1, 1, 1, 1])
+# A filter is offered only where the customers have values for it: a company whose data has no
+# collectors, regions or segments sees the filters it can use and a note on the rest.
+FILTERS = {"collector": "Collector", "region": "Region", "segment": "Segment", "currency": "Currency"}
+offered = [kind for kind in FILTERS if values(kind)]
+top = st.columns([1] * (1 + len(offered)))
 as_of = top[0].selectbox("As of", dates, format_func=lambda d: f"{d} (today)" if d == dates[0] else str(d))
-collectors = top[1].multiselect("Collector", values("collector"))
-regions = top[2].multiselect("Region", values("region"))
-segments = top[3].multiselect("Segment", values("segment"))
-currencies = top[4].multiselect("Currency", values("currency"))
+chosen_values = {
+    kind: column.multiselect(FILTERS[kind], values(kind)) for kind, column in zip(offered, top[1:], strict=True)
+}
+collectors, regions, segments, currencies = (chosen_values.get(kind, []) for kind in FILTERS)
+if unused := [kind for kind in ("collector", "region", "segment") if kind not in offered]:
+    kinds = {"collector": "collectors", "region": "customer regions", "segment": "customer segments"}
+    columns = {"collector": "`collector_id`", "region": "`region`", "segment": "`segment`"}
+    missing = [kinds[k] for k in unused]
+    listed = ", ".join(missing[:-1]) + " or " + missing[-1] if len(missing) > 1 else missing[0]
+    st.caption(
+        f"Not available: your data has no {listed} "
+        f"(the customers' {', '.join(columns[k] for k in unused)}), so there is no filter by them."
+    )
 
 filters = {
     "as_of_date": as_of,

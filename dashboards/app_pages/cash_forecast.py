@@ -11,65 +11,88 @@ meta = ui.guard()
 st.title("Cash forecast")
 ui.freshness(meta)
 
-weekly = db.query("cash_forecast")
-if ui.empty(weekly, "the cash forecast (run a build to make one)"):
-    st.stop()
-total = weekly["expected_collections_rc"].sum()
-naive = weekly["naive_rc"].sum()
-tiles = st.columns(3)
-tiles[0].metric("Expected receipts, next 13 weeks", ui.money(total))
-tiles[1].metric("Next 4 weeks", ui.money(weekly.head(4)["expected_collections_rc"].sum()))
-tiles[2].metric(
-    "Naive forecast, 13 weeks",
-    ui.money(naive),
-    help="The last 13 weeks' average weekly receipts, for the same 13 weeks: what the model is benchmarked against.",
-)
+have = ui.available()
 
-st.markdown("**Expected receipts by week**")
-parts = weekly.select(
-    "week_end",
-    pl.col("from_open_items_rc").alias("open items"),
-    pl.col("from_new_invoices_rc").alias("new invoices"),
-    pl.col("unapplied_receipts_rc").alias("unapplied receipts"),
-).unpivot(index="week_end", variable_name="source", value_name="amount")
-history = db.query("recent_receipts", {"as_of": meta["as_of_date"]})
-figure = px.bar(parts, x="week_end", y="amount", color="source")
-figure.add_trace(
-    go.Scatter(x=history["week_end"], y=history["receipts_rc"], name="actual receipts", mode="lines+markers")
-)
-figure.add_trace(
-    go.Scatter(x=weekly["week_end"], y=weekly["naive_rc"], name="naive", mode="lines", line={"dash": "dot"})
-)
-figure.update_layout(height=380, margin={"t": 10}, xaxis_title="week ending", yaxis_title=None, legend_title=None)
-st.plotly_chart(figure, width="stretch")
-ui.table(weekly)
 
-st.markdown("**Past forecasts against actual receipts**")
-scored = db.query("cash_forecast_vs_actual")
-if not ui.empty(scored, "past forecasts yet (they are scored once their weeks have ended)"):
-    ui.table(scored)
-
-st.markdown("**Backtest accuracy** (rolling origins over the history)")
-summary = db.query("backtest_summary")
-if not ui.empty(summary, "backtests yet (they need half a year of history and 13 weeks of actuals)"):
-    ui.table(summary)
-    left, right = st.columns(2)
-    with left:
-        pay = db.query("backtest_pay_date")
-        figure = px.line(pay, x="origin_date", y="mae_days", color="method", markers=True, title="Pay-date MAE (days)")
-        figure.update_layout(height=320, legend_title=None)
-        st.plotly_chart(figure, width="stretch")
-    with right:
-        cash = db.query("backtest_cash")
-        figure = px.bar(
-            cash, x="origin_date", y="wape_pct", color="method", barmode="group", title="Weekly cash WAPE (%)"
+def cash_forecast(weekly: pl.DataFrame) -> None:
+    total = weekly["expected_collections_rc"].sum()
+    naive = weekly["naive_rc"].sum()
+    tiles = st.columns(3)
+    tiles[0].metric("Expected receipts, next 13 weeks", ui.money(total))
+    tiles[1].metric("Next 4 weeks", ui.money(weekly.head(4)["expected_collections_rc"].sum()))
+    if have["payments"]:
+        tiles[2].metric(
+            "Naive forecast, 13 weeks",
+            ui.money(naive),
+            help="The last 13 weeks' average weekly receipts, for the same 13 weeks: what the model is benchmarked against.",
         )
-        figure.update_layout(height=320, legend_title=None)
-        st.plotly_chart(figure, width="stretch")
+    else:
+        # The naive forecast is past receipts carried forward: without payments it is no benchmark.
+        with tiles[2]:
+            ui.not_available("payments", "Naive forecast")
+
+    st.markdown("**Expected receipts by week**")
+    parts = weekly.select(
+        "week_end",
+        pl.col("from_open_items_rc").alias("open items"),
+        pl.col("from_new_invoices_rc").alias("new invoices"),
+        pl.col("unapplied_receipts_rc").alias("unapplied receipts"),
+    ).unpivot(index="week_end", variable_name="source", value_name="amount")
+    history = db.query("recent_receipts", {"as_of": meta["as_of_date"]})
+    figure = px.bar(parts, x="week_end", y="amount", color="source")
+    figure.add_trace(
+        go.Scatter(x=history["week_end"], y=history["receipts_rc"], name="actual receipts", mode="lines+markers")
+    )
+    figure.add_trace(
+        go.Scatter(x=weekly["week_end"], y=weekly["naive_rc"], name="naive", mode="lines", line={"dash": "dot"})
+    )
+    figure.update_layout(height=380, margin={"t": 10}, xaxis_title="week ending", yaxis_title=None, legend_title=None)
+    st.plotly_chart(figure, width="stretch")
+    ui.table(weekly)
+
+    # The track record compares forecasts with receipts: without payments there is none.
+    st.markdown("**Past forecasts against actual receipts**")
+    if have["payments"] == 0:
+        ui.not_available("payments")
+        st.markdown("**Backtest accuracy**")
+        ui.not_available("payments")
+        return
+    scored = db.query("cash_forecast_vs_actual")
+    if not ui.empty(scored, "past forecasts yet (they are scored once their weeks have ended)"):
+        ui.table(scored)
+
+    st.markdown("**Backtest accuracy** (rolling origins over the history)")
+    summary = db.query("backtest_summary")
+    if not ui.empty(summary, "backtests yet (they need half a year of history and 13 weeks of actuals)"):
+        ui.table(summary)
+        left, right = st.columns(2)
+        with left:
+            pay = db.query("backtest_pay_date")
+            figure = px.line(
+                pay, x="origin_date", y="mae_days", color="method", markers=True, title="Pay-date MAE (days)"
+            )
+            figure.update_layout(height=320, legend_title=None)
+            st.plotly_chart(figure, width="stretch")
+        with right:
+            cash = db.query("backtest_cash")
+            figure = px.bar(
+                cash, x="origin_date", y="wape_pct", color="method", barmode="group", title="Weekly cash WAPE (%)"
+            )
+            figure.update_layout(height=320, legend_title=None)
+            st.plotly_chart(figure, width="stretch")
+
+
+weekly = db.query("cash_forecast")
+if weekly.is_empty():
+    ui.not_available("cash_forecast", "Cash forecast")
+else:
+    cash_forecast(weekly)
 
 st.markdown("**Revenue and order forecast**")
 revenue = db.query("revenue_forecast")
-if not ui.empty(revenue, "the revenue forecast"):
+if revenue.is_empty():
+    ui.not_available("revenue_forecast")
+else:
     series = st.selectbox("Series", revenue["series"].unique(maintain_order=True).to_list())
     one = revenue.filter(pl.col("series") == series)
     figure = go.Figure(

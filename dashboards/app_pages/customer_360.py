@@ -9,8 +9,10 @@ meta = ui.guard()
 st.title("Customer 360")
 ui.freshness(meta)
 
+have = ui.available()
 customers = db.query("customer_list")
-if ui.empty(customers, "customers (none published yet)"):
+if customers.is_empty():
+    ui.not_available("customers")
     st.stop()
 ids = customers["customer_id"].to_list()
 names = dict(customers.iter_rows())
@@ -25,10 +27,22 @@ st.query_params["customer"] = customer_id
 profile = db.query("customer", {"customer_id": customer_id}).row(0, named=True)
 
 st.subheader(profile["customer_name"])
+since = profile["first_order_date"] or profile["customer_since_date"]
+# Optional attributes appear only where the data has them.
 st.caption(
-    f"{profile['segment']} · {profile['region']} · {profile['country']} · {profile['currency']} · "
-    f"terms {profile['payment_terms_code']} · collector {profile['collector_name']} · customer since "
-    f"{profile['first_order_date'] or profile['customer_since_date']}"
+    " · ".join(
+        part
+        for part in (
+            profile["segment"],
+            profile["region"],
+            profile["country"],
+            profile["currency"],
+            f"terms {profile['payment_terms_code']}" if profile["payment_terms_code"] else None,
+            f"collector {ui.text(profile['collector_name'])}",
+            f"customer since {since}" if since else None,
+        )
+        if part
+    )
 )
 tiles = st.columns(5)
 tiles[0].metric("Open AR", ui.money(float(profile["open_ar_rc"] or 0)))
@@ -39,12 +53,18 @@ tiles[2].metric(
     "over limit" if profile["is_over_credit_limit"] else None,
     delta_color="inverse",
 )
-tiles[3].metric("Days late (weighted)", ui.number(profile["weighted_days_late"], " d"))
-tiles[4].metric(
-    "Predicted revenue, 12 months",
-    ui.money(profile["predicted_revenue_12m_rc"]),
-    help=f"Probability still buying: {ui.number((profile['probability_alive'] or 0) * 100, ' %')}",
-)
+if have["payments"]:
+    tiles[3].metric("Days late (weighted)", ui.number(profile["weighted_days_late"], " d"))
+if have["clv_customers"]:
+    tiles[4].metric(
+        "Predicted revenue, 12 months",
+        ui.money(profile["predicted_revenue_12m_rc"]),
+        help=f"Probability still buying: {ui.number((profile['probability_alive'] or 0) * 100, ' %')}",
+    )
+if have["payments"] == 0:
+    ui.not_available("payments", "Days late")
+if have["clv_customers"] == 0:
+    ui.not_available("clv", "Predicted revenue")
 
 invoices, payments, disputes, actions = st.tabs(["Invoices", "Payments", "Disputes", "Actions"])
 with invoices:
@@ -52,13 +72,19 @@ with invoices:
     if not ui.empty(frame, "invoices of this customer"):
         ui.table(frame)
 with payments:
-    frame = db.query("customer_payments", {"customer_id": customer_id})
-    if not ui.empty(frame, "payments of this customer"):
-        ui.table(frame)
+    if have["payments"] == 0:
+        ui.not_available("payments")
+    else:
+        frame = db.query("customer_payments", {"customer_id": customer_id})
+        if not ui.empty(frame, "payments of this customer"):
+            ui.table(frame)
 with disputes:
-    frame = db.query("customer_disputes", {"customer_id": customer_id})
-    if not ui.empty(frame, "disputes of this customer"):
-        ui.table(frame)
+    if have["disputes"] == 0:
+        ui.not_available("disputes")
+    else:
+        frame = db.query("customer_disputes", {"customer_id": customer_id})
+        if not ui.empty(frame, "disputes of this customer"):
+            ui.table(frame)
 with actions:
     frame = ops_store.actions(get_settings().ops(), [customer_id])
     if not ui.empty(frame, "collection actions on this customer"):

@@ -17,6 +17,10 @@ SORTS = {
     "Credit utilisation": "credit_utilisation_pct",
     "Days late (weighted)": "weighted_days_late",
 }
+have = ui.available()
+if have["customers"] == 0:
+    ui.not_available("customers")
+    st.stop()
 top = st.columns([2, 1])
 search = top[0].text_input("Customer name contains", "")
 sort = top[1].selectbox("Sort by", list(SORTS))
@@ -31,28 +35,37 @@ if ui.empty(customers, f"customers matching “{search}”"):
 left, right = st.columns(2)
 with left:
     st.markdown("**Credit exposure against limit**")
-    figure = px.scatter(
-        customers.drop_nulls("credit_limit"),
-        x="credit_limit",
-        y="exposure",
-        color="is_over_credit_limit",
-        hover_name="customer_name",
-        log_x=True,
-        log_y=True,
-    )
-    figure.update_layout(height=360, margin={"t": 10}, legend_title="over limit")
-    st.plotly_chart(figure, width="stretch")
+    if have["with_credit_limit"] == 0:
+        ui.not_available("credit_limit")
+    else:
+        figure = px.scatter(
+            customers.drop_nulls("credit_limit"),
+            x="credit_limit",
+            y="exposure",
+            color="is_over_credit_limit",
+            hover_name="customer_name",
+            log_x=True,
+            log_y=True,
+        )
+        figure.update_layout(height=360, margin={"t": 10}, legend_title="over limit")
+        st.plotly_chart(figure, width="stretch")
 with right:
     st.markdown("**Predicted revenue (12 months) against probability alive**")
-    figure = px.scatter(
-        customers.drop_nulls("predicted_revenue_12m_rc"),
-        x="probability_alive",
-        y="predicted_revenue_12m_rc",
-        color="segment",
-        hover_name="customer_name",
-    )
-    figure.update_layout(height=360, margin={"t": 10})
-    st.plotly_chart(figure, width="stretch")
+    if have["clv_customers"] == 0:
+        ui.not_available("clv")
+    else:
+        figure = px.scatter(
+            customers.drop_nulls("predicted_revenue_12m_rc"),
+            x="probability_alive",
+            y="predicted_revenue_12m_rc",
+            # Coloured by segment only where customers have one.
+            color="segment" if have["with_segment"] else None,
+            hover_name="customer_name",
+        )
+        figure.update_layout(height=360, margin={"t": 10})
+        st.plotly_chart(figure, width="stretch")
+if have["payments"] == 0:
+    ui.not_available("payments", "Days to pay, days late and share paid late")
 
 matching = customers["matching"][0]
 st.markdown(

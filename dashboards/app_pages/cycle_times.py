@@ -12,12 +12,45 @@ meta = ui.guard()
 st.title("O2C cycle times")
 ui.freshness(meta)
 
-as_of = meta["as_of_date"]
-period = st.date_input("Orders placed between", (as_of - dt.timedelta(days=365), as_of), max_value=as_of)
+have = ui.available()
+if have["invoices"] == 0 and have["cycle_time_orders"] == 0:
+    ui.not_available("invoices")
+    st.stop()
+# Without invoices there is no as-of date: the picker then ends today.
+as_of = meta["as_of_date"] or dt.date.today()
+has_orders = have["cycle_time_orders"] > 0
+period = st.date_input(
+    "Orders placed between" if has_orders else "Invoices dated between",
+    (as_of - dt.timedelta(days=365), as_of),
+    max_value=as_of,
+)
 if not isinstance(period, tuple) or len(period) != 2:
     st.info("Pick a start and an end date.")
     st.stop()
 params = {"date_from": period[0], "date_to": period[1]}
+
+if not has_orders:
+    # No orders: the stages from order to invoice do not exist; invoice to paid still does, by
+    # month of invoice, where there are payments.
+    ui.not_available("orders", "Order → approval → shipment → invoice")
+    if have["payments"] == 0:
+        ui.not_available("payments", "Invoice → paid")
+        st.stop()
+    st.markdown("**Invoice to paid: median and 90th percentile by invoice month (days)**")
+    paid = db.query("invoice_to_paid_monthly", params)
+    if ui.empty(paid, "paid invoices in this period"):
+        st.stop()
+    figure = px.line(
+        paid.unpivot(index="invoice_month", on=["median_days", "p90_days"], variable_name="measure", value_name="days"),
+        x="invoice_month",
+        y="days",
+        color="measure",
+        markers=True,
+    )
+    figure.update_layout(height=340, margin={"t": 10}, xaxis_title=None, legend_title=None)
+    st.plotly_chart(figure, width="stretch")
+    ui.table(paid)
+    st.stop()
 
 monthly = db.query("cycle_times_monthly", params)
 if ui.empty(monthly, "orders in this period"):
@@ -41,14 +74,20 @@ with left:
 
 with right:
     st.markdown("**Order to cash: distribution (days, paid orders)**")
-    distribution = db.query("cycle_times_distribution", params)
-    figure = px.bar(distribution, x="days_order_to_cash", y="n_orders")
-    figure.update_layout(height=340, margin={"t": 10}, xaxis_title="days", yaxis_title="orders")
-    st.plotly_chart(figure, width="stretch")
+    if have["payments"] == 0:
+        ui.not_available("payments")
+    else:
+        distribution = db.query("cycle_times_distribution", params)
+        figure = px.bar(distribution, x="days_order_to_cash", y="n_orders")
+        figure.update_layout(height=340, margin={"t": 10}, xaxis_title="days", yaxis_title="orders")
+        st.plotly_chart(figure, width="stretch")
 
 st.markdown("**Median by stage over the period**")
 ui.table(one_stage.select("order_month", "n_orders", "median_days", "p90_days"))
 st.markdown("**Terms variance by segment** (days paid after the terms allowed; negative = early)")
-ui.table(db.query("terms_variance_by_segment", params))
+if have["payments"] == 0:
+    ui.not_available("payments")
+else:
+    ui.table(db.query("terms_variance_by_segment", params))
 st.markdown("**Slowest orders**")
 ui.table(db.query("cycle_times_orders", params))

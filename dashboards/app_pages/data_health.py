@@ -50,7 +50,9 @@ if not ui.empty(failed, "failed checks: every check passed"):
 
 st.markdown("**Data-quality results by run**")
 history = db.query("dq_history")
-if not ui.empty(history, "data-quality runs"):
+if history.is_empty():
+    ui.not_available("dq_results")
+else:
     ui.table(history)
 failures = db.query("dq_failures")
 if not failures.is_empty():
@@ -65,11 +67,13 @@ if not ui.empty(quarantine, "quarantined rows: nothing was held back"):
 
 docs = db.gx_docs_dir() / "index.html"
 st.markdown("**Great Expectations data docs**")
+# Served by Streamlit's static file serving: dashboards/static/gx links to the docs folder. A link
+# to another data directory's docs goes, whether or not this one has docs: once that directory is
+# deleted the link dangles, and Streamlit fails to start with a dangling link in its static folder.
+static = Path(__file__).resolve().parent.parent / "static" / "gx"
+if static.is_symlink() and Path(os.readlink(static)) != db.gx_docs_dir():
+    static.unlink(missing_ok=True)
 if docs.exists():
-    # Served by Streamlit's static file serving: dashboards/static/gx links to the docs folder.
-    static = Path(__file__).resolve().parent.parent / "static" / "gx"
-    if static.is_symlink() and Path(os.readlink(static)) != db.gx_docs_dir():
-        static.unlink(missing_ok=True)  # another data directory's docs
     static.parent.mkdir(exist_ok=True)
     with contextlib.suppress(FileExistsError):
         os.symlink(db.gx_docs_dir(), static, target_is_directory=True)

@@ -10,7 +10,11 @@ meta = ui.guard()
 st.title("Order-to-cash overview")
 ui.freshness(meta)
 
+have = ui.available()
 kpis = db.query("kpis_monthly")
+if have["invoices"] == 0:
+    ui.not_available("invoices")
+    st.stop()
 if ui.empty(kpis, "the AR KPIs (no invoices yet)"):
     st.stop()
 latest = kpis.row(-1, named=True)
@@ -35,18 +39,24 @@ tiles[2].metric("DSO (simple)", ui.number(latest["dso_simple"], " d"), delta("ds
 tiles[3].metric(
     "DSO (countback)", ui.number(latest["dso_countback"], " d"), delta("dso_countback"), delta_color="inverse"
 )
-tiles = st.columns(4)
+# Without payments nothing was collected: CEI and cash collected would read 0, which is not a
+# measurement, so they give way to the note.
+tiles = st.columns(4) if have["payments"] else st.columns([1, 1, 2])
 tiles[0].metric("Best possible DSO", ui.number(latest["bpdso"], " d"), delta("bpdso"), delta_color="inverse")
 tiles[1].metric(
     "Average days delinquent", ui.number(latest["add_days"], " d"), delta("add_days"), delta_color="inverse"
 )
-tiles[2].metric("CEI", ui.number(latest["cei"], " %"), delta("cei"))
-tiles[3].metric(
-    "Cash collected MTD",
-    ui.money(float(latest["cash_collected_rc"])),
-    delta("cash_collected_rc", money=True),
-    help="This month to the as-of date, against the whole previous month.",
-)
+if have["payments"]:
+    tiles[2].metric("CEI", ui.number(latest["cei"], " %"), delta("cei"))
+    tiles[3].metric(
+        "Cash collected MTD",
+        ui.money(float(latest["cash_collected_rc"])),
+        delta("cash_collected_rc", money=True),
+        help="This month to the as-of date, against the whole previous month.",
+    )
+else:
+    with tiles[2]:
+        ui.not_available("payments", "CEI and cash collected")
 
 left, right = st.columns(2)
 with left:

@@ -21,9 +21,13 @@ if saved := st.session_state.pop("worklist_saved", None):
     st.success(saved)  # from the run that saved it, which rerun to show the action in the list
 as_of = meta["as_of_date"]
 
-collectors = db.query("collectors")
-if ui.empty(collectors, "collectors"):
+have = ui.available()
+if have["invoices"] == 0:
+    ui.not_available("invoices")
     st.stop()
+collectors = db.query("collectors")
+if have["with_collector"] == 0:
+    ui.not_available("collectors", "Collectors: every customer is under “unassigned”")
 names = dict(collectors.iter_rows())
 collector_id = st.selectbox("Collector", list(names), format_func=lambda c: names[c])
 

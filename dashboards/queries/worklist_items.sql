@@ -1,6 +1,7 @@
 -- A collector's worklist: their customers' items overdue or due within a week, as of the data's
 -- as-of date, most urgent first. Priority = open balance × days past due (at least 1) × risk,
 -- risk = 1 + the customer's share of invoices paid late (0–1) + 0.5 when the item is disputed.
+-- Customers without a collector are the group 'unassigned' (queries/collectors.sql).
 with as_of as (
     select max(as_of_date) as as_of_date from marts.fct_ar_aging
 ),
@@ -31,6 +32,6 @@ inner join as_of on aging.as_of_date = as_of.as_of_date
 inner join marts.dim_customers as customers on aging.customer_id = customers.customer_id
 left join open_disputes on aging.invoice_id = open_disputes.invoice_id
 left join forecasts.pay_date_predictions as predictions on aging.invoice_id = predictions.invoice_id
-where customers.collector_id = $collector_id
+where coalesce(customers.collector_id, 'unassigned') = $collector_id
     and aging.days_past_due > -7
 order by priority desc, aging.invoice_id
