@@ -130,6 +130,10 @@ def test_full_graph_in_process_publishes_the_warehouse_marts(tmp_path: Path, mon
     monkeypatch.setenv("O2C_WAREHOUSE_PATH", str(settings.warehouse))  # what `o2c run` exports
     ensure_dagster_home(settings)  # sets DAGSTER_HOME, restored by monkeypatch
     prepare_manifest(settings.warehouse)
+    # The graph holds the sources configured when the definitions are imported (`o2c run` is a
+    # fresh process); another test in this process may have imported them with no sources.
+    for module in [m for m in sys.modules if m.startswith(("orchestration.definitions", "orchestration.defs"))]:
+        monkeypatch.delitem(sys.modules, module)
     summary = run_pipeline(settings)
     assert summary.success, summary.failures
     assert ("serving__warehouse", "succeeded") in summary.steps

@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from ingestion import simulator
-from ingestion.contract import ENTITIES, ERP_ENTITIES
+from ingestion.contract import ENTITIES
 from ingestion.simulator import snapshot, writers
 from ingestion.simulator import world as world_module
 from ingestion.simulator.world import WorldSpec, build
@@ -159,8 +159,8 @@ def test_a_bulk_written_sqlite_erp_stores_what_row_inserts_store(tmp_path: Path)
     engine.dispose()
     # An upsert of everything changed since 1900 into empty tables: SQLAlchemy inserts, row by row.
     writers.write_erp(f"sqlite:///{rows}", tables, changed_since=dt.datetime(1900, 1, 1))
-    for name in ERP_ENTITIES:
-        columns = ", ".join(f'"{c}", typeof("{c}")' for c in ENTITIES[name].column_names)
+    for name in writers.SIMULATED_ERP_ENTITIES:
+        columns = ", ".join(f'"{c}", typeof("{c}")' for c in writers.erp_columns(name))
         query = f'select {columns} from "{name}" order by {", ".join(ENTITIES[name].primary_key)}'
         written = [sqlite3.connect(path).execute(query).fetchall() for path in (bulk, rows)]
         assert len(written[0]) == tables[name].height, name
@@ -187,14 +187,14 @@ def test_a_world_built_in_shards_is_one_world(tmp_path: Path, monkeypatch: pytes
     spec, last_day, _ = simulator.load_state(sources)
     assert world_module.shard_count(spec) == 3
     shards = [snapshot.erp_tables(world, last_day) for world in simulator.worlds(spec, last_day + 1)]
-    expected = {name: pl.concat(s[name] for s in shards if name in s) for name in ERP_ENTITIES}
+    expected = {name: pl.concat(s[name] for s in shards if name in s) for name in writers.SIMULATED_ERP_ENTITIES}
     with sqlite3.connect(url.removeprefix("sqlite:///")) as conn:
         stored = {
             name: [row[0] for row in conn.execute(f"select {ENTITIES[name].primary_key[0]} from {name} order by 1")]
-            for name in ERP_ENTITIES
+            for name in writers.SIMULATED_ERP_ENTITIES
         }
         statuses = conn.execute("select invoice_id, invoice_status from invoices order by 1").fetchall()
-    for name in ERP_ENTITIES:
+    for name in writers.SIMULATED_ERP_ENTITIES:
         assert stored[name] == sorted(expected[name][ENTITIES[name].primary_key[0]].to_list()), name
     assert stored["customers"] == [f"C{i:06d}" for i in range(1, 81)]
     assert len(stored["products"]) == 80 and len(stored["collectors"]) > 0
