@@ -14,6 +14,8 @@ thousands_separator = "."         # none by default; ".", ",", " " or "'"
 true_values = ["Y", "Ja"]         # extra spellings of true in boolean columns
 false_values = ["N", "Nein"]      # extra spellings of false
 currency = "EUR"                  # fills a blank or missing currency column
+delimiter = ";"                   # CSV field separator ("," by default)
+encoding = "cp1252"               # CSV text encoding ("utf-8" by default)
 
 [entities.invoices]
 files = ["AR_Ledger*.csv", "open_items/*.csv"]  # globs relative to the folder
@@ -71,6 +73,7 @@ the load with one line naming the file and the key.
 
 from __future__ import annotations
 
+import codecs
 import dataclasses
 import datetime as dt
 import difflib
@@ -114,6 +117,9 @@ class Formats:
     true_values: tuple[str, ...] = ()
     false_values: tuple[str, ...] = ()
     currency: str | None = None
+    # How a CSV file is written: its field separator and its text encoding.
+    delimiter: str = ","
+    encoding: str = "utf-8"
 
 
 _FORMAT_KEYS = tuple(f.name for f in dataclasses.fields(Formats))
@@ -148,6 +154,11 @@ class Mapping:
         if entity not in ENTITIES:
             raise ValueError(f"unknown entity {entity!r}")
         return self.entities.get(entity) or EntityMapping(formats=self.defaults)
+
+    def csv_options(self, entity: str) -> tuple[str, str]:
+        """(delimiter, encoding) of the entity's CSV files."""
+        formats = self.for_entity(entity).formats
+        return formats.delimiter, formats.encoding
 
     def is_mapping_file(self, path: Path, root: Path) -> bool:
         return path.relative_to(root).as_posix() in MAPPING_FILE_NAMES
@@ -480,6 +491,15 @@ def _formats(table: dict[str, Any], base: Formats, path: Path, prefix: str) -> F
             raise _fail(path, where, f"{text!r} must be one of {', '.join(map(repr, THOUSANDS_SEPARATORS))}")
         elif key == "currency" and text not in ISO_CURRENCIES:
             raise _fail(path, where, f"{text!r} is not an ISO 4217 code the contract accepts")
+        elif key == "delimiter" and len(text) != 1:
+            raise _fail(path, where, f"{text!r} must be one character (',', ';', '|', a tab …)")
+        elif key == "encoding":
+            try:
+                codecs.lookup(text)
+            except LookupError:
+                raise _fail(
+                    path, where, f"{text!r} is not a text encoding Python knows (utf-8, cp1252, latin-1 …)"
+                ) from None
         changes[key] = text
     formats = dataclasses.replace(base, **changes)
     if formats.decimal_separator == formats.thousands_separator:

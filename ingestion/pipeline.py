@@ -98,6 +98,8 @@ class FileSource:
 
     # Part of every file's fingerprint: a changed mapping file makes every file load again.
     fingerprint: str = ""
+    # entity → (delimiter, encoding) of its CSV files
+    csv_options: Callable[[str], tuple[str, str]] = lambda entity: (",", "utf-8")
 
     def with_mapping(self, mapping: Mapping) -> FileSource:
         """This source read through a folder's mapping file: its globs say which file holds which
@@ -107,6 +109,7 @@ class FileSource:
             entity_of=lambda path, root: mapping.entity_of(path, root) or self.entity_of(path, root),
             to_contract=mapping.apply,
             missing_columns=mapping.missing_columns,
+            csv_options=mapping.csv_options,
             fingerprint=hashlib.sha256(mapping.path.read_bytes()).hexdigest() if mapping.path else "",
         )
 
@@ -231,8 +234,13 @@ def _missing_columns_message(
 def _read_one_file(source: str, spec: FileSource, path: Path, root: Path, batch: _Batch, digest_seen: str | None):
     """Read one file into `batch` (rows, or quarantine records); its manifest row, or None if
     the file is unchanged since it was loaded."""
-    readers = {".csv": sources.read_csv_file, ".jsonl": sources.read_jsonl_file, ".json": sources.read_jsonl_file}
-    file = readers.get(path.suffix.lower(), sources.read_parquet_file)(path, root)
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        file = sources.read_csv_file(path, root, *spec.csv_options(batch.entity.name))
+    elif suffix in (".jsonl", ".json"):
+        file = sources.read_jsonl_file(path, root)
+    else:
+        file = sources.read_parquet_file(path, root)
     if spec.fingerprint:
         file.sha256 = hashlib.sha256(f"{file.sha256}:{spec.fingerprint}".encode()).hexdigest()
     if digest_seen == file.sha256:

@@ -5,8 +5,10 @@ A connector only reads and renames; typing and validation happen once, in `confo
 
 from __future__ import annotations
 
+import codecs
 import datetime as dt
 import hashlib
+import io
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -156,11 +158,15 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def read_csv_file(path: Path, root: Path) -> FileBatch:
+def read_csv_file(path: Path, root: Path, delimiter: str = ",", encoding: str = "utf-8") -> FileBatch:
     rel = str(path.relative_to(root))
     digest = _sha256(path)
     try:
-        frame = pl.read_csv(path, infer_schema=False, encoding="utf8")
+        if codecs.lookup(encoding).name == "utf-8":
+            source: Path | io.StringIO = path
+        else:  # Polars reads UTF-8 only: other encodings are decoded first (strictly: a wrong byte fails the file)
+            source = io.StringIO(path.read_bytes().decode(encoding))
+        frame = pl.read_csv(source, infer_schema=False, encoding="utf8", separator=delimiter)
     except Exception as exc:  # any parser failure: the file is reported, the others go on
         return FileBatch(rel, digest, None, error=f"unreadable CSV: {exc}".splitlines()[0])
     return FileBatch(rel, digest, _with_lineage(frame, rel))

@@ -157,6 +157,8 @@ def run(
     console.print(table)
     for check in summary.failed_checks:
         console.print(f"[red]failed check[/red] {check}")
+    for check in summary.warned_checks:
+        console.print(f"[yellow]check warning[/yellow] {check} (recorded in quality.dq_results; blocks nothing)")
     for failure in summary.failures:
         console.print(f"[red]failed[/red] {failure}")
     if not summary.success:

@@ -7,7 +7,7 @@ import re
 import socket
 from dataclasses import dataclass, field
 
-from dagster import AssetSelection, DagsterEventType, DagsterInstance, DagsterRunStatus, RunsFilter
+from dagster import AssetCheckSeverity, AssetSelection, DagsterEventType, DagsterInstance, DagsterRunStatus, RunsFilter
 
 from orchestration.settings import Settings
 
@@ -17,7 +17,8 @@ class RunSummary:
     run_id: str
     success: bool
     steps: list[tuple[str, str]] = field(default_factory=list)  # (step, succeeded / failed / skipped)
-    failed_checks: list[str] = field(default_factory=list)
+    failed_checks: list[str] = field(default_factory=list)  # severity error: blocked what follows
+    warned_checks: list[str] = field(default_factory=list)  # severity warning: recorded, blocked nothing
     failures: list[str] = field(default_factory=list)  # readable reasons, one per failed step
 
 
@@ -100,5 +101,9 @@ def run_pipeline(settings: Settings, select: str | None = None, full_refresh: bo
             summary.failures.append(_failure_reason(event.step_key, _messages(event.event_specific_data.error)))
     for evaluation in result.get_asset_check_evaluations():
         if not evaluation.passed:
-            summary.failed_checks.append(f"{evaluation.check_name} on {evaluation.asset_key.to_user_string()}")
+            name = f"{evaluation.check_name} on {evaluation.asset_key.to_user_string()}"
+            if evaluation.severity == AssetCheckSeverity.WARN:
+                summary.warned_checks.append(name)
+            else:
+                summary.failed_checks.append(name)
     return summary

@@ -80,9 +80,14 @@ class Ledger:
         return round(float(self.open_ar(month_end) / sales * days), 2)
 
 
-def rows(path: Path) -> list[dict[str, str]]:
-    with path.open(newline="", encoding="utf-8") as handle:
-        return list(csv.DictReader(handle))
+def rows(path: Path, delimiter: str = ",", encoding: str = "utf-8") -> list[dict[str, str]]:
+    with path.open(newline="", encoding=encoding) as handle:
+        return list(csv.DictReader(handle, delimiter=delimiter))
+
+
+def ledger_rows(path: Path) -> list[dict[str, str]]:
+    """The AR ledger's files: semicolons and Windows-1252, as its accounting package writes them."""
+    return rows(path, ";", "cp1252")
 
 
 def day_first(text: str) -> dt.date:
@@ -113,16 +118,16 @@ def ar_ledger() -> Ledger:
     """(a) invoices, receipts and settlements under their own column names, day-first dates."""
     folder = FIXTURES / "ar_ledger"
     invoices: dict[str, Invoice] = {}
-    for r in rows(folder / "AR_Invoices_2026.csv"):
+    for r in ledger_rows(folder / "AR_Invoices_2026.csv"):
         try:
             date = day_first(r["Posting Date"])
         except ValueError:
             continue  # 31/02/2026: no such day, quarantined by the load
         due = day_first(r["Due Date"]) if r["Due Date"] else date + dt.timedelta(days=terms_days(r["Terms"]))
         invoices[r["Document No"]] = Invoice(r["Document No"], r["Customer No"], date, due, european(r["Amount"]))
-    for r in rows(folder / "Settlements.csv"):
+    for r in ledger_rows(folder / "Settlements.csv"):
         invoices[r["Document No"]].applications.append((day_first(r["Date"]), european(r["Applied"])))
-    receipts = [day_first(r["Receipt Date"]) for r in rows(folder / "Receipts.csv")]
+    receipts = [day_first(r["Receipt Date"]) for r in ledger_rows(folder / "Receipts.csv")]
     return Ledger(invoices, [i.invoice_date for i in invoices.values()] + receipts)
 
 
@@ -162,20 +167,20 @@ def open_invoices_only() -> Ledger:
     return Ledger(invoices, [i.invoice_date for i in invoices.values()])
 
 
-def serving_query(data: Path, sql: str) -> pl.DataFrame:
-    con = duckdb.connect(str(data / "warehouse" / "serving.duckdb"), read_only=True)
+def query(database: Path, sql: str) -> pl.DataFrame:
+    con = duckdb.connect(str(database), read_only=True)
     try:
         return pl.from_arrow(con.sql(sql).to_arrow_table())
     finally:
         con.close()
+
+
+def serving_query(data: Path, sql: str) -> pl.DataFrame:
+    return query(data / "warehouse" / "serving.duckdb", sql)
 
 
 def warehouse_query(data: Path, sql: str) -> pl.DataFrame:
-    con = duckdb.connect(str(data / "warehouse" / "warehouse.duckdb"), read_only=True)
-    try:
-        return pl.from_arrow(con.sql(sql).to_arrow_table())
-    finally:
-        con.close()
+    return query(data / "warehouse" / "warehouse.duckdb", sql)
 
 
 def published_open_ar(data: Path, where: str = "true") -> dict[dt.date, Decimal]:

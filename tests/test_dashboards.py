@@ -4,6 +4,7 @@ harm, and the app keeps serving while the serving file is swapped."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
@@ -26,6 +27,17 @@ from orchestration.settings import REPO_ROOT
 from tests.conftest import o2c
 
 APP = REPO_ROOT / "dashboards" / "streamlit_app.py"
+# Each page's path and a title it shows, for the browser tests.
+PAGE_TITLES = {
+    "": "Order-to-cash overview",
+    "ar_aging": "AR aging",
+    "cycle_times": "O2C cycle times",
+    "cash_forecast": "Cash forecast",
+    "customers": "Customers",
+    "customer_360": "Customer 360",
+    "worklist": "Collections worklist",
+    "data_health": "Data health",
+}
 PAGES = ("overview", "ar_aging", "cycle_times", "cash_forecast", "customers", "customer_360", "worklist", "data_health")
 CHROMIUM = "/usr/bin/chromium"
 HOSTILE = ("'; DROP TABLE marts.dim_customers; --", "../../../../etc/passwd", "%' OR 1=1 --", "$search")
@@ -297,35 +309,41 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@contextlib.contextmanager
+def serve_dashboards(tmp_path: Path) -> Iterator[str]:
+    """`o2c dashboard` on a free port, with this process's environment; its URL once healthy."""
+    port = _free_port()
+    log_path = tmp_path / "streamlit.log"
+    with log_path.open("w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "orchestration.cli", "dashboard", "--port", str(port)],
+            env={**os.environ},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        url = f"http://localhost:{port}"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
+                    break
+            except OSError:
+                time.sleep(0.5)
+        else:
+            process.kill()
+            raise AssertionError(log_path.read_text()[-3000:])
+        try:
+            yield url
+        finally:
+            os.killpg(process.pid, 15)
+            process.wait(timeout=20)
+
+
 @pytest.fixture
 def server(app_env: Path, tmp_path: Path) -> Iterator[str]:
-    port = _free_port()
-    env = {**os.environ}
-    log = (tmp_path / "streamlit.log").open("w")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "orchestration.cli", "dashboard", "--port", str(port)],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    url = f"http://localhost:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                break
-        except OSError:
-            time.sleep(0.5)
-    else:
-        process.kill()
-        raise AssertionError((tmp_path / "streamlit.log").read_text()[-3000:])
-    try:
+    with serve_dashboards(tmp_path) as url:
         yield url
-    finally:
-        os.killpg(process.pid, 15)
-        process.wait(timeout=20)
-        log.close()
 
 
 def _wait_for_app(browser_page, text: str) -> None:
@@ -338,21 +356,11 @@ def test_every_page_in_a_real_browser_and_a_promise_persisted(app_env: Path, ser
 
     shots = REPO_ROOT / "data" / "screenshots"
     shots.mkdir(parents=True, exist_ok=True)
-    titles = {
-        "": "Order-to-cash overview",
-        "ar_aging": "AR aging",
-        "cycle_times": "O2C cycle times",
-        "cash_forecast": "Cash forecast",
-        "customers": "Customers",
-        "customer_360": "Customer 360",
-        "worklist": "Collections worklist",
-        "data_health": "Data health",
-    }
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"], headless=True)
         try:
             tab = browser.new_page(viewport={"width": 1500, "height": 1100})
-            for path, title in titles.items():
+            for path, title in PAGE_TITLES.items():
                 tab.goto(f"{server}/{path}")
                 _wait_for_app(tab, title)
                 assert tab.locator('[data-testid="stException"]').count() == 0, path

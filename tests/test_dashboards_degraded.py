@@ -12,13 +12,7 @@ builds every mart even without its source entity) and optional customer columns 
 
 from __future__ import annotations
 
-import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,6 +22,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from orchestration.settings import REPO_ROOT
+from tests.test_dashboards import PAGE_TITLES, serve_dashboards
 
 APP = REPO_ROOT / "dashboards" / "streamlit_app.py"
 CHROMIUM = "/usr/bin/chromium"
@@ -365,61 +360,21 @@ def test_without_payments_the_forecast_stays_and_its_track_record_goes(
 # ---- a real browser against `streamlit run`, on the empty and the invoices-only serving file ---
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(params=["empty_world", "invoices_world"])
 def degraded_server(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[str]:
     use(request.getfixturevalue(request.param), monkeypatch, tmp_path)
-    port = _free_port()
-    log_path = tmp_path / "streamlit.log"
-    with log_path.open("w") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "orchestration.cli", "dashboard", "--port", str(port)],
-            env={**os.environ},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        url = f"http://localhost:{port}"
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                    break
-            except OSError:
-                time.sleep(0.5)
-        else:
-            process.kill()
-            raise AssertionError(log_path.read_text()[-3000:])
-        try:
-            yield url
-        finally:
-            os.killpg(process.pid, 15)
-            process.wait(timeout=20)
+    with serve_dashboards(tmp_path) as url:
+        yield url
 
 
 def test_every_page_on_missing_data_in_a_real_browser(degraded_server: str) -> None:
     from playwright.sync_api import sync_playwright
 
-    titles = {
-        "": "Order-to-cash overview",
-        "ar_aging": "AR aging",
-        "cycle_times": "O2C cycle times",
-        "cash_forecast": "Cash forecast",
-        "customers": "Customers",
-        "customer_360": "Customer 360",
-        "worklist": "Collections worklist",
-        "data_health": "Data health",
-    }
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"], headless=True)
         try:
             tab = browser.new_page(viewport={"width": 1500, "height": 1100})
-            for path, title in titles.items():
+            for path, title in PAGE_TITLES.items():
                 tab.goto(f"{degraded_server}/{path}")
                 tab.get_by_text(title, exact=False).first.wait_for(timeout=30_000)
                 tab.get_by_text("Not available: your data has no", exact=False).first.wait_for(timeout=30_000)

@@ -382,6 +382,8 @@ entities:
         ('[entities.invoices]\nfiles = ["../other/*.csv"]\n', "entities.invoices.files[0]", "relative to the folder"),
         ("[entities.invoices.columns]\ninvoice_id = []\n", "entities.invoices.columns.invoice_id", "single value"),
         ('[defaults\ndate_format = "%d"\n', "not valid TOML", "line 1"),
+        ('[defaults]\ndelimiter = ";;"\n', "defaults.delimiter", "one character"),
+        ('[defaults]\nencoding = "klingon"\n', "defaults.encoding", "not a text encoding"),
     ],
 )
 def test_mapping_errors_are_one_line_naming_file_and_key(tmp_path: Path, text: str, key: str, problem: str) -> None:
@@ -470,3 +472,26 @@ updated_at = "Changed On"
     assert result.quarantine.select("file", "row_number", "column_name", "value", "reason").rows() == [
         ("AR_Ledger_2026.csv", 3, "invoice_date", "31/02/2026", "invoice_date: cannot parse as a date (YYYY-MM-DD)")
     ]
+
+
+def test_a_semicolon_separated_windows_1252_export_reads_as_declared(tmp_path: Path) -> None:
+    """A German accounting export: `;` between fields, decimal commas, Windows-1252 umlauts."""
+    mapping = _mapping(
+        tmp_path,
+        '[defaults]\ndelimiter = ";"\nencoding = "cp1252"\ndecimal_separator = ","\nthousands_separator = "."\n'
+        '[entities.customers.columns]\ncustomer_id = "Kundennr"\ncustomer_name = "Name"\n'
+        '[entities.invoices]\ndelimiter = "|"\n',
+    )
+    export = tmp_path / "customers.csv"
+    export.write_bytes("Kundennr;Name;Umsatz\nK1;Müller GmbH;1.234,50\nK2;Bäckerei Groß;99,00\n".encode("cp1252"))
+    assert mapping.csv_options("customers") == (";", "cp1252")
+    assert mapping.csv_options("invoices") == ("|", "cp1252")  # an entity overrides one default
+    batch = read_csv_file(export, tmp_path, *mapping.csv_options("customers"))
+    assert batch.error is None
+    mapped = mapping.apply(batch.rows, "customers")
+    assert mapped.select("customer_id", "customer_name", "Umsatz").rows() == [
+        ("K1", "Müller GmbH", "1.234,50"),  # an extra column is not the contract's: kept as written
+        ("K2", "Bäckerei Groß", "99,00"),
+    ]
+    # The same bytes read as UTF-8 (no mapping) fail the file, naming why, rather than garbling names.
+    assert read_csv_file(export, tmp_path).error is not None

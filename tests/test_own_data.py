@@ -44,16 +44,22 @@ def open_invoices(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[
     return data, run_own_data(data, "open_invoices_only", "USD")
 
 
-def assert_pages_render(data: Path, env: dict[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def assert_pages_render(
+    data: Path, env: dict[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> dict[str, list[str]]:
+    """Every page renders without an exception or error; returns each page's notes (st.info)."""
     monkeypatch.setenv("O2C_DATA_DIR", str(data))
     monkeypatch.setenv("O2C_OPS_URL", f"sqlite:///{tmp_path / 'ops.sqlite'}")
     for name, value in env.items():
         monkeypatch.setenv(name, value)
+    notes = {}
     for name in PAGES:
         at = AppTest.from_file(str(APP), default_timeout=60).run()
         at = at.switch_page(f"app_pages/{name}.py").run()
         assert not at.exception, (name, [e.value for e in at.exception])
         assert not at.error, (name, [e.value for e in at.error])
+        notes[name] = [i.value for i in at.info]
+    return notes
 
 
 def test_ar_ledger_reaches_the_marts_with_the_right_figures(ar_ledger: tuple[Path, dict[str, str]]) -> None:
@@ -113,7 +119,10 @@ def test_ar_ledger_bad_row_is_quarantined_with_its_reason_and_counts_add_up(
 def test_ar_ledger_every_page_renders(
     ar_ledger: tuple[Path, dict[str, str]], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    assert_pages_render(*ar_ledger, monkeypatch, tmp_path)
+    notes = assert_pages_render(*ar_ledger, monkeypatch, tmp_path)
+    # Receipts are there, orders and disputes are not: only what is missing is said to be.
+    assert not any("has no payments" in n for page in notes.values() for n in page)
+    assert any("Not available: your data has no sales orders" in n for n in notes["cycle_times"])
 
 
 def test_open_invoices_only_publishes_and_degrades(open_invoices: tuple[Path, dict[str, str]]) -> None:
@@ -150,7 +159,12 @@ def test_open_invoices_only_publishes_and_degrades(open_invoices: tuple[Path, di
 def test_open_invoices_only_every_page_renders(
     open_invoices: tuple[Path, dict[str, str]], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    assert_pages_render(*open_invoices, monkeypatch, tmp_path)
+    notes = assert_pages_render(*open_invoices, monkeypatch, tmp_path)
+    no_payments = "Not available: your data has no payments"
+    no_orders = "Not available: your data has no sales orders"
+    assert any(no_payments in n and "CEI and cash collected" in n for n in notes["overview"])
+    assert any(no_orders in n for n in notes["cycle_times"])
+    assert any(no_payments in n for n in notes["cycle_times"])
 
 
 def test_contract_check_shows_what_would_load_before_loading(tmp_path: Path) -> None:

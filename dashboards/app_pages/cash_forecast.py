@@ -12,6 +12,9 @@ st.title("Cash forecast")
 ui.freshness(meta)
 
 have = ui.available()
+# What the forecasts could not do with this data, in their own words: a fallback is not a failure.
+for row in db.query("forecast_status").iter_rows(named=True):
+    st.caption(f"{row['forecast']}: {row['status']} ({row['method']}): {row['reason']}")
 
 
 def cash_forecast(weekly: pl.DataFrame) -> None:

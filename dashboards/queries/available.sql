@@ -11,7 +11,7 @@ select 'payments', count(*) from marts.fct_payments
 union all
 select 'orders', count(*) from marts.fct_orders
 union all
-select 'cycle_time_orders', count(*) from marts.fct_o2c_cycle_times
+select 'cycle_time_orders', count(*) from marts.fct_o2c_cycle_times where cycle_start = 'order'
 union all
 select 'disputes', count(*) from marts.fct_disputes
 union all
