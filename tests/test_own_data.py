@@ -2,8 +2,8 @@
 documented route only (`O2C_CONTRACT_DIR`, a mapping file, `o2c run`) to a published serving file.
 Expected figures come from tests/own_data.py, a plain-Python calculation from the same files.
 
-(a) an AR ledger: invoices, receipts and settlements, own column names, day-first dates, decimal
-    commas, an extra column and a row with an impossible date;
+(a) an AR ledger: invoices, receipts and settlements, own column names, semicolons, Windows-1252
+    text, day-first dates, decimal commas, an extra column and a row with an impossible date;
 (c) a store's register of open invoices: no payments at all, month-first dates, terms instead of
     due dates, one invoice of an unknown account.
 """
@@ -86,6 +86,8 @@ def test_ar_ledger_reaches_the_marts_with_the_right_figures(ar_ledger: tuple[Pat
     # Every row keeps where it came from; the settlements applied the receipts, nothing guessed.
     sources = own_data.serving_query(data, "select distinct source_system from marts.fct_invoices")
     assert sources["source_system"].to_list() == ["files"]
+    names = own_data.serving_query(data, "select customer_name from marts.dim_customers order by customer_id")
+    assert names["customer_name"].to_list() == ["Alpha Müller GmbH", "Beta AG", "Gamma Bäckerei KG"]  # cp1252
     methods = own_data.serving_query(
         data, "select match_method, count(*) as n from marts.fct_cash_applications group by 1"
     )
