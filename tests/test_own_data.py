@@ -11,6 +11,7 @@ Expected figures come from tests/own_data.py, a plain-Python calculation from th
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 from decimal import Decimal
 from pathlib import Path
 
@@ -25,6 +26,7 @@ PAGES = ("overview", "ar_aging", "cycle_times", "cash_forecast", "customers", "c
 
 
 def run_own_data(data: Path, folder: str, currency: str) -> dict[str, str]:
+    """`o2c run` on an export folder (a fixture's name, or a path), published."""
     env = {"O2C_CONTRACT_DIR": str(own_data.FIXTURES / folder), "O2C_REPORTING_CURRENCY": currency}
     result = o2c(data, "run", env=env, check=False)
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]
@@ -180,3 +182,28 @@ def test_contract_check_shows_what_would_load_before_loading(tmp_path: Path) -> 
     missing = o2c(tmp_path, "contract", "check", str(tmp_path / "nowhere"), check=False)
     assert missing.returncode == 2
     assert f"files: O2C_CONTRACT_DIR points at {tmp_path / 'nowhere'}, which does not exist" in missing.stdout
+
+
+def test_fx_rates_are_needed_only_for_another_currency_and_their_absence_is_named(tmp_path: Path) -> None:
+    """The USD register reported in EUR: without rates the build stops on one named test; with an
+    fx_rates file beside the export it publishes, converted at the rate."""
+    folder = tmp_path / "export"
+    shutil.copytree(own_data.FIXTURES / "open_invoices_only", folder)
+    env = {"O2C_CONTRACT_DIR": str(folder), "O2C_REPORTING_CURRENCY": "EUR"}
+    data = tmp_path / "data"
+    blocked = o2c(data, "run", env=env, check=False)
+    assert blocked.returncode != 0
+    assert "failed o2c_dbt_assets: dbt failed on assert_every_currency_has_an_fx_rate" in " ".join(
+        blocked.stdout.split()
+    )
+    # The mapping file's month-first dates apply to this file too.
+    (folder / "fx_rates.csv").write_text("rate_date,from_currency,to_currency,rate\n01/01/2026,USD,EUR,0.9\n")
+    run_own_data(data, str(folder), "EUR")
+    open_ar_eur = own_data.serving_query(
+        data, "select as_of_date, sum(open_balance_rc) as eur from marts.fct_ar_aging group by 1 order by 1"
+    )
+    assert open_ar_eur.rows() == [
+        (dt.date(2026, 1, 31), Decimal("1125.00")),  # 1,250.00 × 0.9
+        (dt.date(2026, 2, 28), Decimal("2007.36")),  # (1,250.00 + 980.40) × 0.9
+        (dt.date(2026, 3, 28), Decimal("3807.36")),  # 4,230.40 × 0.9
+    ]
