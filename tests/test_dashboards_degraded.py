@@ -22,7 +22,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from orchestration.settings import REPO_ROOT
-from tests.test_dashboards import PAGE_TITLES, serve_dashboards
+from tests.test_dashboards import PAGE_TITLES, assert_clean, mart, metrics, money, page, serve_dashboards, serving
 
 APP = REPO_ROOT / "dashboards" / "streamlit_app.py"
 CHROMIUM = "/usr/bin/chromium"
@@ -58,10 +58,6 @@ OPTIONAL_MARTS = (
     "marts.fct_collection_actions",
     "marts.fct_customer_lifetime_value",
 )
-
-
-def serving(data: Path) -> Path:
-    return data / "warehouse" / "serving.duckdb"
 
 
 def degrade(world: Path, target: Path, statements: list[str]) -> Path:
@@ -142,24 +138,6 @@ def use(world: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.delenv("O2C_WAREHOUSE_PATH", raising=False)
 
 
-def mart(world: Path, sql: str, params: list[object] | None = None) -> pl.DataFrame:
-    con = duckdb.connect(str(serving(world)), read_only=True)
-    try:
-        return pl.from_arrow(con.sql(sql, params=params).to_arrow_table())
-    finally:
-        con.close()
-
-
-def page(name: str) -> AppTest:
-    at = AppTest.from_file(str(APP), default_timeout=60).run()
-    return at.switch_page(f"app_pages/{name}.py").run()
-
-
-def assert_clean(at: AppTest) -> None:
-    assert not at.exception, [e.value for e in at.exception]
-    assert not at.error, [e.value for e in at.error]
-
-
 def notes(at: AppTest) -> list[str]:
     return [i.value for i in at.info] + [c.value for c in at.caption]
 
@@ -167,14 +145,6 @@ def notes(at: AppTest) -> list[str]:
 def says(at: AppTest, note: str, section: str | None = None) -> bool:
     """The page shows `note`, as it stands or, for a note about one section, after **section** —."""
     return (f"**{section}** — {note}" if section else note) in notes(at)
-
-
-def metrics(at: AppTest) -> dict[str, str]:
-    return {m.label: m.value for m in at.metric}
-
-
-def money(value: object) -> str:
-    return f"{float(value):,.0f}"
 
 
 def test_every_page_on_empty_marts_says_what_is_missing(

@@ -16,13 +16,10 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from streamlit.testing.v1 import AppTest
 
 from tests import own_data
 from tests.conftest import o2c
-
-APP = Path(__file__).resolve().parents[1] / "dashboards" / "streamlit_app.py"
-PAGES = ("overview", "ar_aging", "cycle_times", "cash_forecast", "customers", "customer_360", "worklist", "data_health")
+from tests.test_dashboards import PAGES, assert_clean, page
 
 
 def run_own_data(data: Path, folder: str, currency: str) -> dict[str, str]:
@@ -56,10 +53,8 @@ def assert_pages_render(
         monkeypatch.setenv(name, value)
     notes = {}
     for name in PAGES:
-        at = AppTest.from_file(str(APP), default_timeout=60).run()
-        at = at.switch_page(f"app_pages/{name}.py").run()
-        assert not at.exception, (name, [e.value for e in at.exception])
-        assert not at.error, (name, [e.value for e in at.error])
+        at = page(name)
+        assert_clean(at)
         notes[name] = [i.value for i in at.info]
     return notes
 
