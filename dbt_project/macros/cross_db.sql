@@ -1,17 +1,64 @@
 {#- Cross-database helpers for what dbt's own cross-db macros do not cover. DuckDB is the default
     implementation; Spark variants keep the project portable (ARCHITECTURE rule 7). -#}
 
-{#- Rows of the upper-cased words of a free text (remittance references), as `token`. -#}
+{#- Rows of the upper-cased words of a free text (remittance references), as `token`. Words are
+    separated by blanks, commas, semicolons and colons only, so `INV-2025/0401.27` stays one. -#}
 {% macro split_to_rows(text) -%}
     {{ return(adapter.dispatch('split_to_rows', 'o2c')(text)) }}
 {%- endmacro %}
 
 {% macro default__split_to_rows(text) -%}
-    unnest(string_split_regex(upper({{ text }}), '[^A-Z0-9-]+'))
+    unnest(string_split_regex(upper({{ text }}), '[\s,;:]+'))
 {%- endmacro %}
 
 {% macro spark__split_to_rows(text) -%}
-    explode(split(upper({{ text }}), '[^A-Z0-9-]+'))
+    explode(split(upper({{ text }}), '[\\s,;:]+'))
+{%- endmacro %}
+
+{#- A reference as a key: upper-cased letters and digits only (`inv-2025/0401` → `INV20250401`). -#}
+{% macro reference_key(text) -%}
+    {{ return(adapter.dispatch('reference_key', 'o2c')(text)) }}
+{%- endmacro %}
+
+{% macro default__reference_key(text) -%}
+    regexp_replace(upper({{ text }}), '[^A-Z0-9]', '', 'g')
+{%- endmacro %}
+
+{% macro spark__reference_key(text) -%}
+    regexp_replace(upper({{ text }}), '[^A-Z0-9]', '')
+{%- endmacro %}
+
+{#- The digits of a text, in order (`INV-2025/0401` → `20250401`). -#}
+{% macro digits_of(text) -%}
+    {{ return(adapter.dispatch('digits_of', 'o2c')(text)) }}
+{%- endmacro %}
+
+{% macro default__digits_of(text) -%}
+    regexp_replace({{ text }}, '[^0-9]', '', 'g')
+{%- endmacro %}
+
+{% macro spark__digits_of(text) -%}
+    regexp_replace({{ text }}, '[^0-9]', '')
+{%- endmacro %}
+
+{#- A company name as a key: upper-cased, legal forms dropped, letters and digits only, so
+    `ACME INDUSTRIES GMBH` and `Acme Industries GmbH.` are the same payer. -#}
+{% macro company_key(text) -%}
+    {{ return(adapter.dispatch('company_key', 'o2c')(text)) }}
+{%- endmacro %}
+
+{% macro default__company_key(text) -%}
+    regexp_replace(
+        regexp_replace(upper({{ text }}), '\b(INC|LLC|GMBH|LTD|LIMITED|SA|SAS|SARL|BV|NV|KK|PTY|CORP|CORPORATION|CO|AG|PLC|SRL|SPA|AB|OY)\b', '', 'g'),
+        '[^A-Z0-9]', '', 'g'
+    )
+{%- endmacro %}
+
+{% macro spark__company_key(text) -%}
+    regexp_replace(
+        regexp_replace(upper({{ text }}), '\\b(INC|LLC|GMBH|LTD|LIMITED|SA|SAS|SARL|BV|NV|KK|PTY|CORP|CORPORATION|CO|AG|PLC|SRL|SPA|AB|OY)\\b', ''),
+        '[^A-Z0-9]', ''
+    )
 {%- endmacro %}
 
 {#- Whole days from `start` to `end` (dates), end − start. -#}

@@ -1,12 +1,27 @@
--- Cash application: which invoice each payment pays, for how much, by which method and with
+-- Cash application: which invoice each payment pays, for how much, by which method and at
 -- what confidence. In order:
---   1. source     the source system already applied the payment (confidence 1.00);
---   2. reference  an invoice number of the paying customer appears in the remittance text
---                 (0.99; 0.90 when the payer is unknown);
---   3. amount     no usable reference: the payment equals exactly the open amount of one of the
---                 customer's open invoices, oldest first (0.80; 0.60 when several would fit).
--- Whatever is not applied stays unapplied cash (on account). Only events dated on or before a
--- payment decide its application, so a past application never changes when later data arrives.
+--   1. source       the source system applied the payment (confidence 1.00);
+--   2. reference    an invoice number of the paying customer appears in the remittance text, in
+--                   any format (`INV-2025/0401`, `inv 20250401`: letters and digits compared;
+--                   0.99, 0.90 when the payer is unknown);
+--      reference_fuzzy  one character off (a typo) from exactly one invoice of the customer (0.85);
+--   3. amount       what the references leave of a receipt of a known customer is made of the
+--                   customer's open items at the payment date: one to three items, or a run of
+--                   consecutive items by due date (bounded subset sum over the oldest
+--                   `cash_application_max_open_items`). Exact sums first; then sums within the
+--                   tolerance (bank fees, short payments, rounding: both
+--                   `cash_application_tolerance_rc` in the reporting currency and
+--                   `cash_application_tolerance_pct` of the items); fewer items, then older ones,
+--                   break ties. A best fit that another fits equally well is applied only when
+--                   exact (to the oldest, 0.60); otherwise it is left for review.
+--                   Two passes: receipts that lost their items to an earlier receipt try again.
+-- Whatever is not applied stays unapplied cash (on account) and is suggested for review
+-- (int_cash_application_suggestions). Only events dated on or before a payment decide its
+-- application, so a past application never changes when later data arrives.
+
+{% set max_items = var('cash_application_max_open_items') %}
+{% set tolerance_rc = var('cash_application_tolerance_rc') %}
+{% set tolerance_pct = var('cash_application_tolerance_pct') %}
 
 with
 
@@ -18,6 +33,7 @@ payments as (
         payment_date,
         amount,
         currency,
+        fx_rate,
         remittance_info
     from {{ ref('int_payments_unioned') }}
     where payment_type = 'payment'
@@ -33,7 +49,9 @@ invoices as (
         invoice_date,
         due_date,
         currency,
-        invoice_amount
+        invoice_amount,
+        {{ reference_key('invoice_number') }} as reference_key,
+        {{ digits_of('invoice_number') }} as reference_digits
     from {{ ref('stg_erp__invoices') }}
 
 ),
@@ -92,12 +110,15 @@ source_pairs as (
 
 ),
 
--- 2. Invoice numbers quoted in the remittance text.
+-- 2. Invoice numbers quoted in the remittance text, compared as letters and digits only; a
+-- word of digits alone matches the digits of an invoice number (at least six, so amounts and
+-- dates do not).
 tokens as (
 
     select distinct
         payment_id,
-        token
+        {{ reference_key('token') }} as token_key,
+        {{ digits_of('token') }} as token_digits
     from (
         select
             payment_id,
@@ -109,21 +130,98 @@ tokens as (
 
 ),
 
-reference_candidates as (
+quoted as (
+
+    select
+        tokens.payment_id,
+        tokens.token_key,
+        invoices.invoice_id
+    from tokens
+    inner join invoices on tokens.token_key = invoices.reference_key
+
+    union
+
+    select
+        tokens.payment_id,
+        tokens.token_key,
+        invoices.invoice_id
+    from tokens
+    inner join invoices on tokens.token_digits = invoices.reference_digits
+    where length(tokens.token_digits) >= 6
+        and tokens.token_key = tokens.token_digits
+
+),
+
+exact_references as (
 
     select distinct
         payments.payment_id,
         invoices.invoice_id,
         payments.payment_date as applied_date,
         payments.amount as payment_amount,
-        case when payments.customer_id is null then 0.90 else 0.99 end as match_confidence
-    from tokens
-    inner join payments on tokens.payment_id = payments.payment_id
-    inner join invoices on tokens.token = upper(invoices.invoice_number)
+        case when payments.customer_id is null then 0.90 else 0.99 end as match_confidence,
+        'reference' as match_method
+    from quoted
+    inner join payments on quoted.payment_id = payments.payment_id
+    inner join invoices on quoted.invoice_id = invoices.invoice_id
     where invoices.currency = payments.currency
         and invoices.invoice_date <= payments.payment_date
         -- a reference to another customer's invoice is a typo more often than not
         and (payments.customer_id is null or payments.customer_id = invoices.customer_id)
+
+),
+
+-- A word that looks like an invoice number but is none: one character off from exactly one
+-- invoice of the (known) paying customer is that invoice mistyped.
+fuzzy_candidates as (
+
+    select
+        payments.payment_id,
+        tokens.token_key,
+        invoices.invoice_id,
+        payments.payment_date as applied_date,
+        payments.amount as payment_amount
+    from tokens
+    inner join payments on tokens.payment_id = payments.payment_id
+    inner join invoices
+        on payments.customer_id = invoices.customer_id
+        and payments.currency = invoices.currency
+        and invoices.invoice_date <= payments.payment_date
+    where length(tokens.token_digits) >= 6
+        and not exists (
+            select 1 from quoted
+            where quoted.payment_id = tokens.payment_id and quoted.token_key = tokens.token_key
+        )
+        and length(invoices.reference_key) = length(tokens.token_key)
+        and levenshtein(tokens.token_key, invoices.reference_key) = 1
+
+),
+
+fuzzy_references as (
+
+    select
+        payment_id,
+        min(invoice_id) as invoice_id,
+        min(applied_date) as applied_date,
+        min(payment_amount) as payment_amount,
+        0.85 as match_confidence,
+        'reference_fuzzy' as match_method
+    from fuzzy_candidates
+    group by payment_id, token_key
+    having count(distinct invoice_id) = 1
+
+),
+
+reference_candidates as (
+
+    select * from exact_references
+    union
+    select * from fuzzy_references
+    where not exists (
+        select 1 from exact_references
+        where exact_references.payment_id = fuzzy_references.payment_id
+            and exact_references.invoice_id = fuzzy_references.invoice_id
+    )
 
 ),
 
@@ -160,7 +258,7 @@ pairs as (
         candidates.applied_date,
         candidates.payment_amount,
         null as requested_amount,
-        'reference' as match_method,
+        candidates.match_method,
         cast(candidates.match_confidence as decimal(3, 2)) as match_confidence,
         1 as method_rank,
         reference_counts.n_references
@@ -260,80 +358,233 @@ reference_and_source as (
 
 ),
 
--- 3. Exact amount against the customer's open invoices, for payments nothing else matched.
-unmatched_payments as (
-
-    select payments.*
-    from payments
-    where payments.customer_id is not null
-        and payments.payment_id not in (select payment_id from pairs)
-
-),
-
-amount_candidates as (
+-- 3. What references left of each receipt of a known customer, matched by amount.
+receipts as (
 
     select
-        unmatched_payments.payment_id,
-        invoices.invoice_id,
-        unmatched_payments.payment_date as applied_date,
-        unmatched_payments.amount,
-        invoices.due_date,
-        invoices.invoice_amount
-        - coalesce((
-            select sum(credits.credit_amount) from credits
-            where credits.invoice_id = invoices.invoice_id and credits.credit_memo_date <= unmatched_payments.payment_date
-        ), 0)
-        - coalesce((
-            select sum(earlier.applied_amount) from reference_and_source as earlier
-            where earlier.invoice_id = invoices.invoice_id and earlier.applied_date <= unmatched_payments.payment_date
-        ), 0) as open_amount
-    from unmatched_payments
-    inner join invoices
-        on unmatched_payments.customer_id = invoices.customer_id
-        and unmatched_payments.currency = invoices.currency
-        and invoices.invoice_date <= unmatched_payments.payment_date
+        payments.payment_id,
+        payments.customer_id,
+        payments.payment_date,
+        payments.currency,
+        payments.fx_rate,
+        payments.amount - coalesce(sum(applied.applied_amount), 0) as residual,
+        count(applied.invoice_id) > 0 as has_references
+    from payments
+    left join reference_and_source as applied on payments.payment_id = applied.payment_id
+    where payments.customer_id is not null
+        and payments.payment_id not in (select payment_id from source_pairs)
+    group by payments.payment_id, payments.customer_id, payments.payment_date, payments.currency, payments.fx_rate,
+        payments.amount
+    having payments.amount - coalesce(sum(applied.applied_amount), 0) > 0
 
 ),
 
-amount_ranked as (
+-- How late the customer paid before this receipt (days after due, by earlier referenced or
+-- source-applied payments): a receipt most likely pays the items due that long before it.
+receipt_delays as (
+
+    select
+        receipts.payment_id,
+        coalesce(avg({{ days_between('invoices.due_date', 'earlier.applied_date') }}), 0) as usual_delay_days
+    from receipts
+    left join (
+        reference_and_source as earlier
+        inner join invoices on earlier.invoice_id = invoices.invoice_id
+    )
+        on invoices.customer_id = receipts.customer_id and earlier.applied_date < receipts.payment_date
+    group by receipts.payment_id
+
+),
+
+credit_events as (
+
+    select invoice_id, credit_memo_date as event_date, credit_amount as amount from credits
+
+),
+{% for pass in [1, 2] %}
+{%- set previous = 'pass' ~ (pass - 1) %}
+pass{{ pass }}_receipts as (
+
+    {% if pass == 1 %}
+    select * from receipts
+    {% else %}
+    select * from {{ previous }}_receipts
+    where payment_id not in (select payment_id from {{ previous }}_matches)
+    {% endif %}
+
+),
+
+pass{{ pass }}_settled as (
+
+    select * from credit_events
+    union all
+    select invoice_id, applied_date as event_date, applied_amount as amount from reference_and_source
+    {% for earlier in range(1, pass) %}
+    union all
+    select invoice_id, applied_date as event_date, applied_amount as amount from pass{{ earlier }}_matches
+    {% endfor %}
+
+),
+
+-- The customer's items open at the payment date: all of them for a single-item match, the
+-- `cash_application_max_open_items` most likely (due closest to the customer's usual delay
+-- before the payment) for combinations.
+pass{{ pass }}_open_items as (
 
     select
         *,
-        row_number() over (partition by payment_id order by due_date, invoice_id) as rank_for_payment,
-        count(*) over (partition by payment_id) as n_candidates
-    from amount_candidates
-    where open_amount = amount
+        case when closeness <= {{ max_items }} then
+            row_number() over (partition by payment_id, closeness <= {{ max_items }} order by due_date, invoice_id)
+        end as bound_rank
+    from (
+        select
+            *,
+            row_number() over (partition by payment_id order by due_date, invoice_id) as item_rank,
+            row_number() over (
+                partition by payment_id order by abs(expected_lag_days), due_date, invoice_id
+            ) as closeness
+        from (
+            select
+                receipts.payment_id,
+                invoices.invoice_id,
+                invoices.due_date,
+                {{ days_between('invoices.due_date', 'receipts.payment_date') }} - min(delays.usual_delay_days)
+                    as expected_lag_days,
+                invoices.invoice_amount - coalesce(sum(settled.amount), 0) as open_amount
+            from pass{{ pass }}_receipts as receipts
+            inner join receipt_delays as delays on receipts.payment_id = delays.payment_id
+            inner join invoices
+                on receipts.customer_id = invoices.customer_id
+                and receipts.currency = invoices.currency
+                and invoices.invoice_date <= receipts.payment_date
+            left join pass{{ pass }}_settled as settled
+                on invoices.invoice_id = settled.invoice_id and settled.event_date <= receipts.payment_date
+            group by receipts.payment_id, invoices.invoice_id, invoices.due_date, invoices.invoice_amount,
+                receipts.payment_date
+            having invoices.invoice_amount - coalesce(sum(settled.amount), 0) > 0
+        ) as open_at_payment
+    ) as ranked
 
 ),
 
-amount_matches as (
+pass{{ pass }}_fits as (
+
+    select
+        combinations.*,
+        combinations.combination_amount - receipts.residual as difference,
+        abs(combinations.combination_amount - receipts.residual) as abs_difference
+    from ({{ open_item_combinations('pass' ~ pass ~ '_open_items', max_items) }}) as combinations
+    inner join pass{{ pass }}_receipts as receipts on combinations.payment_id = receipts.payment_id
+    where combinations.combination_amount = receipts.residual
+        -- within the tolerance: one item only (several would fit by chance), and not for what a
+        -- receipt quoting invoices paid beyond them (an overpayment, not a fee)
+        or (
+            combinations.n_items = 1
+            and not receipts.has_references
+            and abs(combinations.combination_amount - receipts.residual) * receipts.fx_rate <= {{ tolerance_rc }}
+            and abs(combinations.combination_amount - receipts.residual)
+            <= combinations.combination_amount * {{ tolerance_pct }} / 100
+        )
+
+),
+
+pass{{ pass }}_ranked as (
+
+    select
+        *,
+        row_number() over (
+            partition by payment_id
+            order by abs_difference, n_items, closeness_sum, single_rank, subset_mask
+        ) as fit_rank,
+        count(*) over (partition by payment_id, abs_difference, n_items) as n_equal_fits
+    from pass{{ pass }}_fits
+
+),
+
+pass{{ pass }}_chosen as (
+
+    select
+        payment_id,
+        single_rank,
+        subset_mask,
+        difference,
+        case
+            when difference = 0 and n_items = 1 then 'amount'
+            when difference = 0 then 'amount_combination'
+            else 'amount_tolerance'
+        end as match_method,
+        case
+            when difference = 0 and n_equal_fits > 1 then 0.60
+            when difference = 0 and n_items = 1 then 0.90
+            when difference = 0 then 0.85
+            else 0.70
+        end as match_confidence
+    from pass{{ pass }}_ranked
+    where fit_rank = 1
+        -- a tie that is not exact is a guess: left for review
+        and (difference = 0 or n_equal_fits = 1)
+
+),
+
+-- Each chosen item gets its open amount; a short payment leaves its shortfall on the newest.
+pass{{ pass }}_members as (
+
+    select
+        chosen.payment_id,
+        items.invoice_id,
+        receipts.payment_date as applied_date,
+        chosen.match_method,
+        chosen.match_confidence,
+        case
+            when chosen.difference > 0
+                and items.item_rank = max(items.item_rank) over (partition by chosen.payment_id)
+                then items.open_amount - chosen.difference
+            else items.open_amount
+        end as applied_amount
+    from pass{{ pass }}_chosen as chosen
+    inner join pass{{ pass }}_open_items as items
+        on chosen.payment_id = items.payment_id
+        and {{ is_combination_member('items.item_rank', 'items.bound_rank') }}
+    inner join pass{{ pass }}_receipts as receipts on chosen.payment_id = receipts.payment_id
+
+),
+
+-- Two receipts claiming one invoice: the earlier keeps its whole choice, the later tries again
+-- in the next pass (or stays unapplied).
+pass{{ pass }}_matches as (
 
     select
         payment_id,
         invoice_id,
         applied_date,
-        'amount' as match_method,
-        cast(case when n_candidates = 1 then 0.80 else 0.60 end as decimal(3, 2)) as match_confidence,
-        amount as applied_amount
-    from (
-        select
-            *,
-            -- two payments fitting the same invoice: the earlier one takes it
-            row_number() over (partition by invoice_id order by applied_date, payment_id) as rank_for_invoice
-        from amount_ranked
-        where rank_for_payment = 1
-    ) as best
-    where rank_for_invoice = 1
+        match_method,
+        match_confidence,
+        applied_amount
+    from pass{{ pass }}_members
+    where payment_id not in (
+        select payment_id
+        from (
+            select
+                payment_id,
+                row_number() over (partition by invoice_id order by applied_date, payment_id) as claim_rank
+            from pass{{ pass }}_members
+        ) as claims
+        where claim_rank > 1
+    )
 
 ),
+{% endfor %}
 
 combined as (
 
     select payment_id, invoice_id, applied_date, match_method, match_confidence, applied_amount, 0 as method_order
     from reference_and_source
+    {% for pass in [1, 2] %}
     union all
-    select payment_id, invoice_id, applied_date, match_method, match_confidence, applied_amount, 1 as method_order
-    from amount_matches
+    select payment_id, invoice_id, applied_date, match_method, match_confidence, applied_amount,
+        {{ pass }} as method_order
+    from pass{{ pass }}_matches
+    {% endfor %}
 
 ),
 
@@ -352,7 +603,7 @@ combined_with_net as (
 
 -- Across all methods, earlier applications come first and none takes an invoice below zero
 -- (two payments for one invoice: the later one stays unapplied cash).
-final as (
+capped_all as (
 
     select
         payment_id,
@@ -360,8 +611,27 @@ final as (
         applied_date,
         match_method,
         match_confidence,
+        method_order,
+        min(method_order) over (partition by payment_id, invoice_id) as first_method_order,
         {{ capped_to_open_balance('applied_amount', 'applied_date, method_order, payment_id') }} as applied_amount
     from combined_with_net
+
+),
+
+-- A receipt whose reference paid part of an invoice and whose rest paid more of it by amount
+-- is one application, under the first method.
+final as (
+
+    select
+        payment_id,
+        invoice_id,
+        min(applied_date) as applied_date,
+        max(case when method_order = first_method_order then match_method end) as match_method,
+        max(case when method_order = first_method_order then match_confidence end) as match_confidence,
+        sum(applied_amount) as applied_amount
+    from capped_all
+    where applied_amount > 0
+    group by payment_id, invoice_id
 
 )
 
@@ -372,6 +642,5 @@ select
     applied_date,
     cast(applied_amount as {{ money_type() }}) as applied_amount,
     match_method,
-    match_confidence
+    cast(match_confidence as decimal(3, 2)) as match_confidence
 from final
-where applied_amount > 0

@@ -60,6 +60,20 @@ customer_accounts as (
 
 ),
 
+-- A payer name that is one customer's name (legal form, case and punctuation aside) identifies
+-- the payer when the account does not: a new or changed bank account, a bank that sends none.
+customer_names as (
+
+    select
+        {{ company_key('customer_name') }} as name_key,
+        min(customer_id) as customer_id
+    from {{ ref('stg_erp__customers') }}
+    where customer_name is not null
+    group by {{ company_key('customer_name') }}
+    having count(*) = 1
+
+),
+
 -- A receipt recorded against an invoice belongs to that invoice's customer.
 invoice_customers as (
 
@@ -79,11 +93,14 @@ fx as (
 select
     unioned.payment_id,
     unioned.payment_source,
-    coalesce(unioned.customer_id, customer_accounts.customer_id, invoice_customers.customer_id) as customer_id,
+    coalesce(
+        unioned.customer_id, customer_accounts.customer_id, invoice_customers.customer_id, customer_names.customer_id
+    ) as customer_id,
     case
         when unioned.customer_id is not null then 'source'
         when customer_accounts.customer_id is not null then 'payer_account'
         when invoice_customers.customer_id is not null then 'invoice_reference'
+        when customer_names.customer_id is not null then 'payer_name'
     end as customer_match_method,
     unioned.payer_name,
     unioned.payer_account,
@@ -107,5 +124,10 @@ left join customer_accounts
     on unioned.customer_id is null and unioned.payer_account = customer_accounts.bank_account
 left join invoice_customers
     on unioned.customer_id is null and unioned.invoice_id = invoice_customers.invoice_id
+left join customer_names
+    on unioned.customer_id is null
+    and customer_accounts.customer_id is null
+    and invoice_customers.customer_id is null
+    and {{ company_key('unioned.payer_name') }} = customer_names.name_key
 left join fx
     on unioned.currency = fx.currency and unioned.payment_date between fx.valid_from and fx.valid_to
