@@ -15,6 +15,11 @@
 --                   break ties. A best fit that another fits equally well is applied only when
 --                   exact (to the oldest, 0.60); otherwise it is left for review.
 --                   Two passes: receipts that lost their items to an earlier receipt try again.
+--                   What is still on account is tried again `cash_application_retry_days`
+--                   after the payment, against the items open then, and applied on that day
+--                   (the second instalment of an invoice a batch paid part of makes the batch
+--                   exact). A receipt quoting several invoices and paying less than they owe is
+--                   not split by guess: it goes through the amount passes like the rest.
 -- Whatever is not applied stays unapplied cash (on account) and is suggested for review
 -- (int_cash_application_suggestions). Only events dated on or before a payment decide its
 -- application, so a past application never changes when later data arrives.
@@ -22,6 +27,12 @@
 {% set max_items = var('cash_application_max_open_items') %}
 {% set tolerance_rc = var('cash_application_tolerance_rc') %}
 {% set tolerance_pct = var('cash_application_tolerance_pct') %}
+{#- passes 1 and 2 at the payment date; the later ones retry what is still on account -#}
+{% set retry_days = {} %}
+{% for days in var('cash_application_retry_days') %}
+{% do retry_days.update({loop.index + 2: days}) %}
+{% endfor %}
+{% set passes = [1, 2] + retry_days.keys() | list %}
 
 with
 
@@ -156,6 +167,7 @@ exact_references as (
 
     select distinct
         payments.payment_id,
+        quoted.token_key,
         invoices.invoice_id,
         payments.payment_date as applied_date,
         payments.amount as payment_amount,
@@ -188,9 +200,10 @@ fuzzy_candidates as (
         and payments.currency = invoices.currency
         and invoices.invoice_date <= payments.payment_date
     where length(tokens.token_digits) >= 6
+        -- (another customer's invoice number is no match for this customer: it may be a typo)
         and not exists (
-            select 1 from quoted
-            where quoted.payment_id = tokens.payment_id and quoted.token_key = tokens.token_key
+            select 1 from exact_references
+            where exact_references.payment_id = tokens.payment_id and exact_references.token_key = tokens.token_key
         )
         and length(invoices.reference_key) = length(tokens.token_key)
         and levenshtein(tokens.token_key, invoices.reference_key) = 1
@@ -214,7 +227,8 @@ fuzzy_references as (
 
 reference_candidates as (
 
-    select * from exact_references
+    select distinct payment_id, invoice_id, applied_date, payment_amount, match_confidence, match_method
+    from exact_references
     union
     select * from fuzzy_references
     where not exists (
@@ -367,6 +381,7 @@ receipts as (
         payments.payment_date,
         payments.currency,
         payments.fx_rate,
+        payments.payment_date as matched_on,
         payments.amount - coalesce(sum(applied.applied_amount), 0) as residual,
         count(applied.invoice_id) > 0 as has_references
     from payments
@@ -401,12 +416,27 @@ credit_events as (
     select invoice_id, credit_memo_date as event_date, credit_amount as amount from credits
 
 ),
-{% for pass in [1, 2] %}
+{% for pass in passes %}
 {%- set previous = 'pass' ~ (pass - 1) %}
 pass{{ pass }}_receipts as (
 
     {% if pass == 1 %}
     select * from receipts
+    {% elif pass in retry_days %}
+    -- still on account: tried again later, against the items open then (an instalment paid
+    -- since may have made the money exact), and applied on that day
+    select
+        payment_id,
+        customer_id,
+        payment_date,
+        currency,
+        fx_rate,
+        cast({{ dbt.dateadd('day', retry_days[pass], 'payment_date') }} as date) as matched_on,
+        residual,
+        has_references
+    from {{ previous }}_receipts
+    where payment_id not in (select payment_id from {{ previous }}_matches)
+        and {{ dbt.dateadd('day', retry_days[pass], 'payment_date') }} <= (select max(payment_date) from payments)
     {% else %}
     select * from {{ previous }}_receipts
     where payment_id not in (select payment_id from {{ previous }}_matches)
@@ -458,7 +488,7 @@ pass{{ pass }}_open_items as (
                 and receipts.currency = invoices.currency
                 and invoices.invoice_date <= receipts.payment_date
             left join pass{{ pass }}_settled as settled
-                on invoices.invoice_id = settled.invoice_id and settled.event_date <= receipts.payment_date
+                on invoices.invoice_id = settled.invoice_id and settled.event_date <= receipts.matched_on
             group by receipts.payment_id, invoices.invoice_id, invoices.due_date, invoices.invoice_amount,
                 receipts.payment_date
             having invoices.invoice_amount - coalesce(sum(settled.amount), 0) > 0
@@ -532,7 +562,7 @@ pass{{ pass }}_members as (
     select
         chosen.payment_id,
         items.invoice_id,
-        receipts.payment_date as applied_date,
+        receipts.matched_on as applied_date,
         chosen.match_method,
         chosen.match_confidence,
         case
@@ -579,7 +609,7 @@ combined as (
 
     select payment_id, invoice_id, applied_date, match_method, match_confidence, applied_amount, 0 as method_order
     from reference_and_source
-    {% for pass in [1, 2] %}
+    {% for pass in passes %}
     union all
     select payment_id, invoice_id, applied_date, match_method, match_confidence, applied_amount,
         {{ pass }} as method_order
