@@ -17,10 +17,14 @@ DBT_EXECUTABLE = Path(sys.executable).parent / "dbt"
 def dbt_command(args: list[str], warehouse: Path, work_dir: Path | None = None) -> tuple[list[str], dict[str, str]]:
     """The dbt command line and environment; `work_dir` keeps target/ and logs/ apart per run."""
     command = [str(DBT_EXECUTABLE), *args, "--project-dir", str(DBT_PROJECT), "--profiles-dir", str(DBT_PROJECT)]
+    settings = get_settings()
+    policy = settings.write_off_after_days_past_due
     env = {
         **os.environ,
         "O2C_WAREHOUSE_PATH": str(warehouse),
-        "O2C_DUCKDB_MEMORY_LIMIT": get_settings().duckdb_memory_limit,
+        "O2C_DUCKDB_MEMORY_LIMIT": settings.duckdb_memory_limit,
+        # the var write_off_after_days_past_due (also when set in .env, which dbt does not read)
+        "O2C_WRITE_OFF_AFTER_DAYS_PAST_DUE": "" if policy is None else str(policy),
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
     }
     if work_dir is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import cached_property
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ingestion.warehouse import MEMORY_SIZE
@@ -60,9 +60,21 @@ class Settings(BaseSettings):
     credit_hold_target: str = Field(
         "erp", description="Where credit-hold recommendations go: erp (a table in the ERP database) or csv."
     )
+    write_off_after_days_past_due: int | None = Field(
+        None,
+        ge=1,
+        description="Write-off policy: propose (never post) open, undisputed invoices more than this many days "
+        "past due (marts.fct_write_off_proposals); empty = off.",
+    )
     source_freshness_hours: int = Field(
         30, ge=1, description="A source not loaded for this long fails its freshness check."
     )
+
+    @field_validator("write_off_after_days_past_due", mode="before")
+    @classmethod
+    def _empty_is_off(cls, value: object) -> object:
+        # O2C_WRITE_OFF_AFTER_DAYS_PAST_DUE= (empty) switches the policy off, as not setting it does
+        return None if isinstance(value, str) and not value.strip() else value
 
     @cached_property
     def sources(self) -> Path:

@@ -103,10 +103,39 @@ def test_overview_tiles_equal_the_monthly_kpis(app_env: Path) -> None:
     assert shown["Cash collected MTD"] == money(latest["cash_collected_rc"])
     delta = next(m for m in at.metric if m.label == "DSO (simple)").delta
     assert delta == f"{latest['dso_simple'] - previous['dso_simple']:+,.1f}"
-    top = at.dataframe[0].value
+    top = next(d.value for d in at.dataframe if "overdue_ar_rc" in d.value.columns)
     worst = mart(app_env, "select customer_name from marts.dim_customers order by overdue_ar_rc desc limit 1")
     assert top["customer_name"].iloc[0] == worst["customer_name"][0]
     assert any("Data as of" in c.value for c in at.caption)
+
+
+def test_overview_shows_the_expected_credit_loss_and_the_months_write_offs(app_env: Path) -> None:
+    at = page("overview")
+    assert_clean(at)
+    bad_debt = mart(app_env, "select * from marts.fct_bad_debt_monthly order by month_start desc limit 1").row(
+        0, named=True
+    )
+    shown = metrics(at)
+    allowance = bad_debt["expected_credit_loss_rc"]
+    assert shown["Expected credit loss"] == (money(allowance) if allowance is not None else "–")
+    ratio = bad_debt["bad_debt_ratio"]
+    assert shown["Bad-debt ratio (12 months)"] == (f"{ratio:,.2f} %" if ratio is not None else "–")
+    ecl = mart(
+        app_env,
+        "select aging_bucket, expected_credit_loss_rc::double as rc, historical_loss_rate from "
+        "marts.fct_expected_credit_loss where as_of_date = (select max(as_of_date) from marts.fct_expected_credit_loss) "
+        "order by aging_bucket_order",
+    )
+    table = next(d.value for d in at.dataframe if "historical_loss_rate" in d.value.columns)
+    assert table["aging_bucket"].tolist() == ecl["aging_bucket"].to_list()
+    if ecl["historical_loss_rate"].null_count() == ecl.height:  # the world is younger than the outcome window
+        assert any("No loss history yet" in i.value for i in at.info)
+    month = bad_debt["month_start"].strftime("%B %Y")
+    write_offs = mart(app_env, "select count(*) as n from marts.fct_write_offs")["n"][0]
+    if write_offs == 0:
+        assert any("No write-offs in the data" in i.value for i in at.info)
+    else:
+        assert shown[f"Written off in {month}"] == money(bad_debt["written_off_rc"])
 
 
 def test_aging_buckets_reconcile_to_open_ar_and_filters_apply(app_env: Path) -> None:
@@ -365,6 +394,8 @@ def test_every_page_in_a_real_browser_and_a_promise_persisted(app_env: Path, ser
                 _wait_for_app(tab, title)
                 assert tab.locator('[data-testid="stException"]').count() == 0, path
                 tab.screenshot(path=str(shots / f"{path or 'overview'}.png"), full_page=True)
+                if path == "":  # the bad-debt section beside the aging renders
+                    assert tab.get_by_text("Expected credit loss by aging bucket", exact=False).count() >= 1
 
             # The collector works the worklist: a promise to pay on the top item.
             tab.goto(f"{server}/worklist")

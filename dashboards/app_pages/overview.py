@@ -87,6 +87,67 @@ with right:
     figure.update_xaxes(type="category")  # one bar per snapshot, labelled with its date
     st.plotly_chart(figure, width="stretch")
 
+st.subheader("Bad debt")
+bad_debt = db.query("bad_debt_monthly")
+ecl = db.query("expected_credit_loss")
+left, right = st.columns(2)
+with left:
+    st.markdown("**Expected credit loss by aging bucket** (provision matrix from the company's own write-offs)")
+    current = bad_debt.row(-1, named=True) if bad_debt.height else None
+    tiles = st.columns(3)
+    allowance = current["expected_credit_loss_rc"] if current else None
+    tiles[0].metric(
+        "Expected credit loss",
+        ui.money(float(allowance)) if allowance is not None else "–",
+        help="Σ open balance × historical loss rate of each aging bucket, at the as-of date.",
+    )
+    tiles[1].metric(
+        "Allowance % of open AR", ui.number(current["allowance_pct_of_open_ar"] if current else None, " %", 2)
+    )
+    tiles[2].metric(
+        "Bad-debt ratio (12 months)",
+        ui.number(current["bad_debt_ratio"] if current else None, " %", 2),
+        help="Write-offs ÷ credit sales over the trailing 12 months.",
+    )
+    if ecl.is_empty() or ecl["historical_loss_rate"].null_count() == ecl.height:
+        st.info(
+            "No loss history yet: a bucket's loss rate needs month-ends old enough for their write-offs "
+            "to be known (12 months, `ecl_outcome_months`), so no allowance is shown rather than 0."
+        )
+    elif ecl["historical_loss_rate"].null_count():
+        missing = ", ".join(ecl.filter(pl.col("historical_loss_rate").is_null())["aging_bucket"])
+        st.caption(f"No loss history for {missing}: those buckets carry no allowance.")
+    if not ecl.is_empty():
+        ui.table(
+            ecl.select(
+                "aging_bucket",
+                pl.col("open_balance_rc").round(2),
+                "historical_loss_rate",
+                "months_of_history",
+                pl.col("expected_credit_loss_rc").round(2),
+            ),
+            key="expected_credit_loss",
+        )
+with right:
+    month_name = latest["month_start"].strftime("%B %Y")
+    st.markdown(f"**Write-offs in {month_name}**")
+    if db.query("write_offs_count")["n"][0] == 0:
+        st.info(
+            "No write-offs in the data: no credit memo has a write-off reason "
+            "(the dbt var `write_off_reasons`, docs/metrics.md)."
+        )
+    else:
+        written = db.query(
+            "write_offs_month", {"month_start": latest["month_start"], "period_end": latest["period_end"]}
+        )
+        this_month = bad_debt.filter(pl.col("month_start") == latest["month_start"])
+        total = float(this_month["written_off_rc"][0]) if this_month.height else 0.0
+        st.metric(f"Written off in {month_name}", ui.money(total), help="Credit memos with a write-off reason.")
+        if written.is_empty():
+            st.info(f"No write-offs in {month_name}.")
+        else:
+            ui.table(written, key="write_offs_month")
+
 st.markdown("**Top overdue customers**")
 overdue = db.query("top_overdue_customers", {"limit": 10})
 if not ui.empty(overdue, "overdue customers (nothing is overdue)"):

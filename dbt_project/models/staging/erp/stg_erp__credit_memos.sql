@@ -24,7 +24,12 @@ renamed as (
         -- timestamps
         updated_at,
         -- categories
-        reason = 'bad_debt_write_off' as is_write_off,
+        -- the write-off reasons are a var (real ERPs name them differently), compared case-insensitively
+        coalesce(lower(reason) in (
+            {%- for write_off_reason in var('write_off_reasons') %}
+            '{{ write_off_reason | lower }}'{{ ',' if not loop.last }}
+            {%- endfor %}
+        ), false) as is_write_off,
         -- lineage
         source_system,
         _source_file as source_file,
