@@ -43,6 +43,8 @@ MISSING: dict[str, tuple[str, str]] = {
     "payments": ("payments", "the `payments` entity, e.g. `payments.csv`, or bank statement files"),
     "orders": ("sales orders", "the `sales_orders` entity, e.g. `sales_orders.csv`"),
     "disputes": ("disputes", "the `disputes` entity, e.g. `disputes.csv`"),
+    "fulfilment": ("shipments or order lines", "the `shipments` and `sales_order_lines` entities"),
+    "accuracy": ("disputes or credit memos", "the `disputes` or `credit_memos` entity"),
     "collectors": ("collectors", "the `collectors` entity and the customers' `collector_id` column"),
     "clv": ("repeat orders", "lifetime value is fitted on customers' repeat orders: the `sales_orders` entity"),
     "cash_forecast": ("cash forecast", "`o2c run` makes it from the `invoices` and `payments` entities"),

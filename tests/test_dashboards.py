@@ -4,6 +4,7 @@ harm, and the app keeps serving while the serving file is swapped."""
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import datetime as dt
 import json
@@ -19,6 +20,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import polars as pl
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -223,6 +225,46 @@ def test_cycle_times_cash_forecast_and_data_health_show_the_marts(app_env: Path)
     assert metrics(at)["Checks in the build"] == str(len(checks))
     assert metrics(at)["Failed (blocking)"] == "0"
     assert any("data docs" in m.value for m in at.markdown)
+
+
+def test_cycle_times_shows_order_and_invoice_quality_from_the_marts(app_env: Path) -> None:
+    """The quality tiles are the latest month of fct_order_quality_monthly in the default period
+    (the last 365 days), the monthly table is the mart's, and the processing-time distribution
+    counts the shipped orders of fct_order_fulfilment."""
+    at = page("cycle_times")
+    assert_clean(at)
+    as_of = mart(app_env, "select max(as_of_date) as d from marts.fct_ar_aging")["d"][0]
+    start = as_of - dt.timedelta(days=365)
+    monthly = mart(
+        app_env,
+        "select * from marts.fct_order_quality_monthly where month_start between date_trunc('month', ?::date) and ? "
+        "order by month_start",
+        [start, as_of],
+    )
+    latest = monthly.row(-1, named=True)
+    shown = metrics(at)
+    assert shown["OTIF"] == f"{latest['otif_pct']:,.1f} %"
+    assert shown["Perfect orders"] == f"{latest['perfect_order_pct']:,.1f} %"
+    assert shown["Invoice accuracy"] == f"{latest['invoice_accuracy_pct']:,.1f} %"
+    assert shown["Order to ship, median"] == f"{latest['days_to_ship_p50']:,.1f} d"
+    assert shown["Order to ship, p90"] == f"{latest['days_to_ship_p90']:,.1f} d"
+    assert 0 < latest["otif_pct"] < 100 and 0 < latest["invoice_accuracy_pct"] <= 100
+    table = next(d.value for d in at.dataframe if "invoice_accuracy_pct" in d.value.columns)
+    assert table["otif_pct"].tolist() == monthly["otif_pct"].to_list()
+    assert table["invoice_accuracy_pct"].tolist() == monthly["invoice_accuracy_pct"].to_list()
+    shipped = mart(
+        app_env,
+        "select count(days_order_to_first_shipment) as n from marts.fct_order_fulfilment "
+        "where order_date between ? and ?",
+        [start, as_of],
+    )["n"][0]
+    distribution = json.loads(at.get("plotly_chart")[-1].proto.spec)
+    first = next(trace for trace in distribution["data"] if trace["name"] == "n_orders_first_shipment")
+    counts = first["y"]
+    if isinstance(counts, dict):  # plotly writes arrays as base64 typed arrays
+        counts = np.frombuffer(base64.b64decode(counts["bdata"]), dtype=counts["dtype"]).tolist()
+    assert sum(counts) == shipped
+    assert not any("Not available" in i.value for i in at.info)
 
 
 def test_customers_and_customer_360_match_the_marts(app_env: Path) -> None:

@@ -72,6 +72,11 @@ def test_build_passes_every_test_including_reconciliations_and_worked_examples(b
         "assert_write_offs_reconcile_to_the_ledger",
         "ecl_provision_matrix_loss_rates",
         "bad_debt_ratio_over_trailing_months",
+        "invoice_accuracy_worked_example",
+        "invoice_accuracy_with_mapped_reason_codes",
+        "invoice_accuracy_not_measurable_without_disputes_or_credit_memos",
+        "otif_and_perfect_order_worked_example",
+        "order_quality_monthly_worked_example",
     ):
         assert statuses.get(name) == "pass", name
     # Data tests on keys and relationships ran for every mart.
@@ -82,6 +87,9 @@ def test_build_passes_every_test_including_reconciliations_and_worked_examples(b
         "fct_ar_aging",
         "fct_orders",
         "dim_customers",
+        "fct_invoice_accuracy",
+        "fct_order_fulfilment",
+        "fct_order_quality_monthly",
     ):
         assert any(k.startswith(("unique_", "relationships_")) and mart in k for k in statuses), mart
 
@@ -204,6 +212,84 @@ def test_expected_credit_loss_is_balance_times_loss_rate(built, tmp_path: Path, 
     assert joined["ecl"].null_count() == joined["ecl_mart"].null_count()
     latest = mart.filter(pl.col("as_of_date") == pl.col("as_of_date").max()).sort("aging_bucket")
     print(f"\nECL loss rates, {outcome_months}-month outcome window:\n{latest}")
+def test_otif_and_invoice_accuracy_equal_an_independent_computation_from_the_raw_tables(
+    built, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The monthly OTIF and invoice accuracy rates equal the definitions of docs/metrics.md
+    computed in Polars straight from the raw ERP tables (5 days to ship; pricing, quantity and
+    duplicate disputes or credit memos)."""
+    _, warehouse, _ = built
+    as_of = query(warehouse, "select as_of_date from intermediate.int_data_as_of")["as_of_date"][0]
+    orders = query(
+        warehouse,
+        "select order_id, order_date, cast(credit_approved_at as date) as approved from raw_erp.sales_orders "
+        "where order_status <> 'cancelled'",
+    )
+    shipments = query(warehouse, "select order_id, shipment_date from raw_erp.shipments")
+    lines = query(warehouse, "select order_id, quantity, quantity_shipped from raw_erp.sales_order_lines")
+    fulfilment = (
+        orders.with_columns(pl.coalesce("approved", "order_date").alias("start"))
+        .join(
+            shipments.group_by("order_id").agg(pl.col("shipment_date").min().alias("first"), pl.len().alias("n")),
+            on="order_id",
+            how="left",
+        )
+        .join(
+            lines.group_by("order_id").agg((pl.col("quantity_shipped") != pl.col("quantity")).sum().alias("short")),
+            on="order_id",
+            how="left",
+        )
+        .with_columns(
+            pl.when(pl.col("first").is_not_null())
+            .then((pl.col("first") - pl.col("start")).dt.total_days() <= 5)
+            .when((pl.lit(as_of) - pl.col("start")).dt.total_days() > 5)
+            .then(False)
+            .alias("on_time"),
+            pl.when(pl.col("first").is_not_null() & pl.col("short").is_not_null())
+            .then((pl.col("n") == 1) & (pl.col("short") == 0))
+            .alias("in_full"),
+        )
+        .with_columns((pl.col("on_time") & pl.col("in_full")).alias("otif"))
+        .group_by(pl.col("order_date").dt.truncate("1mo").alias("month_start"))
+        .agg(pl.col("otif").sum().alias("n_otif"), pl.col("otif").count().alias("n_otif_measured"))
+    )
+    reasons = ["pricing", "quantity", "duplicate"]
+    flagged = pl.concat(
+        [
+            query(warehouse, f"select invoice_id, reason from raw_erp.{table} where invoice_id is not null")
+            for table in ("disputes", "credit_memos")
+        ]
+    ).filter(pl.col("reason").str.to_lowercase().is_in(reasons))
+    accuracy = (
+        query(warehouse, "select invoice_id, invoice_date from raw_erp.invoices")
+        .with_columns(pl.col("invoice_id").is_in(flagged["invoice_id"].implode()).not_().alias("accurate"))
+        .group_by(pl.col("invoice_date").dt.truncate("1mo").alias("month_start"))
+        .agg(pl.len().alias("n_invoices"), pl.col("accurate").sum().alias("n_accurate_invoices"))
+    )
+    expected = (
+        fulfilment.join(accuracy, on="month_start", how="full", coalesce=True)
+        .with_columns(
+            (100 * pl.col("n_otif") / pl.col("n_otif_measured")).alias("otif_pct"),
+            (100 * pl.col("n_accurate_invoices") / pl.col("n_invoices")).alias("invoice_accuracy_pct"),
+        )
+        .sort("month_start")
+    )
+    monthly = query(
+        warehouse,
+        "select month_start, n_otif, n_otif_measured, otif_pct, n_invoices, n_accurate_invoices, invoice_accuracy_pct "
+        "from marts.fct_order_quality_monthly order by month_start",
+    )
+    with capsys.disabled():
+        print(f"\norder and invoice quality by month:\n{monthly}")
+    assert monthly.height >= 6
+    assert monthly["month_start"].to_list() == expected["month_start"].to_list()
+    for column in ("n_otif", "n_otif_measured", "n_invoices", "n_accurate_invoices"):
+        assert monthly[column].to_list() == expected[column].to_list(), column
+    for column in ("otif_pct", "invoice_accuracy_pct"):
+        assert (monthly[column] - expected[column]).abs().max() < 0.005 + 1e-9, column
+    # The simulated world has late, split and short shipments and billing disputes: neither is 100 %.
+    assert 0 < monthly["n_otif"].sum() < monthly["n_otif_measured"].sum()
+    assert 0 < monthly["n_accurate_invoices"].sum() < monthly["n_invoices"].sum()
 
 
 def test_cash_application_precision_and_recall_against_the_truth(built, capsys: pytest.CaptureFixture[str]) -> None:

@@ -1,4 +1,5 @@
-"""Order-to-cash cycle times: stage durations over time, their distribution, the slowest orders."""
+"""Order-to-cash cycle times: stage durations over time, their distribution, the slowest orders;
+order and invoice quality (OTIF, perfect orders, invoice accuracy, order processing time)."""
 
 import datetime as dt
 
@@ -29,10 +30,76 @@ if not isinstance(period, tuple) or len(period) != 2:
     st.stop()
 params = {"date_from": period[0], "date_to": period[1]}
 
+
+def quality(orders: bool) -> None:
+    """Order and invoice quality: the latest month's tiles, the monthly trend and the order
+    processing time distribution (fct_order_quality_monthly, fct_order_fulfilment). Without
+    orders only invoice accuracy exists."""
+    st.subheader("Order and invoice quality")
+    monthly = db.query("order_quality_monthly", params)
+    if ui.empty(monthly, "orders or invoices in this period"):
+        return
+    if have["accuracy_invoices"] == 0:
+        ui.not_available("accuracy", "Invoice accuracy")
+    if orders and have["otif_orders"] == 0:
+        ui.not_available("fulfilment", "On time in full")
+    if orders and have["perfect_order_orders"] == 0:
+        ui.not_available("disputes", "Perfect orders")
+    latest = monthly.row(-1, named=True)
+    st.caption(
+        f"{latest['month_start']:%B %Y} (the latest month of the period): OTIF and perfect orders by order month, "
+        "over orders whose outcome is known; invoice accuracy by invoice month."
+    )
+    tiles = [("Invoice accuracy", ui.number(latest["invoice_accuracy_pct"], " %"))]
+    if orders:
+        tiles = [
+            ("OTIF", ui.number(latest["otif_pct"], " %")),
+            ("Perfect orders", ui.number(latest["perfect_order_pct"], " %")),
+            *tiles,
+            ("Order to ship, median", ui.number(latest["days_to_ship_p50"], " d")),
+            ("Order to ship, p90", ui.number(latest["days_to_ship_p90"], " d")),
+        ]
+    for column, (label, value) in zip(st.columns(len(tiles)), tiles, strict=True):
+        column.metric(label, value)
+    left, right = st.columns(2)
+    with left:
+        st.markdown("**Quality rates by month (%)**")
+        rates = ["otif_pct", "perfect_order_pct", "invoice_accuracy_pct"] if orders else ["invoice_accuracy_pct"]
+        figure = px.line(
+            monthly.unpivot(index="month_start", on=rates, variable_name="rate", value_name="pct"),
+            x="month_start",
+            y="pct",
+            color="rate",
+            markers=True,
+        )
+        figure.update_layout(height=340, margin={"t": 10}, xaxis_title=None, legend_title=None)
+        st.plotly_chart(figure, width="stretch")
+    if orders:
+        with right:
+            st.markdown("**Order processing time: order to shipment (days, shipped orders)**")
+            distribution = db.query("order_processing_distribution", params)
+            figure = px.bar(
+                distribution.unpivot(
+                    index="days",
+                    on=["n_orders_first_shipment", "n_orders_last_shipment"],
+                    variable_name="to",
+                    value_name="orders",
+                ),
+                x="days",
+                y="orders",
+                color="to",
+                barmode="group",
+            )
+            figure.update_layout(height=340, margin={"t": 10}, xaxis_title="days", legend_title=None)
+            st.plotly_chart(figure, width="stretch")
+    ui.table(monthly)
+
+
 if not has_orders:
     # No orders: the stages from order to invoice do not exist; invoice to paid still does, by
     # month of invoice, where there are payments.
     ui.not_available("orders", "Order → approval → shipment → invoice")
+    quality(orders=False)
     if have["payments"] == 0:
         ui.not_available("payments", "Invoice → paid")
         st.stop()
@@ -91,3 +158,4 @@ else:
     ui.table(db.query("terms_variance_by_segment", params))
 st.markdown("**Slowest orders**")
 ui.table(db.query("cycle_times_orders", params))
+quality(orders=True)

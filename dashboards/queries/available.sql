@@ -15,6 +15,12 @@ select 'cycle_time_orders', count(*) from marts.fct_o2c_cycle_times where cycle_
 union all
 select 'disputes', count(*) from marts.fct_disputes
 union all
+select 'otif_orders', count(is_otif) from marts.fct_order_fulfilment
+union all
+select 'perfect_order_orders', count(is_perfect_order) from marts.fct_order_fulfilment
+union all
+select 'accuracy_invoices', count(is_accurate) from marts.fct_invoice_accuracy
+union all
 select 'clv_customers', count(*) from forecasts.customer_clv
 union all
 select 'cash_forecast_weeks', count(*) from forecasts.cash_forecast
