@@ -5,6 +5,8 @@
 --                 (0.99; 0.90 when the payer is unknown);
 --   3. amount     no usable reference: the payment equals exactly the open amount of one of the
 --                 customer's open invoices, oldest first (0.80; 0.60 when several would fit).
+-- Manual applications entered in the Unapplied cash page come first (method 'manual', 1.00); a
+-- pair reversed there is excluded from every method.
 -- Whatever is not applied stays unapplied cash (on account). Only events dated on or before a
 -- payment decide its application, so a past application never changes when later data arrives.
 
@@ -49,6 +51,20 @@ credits as (
 
 ),
 
+-- manual applications (int_manual_cash_applications)
+manual_applications as (
+
+    select * from {{ ref('int_manual_cash_applications') }} where action = 'apply' and applied_amount > 0
+
+),
+
+-- manual applications (int_manual_cash_applications): pairs reversed by hand, whatever applied them
+reversed_pairs as (
+
+    select payment_id, invoice_id from {{ ref('int_manual_cash_applications') }} where action = 'reverse'
+
+),
+
 -- 1. Applications made by the source (e.g. portal payments recorded in the ERP), and receipts
 -- the source recorded against one invoice (an AR ledger's settlement line) that it did not
 -- also apply explicitly.
@@ -89,6 +105,50 @@ source_pairs as (
     from source_applications as applications
     inner join payments on applications.payment_id = payments.payment_id
     inner join invoices on applications.invoice_id = invoices.invoice_id
+    -- manual applications (int_manual_cash_applications): a pair reversed or applied by hand
+    where not exists (
+        select 1 from reversed_pairs as r
+        where r.payment_id = applications.payment_id and r.invoice_id = applications.invoice_id
+    )
+        and not exists (
+            select 1 from manual_applications as m
+            where m.payment_id = applications.payment_id and m.invoice_id = applications.invoice_id
+        )
+
+    union all
+
+    -- manual applications (int_manual_cash_applications): top priority, never more than what the
+    -- payment has left after the source's own applications and the manual ones entered before
+    select
+        manual.payment_id,
+        manual.invoice_id,
+        greatest(manual.applied_date, payments.payment_date) as applied_date,
+        least(
+            manual.applied_amount,
+            greatest(
+                payments.amount
+                - coalesce((
+                    select sum(s.applied_amount) from source_applications as s
+                    where s.payment_id = manual.payment_id
+                        and not exists (
+                            select 1 from reversed_pairs as r
+                            where r.payment_id = s.payment_id and r.invoice_id = s.invoice_id
+                        )
+                ), 0)
+                - coalesce(sum(manual.applied_amount) over (
+                    partition by manual.payment_id order by manual.applied_date, manual.updated_at, manual.invoice_id
+                    rows between unbounded preceding and 1 preceding
+                ), 0),
+                0
+            )
+        ) as requested_amount,
+        payments.amount as payment_amount,
+        manual.match_method,
+        manual.match_confidence,
+        0 as method_rank
+    from manual_applications as manual
+    inner join payments on manual.payment_id = payments.payment_id
+    inner join invoices on manual.invoice_id = invoices.invoice_id
 
 ),
 
@@ -124,6 +184,11 @@ reference_candidates as (
         and invoices.invoice_date <= payments.payment_date
         -- a reference to another customer's invoice is a typo more often than not
         and (payments.customer_id is null or payments.customer_id = invoices.customer_id)
+        -- manual applications (int_manual_cash_applications)
+        and not exists (
+            select 1 from reversed_pairs as r
+            where r.payment_id = payments.payment_id and r.invoice_id = invoices.invoice_id
+        )
 
 ),
 
@@ -292,6 +357,11 @@ amount_candidates as (
         on unmatched_payments.customer_id = invoices.customer_id
         and unmatched_payments.currency = invoices.currency
         and invoices.invoice_date <= unmatched_payments.payment_date
+    -- manual applications (int_manual_cash_applications)
+    where not exists (
+        select 1 from reversed_pairs as r
+        where r.payment_id = unmatched_payments.payment_id and r.invoice_id = invoices.invoice_id
+    )
 
 ),
 
