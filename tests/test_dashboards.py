@@ -36,9 +36,20 @@ PAGE_TITLES = {
     "customers": "Customers",
     "customer_360": "Customer 360",
     "worklist": "Collections worklist",
+    "unapplied_cash": "Unapplied cash",
     "data_health": "Data health",
 }
-PAGES = ("overview", "ar_aging", "cycle_times", "cash_forecast", "customers", "customer_360", "worklist", "data_health")
+PAGES = (
+    "overview",
+    "ar_aging",
+    "cycle_times",
+    "cash_forecast",
+    "customers",
+    "customer_360",
+    "worklist",
+    "unapplied_cash",
+    "data_health",
+)
 CHROMIUM = "/usr/bin/chromium"
 HOSTILE = ("'; DROP TABLE marts.dim_customers; --", "../../../../etc/passwd", "%' OR 1=1 --", "$search")
 
@@ -94,7 +105,8 @@ def test_overview_tiles_equal_the_monthly_kpis(app_env: Path) -> None:
     kpis = mart(app_env, "select * from marts.fct_ar_kpis_monthly order by month_start desc limit 2")
     latest, previous = kpis.row(0, named=True), kpis.row(1, named=True)
     shown = metrics(at)
-    assert shown["Open AR"] == money(latest["open_ar_rc"])
+    assert shown["Open AR (gross)"] == money(latest["open_ar_rc"])
+    assert shown["Net AR"] == money(latest["open_ar_net_rc"])
     assert shown["DSO (simple)"] == f"{latest['dso_simple']:,.1f} d"
     assert shown["DSO (countback)"] == f"{latest['dso_countback']:,.1f} d"
     assert shown["Best possible DSO"] == f"{latest['bpdso']:,.1f} d"

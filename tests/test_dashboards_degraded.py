@@ -181,7 +181,7 @@ def test_overview_and_aging_on_invoices_only_show_open_ar(
     at = page("overview")
     assert_clean(at)
     shown = metrics(at)
-    assert shown["Open AR"] == money(open_ar)
+    assert shown["Open AR (gross)"] == money(open_ar)
     assert "CEI" not in shown and "Cash collected MTD" not in shown
     assert says(at, NO["payments"], "CEI and cash collected")
 
