@@ -43,13 +43,23 @@ oldest = max(on_account.get("oldest_days") or 0, unidentified.get("oldest_days")
 tiles[3].metric("Oldest", f"{oldest} d" if totals else "–")
 
 receipts = db.query("unapplied_receipts")
-if ui.empty(receipts, "unapplied cash: every receipt is applied"):
-    receipt = None
-else:
+receipt = None
+if not ui.empty(receipts, "unapplied cash: every receipt is applied"):
     st.markdown("**Receipts with money unapplied** (oldest first; select one to apply it)")
     selection = ui.table(receipts, on_select="rerun", selection_mode="single-row", key="unapplied_table")
-    row = selection.selection.rows[0] if selection and selection.selection.rows else 0
-    receipt = receipts.row(row, named=True)
+    if selection and selection.selection.rows:
+        receipt = receipts.row(selection.selection.rows[0], named=True)
+# Any receipt by id, applied or not (to reverse an application): the field, or a link
+# /unapplied_cash?payment=<id>; by default the oldest unapplied receipt.
+wanted = st.text_input("Find a receipt by payment id", value=st.query_params.get("payment", ""), key="find_payment")
+if receipt is None and wanted.strip():
+    found = db.query("payment_for_application", {"payment_id": wanted.strip()})
+    if found.is_empty():
+        st.warning(f"No receipt {wanted.strip()!r} in this build (refunds cannot be applied).")
+    else:
+        receipt = found.row(0, named=True)
+if receipt is None and not receipts.is_empty():
+    receipt = receipts.row(0, named=True)
 
 if receipt is not None:
     payment_id = receipt["payment_id"]
@@ -91,9 +101,9 @@ if receipt is not None:
         amount = columns[2].number_input(
             f"Amount ({receipt['currency']})",
             min_value=0.0,
-            max_value=float(receipt["unapplied_amount"]),
             value=min(first_amount, float(receipt["unapplied_amount"])),
             step=100.0,
+            help="At most what the receipt has unapplied; the run caps it to the invoice's open balance too.",
         )
         columns = st.columns(3)
         entered_by = columns[0].text_input("Your name", key="applied_by")
