@@ -1,7 +1,9 @@
-"""The ops store: where collectors' actions are written (never the warehouse).
+"""The ops store: where collectors' actions and manual cash applications are written (never the
+warehouse).
 
-Any SQLAlchemy URL (`O2C_OPS_URL`), SQLite under data/ops/ by default. The table has the source
-contract's `collection_actions` columns, so the next pipeline run ingests it like any source.
+Any SQLAlchemy URL (`O2C_OPS_URL`), SQLite under data/ops/ by default. The tables have the source
+contract's `collection_actions` and `manual_cash_applications` columns, so the next pipeline run
+ingests them like any source.
 """
 
 import datetime as dt
@@ -16,6 +18,7 @@ import sqlalchemy as sa
 
 ACTION_TYPES = ("call", "email", "promise_to_pay", "dispute", "note")
 DISPUTE_REASONS = ("pricing", "quantity", "quality", "not_received", "duplicate")
+MANUAL_ACTIONS = ("apply", "reverse")
 
 metadata = sa.MetaData()
 collection_actions = sa.Table(
@@ -31,6 +34,19 @@ collection_actions = sa.Table(
     sa.Column("promised_amount", sa.Numeric(18, 2)),
     sa.Column("note", sa.Text),
     sa.Column("dispute_reason", sa.String(32)),
+    sa.Column("updated_at", sa.DateTime, nullable=False),
+)
+manual_cash_applications = sa.Table(
+    "manual_cash_applications",
+    metadata,
+    sa.Column("manual_application_id", sa.String(64), primary_key=True),
+    sa.Column("action", sa.String(16), nullable=False),
+    sa.Column("payment_id", sa.String(64), nullable=False),
+    sa.Column("invoice_id", sa.String(64), nullable=False),
+    sa.Column("applied_amount", sa.Numeric(18, 2)),
+    sa.Column("action_date", sa.Date, nullable=False),
+    sa.Column("entered_by", sa.String(128), nullable=False),
+    sa.Column("note", sa.Text),
     sa.Column("updated_at", sa.DateTime, nullable=False),
 )
 
@@ -132,4 +148,82 @@ def latest_by_invoice(logged: pl.DataFrame, as_of: dt.date) -> pl.DataFrame:
     )
     return latest.join(promises, on="invoice_id", how="left").with_columns(
         (pl.col("promised_date") < pl.lit(as_of)).fill_null(False).alias("broken_promise")
+    )
+
+
+@dataclass(frozen=True)
+class ManualApplication:
+    """Cash applied to an invoice by hand ('apply'), or such an application taken back ('reverse')."""
+
+    action: str
+    payment_id: str
+    invoice_id: str
+    action_date: dt.date
+    entered_by: str
+    applied_amount: Decimal | None = None
+    note: str | None = None
+
+    def problems(self) -> list[str]:
+        """What is wrong with it, in words an AR clerk understands (empty when fine)."""
+        found = []
+        if self.action not in MANUAL_ACTIONS:
+            found.append(f"unknown action {self.action!r}: choose apply or reverse")
+        if not (self.payment_id or "").strip():
+            found.append("which payment is missing")
+        if not (self.invoice_id or "").strip():
+            found.append("which invoice is missing")
+        if not (self.entered_by or "").strip():
+            found.append("who is applying is missing: enter your name")
+        if self.action == "apply" and (self.applied_amount is None or self.applied_amount <= 0):
+            found.append("an application needs an amount above zero")
+        if self.note is not None and len(self.note) > 2000:
+            found.append("the note is longer than 2,000 characters")
+        return found
+
+
+def record_manual_application(url: str, application: ManualApplication) -> str:
+    """Store a manual application or reversal; returns its id. Raises ValueError naming what is
+    wrong. It takes effect in the warehouse on the next pipeline run."""
+    problems = application.problems()
+    if problems:
+        raise ValueError("; ".join(problems))
+    manual_application_id = f"MAN-{uuid.uuid4().hex[:16]}"
+    values = {
+        **application.__dict__,
+        "entered_by": application.entered_by.strip(),
+        # a reversal takes back whatever was applied: its amount means nothing
+        "applied_amount": application.applied_amount if application.action == "apply" else None,
+    }
+    with engine(url).begin() as con:
+        con.execute(
+            manual_cash_applications.insert().values(
+                manual_application_id=manual_application_id,
+                updated_at=dt.datetime.now(dt.UTC).replace(tzinfo=None),
+                **values,
+            )
+        )
+    return manual_application_id
+
+
+def manual_applications(url: str) -> pl.DataFrame:
+    """The manual applications and reversals recorded, newest first (not yet built or already)."""
+    query = sa.select(manual_cash_applications).order_by(
+        manual_cash_applications.c.updated_at.desc(), manual_cash_applications.c.manual_application_id
+    )
+    with engine(url).connect() as con:
+        rows = con.execute(query).mappings().all()
+    schema = {
+        "manual_application_id": pl.String,
+        "action": pl.String,
+        "payment_id": pl.String,
+        "invoice_id": pl.String,
+        "applied_amount": pl.Float64,
+        "action_date": pl.Date,
+        "entered_by": pl.String,
+        "note": pl.String,
+        "updated_at": pl.Datetime,
+    }
+    return pl.DataFrame(
+        [{**r, "applied_amount": None if r["applied_amount"] is None else float(r["applied_amount"])} for r in rows],
+        schema=schema,
     )

@@ -1,7 +1,7 @@
 """o2c dashboards: `streamlit run dashboards/streamlit_app.py` (or `make demo`).
 
 Every page reads the published serving file read-only (dashboards/db.py); the worklist writes
-collectors' actions to the ops store (dashboards/ops_store.py), never to the warehouse.
+collectors' actions, and the unapplied-cash page manual cash applications, to the ops store (dashboards/ops_store.py), never to the warehouse.
 """
 
 import sys
@@ -27,7 +27,10 @@ PAGES = {
         st.Page("app_pages/customers.py", title="Customers", icon=":material/domain:"),
         st.Page("app_pages/customer_360.py", title="Customer 360", icon=":material/person_search:"),
     ],
-    "Collections": [st.Page("app_pages/worklist.py", title="Collections worklist", icon=":material/call:")],
+    "Collections": [
+        st.Page("app_pages/worklist.py", title="Collections worklist", icon=":material/call:"),
+        st.Page("app_pages/unapplied_cash.py", title="Unapplied cash", icon=":material/account_balance_wallet:"),
+    ],
     "Operations": [st.Page("app_pages/data_health.py", title="Data health", icon=":material/monitor_heart:")],
 }
 

@@ -482,6 +482,31 @@ ENTITIES: dict[str, Entity] = {
             ),
             references=(("customer_id", "customers"),),
         ),
+        Entity(
+            "manual_cash_applications",
+            "Cash applied (or an application reversed) by hand in the dashboards' Unapplied cash page "
+            "(from the collections ops store). The latest action per payment and invoice is in effect.",
+            ("manual_application_id",),
+            adds="manual applications and reversals, applied on the next run before o2c's own matching, "
+            "with who and when in the cash-application audit trail",
+            columns=(
+                Column("manual_application_id", "string", "Manual application key."),
+                Column("action", "string", "apply or reverse."),
+                Column("payment_id", "string", "Payment (receipt) applied."),
+                Column("invoice_id", "string", "Invoice it is applied to (or reversed from)."),
+                Column(
+                    "applied_amount",
+                    "money",
+                    "Amount to apply (payment currency); required for apply, ignored for reverse.",
+                    required=False,
+                ),
+                Column("action_date", "date", "Effective date of the application or reversal."),
+                Column("entered_by", "string", "Who entered it."),
+                Column("note", "string", "Free text.", required=False),
+                _updated_at(),
+            ),
+            rules=(Rule("action", "one_of", "unknown manual application action", ("apply", "reverse")),),
+        ),
     ]
 }
 

@@ -42,7 +42,10 @@ from ingestion.spill import SpilledRows
 SOURCES = ("erp", "processor", "bank", "fx", "ops", "files")
 # Sources read from a database (through ADBC for SQLite and PostgreSQL, else SQLAlchemy), and the
 # entities each lands.
-SQL_SOURCES: dict[str, tuple[str, ...]] = {"erp": ERP_ENTITIES, "ops": ("collection_actions",)}
+SQL_SOURCES: dict[str, tuple[str, ...]] = {
+    "erp": ERP_ENTITIES,
+    "ops": ("collection_actions", "manual_cash_applications"),
+}
 QUARANTINE_TABLE = "quarantine"
 
 _DLT_TYPES: dict[str, dict[str, object]] = {

@@ -38,9 +38,20 @@ PAGE_TITLES = {
     "customers": "Customers",
     "customer_360": "Customer 360",
     "worklist": "Collections worklist",
+    "unapplied_cash": "Unapplied cash",
     "data_health": "Data health",
 }
-PAGES = ("overview", "ar_aging", "cycle_times", "cash_forecast", "customers", "customer_360", "worklist", "data_health")
+PAGES = (
+    "overview",
+    "ar_aging",
+    "cycle_times",
+    "cash_forecast",
+    "customers",
+    "customer_360",
+    "worklist",
+    "unapplied_cash",
+    "data_health",
+)
 CHROMIUM = "/usr/bin/chromium"
 HOSTILE = ("'; DROP TABLE marts.dim_customers; --", "../../../../etc/passwd", "%' OR 1=1 --", "$search")
 
@@ -96,7 +107,8 @@ def test_overview_tiles_equal_the_monthly_kpis(app_env: Path) -> None:
     kpis = mart(app_env, "select * from marts.fct_ar_kpis_monthly order by month_start desc limit 2")
     latest, previous = kpis.row(0, named=True), kpis.row(1, named=True)
     shown = metrics(at)
-    assert shown["Open AR"] == money(latest["open_ar_rc"])
+    assert shown["Open AR (gross)"] == money(latest["open_ar_rc"])
+    assert shown["Net AR"] == money(latest["open_ar_net_rc"])
     assert shown["DSO (simple)"] == f"{latest['dso_simple']:,.1f} d"
     assert shown["DSO (countback)"] == f"{latest['dso_countback']:,.1f} d"
     assert shown["Best possible DSO"] == f"{latest['bpdso']:,.1f} d"
@@ -537,3 +549,145 @@ def test_actions_reach_the_warehouse_on_the_next_run(built: Path, tmp_path: Path
         con.close()
     assert action == [(item["invoice_id"], "promise_to_pay", "pending")]
     assert predicted == [(1, promised)]
+
+
+# ---- unapplied cash: the page, and manual application through the browser to the warehouse ----
+
+
+def test_unapplied_cash_page_shows_the_marts_and_needs_a_name(app_env: Path) -> None:
+    from dashboards import ops_store
+    from orchestration.settings import get_settings
+
+    at = page("unapplied_cash")
+    assert_clean(at)
+    totals = mart(
+        app_env,
+        "select status, count(*) as n, sum(unapplied_amount_rc)::double as rc, max(days_unapplied) as d "
+        "from marts.fct_unapplied_cash group by 1",
+    )
+    by_status = {r["status"]: r for r in totals.iter_rows(named=True)}
+    assert "on account" in by_status  # the world has cash on account to show
+    shown = metrics(at)
+    assert shown["On account"] == money(by_status["on account"]["rc"])
+    assert shown["Unidentified"] == money(by_status.get("unidentified", {"rc": 0})["rc"])
+    assert shown["Receipts unapplied"] == str(totals["n"].sum())
+    assert shown["Oldest"] == f"{totals['d'].max()} d"
+    receipts = next(d.value for d in at.dataframe if "days_unapplied" in d.value.columns)
+    assert len(receipts) == totals["n"].sum()
+    # Net AR on the overview: gross AR less the cash on account, as of the latest month.
+    latest = mart(app_env, "select * from marts.fct_ar_kpis_monthly order by month_start desc limit 1").row(
+        0, named=True
+    )
+    assert float(latest["unapplied_on_account_rc"]) == pytest.approx(by_status["on account"]["rc"], abs=0.01)
+    assert latest["open_ar_net_rc"] == latest["open_ar_rc"] - latest["unapplied_on_account_rc"]
+    # Without a name nothing is stored, and the page says why.
+    next(b for b in at.button if b.label.startswith("Apply")).click().run()
+    assert any("who is applying is missing" in e.value for e in at.error)
+    assert ops_store.manual_applications(get_settings().ops()).height == 0
+
+
+def test_a_suggested_match_applied_and_reversed_in_the_browser_reaches_the_warehouse(
+    built: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The AR clerk applies a receipt to its suggested invoice in a real browser: one row in the
+    ops store with who and when; the next build applies it (method 'manual', audit 'applied').
+    Published, the clerk reverses it: the next build takes it back (audit 'reversed')."""
+    import shutil
+
+    from playwright.sync_api import sync_playwright
+
+    from orchestration.serving import publish
+
+    data = tmp_path / "data"  # a copy: the shared world stays as it was built
+    shutil.copytree(built, data)
+    ops_file = data / "ops" / "ops.sqlite"  # the default ops store of that data directory
+    monkeypatch.setenv("O2C_DATA_DIR", str(data))
+    monkeypatch.setenv("O2C_OPS_URL", f"sqlite:///{ops_file}")
+    monkeypatch.delenv("O2C_SERVING_PATH", raising=False)
+    monkeypatch.delenv("O2C_WAREHOUSE_PATH", raising=False)
+    suggestion = mart(
+        data,
+        "select s.payment_id, s.invoice_id, s.invoice_number, s.suggested_amount::double as amount "
+        "from marts.fct_cash_application_suggestions s where s.suggestion_rank = 1 "
+        "order by s.match_confidence desc, s.payment_id limit 1",
+    ).row(0, named=True)
+    payment_id, invoice_id = suggestion["payment_id"], suggestion["invoice_id"]
+    warehouse = data / "warehouse" / "warehouse.duckdb"
+
+    def rebuild() -> None:
+        o2c(data, "ingest", "--source", "ops")
+        o2c(data, "build", "--select", "stg_ops__manual_cash_applications+")
+
+    def in_warehouse(sql: str) -> list[tuple]:
+        con = duckdb.connect(str(warehouse), read_only=True)
+        try:
+            return con.sql(sql, params=[payment_id, invoice_id]).fetchall()
+        finally:
+            con.close()
+
+    with serve_dashboards(tmp_path) as url, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"], headless=True)
+        try:
+            tab = browser.new_page(viewport={"width": 1500, "height": 1400})
+            tab.goto(f"{url}/unapplied_cash?payment={payment_id}")
+            _wait_for_app(tab, "Apply this receipt")
+            form = tab.locator('[data-testid="stForm"]').first
+            form.get_by_label("Your name").fill("Ann Clerk")
+            form.get_by_label("Note").fill("remittance by phone")
+            tab.get_by_role("button", name="Apply (takes effect on the next run)").click()
+            _wait_for_app(tab, "Saved: apply")
+
+            con = sqlite3.connect(ops_file)
+            try:
+                rows = con.execute(
+                    "select action, payment_id, invoice_id, applied_amount, entered_by, note, updated_at "
+                    "from manual_cash_applications"
+                ).fetchall()
+            finally:
+                con.close()
+            assert len(rows) == 1
+            action, paid, invoice, amount, who, note, when = rows[0]
+            assert (action, paid, invoice, who, note) == (
+                "apply",
+                payment_id,
+                invoice_id,
+                "Ann Clerk",
+                "remittance by phone",
+            )
+            assert float(amount) == pytest.approx(suggestion["amount"], abs=0.01)
+            assert when is not None
+
+            rebuild()
+            applied = in_warehouse(
+                "select match_method, applied_amount::double from marts.fct_cash_applications "
+                "where payment_id = ? and invoice_id = ?"
+            )
+            assert applied == [("manual", pytest.approx(suggestion["amount"], abs=0.01))]
+            audit = in_warehouse(
+                "select outcome, entered_by, amount_applied::double from marts.fct_cash_application_audit "
+                "where payment_id = ? and invoice_id = ?"
+            )
+            assert audit == [("applied", "Ann Clerk", pytest.approx(suggestion["amount"], abs=0.01))]
+
+            # What the next run publishes; the clerk takes the application back.
+            publish(warehouse, serving(data), build_id="applied", checks=[])
+            # Applied in full, the receipt has left the unapplied list: its link still reaches it.
+            tab.goto(f"{url}/unapplied_cash?payment={payment_id}")
+            _wait_for_app(tab, "Applied in this build")
+            _wait_for_app(tab, "Audit trail")  # its table is drawn on a canvas: its rows are checked in the mart
+            reverse = tab.locator('[data-testid="stForm"]').nth(1)
+            # The manual application is listed first, so chosen (the marts below check which was reversed).
+            reverse.get_by_label("Your name").fill("Bob Manager")
+            tab.get_by_role("button", name="Reverse (takes effect on the next run)").click()
+            _wait_for_app(tab, "Saved: reverse")
+        finally:
+            browser.close()
+
+    rebuild()
+    assert in_warehouse("select 1 from marts.fct_cash_applications where payment_id = ? and invoice_id = ?") == []
+    audit = in_warehouse(
+        "select action, outcome, entered_by, outcome_reason from marts.fct_cash_application_audit "
+        "where payment_id = ? and invoice_id = ? order by entered_at"
+    )
+    assert audit[0][:3] == ("apply", "not applied", "Ann Clerk") and audit[0][3].startswith("reversed on")
+    assert audit[1][:3] == ("reverse", "reversed", "Bob Manager")

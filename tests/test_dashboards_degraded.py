@@ -26,7 +26,17 @@ from tests.test_dashboards import PAGE_TITLES, assert_clean, mart, metrics, mone
 
 APP = REPO_ROOT / "dashboards" / "streamlit_app.py"
 CHROMIUM = "/usr/bin/chromium"
-PAGES = ("overview", "ar_aging", "cycle_times", "cash_forecast", "customers", "customer_360", "worklist", "data_health")
+PAGES = (
+    "overview",
+    "ar_aging",
+    "cycle_times",
+    "cash_forecast",
+    "customers",
+    "customer_360",
+    "worklist",
+    "unapplied_cash",
+    "data_health",
+)
 
 # The notes, word for word as a user reads them.
 NO = {
@@ -160,6 +170,7 @@ def test_every_page_on_empty_marts_says_what_is_missing(
         "customers": [("customers", None)],
         "customer_360": [("customers", None)],
         "worklist": [("invoices", None)],
+        "unapplied_cash": [("payments", None)],
         "data_health": [("dq_results", None)],
     }
     for name in PAGES:
@@ -181,9 +192,12 @@ def test_overview_and_aging_on_invoices_only_show_open_ar(
     at = page("overview")
     assert_clean(at)
     shown = metrics(at)
-    assert shown["Open AR"] == money(open_ar)
+    assert shown["Open AR (gross)"] == money(open_ar)
     assert "CEI" not in shown and "Cash collected MTD" not in shown
     assert says(at, NO["payments"], "CEI and cash collected")
+    at = page("unapplied_cash")
+    assert_clean(at)
+    assert says(at, NO["payments"], None)
 
     at = page("ar_aging")
     assert_clean(at)

@@ -30,13 +30,25 @@ def delta(column: str, money: bool = False) -> str | None:
 
 month = latest["month_start"].strftime("%B %Y")
 st.subheader(f"{month} (to {latest['period_end']}) vs the previous month")
-tiles = st.columns(4)
+tiles = st.columns(5)
 tiles[0].metric(
-    "Open AR", ui.money(float(latest["open_ar_rc"])), delta("open_ar_rc", money=True), delta_color="inverse"
+    "Open AR (gross)",
+    ui.money(float(latest["open_ar_rc"])),
+    delta("open_ar_rc", money=True),
+    delta_color="inverse",
+    help="Open invoices. DSO, BPDSO, days delinquent, CEI and % current all use gross AR.",
 )
-tiles[1].metric("% current", ui.number(latest["pct_current"], " %"), delta("pct_current"))
-tiles[2].metric("DSO (simple)", ui.number(latest["dso_simple"], " d"), delta("dso_simple"), delta_color="inverse")
-tiles[3].metric(
+tiles[1].metric(
+    "Net AR",
+    ui.money(float(latest["open_ar_net_rc"])),
+    delta("open_ar_net_rc", money=True),
+    delta_color="inverse",
+    help=f"Gross AR less unapplied cash on account of known customers ({ui.money(float(latest['unapplied_on_account_rc']))}); "
+    f"net DSO {ui.number(latest['dso_net'], ' d')}. Unidentified cash is not deducted (Unapplied cash page).",
+)
+tiles[2].metric("% current", ui.number(latest["pct_current"], " %"), delta("pct_current"))
+tiles[3].metric("DSO (simple)", ui.number(latest["dso_simple"], " d"), delta("dso_simple"), delta_color="inverse")
+tiles[4].metric(
     "DSO (countback)", ui.number(latest["dso_countback"], " d"), delta("dso_countback"), delta_color="inverse"
 )
 # Without payments nothing was collected: CEI and cash collected would read 0, which is not a

@@ -70,6 +70,54 @@ paid as (
 
 ),
 
+-- Unapplied cash as of each period end: receipts dated on or before it, less what was applied
+-- to invoices by then (applications carry their applied date), at the payment-date rate as in
+-- fct_payments. On account = the paying customer is known (what net AR deducts).
+receipts as (
+
+    select
+        payment_id,
+        customer_id,
+        payment_date,
+        amount_rc,
+        fx_rate
+    from {{ ref('int_payments_unioned') }}
+    where payment_type = 'payment'
+
+),
+
+applied_by_period as (
+
+    select
+        periods.month_start,
+        applications.payment_id,
+        sum(applications.applied_amount) as applied_amount
+    from periods
+    inner join {{ ref('int_payments_matched_to_invoices') }} as applications
+        on applications.applied_date <= periods.period_end
+    group by periods.month_start, applications.payment_id
+
+),
+
+unapplied as (
+
+    select
+        periods.month_start,
+        sum(receipts.amount_rc - {{ to_reporting('coalesce(applied.applied_amount, 0)', 'receipts.fx_rate') }})
+            as unapplied_cash_rc,
+        sum(case
+            when receipts.customer_id is not null
+                then receipts.amount_rc - {{ to_reporting('coalesce(applied.applied_amount, 0)', 'receipts.fx_rate') }}
+            else 0
+        end) as unapplied_on_account_rc
+    from periods
+    inner join receipts on receipts.payment_date <= periods.period_end
+    left join applied_by_period as applied
+        on periods.month_start = applied.month_start and receipts.payment_id = applied.payment_id
+    group by periods.month_start
+
+),
+
 cash as (
 
     select
@@ -92,9 +140,12 @@ select
     cast(coalesce(cash.cash_collected_rc, 0) as {{ money_type() }}) as cash_collected_rc,
     cast(coalesce(paid.paid_invoice_amount_rc, 0) as {{ money_type() }}) as paid_invoice_amount_rc,
     coalesce(paid.amount_days_to_pay_rc, 0) as amount_days_to_pay_rc,
-    coalesce(paid.amount_days_late_rc, 0) as amount_days_late_rc
+    coalesce(paid.amount_days_late_rc, 0) as amount_days_late_rc,
+    cast(coalesce(unapplied.unapplied_cash_rc, 0) as {{ money_type() }}) as unapplied_cash_rc,
+    cast(coalesce(unapplied.unapplied_on_account_rc, 0) as {{ money_type() }}) as unapplied_on_account_rc
 from periods
 left join sales on periods.month_start = sales.month_start
 left join balances on periods.month_start = balances.month_start
 left join paid on periods.month_start = paid.month_start
 left join cash on periods.month_start = cash.month_start
+left join unapplied on periods.month_start = unapplied.month_start

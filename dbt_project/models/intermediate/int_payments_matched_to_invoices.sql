@@ -20,6 +20,9 @@
 --                   (the second instalment of an invoice a batch paid part of makes the batch
 --                   exact). A receipt quoting several invoices and paying less than they owe is
 --                   not split by guess: it goes through the amount passes like the rest.
+-- Manual applications entered in the Unapplied cash page come first (method 'manual', 1.00), and
+-- a receipt applied by hand is left to the person; a pair reversed there is excluded from every
+-- method.
 -- Whatever is not applied stays unapplied cash (on account) and is suggested for review
 -- (int_cash_application_suggestions). Only events dated on or before a payment decide its
 -- application, so a past application never changes when later data arrives.
@@ -78,6 +81,20 @@ credits as (
 
 ),
 
+-- manual applications (int_manual_cash_applications)
+manual_applications as (
+
+    select * from {{ ref('int_manual_cash_applications') }} where action = 'apply' and applied_amount > 0
+
+),
+
+-- manual applications (int_manual_cash_applications): pairs reversed by hand, whatever applied them
+reversed_pairs as (
+
+    select payment_id, invoice_id from {{ ref('int_manual_cash_applications') }} where action = 'reverse'
+
+),
+
 -- 1. Applications made by the source (e.g. portal payments recorded in the ERP), and receipts
 -- the source recorded against one invoice (an AR ledger's settlement line) that it did not
 -- also apply explicitly.
@@ -118,6 +135,50 @@ source_pairs as (
     from source_applications as applications
     inner join payments on applications.payment_id = payments.payment_id
     inner join invoices on applications.invoice_id = invoices.invoice_id
+    -- manual applications (int_manual_cash_applications): a pair reversed or applied by hand
+    where not exists (
+        select 1 from reversed_pairs as r
+        where r.payment_id = applications.payment_id and r.invoice_id = applications.invoice_id
+    )
+        and not exists (
+            select 1 from manual_applications as m
+            where m.payment_id = applications.payment_id and m.invoice_id = applications.invoice_id
+        )
+
+    union all
+
+    -- manual applications (int_manual_cash_applications): top priority, never more than what the
+    -- payment has left after the source's own applications and the manual ones entered before
+    select
+        manual.payment_id,
+        manual.invoice_id,
+        greatest(manual.applied_date, payments.payment_date) as applied_date,
+        least(
+            manual.applied_amount,
+            greatest(
+                payments.amount
+                - coalesce((
+                    select sum(s.applied_amount) from source_applications as s
+                    where s.payment_id = manual.payment_id
+                        and not exists (
+                            select 1 from reversed_pairs as r
+                            where r.payment_id = s.payment_id and r.invoice_id = s.invoice_id
+                        )
+                ), 0)
+                - coalesce(sum(manual.applied_amount) over (
+                    partition by manual.payment_id order by manual.applied_date, manual.updated_at, manual.invoice_id
+                    rows between unbounded preceding and 1 preceding
+                ), 0),
+                0
+            )
+        ) as requested_amount,
+        payments.amount as payment_amount,
+        manual.match_method,
+        manual.match_confidence,
+        0 as method_rank
+    from manual_applications as manual
+    inner join payments on manual.payment_id = payments.payment_id
+    inner join invoices on manual.invoice_id = invoices.invoice_id
 
 ),
 
@@ -180,6 +241,11 @@ exact_references as (
         and invoices.invoice_date <= payments.payment_date
         -- a reference to another customer's invoice is a typo more often than not
         and (payments.customer_id is null or payments.customer_id = invoices.customer_id)
+        -- manual applications (int_manual_cash_applications)
+        and not exists (
+            select 1 from reversed_pairs as r
+            where r.payment_id = payments.payment_id and r.invoice_id = invoices.invoice_id
+        )
 
 ),
 
@@ -207,6 +273,11 @@ fuzzy_candidates as (
         )
         and length(invoices.reference_key) = length(tokens.token_key)
         and levenshtein(tokens.token_key, invoices.reference_key) = 1
+        -- manual applications (int_manual_cash_applications)
+        and not exists (
+            select 1 from reversed_pairs as r
+            where r.payment_id = payments.payment_id and r.invoice_id = invoices.invoice_id
+        )
 
 ),
 
@@ -489,6 +560,11 @@ pass{{ pass }}_open_items as (
                 and invoices.invoice_date <= receipts.payment_date
             left join pass{{ pass }}_settled as settled
                 on invoices.invoice_id = settled.invoice_id and settled.event_date <= receipts.matched_on
+            -- manual applications (int_manual_cash_applications)
+            where not exists (
+                select 1 from reversed_pairs as r
+                where r.payment_id = receipts.payment_id and r.invoice_id = invoices.invoice_id
+            )
             group by receipts.payment_id, invoices.invoice_id, invoices.due_date, invoices.invoice_amount,
                 receipts.payment_date
             having invoices.invoice_amount - coalesce(sum(settled.amount), 0) > 0

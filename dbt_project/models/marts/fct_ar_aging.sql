@@ -1,12 +1,18 @@
 -- Accounts receivable aging: one row per open invoice per as-of date (every month-end and the
 -- data's as-of date), with days past due and the aging bucket. Incremental: a run recomputes
 -- the as-of dates from the latest month-end already built onward; as-of dates that no longer
--- exist (yesterday's "today") are removed after the run.
+-- exist (yesterday's "today") are removed after the run. Each recomputed as-of date is replaced
+-- whole (an invoice settled since the last run leaves it). A manual cash application or reversal
+-- effective in the current month (Unapplied cash page) changes what its payment applied back to
+-- the payment date: the run recomputes from that date (int_manual_cash_applications).
+
+-- depends_on: {{ ref('int_manual_cash_applications') }}
+-- depends_on: {{ ref('int_payments_unioned') }}
 
 {{
     config(
         materialized='incremental',
-        unique_key=['as_of_date', 'invoice_id'],
+        unique_key=['as_of_date'],
         incremental_strategy='delete+insert',
         on_schema_change='fail',
         post_hook="delete from {{ this }} where as_of_date not in (select as_of_date from {{ ref('int_as_of_dates') }})",
@@ -19,10 +25,23 @@ as_of_dates as (
 
     select as_of_date from {{ ref('int_as_of_dates') }}
     {% if is_incremental() %}
-    where as_of_date >= (
-        select coalesce(max(as_of_date), {{ date_literal('1900-01-01') }})
-        from {{ this }}
-        where as_of_date = cast({{ dbt.last_day('as_of_date', 'month') }} as date)
+    where as_of_date >= least(
+        (
+            select coalesce(max(as_of_date), {{ date_literal('1900-01-01') }})
+            from {{ this }}
+            where as_of_date = cast({{ dbt.last_day('as_of_date', 'month') }} as date)
+        ),
+        -- manual applications (int_manual_cash_applications) effective since that month-end
+        coalesce((
+            select min(payments.payment_date)
+            from {{ ref('int_manual_cash_applications') }} as manual
+            inner join {{ ref('int_payments_unioned') }} as payments on manual.payment_id = payments.payment_id
+            where manual.applied_date >= (
+                select coalesce(max(as_of_date), {{ date_literal('1900-01-01') }})
+                from {{ this }}
+                where as_of_date = cast({{ dbt.last_day('as_of_date', 'month') }} as date)
+            )
+        ), {{ date_literal('9999-12-31') }})
     )
     {% endif %}
 

@@ -5,6 +5,8 @@
 --   CEI (N = 1)  = (beginning AR + sales − ending AR) ÷ (beginning AR + sales − ending current AR)
 --   CEI (N = 3)  = the same over the trailing quarter, with sales ÷ 3
 --   AR turnover  = trailing turnover_window_months sales ÷ average AR (begin and end of window)
+-- Every KPI above uses gross AR (open invoices). Net AR = gross AR − unapplied cash on account
+-- (identified customers) is published beside it, with net DSO = net AR ÷ the same sales × days.
 
 with
 
@@ -112,6 +114,9 @@ select
     m.ending_ar_rc as open_ar_rc,
     m.ending_current_ar_rc as current_ar_rc,
     m.ending_ar_rc - m.ending_current_ar_rc as overdue_ar_rc,
+    m.unapplied_cash_rc,
+    m.unapplied_on_account_rc,
+    cast(m.ending_ar_rc - coalesce(m.unapplied_on_account_rc, 0) as {{ money_type() }}) as open_ar_net_rc,
     m.beginning_ar_rc,
     m.credit_sales_rc,
     m.cash_collected_rc,
@@ -122,6 +127,8 @@ select
     round(cast(m.ending_current_ar_rc / nullif(d.window_sales_rc, 0) * d.window_days as double), 2) as bpdso,
     round(cast((m.ending_ar_rc - m.ending_current_ar_rc) / nullif(d.window_sales_rc, 0) * d.window_days as double), 2)
         as add_days,
+    round(cast((m.ending_ar_rc - coalesce(m.unapplied_on_account_rc, 0)) / nullif(d.window_sales_rc, 0) * d.window_days
+        as double), 2) as dso_net,
     round(cast(100.0 * (m.beginning_ar_rc + m.credit_sales_rc - m.ending_ar_rc)
         / nullif(m.beginning_ar_rc + m.credit_sales_rc - m.ending_current_ar_rc, 0) as double), 2) as cei,
     round(cast(100.0 * (m.quarter_beginning_ar_rc + q.quarter_sales_rc / 3 - m.ending_ar_rc)

@@ -37,14 +37,15 @@ uninvoiced as (
 
 ),
 
+-- unapplied cash on account: the receipts of fct_unapplied_cash whose customer is known
 on_account as (
 
     select
         customer_id,
         sum(unapplied_amount) as unapplied_cash,
         sum(unapplied_amount_rc) as unapplied_cash_rc
-    from {{ ref('fct_payments') }}
-    where customer_id is not null and not is_refund
+    from {{ ref('fct_unapplied_cash') }}
+    where status = 'on account'
     group by customer_id
 
 ),
@@ -78,6 +79,8 @@ exposure as (
         customers.currency,
         customers.credit_limit,
         coalesce(open_ar.open_ar, 0) as open_ar,
+        coalesce(on_account.unapplied_cash, 0) as unapplied_cash_on_account,
+        coalesce(on_account.unapplied_cash_rc, 0) as unapplied_cash_on_account_rc,
         coalesce(uninvoiced.uninvoiced_orders, 0) as uninvoiced_orders,
         -- cash held on account: unapplied receipts not refunded, plus excess credits
         greatest(coalesce(on_account.unapplied_cash, 0) - coalesce(refunds.refunded, 0), 0)
@@ -106,5 +109,7 @@ select
         as credit_utilisation_pct,
     open_ar + uninvoiced_orders - held_on_account > credit_limit as is_over_credit_limit,
     cast(open_ar_rc as {{ money_type() }}) as open_ar_rc,
-    cast(uninvoiced_orders_rc as {{ money_type() }}) as uninvoiced_orders_rc
+    cast(uninvoiced_orders_rc as {{ money_type() }}) as uninvoiced_orders_rc,
+    cast(unapplied_cash_on_account as {{ money_type() }}) as unapplied_cash_on_account,
+    cast(unapplied_cash_on_account_rc as {{ money_type() }}) as unapplied_cash_on_account_rc
 from exposure
