@@ -380,7 +380,7 @@ def _truth_open_ar_rc(warehouse: Path, sources: Path, as_of: dt.date) -> float:
         warehouse, "select from_currency as currency, rate_date, rate::double as rate from raw_fx.fx_rates"
     ).sort("rate_date")
     with_rates = invoices.sort("invoice_date").join_asof(
-        rates, left_on="invoice_date", right_on="rate_date", by="currency", strategy="backward"
+        rates, left_on="invoice_date", right_on="rate_date", by="currency", strategy="backward", check_sortedness=False
     )
     first_rates = rates.group_by("currency").agg(pl.col("rate").first().alias("first_rate"))
     open_items = (

@@ -71,8 +71,10 @@ paid as (
 ),
 
 -- Unapplied cash as of each period end: receipts dated on or before it, less what was applied
--- to invoices by then (applications carry their applied date), at the payment-date rate as in
--- fct_payments. On account = the paying customer is known (what net AR deducts).
+-- to invoices by then (applications carry their applied date) and less what was refunded of
+-- them by then (money returned is no longer held; never below zero per receipt), at the
+-- payment-date rate as in fct_payments. On account = the paying customer is known (what net AR
+-- deducts). fct_unapplied_cash is the same rule as of the data's date, receipt by receipt.
 receipts as (
 
     select
@@ -99,22 +101,48 @@ applied_by_period as (
 
 ),
 
-unapplied as (
+refunded_by_period as (
 
     select
         periods.month_start,
-        sum(receipts.amount_rc - {{ to_reporting('coalesce(applied.applied_amount, 0)', 'receipts.fx_rate') }})
-            as unapplied_cash_rc,
-        sum(case
-            when receipts.customer_id is not null
-                then receipts.amount_rc - {{ to_reporting('coalesce(applied.applied_amount, 0)', 'receipts.fx_rate') }}
-            else 0
-        end) as unapplied_on_account_rc
+        refunds.original_payment_id as payment_id,
+        sum(refunds.amount) as refunded_amount
+    from periods
+    inner join {{ ref('int_payments_unioned') }} as refunds
+        on refunds.is_refund and refunds.payment_date <= periods.period_end
+    where refunds.original_payment_id is not null
+    group by periods.month_start, refunds.original_payment_id
+
+),
+
+held_by_period as (
+
+    select
+        periods.month_start,
+        receipts.customer_id,
+        greatest(
+            receipts.amount_rc
+            - {{ to_reporting('coalesce(applied.applied_amount, 0)', 'receipts.fx_rate') }}
+            - {{ to_reporting('coalesce(refunded.refunded_amount, 0)', 'receipts.fx_rate') }},
+            0
+        ) as held_rc
     from periods
     inner join receipts on receipts.payment_date <= periods.period_end
     left join applied_by_period as applied
         on periods.month_start = applied.month_start and receipts.payment_id = applied.payment_id
-    group by periods.month_start
+    left join refunded_by_period as refunded
+        on periods.month_start = refunded.month_start and receipts.payment_id = refunded.payment_id
+
+),
+
+unapplied as (
+
+    select
+        month_start,
+        sum(held_rc) as unapplied_cash_rc,
+        sum(case when customer_id is not null then held_rc else 0 end) as unapplied_on_account_rc
+    from held_by_period
+    group by month_start
 
 ),
 

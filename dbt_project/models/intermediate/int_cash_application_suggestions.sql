@@ -1,51 +1,46 @@
--- Suggested matches for unapplied cash, for a person to accept or not in the Unapplied cash page
--- (a first, simple version: the matcher's ambiguous candidates will replace it). For each receipt
--- of a known customer with money unapplied, that customer's invoices open at the data's as-of
--- date in the receipt's currency whose open balance equals the unapplied amount (0.70) or is
--- within 2 % of it (0.50); at most 5 per receipt, best first. Pairs reversed by hand are not
--- suggested again.
+-- Where the money still on account probably goes, for a person to accept or not in the
+-- Unapplied cash page (they are never applied by themselves). For each receipt of a known
+-- customer holding money (int_unapplied_receipts), against that customer's items open today in
+-- the receipt's currency (a pair reversed by hand is not suggested again):
+--   reference_fuzzy  a word of the remittance text one character off the item's number (0.40);
+--   amount / amount_combination  one item, or a subset of the `cash_application_max_open_items`
+--                    due closest to the payment date, that makes the held amount within 5 %
+--                    (exact 0.50, near 0.25; the three best fits);
+--   partial          otherwise the three items due closest to the payment date that owe more
+--                    than the receipt holds: part of one of them (0.10).
+-- Confidences are low on purpose: what reaches here is what the matcher could not decide (on
+-- the default simulated world about one suggestion in five is the truth).
+-- One row per receipt and item, at the rank of the best suggestion it belongs to.
+
+{% set max_items = var('cash_application_max_open_items') %}
 
 with
 
-as_of as (
-
-    select as_of_date from {{ ref('int_data_as_of') }}
-
-),
-
-applied as (
-
-    select payment_id, sum(applied_amount) as applied_amount
-    from {{ ref('int_payments_matched_to_invoices') }}
-    group by payment_id
-
-),
-
 receipts as (
 
-    select
-        payments.payment_id,
-        payments.customer_id,
-        payments.currency,
-        payments.amount - coalesce(applied.applied_amount, 0) as unapplied_amount
-    from {{ ref('int_payments_unioned') }} as payments
-    left join applied on payments.payment_id = applied.payment_id
-    where payments.payment_type = 'payment'
-        and payments.customer_id is not null
-        and payments.amount - coalesce(applied.applied_amount, 0) > 0
+    select * from {{ ref('int_unapplied_receipts') }}
+    where customer_id is not null
 
 ),
 
-open_invoices as (
+reversed_pairs as (
+
+    select payment_id, invoice_id from {{ ref('int_manual_cash_applications') }} where action = 'reverse'
+
+),
+
+open_today as (
 
     select
         intervals.invoice_id,
+        invoices.invoice_number,
         invoices.customer_id,
         invoices.currency,
         invoices.due_date,
         intervals.open_balance
     from {{ ref('int_invoice_balance_intervals') }} as intervals
-    inner join as_of on as_of.as_of_date between intervals.valid_from and intervals.valid_to
+    inner join {{ ref('int_data_as_of') }} as as_of
+        on as_of.as_of_date between intervals.valid_from and intervals.valid_to
     inner join {{ ref('stg_erp__invoices') }} as invoices on intervals.invoice_id = invoices.invoice_id
     where intervals.open_balance > 0
 
@@ -55,30 +50,135 @@ candidates as (
 
     select
         receipts.payment_id,
-        open_invoices.invoice_id,
-        least(receipts.unapplied_amount, open_invoices.open_balance) as suggested_amount,
         receipts.unapplied_amount,
-        open_invoices.open_balance,
-        open_invoices.due_date,
-        abs(open_invoices.open_balance - receipts.unapplied_amount) as difference
+        receipts.remittance_info,
+        open_today.invoice_id,
+        open_today.invoice_number,
+        open_today.due_date,
+        open_today.open_balance as open_amount,
+        abs({{ days_between('open_today.due_date', 'receipts.payment_date') }}) as days_from_due
     from receipts
-    inner join open_invoices
-        on receipts.customer_id = open_invoices.customer_id and receipts.currency = open_invoices.currency
-    where abs(open_invoices.open_balance - receipts.unapplied_amount) <= 0.02 * receipts.unapplied_amount
-        and not exists (
-            select 1 from {{ ref('int_manual_cash_applications') }} as manual
-            where manual.action = 'reverse'
-                and manual.payment_id = receipts.payment_id and manual.invoice_id = open_invoices.invoice_id
-        )
+    inner join open_today
+        on receipts.customer_id = open_today.customer_id and receipts.currency = open_today.currency
+    where not exists (
+        select 1 from reversed_pairs as r
+        where r.payment_id = receipts.payment_id and r.invoice_id = open_today.invoice_id
+    )
 
 ),
 
-ranked as (
+open_items as (
 
     select
         *,
-        row_number() over (partition by payment_id order by difference, due_date, invoice_id) as rank_for_payment
+        case when closeness <= {{ max_items }} then
+            row_number() over (partition by payment_id, closeness <= {{ max_items }} order by due_date, invoice_id)
+        end as bound_rank
+    from (
+        select
+            *,
+            row_number() over (partition by payment_id order by due_date, invoice_id) as item_rank,
+            row_number() over (partition by payment_id order by days_from_due, due_date, invoice_id) as closeness
+        from candidates
+    ) as ranked
+
+),
+
+fits as (
+
+    select
+        combinations.*,
+        abs(combinations.combination_amount - receipts.unapplied_amount) as abs_difference,
+        row_number() over (
+            partition by combinations.payment_id
+            order by
+                abs(combinations.combination_amount - receipts.unapplied_amount),
+                combinations.n_items,
+                combinations.closeness_sum,
+                combinations.single_rank,
+                combinations.subset_mask
+        ) as fit_rank
+    from ({{ open_item_combinations('open_items', max_items) }}) as combinations
+    inner join receipts on combinations.payment_id = receipts.payment_id
+    where abs(combinations.combination_amount - receipts.unapplied_amount) <= 0.05 * receipts.unapplied_amount
+
+),
+
+by_amount as (
+
+    select
+        items.payment_id,
+        items.invoice_id,
+        fits.fit_rank as suggestion_rank,
+        items.open_amount as suggested_amount,
+        case when fits.n_items = 1 then 'amount' else 'amount_combination' end as match_method,
+        case when fits.abs_difference = 0 then 0.50 else 0.25 end as match_confidence,
+        case
+            when fits.n_items = 1 and fits.abs_difference = 0 then 'owes exactly what the receipt holds'
+            when fits.n_items = 1 then 'owes within 5 % of what the receipt holds'
+            when fits.abs_difference = 0 then 'with ' || cast(fits.n_items - 1 as {{ dbt.type_string() }})
+                || ' other open item(s) makes exactly what the receipt holds'
+            else 'with ' || cast(fits.n_items - 1 as {{ dbt.type_string() }})
+                || ' other open item(s) makes within 5 % of what the receipt holds'
+        end as reason
+    from fits
+    inner join open_items as items
+        on fits.payment_id = items.payment_id
+        and {{ is_combination_member('items.item_rank', 'items.bound_rank') }}
+    where fits.fit_rank <= 3
+
+),
+
+by_reference as (
+
+    select distinct
+        candidates.payment_id,
+        candidates.invoice_id,
+        0 as suggestion_rank,
+        least(candidates.open_amount, candidates.unapplied_amount) as suggested_amount,
+        'reference_fuzzy' as match_method,
+        0.40 as match_confidence,
+        'the remittance text names a number one character off this invoice''s' as reason
     from candidates
+    inner join (
+        select
+            payment_id,
+            {{ reference_key('token') }} as token_key
+        from (
+            select payment_id, {{ split_to_rows('remittance_info') }} as token
+            from receipts
+            where remittance_info is not null
+        ) as words
+    ) as tokens on candidates.payment_id = tokens.payment_id
+    where length(tokens.token_key) >= 6
+        and levenshtein(tokens.token_key, {{ reference_key('candidates.invoice_number') }}) = 1
+
+),
+
+partial as (
+
+    select
+        payment_id,
+        invoice_id,
+        10 + closeness as suggestion_rank,
+        unapplied_amount as suggested_amount,
+        'partial' as match_method,
+        0.10 as match_confidence,
+        'owes more than the receipt holds: part of it' as reason
+    from open_items
+    where open_amount > unapplied_amount
+        and payment_id not in (select payment_id from fits)
+        and closeness <= 3
+
+),
+
+unioned as (
+
+    select * from by_reference
+    union all
+    select * from by_amount
+    union all
+    select * from partial
 
 )
 
@@ -86,13 +186,15 @@ select
     payment_id,
     invoice_id,
     cast(suggested_amount as {{ money_type() }}) as suggested_amount,
-    'amount' as match_method,
-    cast(case when difference = 0 then 0.70 else 0.50 end as decimal(3, 2)) as match_confidence,
-    case
-        when difference = 0 then 'the invoice''s open balance equals the unapplied amount'
-        else 'the invoice''s open balance is within 2 % of the unapplied amount (difference '
-            || cast(cast(difference as {{ money_type() }}) as {{ dbt.type_string() }}) || ')'
-    end as reason,
-    rank_for_payment as suggestion_rank
-from ranked
-where rank_for_payment <= 5
+    match_method,
+    cast(match_confidence as decimal(3, 2)) as match_confidence,
+    reason,
+    suggestion_rank
+from (
+    select
+        *,
+        row_number() over (partition by payment_id, invoice_id order by suggestion_rank, match_confidence desc)
+            as rank_for_pair
+    from unioned
+) as best
+where rank_for_pair = 1
