@@ -67,6 +67,13 @@ OPTIONAL_MARTS = (
     "marts.fct_disputes",
     "marts.fct_collection_actions",
     "marts.fct_customer_lifetime_value",
+    "marts.fct_unapplied_cash",
+    "marts.fct_cash_application_suggestions",
+    "marts.fct_cash_application_audit",
+    "marts.fct_order_fulfilment",
+    "marts.fct_order_quality_monthly",
+    "marts.fct_write_offs",
+    "marts.fct_write_off_proposals",
 )
 
 
