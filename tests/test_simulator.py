@@ -222,3 +222,21 @@ def test_a_world_built_in_shards_is_one_world(tmp_path: Path, monkeypatch: pytes
     joined = paid.join(truth, on="payment_id", how="left")
     assert joined.height > 100 and (joined["amount"] == joined["amount_right"]).all()
     assert simulator.read_ground_truth(sources, "customer_behaviour").height == 80
+
+
+def test_the_demo_world_keeps_the_cash_application_cases_that_make_it_hard() -> None:
+    """Cash application must not pass by the simulator getting easier (issue 16): the `make demo`
+    world keeps at least 8 % of receipts paying several invoices, 5.5 % bank transfers without a
+    remittance reference among all receipts, and payers nobody knows."""
+    world = build(WorldSpec(seed=42, customers=500, start=END - dt.timedelta(days=729), initial_days=730), 730)
+    charges = world.processor.filter(pl.col("object") == "charge")
+    receipts = charges.height + world.bank.height
+    invoices_per_receipt = (
+        world.allocations.filter(pl.col("invoice_id").is_not_null()).group_by("payment_id").agg(pl.len().alias("n"))
+    )
+    several = invoices_per_receipt.filter(pl.col("n") > 1).height / receipts
+    no_reference = world.bank.filter(pl.col("reference").is_null()).height / receipts
+    unknown = world.bank.filter(pl.col("customer_id").is_null()).height
+    assert several >= 0.08, several
+    assert no_reference >= 0.055, no_reference
+    assert unknown / receipts >= 0.01, unknown
