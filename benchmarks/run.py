@@ -17,6 +17,7 @@ import platform
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -40,16 +41,20 @@ SOURCES = ("erp", "processor", "bank", "fx", "ops")
 def measure(name: str, command: list[str], env: dict[str, str]) -> dict[str, object]:
     """Run one stage; its wall time and the peak RSS of its process tree."""
     started = time.perf_counter()
-    process = psutil.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    peak = 0
-    while process.poll() is None:
-        try:
-            tree = [process, *process.children(recursive=True)]
-            peak = max(peak, sum(p.memory_info().rss for p in tree if p.is_running()))
-        except psutil.Error:
-            pass
-        time.sleep(0.1)
-    output = process.stdout.read() if process.stdout else ""
+    # The stage's output goes to a file, not a pipe: nothing reads a pipe while the stage runs,
+    # and a stage that writes more than the pipe holds (dbt's 300-node log) would block on it.
+    with tempfile.TemporaryFile("w+") as log:
+        process = psutil.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
+        peak = 0
+        while process.poll() is None:
+            try:
+                tree = [process, *process.children(recursive=True)]
+                peak = max(peak, sum(p.memory_info().rss for p in tree if p.is_running()))
+            except psutil.Error:
+                pass
+            time.sleep(0.1)
+        log.seek(0)
+        output = log.read()
     seconds = time.perf_counter() - started
     if process.returncode != 0:
         raise RuntimeError(f"stage {name} failed ({process.returncode}):\n{output[-3000:]}")
