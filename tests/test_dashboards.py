@@ -605,11 +605,15 @@ def test_a_suggested_match_applied_and_reversed_in_the_browser_reaches_the_wareh
     monkeypatch.setenv("O2C_OPS_URL", f"sqlite:///{ops_file}")
     monkeypatch.delenv("O2C_SERVING_PATH", raising=False)
     monkeypatch.delenv("O2C_WAREHOUSE_PATH", raising=False)
+    # The page's first suggestion (it lists them in this order and preselects the first) of the
+    # receipt with the most confident one.
     suggestion = mart(
         data,
         "select s.payment_id, s.invoice_id, s.invoice_number, s.suggested_amount::double as amount "
-        "from marts.fct_cash_application_suggestions s where s.suggestion_rank = 1 "
-        "order by s.match_confidence desc, s.payment_id limit 1",
+        "from marts.fct_cash_application_suggestions s "
+        "where s.payment_id = (select payment_id from marts.fct_cash_application_suggestions "
+        "order by match_confidence desc, payment_id limit 1) "
+        "order by s.suggestion_rank, s.match_confidence desc, s.invoice_id limit 1",
     ).row(0, named=True)
     payment_id, invoice_id = suggestion["payment_id"], suggestion["invoice_id"]
     warehouse = data / "warehouse" / "warehouse.duckdb"

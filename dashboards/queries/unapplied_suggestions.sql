@@ -9,4 +9,4 @@ select
     reason
 from marts.fct_cash_application_suggestions
 where payment_id = $payment_id
-order by suggestion_rank
+order by suggestion_rank, match_confidence desc, invoice_id
