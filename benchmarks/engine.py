@@ -90,6 +90,14 @@ def _samples(con: duckdb.DuckDBPyConnection) -> dict[str, object]:
     collector = con.execute(
         "select collector_id from marts.dim_customers group by 1 order by count(*) desc limit 1"
     ).fetchall()[0][0]
+    # The receipt holding the most money on account, as the Unapplied cash page opens it.
+    receipt = con.execute(
+        "select payment_id, currency from marts.fct_unapplied_cash order by unapplied_amount_rc desc, payment_id limit 1"
+    ).fetchall()
+    payment, currency = receipt[0] if receipt else (None, None)
+    month_start, period_end = con.execute(
+        "select month_start, period_end from marts.fct_ar_kpis_monthly order by month_start desc limit 1"
+    ).fetchall()[0]
     return {
         "as_of": as_of,
         "as_of_date": as_of,
@@ -102,6 +110,10 @@ def _samples(con: duckdb.DuckDBPyConnection) -> dict[str, object]:
         "search": "",
         "customer_id": customer,
         "collector_id": collector,
+        "payment_id": payment,
+        "currency": currency,
+        "month_start": month_start,
+        "period_end": period_end,
         "limit": 10,
     }
 
