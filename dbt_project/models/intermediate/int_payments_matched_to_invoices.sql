@@ -418,7 +418,12 @@ requested as (
                     0
                 )
             )
-        end as requested
+        end as requested,
+        -- quoting several invoices and paying less than they owe: which one stays short is the
+        -- smallest-first rule's choice, not the remitter's word, so it says so in its confidence
+        method_rank = 1
+        and n_references > 1
+        and sum(open_estimate) over (partition by payment_id) > payment_amount as split_by_rule
     from estimated
 
 ),
@@ -431,7 +436,7 @@ capped as (
         invoice_id,
         applied_date,
         match_method,
-        match_confidence,
+        case when split_by_rule then cast(0.75 as decimal(3, 2)) else match_confidence end as match_confidence,
         {{ capped_to_open_balance('requested', 'applied_date, method_rank, payment_id') }} as applied_amount
     from requested
 
