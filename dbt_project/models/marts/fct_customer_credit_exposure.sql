@@ -50,14 +50,14 @@ on_account as (
 
 ),
 
+-- refunds that name no receipt (those that do are already out of fct_unapplied_cash)
 refunds as (
 
     select
         customer_id,
-        sum(amount) as refunded,
-        sum(amount_rc) as refunded_rc
+        sum(amount) as refunded
     from {{ ref('fct_payments') }}
-    where customer_id is not null and is_refund
+    where customer_id is not null and is_refund and original_payment_id is null
     group by customer_id
 
 ),
@@ -82,7 +82,8 @@ exposure as (
         coalesce(on_account.unapplied_cash, 0) as unapplied_cash_on_account,
         coalesce(on_account.unapplied_cash_rc, 0) as unapplied_cash_on_account_rc,
         coalesce(uninvoiced.uninvoiced_orders, 0) as uninvoiced_orders,
-        -- cash held on account: unapplied receipts not refunded, plus excess credits
+        -- cash held on account: unapplied receipts (net of their refunds) less refunds that name
+        -- no receipt, plus excess credits
         greatest(coalesce(on_account.unapplied_cash, 0) - coalesce(refunds.refunded, 0), 0)
         + coalesce(credits.credit_on_account, 0) as held_on_account,
         coalesce(open_ar.open_ar_rc, 0) as open_ar_rc,

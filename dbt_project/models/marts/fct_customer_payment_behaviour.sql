@@ -24,9 +24,20 @@ payments as (
 
     select
         customer_id,
-        max(payment_date) as last_payment_date,
-        sum(unapplied_amount_rc) as unapplied_cash_rc
+        max(payment_date) as last_payment_date
     from {{ ref('fct_payments') }}
+    where customer_id is not null
+    group by customer_id
+
+),
+
+-- cash on account: the unapplied-cash rule's one home (not applied, not refunded)
+on_account as (
+
+    select
+        customer_id,
+        sum(unapplied_amount_rc) as unapplied_cash_rc
+    from {{ ref('int_unapplied_receipts') }}
     where customer_id is not null
     group by customer_id
 
@@ -71,8 +82,9 @@ select
     cast(behaviour.overdue_ar_rc as {{ money_type() }}) as overdue_ar_rc,
     behaviour.max_days_past_due,
     cast(behaviour.written_off_rc as {{ money_type() }}) as written_off_rc,
-    cast(coalesce(payments.unapplied_cash_rc, 0) as {{ money_type() }}) as unapplied_cash_rc,
+    cast(coalesce(on_account.unapplied_cash_rc, 0) as {{ money_type() }}) as unapplied_cash_rc,
     payments.last_payment_date
 from behaviour
 left join disputes on behaviour.customer_id = disputes.customer_id
 left join payments on behaviour.customer_id = payments.customer_id
+left join on_account on behaviour.customer_id = on_account.customer_id
