@@ -16,6 +16,19 @@ meta = ui.guard()
 st.title("Unapplied cash")
 ui.freshness(meta)
 ops_url = get_settings().ops()
+
+
+def save(action: ops_store.ManualApplication, what: str) -> None:
+    """Store an application or reversal; say what was saved (after the rerun) or why not."""
+    try:
+        saved_id = ops_store.record_manual_application(ops_url, action)
+    except ValueError as problem:
+        st.error(f"Not saved: {problem}.")
+    else:
+        st.session_state["unapplied_saved"] = f"Saved: {what} ({saved_id}). It takes effect on the next run."
+        st.rerun()
+
+
 if saved := st.session_state.pop("unapplied_saved", None):
     st.success(saved)
 as_of = meta["as_of_date"]
@@ -124,16 +137,7 @@ if receipt is not None:
             applied_amount=Decimal(str(amount)).quantize(Decimal("0.01")),
             note=note or None,
         )
-        try:
-            saved_id = ops_store.record_manual_application(ops_url, application)
-        except ValueError as problem:
-            st.error(f"Not saved: {problem}.")
-        else:
-            st.session_state["unapplied_saved"] = (
-                f"Saved: apply {amount:,.2f} of {payment_id} to {application.invoice_id} ({saved_id}). "
-                "It takes effect on the next run."
-            )
-            st.rerun()
+        save(application, f"apply {amount:,.2f} of {payment_id} to {application.invoice_id}")
 
     applied = db.query("payment_applications", {"payment_id": payment_id})
     st.markdown("**Applied in this build** (what a reversal takes back)")
@@ -158,15 +162,7 @@ if receipt is not None:
                 entered_by=reversed_by,
                 note=reverse_note or None,
             )
-            try:
-                saved_id = ops_store.record_manual_application(ops_url, reversal)
-            except ValueError as problem:
-                st.error(f"Not saved: {problem}.")
-            else:
-                st.session_state["unapplied_saved"] = (
-                    f"Saved: reverse {payment_id} from {reverse_invoice} ({saved_id}). It takes effect on the next run."
-                )
-                st.rerun()
+            save(reversal, f"reverse {payment_id} from {reverse_invoice}")
 
 st.markdown("**Entered in the ops store** (newest first; the next run applies those this build does not have yet)")
 pending = ops_store.manual_applications(ops_url)
