@@ -448,7 +448,8 @@ def test_every_page_in_a_real_browser_and_a_promise_persisted(app_env: Path, ser
                 _wait_for_app(tab, title)
                 assert tab.locator('[data-testid="stException"]').count() == 0, path
                 tab.screenshot(path=str(shots / f"{path or 'overview'}.png"), full_page=True)
-                if path == "":  # the bad-debt section beside the aging renders
+                if path == "":  # the bad-debt section beside the aging renders (below the title: wait for it)
+                    tab.get_by_text("Expected credit loss by aging bucket", exact=False).first.wait_for(timeout=30_000)
                     assert tab.get_by_text("Expected credit loss by aging bucket", exact=False).count() >= 1
 
             # The collector works the worklist: a promise to pay on the top item.
