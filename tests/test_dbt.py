@@ -17,8 +17,11 @@ from ingestion.pipeline import ingest
 from orchestration.dbt_runner import run_dbt
 from tests.conftest import END, ingest_config, simulate_world
 
-# Cash application recall by amount reached on the test world (the target is 0.99).
-RECALL_REACHED = 0.98
+# Cash application recall by amount on the test world: 0.99 on the receipts that say which
+# invoices they pay and how much of each; what is reached overall (docs/metrics.md, Cash
+# application: the rest pay part of an invoice without saying which, and are not guessed).
+RECALL_OF_RECEIPTS_THAT_SAY = 0.99
+RECALL_REACHED = 0.985
 
 
 def build(warehouse: Path, work: Path, *args: str) -> dict[str, str]:
@@ -324,6 +327,60 @@ def _truth_by_amount(warehouse: Path, sources: Path) -> pl.DataFrame:
     )
 
 
+def _receipts_paying_part_of_an_invoice_without_saying_which(warehouse: Path, sources: Path) -> pl.DataFrame:
+    """The payment_ids the truth says pay part of an invoice (less than it owed then, after
+    credits and earlier payments) while their remittance does not name that one invoice alone:
+    which invoice is short, or by how much, is nowhere in the data."""
+    invoices = query(
+        warehouse, "select invoice_id, invoice_number, invoice_amount::double as invoice_amount from raw_erp.invoices"
+    )
+    credits = query(
+        warehouse,
+        "select invoice_id, credit_memo_date, credit_amount::double as credit from raw_erp.credit_memos "
+        "where invoice_id is not null",
+    )
+    remittances = query(warehouse, "select payment_id, remittance_info from marts.fct_payments")
+    allocations = (
+        simulator.read_ground_truth(sources, "payment_allocations")
+        .filter(pl.col("invoice_id").is_not_null())
+        .with_columns(pl.col("amount").cast(pl.Float64))
+        .join(invoices, on="invoice_id")
+        .with_columns(
+            (
+                pl.col("amount").cum_sum().over("invoice_id", order_by=["payment_date", "payment_id"])
+                - pl.col("amount")
+            ).alias("paid_before")
+        )
+    )
+    credited = (
+        allocations.select("payment_id", "invoice_id", "payment_date")
+        .join(credits, on="invoice_id")
+        .filter(pl.col("credit_memo_date") <= pl.col("payment_date"))
+        .group_by("payment_id", "invoice_id")
+        .agg(pl.col("credit").sum())
+    )
+
+    def letters_and_digits(column: pl.Expr) -> pl.Expr:
+        return column.str.to_uppercase().str.replace_all(r"[^0-9A-Z]", "")
+
+    per_payment = (
+        allocations.join(credited, on=["payment_id", "invoice_id"], how="left")
+        .join(remittances, on="payment_id", how="left")
+        .with_columns(
+            (
+                pl.col("amount")
+                < pl.col("invoice_amount") - pl.col("credit").fill_null(0) - pl.col("paid_before") - 0.005
+            ).alias("pays_part"),
+            letters_and_digits(pl.col("remittance_info").fill_null(""))
+            .str.contains(letters_and_digits(pl.col("invoice_number")), literal=True)
+            .alias("named"),
+        )
+        .group_by("payment_id")
+        .agg(pl.col("pays_part").any(), (pl.len() == 1).alias("one_invoice"), pl.col("named").all())
+    )
+    return per_payment.filter(pl.col("pays_part") & ~(pl.col("one_invoice") & pl.col("named"))).select("payment_id")
+
+
 def test_cash_application_precision_and_recall_by_amount_against_the_truth(
     built, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -344,11 +401,21 @@ def test_cash_application_precision_and_recall_by_amount_against_the_truth(
         )
         .sort("match_method")
     )
+    unsaid = _receipts_paying_part_of_an_invoice_without_saying_which(warehouse, sources)
+    said = pairs.join(unsaid, on="payment_id", how="anti")
+    recall_of_said = said["correct_rc"].sum() / said["true_rc"].sum()
+    unsaid_share = 1 - said["true_rc"].sum() / pairs["true_rc"].sum()
     with capsys.disabled():
-        print(f"\ncash application vs ground truth: recall {recall:.4f}, precision {precision:.4f}\n{by_method}")
+        print(
+            f"\ncash application vs ground truth: recall {recall:.4f}, precision {precision:.4f}; "
+            f"{unsaid_share:.2%} of the money pays part of an invoice without saying which, "
+            f"recall of the rest {recall_of_said:.4f}\n{by_method}"
+        )
     assert precision >= 0.995
-    # The issue's target is 0.99; weekly batches paying parts of several invoices are still
-    # missed (docs/metrics.md, Cash application): this guards what is reached.
+    assert recall_of_said >= RECALL_OF_RECEIPTS_THAT_SAY
+    # The world does have such receipts (a batch paying part of one invoice, no reference): they
+    # are what keeps the overall recall below 0.99.
+    assert 0.01 < unsaid_share < 0.10
     assert recall >= RECALL_REACHED
     methods = dict(zip(by_method["match_method"], by_method["precision"], strict=True))
     assert methods["source"] == 1.0

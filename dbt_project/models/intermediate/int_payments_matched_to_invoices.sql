@@ -4,7 +4,9 @@
 --   2. reference    an invoice number of the paying customer appears in the remittance text, in
 --                   any format (`INV-2025/0401`, `inv 20250401`: letters and digits compared;
 --                   0.99, 0.90 when the payer is unknown);
---      reference_fuzzy  one character off (a typo) from exactly one invoice of the customer (0.85);
+--      reference_fuzzy  one character off (a typo) from exactly one invoice of the customer, or a
+--                   quoted invoice not owed the amount while exactly one invoice one character
+--                   off is owed exactly that (0.85);
 --   3. amount       what the references leave of a receipt of a known customer is made of the
 --                   customer's open items at the payment date: one to three items, or a run of
 --                   consecutive items by due date (bounded subset sum over the oldest
@@ -12,8 +14,10 @@
 --                   tolerance (bank fees, short payments, rounding: both
 --                   `cash_application_tolerance_rc` in the reporting currency and
 --                   `cash_application_tolerance_pct` of the items); fewer items, then older ones,
---                   break ties. A best fit that another fits equally well is applied only when
---                   exact (to the oldest, 0.60); otherwise it is left for review.
+--                   break ties. Then an overpayment: one of the likeliest items and at most
+--                   `cash_application_overpayment_pct` more (the rest stays on account). A best
+--                   fit that another fits equally well is applied only when exact (to the
+--                   oldest, 0.60); otherwise it is left for review.
 --                   Two passes: receipts that lost their items to an earlier receipt try again.
 --                   What is still on account is tried again `cash_application_retry_days`
 --                   after the payment, against the items open then, and applied on that day
@@ -30,6 +34,7 @@
 {% set max_items = var('cash_application_max_open_items') %}
 {% set tolerance_rc = var('cash_application_tolerance_rc') %}
 {% set tolerance_pct = var('cash_application_tolerance_pct') %}
+{% set overpayment_pct = var('cash_application_overpayment_pct') %}
 {#- passes 1 and 2 at the payment date; the later ones retry what is still on account -#}
 {% set retry_days = {} %}
 {% for days in var('cash_application_retry_days') %}
@@ -249,6 +254,40 @@ exact_references as (
 
 ),
 
+-- A receipt quoting one invoice of its customer for an amount that invoice is not owed, while
+-- exactly one other invoice of the customer, one character off, is owed exactly that amount:
+-- the quote is that invoice mistyped (a typo can hit another real invoice number).
+misquoted as (
+
+    select
+        quoted.payment_id,
+        quoted.invoice_id as quoted_invoice_id,
+        min(neighbour.invoice_id) as invoice_id
+    from exact_references as quoted
+    inner join payments on quoted.payment_id = payments.payment_id
+    inner join invoices as quoted_invoice on quoted.invoice_id = quoted_invoice.invoice_id
+    inner join invoices as neighbour
+        on quoted_invoice.customer_id = neighbour.customer_id
+        and quoted_invoice.currency = neighbour.currency
+        and quoted_invoice.invoice_id <> neighbour.invoice_id
+        and neighbour.invoice_date <= payments.payment_date
+        and length(quoted_invoice.reference_key) = length(neighbour.reference_key)
+        and levenshtein(quoted_invoice.reference_key, neighbour.reference_key) = 1
+    where payments.customer_id is not null
+        and quoted.payment_id in (select payment_id from exact_references group by payment_id having count(*) = 1)
+        and payments.amount <> quoted_invoice.invoice_amount - coalesce((
+            select sum(credits.credit_amount) from credits
+            where credits.invoice_id = quoted_invoice.invoice_id and credits.credit_memo_date <= payments.payment_date
+        ), 0)
+        and payments.amount = neighbour.invoice_amount - coalesce((
+            select sum(credits.credit_amount) from credits
+            where credits.invoice_id = neighbour.invoice_id and credits.credit_memo_date <= payments.payment_date
+        ), 0)
+    group by quoted.payment_id, quoted.invoice_id
+    having count(*) = 1
+
+),
+
 -- A word that looks like an invoice number but is none: one character off from exactly one
 -- invoice of the (known) paying customer is that invoice mistyped.
 fuzzy_candidates as (
@@ -300,6 +339,21 @@ reference_candidates as (
 
     select distinct payment_id, invoice_id, applied_date, payment_amount, match_confidence, match_method
     from exact_references
+    where not exists (
+        select 1 from misquoted
+        where misquoted.payment_id = exact_references.payment_id
+            and misquoted.quoted_invoice_id = exact_references.invoice_id
+    )
+    union
+    select
+        misquoted.payment_id,
+        misquoted.invoice_id,
+        payments.payment_date as applied_date,
+        payments.amount as payment_amount,
+        0.85 as match_confidence,
+        'reference_fuzzy' as match_method
+    from misquoted
+    inner join payments on misquoted.payment_id = payments.payment_id
     union
     select * from fuzzy_references
     where not exists (
@@ -582,6 +636,7 @@ pass{{ pass }}_fits as (
 
     select
         combinations.*,
+        receipts.fx_rate,
         combinations.combination_amount - receipts.residual as difference,
         abs(combinations.combination_amount - receipts.residual) as abs_difference
     from ({{ open_item_combinations('pass' ~ pass ~ '_open_items', max_items) }}) as combinations
@@ -592,9 +647,19 @@ pass{{ pass }}_fits as (
         or (
             combinations.n_items = 1
             and not receipts.has_references
+            and combinations.closeness_sum <= {{ max_items }}
             and abs(combinations.combination_amount - receipts.residual) * receipts.fx_rate <= {{ tolerance_rc }}
             and abs(combinations.combination_amount - receipts.residual)
             <= combinations.combination_amount * {{ tolerance_pct }} / 100
+        )
+        -- an overpayment: one of the likeliest items and a little more, the rest left on account
+        or (
+            combinations.n_items = 1
+            and not receipts.has_references
+            and combinations.closeness_sum <= 3
+            and combinations.combination_amount < receipts.residual
+            and receipts.residual - combinations.combination_amount
+            <= combinations.combination_amount * {{ overpayment_pct }} / 100
         )
 
 ),
@@ -605,10 +670,21 @@ pass{{ pass }}_ranked as (
         *,
         row_number() over (
             partition by payment_id
-            order by abs_difference, n_items, closeness_sum, single_rank, subset_mask
+            order by fit_kind, abs_difference, n_items, closeness_sum, single_rank, subset_mask
         ) as fit_rank,
-        count(*) over (partition by payment_id, abs_difference, n_items) as n_equal_fits
-    from pass{{ pass }}_fits
+        count(*) over (partition by payment_id, abs_difference, n_items) as n_equal_fits,
+        count(*) over (partition by payment_id, fit_kind) as n_kind_fits
+    from (
+        select
+            *,
+            case
+                when difference = 0 then 1
+                when abs_difference * fx_rate <= {{ tolerance_rc }}
+                    and abs_difference <= combination_amount * {{ tolerance_pct }} / 100 then 2
+                else 3
+            end as fit_kind
+        from pass{{ pass }}_fits
+    ) as kinds
 
 ),
 
@@ -620,20 +696,23 @@ pass{{ pass }}_chosen as (
         subset_mask,
         difference,
         case
-            when difference = 0 and n_items = 1 then 'amount'
-            when difference = 0 then 'amount_combination'
-            else 'amount_tolerance'
+            when fit_kind = 1 and n_items = 1 then 'amount'
+            when fit_kind = 1 then 'amount_combination'
+            when fit_kind = 2 then 'amount_tolerance'
+            else 'amount_overpayment'
         end as match_method,
         case
-            when difference = 0 and n_equal_fits > 1 then 0.60
-            when difference = 0 and n_items = 1 then 0.90
-            when difference = 0 then 0.85
-            else 0.70
+            when fit_kind = 1 and n_equal_fits > 1 then 0.60
+            when fit_kind = 1 and n_items = 1 then 0.90
+            when fit_kind = 1 then 0.85
+            when fit_kind = 2 then 0.70
+            else 0.65
         end as match_confidence
     from pass{{ pass }}_ranked
     where fit_rank = 1
-        -- a tie that is not exact is a guess: left for review
-        and (difference = 0 or n_equal_fits = 1)
+        -- a tie that is not exact is a guess, and so is an overpayment two items could explain:
+        -- left for review
+        and (fit_kind = 1 or (fit_kind = 2 and n_equal_fits = 1) or (fit_kind = 3 and n_kind_fits = 1))
 
 ),
 
