@@ -61,7 +61,7 @@ bench: setup
 	$(BIN)/python benchmarks/run.py --scale $(SCALE)
 
 lint: setup
-	$(BIN)/ruff check ingestion orchestration forecasting dashboards alerts tests benchmarks
+	$(BIN)/ruff check simulator ingestion quality orchestration forecasting dashboards alerts tests benchmarks
 
 contract-docs: setup
 	$(BIN)/o2c contract --write docs/sources.md --write-dbt dbt_project/macros/contract_columns.sql

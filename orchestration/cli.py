@@ -32,7 +32,7 @@ def simulate(
     faults: Annotated[bool, typer.Option("--faults", help="Inject bad input (duplicates, bad dates, drift…).")] = False,
 ) -> None:
     """Generate (or advance) the demo source systems: ERP database, payment and bank files, FX."""
-    from ingestion import simulator
+    import simulator
 
     s = get_settings()
     if advance is not None:
@@ -196,8 +196,8 @@ def check(
     marts_only: Annotated[bool, typer.Option("--marts-only", help="Check only the key marts.")] = False,
 ) -> None:
     """Run the data-quality suites now and print what they found (recorded in quality.dq_results)."""
-    from ingestion import quality
     from ingestion.pipeline import configured_sources, new_load_id, source_entities
+    from quality import suites
 
     s = get_settings()
     if not s.warehouse.exists():
@@ -208,18 +208,18 @@ def check(
     results = (
         []
         if marts_only
-        else quality.check_warehouse(
+        else suites.check_warehouse(
             s.warehouse, chosen, source_entities, run_id=run_id, full=full, docs_dir=s.quality_dir
         )
     )
     if marts or marts_only:
-        results += quality.check_marts(s.warehouse, run_id=run_id, docs_dir=s.quality_dir)
+        results += suites.check_marts(s.warehouse, run_id=run_id, docs_dir=s.quality_dir)
     table = Table("source", "entity", "expectation", "column", "severity", "result", "unexpected", "sample")
-    for r in sorted(results, key=lambda r: (r.success, r.severity != quality.ERROR, r.source, r.entity)):
+    for r in sorted(results, key=lambda r: (r.success, r.severity != suites.ERROR, r.source, r.entity)):
         result = (
             "[green]pass[/green]"
             if r.success
-            else ("[red]FAIL[/red]" if r.severity == quality.ERROR else "[yellow]warn[/yellow]")
+            else ("[red]FAIL[/red]" if r.severity == suites.ERROR else "[yellow]warn[/yellow]")
         )
         if not r.success or len(results) <= 40:
             table.add_row(
@@ -233,12 +233,12 @@ def check(
                 ", ".join(r.sample),
             )
     console.print(table)
-    errors = [r for r in results if not r.success and r.severity == quality.ERROR]
-    warnings = [r for r in results if not r.success and r.severity == quality.WARN]
+    errors = [r for r in results if not r.success and r.severity == suites.ERROR]
+    warnings = [r for r in results if not r.success and r.severity == suites.WARN]
     console.print(
         f"{len(results)} expectations: {len(results) - len(errors) - len(warnings)} passed, {len(warnings)} warnings, {len(errors)} errors."
     )
-    console.print(f"Data docs: {quality.data_docs_index(s.quality_dir)}")
+    console.print(f"Data docs: {suites.data_docs_index(s.quality_dir)}")
     if errors:
         raise typer.Exit(1)
 

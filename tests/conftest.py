@@ -17,7 +17,7 @@ import duckdb
 import polars as pl
 import pytest
 
-from ingestion import simulator
+import simulator
 from ingestion.contract import ENTITIES
 from ingestion.pipeline import IngestConfig
 

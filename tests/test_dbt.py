@@ -12,7 +12,7 @@ import duckdb
 import polars as pl
 import pytest
 
-from ingestion import simulator
+import simulator
 from ingestion.pipeline import ingest
 from orchestration.dbt_runner import run_dbt
 from tests.conftest import END, ingest_config, simulate_world

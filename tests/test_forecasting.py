@@ -12,7 +12,7 @@ import polars as pl
 import pytest
 
 from forecasting import cash, clv, pay_dates, run, tables
-from ingestion.simulator import read_ground_truth
+from simulator import read_ground_truth
 from tests.conftest import o2c
 
 END = dt.date(2026, 6, 30)

@@ -11,10 +11,10 @@ import polars as pl
 import pytest
 import sqlalchemy as sa
 
-from ingestion import simulator
+import simulator
 from ingestion.contract import ENTITIES, ERP_ENTITIES
 from ingestion.pipeline import ingest, ingest_source
-from ingestion.simulator.writers import SIMULATED_ERP_ENTITIES
+from simulator.writers import SIMULATED_ERP_ENTITIES
 from tests.conftest import assert_same_tables, ingest_config, raw_tables, simulate_world
 
 FIXTURES = Path(__file__).parent / "fixtures"

@@ -14,11 +14,12 @@ import duckdb
 import polars as pl
 import pytest
 
-from ingestion import quality, simulator
+import simulator
 from ingestion.contract import ENTITIES, Entity
 from ingestion.pipeline import SOURCES, ingest, source_entities
-from ingestion.quality import ERROR, WARN, check_marts, check_warehouse
 from orchestration.dbt_runner import run_dbt
+from quality import suites
+from quality.suites import ERROR, WARN, check_marts, check_warehouse
 from tests.conftest import ingest_config, raw_tables
 
 BUILT_IN = [s for s in SOURCES if s != "files"]
@@ -71,7 +72,7 @@ def test_every_injected_fault_is_caught_and_named(tmp_path: Path, faulty_world: 
                 r
                 for r in results
                 if r.source == fault["source"] and r.entity == fault["entity"] and r.warning
-                and r.expectation == quality.SCHEMA_DRIFT and fault["column"] in r.sample
+                and r.expectation == suites.SCHEMA_DRIFT and fault["column"] in r.sample
             ]  # fmt: skip
             assert hits and hits[0].severity == WARN and hits[0].success, fault
             caught_by[fault["fault"]] = hits[0].expectation
@@ -121,7 +122,7 @@ def test_chunked_validation_adds_up_to_the_whole_table(tmp_path: Path, monkeypat
     path = tmp_path / "warehouse.duckdb"
     _marts_with_faults(path)
     whole = {(r.entity, r.expectation, r.column): r for r in check_marts(path, run_id="whole")}
-    monkeypatch.setattr(quality, "CHUNK_ROWS", 7)
+    monkeypatch.setattr(suites, "CHUNK_ROWS", 7)
     chunked = {(r.entity, r.expectation, r.column): r for r in check_marts(path, run_id="chunked")}
     assert whole.keys() == chunked.keys()
     for key, r in whole.items():
@@ -155,18 +156,18 @@ def test_data_docs_keep_the_newest_results_of_each_suite(
     sources, url = small_world
     config = ingest_config(tmp_path, sources, url)
     ingest(config)
-    monkeypatch.setattr(quality, "KEPT_RESULTS", 2)
+    monkeypatch.setattr(suites, "KEPT_RESULTS", 2)
     docs = tmp_path / "gx"
     for run in range(3):
         check_warehouse(config.warehouse, ["erp"], source_entities, run_id=f"run-{run}", docs_dir=docs)
     stored = docs / "gx" / "uncommitted" / "validations"
-    suites = [d for d in stored.iterdir() if d.is_dir()]
-    assert {d.name for d in suites} >= {"raw_invoices", "raw_customers"}
-    for suite in suites:
+    suite_dirs = [d for d in stored.iterdir() if d.is_dir()]
+    assert {d.name for d in suite_dirs} >= {"raw_invoices", "raw_customers"}
+    for suite in suite_dirs:
         assert len(list(suite.glob("*/*/*.json"))) == 2, suite.name
     pages = docs / "gx" / "uncommitted" / "data_docs" / "local_site" / "validations" / "raw_invoices"
     assert len(list(pages.glob("*/*/*.html"))) == 2
-    assert quality.data_docs_index(docs).exists()
+    assert suites.data_docs_index(docs).exists()
     # Every run is still in the results table: only the rendered history is bounded.
     con = duckdb.connect(str(config.warehouse), read_only=True)
     runs = con.sql("select distinct run_id from quality.dq_results order by 1").fetchall()
@@ -204,7 +205,7 @@ def minimal_contract(monkeypatch: pytest.MonkeyPatch) -> dict[str, Entity]:
         required = MINIMAL_REQUIRED.get(name, {c.name for c in entity.columns if c.required} - {"updated_at"})
         columns = tuple(replace(c, required=c.name in required) for c in entity.columns)
         entities[name] = replace(entity, columns=columns)
-    monkeypatch.setattr(quality, "ENTITIES", entities)
+    monkeypatch.setattr(suites, "ENTITIES", entities)
     return entities
 
 
@@ -414,7 +415,7 @@ def _key_marts(path: Path, *, payments: int, open_balances: list[str]) -> None:
     con.close()
 
 
-def _row_counts(results: list[quality.CheckResult]) -> dict[str, tuple[bool, int]]:
+def _row_counts(results: list[suites.CheckResult]) -> dict[str, tuple[bool, int]]:
     return {
         r.entity: (r.success, r.rows_checked)
         for r in results

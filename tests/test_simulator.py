@@ -11,11 +11,11 @@ import polars as pl
 import pytest
 import sqlalchemy as sa
 
-from ingestion import simulator
+import simulator
 from ingestion.contract import ENTITIES
-from ingestion.simulator import snapshot, writers
-from ingestion.simulator import world as world_module
-from ingestion.simulator.world import WorldSpec, build
+from simulator import snapshot, writers
+from simulator import world as world_module
+from simulator.world import WorldSpec, build
 from tests.conftest import END, simulate_world
 
 

@@ -11,11 +11,11 @@ from dagster import (
     multi_asset_check,
 )
 
-from ingestion import quality
 from ingestion.pipeline import source_entities
 from orchestration.defs.sources import sources
 from orchestration.resources import WAREHOUSE_POOL
 from orchestration.settings import get_settings
+from quality import suites
 
 CHECK = "gx_suite"
 
@@ -32,7 +32,7 @@ def source_quality_checks(source: str) -> AssetChecksDefinition:
     @multi_asset_check(name=f"gx_{source}", specs=specs, pool=WAREHOUSE_POOL, can_subset=True)
     def check(context: AssetCheckExecutionContext):
         settings = get_settings()
-        results = quality.check_warehouse(
+        results = suites.check_warehouse(
             settings.warehouse,
             [source],
             lambda _: entities,
@@ -49,12 +49,12 @@ def _results_for(context, results, keys_by_entity: dict[str, AssetKey]):
     for entity, key in keys_by_entity.items():
         own = [r for r in results if r.entity == entity]
         failed = [r for r in own if not r.success]
-        errors = [r for r in failed if r.severity == quality.ERROR]
+        errors = [r for r in failed if r.severity == suites.ERROR]
         # Passed with something to report (columns beyond the contract, kept): logged and
         # described, never a failed check.
         noted = [r for r in own if r.warning]
         for r in failed:
-            (context.log.error if r.severity == quality.ERROR else context.log.warning)(r.message)
+            (context.log.error if r.severity == suites.ERROR else context.log.warning)(r.message)
         for r in noted:
             context.log.warning(r.message)
         yield AssetCheckResult(
@@ -65,7 +65,7 @@ def _results_for(context, results, keys_by_entity: dict[str, AssetKey]):
             severity=AssetCheckSeverity.ERROR if errors else AssetCheckSeverity.WARN,
             description="; ".join(r.message for r in [*failed, *noted])[:2000] or None,
             metadata={
-                "data_docs": str(quality.data_docs_index(settings.quality_dir)),
+                "data_docs": str(suites.data_docs_index(settings.quality_dir)),
                 "expectations": len(own),
                 "failed": len(failed),
                 "errors": len(errors),
@@ -75,7 +75,7 @@ def _results_for(context, results, keys_by_entity: dict[str, AssetKey]):
         )
 
 
-MART_ASSETS = {name: AssetKey(["marts", name]) for name in quality.MART_KEYS}
+MART_ASSETS = {name: AssetKey(["marts", name]) for name in suites.MART_KEYS}
 
 
 @multi_asset_check(
@@ -86,7 +86,7 @@ MART_ASSETS = {name: AssetKey(["marts", name]) for name in quality.MART_KEYS}
 )
 def mart_quality_checks(context: AssetCheckExecutionContext):
     settings = get_settings()
-    results = quality.check_marts(
+    results = suites.check_marts(
         settings.warehouse, run_id=context.op_execution_context.run_id, docs_dir=settings.quality_dir
     )
     yield from _results_for(context, results, MART_ASSETS)

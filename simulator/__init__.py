@@ -12,9 +12,9 @@ from pathlib import Path
 
 import polars as pl
 
-from ingestion.simulator import faults as fault_injection
-from ingestion.simulator import snapshot, writers
-from ingestion.simulator.world import Numbering, World, WorldSpec, build, shard_count
+from simulator import faults as fault_injection
+from simulator import snapshot, writers
+from simulator.world import Numbering, World, WorldSpec, build, shard_count
 
 STATE_FILE = "simulator_state.json"
 

@@ -12,8 +12,8 @@ import datetime as dt
 import numpy as np
 import polars as pl
 
-from ingestion.simulator import params as P
-from ingestion.simulator.world import World, day_to_date
+from simulator import params as P
+from simulator.world import World, day_to_date
 
 EVENT_MINUTE = 18 * 60  # status changes are booked at 18:00 UTC
 SHIP_MINUTE = 17 * 60

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from ingestion.simulator import params as P
+from simulator import params as P
 
 
 def _pick(rng: np.random.Generator, options: list[str], weights: list[float], n: int) -> np.ndarray:

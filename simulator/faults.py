@@ -13,7 +13,7 @@ from pathlib import Path
 import polars as pl
 import sqlalchemy as sa
 
-from ingestion.simulator import writers
+from simulator import writers
 
 HTML_ERROR_PAGE = "<html><head><title>502 Bad Gateway</title></head><body><h1>502 Bad Gateway</h1></body></html>\n"
 

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 
-from ingestion.simulator import master_data, orders
-from ingestion.simulator import params as P
+from simulator import master_data, orders
+from simulator import params as P
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from ingestion.simulator import params as P
+from simulator import params as P
 
 
 @dataclass(frozen=True)

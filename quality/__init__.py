@@ -1,0 +1,1 @@
+"""Data quality: Great Expectations suites on every raw load and on the marts, with their results."""
