@@ -24,7 +24,14 @@ $(VENV)/.synced: pyproject.toml uv.lock
 	$(UV) sync --frozen
 	touch $@
 
-setup: $(VENV)/.synced
+# The dbt manifest the Dagster definitions load, parsed ahead as dagster-dbt recommends (its
+# `prepare-and-package` at build time) so that `dagster dev -m orchestration.definitions` works
+# on a fresh clone; parsed again when a model, macro or YAML file changes.
+MANIFEST := dbt_project/target/manifest.json
+$(MANIFEST): $(VENV)/.synced $(shell find dbt_project \( -name target -o -name logs \) -prune -o \( -name '*.sql' -o -name '*.yml' \) -print)
+	$(BIN)/python -m orchestration.dbt_runner
+
+setup: $(VENV)/.synced $(MANIFEST)
 
 # Debian packages the tests use: PostgreSQL server binaries (a real ERP database) and Chromium
 # (the dashboards' browser tests; Playwright cannot download its own browser here).

@@ -142,13 +142,12 @@ def run(
 ) -> None:
     """Run the whole pipeline (ingest → dbt build with its checks → publish) in this process."""
     from orchestration.dbt_runner import prepare_manifest
-    from orchestration.resources import ensure_dagster_home, export_environment
+    from orchestration.resources import ensure_dagster_home
     from orchestration.runner import run_pipeline
 
     s = get_settings()
-    export_environment(s)
     ensure_dagster_home(s)
-    prepare_manifest(s.warehouse)
+    prepare_manifest()  # the graph follows the dbt models as they are now
     summary = run_pipeline(s, select=select, full_refresh=full_refresh)
     table = Table("step", "status", title=f"Run {summary.run_id}")
     for step, status in summary.steps:
@@ -174,18 +173,13 @@ def ui(port: Annotated[int, typer.Option(help="Port of the web UI.")] = 3000) ->
     import subprocess
     import sys
 
-    from orchestration.dbt_runner import prepare_manifest
-    from orchestration.resources import ensure_dagster_home, export_environment
+    from orchestration.resources import ensure_dagster_home
 
-    s = get_settings()
-    export_environment(s)
-    ensure_dagster_home(s)
-    prepare_manifest(s.warehouse)
-    bin_dir = os.path.dirname(sys.executable)
-    # dagster dev re-parses dbt (prepare_if_dev) with the `dbt` on PATH: make it this one.
-    env = {**os.environ, "PATH": bin_dir + os.pathsep + os.environ.get("PATH", "")}
-    command = [os.path.join(bin_dir, "dagster"), "dev", "-m", "orchestration.definitions", "-p", str(port)]
-    raise typer.Exit(subprocess.call(command, env=env))
+    # Steps read the other settings when they run; `dagster dev` parses dbt when it loads the code.
+    ensure_dagster_home(get_settings())
+    dagster = os.path.join(os.path.dirname(sys.executable), "dagster")
+    command = [dagster, "dev", "-m", "orchestration.definitions", "-p", str(port)]
+    raise typer.Exit(subprocess.call(command))
 
 
 @app.command()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 from orchestration.settings import REPO_ROOT, get_settings
@@ -14,19 +15,24 @@ DBT_PROJECT = REPO_ROOT / "dbt_project"
 DBT_EXECUTABLE = Path(sys.executable).parent / "dbt"
 
 
-def dbt_command(args: list[str], warehouse: Path, work_dir: Path | None = None) -> tuple[list[str], dict[str, str]]:
-    """The dbt command line and environment; `work_dir` keeps target/ and logs/ apart per run."""
-    command = [str(DBT_EXECUTABLE), *args, "--project-dir", str(DBT_PROJECT), "--profiles-dir", str(DBT_PROJECT)]
+def dbt_environment(warehouse: Path) -> dict[str, str]:
+    """What dbt's profile and vars read from the settings (also when set in .env, which dbt does
+    not read). Built when dbt runs, so a run sees the settings as they are then."""
     settings = get_settings()
     policy = settings.write_off_after_days_past_due
-    env = {
-        **os.environ,
+    return {
         "O2C_WAREHOUSE_PATH": str(warehouse),
         "O2C_DUCKDB_MEMORY_LIMIT": settings.duckdb_memory_limit,
-        # the var write_off_after_days_past_due (also when set in .env, which dbt does not read)
+        # the var write_off_after_days_past_due
         "O2C_WRITE_OFF_AFTER_DAYS_PAST_DUE": "" if policy is None else str(policy),
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
     }
+
+
+def dbt_command(args: list[str], warehouse: Path, work_dir: Path | None = None) -> tuple[list[str], dict[str, str]]:
+    """The dbt command line and environment; `work_dir` keeps target/ and logs/ apart per run."""
+    command = [str(DBT_EXECUTABLE), *args, "--project-dir", str(DBT_PROJECT), "--profiles-dir", str(DBT_PROJECT)]
+    env = {**os.environ, **dbt_environment(warehouse)}
     if work_dir is not None:
         env |= {"DBT_TARGET_PATH": str(work_dir / "target"), "DBT_LOG_PATH": str(work_dir / "logs")}
     return command, env
@@ -39,19 +45,28 @@ def run_dbt(
     return subprocess.run(command, env=env, text=True, capture_output=capture, check=False)
 
 
-def prepare_manifest(warehouse: Path) -> Path:
+def prepare_manifest() -> Path:
     """Parse the dbt project into dbt_project/target/manifest.json, which the Dagster
     definitions load. Parsed beside it and moved in, so concurrent parses never leave a
-    half-written manifest."""
-    import shutil
-    import tempfile
-
+    half-written manifest. Reads no settings: parsing opens no warehouse, and the manifest's
+    shape does not depend on O2C_* (dbt re-reads them when it builds)."""
     target = DBT_PROJECT / "target"
     target.mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target, prefix=".parse-") as work:
-        result = run_dbt(["parse"], warehouse, Path(work), capture=True)
+        command = [str(DBT_EXECUTABLE), "parse", "--project-dir", str(DBT_PROJECT), "--profiles-dir", str(DBT_PROJECT)]
+        env = {
+            **os.environ,
+            "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+            "DBT_TARGET_PATH": str(Path(work) / "target"),
+            "DBT_LOG_PATH": str(Path(work) / "logs"),
+        }
+        result = subprocess.run(command, env=env, text=True, capture_output=True, check=False)
         if result.returncode != 0:
             raise RuntimeError(f"dbt parse failed:\n{result.stdout[-3000:]}")
         os.replace(Path(work) / "target" / "manifest.json", target / "manifest.json")
-        shutil.rmtree(Path(work) / "target", ignore_errors=True)
     return target / "manifest.json"
+
+
+if __name__ == "__main__":
+    # `make setup`: the manifest the Dagster definitions load, ready before anything imports them.
+    print(f"dbt manifest: {prepare_manifest()}")

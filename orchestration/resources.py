@@ -1,14 +1,20 @@
 """Wiring from settings to the objects the pipeline needs. The one warehouse path
-(O2C_WAREHOUSE_PATH) reaches dlt, dbt and the publish step from here."""
+(O2C_WAREHOUSE_PATH) reaches dlt, dbt and the publish step from here, read when a step runs."""
 
 from __future__ import annotations
 
 import datetime as dt
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+import duckdb
+from dagster import ConfigurableResource
+from dagster_duckdb import DuckDBResource
+
 from ingestion.pipeline import IngestConfig
-from orchestration.settings import Settings
+from orchestration.settings import Settings, get_settings
 
 # Every step that writes warehouse.duckdb holds a slot of this pool; its limit is 1.
 WAREHOUSE_POOL = "warehouse"
@@ -36,11 +42,18 @@ def ingest_config(settings: Settings) -> IngestConfig:
     )
 
 
-def export_environment(settings: Settings) -> None:
-    """Put the resolved warehouse path and DuckDB memory cap in the environment: the dbt profile,
-    the Dagster DuckDBResource and every subprocess then read the one same setting."""
-    os.environ["O2C_WAREHOUSE_PATH"] = str(settings.warehouse)
-    os.environ["O2C_DUCKDB_MEMORY_LIMIT"] = settings.duckdb_memory_limit
+class WarehouseResource(ConfigurableResource):
+    """The DuckDB warehouse the settings point at. The path is read from the settings each time a
+    step opens it, not when the definitions load: a run sees O2C_* as they are when it runs."""
+
+    def path(self) -> Path:
+        return get_settings().warehouse
+
+    @contextmanager
+    def get_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        # DuckDBResource's connect, which retries while another process holds the file's lock.
+        with DuckDBResource(database=str(self.path())).get_connection() as con:
+            yield con
 
 
 def ensure_dagster_home(settings: Settings) -> Path:

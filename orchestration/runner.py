@@ -72,9 +72,10 @@ def recover_interrupted_runs(instance: DagsterInstance) -> list[str]:
 
 
 def run_pipeline(settings: Settings, select: str | None = None, full_refresh: bool = False) -> RunSummary:
-    from orchestration.definitions import defs
+    from orchestration.definitions import defs as load_definitions
     from orchestration.defs.transform import o2c_dbt_assets
 
+    defs = load_definitions()
     job = defs.resolve_job_def("full_build")
     graph = defs.resolve_asset_graph()
     selected = AssetSelection.from_string(select).resolve(graph) if select else None

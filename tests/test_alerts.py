@@ -123,7 +123,7 @@ def attachment_csv(message: EmailMessage) -> pl.DataFrame:
 def test_scheduled_collector_reports_one_email_each_with_only_their_customers(world: Path, smtp: Inbox) -> None:
     from orchestration.definitions import defs
 
-    result = defs.get_job_def("collector_reports").execute_in_process()
+    result = defs().get_job_def("collector_reports").execute_in_process()
     assert result.success
     collectors = mart(world, "select distinct collector_id, collector_name, collector_email from marts.dim_customers")
     owners = mart(world, "select customer_id, collector_id from marts.dim_customers")

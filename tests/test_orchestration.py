@@ -21,6 +21,7 @@ import polars as pl
 import pytest
 
 from orchestration.dbt_runner import DBT_PROJECT, prepare_manifest
+from orchestration.settings import REPO_ROOT as REPO
 from tests.conftest import END, O2C, o2c
 
 WORLD = ["--customers", "50", "--days", "100", "--end-date", END.isoformat()]
@@ -69,21 +70,30 @@ def world(template: Path, tmp_path: Path) -> Path:
     return data
 
 
-def test_definitions_hold_the_whole_asset_graph() -> None:
-    prepare_manifest(Path("/nonexistent/warehouse.duckdb"))
+def test_definitions_hold_the_whole_asset_graph(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    prepare_manifest()
     from dagster import AssetKey
 
-    from ingestion.contract import ERP_ENTITIES
-    from orchestration.definitions import defs
+    from ingestion.contract import ENTITIES, ERP_ENTITIES
+    from orchestration.definitions import defs as load_definitions
 
+    # No source configured at all: the graph still holds every source the contract knows.
+    monkeypatch.setenv("O2C_DATA_DIR", str(tmp_path))
+    defs = load_definitions()
     graph = defs.resolve_asset_graph()
     keys = set(graph.get_all_asset_keys())
-    raw = {AssetKey(["erp", e]) for e in ERP_ENTITIES} | {
-        AssetKey(["processor", "payments"]),
-        AssetKey(["bank", "payments"]),
-        AssetKey(["fx", "fx_rates"]),
-    }
+    raw = (
+        {AssetKey(["erp", e]) for e in ERP_ENTITIES}
+        | {AssetKey(["files", e]) for e in ENTITIES}
+        | {
+            AssetKey(["processor", "payments"]),
+            AssetKey(["bank", "payments"]),
+            AssetKey(["fx", "fx_rates"]),
+            AssetKey(["ops", "collection_actions"]),
+        }
+    )
     assert raw <= keys
+    assert list(tmp_path.iterdir()) == []  # loading the definitions wrote nothing
     manifest = json.loads((DBT_PROJECT / "target" / "manifest.json").read_text())
     models = {n["name"]: n for n in manifest["nodes"].values() if n["resource_type"] == "model"}
     assert len(models) >= 35
@@ -118,25 +128,91 @@ def test_definitions_hold_the_whole_asset_graph() -> None:
     assert pools == {"warehouse"}
 
 
+def _files(root: Path) -> dict[str, tuple[int, int]]:
+    """Every file under root: size and modification time."""
+    return {
+        str(path.relative_to(root)): (path.stat().st_size, path.stat().st_mtime_ns)
+        for path in root.rglob("*")
+        if path.is_file() and ".venv" not in path.parts
+    }
+
+
+def test_a_fresh_clone_loads_the_definitions_after_make_setup(tmp_path: Path) -> None:
+    """A clone has no manifest and no data; importing the definitions reads and writes nothing,
+    `make setup` parses dbt, and then Dagster loads the code location with no O2C_* set."""
+    clone = tmp_path / "clone"
+    tracked = subprocess.run(["git", "ls-files", "-z"], cwd=REPO, capture_output=True, text=True, check=True)
+    for name in tracked.stdout.split("\0"):
+        if name and (REPO / name).is_file():
+            (clone / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / name, clone / name)
+    (clone / ".venv").symlink_to(REPO / ".venv")  # `make setup`'s environment, already synced
+    assert not (clone / "dbt_project" / "target").exists()
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "PYTHONPATH": str(clone),  # the clone's code, not this checkout's
+        "PYTHONDONTWRITEBYTECODE": "1",  # Python's own cache is not the code's doing
+        "DAGSTER_HOME": str(home),
+    }
+    bin_dir = Path(sys.executable).parent
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(args, cwd=clone, env=env, capture_output=True, text=True, timeout=600)
+
+    before = _files(clone)
+    imported = run(
+        sys.executable,
+        "-c",
+        "import sys, orchestration.definitions as d; print(d.__file__); "
+        "print(sorted(m for m in sys.modules if m.startswith(('orchestration', 'dagster_dbt', 'dlt'))))",
+    )
+    assert imported.returncode == 0, imported.stderr[-3000:]
+    module_file, modules = imported.stdout.splitlines()[-2:]
+    assert module_file == str(clone / "orchestration" / "definitions.py")
+    # Nothing that reads the settings, the manifest or dlt's state was even imported.
+    assert modules == "['orchestration', 'orchestration.definitions']"
+    assert _files(clone) == before
+
+    # make setup (the environment is there already: only the manifest is made).
+    made = run("make", "-o", ".venv/.synced", "setup", f"BIN={bin_dir}")
+    assert made.returncode == 0, made.stdout[-3000:] + made.stderr[-3000:]
+    assert (clone / "dbt_project" / "target" / "manifest.json").is_file()
+
+    before = _files(clone)
+    validated = run(str(bin_dir / "dagster"), "definitions", "validate", "-m", "orchestration.definitions")
+    assert validated.returncode == 0, validated.stdout[-3000:] + validated.stderr[-3000:]
+    assert "Validation successful for code location orchestration.definitions" in validated.stdout + validated.stderr
+    assert _files(clone) == before  # loading wrote nothing either (no data/, no dlt state)
+
+
 def test_full_graph_in_process_publishes_the_warehouse_marts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from orchestration.definitions import defs as load_definitions
     from orchestration.resources import ensure_dagster_home
     from orchestration.runner import run_pipeline
     from orchestration.settings import get_settings
 
-    monkeypatch.setenv("O2C_DATA_DIR", str(tmp_path))
-    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster"))
-    o2c(tmp_path, "simulate", *WORLD)
+    # The definitions imported and loaded while the settings point elsewhere (no sources, another
+    # warehouse): a run reads the settings when its steps run, so it builds the world set below.
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.setenv("O2C_DATA_DIR", str(elsewhere))
+    prepare_manifest()
+    load_definitions()
+    world = tmp_path / "world"
+    monkeypatch.setenv("O2C_DATA_DIR", str(world))
+    monkeypatch.setenv("DAGSTER_HOME", str(world / "dagster"))
+    o2c(world, "simulate", *WORLD)
     settings = get_settings()
-    monkeypatch.setenv("O2C_WAREHOUSE_PATH", str(settings.warehouse))  # what `o2c run` exports
     ensure_dagster_home(settings)  # sets DAGSTER_HOME, restored by monkeypatch
-    prepare_manifest(settings.warehouse)
-    # The graph holds the sources configured when the definitions are imported (`o2c run` is a
-    # fresh process); another test in this process may have imported them with no sources.
-    for module in [m for m in sys.modules if m.startswith(("orchestration.definitions", "orchestration.defs"))]:
-        monkeypatch.delitem(sys.modules, module)
     summary = run_pipeline(settings)
     assert summary.success, summary.failures
     assert ("serving__warehouse", "succeeded") in summary.steps
+    # No contract folder is configured: its step succeeds and loads nothing.
+    assert ("raw_files", "succeeded") in summary.steps
+    assert list(elsewhere.iterdir()) == []
     build_id, published = serving_tables(settings.serving)
     assert build_id == summary.run_id
     _, warehouse = serving_tables(settings.warehouse)
@@ -158,10 +234,15 @@ def test_full_graph_in_process_publishes_the_warehouse_marts(tmp_path: Path, mon
     con.close()
     assert {suite for suite, _, _ in dq} >= {"raw_invoices", "raw_payments", "mart_fct_invoices", "mart_fct_ar_aging"}
     assert all(passed for _, passed, _ in dq)
-    docs = (tmp_path / "gx" / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html").read_text()
+    docs = (world / "gx" / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html").read_text()
     assert "raw_invoices" in docs and "mart_fct_ar_aging" in docs
     assert {w["source"] for w in watermarks} == {"erp", "processor", "bank", "fx", "ops"}
     assert not schemas & {"raw_erp", "staging", "intermediate"}  # marts only
+    con = duckdb.connect(str(settings.warehouse), read_only=True)
+    raw_schemas = {r[0] for r in con.sql("select schema_name from information_schema.schemata").fetchall()}
+    con.close()
+    assert {"raw_erp", "raw_processor", "raw_bank", "raw_fx", "raw_ops"} <= raw_schemas
+    assert "raw_files" not in raw_schemas
 
 
 def _start(data_dir: Path, *args: str) -> tuple[subprocess.Popen[str], queue.Queue[str]]:

@@ -20,7 +20,7 @@ from dagster import (
 
 from alerts import runner
 from alerts.mail import SmtpError
-from orchestration.settings import get_settings
+from orchestration.settings import Settings, get_settings
 
 SERVING_KEY = AssetKey(["serving", "warehouse"])
 
@@ -81,22 +81,26 @@ def after_publish():
     write_credit_holds()
 
 
-def _schedule(name: str, target, cron: str) -> ScheduleDefinition:
-    # Stopped until an operator turns them on (after configuring SMTP): no surprise emails.
-    return ScheduleDefinition(
-        name=name,
-        job=target,
-        cron_schedule=cron,
-        execution_timezone=get_settings().schedule_timezone,
-        default_status=DefaultScheduleStatus.STOPPED,
+def schedule_defs(settings: Settings) -> Definitions:
+    """Stopped until an operator turns them on (after configuring SMTP): no surprise emails. Their
+    timezone is read when the definitions load (Dagster fixes a schedule's times then)."""
+
+    def schedule(name: str, target, cron: str) -> ScheduleDefinition:
+        return ScheduleDefinition(
+            name=name,
+            job=target,
+            cron_schedule=cron,
+            execution_timezone=settings.schedule_timezone,
+            default_status=DefaultScheduleStatus.STOPPED,
+        )
+
+    return Definitions(
+        schedules=[
+            schedule("collector_reports_daily", collector_reports, "0 7 * * 1-5"),
+            schedule("cfo_digest_weekly", cfo_digest, "30 7 * * 1"),
+            schedule("dunning_daily", dunning, "0 8 * * 1-5"),
+        ]
     )
-
-
-schedules = [
-    _schedule("collector_reports_daily", collector_reports, "0 7 * * 1-5"),
-    _schedule("cfo_digest_weekly", cfo_digest, "30 7 * * 1"),
-    _schedule("dunning_daily", dunning, "0 8 * * 1-5"),
-]
 
 
 @asset_sensor(asset_key=SERVING_KEY, job=after_publish, default_status=DefaultSensorStatus.STOPPED)
@@ -106,6 +110,5 @@ def alerts_after_publish(context: SensorEvaluationContext, asset_event: EventLog
 
 defs = Definitions(
     jobs=[collector_reports, cfo_digest, dunning, after_publish],
-    schedules=schedules,
     sensors=[alerts_after_publish],
 )

@@ -14,20 +14,25 @@ from dagster import (
 from orchestration.defs.publish import serving_warehouse
 from orchestration.defs.sources import GROUP as SOURCES_GROUP
 from orchestration.defs.transform import o2c_dbt_assets
-from orchestration.settings import get_settings
+from orchestration.settings import Settings, get_settings
 
 full_build = define_asset_job("full_build", selection=AssetSelection.all(), description="Ingest, dbt build, publish.")
 ingest_only = define_asset_job("ingest_only", selection=AssetSelection.groups(SOURCES_GROUP))
 dbt_only = define_asset_job("dbt_only", selection=AssetSelection.assets(o2c_dbt_assets))
 publish_only = define_asset_job("publish_only", selection=AssetSelection.assets(serving_warehouse))
 
-settings = get_settings()
-daily_build = ScheduleDefinition(
-    name="daily_build",
-    job=full_build,
-    cron_schedule=settings.schedule_cron,
-    execution_timezone=settings.schedule_timezone,
-)
+
+def schedule_defs(settings: Settings) -> Definitions:
+    """The daily build at O2C_SCHEDULE_CRON in O2C_SCHEDULE_TIMEZONE: Dagster fixes a schedule's
+    times when the definitions load, so these two settings are read then (the others when a
+    step runs)."""
+    daily_build = ScheduleDefinition(
+        name="daily_build",
+        job=full_build,
+        cron_schedule=settings.schedule_cron,
+        execution_timezone=settings.schedule_timezone,
+    )
+    return Definitions(schedules=[daily_build])
 
 
 def landing_signature() -> str:
@@ -50,6 +55,4 @@ def new_payment_files(context: SensorEvaluationContext):
     return RunRequest(run_key=signature)
 
 
-defs = Definitions(
-    jobs=[full_build, ingest_only, dbt_only, publish_only], schedules=[daily_build], sensors=[new_payment_files]
-)
+defs = Definitions(jobs=[full_build, ingest_only, dbt_only, publish_only], sensors=[new_payment_files])

@@ -8,12 +8,11 @@ from collections.abc import Callable
 
 from dagster import AssetExecutionContext, AssetKey, AssetsDefinition, Definitions, MaterializeResult, asset
 from dagster_dbt import get_asset_key_for_model
-from dagster_duckdb import DuckDBResource
 
 from forecasting import run, tables
 from ingestion.warehouse import memory_limited
 from orchestration.defs.transform import o2c_dbt_assets
-from orchestration.resources import WAREHOUSE_POOL
+from orchestration.resources import WAREHOUSE_POOL, WarehouseResource
 from orchestration.settings import get_settings
 
 GROUP = "forecasts"
@@ -36,7 +35,7 @@ def forecast_asset(
         kinds={"python", "duckdb"},
         description=description,
     )
-    def _asset(context: AssetExecutionContext, warehouse: DuckDBResource) -> MaterializeResult:
+    def _asset(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
         with warehouse.get_connection() as con, memory_limited(con, get_settings().duckdb_memory_limit):
             metadata = step(con)
         context.log.info(f"forecasts/{name}: {metadata}")

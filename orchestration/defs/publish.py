@@ -1,25 +1,19 @@
 """The publish step: marts into serving.duckdb, only after every blocking check passed."""
 
-import json
-from pathlib import Path
-
 from dagster import (
     AssetCheckSeverity,
     AssetExecutionContext,
     AssetKey,
     DagsterEventType,
     Definitions,
-    EnvVar,
     Failure,
     MaterializeResult,
     asset,
 )
-from dagster_dbt import get_asset_key_for_model
-from dagster_duckdb import DuckDBResource
 
 from orchestration.defs.forecasting import FORECAST_ASSETS
-from orchestration.defs.transform import dbt_project, o2c_dbt_assets
-from orchestration.resources import WAREHOUSE_POOL
+from orchestration.defs.transform import o2c_dbt_assets
+from orchestration.resources import WAREHOUSE_POOL, WarehouseResource
 from orchestration.serving import publish
 from orchestration.settings import get_settings
 
@@ -27,11 +21,8 @@ SERVING_KEY = AssetKey(["serving", "warehouse"])
 
 
 def _mart_keys() -> list[AssetKey]:
-    manifest = json.loads(dbt_project.manifest_path.read_text())
-    marts = sorted(
-        n["name"] for n in manifest["nodes"].values() if n["resource_type"] == "model" and n["fqn"][1] == "marts"
-    )
-    return [get_asset_key_for_model([o2c_dbt_assets], name) for name in marts]
+    # The dbt models in the marts schema (dbt-dagster keys a model [schema, name]).
+    return [key for key in o2c_dbt_assets.keys if key.path[0] == "marts"]
 
 
 def check_results(context: AssetExecutionContext) -> list[dict[str, object]]:
@@ -60,7 +51,7 @@ def check_results(context: AssetExecutionContext) -> list[dict[str, object]]:
     group_name="publish",
     kinds={"duckdb"},
 )
-def serving_warehouse(context: AssetExecutionContext, warehouse: DuckDBResource) -> MaterializeResult:
+def serving_warehouse(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
     """The marts and forecasts, copied into a new serving.duckdb and swapped in atomically."""
     checks = check_results(context)
     blocking = [c for c in checks if not c["passed"] and c["severity"] == AssetCheckSeverity.ERROR.value]
@@ -68,7 +59,7 @@ def serving_warehouse(context: AssetExecutionContext, warehouse: DuckDBResource)
         names = ", ".join(f"{c['check']} on {c['asset']}" for c in blocking)
         raise Failure(description=f"Not published, the previous serving file stays: blocking checks failed: {names}")
     settings = get_settings()
-    published = publish(Path(warehouse.database), settings.serving, build_id=context.run_id, checks=checks)
+    published = publish(warehouse.path(), settings.serving, build_id=context.run_id, checks=checks)
     return MaterializeResult(
         metadata={
             "path": str(published.path),
@@ -83,6 +74,6 @@ def serving_warehouse(context: AssetExecutionContext, warehouse: DuckDBResource)
 
 defs = Definitions(
     assets=[serving_warehouse],
-    # The same setting the dbt profile reads.
-    resources={"warehouse": DuckDBResource(database=EnvVar("O2C_WAREHOUSE_PATH"))},
+    # The warehouse the settings point at when a step runs (the one path dbt's profile is given).
+    resources={"warehouse": WarehouseResource()},
 )

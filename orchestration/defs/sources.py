@@ -28,14 +28,16 @@ GROUP = "sources"
 
 
 def sources() -> list[str]:
-    """The configured sources (an ERP URL, landing folders, a contract folder); others are not in
-    the graph at all, so nothing retries a source this installation does not have."""
-    return pipeline.configured_sources(ingest_config(get_settings()))
+    """Every source the contract knows, whether this installation has it or not: the graph is the
+    same whatever the settings and whichever folders exist (nothing is read when it loads, and a
+    landing folder added later needs no reload). A source that is not configured when its step
+    runs loads nothing and says so (raw_source_assets)."""
+    return list(pipeline.SOURCES)
 
 
 # Payments reference customers: the customers of the ERP and of the files load first, so those
 # references are checked.
-CUSTOMERS = [AssetKey([source, "customers"]) for source in ("erp", "files") if source in sources()]
+CUSTOMERS = [AssetKey([source, "customers"]) for source in ("erp", "files")]
 
 
 class RawTableTranslator(DagsterDltTranslator):
@@ -56,7 +58,9 @@ def raw_source_assets(source: str) -> AssetsDefinition:
     translator = RawTableTranslator()
     specs = build_dlt_asset_specs(
         dlt_source=pipeline.spec_source(source),
-        dlt_pipeline=pipeline.dlt_pipeline_for(source, ingest_config(get_settings())),
+        # No pipeline here: creating one writes its state folder, and its paths are settings read
+        # when the step runs. The load passes the run's own pipeline to dagster-dlt.
+        dlt_pipeline=None,
         dagster_dlt_translator=translator,
     )
 
@@ -68,7 +72,14 @@ def raw_source_assets(source: str) -> AssetsDefinition:
         retry_policy=RetryPolicy(max_retries=3, delay=5, backoff=Backoff.EXPONENTIAL),
     )
     def load(context: AssetExecutionContext, dlt: DagsterDltResource):
-        config = ingest_config(get_settings())  # read at run time: paths may differ from import time
+        config = ingest_config(get_settings())  # read now: the settings as they are when the step runs
+        if source not in pipeline.configured_sources(config):
+            # Not configured here. The assets are reported as materialized, with nothing loaded,
+            # so the build goes on: dbt reads only the raw schemas that exist.
+            context.log.info(f"{source}: not configured here, nothing to load")
+            for key in context.selected_asset_keys:
+                yield MaterializeResult(asset_key=key, metadata={"loaded": False, "reason": "source not configured"})
+            return
         try:
             prepared = pipeline.prepare(source, config, load_id=context.run_id)
         except pipeline.SourceUnavailable as error:  # a missing path or host: retrying will not help
@@ -108,13 +119,16 @@ def raw_source_assets(source: str) -> AssetsDefinition:
 
 
 raw_assets = [raw_source_assets(source) for source in sources()]
-freshness_checks = build_last_update_freshness_checks(
-    assets=raw_assets, lower_bound_delta=dt.timedelta(hours=get_settings().source_freshness_hours)
-)
 
-defs = Definitions(
-    assets=raw_assets,
-    asset_checks=freshness_checks,
-    sensors=[build_sensor_for_freshness_checks(freshness_checks=freshness_checks, name="source_freshness")],
-    resources={"dlt": DagsterDltResource()},
-)
+
+def freshness_defs(hours: int) -> Definitions:
+    """The freshness checks of every raw table and the sensor that evaluates them. The bound
+    (O2C_SOURCE_FRESHNESS_HOURS) is fixed when the definitions load, as Dagster wants it."""
+    checks = build_last_update_freshness_checks(assets=raw_assets, lower_bound_delta=dt.timedelta(hours=hours))
+    return Definitions(
+        asset_checks=checks,
+        sensors=[build_sensor_for_freshness_checks(freshness_checks=checks, name="source_freshness")],
+    )
+
+
+defs = Definitions(assets=raw_assets, resources={"dlt": DagsterDltResource()})

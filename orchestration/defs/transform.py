@@ -1,17 +1,21 @@
 """dbt models as assets; every dbt test is an asset check on the model it tests."""
 
-from collections.abc import Mapping
+import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 from dagster import AssetExecutionContext, AssetSpec, Config, Definitions
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject, dbt_assets
 
-from orchestration.dbt_runner import DBT_EXECUTABLE, DBT_PROJECT
+from orchestration.dbt_runner import DBT_EXECUTABLE, DBT_PROJECT, dbt_environment
 from orchestration.resources import WAREHOUSE_POOL
+from orchestration.settings import get_settings
 
+# The manifest is parsed before this module is imported, as dagster-dbt recommends (a manifest
+# built ahead, not at import): by `make setup`, `o2c run`, and on each code load in `dagster dev`
+# (orchestration/definitions.py).
 dbt_project = DbtProject(project_dir=DBT_PROJECT, profiles_dir=DBT_PROJECT)
-# In `dagster dev` the manifest is parsed on load; `o2c run`, tests and deployments parse first.
-dbt_project.prepare_if_dev()
 
 
 class LayerTranslator(DagsterDbtTranslator):
@@ -36,9 +40,25 @@ class DbtBuildConfig(Config):
     dagster_dbt_translator=LayerTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True)),
 )
 def o2c_dbt_assets(context: AssetExecutionContext, dbt: DbtCliResource, config: DbtBuildConfig):
-    # dbt's profile reads O2C_WAREHOUSE_PATH, exported by the entry point (o2c run, o2c ui).
     args = ["build", *(["--full-refresh"] if config.full_refresh else [])]
-    yield from dbt.cli(args, context=context).stream()
+    # dbt's profile and vars read O2C_WAREHOUSE_PATH and co. from the environment, which dbt
+    # inherits from this process: set from the settings as they are now, for this call only.
+    with _environment(dbt_environment(get_settings().warehouse)):
+        yield from dbt.cli(args, context=context).stream()
+
+
+@contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    before = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 defs = Definitions(
