@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import glob
 import os
 import shutil
@@ -10,7 +11,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import duckdb
@@ -138,14 +139,40 @@ def faulty_world(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     return simulate_world(tmp_path_factory.mktemp("faulty"), customers=150, days=150, inject_faults=True)
 
 
-@pytest.fixture(scope="session")
-def dashboard_world(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A data directory with a simulated world run through the whole pipeline (serving file
-    published): what the dashboard tests read."""
-    data = tmp_path_factory.mktemp("dashboards")
-    o2c(data, "simulate", "--customers", "60", "--days", "240", "--end-date", END.isoformat(), "--seed", "5")
-    o2c(data, "run")
+# The world the dashboard, degraded-dashboard and alert tests share: simulated and run through
+# the whole pipeline (serving file published).
+PUBLISHED_WORLD = ["--customers", "60", "--days", "240", "--end-date", END.isoformat(), "--seed", "5"]
+
+
+def built_once(
+    tmp_path_factory: pytest.TempPathFactory, worker_id: str, name: str, build: Callable[[Path], None]
+) -> Path:
+    """The data directory `name`, built by `build` once per test session: under pytest-xdist the
+    workers share one (the first builds it under a lock, the others wait for it and reuse it),
+    instead of one per worker. Read it only; a test that changes a world copies it first."""
+    # Under xdist every worker's base temp is a folder of the session's shared one.
+    root = tmp_path_factory.getbasetemp() if worker_id == "master" else tmp_path_factory.getbasetemp().parent
+    data, done = root / name, root / f"{name}.built"
+    with open(root / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if not done.exists():
+            shutil.rmtree(data, ignore_errors=True)  # a build that failed half-way in another worker
+            data.mkdir()
+            build(data)
+            done.touch()
     return data
+
+
+@pytest.fixture(scope="session")
+def dashboard_world(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Path:
+    """A data directory with a simulated world run through the whole pipeline (serving file
+    published): what the dashboard and alert tests read (the alert tests on a copy)."""
+
+    def build(data: Path) -> None:
+        o2c(data, "simulate", *PUBLISHED_WORLD)
+        o2c(data, "run")
+
+    return built_once(tmp_path_factory, worker_id, "dashboards", build)
 
 
 # ---- A real PostgreSQL server, run as an unprivileged user -----------------------------------
