@@ -9,11 +9,12 @@ CUSTOMERS ?= 500
 DAYS ?= 730
 SEED ?= 42
 
-.PHONY: help setup system-deps demo dashboards dagster test bench lint format contract-docs clean
+.PHONY: help setup system-deps demo dashboards dagster check test bench lint format contract-docs clean
 
 help:
 	@echo "make demo   - install, simulate demo sources, build the warehouse, serve the dashboards on :8501"
-	@echo "make test   - the full test suite (installs what it needs)"
+	@echo "make check  - the fast tier (under 3 minutes): unit tests, the dbt project on hand-checked seeds"
+	@echo "make test   - the full test suite (installs what it needs); includes everything make check runs"
 	@echo "make dashboards - the dashboards on the last build (http://localhost:8501)"
 	@echo "make dagster - the Dagster UI on the pipeline"
 	@echo "make lint   - ruff"
@@ -58,6 +59,12 @@ dashboards: setup
 # The Dagster UI on the pipeline, with DAGSTER_HOME under data/.
 dagster: setup
 	$(BIN)/o2c ui
+
+# The fast inner loop: tests that need no world built into a warehouse, no server and no browser
+# (marked `check` in tests/conftest.py), incl. the seeded dbt project (every dbt unit test and
+# marts checked by hand). `make test` runs the same tests and all the rest.
+check: setup
+	$(BIN)/pytest -n 2 --dist loadfile -m check
 
 test: setup system-deps
 	$(BIN)/pytest -n 2 --dist loadfile

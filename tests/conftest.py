@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import glob
 import os
 import shutil
@@ -10,7 +11,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import duckdb
@@ -24,6 +25,50 @@ from ingestion.pipeline import IngestConfig
 END = dt.date(2026, 6, 30)
 O2C = [sys.executable, "-m", "orchestration.cli"]
 SMALL = {"seed": 7, "customers": 80, "days": 120, "end_date": END}
+
+
+# The fast tier, `make check` (`pytest -m check`): tests that need no simulated world built into a
+# warehouse, no server and no browser; `make test` runs them with all the rest. Whole modules, or
+# single tests of modules whose other tests build worlds.
+CHECK_MODULES = frozenset(
+    {
+        "test_contract_sources",  # the dbt sources match the contract
+        "test_dbt_integration",  # the seeded dbt project: hand-checked marts, every dbt unit test
+        "test_mapping",
+        "test_clv",
+        "test_simulator",  # simulates small worlds, builds none
+    }
+)
+CHECK_TESTS = frozenset(
+    {
+        "test_forecasting.py::test_baseline_rules_delay_promise_dispute_and_never_before_tomorrow",
+        "test_forecasting.py::test_cash_forecast_spreads_new_invoicing_by_the_collection_curve",
+        "test_ingestion.py::test_contract_docs_are_generated_from_the_contract",
+        "test_quality.py::test_absent_or_empty_optional_data_passes_and_extra_columns_are_a_warning",
+        "test_quality.py::test_required_columns_and_present_optional_values_are_still_checked",
+        "test_quality.py::test_a_key_mart_may_be_empty_only_when_what_it_is_built_from_is",
+    }
+)
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m check` deselects by the marker
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark the fast tier; a test named in CHECK_TESTS that its module no longer has (renamed,
+    removed) is an error, so the tier never shrinks without anyone noticing."""
+    seen_modules: set[str] = set()
+    seen_tests: set[str] = set()
+    for item in items:
+        module = item.path.name
+        name = f"{module}::{item.originalname}" if isinstance(item, pytest.Function) else item.nodeid
+        seen_modules.add(module)
+        seen_tests.add(name)
+        if item.path.stem in CHECK_MODULES or name in CHECK_TESTS:
+            item.add_marker(pytest.mark.check)
+    # Only modules collected whole can say a test is gone (a run of one test collects no others).
+    if not config.getoption("keyword") and not any("::" in arg for arg in config.args):
+        missing = {t for t in CHECK_TESTS if t.split("::")[0] in seen_modules and t not in seen_tests}
+        if missing:
+            raise pytest.UsageError(f"tests/conftest.py CHECK_TESTS names tests that do not exist: {sorted(missing)}")
 
 
 def o2c(
@@ -94,14 +139,40 @@ def faulty_world(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     return simulate_world(tmp_path_factory.mktemp("faulty"), customers=150, days=150, inject_faults=True)
 
 
-@pytest.fixture(scope="session")
-def dashboard_world(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A data directory with a simulated world run through the whole pipeline (serving file
-    published): what the dashboard tests read."""
-    data = tmp_path_factory.mktemp("dashboards")
-    o2c(data, "simulate", "--customers", "60", "--days", "240", "--end-date", END.isoformat(), "--seed", "5")
-    o2c(data, "run")
+# The world the dashboard, degraded-dashboard and alert tests share: simulated and run through
+# the whole pipeline (serving file published).
+PUBLISHED_WORLD = ["--customers", "60", "--days", "240", "--end-date", END.isoformat(), "--seed", "5"]
+
+
+def built_once(
+    tmp_path_factory: pytest.TempPathFactory, worker_id: str, name: str, build: Callable[[Path], None]
+) -> Path:
+    """The data directory `name`, built by `build` once per test session: under pytest-xdist the
+    workers share one (the first builds it under a lock, the others wait for it and reuse it),
+    instead of one per worker. Read it only; a test that changes a world copies it first."""
+    # Under xdist every worker's base temp is a folder of the session's shared one.
+    root = tmp_path_factory.getbasetemp() if worker_id == "master" else tmp_path_factory.getbasetemp().parent
+    data, done = root / name, root / f"{name}.built"
+    with open(root / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if not done.exists():
+            shutil.rmtree(data, ignore_errors=True)  # a build that failed half-way in another worker
+            data.mkdir()
+            build(data)
+            done.touch()
     return data
+
+
+@pytest.fixture(scope="session")
+def dashboard_world(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Path:
+    """A data directory with a simulated world run through the whole pipeline (serving file
+    published): what the dashboard and alert tests read (the alert tests on a copy)."""
+
+    def build(data: Path) -> None:
+        o2c(data, "simulate", *PUBLISHED_WORLD)
+        o2c(data, "run")
+
+    return built_once(tmp_path_factory, worker_id, "dashboards", build)
 
 
 # ---- A real PostgreSQL server, run as an unprivileged user -----------------------------------

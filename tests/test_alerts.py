@@ -25,7 +25,6 @@ from alerts.config import AlertConfig
 from tests.conftest import o2c
 
 END = dt.date(2026, 6, 30)
-WORLD = ["--customers", "60", "--days", "240", "--end-date", END.isoformat(), "--seed", "5"]
 
 
 class Inbox:
@@ -60,11 +59,11 @@ def smtp(monkeypatch: pytest.MonkeyPatch) -> Iterator[Inbox]:
 
 
 @pytest.fixture(scope="module")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A built world whose ops store holds a promise that was broken before the as-of date."""
-    data = tmp_path_factory.mktemp("alerts")
-    o2c(data, "simulate", *WORLD)
-    o2c(data, "run")
+def template(dashboard_world: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A built world whose ops store holds a promise that was broken before the as-of date: a
+    copy of the dashboards' world (tests/conftest.py, built once per session)."""
+    data = tmp_path_factory.mktemp("alerts") / "data"
+    shutil.copytree(dashboard_world, data)
     serving = data / "warehouse" / "serving.duckdb"
     con = duckdb.connect(str(serving), read_only=True)
     item = con.sql(
