@@ -291,8 +291,15 @@ READER = textwrap.dedent(
     import duckdb
     path, stop, out = sys.argv[1:4]
     seen, errors, queries = [], [], 0
-    deadline = time.monotonic() + 300
-    while not os.path.exists(stop) and time.monotonic() < deadline:
+    # Until the stop file names a build this reader has seen (or is empty: the run failed);
+    # the deadline is only a safety net, far beyond a run on a loaded machine.
+    deadline = time.monotonic() + 3600
+    def stopped():
+        if not os.path.exists(stop):
+            return False
+        wanted = open(stop).read().strip()
+        return not wanted or wanted in seen
+    while not stopped() and time.monotonic() < deadline:
         try:
             con = duckdb.connect(path, read_only=True)
             build = con.sql("select build_id from _meta").fetchall()[0][0]
@@ -316,14 +323,14 @@ def test_readers_query_the_serving_file_throughout_a_run_without_a_lock_error(wo
     script, stop, out = tmp_path / "reader.py", tmp_path / "stop", tmp_path / "reader.json"
     script.write_text(READER)
     reader = subprocess.Popen([sys.executable, str(script), str(serving), str(stop), str(out)])
+    new_build = ""
     try:
         time.sleep(0.5)
         o2c(world, "run")
         new_build, _ = serving_tables(serving)
-        time.sleep(1.0)
     finally:
-        stop.touch()
-        reader.wait(timeout=60)
+        stop.write_text(new_build)  # the reader goes on until it has queried the new build too
+        reader.wait(timeout=300)
     report = json.loads(out.read_text())
     assert report["errors"] == []
     assert report["seen"] == [old_build, new_build]
