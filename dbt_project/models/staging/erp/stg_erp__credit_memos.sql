@@ -27,7 +27,7 @@ renamed as (
         -- the write-off reasons are a var (real ERPs name them differently), compared case-insensitively
         coalesce(lower(reason) in (
             {%- for write_off_reason in var('write_off_reasons') %}
-                '{{ write_off_reason | lower }}'{{ ',' if not loop.last }}
+            '{{ write_off_reason | lower }}'{{ ',' if not loop.last }}
             {%- endfor %}
         ), false) as is_write_off,
         -- lineage
