@@ -42,33 +42,51 @@ def _keys(email: mail.Email) -> list[str]:
     return email.key.split("|")
 
 
+def _collector_reports(snapshot: data.Snapshot, config: AlertConfig, settings: Settings, outcome: Outcome):
+    return collector_report.emails(snapshot, config, settings.dashboard_url, settings.reporting_currency)
+
+
+def _cfo_digest(snapshot: data.Snapshot, config: AlertConfig, settings: Settings, outcome: Outcome):
+    recipients = _recipients(settings.cfo_emails)
+    if not recipients:
+        outcome.warnings.append("cfo_digest: no recipients (set O2C_CFO_EMAILS)")
+        return []
+    return [cfo_digest.email(snapshot, recipients, settings.dashboard_url)]
+
+
+def _dunning(snapshot: data.Snapshot, config: AlertConfig, settings: Settings, outcome: Outcome):
+    keys = dunning.due_items(snapshot, config)["key"].to_list()
+    emails, warnings = dunning.emails(snapshot, config, sendlog.already_sent(settings.ops(), keys))
+    outcome.warnings += warnings
+    return emails
+
+
+def _threshold_alerts(snapshot: data.Snapshot, config: AlertConfig, settings: Settings, outcome: Outcome):
+    alerts = thresholds.evaluate(snapshot, config)
+    done = sendlog.already_sent(settings.ops(), [a.key for a in alerts])
+    new = [a for a in alerts if a.key not in done]
+    recipients = _recipients(settings.alert_emails)
+    if not new:
+        return []
+    if not recipients:
+        outcome.warnings.append(f"threshold_alerts: {len(new)} alerts but no recipients (set O2C_ALERT_EMAILS)")
+        return []
+    return [thresholds.email(new, snapshot, recipients, settings.dashboard_url)]
+
+
+# The emails of each kind (in KINDS' order), composed from the snapshot.
+_COMPOSERS = {
+    "collector_reports": _collector_reports,
+    "cfo_digest": _cfo_digest,
+    "dunning": _dunning,
+    "threshold_alerts": _threshold_alerts,
+}
+
+
 def _emails(kind: str, snapshot: data.Snapshot, config: AlertConfig, settings: Settings, outcome: Outcome):
-    ops = settings.ops()
-    if kind == "collector_reports":
-        return collector_report.emails(snapshot, config, settings.dashboard_url, settings.reporting_currency)
-    if kind == "cfo_digest":
-        recipients = _recipients(settings.cfo_emails)
-        if not recipients:
-            outcome.warnings.append("cfo_digest: no recipients (set O2C_CFO_EMAILS)")
-            return []
-        return [cfo_digest.email(snapshot, recipients, settings.dashboard_url)]
-    if kind == "dunning":
-        keys = dunning.due_items(snapshot, config)["key"].to_list()
-        emails, warnings = dunning.emails(snapshot, config, sendlog.already_sent(ops, keys))
-        outcome.warnings += warnings
-        return emails
-    if kind == "threshold_alerts":
-        alerts = thresholds.evaluate(snapshot, config)
-        done = sendlog.already_sent(ops, [a.key for a in alerts])
-        new = [a for a in alerts if a.key not in done]
-        recipients = _recipients(settings.alert_emails)
-        if not new:
-            return []
-        if not recipients:
-            outcome.warnings.append(f"threshold_alerts: {len(new)} alerts but no recipients (set O2C_ALERT_EMAILS)")
-            return []
-        return [thresholds.email(new, snapshot, recipients, settings.dashboard_url)]
-    raise ValueError(f"unknown kind {kind!r}; choose from {', '.join(KINDS)}")
+    if kind not in _COMPOSERS:
+        raise ValueError(f"unknown kind {kind!r}; choose from {', '.join(KINDS)}")
+    return _COMPOSERS[kind](snapshot, config, settings, outcome)
 
 
 def run(kind: str, settings: Settings, *, preview: bool = False, config: AlertConfig | None = None) -> Outcome:

@@ -257,35 +257,47 @@ def _normalised(name: str, column_type: ColumnType, formats: Formats) -> pl.Expr
     text = original.str.strip_chars()
     match column_type:
         case "date":
-            if not formats.date_format:
-                return None
-            parsed = _four_digit_year(text.str.to_date(formats.date_format, strict=False))
-            return pl.coalesce(parsed.dt.to_string(ISO_DATE), original)
+            return _normalised_date(text, original, formats)
         case "timestamp":
-            candidates = []
-            if formats.timestamp_format:
-                candidates.append(_to_datetime(text, formats.timestamp_format))
-            if formats.date_format:
-                candidates.append(text.str.to_date(formats.date_format, strict=False).cast(pl.Datetime("us")))
-            if not candidates:
-                return None
-            parsed = _four_digit_year(pl.coalesce(candidates))
-            return pl.coalesce(parsed.dt.to_string(ISO_TIMESTAMP), original)
+            return _normalised_timestamp(text, original, formats)
         case "money" | "rate" | "int":
             return _number(text, original, formats, integer=column_type == "int")
         case "bool":
-            if not (formats.true_values or formats.false_values):
-                return None
-            lowered = text.str.to_lowercase()
-            return (
-                pl.when(lowered.is_in([v.lower() for v in formats.true_values]))
-                .then(pl.lit("true"))
-                .when(lowered.is_in([v.lower() for v in formats.false_values]))
-                .then(pl.lit("false"))
-                .otherwise(original)
-            )
+            return _normalised_bool(text, original, formats)
         case _:
             return None
+
+
+def _normalised_date(text: pl.Expr, original: pl.Expr, formats: Formats) -> pl.Expr | None:
+    if not formats.date_format:
+        return None
+    parsed = _four_digit_year(text.str.to_date(formats.date_format, strict=False))
+    return pl.coalesce(parsed.dt.to_string(ISO_DATE), original)
+
+
+def _normalised_timestamp(text: pl.Expr, original: pl.Expr, formats: Formats) -> pl.Expr | None:
+    candidates = []
+    if formats.timestamp_format:
+        candidates.append(_to_datetime(text, formats.timestamp_format))
+    if formats.date_format:
+        candidates.append(text.str.to_date(formats.date_format, strict=False).cast(pl.Datetime("us")))
+    if not candidates:
+        return None
+    parsed = _four_digit_year(pl.coalesce(candidates))
+    return pl.coalesce(parsed.dt.to_string(ISO_TIMESTAMP), original)
+
+
+def _normalised_bool(text: pl.Expr, original: pl.Expr, formats: Formats) -> pl.Expr | None:
+    if not (formats.true_values or formats.false_values):
+        return None
+    lowered = text.str.to_lowercase()
+    return (
+        pl.when(lowered.is_in([v.lower() for v in formats.true_values]))
+        .then(pl.lit("true"))
+        .when(lowered.is_in([v.lower() for v in formats.false_values]))
+        .then(pl.lit("false"))
+        .otherwise(original)
+    )
 
 
 def _four_digit_year(parsed: pl.Expr) -> pl.Expr:
@@ -468,39 +480,7 @@ def _parse(data: Any, path: Path) -> Mapping:
 
 def _formats(table: dict[str, Any], base: Formats, path: Path, prefix: str) -> Formats:
     """`base` overridden by the format keys of `table`, each checked, then checked together."""
-    changes: dict[str, Any] = {}
-    for key, value in table.items():
-        where = f"{prefix}.{key}"
-        if key in ("true_values", "false_values"):
-            changes[key] = _texts(value, path, where)
-            continue
-        if key in ("decimal_separator", "thousands_separator"):
-            # Taken as written: a space is a separator, "" means none.
-            if not isinstance(value, str):
-                raise _fail(path, where, f"must be text, not {value!r}")
-            text = value
-        else:
-            text = _text(value, path, where)
-        if key in ("date_format", "timestamp_format"):
-            problem = _format_problem(text, "date" if key == "date_format" else "timestamp")
-            if problem:
-                raise _fail(path, where, f"{text!r}: {problem}")
-        elif key == "decimal_separator" and text not in DECIMAL_SEPARATORS:
-            raise _fail(path, where, f"{text!r} must be one of {', '.join(map(repr, DECIMAL_SEPARATORS))}")
-        elif key == "thousands_separator" and text not in THOUSANDS_SEPARATORS:
-            raise _fail(path, where, f"{text!r} must be one of {', '.join(map(repr, THOUSANDS_SEPARATORS))}")
-        elif key == "currency" and text not in ISO_CURRENCIES:
-            raise _fail(path, where, f"{text!r} is not an ISO 4217 code the contract accepts")
-        elif key == "delimiter" and len(text) != 1:
-            raise _fail(path, where, f"{text!r} must be one character (',', ';', '|', a tab …)")
-        elif key == "encoding":
-            try:
-                codecs.lookup(text)
-            except LookupError:
-                raise _fail(
-                    path, where, f"{text!r} is not a text encoding Python knows (utf-8, cp1252, latin-1 …)"
-                ) from None
-        changes[key] = text
+    changes = {key: _format_value(key, value, path, f"{prefix}.{key}") for key, value in table.items()}
     formats = dataclasses.replace(base, **changes)
     if formats.decimal_separator == formats.thousands_separator:
         key = "thousands_separator" if "thousands_separator" in changes else "decimal_separator"
@@ -510,6 +490,51 @@ def _formats(table: dict[str, Any], base: Formats, path: Path, prefix: str) -> F
         key = "false_values" if "false_values" in changes else "true_values"
         raise _fail(path, f"{prefix}.{key}", f"{sorted(both)[0]!r} is both a true and a false value")
     return formats
+
+
+def _format_value(key: str, value: Any, path: Path, where: str) -> Any:
+    """The value of one format key, checked on its own."""
+    if key in ("true_values", "false_values"):
+        return _texts(value, path, where)
+    if key in ("decimal_separator", "thousands_separator"):
+        # Taken as written: a space is a separator, "" means none.
+        if not isinstance(value, str):
+            raise _fail(path, where, f"must be text, not {value!r}")
+        text = value
+    else:
+        text = _text(value, path, where)
+    problem = _format_value_problem(key, text)
+    if problem:
+        raise _fail(path, where, problem)
+    return text
+
+
+def _format_value_problem(key: str, text: str) -> str | None:
+    """Why `text` cannot be the value of format key `key`, or None when it can."""
+    problem = None
+    if key in ("date_format", "timestamp_format"):
+        detail = _format_problem(text, "date" if key == "date_format" else "timestamp")
+        if detail:
+            problem = f"{text!r}: {detail}"
+    elif key == "decimal_separator" and text not in DECIMAL_SEPARATORS:
+        problem = f"{text!r} must be one of {', '.join(map(repr, DECIMAL_SEPARATORS))}"
+    elif key == "thousands_separator" and text not in THOUSANDS_SEPARATORS:
+        problem = f"{text!r} must be one of {', '.join(map(repr, THOUSANDS_SEPARATORS))}"
+    elif key == "currency" and text not in ISO_CURRENCIES:
+        problem = f"{text!r} is not an ISO 4217 code the contract accepts"
+    elif key == "delimiter" and len(text) != 1:
+        problem = f"{text!r} must be one character (',', ';', '|', a tab …)"
+    elif key == "encoding" and not _is_encoding(text):
+        problem = f"{text!r} is not a text encoding Python knows (utf-8, cp1252, latin-1 …)"
+    return problem
+
+
+def _is_encoding(name: str) -> bool:
+    try:
+        codecs.lookup(name)
+    except LookupError:
+        return False
+    return True
 
 
 # Which directives say each part of a date; shorthands expanded first.

@@ -234,18 +234,25 @@ def _missing_columns_message(
     return str(SchemaDriftError(source, batch.entity.name, file, missing[0])), missing[0]
 
 
-def _read_one_file(source: str, spec: FileSource, path: Path, root: Path, batch: _Batch, digest_seen: str | None):
-    """Read one file into `batch` (rows, or quarantine records); its manifest row, or None if
-    the file is unchanged since it was loaded."""
+def _read_file(spec: FileSource, path: Path, root: Path, entity: str) -> sources.FileBatch:
+    """The file's rows, by its format; its digest covers the mapping too (`spec.fingerprint`), so
+    a changed mapping reloads an unchanged file."""
     suffix = path.suffix.lower()
     if suffix == ".csv":
-        file = sources.read_csv_file(path, root, *spec.csv_options(batch.entity.name))
+        file = sources.read_csv_file(path, root, *spec.csv_options(entity))
     elif suffix in (".jsonl", ".json"):
         file = sources.read_jsonl_file(path, root)
     else:
         file = sources.read_parquet_file(path, root)
     if spec.fingerprint:
         file.sha256 = hashlib.sha256(f"{file.sha256}:{spec.fingerprint}".encode()).hexdigest()
+    return file
+
+
+def _read_one_file(source: str, spec: FileSource, path: Path, root: Path, batch: _Batch, digest_seen: str | None):
+    """Read one file into `batch` (rows, or quarantine records); its manifest row, or None if
+    the file is unchanged since it was loaded."""
+    file = _read_file(spec, path, root, batch.entity.name)
     if digest_seen == file.sha256:
         return None
     source_name, result = batch.entity.name, batch.result
@@ -373,7 +380,6 @@ def check_contract_dir(config: IngestConfig) -> Path:
 
 def extract(source: str, config: IngestConfig, con, schema: str) -> tuple[dict[str, _Batch], list[dict[str, object]]]:
     batches: dict[str, _Batch] = {}
-    manifest: list[dict[str, object]] = []
 
     def batch_for(name: str) -> _Batch:
         if name not in batches:
@@ -387,56 +393,71 @@ def extract(source: str, config: IngestConfig, con, schema: str) -> tuple[dict[s
         return batches[name]
 
     if source in SQL_SOURCES:
-        for name in SQL_SOURCES[source]:
-            batch_for(name)
-        url = config.erp_url if source == "erp" else config.ops_url
-        if url is None or (source == "ops" and _missing_sqlite_file(url)):
-            return batches, manifest  # not configured, or no ops store yet: nobody has logged an action
-        engine = _connect_sql(source, url)
-        try:
-            present = set(sa.inspect(engine).get_table_names())
-            for name in SQL_SOURCES[source]:
-                batch = batches[name]
-                if name not in present:
-                    # Optional entities may be absent (an ERP without disputes, an ops store
-                    # nobody has written to); a required one is an error the run reports.
-                    if batch.entity.required and source == "erp":
-                        batch.result.errors.append(
-                            f"{source}: the database ({_describe_url(engine.url)}) has no table {name!r}, "
-                            f"which the contract requires"
-                        )
-                    continue
-                mark = warehouse.watermark(con, schema, batch.entity)
-                since = mark - config.lookback if mark is not None else None
-                batch.result.watermark_from = since
-                for part in sources.read_sql_table(engine, source, name, since, loaded_at=_utc_now()):
-                    batch.parts.add(part)
-                    batch.result.rows_in += part.height
-        finally:
-            engine.dispose()
-        return batches, manifest
+        _extract_sql(source, config, con, schema, batch_for)
+        return batches, []
     if source not in FILE_SOURCES:
         raise ValueError(f"unknown source {source!r}; choose from {', '.join(SOURCES)}")
+    manifest = _extract_files(source, config, con, schema, batch_for)
+    return batches, manifest
+
+
+def _extract_sql(source: str, config: IngestConfig, con, schema: str, batch_for: Callable[[str], _Batch]) -> None:
+    """Each table of a source database into its batch, from the entity's watermark less the look-back."""
+    for name in SQL_SOURCES[source]:
+        batch_for(name)
+    url = config.erp_url if source == "erp" else config.ops_url
+    if url is None or (source == "ops" and _missing_sqlite_file(url)):
+        return  # not configured, or no ops store yet: nobody has logged an action
+    engine = _connect_sql(source, url)
+    try:
+        present = set(sa.inspect(engine).get_table_names())
+        for name in SQL_SOURCES[source]:
+            batch = batch_for(name)
+            if name not in present:
+                # Optional entities may be absent (an ERP without disputes, an ops store
+                # nobody has written to); a required one is an error the run reports.
+                if batch.entity.required and source == "erp":
+                    batch.result.errors.append(
+                        f"{source}: the database ({_describe_url(engine.url)}) has no table {name!r}, "
+                        f"which the contract requires"
+                    )
+                continue
+            mark = warehouse.watermark(con, schema, batch.entity)
+            since = mark - config.lookback if mark is not None else None
+            batch.result.watermark_from = since
+            for part in sources.read_sql_table(engine, source, name, since, loaded_at=_utc_now()):
+                batch.parts.add(part)
+                batch.result.rows_in += part.height
+    finally:
+        engine.dispose()
+
+
+def _extract_files(
+    source: str, config: IngestConfig, con, schema: str, batch_for: Callable[[str], _Batch]
+) -> list[dict[str, object]]:
+    """Each new or changed file of a file source into its entity's batch; the manifest rows of the files read."""
     spec = FILE_SOURCES[source]
     for name in spec.entities:
         batch_for(name)
     root = check_contract_dir(config) if source == "files" else spec.folder(config)
     if root is None:
-        return batches, manifest
+        return []
     if source == "files":
         try:
             spec = spec.with_mapping(load_mapping(root) or Mapping.empty())
         except MappingError as error:  # a wrong mapping file: nothing in the folder can load as meant
             raise SourceUnavailable(f"files: {error}") from error
     seen = warehouse.loaded_files(con, schema)
+    manifest: list[dict[str, object]] = []
     for path in sources.discover(root, spec.suffixes):
         name = spec.entity_of(path, root)
         if name is not None:
-            row = _read_one_file(source, spec, path, root, batch_for(name), seen.get(str(path.relative_to(root))))
+            batch = batch_for(name)
+            row = _read_one_file(source, spec, path, root, batch, seen.get(str(path.relative_to(root))))
             if row is not None:
                 manifest.append(row)
-                batches[name].result.rows_in += row["rows_in"]
-    return batches, manifest
+                batch.result.rows_in += row["rows_in"]
+    return manifest
 
 
 def _missing_sqlite_file(url: str) -> bool:

@@ -57,7 +57,7 @@ from great_expectations.data_context.types.resource_identifiers import (
 from great_expectations.validator.v1_validator import Validator
 
 from ingestion import warehouse
-from ingestion.contract import ENTITIES, Entity
+from ingestion.contract import ENTITIES, Entity, Rule
 
 QUALITY_SCHEMA = "quality"
 RESULTS_TABLE = "dq_results"
@@ -198,46 +198,11 @@ def suite_for(
         if mandatory(column.name) and column.name in present:
             add(gxe.ExpectColumnValuesToNotBeNull(column=column.name, meta={"severity": ERROR}))
     for rule in entity.rules:
-        if rule.column not in present:
-            continue  # an optional column the source does not have
-        if rule.check == "positive":
-            add(
-                gxe.ExpectColumnValuesToBeBetween(
-                    column=rule.column, min_value=0, strict_min=True, meta={"severity": ERROR}
-                )
-            )
-        elif rule.check == "non_negative":
-            add(gxe.ExpectColumnValuesToBeBetween(column=rule.column, min_value=0, meta={"severity": ERROR}))
-        elif rule.check == "currency" and currencies:
-            # Known to the FX table: without a rate no amount can be reported.
-            add(gxe.ExpectColumnValuesToBeInSet(column=rule.column, value_set=currencies, meta={"severity": ERROR}))
-        elif rule.check == "one_of":
-            add(
-                gxe.ExpectColumnValuesToBeInSet(
-                    column=rule.column, value_set=list(rule.allowed), meta={"severity": ERROR}
-                )
-            )
-    for later, earlier in DATE_ORDER.get(entity.name, []):
-        if later not in present or earlier not in present:
-            continue
-        add(
-            gxe.ExpectColumnPairValuesAToBeGreaterThanB(
-                column_A=later,
-                column_B=earlier,
-                or_equal=True,
-                ignore_row_if="either_value_is_missing",
-                meta={"severity": ERROR},
-            )
-        )
-    earliest, days_ahead = PLAUSIBLE_DATES
-    latest = dt.datetime.combine(dt.date.today() + dt.timedelta(days=days_ahead), dt.time())
-    for column in entity.columns:
-        if column.type == "date" and column.name in present:
-            add(
-                gxe.ExpectColumnValuesToBeBetween(
-                    column=column.name, min_value=earliest, max_value=latest, meta={"severity": ERROR}
-                )
-            )
+        expectation = _rule_expectation(rule, currencies) if rule.column in present else None
+        if expectation is not None:  # (none for an optional column the source does not have)
+            add(expectation)
+    for expectation in _date_expectations(entity, present):
+        add(expectation)
     for column in unknown_reference_columns:
         # The derived column holds the value only where no parent has it: every value there is
         # a broken reference, and the sample shows the keys themselves.
@@ -247,6 +212,45 @@ def suite_for(
         typical = sorted(recent_rows)[len(recent_rows) // 2]
         add(gxe.ExpectTableRowCountToBeBetween(min_value=0, max_value=max(10 * typical, 1000), meta={"severity": WARN}))
     return suite
+
+
+def _rule_expectation(rule: Rule, currencies: list[str]) -> gxe.Expectation | None:
+    """The expectation of one contract rule on a column the rows have, if it has one."""
+    if rule.check == "positive":
+        return gxe.ExpectColumnValuesToBeBetween(
+            column=rule.column, min_value=0, strict_min=True, meta={"severity": ERROR}
+        )
+    if rule.check == "non_negative":
+        return gxe.ExpectColumnValuesToBeBetween(column=rule.column, min_value=0, meta={"severity": ERROR})
+    if rule.check == "currency" and currencies:
+        # Known to the FX table: without a rate no amount can be reported.
+        return gxe.ExpectColumnValuesToBeInSet(column=rule.column, value_set=currencies, meta={"severity": ERROR})
+    if rule.check == "one_of":
+        return gxe.ExpectColumnValuesToBeInSet(
+            column=rule.column, value_set=list(rule.allowed), meta={"severity": ERROR}
+        )
+    return None
+
+
+def _date_expectations(entity: Entity, present: set[str]) -> Iterator[gxe.Expectation]:
+    """Dates in their order (DATE_ORDER) and within the plausible range (PLAUSIBLE_DATES), on
+    the date columns the rows have."""
+    for later, earlier in DATE_ORDER.get(entity.name, []):
+        if later in present and earlier in present:
+            yield gxe.ExpectColumnPairValuesAToBeGreaterThanB(
+                column_A=later,
+                column_B=earlier,
+                or_equal=True,
+                ignore_row_if="either_value_is_missing",
+                meta={"severity": ERROR},
+            )
+    earliest, days_ahead = PLAUSIBLE_DATES
+    latest = dt.datetime.combine(dt.date.today() + dt.timedelta(days=days_ahead), dt.time())
+    for column in entity.columns:
+        if column.type == "date" and column.name in present:
+            yield gxe.ExpectColumnValuesToBeBetween(
+                column=column.name, min_value=earliest, max_value=latest, meta={"severity": ERROR}
+            )
 
 
 def _readable(value: object) -> str:

@@ -199,7 +199,13 @@ def inject(sources_dir: Path, erp_url: str) -> list[dict[str, object]]:
         )
     )
 
-    # ERP faults: rows the database accepts but the contract does not.
+    injected += _inject_erp_faults(erp_url)
+    return injected
+
+
+def _inject_erp_faults(erp_url: str) -> list[dict[str, object]]:
+    """ERP faults: rows the database accepts but the contract does not."""
+    injected: list[dict[str, object]] = []
     engine = sa.create_engine(erp_url)
     metadata = writers.erp_metadata()
     memos = metadata.tables["credit_memos"]

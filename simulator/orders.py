@@ -140,12 +140,39 @@ def _one_day(
         }
     )
 
+    _invoice_day(rng, d, cust, _DayOrders(seq, c, cancelled, has_ship2, ship1, ship2, amount1, amount2), parts)
+
+
+@dataclass(frozen=True)
+class _DayOrders:
+    """One day's orders as the invoices of their shipments need them (arrays, one entry an order)."""
+
+    seq: np.ndarray  # the order's number within the day
+    cust: np.ndarray  # index of the customer
+    cancelled: np.ndarray
+    has_ship2: np.ndarray  # a backorder ships later
+    ship1_day: np.ndarray
+    ship2_day: np.ndarray
+    amount1: np.ndarray  # minor units of the first shipment
+    amount2: np.ndarray  # minor units of the second
+
+
+def _invoice_day(
+    rng: np.random.Generator,
+    d: int,
+    cust: dict[str, np.ndarray],
+    orders: _DayOrders,
+    parts: dict[str, list[dict[str, np.ndarray]]],
+) -> None:
+    """The invoices of one day's orders with their disputes, credits and write-offs, and the
+    payment instalments that will settle them (drawn from `rng` after the orders)."""
     # Invoices: one per shipment, dated on the shipment day.
+    cancelled, has_ship2 = orders.cancelled, orders.has_ship2
     inv_order = np.concatenate([np.flatnonzero(~cancelled), np.flatnonzero(has_ship2)])
     shipment_number = np.concatenate([np.ones((~cancelled).sum(), int), np.full(has_ship2.sum(), 2)])
-    inv_day = np.where(shipment_number == 1, ship1[inv_order], ship2[inv_order])
-    amount = np.where(shipment_number == 1, amount1[inv_order], amount2[inv_order])
-    ic = c[inv_order]
+    inv_day = np.where(shipment_number == 1, orders.ship1_day[inv_order], orders.ship2_day[inv_order])
+    amount = np.where(shipment_number == 1, orders.amount1[inv_order], orders.amount2[inv_order])
+    ic = orders.cust[inv_order]
     n = len(inv_order)
     due_day = inv_day + cust["terms_days"][ic]
 
@@ -178,7 +205,7 @@ def _one_day(
     parts["invoices"].append(
         {
             "order_day": np.full(n, d),
-            "seq": seq[inv_order],
+            "seq": orders.seq[inv_order],
             "shipment_number": shipment_number,
             "cust": ic,
             "invoice_day": inv_day,
@@ -208,7 +235,7 @@ def _one_day(
     parts["intents"].append(
         {
             "order_day": np.full(j, d),
-            "seq": seq[inv_order][k],
+            "seq": orders.seq[inv_order][k],
             "shipment_number": shipment_number[k],
             "instalment": instalment,
             "cust": ic[k],

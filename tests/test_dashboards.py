@@ -18,6 +18,7 @@ import urllib.request
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 import numpy as np
@@ -27,6 +28,9 @@ from streamlit.testing.v1 import AppTest
 
 from orchestration.settings import REPO_ROOT
 from tests.conftest import o2c
+
+if TYPE_CHECKING:  # imported where a browser test runs
+    from playwright.sync_api import Page
 
 APP = REPO_ROOT / "dashboards" / "streamlit_app.py"
 # Each page's path and a title it shows, for the browser tests.
@@ -587,6 +591,41 @@ def test_unapplied_cash_page_shows_the_marts_and_needs_a_name(app_env: Path) -> 
     assert ops_store.manual_applications(get_settings().ops()).height == 0
 
 
+def _apply_preselected_suggestion(tab: Page, url: str, payment_id: str, who: str, note: str) -> None:
+    """In the Unapplied cash page, apply the receipt to the suggestion the form preselects."""
+    tab.goto(f"{url}/unapplied_cash?payment={payment_id}")
+    _wait_for_app(tab, "Apply this receipt")
+    form = tab.locator('[data-testid="stForm"]').first
+    form.get_by_label("Your name").fill(who)
+    form.get_by_label("Note").fill(note)
+    tab.get_by_role("button", name="Apply (takes effect on the next run)").click()
+    _wait_for_app(tab, "Saved: apply")
+
+
+def _reverse_first_application(tab: Page, url: str, payment_id: str, who: str) -> None:
+    """Reverse the application the reversal form lists first (the marts then say which it was)."""
+    # Applied in full, the receipt has left the unapplied list: its link still reaches it.
+    tab.goto(f"{url}/unapplied_cash?payment={payment_id}")
+    _wait_for_app(tab, "Applied in this build")
+    _wait_for_app(tab, "Audit trail")  # its table is drawn on a canvas: its rows are checked in the mart
+    reverse = tab.locator('[data-testid="stForm"]').nth(1)
+    reverse.get_by_label("Your name").fill(who)
+    tab.get_by_role("button", name="Reverse (takes effect on the next run)").click()
+    _wait_for_app(tab, "Saved: reverse")
+
+
+def _manual_cash_applications(ops_file: Path) -> list[tuple]:
+    """The rows the page wrote to the ops store, read straight from its SQLite file."""
+    con = sqlite3.connect(ops_file)
+    try:
+        return con.execute(
+            "select action, payment_id, invoice_id, applied_amount, entered_by, note, updated_at "
+            "from manual_cash_applications"
+        ).fetchall()
+    finally:
+        con.close()
+
+
 def test_a_suggested_match_applied_and_reversed_in_the_browser_reaches_the_warehouse(
     built: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -634,22 +673,9 @@ def test_a_suggested_match_applied_and_reversed_in_the_browser_reaches_the_wareh
         browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"], headless=True)
         try:
             tab = browser.new_page(viewport={"width": 1500, "height": 1400})
-            tab.goto(f"{url}/unapplied_cash?payment={payment_id}")
-            _wait_for_app(tab, "Apply this receipt")
-            form = tab.locator('[data-testid="stForm"]').first
-            form.get_by_label("Your name").fill("Ann Clerk")
-            form.get_by_label("Note").fill("remittance by phone")
-            tab.get_by_role("button", name="Apply (takes effect on the next run)").click()
-            _wait_for_app(tab, "Saved: apply")
+            _apply_preselected_suggestion(tab, url, payment_id, "Ann Clerk", "remittance by phone")
 
-            con = sqlite3.connect(ops_file)
-            try:
-                rows = con.execute(
-                    "select action, payment_id, invoice_id, applied_amount, entered_by, note, updated_at "
-                    "from manual_cash_applications"
-                ).fetchall()
-            finally:
-                con.close()
+            rows = _manual_cash_applications(ops_file)
             assert len(rows) == 1
             action, paid, invoice, amount, who, note, when = rows[0]
             assert (action, paid, invoice, who, note) == (
@@ -676,15 +702,7 @@ def test_a_suggested_match_applied_and_reversed_in_the_browser_reaches_the_wareh
 
             # What the next run publishes; the clerk takes the application back.
             publish(warehouse, serving(data), build_id="applied", checks=[])
-            # Applied in full, the receipt has left the unapplied list: its link still reaches it.
-            tab.goto(f"{url}/unapplied_cash?payment={payment_id}")
-            _wait_for_app(tab, "Applied in this build")
-            _wait_for_app(tab, "Audit trail")  # its table is drawn on a canvas: its rows are checked in the mart
-            reverse = tab.locator('[data-testid="stForm"]').nth(1)
-            # The manual application is listed first, so chosen (the marts below check which was reversed).
-            reverse.get_by_label("Your name").fill("Bob Manager")
-            tab.get_by_role("button", name="Reverse (takes effect on the next run)").click()
-            _wait_for_app(tab, "Saved: reverse")
+            _reverse_first_application(tab, url, payment_id, "Bob Manager")
         finally:
             browser.close()
 

@@ -14,7 +14,10 @@ as_of_dates as (
 
 aging as (
 
-    select as_of_date, currency, sum(open_balance) as aged_ar
+    select
+        as_of_date,
+        currency,
+        sum(open_balance) as aged_ar
     from {{ ref('fct_ar_aging') }}
     group by as_of_date, currency
 
@@ -22,35 +25,50 @@ aging as (
 
 documents as (
 
-    select as_of_dates.as_of_date, invoices.currency, invoices.invoice_amount as amount
+    select
+        as_of_dates.as_of_date,
+        invoices.currency,
+        invoices.invoice_amount as amount
     from as_of_dates
-    inner join {{ ref('stg_erp__invoices') }} as invoices on invoices.invoice_date <= as_of_dates.as_of_date
+    inner join {{ ref('stg_erp__invoices') }} as invoices on as_of_dates.as_of_date >= invoices.invoice_date
 
     union all
 
-    select as_of_dates.as_of_date, memos.currency, -memos.credit_amount
+    select
+        as_of_dates.as_of_date,
+        memos.currency,
+        -memos.credit_amount as amount
     from as_of_dates
     inner join {{ ref('stg_erp__credit_memos') }} as memos
-        on memos.credit_memo_date <= as_of_dates.as_of_date and memos.invoice_id is not null
+        on as_of_dates.as_of_date >= memos.credit_memo_date and memos.invoice_id is not null
 
     union all
 
-    select as_of_dates.as_of_date, events.currency, events.credit_on_account
+    select
+        as_of_dates.as_of_date,
+        events.currency,
+        events.credit_on_account as amount
     from as_of_dates
-    inner join {{ ref('int_open_item_events') }} as events on events.effective_date <= as_of_dates.as_of_date
+    inner join {{ ref('int_open_item_events') }} as events on as_of_dates.as_of_date >= events.effective_date
 
     union all
 
-    select as_of_dates.as_of_date, invoices.currency, -applications.applied_amount
+    select
+        as_of_dates.as_of_date,
+        invoices.currency,
+        -applications.applied_amount as amount
     from as_of_dates
-    inner join {{ ref('fct_cash_applications') }} as applications on applications.applied_date <= as_of_dates.as_of_date
+    inner join {{ ref('fct_cash_applications') }} as applications on as_of_dates.as_of_date >= applications.applied_date
     inner join {{ ref('stg_erp__invoices') }} as invoices on applications.invoice_id = invoices.invoice_id
 
 ),
 
 expected as (
 
-    select as_of_date, currency, sum(amount) as open_ar
+    select
+        as_of_date,
+        currency,
+        sum(amount) as open_ar
     from documents
     group by as_of_date, currency
 

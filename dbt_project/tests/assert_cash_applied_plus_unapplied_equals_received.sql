@@ -7,7 +7,10 @@ with
 
 received as (
 
-    select currency, sum(amount) as received, sum(unapplied_amount) as unapplied
+    select
+        currency,
+        sum(amount) as received,
+        sum(unapplied_amount) as unapplied
     from {{ ref('fct_payments') }}
     where not is_refund
     group by currency
@@ -16,19 +19,29 @@ received as (
 
 applied as (
 
-    select currency, sum(applied_amount) as applied
+    select
+        currency,
+        sum(applied_amount) as applied
     from {{ ref('fct_cash_applications') }}
     group by currency
 
 )
 
-select received.currency, received.received, applied.applied, received.unapplied
+select
+    received.currency,
+    received.received,
+    applied.applied,
+    received.unapplied
 from received
 left join applied on received.currency = applied.currency
 where received.received != coalesce(applied.applied, 0) + received.unapplied
 
 union all
 
-select payments.currency, payments.amount, payments.applied_amount, payments.unapplied_amount
+select
+    payments.currency,
+    payments.amount,
+    payments.applied_amount,
+    payments.unapplied_amount
 from {{ ref('fct_payments') }} as payments
 where payments.applied_amount > payments.amount

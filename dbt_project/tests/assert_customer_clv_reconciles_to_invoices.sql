@@ -16,7 +16,9 @@ invoices as (
 
 )
 
-select clv.net_revenue_rc, invoices.net_revenue_rc as invoiced_net_rc
+select
+    clv.net_revenue_rc,
+    invoices.net_revenue_rc as invoiced_net_rc
 from clv
 cross join invoices
 where clv.net_revenue_rc != invoices.net_revenue_rc

@@ -8,13 +8,25 @@ with
 
 documents as (
 
-    select currency, order_date as document_date from {{ ref('stg_erp__sales_orders') }}
+    select
+        currency,
+        order_date as document_date
+    from {{ ref('stg_erp__sales_orders') }}
     union all
-    select currency, invoice_date from {{ ref('stg_erp__invoices') }}
+    select
+        currency,
+        invoice_date
+    from {{ ref('stg_erp__invoices') }}
     union all
-    select currency, credit_memo_date from {{ ref('stg_erp__credit_memos') }}
+    select
+        currency,
+        credit_memo_date
+    from {{ ref('stg_erp__credit_memos') }}
     union all
-    select currency, payment_date from {{ ref('int_payments_unioned') }}
+    select
+        currency,
+        payment_date
+    from {{ ref('int_payments_unioned') }}
 
 ),
 

@@ -15,7 +15,10 @@ aging as (
 
 )
 
-select kpis.month_start, kpis.open_ar_rc, aging.open_ar_rc as aged_open_ar_rc
+select
+    kpis.month_start,
+    kpis.open_ar_rc,
+    aging.open_ar_rc as aged_open_ar_rc
 from {{ ref('fct_ar_kpis_monthly') }} as kpis
 left join aging on kpis.period_end = aging.as_of_date
 where kpis.open_ar_rc != coalesce(aging.open_ar_rc, 0)

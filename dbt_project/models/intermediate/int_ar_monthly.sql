@@ -9,16 +9,16 @@ months as (
         month_start,
         month_end
     from {{ ref('dim_date') }}
-    where month_start <= (select as_of_date from {{ ref('int_data_as_of') }})
-        and month_end >= (select min(invoice_date) from {{ ref('stg_erp__invoices') }})
+    where month_start <= (select as_of.as_of_date from {{ ref('int_data_as_of') }} as as_of)
+        and month_end >= (select min(invoices.invoice_date) from {{ ref('stg_erp__invoices') }} as invoices)
 
 ),
 
 periods as (
 
     select
-        month_start,
-        case when month_end > as_of.as_of_date then as_of.as_of_date else month_end end as period_end
+        months.month_start,
+        case when months.month_end > as_of.as_of_date then as_of.as_of_date else months.month_end end as period_end
     from months
     cross join {{ ref('int_data_as_of') }} as as_of
 
@@ -96,7 +96,7 @@ applied_by_period as (
         sum(applications.applied_amount) as applied_amount
     from periods
     inner join {{ ref('int_payments_matched_to_invoices') }} as applications
-        on applications.applied_date <= periods.period_end
+        on periods.period_end >= applications.applied_date
     group by periods.month_start, applications.payment_id
 
 ),
@@ -109,7 +109,7 @@ refunded_by_period as (
         sum(refunds.amount) as refunded_amount
     from periods
     inner join {{ ref('int_payments_unioned') }} as refunds
-        on refunds.is_refund and refunds.payment_date <= periods.period_end
+        on refunds.is_refund and periods.period_end >= refunds.payment_date
     where refunds.original_payment_id is not null
     group by periods.month_start, refunds.original_payment_id
 
@@ -127,7 +127,7 @@ held_by_period as (
             0
         ) as held_rc
     from periods
-    inner join receipts on receipts.payment_date <= periods.period_end
+    inner join receipts on periods.period_end >= receipts.payment_date
     left join applied_by_period as applied
         on periods.month_start = applied.month_start and receipts.payment_id = applied.payment_id
     left join refunded_by_period as refunded
@@ -161,7 +161,8 @@ cash as (
 select
     periods.month_start,
     periods.period_end,
-    {{ days_between('periods.month_start', 'periods.period_end') }} + 1 as days_in_period,
+    {{ days_between('periods.month_start', 'periods.period_end') }}
+    + 1 as days_in_period,
     cast(coalesce(sales.credit_sales_rc, 0) as {{ money_type() }}) as credit_sales_rc,
     cast(coalesce(balances.ending_ar_rc, 0) as {{ money_type() }}) as ending_ar_rc,
     cast(coalesce(balances.ending_current_ar_rc, 0) as {{ money_type() }}) as ending_current_ar_rc,

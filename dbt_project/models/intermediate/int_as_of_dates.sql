@@ -21,13 +21,13 @@ first_invoice as (
 
 )
 
-select distinct as_of_date
+select distinct dates.as_of_date
 from (
     select cast({{ dbt.last_day('calendar.date_day', 'month') }} as date) as as_of_date
     from calendar
     cross join first_invoice
     where calendar.date_day >= first_invoice.first_invoice_date
     union all
-    select as_of_date from as_of
+    select as_of.as_of_date from as_of
 ) as dates
-where as_of_date <= (select as_of_date from as_of)
+where dates.as_of_date <= (select as_of.as_of_date from as_of)

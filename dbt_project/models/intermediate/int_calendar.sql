@@ -8,7 +8,7 @@ bounds as (
     -- the first order, or the first invoice when the data has no orders (an AR export)
     select
         cast({{ dbt.date_trunc('month', 'min(first_date)') }} as date) as first_day,
-        (select as_of_date from {{ ref('int_data_as_of') }}) as as_of_date
+        (select as_of.as_of_date from {{ ref('int_data_as_of') }} as as_of) as as_of_date
     from (
         select min(order_date) as first_date from {{ ref('stg_erp__sales_orders') }}
         union all

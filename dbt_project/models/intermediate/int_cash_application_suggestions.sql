@@ -25,7 +25,11 @@ receipts as (
 
 reversed_pairs as (
 
-    select payment_id, invoice_id from {{ ref('int_manual_cash_applications') }} where action = 'reverse'
+    select
+        payment_id,
+        invoice_id
+    from {{ ref('int_manual_cash_applications') }}
+    where action = 'reverse'
 
 ),
 
@@ -61,9 +65,9 @@ candidates as (
     inner join open_today
         on receipts.customer_id = open_today.customer_id and receipts.currency = open_today.currency
     where not exists (
-        select 1 from reversed_pairs as r
-        where r.payment_id = receipts.payment_id and r.invoice_id = open_today.invoice_id
-    )
+            select 1 from reversed_pairs as r
+            where r.payment_id = receipts.payment_id and r.invoice_id = open_today.invoice_id
+        )
 
 ),
 
@@ -72,7 +76,7 @@ open_items as (
     select
         *,
         case when closeness <= {{ max_items }} then
-            row_number() over (partition by payment_id, closeness <= {{ max_items }} order by due_date, invoice_id)
+                row_number() over (partition by payment_id, closeness <= {{ max_items }} order by due_date, invoice_id)
         end as bound_rank
     from (
         select
@@ -116,8 +120,9 @@ by_amount as (
         case
             when fits.n_items = 1 and fits.abs_difference = 0 then 'owes exactly what the receipt holds'
             when fits.n_items = 1 then 'owes within 5 % of what the receipt holds'
-            when fits.abs_difference = 0 then 'with ' || cast(fits.n_items - 1 as {{ dbt.type_string() }})
-                || ' other open item(s) makes exactly what the receipt holds'
+            when fits.abs_difference = 0
+                then 'with ' || cast(fits.n_items - 1 as {{ dbt.type_string() }})
+                    || ' other open item(s) makes exactly what the receipt holds'
             else 'with ' || cast(fits.n_items - 1 as {{ dbt.type_string() }})
                 || ' other open item(s) makes within 5 % of what the receipt holds'
         end as reason
@@ -126,6 +131,22 @@ by_amount as (
         on fits.payment_id = items.payment_id
         and {{ is_combination_member('items.item_rank', 'items.bound_rank') }}
     where fits.fit_rank <= 3
+
+),
+
+-- the words of each receipt's remittance text, as reference keys
+remittance_tokens as (
+
+    select
+        payment_id,
+        {{ reference_key('token') }} as token_key
+    from (
+        select
+            payment_id,
+            {{ split_to_rows('remittance_info') }} as token
+        from receipts
+        where remittance_info is not null
+    ) as words
 
 ),
 
@@ -140,16 +161,7 @@ by_reference as (
         0.40 as match_confidence,
         'the remittance text names a number one character off this invoice''s' as reason
     from candidates
-    inner join (
-        select
-            payment_id,
-            {{ reference_key('token') }} as token_key
-        from (
-            select payment_id, {{ split_to_rows('remittance_info') }} as token
-            from receipts
-            where remittance_info is not null
-        ) as words
-    ) as tokens on candidates.payment_id = tokens.payment_id
+    inner join remittance_tokens as tokens on candidates.payment_id = tokens.payment_id
     where length(tokens.token_key) >= 6
         and levenshtein(tokens.token_key, {{ reference_key('candidates.invoice_number') }}) = 1
 
@@ -167,7 +179,7 @@ partial as (
         'owes more than the receipt holds: part of it' as reason
     from open_items
     where open_amount > unapplied_amount
-        and payment_id not in (select payment_id from fits)
+        and payment_id not in (select fits.payment_id from fits)
         and closeness <= 3
 
 ),
@@ -193,7 +205,7 @@ select
 from (
     select
         *,
-        row_number() over (partition by payment_id, invoice_id order by suggestion_rank, match_confidence desc)
+        row_number() over (partition by payment_id, invoice_id order by suggestion_rank asc, match_confidence desc)
             as rank_for_pair
     from unioned
 ) as best

@@ -25,7 +25,9 @@ ranged as (
             else rate_date
         end as valid_from,
         coalesce(
-            cast({{ dbt.dateadd('day', -1, 'lead(rate_date) over (partition by currency order by rate_date)') }} as date),
+            cast({{ dbt.dateadd(
+                'day', -1, 'lead(rate_date) over (partition by currency order by rate_date)'
+            ) }} as date),
             {{ date_literal('9999-12-31') }}
         ) as valid_to
     from rates

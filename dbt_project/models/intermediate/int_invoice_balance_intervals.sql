@@ -22,7 +22,9 @@ running as (
         invoice_id,
         effective_date as valid_from,
         coalesce(
-            cast({{ dbt.dateadd('day', -1, 'lead(effective_date) over (partition by invoice_id order by effective_date)') }} as date),
+            cast({{ dbt.dateadd(
+                'day', -1, 'lead(effective_date) over (partition by invoice_id order by effective_date)'
+            ) }} as date),
             {{ date_literal('9999-12-31') }}
         ) as valid_to,
         fx_rate,

@@ -28,13 +28,18 @@ latest as (
 
 in_effect as (
 
-    select * from latest where recency = 1
+    select * from latest
+    where recency = 1
 
 ),
 
 payments as (
 
-    select payment_id, amount from {{ ref('int_payments_unioned') }} where payment_type = 'payment'
+    select
+        payment_id,
+        amount
+    from {{ ref('int_payments_unioned') }}
+    where payment_type = 'payment'
 
 ),
 
@@ -44,18 +49,18 @@ capped as (
         in_effect.*,
         case
             when in_effect.action = 'apply' then least(
-                in_effect.applied_amount,
-                greatest(
-                    coalesce(payments.amount, in_effect.applied_amount) - coalesce(sum(
-                        case when in_effect.action = 'apply' then in_effect.applied_amount else 0 end
-                    ) over (
-                        partition by in_effect.payment_id
-                        order by in_effect.action_date, in_effect.updated_at, in_effect.manual_application_id
-                        rows between unbounded preceding and 1 preceding
-                    ), 0),
-                    0
+                    in_effect.applied_amount,
+                    greatest(
+                        coalesce(payments.amount, in_effect.applied_amount) - coalesce(sum(
+                            case when in_effect.action = 'apply' then in_effect.applied_amount else 0 end
+                        ) over (
+                            partition by in_effect.payment_id
+                            order by in_effect.action_date, in_effect.updated_at, in_effect.manual_application_id
+                            rows between unbounded preceding and 1 preceding
+                        ), 0),
+                        0
+                    )
                 )
-            )
         end as capped_amount
     from in_effect
     left join payments on in_effect.payment_id = payments.payment_id

@@ -89,14 +89,19 @@ credits as (
 -- manual applications (int_manual_cash_applications)
 manual_applications as (
 
-    select * from {{ ref('int_manual_cash_applications') }} where action = 'apply' and applied_amount > 0
+    select * from {{ ref('int_manual_cash_applications') }}
+    where action = 'apply' and applied_amount > 0
 
 ),
 
 -- manual applications (int_manual_cash_applications): pairs reversed by hand, whatever applied them
 reversed_pairs as (
 
-    select payment_id, invoice_id from {{ ref('int_manual_cash_applications') }} where action = 'reverse'
+    select
+        payment_id,
+        invoice_id
+    from {{ ref('int_manual_cash_applications') }}
+    where action = 'reverse'
 
 ),
 
@@ -122,7 +127,10 @@ source_applications as (
     from {{ ref('int_payments_unioned') }}
     where invoice_id is not null
         and payment_type = 'payment'
-        and payment_id not in (select payment_id from {{ ref('stg_erp__payment_applications') }})
+        and payment_id not in (
+            select source_applications.payment_id
+            from {{ ref('stg_erp__payment_applications') }} as source_applications
+        )
 
 ),
 
@@ -142,9 +150,9 @@ source_pairs as (
     inner join invoices on applications.invoice_id = invoices.invoice_id
     -- manual applications (int_manual_cash_applications): a pair reversed or applied by hand
     where not exists (
-        select 1 from reversed_pairs as r
-        where r.payment_id = applications.payment_id and r.invoice_id = applications.invoice_id
-    )
+            select 1 from reversed_pairs as r
+            where r.payment_id = applications.payment_id and r.invoice_id = applications.invoice_id
+        )
         and not exists (
             select 1 from manual_applications as m
             where m.payment_id = applications.payment_id and m.invoice_id = applications.invoice_id
@@ -202,7 +210,7 @@ tokens as (
             {{ split_to_rows('remittance_info') }} as token
         from payments
         where remittance_info is not null
-            and payment_id not in (select payment_id from source_pairs)
+            and payment_id not in (select source_pairs.payment_id from source_pairs)
     ) as words
 
 ),
@@ -269,13 +277,17 @@ misquoted as (
     inner join invoices as neighbour
         on quoted_invoice.customer_id = neighbour.customer_id
         and quoted_invoice.currency = neighbour.currency
-        and quoted_invoice.invoice_id <> neighbour.invoice_id
-        and neighbour.invoice_date <= payments.payment_date
+        and quoted_invoice.invoice_id != neighbour.invoice_id
+        and payments.payment_date >= neighbour.invoice_date
         and length(quoted_invoice.reference_key) = length(neighbour.reference_key)
         and levenshtein(quoted_invoice.reference_key, neighbour.reference_key) = 1
     where payments.customer_id is not null
-        and quoted.payment_id in (select payment_id from exact_references group by payment_id having count(*) = 1)
-        and payments.amount <> quoted_invoice.invoice_amount - coalesce((
+        and quoted.payment_id in (
+            select exact_references.payment_id from exact_references
+            group by exact_references.payment_id
+            having count(*) = 1
+        )
+        and payments.amount != quoted_invoice.invoice_amount - coalesce((
             select sum(credits.credit_amount) from credits
             where credits.invoice_id = quoted_invoice.invoice_id and credits.credit_memo_date <= payments.payment_date
         ), 0)
@@ -303,7 +315,7 @@ fuzzy_candidates as (
     inner join invoices
         on payments.customer_id = invoices.customer_id
         and payments.currency = invoices.currency
-        and invoices.invoice_date <= payments.payment_date
+        and payments.payment_date >= invoices.invoice_date
     where length(tokens.token_digits) >= 6
         -- (another customer's invoice number is no match for this customer: it may be a typo)
         and not exists (
@@ -337,13 +349,19 @@ fuzzy_references as (
 
 reference_candidates as (
 
-    select distinct payment_id, invoice_id, applied_date, payment_amount, match_confidence, match_method
+    select distinct
+        payment_id,
+        invoice_id,
+        applied_date,
+        payment_amount,
+        match_confidence,
+        match_method
     from exact_references
     where not exists (
-        select 1 from misquoted
-        where misquoted.payment_id = exact_references.payment_id
-            and misquoted.quoted_invoice_id = exact_references.invoice_id
-    )
+            select 1 from misquoted
+            where misquoted.payment_id = exact_references.payment_id
+                and misquoted.quoted_invoice_id = exact_references.invoice_id
+        )
     union
     select
         misquoted.payment_id,
@@ -357,10 +375,10 @@ reference_candidates as (
     union
     select * from fuzzy_references
     where not exists (
-        select 1 from exact_references
-        where exact_references.payment_id = fuzzy_references.payment_id
-            and exact_references.invoice_id = fuzzy_references.invoice_id
-    )
+            select 1 from exact_references
+            where exact_references.payment_id = fuzzy_references.payment_id
+                and exact_references.invoice_id = fuzzy_references.invoice_id
+        )
 
 ),
 
@@ -423,7 +441,7 @@ pairs_with_net as (
     from pairs
     inner join invoices on pairs.invoice_id = invoices.invoice_id
     left join credits
-        on pairs.invoice_id = credits.invoice_id and credits.credit_memo_date <= pairs.applied_date
+        on pairs.invoice_id = credits.invoice_id and pairs.applied_date >= credits.credit_memo_date
     group by
         pairs.payment_id, pairs.invoice_id, pairs.applied_date, pairs.payment_amount, pairs.requested_amount,
         pairs.match_method, pairs.match_confidence, pairs.method_rank, pairs.n_references, invoices.due_date,
@@ -463,15 +481,15 @@ requested as (
         case
             when method_rank = 0 then requested_amount
             else least(
-                open_estimate,
-                greatest(
-                    payment_amount - coalesce(sum(open_estimate) over (
-                        partition by payment_id order by open_estimate, due_date, invoice_id
-                        rows between unbounded preceding and 1 preceding
-                    ), 0),
-                    0
+                    open_estimate,
+                    greatest(
+                        payment_amount - coalesce(sum(open_estimate) over (
+                            partition by payment_id order by open_estimate, due_date, invoice_id
+                            rows between unbounded preceding and 1 preceding
+                        ), 0),
+                        0
+                    )
                 )
-            )
         end as requested,
         -- quoting several invoices and paying less than they owe: which one stays short is the
         -- smallest-first rule's choice, not the remitter's word, so it says so in its confidence
@@ -498,7 +516,8 @@ capped as (
 
 reference_and_source as (
 
-    select * from capped where applied_amount > 0
+    select * from capped
+    where applied_amount > 0
 
 ),
 
@@ -517,8 +536,9 @@ receipts as (
     from payments
     left join reference_and_source as applied on payments.payment_id = applied.payment_id
     where payments.customer_id is not null
-        and payments.payment_id not in (select payment_id from source_pairs)
-    group by payments.payment_id, payments.customer_id, payments.payment_date, payments.currency, payments.fx_rate,
+        and payments.payment_id not in (select source_pairs.payment_id from source_pairs)
+    group by
+        payments.payment_id, payments.customer_id, payments.payment_date, payments.currency, payments.fx_rate,
         payments.amount
     having payments.amount - coalesce(sum(applied.applied_amount), 0) > 0
 
@@ -526,24 +546,36 @@ receipts as (
 
 -- How late the customer paid before this receipt (days after due, by earlier referenced or
 -- source-applied payments): a receipt most likely pays the items due that long before it.
+earlier_applications as (
+
+    select
+        invoices.customer_id,
+        invoices.due_date,
+        reference_and_source.applied_date
+    from reference_and_source
+    inner join invoices on reference_and_source.invoice_id = invoices.invoice_id
+
+),
+
 receipt_delays as (
 
     select
         receipts.payment_id,
-        coalesce(avg({{ days_between('invoices.due_date', 'earlier.applied_date') }}), 0) as usual_delay_days
+        coalesce(avg({{ days_between('earlier.due_date', 'earlier.applied_date') }}), 0) as usual_delay_days
     from receipts
-    left join (
-        reference_and_source as earlier
-        inner join invoices on earlier.invoice_id = invoices.invoice_id
-    )
-        on invoices.customer_id = receipts.customer_id and earlier.applied_date < receipts.payment_date
+    left join earlier_applications as earlier
+        on receipts.customer_id = earlier.customer_id and receipts.payment_date > earlier.applied_date
     group by receipts.payment_id
 
 ),
 
 credit_events as (
 
-    select invoice_id, credit_memo_date as event_date, credit_amount as amount from credits
+    select
+        invoice_id,
+        credit_memo_date as event_date,
+        credit_amount as amount
+    from credits
 
 ),
 {% for pass in passes %}
@@ -565,11 +597,12 @@ pass{{ pass }}_receipts as (
         residual,
         has_references
     from {{ previous }}_receipts
-    where payment_id not in (select payment_id from {{ previous }}_matches)
-        and {{ dbt.dateadd('day', retry_days[pass], 'payment_date') }} <= (select max(payment_date) from payments)
+    where payment_id not in (select previous_matches.payment_id from {{ previous }}_matches as previous_matches)
+        and {{ dbt.dateadd('day', retry_days[pass], 'payment_date') }}
+        <= (select max(payments.payment_date) from payments)
     {% else %}
     select * from {{ previous }}_receipts
-    where payment_id not in (select payment_id from {{ previous }}_matches)
+    where payment_id not in (select previous_matches.payment_id from {{ previous }}_matches as previous_matches)
     {% endif %}
 
 ),
@@ -578,10 +611,18 @@ pass{{ pass }}_settled as (
 
     select * from credit_events
     union all
-    select invoice_id, applied_date as event_date, applied_amount as amount from reference_and_source
+    select
+        invoice_id,
+        applied_date as event_date,
+        applied_amount as amount
+    from reference_and_source
     {% for earlier in range(1, pass) %}
     union all
-    select invoice_id, applied_date as event_date, applied_amount as amount from pass{{ earlier }}_matches
+    select
+        invoice_id,
+        applied_date as event_date,
+        applied_amount as amount
+    from pass{{ earlier }}_matches
     {% endfor %}
 
 ),
@@ -594,7 +635,7 @@ pass{{ pass }}_open_items as (
     select
         *,
         case when closeness <= {{ max_items }} then
-            row_number() over (partition by payment_id, closeness <= {{ max_items }} order by due_date, invoice_id)
+                row_number() over (partition by payment_id, closeness <= {{ max_items }} order by due_date, invoice_id)
         end as bound_rank
     from (
         select
@@ -608,23 +649,24 @@ pass{{ pass }}_open_items as (
                 receipts.payment_id,
                 invoices.invoice_id,
                 invoices.due_date,
-                {{ days_between('invoices.due_date', 'receipts.payment_date') }} - min(delays.usual_delay_days)
-                    as expected_lag_days,
+                {{ days_between('invoices.due_date', 'receipts.payment_date') }}
+                - min(delays.usual_delay_days) as expected_lag_days,
                 invoices.invoice_amount - coalesce(sum(settled.amount), 0) as open_amount
             from pass{{ pass }}_receipts as receipts
             inner join receipt_delays as delays on receipts.payment_id = delays.payment_id
             inner join invoices
                 on receipts.customer_id = invoices.customer_id
                 and receipts.currency = invoices.currency
-                and invoices.invoice_date <= receipts.payment_date
+                and receipts.payment_date >= invoices.invoice_date
             left join pass{{ pass }}_settled as settled
-                on invoices.invoice_id = settled.invoice_id and settled.event_date <= receipts.matched_on
+                on invoices.invoice_id = settled.invoice_id and receipts.matched_on >= settled.event_date
             -- manual applications (int_manual_cash_applications)
             where not exists (
-                select 1 from reversed_pairs as r
-                where r.payment_id = receipts.payment_id and r.invoice_id = invoices.invoice_id
-            )
-            group by receipts.payment_id, invoices.invoice_id, invoices.due_date, invoices.invoice_amount,
+                    select 1 from reversed_pairs as r
+                    where r.payment_id = receipts.payment_id and r.invoice_id = invoices.invoice_id
+                )
+            group by
+                receipts.payment_id, invoices.invoice_id, invoices.due_date, invoices.invoice_amount,
                 receipts.payment_date
             having invoices.invoice_amount - coalesce(sum(settled.amount), 0) > 0
         ) as open_at_payment
@@ -752,26 +794,39 @@ pass{{ pass }}_matches as (
         applied_amount
     from pass{{ pass }}_members
     where payment_id not in (
-        select payment_id
-        from (
-            select
-                payment_id,
-                row_number() over (partition by invoice_id order by applied_date, payment_id) as claim_rank
-            from pass{{ pass }}_members
-        ) as claims
-        where claim_rank > 1
-    )
+            select claims.payment_id
+            from (
+                select
+                    payment_id,
+                    row_number() over (partition by invoice_id order by applied_date, payment_id) as claim_rank
+                from pass{{ pass }}_members
+            ) as claims
+            where claims.claim_rank > 1
+        )
 
 ),
 {% endfor %}
 
 combined as (
 
-    select payment_id, invoice_id, applied_date, match_method, match_confidence, applied_amount, 0 as method_order
+    select
+        payment_id,
+        invoice_id,
+        applied_date,
+        match_method,
+        match_confidence,
+        applied_amount,
+        0 as method_order
     from reference_and_source
     {% for pass in passes %}
     union all
-    select payment_id, invoice_id, applied_date, match_method, match_confidence, applied_amount,
+    select
+        payment_id,
+        invoice_id,
+        applied_date,
+        match_method,
+        match_confidence,
+        applied_amount,
         {{ pass }} as method_order
     from pass{{ pass }}_matches
     {% endfor %}

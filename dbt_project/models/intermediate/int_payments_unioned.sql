@@ -111,8 +111,10 @@ select
     {{ to_reporting("unioned.amount", "fx.rate") }} as amount_rc,
     -- money in is positive, refunds out negative
     case when unioned.is_refund then -unioned.amount else unioned.amount end as cash_amount,
-    case when unioned.is_refund then -{{ to_reporting('unioned.amount', 'fx.rate') }} else {{ to_reporting('unioned.amount', 'fx.rate') }} end
-        as cash_amount_rc,
+    case
+        when unioned.is_refund then -{{ to_reporting('unioned.amount', 'fx.rate') }}
+        else {{ to_reporting('unioned.amount', 'fx.rate') }}
+    end as cash_amount_rc,
     unioned.payment_method,
     unioned.payment_type,
     unioned.is_refund,

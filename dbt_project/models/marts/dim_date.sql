@@ -15,7 +15,8 @@ select
     extract(year from date_day) as year_number,
     extract(month from date_day) as month_number,
     extract(day from date_day) as day_of_month,
-    {{ days_between(dbt.date_trunc('month', 'date_day'), dbt.last_day('date_day', 'month')) }} + 1 as days_in_month,
+    {{ days_between(dbt.date_trunc('month', 'date_day'), dbt.last_day('date_day', 'month')) }}
+    + 1 as days_in_month,
     date_day = cast({{ dbt.last_day('date_day', 'month') }} as date) as is_month_end,
-    date_day = (select as_of_date from {{ ref('int_data_as_of') }}) as is_data_as_of_date
+    date_day = (select as_of.as_of_date from {{ ref('int_data_as_of') }} as as_of) as is_data_as_of_date
 from calendar

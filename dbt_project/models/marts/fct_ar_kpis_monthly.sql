@@ -73,7 +73,7 @@ countback_steps as (
         ) as days_through_k
     from monthly as m
     inner join monthly as k
-        on k.month_index <= m.month_index
+        on m.month_index >= k.month_index
         and k.month_index > m.month_index - {{ var('countback_max_months') }}
 
 ),
@@ -99,9 +99,10 @@ with_previous as (
 
     select
         monthly.*,
-        lag(ending_ar_rc) over (order by month_index) as beginning_ar_rc,
-        lag(ending_ar_rc, 3) over (order by month_index) as quarter_beginning_ar_rc,
-        lag(ending_ar_rc, {{ var('turnover_window_months') }}) over (order by month_index) as turnover_beginning_ar_rc
+        lag(monthly.ending_ar_rc) over (order by monthly.month_index) as beginning_ar_rc,
+        lag(monthly.ending_ar_rc, 3) over (order by monthly.month_index) as quarter_beginning_ar_rc,
+        lag(monthly.ending_ar_rc, {{ var('turnover_window_months') }}) over (order by monthly.month_index)
+            as turnover_beginning_ar_rc
     from monthly
 
 )
@@ -127,17 +128,25 @@ select
     round(cast(m.ending_current_ar_rc / nullif(d.window_sales_rc, 0) * d.window_days as double), 2) as bpdso,
     round(cast((m.ending_ar_rc - m.ending_current_ar_rc) / nullif(d.window_sales_rc, 0) * d.window_days as double), 2)
         as add_days,
-    round(cast((m.ending_ar_rc - coalesce(m.unapplied_on_account_rc, 0)) / nullif(d.window_sales_rc, 0) * d.window_days
-        as double), 2) as dso_net,
-    round(cast(100.0 * (m.beginning_ar_rc + m.credit_sales_rc - m.ending_ar_rc)
-        / nullif(m.beginning_ar_rc + m.credit_sales_rc - m.ending_current_ar_rc, 0) as double), 2) as cei,
-    round(cast(100.0 * (m.quarter_beginning_ar_rc + q.quarter_sales_rc / 3 - m.ending_ar_rc)
-        / nullif(m.quarter_beginning_ar_rc + q.quarter_sales_rc / 3 - m.ending_current_ar_rc, 0) as double), 2)
+    round(cast(
+        (m.ending_ar_rc - coalesce(m.unapplied_on_account_rc, 0)) / nullif(d.window_sales_rc, 0) * d.window_days
+        as double
+    ), 2) as dso_net,
+    round(cast(
+        100.0 * (m.beginning_ar_rc + m.credit_sales_rc - m.ending_ar_rc)
+        / nullif(m.beginning_ar_rc + m.credit_sales_rc - m.ending_current_ar_rc, 0) as double
+    ), 2) as cei,
+    round(cast(
+        100.0 * (m.quarter_beginning_ar_rc + q.quarter_sales_rc / 3 - m.ending_ar_rc)
+        / nullif(m.quarter_beginning_ar_rc + q.quarter_sales_rc / 3 - m.ending_current_ar_rc, 0) as double
+    ), 2)
         as cei_3m,
     round(cast(t.turnover_sales_rc / nullif((m.turnover_beginning_ar_rc + m.ending_ar_rc) / 2, 0) as double), 2)
         as ar_turnover,
-    round(cast(t.turnover_days / nullif(t.turnover_sales_rc / nullif((m.turnover_beginning_ar_rc + m.ending_ar_rc) / 2, 0), 0)
-        as double), 1) as days_to_collect,
+    round(cast(
+        t.turnover_days / nullif(t.turnover_sales_rc / nullif((m.turnover_beginning_ar_rc + m.ending_ar_rc) / 2, 0), 0)
+        as double
+    ), 1) as days_to_collect,
     round(cast(m.amount_days_to_pay_rc / nullif(m.paid_invoice_amount_rc, 0) as double), 2) as weighted_days_to_pay,
     round(cast(m.amount_days_late_rc / nullif(m.paid_invoice_amount_rc, 0) as double), 2) as weighted_days_late
 from with_previous as m

@@ -78,9 +78,10 @@ select
     -- trailing window
     cast(trailing_window.trailing_credit_sales_rc as {{ money_type() }}) as trailing_credit_sales_rc,
     cast(trailing_window.trailing_written_off_rc as {{ money_type() }}) as trailing_written_off_rc,
-    round(
-        cast(100.0 * trailing_window.trailing_written_off_rc / nullif(trailing_window.trailing_credit_sales_rc, 0) as double), 2
-    ) as bad_debt_ratio,
+    round(cast(
+        100.0 * trailing_window.trailing_written_off_rc / nullif(trailing_window.trailing_credit_sales_rc, 0)
+        as double
+    ), 2) as bad_debt_ratio,
     -- allowance at the period end
     cast(coalesce(allowance.open_ar_rc, 0) as {{ money_type() }}) as open_ar_rc,
     cast(allowance.expected_credit_loss_rc as {{ money_type() }}) as expected_credit_loss_rc,

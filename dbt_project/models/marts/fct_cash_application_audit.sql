@@ -36,19 +36,31 @@ ranked as (
 
 payments as (
 
-    select payment_id, payment_type, currency from {{ ref('int_payments_unioned') }}
+    select
+        payment_id,
+        payment_type,
+        currency
+    from {{ ref('int_payments_unioned') }}
 
 ),
 
 invoices as (
 
-    select invoice_id, invoice_number, customer_id from {{ ref('stg_erp__invoices') }}
+    select
+        invoice_id,
+        invoice_number,
+        customer_id
+    from {{ ref('stg_erp__invoices') }}
 
 ),
 
 applied as (
 
-    select payment_id, invoice_id, applied_amount, applied_date
+    select
+        payment_id,
+        invoice_id,
+        applied_amount,
+        applied_date
     from {{ ref('int_payments_matched_to_invoices') }}
     where match_method = 'manual'
 
@@ -56,7 +68,10 @@ applied as (
 
 settled as (
 
-    select invoice_id, open_balance from {{ ref('fct_invoices') }}
+    select
+        invoice_id,
+        open_balance
+    from {{ ref('fct_invoices') }}
 
 ),
 
@@ -70,21 +85,21 @@ outcomes as (
         applied.applied_amount as amount_applied,
         case
             when payments.payment_id is null then 'not applied'
-            when payments.payment_type <> 'payment' then 'not applied'
+            when payments.payment_type != 'payment' then 'not applied'
             when invoices.invoice_id is null then 'not applied'
-            when ranked.manual_application_id <> ranked.effective_id then 'not applied'
+            when ranked.manual_application_id != ranked.effective_id then 'not applied'
             when ranked.action = 'reverse' then 'reversed'
             when applied.applied_amount > 0 then 'applied'
             else 'not applied'
         end as outcome,
         case
             when payments.payment_id is null then 'unknown payment ' || ranked.payment_id
-            when payments.payment_type <> 'payment' then 'the payment is a refund (money out)'
+            when payments.payment_type != 'payment' then 'the payment is a refund (money out)'
             when invoices.invoice_id is null then 'unknown invoice ' || ranked.invoice_id
-            when ranked.manual_application_id <> ranked.effective_id and ranked.effective_action = 'reverse'
+            when ranked.manual_application_id != ranked.effective_id and ranked.effective_action = 'reverse'
                 then 'reversed on ' || cast(ranked.effective_date as {{ dbt.type_string() }}) || ' by '
                     || ranked.effective_by
-            when ranked.manual_application_id <> ranked.effective_id
+            when ranked.manual_application_id != ranked.effective_id
                 then 'replaced by the application of ' || cast(ranked.effective_date as {{ dbt.type_string() }})
                     || ' by ' || ranked.effective_by
             when ranked.action = 'reverse' then null

@@ -11,9 +11,12 @@ suggestions as (
 
 open_items as (
 
-    select invoice_id, open_balance, days_past_due
+    select
+        invoice_id,
+        open_balance,
+        days_past_due
     from {{ ref('fct_ar_aging') }}
-    where as_of_date = (select as_of_date from {{ ref('int_data_as_of') }})
+    where as_of_date = (select as_of.as_of_date from {{ ref('int_data_as_of') }} as as_of)
 
 )
 

@@ -10,13 +10,22 @@ applications as (
 
 payments as (
 
-    select payment_id, payment_source, customer_id, currency, fx_rate from {{ ref('int_payments_unioned') }}
+    select
+        payment_id,
+        payment_source,
+        customer_id,
+        currency,
+        fx_rate
+    from {{ ref('int_payments_unioned') }}
 
 ),
 
 invoices as (
 
-    select invoice_id, customer_id from {{ ref('stg_erp__invoices') }}
+    select
+        invoice_id,
+        customer_id
+    from {{ ref('stg_erp__invoices') }}
 
 )
 

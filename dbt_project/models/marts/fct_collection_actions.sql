@@ -12,7 +12,11 @@ actions as (
 
 invoices as (
 
-    select invoice_id, paid_date, is_open from {{ ref('fct_invoices') }}
+    select
+        invoice_id,
+        paid_date,
+        is_open
+    from {{ ref('fct_invoices') }}
 
 ),
 

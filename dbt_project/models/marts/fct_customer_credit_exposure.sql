@@ -17,7 +17,9 @@ open_ar as (
         sum(case when currency = customers_currency then open_balance else 0 end) as open_ar,
         sum(open_balance_rc) as open_ar_rc
     from (
-        select invoices.*, customers.currency as customers_currency
+        select
+            invoices.*,
+            customers.currency as customers_currency
         from {{ ref('fct_invoices') }} as invoices
         inner join customers on invoices.customer_id = customers.customer_id
     ) as invoices

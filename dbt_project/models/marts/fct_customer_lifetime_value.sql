@@ -42,14 +42,14 @@ orders as (
 invoice_costs as (
 
     select
-        lines.invoice_id,
-        sum(lines.quantity * products.unit_cost_usd * usd.rate) as cost_rc
-    from {{ ref('stg_erp__invoice_lines') }} as lines
-    inner join invoices on lines.invoice_id = invoices.invoice_id
-    inner join {{ ref('stg_erp__products') }} as products on lines.product_id = products.product_id
+        invoice_lines.invoice_id,
+        sum(invoice_lines.quantity * products.unit_cost_usd * usd.rate) as cost_rc
+    from {{ ref('stg_erp__invoice_lines') }} as invoice_lines
+    inner join invoices on invoice_lines.invoice_id = invoices.invoice_id
+    inner join {{ ref('stg_erp__products') }} as products on invoice_lines.product_id = products.product_id
     inner join {{ ref('int_fx_rates_valid_ranges') }} as usd
         on usd.currency = 'USD' and invoices.invoice_date between usd.valid_from and usd.valid_to
-    group by lines.invoice_id
+    group by invoice_lines.invoice_id
 
 ),
 
@@ -88,7 +88,8 @@ summed as (
         coalesce(revenue.collected_rc, 0) as collected_rc,
         coalesce(revenue.written_off_rc, 0) as written_off_rc,
         coalesce(revenue.cost_rc, 0) as cost_rc,
-        {{ days_between('orders.first_order_date', 'as_of.as_of_date') }} as tenure_days
+        {{ days_between('orders.first_order_date', 'as_of.as_of_date') }}
+            as tenure_days
     from customers
     cross join as_of
     left join orders on customers.customer_id = orders.customer_id

@@ -52,8 +52,11 @@ behaviour as (
         sum(case when paid_date is not null and days_late > 0 then 1 else 0 end) as n_invoices_paid_late,
         sum(case when paid_date is not null then invoice_amount_rc end) as paid_amount_rc,
         sum(case when paid_date is not null then invoice_amount_rc * days_to_pay end) as amount_days_to_pay_rc,
-        sum(case when paid_date is not null then invoice_amount_rc * case when days_late > 0 then days_late else 0 end end)
-            as amount_days_late_rc,
+        sum(
+            case
+                when paid_date is not null then invoice_amount_rc * case when days_late > 0 then days_late else 0 end
+            end
+        ) as amount_days_late_rc,
         sum(open_balance_rc) as open_ar_rc,
         sum(case when days_past_due > 0 then open_balance_rc else 0 end) as overdue_ar_rc,
         max(days_past_due) as max_days_past_due,

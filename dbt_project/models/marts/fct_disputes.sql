@@ -10,7 +10,11 @@ disputes as (
 
 invoices as (
 
-    select invoice_id, currency, invoice_date from {{ ref('stg_erp__invoices') }}
+    select
+        invoice_id,
+        currency,
+        invoice_date
+    from {{ ref('stg_erp__invoices') }}
 
 ),
 
@@ -39,7 +43,8 @@ select
     {{ to_reporting('disputes.disputed_amount', 'rates.rate') }} as disputed_amount_rc,
     disputes.opened_date,
     disputes.resolved_date,
-    {{ days_between('disputes.opened_date', 'coalesce(disputes.resolved_date, as_of.as_of_date)') }} as days_open
+    {{ days_between('disputes.opened_date', 'coalesce(disputes.resolved_date, as_of.as_of_date)') }}
+        as days_open
 from disputes
 cross join as_of
 inner join invoices on disputes.invoice_id = invoices.invoice_id

@@ -19,14 +19,22 @@ as_of_dates as (
 
 aging as (
 
-    select as_of_date, invoice_id, aging_bucket, open_balance_rc from {{ ref('fct_ar_aging') }}
+    select
+        as_of_date,
+        invoice_id,
+        aging_bucket,
+        open_balance_rc
+    from {{ ref('fct_ar_aging') }}
 
 ),
 
 -- The labels and order of fct_ar_aging, which owns the bucket rule.
 buckets as (
 
-    select distinct aging_bucket, aging_bucket_order from {{ ref('fct_ar_aging') }}
+    select distinct
+        aging_bucket,
+        aging_bucket_order
+    from {{ ref('fct_ar_aging') }}
 
 ),
 
@@ -64,8 +72,8 @@ later_write_offs as (
     from cohort_items
     inner join write_offs
         on cohort_items.invoice_id = write_offs.invoice_id
-        and write_offs.effective_date > cohort_items.month_end
-        and write_offs.effective_date <= cohort_items.outcome_date
+        and cohort_items.month_end < write_offs.effective_date
+        and cohort_items.outcome_date >= write_offs.effective_date
     group by cohort_items.month_end, cohort_items.invoice_id
 
 ),
@@ -95,7 +103,7 @@ loss_rates as (
         sum(cohorts.balance_rc) as history_balance_rc,
         sum(cohorts.written_off_rc) as history_written_off_rc
     from as_of_dates
-    inner join cohorts on cohorts.outcome_date <= as_of_dates.as_of_date
+    inner join cohorts on as_of_dates.as_of_date >= cohorts.outcome_date
     group by as_of_dates.as_of_date, cohorts.aging_bucket
 
 ),

@@ -13,7 +13,12 @@ with
 
 invoices as (
 
-    select invoice_id, customer_id, order_id, invoice_date from {{ ref('fct_invoices') }}
+    select
+        invoice_id,
+        customer_id,
+        order_id,
+        invoice_date
+    from {{ ref('fct_invoices') }}
 
 ),
 
@@ -74,9 +79,17 @@ inaccuracy_reasons as (
         invoice_id,
         string_agg(distinct reason, ', ' order by reason) as inaccuracy_reasons
     from (
-        select invoice_id, reason from disputes where is_inaccuracy
+        select
+            invoice_id,
+            reason
+        from disputes
+        where is_inaccuracy
         union all
-        select invoice_id, reason from credit_memos where is_inaccuracy
+        select
+            invoice_id,
+            reason
+        from credit_memos
+        where is_inaccuracy
     ) as reasons
     group by invoice_id
 
@@ -91,10 +104,12 @@ counted as (
         invoices.invoice_date,
         cast(date_trunc('month', invoices.invoice_date) as date) as invoice_month,
         case when loaded.disputes_loaded then coalesce(per_invoice_disputes.n_disputes, 0) end as n_disputes,
-        case when loaded.disputes_loaded
-            then coalesce(per_invoice_disputes.n_inaccuracy_disputes, 0) end as n_inaccuracy_disputes,
-        case when loaded.credit_memos_loaded
-            then coalesce(per_invoice_credit_memos.n_inaccuracy_credit_memos, 0) end as n_inaccuracy_credit_memos,
+        case
+            when loaded.disputes_loaded then coalesce(per_invoice_disputes.n_inaccuracy_disputes, 0)
+        end as n_inaccuracy_disputes,
+        case
+            when loaded.credit_memos_loaded then coalesce(per_invoice_credit_memos.n_inaccuracy_credit_memos, 0)
+        end as n_inaccuracy_credit_memos,
         inaccuracy_reasons.inaccuracy_reasons
     from invoices
     cross join loaded

@@ -16,7 +16,8 @@ settlements as (
 
 open_disputes as (
 
-    select distinct invoice_id from {{ ref('stg_erp__disputes') }} where is_open
+    select distinct invoice_id from {{ ref('stg_erp__disputes') }}
+    where is_open
 
 ),
 
@@ -67,9 +68,12 @@ select
     settlements.settled_date,
     settlements.paid_date,
     -- durations (days)
-    {{ days_between('invoices.invoice_date', 'invoices.due_date') }} as terms_days,
-    {{ days_between('invoices.invoice_date', 'settlements.paid_date') }} as days_to_pay,
-    {{ days_between('invoices.due_date', 'settlements.paid_date') }} as days_late,
+    {{ days_between('invoices.invoice_date', 'invoices.due_date') }}
+        as terms_days,
+    {{ days_between('invoices.invoice_date', 'settlements.paid_date') }}
+        as days_to_pay,
+    {{ days_between('invoices.due_date', 'settlements.paid_date') }}
+        as days_late,
     case
         when settlements.open_balance > 0 then {{ days_between('invoices.due_date', 'as_of.as_of_date') }}
     end as days_past_due

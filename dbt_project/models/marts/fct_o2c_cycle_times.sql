@@ -39,41 +39,56 @@ orderless_invoices as (
 
 customers as (
 
-    select customer_id, segment, region, payment_terms_days from {{ ref('stg_erp__customers') }}
+    select
+        customer_id,
+        segment,
+        region,
+        payment_terms_days
+    from {{ ref('stg_erp__customers') }}
 
 ),
 
 order_cycles as (
 
     select
-    orders.order_id as cycle_id,
-    'order' as cycle_start,
-    orders.order_id,
-    orders.customer_id,
-    customers.segment,
-    customers.region,
-    orders.order_date,
-    orders.order_date as cycle_start_date,
-    orders.credit_approved_date,
-    orders.first_shipment_date,
-    orders.first_invoice_date,
-    invoices.first_due_date,
-    case when invoices.n_unpaid_invoices = 0 then invoices.last_paid_date end as paid_date,
-    {{ days_between('orders.order_date', 'orders.credit_approved_date') }} as days_order_to_approval,
-    {{ days_between('orders.credit_approved_date', 'orders.first_shipment_date') }} as days_approval_to_ship,
-    {{ days_between('orders.order_date', 'orders.first_shipment_date') }} as days_order_to_ship,
-    {{ days_between('orders.first_shipment_date', 'orders.first_invoice_date') }} as days_ship_to_invoice,
-    case when invoices.n_unpaid_invoices = 0
-        then {{ days_between('orders.first_invoice_date', 'invoices.last_paid_date') }} end as days_invoice_to_paid,
-    case when invoices.n_unpaid_invoices = 0
-        then {{ days_between('orders.order_date', 'invoices.last_paid_date') }} end as days_order_to_cash,
-    -- amount-weighted days to pay of the order's invoices, less the payment terms
-    case when invoices.n_unpaid_invoices = 0 and invoices.paid_amount > 0
-        then round(invoices.amount_days_to_pay / invoices.paid_amount - invoices.terms_days, 1) end as terms_variance_days,
-    invoices.terms_days
-from orders
-left join invoices on orders.order_id = invoices.order_id
-left join customers on orders.customer_id = customers.customer_id
+        orders.order_id as cycle_id,
+        'order' as cycle_start,
+        orders.order_id,
+        orders.customer_id,
+        customers.segment,
+        customers.region,
+        orders.order_date,
+        orders.order_date as cycle_start_date,
+        orders.credit_approved_date,
+        orders.first_shipment_date,
+        orders.first_invoice_date,
+        invoices.first_due_date,
+        case when invoices.n_unpaid_invoices = 0 then invoices.last_paid_date end as paid_date,
+        {{ days_between('orders.order_date', 'orders.credit_approved_date') }}
+            as days_order_to_approval,
+        {{ days_between('orders.credit_approved_date', 'orders.first_shipment_date') }}
+            as days_approval_to_ship,
+        {{ days_between('orders.order_date', 'orders.first_shipment_date') }}
+            as days_order_to_ship,
+        {{ days_between('orders.first_shipment_date', 'orders.first_invoice_date') }}
+            as days_ship_to_invoice,
+        case
+            when invoices.n_unpaid_invoices = 0
+                then {{ days_between('orders.first_invoice_date', 'invoices.last_paid_date') }}
+        end as days_invoice_to_paid,
+        case
+            when invoices.n_unpaid_invoices = 0
+                then {{ days_between('orders.order_date', 'invoices.last_paid_date') }}
+        end as days_order_to_cash,
+        -- amount-weighted days to pay of the order's invoices, less the payment terms
+        case
+            when invoices.n_unpaid_invoices = 0 and invoices.paid_amount > 0
+                then round(invoices.amount_days_to_pay / invoices.paid_amount - invoices.terms_days, 1)
+        end as terms_variance_days,
+        invoices.terms_days
+    from orders
+    left join invoices on orders.order_id = invoices.order_id
+    left join customers on orders.customer_id = customers.customer_id
 
 ),
 
@@ -99,8 +114,9 @@ invoice_cycles as (
         cast(null as integer) as days_ship_to_invoice,
         invoices.days_to_pay as days_invoice_to_paid,
         cast(null as integer) as days_order_to_cash,
-        case when invoices.paid_date is not null
-            then cast(invoices.days_to_pay - invoices.terms_days as decimal(10, 1)) end as terms_variance_days,
+        case
+            when invoices.paid_date is not null then cast(invoices.days_to_pay - invoices.terms_days as decimal(10, 1))
+        end as terms_variance_days,
         invoices.terms_days
     from orderless_invoices as invoices
     left join customers on invoices.customer_id = customers.customer_id

@@ -26,7 +26,11 @@ cycles as (
 
 orders as (
 
-    select order_id, n_shipments, last_shipment_date from {{ ref('fct_orders') }}
+    select
+        order_id,
+        n_shipments,
+        last_shipment_date
+    from {{ ref('fct_orders') }}
 
 ),
 
@@ -35,7 +39,7 @@ lines as (
     select
         order_id,
         count(*) as n_lines,
-        count(*) filter (where quantity_shipped <> quantity) as n_lines_not_in_full
+        count(*) filter (where quantity_shipped != quantity) as n_lines_not_in_full
     from {{ ref('stg_erp__sales_order_lines') }}
     group by order_id
 
@@ -59,7 +63,10 @@ loaded as (
 
     select
         (select count(*) from {{ ref('stg_erp__sales_order_lines') }}) > 0 as lines_loaded,
-        (select count(*) from orders where n_shipments > 0) > 0 as shipments_loaded,
+        (
+            select count(*) from orders
+            where n_shipments > 0
+        ) > 0 as shipments_loaded,
         coalesce((select bool_or(n_disputes is not null) from {{ ref('fct_invoice_accuracy') }}), false)
             as disputes_loaded
 
@@ -88,7 +95,8 @@ measured as (
         coalesce(invoices.n_invoices, 0) as n_invoices,
         invoices.n_disputes,
         cycles.days_order_to_ship as days_order_to_first_shipment,
-        {{ days_between('cycles.order_date', 'orders.last_shipment_date') }} as days_order_to_last_shipment,
+        {{ days_between('cycles.order_date', 'orders.last_shipment_date') }}
+            as days_order_to_last_shipment,
         coalesce(cycles.days_approval_to_ship, cycles.days_order_to_ship) as days_to_first_shipment,
         case
             when not loaded.shipments_loaded then null

@@ -13,7 +13,10 @@ receipts as (
 
 customers as (
 
-    select customer_id, customer_name from {{ ref('stg_erp__customers') }}
+    select
+        customer_id,
+        customer_name
+    from {{ ref('stg_erp__customers') }}
 
 )
 
@@ -40,7 +43,8 @@ select
     cast(receipts.unapplied_amount_rc as {{ money_type() }}) as unapplied_amount_rc,
     -- dates
     receipts.payment_date,
-    {{ days_between('receipts.payment_date', 'as_of.as_of_date') }} as days_unapplied
+    {{ days_between('receipts.payment_date', 'as_of.as_of_date') }}
+        as days_unapplied
 from receipts
 cross join {{ ref('int_data_as_of') }} as as_of
 left join customers on receipts.customer_id = customers.customer_id

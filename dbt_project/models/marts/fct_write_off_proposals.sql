@@ -24,7 +24,8 @@ aging as (
 
 open_disputes as (
 
-    select distinct invoice_id from {{ ref('stg_erp__disputes') }} where is_open
+    select distinct invoice_id from {{ ref('stg_erp__disputes') }}
+    where is_open
 
 )
 
@@ -43,8 +44,8 @@ from aging
 inner join as_of on aging.as_of_date = as_of.as_of_date
 left join open_disputes on aging.invoice_id = open_disputes.invoice_id
 where open_disputes.invoice_id is null
-{%- if policy_on %}
+    {%- if policy_on %}
     and aging.days_past_due > {{ policy_text | int }}
-{%- else %}
+    {%- else %}
     and false
-{%- endif %}
+    {%- endif %}

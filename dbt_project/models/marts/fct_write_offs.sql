@@ -14,7 +14,10 @@ write_offs as (
 
 invoices as (
 
-    select invoice_id, due_date from {{ ref('stg_erp__invoices') }}
+    select
+        invoice_id,
+        due_date
+    from {{ ref('stg_erp__invoices') }}
 
 ),
 
@@ -37,7 +40,8 @@ select
     -- dates
     write_offs.credit_memo_date as write_off_date,
     invoices.due_date,
-    {{ days_between('invoices.due_date', 'write_offs.credit_memo_date') }} as days_past_due_at_write_off,
+    {{ days_between('invoices.due_date', 'write_offs.credit_memo_date') }}
+        as days_past_due_at_write_off,
     -- amounts
     cast(write_offs.credit_amount as {{ money_type() }}) as amount,
     fx.rate as fx_rate,
