@@ -13,6 +13,7 @@ import polars as pl
 import pytest
 
 from ingestion import simulator
+from ingestion.aging import aging_bucket_labels, aging_bucket_of
 from ingestion.pipeline import ingest
 from orchestration.dbt_runner import run_dbt
 from tests.conftest import END, ingest_config, simulate_world
@@ -476,6 +477,23 @@ def test_published_net_open_ar_is_within_one_percent_of_the_truth_at_every_month
         print(f"{row['period_end']}: truth {truth:,.2f} net {row['net']:,.2f} gross {row['gross']:,.2f}")
         assert abs(row["net"] / truth - 1) <= 0.01, (row, truth)
         assert row["gross"] >= row["net"]
+
+
+def test_every_aged_item_is_in_the_bucket_the_macro_bounds_give(built) -> None:
+    """fct_ar_aging's bucket of every row is the one the bounds of macros/aging_buckets.sql give
+    (read in Python by ingestion.aging, the Python side's one source), every bucket in use."""
+    _, warehouse, _ = built
+    aged = query(
+        warehouse,
+        "select distinct days_past_due, aging_bucket, aging_bucket_order from marts.fct_ar_aging order by 1",
+    )
+    expected = [(aging_bucket_of(days).label, aging_bucket_of(days).order) for days in aged["days_past_due"]]
+    assert list(zip(aged["aging_bucket"], aged["aging_bucket_order"], strict=True)) == expected
+    assert (
+        set(aged["aging_bucket"])
+        == set(aging_bucket_labels())
+        == {"current", "1-30", "31-60", "61-90", "91-120", "121+"}
+    )
 
 
 def test_aging_at_a_past_month_end_is_the_same_after_later_payments_arrive(tmp_path: Path, built) -> None:
