@@ -27,17 +27,14 @@ SHORT_HISTORY_MIN_AGE_DAYS = 56
 
 def weekly_receipts(con: duckdb.DuckDBPyConnection, origin: dt.date, weeks: int) -> pl.DataFrame:
     """Customer receipts (refunds excluded) in reporting currency for the `weeks` weeks after
-    `origin` (positive week numbers) or before it (week ≤ 0: week 0 ends on the origin)."""
+    `origin` (positive week numbers) or before it (week ≤ 0: week 0 ends on the origin), read
+    from fct_receipts_weekly (week k is its row ending 7·k days after the origin)."""
     sql = """
     select
-        case when payment_date > $origin
-            then ((payment_date - $origin::date - 1) // 7) + 1
-            else -(($origin::date - payment_date) // 7)
-        end as week,
-        sum(amount_rc)::double as receipts_rc
-    from marts.fct_payments
-    where not is_refund
-    group by all
+        (week_end_date - $origin::date) // 7 as week,
+        receipts_rc::double as receipts_rc
+    from marts.fct_receipts_weekly
+    where (week_end_date - $origin::date) % 7 = 0
     """
     frame = query_frame(con, sql, {"origin": origin})
     wanted = pl.DataFrame({"week": list(range(1, weeks + 1)) if weeks > 0 else list(range(weeks + 1, 1))})

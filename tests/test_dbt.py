@@ -84,6 +84,10 @@ def test_build_passes_every_test_including_reconciliations_and_worked_examples(b
         "invoice_accuracy_not_measurable_without_disputes_or_credit_memos",
         "otif_and_perfect_order_worked_example",
         "order_quality_monthly_worked_example",
+        "aging_buckets_at_their_bounds",
+        "amounts_convert_at_the_rate_valid_on_their_date",
+        "weekly_receipts_are_the_seven_days_ending_on_each_day",
+        "assert_weekly_receipts_reconcile_to_payments",
     ):
         assert statuses.get(name) == "pass", name
     # Data tests on keys and relationships ran for every mart.
@@ -97,6 +101,7 @@ def test_build_passes_every_test_including_reconciliations_and_worked_examples(b
         "fct_invoice_accuracy",
         "fct_order_fulfilment",
         "fct_order_quality_monthly",
+        "fct_receipts_weekly",
     ):
         assert any(k.startswith(("unique_", "relationships_")) and mart in k for k in statuses), mart
 
