@@ -88,6 +88,7 @@ def test_build_passes_every_test_including_reconciliations_and_worked_examples(b
         "amounts_convert_at_the_rate_valid_on_their_date",
         "weekly_receipts_are_the_seven_days_ending_on_each_day",
         "assert_weekly_receipts_reconcile_to_payments",
+        "worklist_priority_worked_example",
     ):
         assert statuses.get(name) == "pass", name
     # Data tests on keys and relationships ran for every mart.
@@ -102,6 +103,7 @@ def test_build_passes_every_test_including_reconciliations_and_worked_examples(b
         "fct_order_fulfilment",
         "fct_order_quality_monthly",
         "fct_receipts_weekly",
+        "fct_worklist_items",
     ):
         assert any(k.startswith(("unique_", "relationships_")) and mart in k for k in statuses), mart
 
