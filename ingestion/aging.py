@@ -6,6 +6,7 @@ item's bucket reads fct_ar_aging.aging_bucket / aging_bucket_order instead of re
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Any, cast
 
 import jinja2
 
@@ -39,7 +40,7 @@ def aging_buckets() -> tuple[AgingBucket, ...]:
     try:
         template.render({"return": _return})
     except _Returned as returned:
-        return tuple(AgingBucket(**bucket) for bucket in returned.value)  # type: ignore[attr-defined]
+        return tuple(AgingBucket(**bucket) for bucket in cast(list[dict[str, Any]], returned.value))
     raise ValueError(f"{MACRO_FILE}: aging_buckets() returned nothing")
 
 
