@@ -44,7 +44,9 @@ customers as (
 -- open disputes (as fct_invoices.is_disputed): a few percent of invoices
 open_disputes as (
 
-    select distinct invoice_id from {{ ref('fct_disputes') }} where is_open
+    select distinct invoice_id
+    from {{ ref('fct_disputes') }}
+    where is_open
 
 ),
 
@@ -88,4 +90,4 @@ select
     * greatest(days_past_due, 1)
     * (1 + pct_paid_late / 100 + case when is_disputed then 0.5 else 0 end) as priority
 from items
-order by collector_id, priority desc, invoice_id
+order by collector_id asc, priority desc, invoice_id asc
