@@ -12,9 +12,9 @@ KPIS_MONTHLY = "select * from marts.fct_ar_kpis_monthly order by month_start des
 WEEKLY_FLOWS = """
 select
     'cash collected' as measure,
-    sum(amount_rc) filter (where payment_date > $as_of::date - 7)::double as this_week,
-    sum(amount_rc) filter (where payment_date <= $as_of::date - 7 and payment_date > $as_of::date - 14)::double as last_week
-from marts.fct_payments where not is_refund and payment_date > $as_of::date - 14
+    sum(receipts_rc) filter (where week_end_date = $as_of)::double as this_week,
+    sum(receipts_rc) filter (where week_end_date = $as_of::date - 7)::double as last_week
+from marts.fct_receipts_weekly where week_end_date in ($as_of, $as_of::date - 7)
 union all
 select
     'invoiced',

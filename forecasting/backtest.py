@@ -73,6 +73,7 @@ _SCORED = (
     "segment",
     "paid_date",
     "days_past_due",
+    "aging_bucket_order",
     "open_balance_rc",
     *(f"{method}_date" for method in pay_dates.METHODS),
 )

@@ -23,22 +23,18 @@ HORIZON_WEEKS = 13
 CURVE_WEEKS = 26  # collections later than half a year after invoicing are not expected
 CURVE_COHORT_DAYS = 365  # invoices of the year before the curve is measured
 SHORT_HISTORY_MIN_AGE_DAYS = 56
-AGING_BUCKETS = (0, 30, 60, 90, 120)  # upper bounds of days past due; beyond 120 is the last bucket
 
 
 def weekly_receipts(con: duckdb.DuckDBPyConnection, origin: dt.date, weeks: int) -> pl.DataFrame:
     """Customer receipts (refunds excluded) in reporting currency for the `weeks` weeks after
-    `origin` (positive week numbers) or before it (week ≤ 0: week 0 ends on the origin)."""
+    `origin` (positive week numbers) or before it (week ≤ 0: week 0 ends on the origin), read
+    from fct_receipts_weekly (week k is its row ending 7·k days after the origin)."""
     sql = """
     select
-        case when payment_date > $origin
-            then ((payment_date - $origin::date - 1) // 7) + 1
-            else -(($origin::date - payment_date) // 7)
-        end as week,
-        sum(amount_rc)::double as receipts_rc
-    from marts.fct_payments
-    where not is_refund
-    group by all
+        (week_end_date - $origin::date) // 7 as week,
+        receipts_rc::double as receipts_rc
+    from marts.fct_receipts_weekly
+    where (week_end_date - $origin::date) % 7 = 0
     """
     frame = query_frame(con, sql, {"origin": origin})
     wanted = pl.DataFrame({"week": list(range(1, weeks + 1)) if weeks > 0 else list(range(weeks + 1, 1))})
@@ -61,44 +57,33 @@ def unapplied_share(con: duckdb.DuckDBPyConnection, origin: dt.date) -> float:
     return min(max(share, 0.0), 0.5)  # never let a data problem more than double the forecast
 
 
-def aging_bucket(days_past_due: pl.Expr) -> pl.Expr:
-    bucket = pl.lit(len(AGING_BUCKETS))
-    for index, upper in reversed(list(enumerate(AGING_BUCKETS))):
-        bucket = pl.when(days_past_due <= upper).then(index).otherwise(bucket)
-    return bucket
-
-
 def collection_rates(history: History, origin: dt.date) -> pl.DataFrame:
-    """Per aging bucket: the share of open balance at earlier origins collected within 13 weeks
+    """Per aging bucket (fct_ar_aging's aging_bucket_order, so the bucket rule stays in dbt): the
+    share of open balance at earlier origins collected within 13 weeks
     (only origins of the last year whose 13 weeks had passed by `origin`). None at all when nothing
     was collected: that is a missing payment history (an AR export without payments), not evidence
     that nobody pays, and with_collection_rates then assumes full collection."""
     sql = f"""
     select
-        days_past_due,
+        aging_bucket_order,
         sum(open_balance_rc) as open_rc,
         coalesce(sum(open_balance_rc) filter (where paid_date <= origin_date + {HORIZON_WEEKS * 7}), 0) as collected_rc
     from {HISTORY_TABLE}
     where origin_date <= $origin::date - {HORIZON_WEEKS * 7} and origin_date >= $origin::date - 365
-    group by days_past_due
+    group by aging_bucket_order
     """
     rows = query_frame(history.con, sql, {"origin": origin})
     if not rows.is_empty() and rows["collected_rc"].sum() == 0:
         rows = rows.clear()
-    return (
-        rows.with_columns(aging_bucket(pl.col("days_past_due")).alias("bucket"))
-        .group_by("bucket")
-        .agg((pl.col("collected_rc").sum() / pl.col("open_rc").sum()).alias("collection_rate"))
-    )
+    return rows.select("aging_bucket_order", (pl.col("collected_rc") / pl.col("open_rc")).alias("collection_rate"))
 
 
 def with_collection_rates(items: pl.DataFrame, rates: pl.DataFrame) -> pl.DataFrame:
     """`expected_collection_rate` of each item: its aging bucket's rate (1 where history is silent)."""
     return (
-        items.with_columns(aging_bucket(pl.col("days_past_due")).alias("bucket"))
-        .join(rates, on="bucket", how="left")
+        items.join(rates, on="aging_bucket_order", how="left")
         .with_columns(pl.col("collection_rate").fill_null(1.0).alias("expected_collection_rate"))
-        .drop("bucket", "collection_rate")
+        .drop("collection_rate")
     )
 
 

@@ -176,6 +176,7 @@ def _open_items_sql(con: duckdb.DuckDBPyConnection) -> str:
             aging.open_balance_rc::double as open_balance_rc,
             invoices.invoice_amount_rc::double as invoice_amount_rc,
             aging.days_past_due,
+            aging.aging_bucket_order,
             invoices.paid_date
         from marts.fct_ar_aging as aging
         inner join origins on aging.as_of_date = origins.origin_date

@@ -294,12 +294,11 @@ def cash_forecast(con: duckdb.DuckDBPyConnection) -> dict[str, object]:
         f"""
         create or replace table {tables.SCHEMA}.cash_forecast_vs_actual as
         with actuals as (
-            select history.origin_date, history.week, coalesce(sum(payments.amount_rc), 0)::double as actual_rc
+            -- a forecast week is the seven days ending on its week_end, as fct_receipts_weekly's weeks
+            select history.origin_date, history.week, coalesce(receipts.receipts_rc, 0)::double as actual_rc
             from {tables.SCHEMA}.cash_forecast_history as history
-            left join marts.fct_payments as payments
-                on not payments.is_refund and payments.payment_date between history.week_start and history.week_end
+            left join marts.fct_receipts_weekly as receipts on history.week_end = receipts.week_end_date
             where history.week_end <= $as_of
-            group by all
         )
         select
             history.origin_date,

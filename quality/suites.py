@@ -58,6 +58,7 @@ from great_expectations.validator.v1_validator import Validator
 
 from ingestion import warehouse
 from ingestion.contract import ENTITIES, Entity, Rule
+from quality.aging import aging_bucket_labels
 
 QUALITY_SCHEMA = "quality"
 RESULTS_TABLE = "dq_results"
@@ -841,7 +842,7 @@ def mart_suite(name: str, *, must_have_rows: bool = True) -> gx.ExpectationSuite
         # Cash nobody could attribute to a customer: worth a look, not a reason to stop.
         add(gxe.ExpectColumnValuesToNotBeNull(column="customer_id", mostly=0.9, meta={"severity": WARN}))
     if name == "fct_ar_aging":
-        buckets = ["current", "1-30", "31-60", "61-90", "91-120", "121+"]
+        buckets = aging_bucket_labels()  # from the dbt macro, the buckets' one home
         add(gxe.ExpectColumnValuesToBeInSet(column="aging_bucket", value_set=buckets, meta={"severity": ERROR}))
         add(
             gxe.ExpectColumnValuesToBeBetween(

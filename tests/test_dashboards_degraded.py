@@ -61,6 +61,7 @@ NO = {
 
 OPTIONAL_MARTS = (
     "marts.fct_payments",
+    "marts.fct_receipts_weekly",
     "marts.fct_cash_applications",
     "marts.fct_orders",
     "marts.fct_o2c_cycle_times",
@@ -121,6 +122,9 @@ def invoices_world(dashboard_world: Path, tmp_path_factory: pytest.TempPathFacto
             "segment = null, region = null, country = null, credit_limit = null, weighted_days_to_pay = null, "
             "weighted_days_late = null, pct_paid_late = null",
             "update marts.fct_customer_credit_exposure set credit_limit = null",
+            # the worklist as a build without collectors, disputes or payment history makes it
+            "update marts.fct_worklist_items set collector_id = 'unassigned', is_disputed = false, pct_paid_late = 0, "
+            "priority = open_balance_rc::double * greatest(days_past_due, 1)",
         ],
     )
 
@@ -144,7 +148,11 @@ def no_payments_world(dashboard_world: Path, tmp_path_factory: pytest.TempPathFa
     return degrade(
         dashboard_world,
         tmp_path_factory.mktemp("no_payments"),
-        ["delete from marts.fct_payments", "delete from marts.fct_cash_applications"],
+        [
+            "delete from marts.fct_payments",
+            "delete from marts.fct_receipts_weekly",
+            "delete from marts.fct_cash_applications",
+        ],
     )
 
 

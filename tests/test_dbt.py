@@ -15,6 +15,7 @@ import pytest
 import simulator
 from ingestion.pipeline import ingest
 from orchestration.dbt_runner import run_dbt
+from quality.aging import aging_bucket_labels, aging_bucket_of
 from tests.conftest import END, ingest_config, simulate_world
 
 # Cash application recall by amount on the test world: 0.99 on the receipts that say which
@@ -83,6 +84,11 @@ def test_build_passes_every_test_including_reconciliations_and_worked_examples(b
         "invoice_accuracy_not_measurable_without_disputes_or_credit_memos",
         "otif_and_perfect_order_worked_example",
         "order_quality_monthly_worked_example",
+        "aging_buckets_at_their_bounds",
+        "amounts_convert_at_the_rate_valid_on_their_date",
+        "weekly_receipts_are_the_seven_days_ending_on_each_day",
+        "assert_weekly_receipts_reconcile_to_payments",
+        "worklist_priority_worked_example",
     ):
         assert statuses.get(name) == "pass", name
     # Data tests on keys and relationships ran for every mart.
@@ -96,6 +102,8 @@ def test_build_passes_every_test_including_reconciliations_and_worked_examples(b
         "fct_invoice_accuracy",
         "fct_order_fulfilment",
         "fct_order_quality_monthly",
+        "fct_receipts_weekly",
+        "fct_worklist_items",
     ):
         assert any(k.startswith(("unique_", "relationships_")) and mart in k for k in statuses), mart
 
@@ -476,6 +484,23 @@ def test_published_net_open_ar_is_within_one_percent_of_the_truth_at_every_month
         print(f"{row['period_end']}: truth {truth:,.2f} net {row['net']:,.2f} gross {row['gross']:,.2f}")
         assert abs(row["net"] / truth - 1) <= 0.01, (row, truth)
         assert row["gross"] >= row["net"]
+
+
+def test_every_aged_item_is_in_the_bucket_the_macro_bounds_give(built) -> None:
+    """fct_ar_aging's bucket of every row is the one the bounds of macros/aging_buckets.sql give
+    (read in Python by quality.aging, the Python side's one source), every bucket in use."""
+    _, warehouse, _ = built
+    aged = query(
+        warehouse,
+        "select distinct days_past_due, aging_bucket, aging_bucket_order from marts.fct_ar_aging order by 1",
+    )
+    expected = [(aging_bucket_of(days).label, aging_bucket_of(days).order) for days in aged["days_past_due"]]
+    assert list(zip(aged["aging_bucket"], aged["aging_bucket_order"], strict=True)) == expected
+    assert (
+        set(aged["aging_bucket"])
+        == set(aging_bucket_labels())
+        == {"current", "1-30", "31-60", "61-90", "91-120", "121+"}
+    )
 
 
 def test_aging_at_a_past_month_end_is_the_same_after_later_payments_arrive(tmp_path: Path, built) -> None:

@@ -14,12 +14,6 @@ invoices as (
 
 ),
 
-fx as (
-
-    select * from {{ ref('int_fx_rates_valid_ranges') }}
-
-),
-
 invoice_rates as (
 
     select
@@ -28,8 +22,7 @@ invoice_rates as (
         invoices.currency,
         fx.rate
     from invoices
-    left join fx
-        on invoices.currency = fx.currency and invoices.invoice_date between fx.valid_from and fx.valid_to
+    {{ join_fx_rate_as_of('invoices.currency', 'invoices.invoice_date') }}
 
 ),
 

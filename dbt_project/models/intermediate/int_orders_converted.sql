@@ -6,12 +6,6 @@ orders as (
 
     select * from {{ ref('stg_erp__sales_orders') }}
 
-),
-
-fx as (
-
-    select * from {{ ref('int_fx_rates_valid_ranges') }}
-
 )
 
 select
@@ -26,4 +20,4 @@ select
     fx.rate as fx_rate,
     {{ to_reporting('orders.order_amount', 'fx.rate') }} as order_amount_rc
 from orders
-left join fx on orders.currency = fx.currency and orders.order_date between fx.valid_from and fx.valid_to
+{{ join_fx_rate_as_of('orders.currency', 'orders.order_date') }}

@@ -82,12 +82,6 @@ invoice_customers as (
         customer_id
     from {{ ref('stg_erp__invoices') }}
 
-),
-
-fx as (
-
-    select * from {{ ref('int_fx_rates_valid_ranges') }}
-
 )
 
 select
@@ -131,5 +125,4 @@ left join customer_names
     and customer_accounts.customer_id is null
     and invoice_customers.customer_id is null
     and {{ company_key('unioned.payer_name') }} = customer_names.name_key
-left join fx
-    on unioned.currency = fx.currency and unioned.payment_date between fx.valid_from and fx.valid_to
+{{ join_fx_rate_as_of('unioned.currency', 'unioned.payment_date') }}

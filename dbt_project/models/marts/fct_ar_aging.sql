@@ -98,22 +98,8 @@ select
     invoice_date,
     due_date,
     days_past_due,
-    case
-        when days_past_due <= 0 then 'current'
-        when days_past_due <= 30 then '1-30'
-        when days_past_due <= 60 then '31-60'
-        when days_past_due <= 90 then '61-90'
-        when days_past_due <= 120 then '91-120'
-        else '121+'
-    end as aging_bucket,
-    case
-        when days_past_due <= 0 then 0
-        when days_past_due <= 30 then 1
-        when days_past_due <= 60 then 2
-        when days_past_due <= 90 then 3
-        when days_past_due <= 120 then 4
-        else 5
-    end as aging_bucket_order,
+    {{ aging_bucket('days_past_due') }} as aging_bucket,
+    {{ aging_bucket_order('days_past_due') }} as aging_bucket_order,
     open_balance,
     open_balance_rc
 from aged

@@ -47,8 +47,7 @@ invoice_costs as (
     from {{ ref('stg_erp__invoice_lines') }} as invoice_lines
     inner join invoices on invoice_lines.invoice_id = invoices.invoice_id
     inner join {{ ref('stg_erp__products') }} as products on invoice_lines.product_id = products.product_id
-    inner join {{ ref('int_fx_rates_valid_ranges') }} as usd
-        on usd.currency = 'USD' and invoices.invoice_date between usd.valid_from and usd.valid_to
+    {{ join_fx_rate_as_of("'USD'", 'invoices.invoice_date', alias='usd', join_type='inner') }}
     group by invoice_lines.invoice_id
 
 ),

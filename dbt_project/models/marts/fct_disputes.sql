@@ -18,12 +18,6 @@ invoices as (
 
 ),
 
-rates as (
-
-    select * from {{ ref('int_fx_rates_valid_ranges') }}
-
-),
-
 as_of as (
 
     select as_of_date from {{ ref('int_data_as_of') }}
@@ -48,5 +42,4 @@ select
 from disputes
 cross join as_of
 inner join invoices on disputes.invoice_id = invoices.invoice_id
-left join rates
-    on invoices.currency = rates.currency and invoices.invoice_date between rates.valid_from and rates.valid_to
+{{ join_fx_rate_as_of('invoices.currency', 'invoices.invoice_date', alias='rates') }}

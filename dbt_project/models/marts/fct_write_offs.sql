@@ -19,12 +19,6 @@ invoices as (
         due_date
     from {{ ref('stg_erp__invoices') }}
 
-),
-
-fx as (
-
-    select * from {{ ref('int_fx_rates_valid_ranges') }}
-
 )
 
 select
@@ -48,5 +42,4 @@ select
     {{ to_reporting('write_offs.credit_amount', 'fx.rate') }} as amount_rc
 from write_offs
 left join invoices on write_offs.invoice_id = invoices.invoice_id
-left join fx
-    on write_offs.currency = fx.currency and write_offs.credit_memo_date between fx.valid_from and fx.valid_to
+{{ join_fx_rate_as_of('write_offs.currency', 'write_offs.credit_memo_date') }}
