@@ -55,7 +55,13 @@ intervals as (
 
 invoices as (
 
-    select invoice_id, customer_id, currency, invoice_date, due_date from {{ ref('stg_erp__invoices') }}
+    select
+        invoice_id,
+        customer_id,
+        currency,
+        invoice_date,
+        due_date
+    from {{ ref('stg_erp__invoices') }}
 
 ),
 
@@ -81,7 +87,8 @@ aged as (
         invoices.currency,
         invoices.invoice_date,
         invoices.due_date,
-        {{ days_between('invoices.due_date', 'open_items.as_of_date') }} as days_past_due,
+        {{ days_between('invoices.due_date', 'open_items.as_of_date') }}
+            as days_past_due,
         open_items.open_balance,
         open_items.open_balance_rc
     from open_items
