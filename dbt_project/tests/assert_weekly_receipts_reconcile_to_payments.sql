@@ -19,7 +19,10 @@ weeks as (
     from {{ ref('fct_receipts_weekly') }} as weekly
     cross join as_of
     where weekly.week_end_date <= as_of.as_of_date
-        and {{ days_between('weekly.week_end_date', 'as_of.as_of_date') }} % 7 = 0
+        and mod(
+            {{ days_between('weekly.week_end_date', 'as_of.as_of_date') }},
+            7
+        ) = 0
 
 ),
 
