@@ -66,8 +66,9 @@ dagster: setup
 check: setup
 	$(BIN)/pytest -n 2 --dist loadfile -m check
 
+# The 30 slowest set-ups and tests are listed at the end: where the suite's time goes.
 test: setup system-deps
-	$(BIN)/pytest -n 2 --dist loadfile
+	$(BIN)/pytest -n 2 --dist loadfile --durations=30
 
 # Benchmarks: make bench SCALE=s|m|l-half|l (results in benchmarks/results/ and docs/performance.md).
 SCALE ?= s

@@ -160,7 +160,7 @@ def test_scheduled_collector_reports_one_email_each_with_only_their_customers(wo
 
     # The same schedule again sends nothing new.
     before = len(smtp.messages)
-    assert defs.get_job_def("collector_reports").execute_in_process().success
+    assert defs().get_job_def("collector_reports").execute_in_process().success
     assert len(smtp.messages) == before
     assert len(sendlog.sent(f"sqlite:///{world / 'ops' / 'ops.sqlite'}", "collector_reports")) == before
 
