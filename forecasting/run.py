@@ -19,8 +19,8 @@ BACKTEST_EVERY_DAYS = 7
 
 
 def data_as_of(con: duckdb.DuckDBPyConnection) -> dt.date | None:
-    """The data's "today"; None before any order, invoice or payment exists."""
-    rows = con.execute("select as_of_date from intermediate.int_data_as_of").fetchall()
+    """The data's "today" (the calendar day dim_date flags); None before any order or invoice exists."""
+    rows = con.execute("select date_day from marts.dim_date where is_data_as_of_date").fetchall()
     return rows[0][0] if rows else None
 
 

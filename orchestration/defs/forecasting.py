@@ -29,7 +29,8 @@ def forecast_asset(
 
     @asset(
         key=AssetKey([GROUP, name]),
-        deps=[_model(m) for m in marts] + [AssetKey([GROUP, u]) for u in upstream],
+        # Every step reads the data's as-of date from dim_date (forecasting/run.py data_as_of).
+        deps=[_model(m) for m in ["dim_date", *marts]] + [AssetKey([GROUP, u]) for u in upstream],
         pool=WAREHOUSE_POOL,
         group_name=GROUP,
         kinds={"python", "duckdb"},
@@ -54,13 +55,21 @@ backtests = forecast_asset(
     "backtests",
     run.backtests,
     ["backtest_pay_date", "backtest_cash_weekly", "backtest_summary"],
-    ["fct_invoices", "fct_ar_aging", "fct_payments", "fct_orders", "dim_customers"],
+    [
+        "fct_invoices",
+        "fct_ar_aging",
+        "fct_payments",
+        "fct_orders",
+        "dim_customers",
+        "fct_disputes",
+        "fct_collection_actions",
+    ],
 )
 pay_date_predictions = forecast_asset(
     "pay_date_predictions",
     run.pay_date_predictions,
     ["pay_date_predictions"],
-    ["fct_invoices", "fct_ar_aging", "dim_customers", "stg_ops__collection_actions"],
+    ["fct_invoices", "fct_ar_aging", "dim_customers", "fct_disputes", "fct_collection_actions"],
     upstream=["backtests"],
 )
 revenue_forecast = forecast_asset(
