@@ -2,7 +2,7 @@
 -- for the whole months picked; the stage as the page shows it.
 select
     order_month,
-    replace(stage, '_', ' ') as stage,
+    replace(cycle_stage, '_', ' ') as stage,
     n_orders,
     median_days,
     p90_days

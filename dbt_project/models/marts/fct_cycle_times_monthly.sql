@@ -1,51 +1,77 @@
 -- Median and 90th percentile of each order-to-cash stage, by month of order (whole months: a
 -- page filters by order_month, never cuts one). Orders only: an invoice without an order has no
 -- order month. A stage counts the orders that have reached it.
--- Stage durations are whole days, so one pass over the orders counts each month and stage into
--- a histogram of days (thousands of rows where there are millions of orders), and the
--- quantiles are read off its running counts with quantile_cont's interpolation between the two
--- nearest ranks: the same values, 2.5 times faster at scale l.
+-- Stage durations are whole days, so the orders are counted by month, stage and days into a
+-- histogram (thousands of rows where there are millions of orders), and the quantiles are read
+-- off its running counts with quantile_cont's interpolation between the two nearest ranks: the
+-- same values as quantile_cont, 1.75 times faster on 3 million orders. (The stages are stacked
+-- with union all rather than grouping sets, which sqlfluff cannot parse; as fast within 25 %.)
 
 with
 
 orders as (
 
     select
-        date_trunc('month', order_date)::date as order_month,
-        days_order_to_approval as order_to_approval,
-        days_approval_to_ship as approval_to_ship,
-        days_ship_to_invoice as ship_to_invoice,
-        days_invoice_to_paid as invoice_to_paid,
-        days_order_to_cash as order_to_cash
+        cast(date_trunc('month', order_date) as date) as order_month,
+        days_order_to_approval,
+        days_approval_to_ship,
+        days_ship_to_invoice,
+        days_invoice_to_paid,
+        days_order_to_cash
     from {{ ref('fct_o2c_cycle_times') }}
     where cycle_start = 'order'
 
 ),
 
--- One grouping set per stage; grouping(x) = 0 marks the stage a row counts.
+-- One row per order and stage it has reached (a null duration: not reached yet).
+stage_durations as (
+
+    select
+        order_month,
+        'order_to_approval' as cycle_stage,
+        days_order_to_approval as duration_days
+    from orders
+
+    union all
+    select
+        order_month,
+        'approval_to_ship' as cycle_stage,
+        days_approval_to_ship as duration_days
+    from orders
+
+    union all
+    select
+        order_month,
+        'ship_to_invoice' as cycle_stage,
+        days_ship_to_invoice as duration_days
+    from orders
+
+    union all
+    select
+        order_month,
+        'invoice_to_paid' as cycle_stage,
+        days_invoice_to_paid as duration_days
+    from orders
+
+    union all
+    select
+        order_month,
+        'order_to_cash' as cycle_stage,
+        days_order_to_cash as duration_days
+    from orders
+
+),
+
 stage_counts as (
 
     select
         order_month,
-        case
-            when grouping(order_to_approval) = 0 then 'order_to_approval'
-            when grouping(approval_to_ship) = 0 then 'approval_to_ship'
-            when grouping(ship_to_invoice) = 0 then 'ship_to_invoice'
-            when grouping(invoice_to_paid) = 0 then 'invoice_to_paid'
-            else 'order_to_cash'
-        end as stage,
-        coalesce(
-            order_to_approval, approval_to_ship, ship_to_invoice, invoice_to_paid, order_to_cash
-        ) as days,
-        count(*) as n
-    from orders
-    group by grouping sets (
-        (order_month, order_to_approval),
-        (order_month, approval_to_ship),
-        (order_month, ship_to_invoice),
-        (order_month, invoice_to_paid),
-        (order_month, order_to_cash)
-    )
+        cycle_stage,
+        duration_days,
+        count(*) as n_at_duration
+    from stage_durations
+    where duration_days is not null
+    group by order_month, cycle_stage, duration_days
 
 ),
 
@@ -53,10 +79,9 @@ histogram as (
 
     select
         *,
-        sum(n) over (partition by order_month, stage order by days) as up_to,
-        sum(n) over (partition by order_month, stage) as n_orders
+        sum(n_at_duration) over (partition by order_month, cycle_stage order by duration_days) as up_to,
+        sum(n_at_duration) over (partition by order_month, cycle_stage) as n_orders
     from stage_counts
-    where days is not null  -- orders that have not reached the stage
 
 ),
 
@@ -65,7 +90,7 @@ ranks as (
 
     select distinct
         histogram.order_month,
-        histogram.stage,
+        histogram.cycle_stage,
         histogram.n_orders,
         quantiles.q,
         (histogram.n_orders - 1) * quantiles.q as rank
@@ -77,27 +102,34 @@ quantiles as (
 
     select
         ranks.order_month,
-        ranks.stage,
+        ranks.cycle_stage,
         ranks.n_orders,
         ranks.q,
         ranks.rank,
-        min(histogram.days) filter (where histogram.up_to > floor(ranks.rank)) as lower_days,
-        min(histogram.days) filter (where histogram.up_to > ceil(ranks.rank)) as upper_days
+        min(histogram.duration_days) filter (where histogram.up_to > floor(ranks.rank)) as lower_days,
+        min(histogram.duration_days) filter (where histogram.up_to > ceil(ranks.rank)) as upper_days
     from ranks
     inner join histogram
-        on ranks.order_month = histogram.order_month and ranks.stage = histogram.stage
+        on ranks.order_month = histogram.order_month and ranks.cycle_stage = histogram.cycle_stage
     group by all
+
+),
+
+interpolated as (
+
+    select
+        *,
+        lower_days + (rank - floor(rank)) * (upper_days - lower_days) as interpolated_days
+    from quantiles
 
 )
 
 select
     order_month,
-    stage,
+    cycle_stage,
     n_orders,
-    any_value(lower_days + (rank - floor(rank)) * (upper_days - lower_days))
-        filter (where q = 0.5) as median_days,
-    any_value(lower_days + (rank - floor(rank)) * (upper_days - lower_days))
-        filter (where q = 0.9) as p90_days
-from quantiles
+    any_value(interpolated_days) filter (where q = 0.5) as median_days,
+    any_value(interpolated_days) filter (where q = 0.9) as p90_days
+from interpolated
 group by all
-order by order_month, stage
+order by order_month, cycle_stage
