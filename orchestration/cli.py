@@ -306,6 +306,11 @@ def dashboard(
     from orchestration.settings import REPO_ROOT
 
     s = get_settings()
+    # Streamlit does not start with a dangling link in its static folder: the data-health page's
+    # link to the data docs of a warehouse since deleted (the page makes it again when it shows).
+    docs_link = REPO_ROOT / "dashboards" / "static" / "gx"
+    if docs_link.is_symlink() and not docs_link.exists():
+        docs_link.unlink()
     if not s.serving.exists():
         console.print(f"No serving file at {s.serving} yet: the pages will say so until `o2c run` publishes one.")
     command = [
