@@ -26,7 +26,7 @@ import polars as pl
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from orchestration.settings import REPO_ROOT
+from core.settings import REPO_ROOT
 from tests.conftest import o2c
 
 if TYPE_CHECKING:  # imported where a browser test runs
@@ -365,8 +365,8 @@ def test_worklist_records_a_promise_in_the_ops_store(app_env: Path) -> None:
     assert_clean(at)
     assert metrics(at)["Promises on record"] == "1"
     assert any("Saved promise to pay" in m.value for m in at.success)
-    from dashboards import ops_store
-    from orchestration.settings import get_settings
+    from core import ops_store
+    from core.settings import get_settings
 
     stored = ops_store.actions(get_settings().ops())
     assert stored.height == 1 and stored["action_type"][0] == "promise_to_pay"
@@ -514,7 +514,7 @@ def test_actions_reach_the_warehouse_on_the_next_run(built: Path, tmp_path: Path
     fct_collection_actions, and overrides the invoice's predicted pay date."""
     import shutil
 
-    from dashboards import ops_store
+    from core import ops_store
 
     data = tmp_path / "data"
     shutil.copytree(built, data)
@@ -560,8 +560,8 @@ def test_actions_reach_the_warehouse_on_the_next_run(built: Path, tmp_path: Path
 
 
 def test_unapplied_cash_page_shows_the_marts_and_needs_a_name(app_env: Path) -> None:
-    from dashboards import ops_store
-    from orchestration.settings import get_settings
+    from core import ops_store
+    from core.settings import get_settings
 
     at = page("unapplied_cash")
     assert_clean(at)
