@@ -8,7 +8,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from orchestration.serving import open_read_only
+from core.serving import open_read_only
 
 OPEN_ITEMS = """
 select

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from alerts import cfo_digest, collector_report, data, dunning, mail, sendlog, thresholds, writeback
 from alerts.config import AlertConfig, load
-from orchestration.settings import Settings
+from core.settings import Settings
 
 KINDS = ("collector_reports", "cfo_digest", "dunning", "threshold_alerts")
 

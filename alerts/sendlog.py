@@ -9,7 +9,7 @@ from functools import cache
 
 import sqlalchemy as sa
 
-from dashboards.ops_store import engine as ops_engine
+from core.ops_store import engine as ops_engine
 
 metadata = sa.MetaData()
 send_log = sa.Table(

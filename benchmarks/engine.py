@@ -122,8 +122,8 @@ def _samples(con: duckdb.DuckDBPyConnection) -> dict[str, object]:
 def dashboard_latency(serving: Path, repeats: int = 20) -> list[dict[str, object]]:
     """p50 and p95 of every dashboard query (dashboards/queries/*.sql) on the serving file, with
     the parameters a page would pass (today's as-of date, the largest customer and collector)."""
+    from core.serving import open_read_only
     from dashboards.db import ROW_LIMITS
-    from orchestration.serving import open_read_only
 
     con = open_read_only(serving)
     try:

@@ -97,7 +97,7 @@ def run(scale: str, work: Path) -> dict[str, object]:
     o2c = [sys.executable, "-m", "orchestration.cli"]
     publish = [
         sys.executable, "-c",
-        "from orchestration.serving import publish; from orchestration.settings import get_settings; "
+        "from orchestration.serving import publish; from core.settings import get_settings; "
         "s = get_settings(); publish(s.warehouse, s.serving, 'bench', [])",
     ]  # fmt: skip
     print(f"scale {scale}: {SCALES[scale]:,} customers × {DAYS} days in {work}", flush=True)

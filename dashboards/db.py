@@ -15,7 +15,7 @@ import duckdb
 import polars as pl
 import streamlit as st
 
-from orchestration.serving import open_read_only
+from core.serving import open_read_only
 
 QUERIES = Path(__file__).parent / "queries"
 
@@ -30,7 +30,7 @@ ROW_LIMITS = {"customers": 1000, "aging_customers": 200}
 
 
 def serving_path() -> Path:
-    from orchestration.settings import get_settings
+    from core.settings import get_settings
 
     return get_settings().serving
 
@@ -86,6 +86,6 @@ def allowed(choice: str, options: dict[str, str]) -> str:
 
 
 def gx_docs_dir() -> Path:
-    from orchestration.settings import get_settings
+    from core.settings import get_settings
 
     return get_settings().quality_dir / "gx" / "uncommitted" / "data_docs" / "local_site"

@@ -1,7 +1,7 @@
 """o2c dashboards: `streamlit run dashboards/streamlit_app.py` (or `make demo`).
 
 Every page reads the published serving file read-only (dashboards/db.py); the worklist writes
-collectors' actions, and the unapplied-cash page manual cash applications, to the ops store (dashboards/ops_store.py), never to the warehouse.
+collectors' actions, and the unapplied-cash page manual cash applications, to the ops store (core/ops_store.py), never to the warehouse.
 """
 
 import sys

@@ -16,8 +16,8 @@ import duckdb
 import numpy as np
 import polars as pl
 
+from core.db import query_frame
 from forecasting.pay_dates import HISTORY_TABLE, History
-from ingestion.warehouse import query_frame
 
 HORIZON_WEEKS = 13
 CURVE_WEEKS = 26  # collections later than half a year after invoicing are not expected

@@ -18,7 +18,7 @@ import duckdb
 import numpy as np
 import polars as pl
 
-from ingestion.warehouse import query_frame
+from core.db import query_frame
 
 HISTORY_TABLE = "pay_date_history"  # a temporary table of the connection that staged it
 RECENT_DAYS = 365  # "recent" payment history: the last year

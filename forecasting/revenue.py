@@ -10,7 +10,7 @@ import datetime as dt
 import duckdb
 import polars as pl
 
-from ingestion.warehouse import query_frame
+from core.db import query_frame
 
 HORIZON_WEEKS = 13
 HISTORY_WEEKS = 156

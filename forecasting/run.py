@@ -12,8 +12,8 @@ import datetime as dt
 import duckdb
 import polars as pl
 
+from core.db import query_frame, table_exists
 from forecasting import backtest, cash, clv, pay_dates, revenue, tables
-from ingestion.warehouse import query_frame, table_exists
 
 CLV_HORIZON_WEEKS = 52
 # The daily build refreshes the backtests once the data is this many days newer; `o2c backtest`

@@ -25,6 +25,7 @@ os.environ.setdefault("RUNTIME__LOG_LEVEL", "ERROR")
 os.environ.setdefault("NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID", "true")
 import dlt
 
+from core import db
 from ingestion import sources, warehouse
 from ingestion.conform import (
     QUARANTINE_SCHEMA,
@@ -540,8 +541,8 @@ def _new_quarantine(con, schema: str, batches: list[_Batch], load_id: str, at: d
     quarantine = quarantine.with_columns(_quarantine_ids(quarantine)).unique(
         "quarantine_id", keep="first", maintain_order=True
     )
-    if warehouse.table_exists(con, schema, QUARANTINE_TABLE):
-        already = warehouse.query_frame(con, f'select quarantine_id from "{schema}".{QUARANTINE_TABLE}')
+    if db.table_exists(con, schema, QUARANTINE_TABLE):
+        already = db.query_frame(con, f'select quarantine_id from "{schema}".{QUARANTINE_TABLE}')
         quarantine = quarantine.filter(~pl.col("quarantine_id").is_in(already["quarantine_id"].implode()))
     return quarantine.with_columns(pl.lit(load_id).alias("load_id"), pl.lit(at).alias("quarantined_at"))
 
@@ -679,7 +680,7 @@ def prepare(source: str, config: IngestConfig, load_id: str) -> PreparedLoad:
     schema = f"raw_{source}"
     started = _utc_now()
     shutil.rmtree(_spill_dir(config, source), ignore_errors=True)  # left by a load that failed
-    con = warehouse.connect(config.warehouse)
+    con = db.connect(config.warehouse)
     try:
         batches, manifest = extract(source, config, con, schema)
         ordered = [batches[name] for name in ENTITIES if name in batches]  # parents before children
@@ -709,7 +710,7 @@ def record(
         }
         for r in results
     ]  # fmt: skip
-    con = warehouse.connect(config.warehouse)
+    con = db.connect(config.warehouse)
     try:
         warehouse.record_load(con, prepared.schema, pl.DataFrame(log, schema=_LOG_SCHEMA))
         files = [{**m, "load_id": prepared.load_id, "loaded_at": finished} for m in prepared.manifest]

@@ -6,55 +6,16 @@ unchanged rows, files seen) and keeps the load log and file manifest.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import re
-from collections.abc import Iterator
-from pathlib import Path
 
 import duckdb
 import polars as pl
 
+from core.db import query_frame, table_exists
 from ingestion.contract import ENTITIES, Entity
 
 LOAD_LOG = "_o2c_load_log"
 FILE_MANIFEST = "_o2c_files"
-
-
-def connect(path: Path) -> duckdb.DuckDBPyConnection:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return duckdb.connect(str(path))
-
-
-# A DuckDB memory size such as 8GB or 512MiB (settings validate with it too).
-MEMORY_SIZE = r"\d+(\.\d+)?\s*[KMGT]i?B"
-
-
-@contextlib.contextmanager
-def memory_limited(con: duckdb.DuckDBPyConnection, limit: str) -> Iterator[None]:
-    """Cap DuckDB's memory (e.g. "8GB") while a heavy step runs; beyond it, it spills to disk.
-    The cap belongs to the database, which every connection to the file in this process shares,
-    so it is lifted again afterwards."""
-    if not re.fullmatch(MEMORY_SIZE, limit):
-        raise ValueError(f"DuckDB memory limit {limit!r} is not a size such as 8GB")
-    con.execute(f"set memory_limit = '{limit}'")
-    try:
-        yield
-    finally:
-        con.execute("reset memory_limit")
-
-
-def query_frame(con: duckdb.DuckDBPyConnection, sql: str, params: list[object] | None = None) -> pl.DataFrame:
-    return pl.from_arrow(con.sql(sql, params=params).to_arrow_table())
-
-
-def table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
-    return bool(
-        con.execute(
-            "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
-            [schema, table],
-        ).fetchall()[0][0]
-    )
 
 
 def raw_schemas(con: duckdb.DuckDBPyConnection) -> list[str]:

@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from orchestration.settings import get_settings
+from core.settings import get_settings
 
 app = typer.Typer(help="o2c: open-source order-to-cash analytics warehouse.", no_args_is_help=True)
 console = Console()
@@ -303,7 +303,7 @@ def dashboard(
     import subprocess
     import sys
 
-    from orchestration.settings import REPO_ROOT
+    from core.settings import REPO_ROOT
 
     s = get_settings()
     # Streamlit does not start with a dangling link in its static folder: the data-health page's
@@ -347,8 +347,8 @@ def forecast() -> None:
 
     import duckdb
 
+    from core.db import memory_limited
     from forecasting import run
-    from ingestion.warehouse import memory_limited
 
     s = get_settings()
     if not s.warehouse.exists():
@@ -380,8 +380,8 @@ def backtest() -> None:
     """
     import duckdb
 
+    from core.db import memory_limited
     from forecasting import run
-    from ingestion.warehouse import memory_limited
 
     s = get_settings()
     if not s.warehouse.exists():
@@ -407,6 +407,7 @@ def status() -> None:
     """Row counts of every raw table and the last load of each source."""
     import duckdb
 
+    from core import db
     from ingestion import warehouse
 
     s = get_settings()
@@ -428,7 +429,7 @@ def status() -> None:
             "source", "last load id", "finished at", "rows loaded", "quarantined", title="Last load per source"
         )
         for schema in warehouse.raw_schemas(con):
-            if warehouse.table_exists(con, schema, warehouse.LOAD_LOG):
+            if db.table_exists(con, schema, warehouse.LOAD_LOG):
                 row = con.sql(
                     f'select source, load_id, max(finished_at), sum(rows_new + rows_updated), sum(rows_quarantined) from "{schema}".{warehouse.LOAD_LOG} '
                     f'where load_id = (select max(load_id) from "{schema}".{warehouse.LOAD_LOG}) group by all'

@@ -8,7 +8,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from orchestration.settings import REPO_ROOT, get_settings
+from core.settings import REPO_ROOT, get_settings
 
 DBT_PROJECT = REPO_ROOT / "dbt_project"
 # dbt installed beside this Python, whether or not the environment is activated.

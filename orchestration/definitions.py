@@ -23,8 +23,8 @@ def defs() -> Definitions:
     if using_dagster_dev():
         prepare_manifest()
 
+    from core.settings import get_settings
     from orchestration.defs import alerts, automation, forecasting, publish, quality, sources, transform
-    from orchestration.settings import get_settings
 
     # Only what Dagster fixes when it loads (schedule times, the freshness bound); no shape.
     settings = get_settings()

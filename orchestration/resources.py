@@ -13,8 +13,8 @@ import duckdb
 from dagster import ConfigurableResource
 from dagster_duckdb import DuckDBResource
 
+from core.settings import Settings, get_settings
 from ingestion.pipeline import IngestConfig
-from orchestration.settings import Settings, get_settings
 
 # Every step that writes warehouse.duckdb holds a slot of this pool; its limit is 1.
 WAREHOUSE_POOL = "warehouse"

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from dagster import AssetCheckSeverity, AssetSelection, DagsterEventType, DagsterInstance, DagsterRunStatus, RunsFilter
 
-from orchestration.settings import Settings
+from core.settings import Settings
 
 
 @dataclass

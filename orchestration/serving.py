@@ -1,8 +1,8 @@
 """Publishing: the marts copied into a new serving file that replaces the old one atomically.
 
-Readers (dashboards, analysts) only ever open the serving file, read-only. It is built beside
-the old one and swapped in with os.replace, so a reader sees the previous build or the new one,
-never half of one, and a failed or killed run leaves the last good file in place.
+Readers (dashboards, analysts) only ever open the serving file, read-only (core.serving.open_read_only).
+It is built beside the old one and swapped in with os.replace, so a reader sees the previous build
+or the new one, never half of one, and a failed or killed run leaves the last good file in place.
 """
 
 from __future__ import annotations
@@ -129,28 +129,3 @@ def publish(warehouse: Path, serving: Path, build_id: str, checks: list[dict[str
     # Readers opening the path now get the new file; open connections keep the old one.
     os.replace(building, serving)
     return Published(serving, build_id, tables)
-
-
-# Readers (dashboards, alerts) may run SQL whose parameters come from users or data: once the
-# serving file is attached, they lose any way to reach other files or change settings.
-LOCKDOWN = (
-    "set enable_external_access = false",
-    "set autoload_known_extensions = false",
-    "set autoinstall_known_extensions = false",
-    "set lock_configuration = true",
-)
-
-
-def open_read_only(serving: Path) -> duckdb.DuckDBPyConnection:
-    """The serving file attached read-only (as `serving`, the default catalog) to an in-memory
-    database with external access off and the configuration locked.
-
-    Attaching rather than `duckdb.connect(path)`: DuckDB caches instances by path, so connecting
-    again after a swap would hand back the old file while any old connection is alive.
-    """
-    con = duckdb.connect(":memory:")
-    con.execute("attach ? as serving (read_only)", [str(serving)])
-    con.execute("use serving")
-    for statement in LOCKDOWN:
-        con.execute(statement)
-    return con

@@ -56,6 +56,7 @@ from great_expectations.data_context.types.resource_identifiers import (
 )
 from great_expectations.validator.v1_validator import Validator
 
+from core import db
 from ingestion import warehouse
 from ingestion.contract import ENTITIES, Entity, Rule
 from quality.aging import aging_bucket_labels
@@ -591,7 +592,7 @@ def data_docs_index(docs_dir: Path) -> Path:
 
 
 def _loads_with_rows(con: duckdb.DuckDBPyConnection, schema: str, entity: str) -> list[tuple[str, int]]:
-    if not warehouse.table_exists(con, schema, warehouse.LOAD_LOG):
+    if not db.table_exists(con, schema, warehouse.LOAD_LOG):
         return []
     return con.execute(
         f'select dlt_load_id, rows_new + rows_updated from "{schema}".{warehouse.LOAD_LOG} '
@@ -607,7 +608,7 @@ def _across_raw_schemas(con: duckdb.DuckDBPyConnection, entity: str, columns: di
     parts = [
         f'select {select} from "{s}"."{entity}"'
         for s in warehouse.raw_schemas(con)
-        if warehouse.table_exists(con, s, entity) and set(columns.values()) <= set(_table_columns(con, s, entity))
+        if db.table_exists(con, s, entity) and set(columns.values()) <= set(_table_columns(con, s, entity))
     ]
     return " union all ".join(parts) if parts else None
 
@@ -642,13 +643,11 @@ def validate_source(
     datasource = context.data_sources.add_or_update_pandas(f"o2c_{source}")
     schema = f"raw_{source}"
     fx = 'select distinct from_currency from "raw_fx".fx_rates union select distinct to_currency from "raw_fx".fx_rates'
-    currencies = (
-        sorted(r[0] for r in con.sql(fx).fetchall()) if warehouse.table_exists(con, "raw_fx", "fx_rates") else []
-    )
+    currencies = sorted(r[0] for r in con.sql(fx).fetchall()) if db.table_exists(con, "raw_fx", "fx_rates") else []
     results: list[CheckResult] = []
     for name in entities:
         entity = ENTITIES[name]
-        if not warehouse.table_exists(con, schema, name):
+        if not db.table_exists(con, schema, name):
             continue
         loads = _loads_with_rows(con, schema, name)  # newest first: (dlt load id, rows)
         where = ""
@@ -754,9 +753,9 @@ def _checks_connection(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
     """A connection whose DuckDB memory is capped for the checks' queries (key counts, reference
     joins over whole tables), which spill to disk beyond it: with GX's chunks, that bounds the
     checks' memory at any table size."""
-    con = warehouse.connect(path)
+    con = db.connect(path)
     try:
-        with warehouse.memory_limited(con, DUCKDB_MEMORY):
+        with db.memory_limited(con, DUCKDB_MEMORY):
             yield con
     finally:
         con.close()
@@ -805,7 +804,7 @@ def mart_must_have_rows(con: duckdb.DuckDBPyConnection, name: str) -> bool:
     settled it is rightly empty)."""
     built_from = MART_BUILT_FROM[name]
     if built_from == "open invoices":
-        if not warehouse.table_exists(con, "marts", "fct_invoices"):
+        if not db.table_exists(con, "marts", "fct_invoices"):
             return False
         return con.execute("select exists(select 1 from marts.fct_invoices where open_balance > 0)").fetchall()[0][0]
     rows = warehouse.across_raw_schemas(con, built_from, "1")
@@ -869,7 +868,7 @@ def validate_marts(
     datasource = context.data_sources.add_or_update_pandas("o2c_marts")
     results: list[CheckResult] = []
     for name in names:
-        if not warehouse.table_exists(con, "marts", name):
+        if not db.table_exists(con, "marts", name):
             continue
         # Whole marts: dbt rebuilds them, so any row may have changed since the last check.
         table, columns = f'marts."{name}"', _table_columns(con, "marts", name)

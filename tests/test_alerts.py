@@ -72,7 +72,7 @@ def template(dashboard_world: Path, tmp_path_factory: pytest.TempPathFactory) ->
         params=[END],
     ).fetchall()[0]
     con.close()
-    from dashboards import ops_store
+    from core import ops_store
 
     ops_store.record(
         f"sqlite:///{data / 'ops' / 'ops.sqlite'}",
@@ -166,7 +166,7 @@ def test_scheduled_collector_reports_one_email_each_with_only_their_customers(wo
 
 
 def test_dunning_sends_each_level_once_and_only_the_next_level_after_the_world_moves(world: Path, smtp: Inbox) -> None:
-    from orchestration.settings import get_settings
+    from core.settings import get_settings
 
     config = AlertConfig()
     first = runner.run("dunning", get_settings(), config=config)
@@ -244,7 +244,7 @@ def test_names_with_line_breaks_or_markup_cannot_inject() -> None:
 def test_an_smtp_outage_fails_clearly_records_nothing_and_a_retry_sends(
     world: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from orchestration.settings import get_settings
+    from core.settings import get_settings
 
     monkeypatch.setenv("O2C_SMTP_HOST", "127.0.0.1")
     monkeypatch.setenv("O2C_SMTP_PORT", str(_free_port()))  # nobody listens there
@@ -273,7 +273,7 @@ def test_an_smtp_outage_fails_clearly_records_nothing_and_a_retry_sends(
 
 
 def test_cfo_digest_has_its_aging_chart_inline(world: Path, smtp: Inbox) -> None:
-    from orchestration.settings import get_settings
+    from core.settings import get_settings
 
     outcome = runner.run("cfo_digest", get_settings())
     assert outcome.sent == 1
@@ -293,7 +293,7 @@ def test_cfo_digest_has_its_aging_chart_inline(world: Path, smtp: Inbox) -> None
 
 
 def test_threshold_alerts_credit_holds_and_previews(world: Path, smtp: Inbox) -> None:
-    from orchestration.settings import get_settings
+    from core.settings import get_settings
 
     settings = get_settings()
     config = AlertConfig(dso_target_days=1.0)  # every month breaches this target
@@ -329,7 +329,7 @@ def test_threshold_alerts_also_go_to_the_webhook(world: Path, smtp: Inbox, monke
     import threading
     from http.server import BaseHTTPRequestHandler, HTTPServer
 
-    from orchestration.settings import get_settings
+    from core.settings import get_settings
 
     received: list[dict[str, object]] = []
 

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from orchestration.settings import REPO_ROOT
+from core.settings import REPO_ROOT
 
 STAGES = {
     "simulate",

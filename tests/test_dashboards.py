@@ -26,7 +26,7 @@ import polars as pl
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from orchestration.settings import REPO_ROOT
+from core.settings import REPO_ROOT
 from tests.conftest import o2c
 
 if TYPE_CHECKING:  # imported where a browser test runs
@@ -396,8 +396,8 @@ def test_worklist_records_a_promise_in_the_ops_store(app_env: Path) -> None:
     next(b for b in at.button if b.label == "Save action").click().run()
     assert_clean(at)
     assert any("Saved promise to pay" in m.value for m in at.success)
-    from dashboards import ops_store
-    from orchestration.settings import get_settings
+    from core import ops_store
+    from core.settings import get_settings
 
     stored = ops_store.actions(get_settings().ops())
     assert stored.height == 1 and stored["action_type"][0] == "promise_to_pay"
@@ -554,7 +554,7 @@ def test_actions_reach_the_warehouse_on_the_next_run(
     apart on the page, counted from the next run."""
     import shutil
 
-    from dashboards import ops_store
+    from core import ops_store
     from orchestration.serving import publish
 
     data = tmp_path / "data"
@@ -652,8 +652,8 @@ def test_actions_reach_the_warehouse_on_the_next_run(
 
 
 def test_unapplied_cash_page_shows_the_marts_and_needs_a_name(app_env: Path) -> None:
-    from dashboards import ops_store
-    from orchestration.settings import get_settings
+    from core import ops_store
+    from core.settings import get_settings
 
     at = page("unapplied_cash")
     assert_clean(at)

@@ -21,7 +21,7 @@ import polars as pl
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from orchestration.settings import REPO_ROOT
+from core.settings import REPO_ROOT
 from tests.test_dashboards import PAGE_TITLES, assert_clean, mart, metrics, money, page, serve_dashboards, serving
 
 APP = REPO_ROOT / "dashboards" / "streamlit_app.py"
@@ -290,8 +290,8 @@ def test_worklist_without_collectors_groups_everyone_as_unassigned(
     # An action on an unassigned customer is stored under the group it was worked from.
     next(b for b in at.button if b.label == "Save action").click().run()
     assert_clean(at)
-    from dashboards import ops_store
-    from orchestration.settings import get_settings
+    from core import ops_store
+    from core.settings import get_settings
 
     stored = ops_store.actions(get_settings().ops())
     assert stored["collector_id"].to_list() == ["unassigned"]

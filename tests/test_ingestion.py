@@ -285,7 +285,7 @@ def test_every_entity_of_a_source_gets_a_raw_table_even_when_empty(tmp_path: Pat
 
 
 def test_memory_cap_holds_inside_the_step_only_and_takes_only_sizes(tmp_path: Path) -> None:
-    from ingestion.warehouse import connect, memory_limited
+    from core.db import connect, memory_limited
 
     con = connect(tmp_path / "w.duckdb")
     setting = "select current_setting('memory_limit')"

@@ -20,8 +20,8 @@ import duckdb
 import polars as pl
 import pytest
 
+from core.settings import REPO_ROOT as REPO
 from orchestration.dbt_runner import DBT_PROJECT, prepare_manifest
-from orchestration.settings import REPO_ROOT as REPO
 from tests.conftest import END, O2C, o2c
 
 WORLD = ["--customers", "50", "--days", "100", "--end-date", END.isoformat()]
@@ -189,10 +189,10 @@ def test_a_fresh_clone_loads_the_definitions_after_make_setup(tmp_path: Path) ->
 
 
 def test_full_graph_in_process_publishes_the_warehouse_marts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from core.settings import get_settings
     from orchestration.definitions import defs as load_definitions
     from orchestration.resources import ensure_dagster_home
     from orchestration.runner import run_pipeline
-    from orchestration.settings import get_settings
 
     # The definitions imported and loaded while the settings point elsewhere (no sources, another
     # warehouse): a run reads the settings when its steps run, so it builds the world set below.

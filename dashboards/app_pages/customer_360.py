@@ -2,8 +2,9 @@
 
 import streamlit as st
 
-from dashboards import db, ops_store, ui
-from orchestration.settings import get_settings
+from core import ops_store
+from core.settings import get_settings
+from dashboards import db, ui
 
 meta = ui.guard()
 st.title("Customer 360")

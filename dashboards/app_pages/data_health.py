@@ -8,8 +8,8 @@ from pathlib import Path
 import polars as pl
 import streamlit as st
 
+from core.settings import get_settings
 from dashboards import db, ui
-from orchestration.settings import get_settings
 
 meta = ui.guard()
 st.title("Data health")

@@ -9,8 +9,9 @@ from decimal import Decimal
 import polars as pl
 import streamlit as st
 
-from dashboards import db, ops_store, ui
-from orchestration.settings import get_settings
+from core import ops_store
+from core.settings import get_settings
+from dashboards import db, ui
 
 meta = ui.guard()
 st.title("Unapplied cash")

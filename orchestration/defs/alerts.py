@@ -20,7 +20,7 @@ from dagster import (
 
 from alerts import runner
 from alerts.mail import SmtpError
-from orchestration.settings import Settings, get_settings
+from core.settings import Settings, get_settings
 
 SERVING_KEY = AssetKey(["serving", "warehouse"])
 

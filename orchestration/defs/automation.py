@@ -11,10 +11,10 @@ from dagster import (
     sensor,
 )
 
+from core.settings import Settings, get_settings
 from orchestration.defs.publish import serving_warehouse
 from orchestration.defs.sources import GROUP as SOURCES_GROUP
 from orchestration.defs.transform import o2c_dbt_assets
-from orchestration.settings import Settings, get_settings
 
 full_build = define_asset_job("full_build", selection=AssetSelection.all(), description="Ingest, dbt build, publish.")
 ingest_only = define_asset_job("ingest_only", selection=AssetSelection.groups(SOURCES_GROUP))

@@ -9,11 +9,11 @@ from collections.abc import Callable
 from dagster import AssetExecutionContext, AssetKey, AssetsDefinition, Definitions, MaterializeResult, asset
 from dagster_dbt import get_asset_key_for_model
 
+from core.db import memory_limited
+from core.settings import get_settings
 from forecasting import run, tables
-from ingestion.warehouse import memory_limited
 from orchestration.defs.transform import o2c_dbt_assets
 from orchestration.resources import WAREHOUSE_POOL, WarehouseResource
-from orchestration.settings import get_settings
 
 GROUP = "forecasts"
 

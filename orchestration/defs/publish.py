@@ -11,11 +11,11 @@ from dagster import (
     asset,
 )
 
+from core.settings import get_settings
 from orchestration.defs.forecasting import FORECAST_ASSETS
 from orchestration.defs.transform import forecast_scoring_dbt_assets, o2c_dbt_assets
 from orchestration.resources import WAREHOUSE_POOL, WarehouseResource
 from orchestration.serving import publish
-from orchestration.settings import get_settings
 
 SERVING_KEY = AssetKey(["serving", "warehouse"])
 

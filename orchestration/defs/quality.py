@@ -11,10 +11,10 @@ from dagster import (
     multi_asset_check,
 )
 
+from core.settings import get_settings
 from ingestion.pipeline import configured_sources, source_entities
 from orchestration.defs.sources import sources
 from orchestration.resources import WAREHOUSE_POOL, ingest_config
-from orchestration.settings import get_settings
 from quality import suites
 
 CHECK = "gx_suite"

@@ -20,9 +20,9 @@ from dagster_dlt import DagsterDltResource, DagsterDltTranslator
 from dagster_dlt.asset_decorator import build_dlt_asset_specs
 from dagster_dlt.translator import DltResourceTranslatorData
 
+from core.settings import get_settings
 from ingestion import pipeline
 from orchestration.resources import WAREHOUSE_POOL, ingest_config
-from orchestration.settings import get_settings
 
 GROUP = "sources"
 

@@ -8,9 +8,9 @@ from typing import Any
 from dagster import AssetExecutionContext, AssetSpec, Config, Definitions
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject, dbt_assets
 
+from core.settings import get_settings
 from orchestration.dbt_runner import DBT_EXECUTABLE, DBT_PROJECT, FORECAST_SCORING, dbt_environment
 from orchestration.resources import WAREHOUSE_POOL
-from orchestration.settings import get_settings
 
 # The manifest is parsed before this module is imported, as dagster-dbt recommends (a manifest
 # built ahead, not at import): by `make setup`, `o2c run`, and on each code load in `dagster dev`

@@ -8,9 +8,9 @@ from pathlib import Path
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from ingestion.warehouse import MEMORY_SIZE
+from core.db import MEMORY_SIZE
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[1]  # core/settings.py → the repository
 
 
 class Settings(BaseSettings):
