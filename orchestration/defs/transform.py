@@ -11,6 +11,7 @@ from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtC
 from orchestration.dbt_runner import DBT_EXECUTABLE, DBT_PROJECT, dbt_environment
 from orchestration.resources import WAREHOUSE_POOL
 from orchestration.settings import get_settings
+from quality.dbt_results import record_dbt_results
 
 # The manifest is parsed before this module is imported, as dagster-dbt recommends (a manifest
 # built ahead, not at import): by `make setup`, `o2c run`, and on each code load in `dagster dev`
@@ -43,8 +44,16 @@ def o2c_dbt_assets(context: AssetExecutionContext, dbt: DbtCliResource, config: 
     args = ["build", *(["--full-refresh"] if config.full_refresh else [])]
     # dbt's profile and vars read O2C_WAREHOUSE_PATH and co. from the environment, which dbt
     # inherits from this process: set from the settings as they are now, for this call only.
-    with _environment(dbt_environment(get_settings().warehouse)):
-        yield from dbt.cli(args, context=context).stream()
+    settings = get_settings()
+    with _environment(dbt_environment(settings.warehouse)):
+        invocation = dbt.cli(args, context=context)
+        try:
+            yield from invocation.stream()
+        finally:
+            # Failed tests too (dbt then fails the step, after the stream): the data-health page
+            # reads every check's result from quality.dq_results.
+            recorded = record_dbt_results(settings.warehouse, invocation.target_path, context.run_id)
+            context.log.info(f"{len(recorded)} dbt test results recorded in quality.dq_results")
 
 
 @contextmanager
