@@ -1,14 +1,15 @@
 {#- Generic tests of the key marts' rules that dbt's built-in tests cannot express (they were a
     Great Expectations suite run after dbt; now they run inside `dbt build`, as asset checks). -#}
 
-{#- A mart must have rows when what it is built from has rows (`where` narrows that, e.g. to open
-    invoices), and may be empty otherwise: data with open invoices and no payments rightly has an
-    empty fct_payments, while raw invoices and an empty fct_invoices is a broken build. One row,
-    the count of what it is built from, when the rule is broken. -#}
-{% test has_rows_when_built_from_has_rows(model, built_from, where=none) %}
+{#- A mart must have rows when what it is built from has rows (`built_from_where` narrows that,
+    e.g. to open invoices), and may be empty otherwise: data with open invoices and no payments
+    rightly has an empty fct_payments, while raw invoices and an empty fct_invoices is a broken
+    build. One row, the count of what it is built from, when the rule is broken. (Not named
+    `where`: dbt takes that as its own test config, a filter on the model.) -#}
+{% test has_rows_when_built_from_has_rows(model, built_from, built_from_where=none) %}
 select count(*) as built_from_rows
 from {{ built_from }}
-{% if where %}where {{ where }}{% endif %}
+{% if built_from_where %}where {{ built_from_where }}{% endif %}
 having count(*) > 0 and not exists (select 1 from {{ model }})
 {% endtest %}
 
