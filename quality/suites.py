@@ -20,9 +20,10 @@ most columns):
 - columns beyond the contract are kept (the file connectors load them as text): the schema-drift
   expectation passes and names them, severity `warn`, a warning recorded, never a failure;
 - an empty raw table (an optional entity with no rows) passes: every value expectation holds on
-  no rows, and the table-level ones see its columns;
-- a key mart must have rows only when what it is built from has rows (`mart_must_have_rows`), so
-  data with open invoices and no payments passes with an empty fct_payments.
+  no rows, and the table-level ones see its columns.
+
+The checks on marts are dbt data tests (dbt_project/models/marts/*.yml), run inside `dbt build`;
+their results are recorded in the same table (quality/dbt_results.py).
 """
 
 from __future__ import annotations
@@ -59,7 +60,6 @@ from great_expectations.validator.v1_validator import Validator
 from core import db
 from ingestion import warehouse
 from ingestion.contract import ENTITIES, Entity, Rule
-from quality.aging import aging_bucket_labels
 
 QUALITY_SCHEMA = "quality"
 RESULTS_TABLE = "dq_results"
@@ -107,14 +107,13 @@ class CheckResult:
     column: str | None
     severity: str
     success: bool
-    rows_checked: int
+    rows_checked: int | None  # None: not counted (a dbt test counts only its failing rows)
     unexpected_count: int
     sample: list[str]
 
     @property
     def warning(self) -> bool:
-        """Passed, but with something worth a look recorded: columns beyond the contract (kept), or
-        a `warn` expectation with `mostly` whose unexpected values stayed under its threshold."""
+        """Passed, but with something worth a look recorded: columns beyond the contract (kept)."""
         return self.success and self.severity == WARN and self.unexpected_count > 0
 
     @property
@@ -131,6 +130,10 @@ class CheckResult:
             return f"{where}: {self.expectation} passed"
         if self.expectation == "expect_column_to_exist":
             return f"{where}: {self.expectation} failed: a required column is missing"
+        if self.rows_checked is None:  # a dbt test: the failing rows stay queryable in the warehouse
+            return f"{where}: {self.expectation} failed for {self.unexpected_count} rows" + (
+                f" ({self.sample[0]})" if self.sample and self.sample[0] else ""
+            )
         return (
             f"{where}: {self.expectation} failed for {self.unexpected_count} of {self.rows_checked} rows "
             f"(e.g. {', '.join(self.sample) or 'n/a'})"
@@ -770,131 +773,5 @@ def check_warehouse(
             for source in sources
             for r in validate_source(con, source, entities_of(source), full=full, docs_dir=docs_dir)
         ]
-        record_results(con, results, run_id)
-        return results
-
-
-# Key marts: what the CFO's numbers rest on, checked again before they are published.
-MART_KEYS = {
-    "fct_invoices": ["invoice_id"],
-    "fct_payments": ["payment_id"],
-    "fct_ar_aging": ["as_of_date", "invoice_id"],
-    "dim_customers": ["customer_id"],
-    "fct_ar_kpis_monthly": ["month_start"],
-}
-
-
-# What a key mart is built from, whose rows imply its rows: a raw entity (rows in any raw schema)
-# or, for the aging, the open invoices in fct_invoices.
-MART_BUILT_FROM = {
-    "fct_invoices": "invoices",
-    "fct_ar_kpis_monthly": "invoices",
-    "dim_customers": "customers",
-    "fct_payments": "payments",
-    "fct_ar_aging": "open invoices",
-}
-
-
-def mart_must_have_rows(con: duckdb.DuckDBPyConnection, name: str) -> bool:
-    """The rule for a key mart's size: it must have rows when what it is built from has rows
-    (MART_BUILT_FROM), and may be empty otherwise. Data with only open invoices has no
-    payments, so an empty fct_payments is right; raw invoices anywhere and an empty fct_invoices
-    is a broken build. The aging holds each invoice open at an as-of date, the data's as-of date
-    among them: it must have rows when fct_invoices has an open balance (with every invoice
-    settled it is rightly empty)."""
-    built_from = MART_BUILT_FROM[name]
-    if built_from == "open invoices":
-        if not db.table_exists(con, "marts", "fct_invoices"):
-            return False
-        return con.execute("select exists(select 1 from marts.fct_invoices where open_balance > 0)").fetchall()[0][0]
-    rows = warehouse.across_raw_schemas(con, built_from, "1")
-    return rows is not None and con.execute(f"select exists({rows})").fetchall()[0][0]
-
-
-def mart_suite(name: str, *, must_have_rows: bool = True) -> gx.ExpectationSuite:
-    suite = gx.ExpectationSuite(name=f"mart_{name}")
-    add = suite.add_expectation
-    keys = MART_KEYS[name]
-    # Kept when the mart may be empty (at least 0 rows): the row count is recorded either way.
-    add(
-        gxe.ExpectTableRowCountToBeBetween(
-            min_value=1 if must_have_rows else 0,
-            meta={"severity": ERROR},
-            notes=f"Rows are required when its source ({MART_BUILT_FROM[name]}) has rows: "
-            + ("it has." if must_have_rows else "it has none, so the mart may be empty."),
-        )
-    )
-    add(_unique(keys))
-    for key in keys:
-        add(gxe.ExpectColumnValuesToNotBeNull(column=key, meta={"severity": ERROR}))
-    if name == "fct_invoices":
-        add(gxe.ExpectColumnValuesToBeBetween(column="open_balance", min_value=0, meta={"severity": ERROR}))
-        add(
-            gxe.ExpectColumnPairValuesAToBeGreaterThanB(
-                column_A="due_date", column_B="invoice_date", or_equal=True, meta={"severity": ERROR}
-            )
-        )
-        add(gxe.ExpectColumnValuesToNotBeNull(column="invoice_amount_rc", meta={"severity": ERROR}))
-    if name == "fct_payments":
-        add(gxe.ExpectColumnValuesToBeBetween(column="unapplied_amount", min_value=0, meta={"severity": ERROR}))
-        add(gxe.ExpectColumnValuesToNotBeNull(column="amount_rc", meta={"severity": ERROR}))
-        # Cash nobody could attribute to a customer: worth a look, not a reason to stop.
-        add(gxe.ExpectColumnValuesToNotBeNull(column="customer_id", mostly=0.9, meta={"severity": WARN}))
-    if name == "fct_ar_aging":
-        buckets = aging_bucket_labels()  # from the dbt macro, the buckets' one home
-        add(gxe.ExpectColumnValuesToBeInSet(column="aging_bucket", value_set=buckets, meta={"severity": ERROR}))
-        add(
-            gxe.ExpectColumnValuesToBeBetween(
-                column="open_balance", min_value=0, strict_min=True, meta={"severity": ERROR}
-            )
-        )
-    if name == "fct_ar_kpis_monthly":
-        add(
-            gxe.ExpectColumnValuesToBeBetween(
-                column="pct_current", min_value=0, max_value=100, meta={"severity": ERROR}
-            )
-        )
-    return suite
-
-
-def validate_marts(
-    con: duckdb.DuckDBPyConnection, names: list[str], *, docs_dir: Path | None = None
-) -> list[CheckResult]:
-    logging.getLogger("great_expectations").setLevel(logging.ERROR)
-    context = (
-        gx.get_context(mode="file", project_root_dir=str(docs_dir)) if docs_dir else gx.get_context(mode="ephemeral")
-    )
-    context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
-    datasource = context.data_sources.add_or_update_pandas("o2c_marts")
-    results: list[CheckResult] = []
-    for name in names:
-        if not db.table_exists(con, "marts", name):
-            continue
-        # Whole marts: dbt rebuilds them, so any row may have changed since the last check.
-        table, columns = f'marts."{name}"', _table_columns(con, "marts", name)
-        suite = mart_suite(name, must_have_rows=mart_must_have_rows(con, name))
-        derived = {DUPLICATE_PREFIX + ",".join(MART_KEYS[name]): _duplicate_sql(table, "", MART_KEYS[name])}
-        results.extend(
-            _validate_table(
-                context,
-                datasource,
-                con,
-                suite,
-                sql=_select_sql(table, "", columns, _columns_used(suite), derived),
-                columns=columns,
-                rows=con.execute(f"select count(*) from {table}").fetchall()[0][0],
-                source="marts",
-                entity=name,
-                keep=docs_dir is not None,
-            )
-        )
-    if docs_dir is not None:
-        _build_data_docs(context, docs_dir)
-    return results
-
-
-def check_marts(path: Path, *, run_id: str, docs_dir: Path | None = None) -> list[CheckResult]:
-    with _checks_connection(path) as con:
-        results = validate_marts(con, list(MART_KEYS), docs_dir=docs_dir)
         record_results(con, results, run_id)
         return results

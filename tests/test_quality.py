@@ -19,7 +19,8 @@ from ingestion.contract import ENTITIES, Entity
 from ingestion.pipeline import SOURCES, ingest, source_entities
 from orchestration.dbt_runner import run_dbt
 from quality import suites
-from quality.suites import ERROR, WARN, check_marts, check_warehouse
+from quality.dbt_results import record_dbt_results
+from quality.suites import ERROR, WARN, CheckResult, check_warehouse
 from tests.conftest import ingest_config, raw_tables
 
 BUILT_IN = [s for s in SOURCES if s != "files"]
@@ -96,34 +97,48 @@ def test_every_injected_fault_is_caught_and_named(tmp_path: Path, faulty_world: 
     assert payments.filter((pl.col("_source_file") == chf["file"]) & (pl.col("currency") == "CHF")).height == 1
 
 
-def _marts_with_faults(path: Path) -> None:
-    """Two small key marts whose faults fall in different chunks of 7 rows: a key in duplicate
-    at the first and the last row, negative amounts in two chunks, and 8 % of customers missing,
-    bunched so that one chunk alone has far more than the 10 % its `mostly` allows."""
+def _raw_with_faults(path: Path, entities: dict[str, Entity]) -> None:
+    """Two small raw tables whose faults fall in different chunks of 7 rows: a payment key in
+    duplicate at the first and the last row, negative amounts in two chunks, and an FX rate whose
+    three-column key is in duplicate at rows 2 and 40."""
     con = duckdb.connect(str(path))
-    con.execute("create schema marts")
-    con.execute(
-        "create table marts.fct_payments as select "
-        "case when i = 99 then 'P001' else printf('P%03d', i) end as payment_id, "
-        "case when i in (3, 60) then -1.5 else 10.25 end::decimal(18, 2) as unapplied_amount, "
-        "20.5::decimal(18, 2) as amount_rc, "
-        "case when i between 14 and 21 then null else 'C1' end as customer_id "
-        "from range(100) t(i) order by i"
-    )
-    con.execute(
-        "create table marts.fct_ar_aging as select date '2026-06-30' as as_of_date, "
-        "case when i = 40 then 'I002' else printf('I%03d', i) end as invoice_id, "
-        "'current' as aging_bucket, 5.0::decimal(18, 2) as open_balance from range(50) t(i) order by i"
-    )
+    _raw_table(
+        con,
+        "raw_files",
+        entities["payments"],
+        [
+            {"payment_id": "P001" if i == 99 else f"P{i:03d}", "payment_date": dt.date(2026, 2, 1),
+             "amount": Decimal("-1.50") if i in (3, 60) else Decimal("10.25"), "currency": "EUR"}
+            for i in range(100)
+        ],
+        columns=sorted(MINIMAL_REQUIRED["payments"]),
+    )  # fmt: skip
+    _raw_table(
+        con,
+        "raw_files",
+        entities["fx_rates"],
+        [
+            {"rate_date": dt.date(2026, 1, 1) + dt.timedelta(days=2 if i == 40 else i), "from_currency": "EUR",
+             "to_currency": "USD", "rate": Decimal("1.1")}
+            for i in range(50)
+        ],
+    )  # fmt: skip
     con.close()
 
 
-def test_chunked_validation_adds_up_to_the_whole_table(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_chunked_validation_adds_up_to_the_whole_table(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, minimal_contract: dict[str, Entity]
+) -> None:
     path = tmp_path / "warehouse.duckdb"
-    _marts_with_faults(path)
-    whole = {(r.entity, r.expectation, r.column): r for r in check_marts(path, run_id="whole")}
+    _raw_with_faults(path, minimal_contract)
+
+    def check(run_id: str) -> dict[tuple[str, str, str | None], suites.CheckResult]:
+        results = check_warehouse(path, ["files"], lambda _: ["payments", "fx_rates"], run_id=run_id, full=True)
+        return {(r.entity, r.expectation, r.column): r for r in results}
+
+    whole = check("whole")
     monkeypatch.setattr(suites, "CHUNK_ROWS", 7)
-    chunked = {(r.entity, r.expectation, r.column): r for r in check_marts(path, run_id="chunked")}
+    chunked = check("chunked")
     assert whole.keys() == chunked.keys()
     for key, r in whole.items():
         c = chunked[key]
@@ -135,19 +150,19 @@ def test_chunked_validation_adds_up_to_the_whole_table(tmp_path: Path, monkeypat
         ), key
         assert sorted(c.sample) == sorted(r.sample), key
     # The key in duplicate at rows 1 and 99 is found (both rows, as GX's uniqueness counts), so is
-    # the pair at rows 2 and 40; the 8 % missing customers pass `mostly` over the whole table.
-    duplicate = chunked[("fct_payments", "expect_column_values_to_be_unique", "payment_id")]
+    # the three-column key at rows 2 and 40.
+    duplicate = chunked[("payments", "expect_column_values_to_be_unique", "payment_id")]
     assert (duplicate.success, duplicate.unexpected_count, duplicate.sample) == (False, 2, ["P001", "P001"])
-    pair = chunked[("fct_ar_aging", "expect_compound_columns_to_be_unique", "as_of_date,invoice_id")]
+    assert duplicate.rows_checked == 100
+    pair = chunked[("fx_rates", "expect_compound_columns_to_be_unique", "rate_date,from_currency,to_currency")]
     assert (pair.success, pair.unexpected_count) == (False, 2)
-    assert pair.sample == ["2026-06-30 vs I002"] * 2
-    assert "fct_ar_aging.as_of_date,invoice_id: expect_compound_columns_to_be_unique failed for 2 of 50" in pair.message
-    negative = chunked[("fct_payments", "expect_column_values_to_be_between", "unapplied_amount")]
+    assert pair.sample == [f"{dt.date(2026, 1, 3).isoformat()} vs EUR vs USD"] * 2
+    assert (
+        "files.fx_rates.rate_date,from_currency,to_currency: expect_compound_columns_to_be_unique failed for 2 of 50"
+        in pair.message
+    )
+    negative = chunked[("payments", "expect_column_values_to_be_between", "amount")]
     assert (negative.success, negative.unexpected_count, negative.sample) == (False, 2, ["-1.50", "-1.50"])
-    customers = chunked[("fct_payments", "expect_column_values_to_not_be_null", "customer_id")]
-    assert (customers.success, customers.unexpected_count, customers.severity) == (True, 8, WARN)
-    rows = chunked[("fct_payments", "expect_table_row_count_to_be_between", None)]
-    assert (rows.success, rows.rows_checked) == (True, 100)
 
 
 def test_data_docs_keep_the_newest_results_of_each_suite(
@@ -415,18 +430,34 @@ def _key_marts(path: Path, *, payments: int, open_balances: list[str]) -> None:
     con.close()
 
 
-def _row_counts(results: list[suites.CheckResult]) -> dict[str, tuple[bool, int]]:
-    return {
-        r.entity: (r.success, r.rows_checked)
-        for r in results
-        if r.expectation == "expect_table_row_count_to_be_between"
-    }
+# The dbt tests that replaced the GX suite on the key marts (dbt_project/macros/test_mart_rules.sql).
+MART_RULES = ["has_rows_when_built_from_has_rows", "not_before", "not_null_mostly", "within_range"]
+
+
+def _mart_rules(
+    path: Path, work: Path, run_id: str, *, build: bool = False, rules: list[str] = MART_RULES
+) -> dict[tuple[str, str], CheckResult]:
+    """The `rules`' dbt tests run on the warehouse's marts as they are (hand-built here), and
+    recorded as `o2c run` records them; with `build`, the staging views and int_payments_unioned
+    (what the marts are built from) are rebuilt first from the raw tables."""
+    tests = " ".join(f"test_name:{name}" for name in rules)
+    select = f"+int_payments_unioned {tests}" if build else tests
+    result = run_dbt(
+        ["build" if build else "test", "--select", select, "--indirect-selection", "empty"], path, work, capture=True
+    )
+    recorded = record_dbt_results(path, work / "target", run_id)
+    assert recorded, result.stdout[-3000:]
+    return {(r.entity, r.expectation): r for r in recorded if r.expectation in rules}
+
+
+def _failed(results: dict[tuple[str, str], CheckResult]) -> set[tuple[str, str, str]]:
+    return {(entity, rule, r.severity) for (entity, rule), r in results.items() if not r.success}
 
 
 def test_a_key_mart_may_be_empty_only_when_what_it_is_built_from_is(
     tmp_path: Path, minimal_contract: dict[str, Entity]
 ) -> None:
-    path = tmp_path / "warehouse.duckdb"
+    path, work = tmp_path / "warehouse.duckdb", tmp_path / "dbt"
     con = duckdb.connect(str(path))
     invoices = [{"invoice_id": "I1"}, {"invoice_id": "I2"}]
     _raw_table(con, "raw_files", minimal_contract["invoices"], invoices, columns=["invoice_id"])
@@ -434,21 +465,16 @@ def test_a_key_mart_may_be_empty_only_when_what_it_is_built_from_is(
     con.close()
     # Only open invoices, no payments anywhere: fct_payments is rightly empty.
     _key_marts(path, payments=0, open_balances=["40.00", "50.00"])
-    results = check_marts(path, run_id="no-payments")
-    assert [r.message for r in results if not r.success] == []
-    assert _row_counts(results) == {
-        "fct_invoices": (True, 2),
-        "fct_payments": (True, 0),
-        "fct_ar_aging": (True, 2),
-        "dim_customers": (True, 2),
-        "fct_ar_kpis_monthly": (True, 1),
-    }
-    assert ("fct_payments", "expect_table_row_count_to_be_between", None, "error", True, 0, 0, "[]") in _dq_rows(
-        path, "no-payments"
-    )
+    results = _mart_rules(path, work, "no-payments", build=True)
+    has_rows = "has_rows_when_built_from_has_rows"
+    assert {entity for entity, rule in results if rule == has_rows} == {
+        "fct_invoices", "fct_payments", "fct_ar_aging", "dim_customers", "fct_ar_kpis_monthly",
+    }  # fmt: skip
+    assert _failed(results) == set()
+    assert ("fct_payments", has_rows, None, "error", True, None, 0, "[]") in _dq_rows(path, "no-payments")
     # Every invoice settled: nothing is open, so the aging may be empty too.
     _key_marts(path, payments=2, open_balances=["0.00", "0.00"])
-    assert [r.message for r in check_marts(path, run_id="settled") if not r.success] == []
+    assert _failed(_mart_rules(path, work, "settled")) == set()
     # The rule still bites: a source with payments and an empty fct_payments, raw invoices and an
     # empty fct_invoices, an open invoice and an empty aging are broken builds.
     con = duckdb.connect(str(path))
@@ -458,17 +484,52 @@ def test_a_key_mart_may_be_empty_only_when_what_it_is_built_from_is(
     con = duckdb.connect(str(path))
     con.execute("delete from marts.fct_ar_aging")
     con.close()
-    failed = [r for r in check_marts(path, run_id="broken") if not r.success]
-    assert {(r.entity, r.expectation, r.severity) for r in failed} == {
-        ("fct_payments", "expect_table_row_count_to_be_between", ERROR),
-        ("fct_ar_aging", "expect_table_row_count_to_be_between", ERROR),
-    }
+    broken = _mart_rules(path, work, "broken", build=True)
+    assert _failed(broken) == {("fct_payments", has_rows, ERROR), ("fct_ar_aging", has_rows, ERROR)}
+    assert (
+        broken[("fct_payments", has_rows)].message
+        == "marts.fct_payments: has_rows_when_built_from_has_rows failed for 1 rows"
+    )
     con = duckdb.connect(str(path))
     con.execute("delete from marts.fct_invoices")
     con.close()
-    failed = [r for r in check_marts(path, run_id="no-invoices") if not r.success]
-    assert {r.entity for r in failed} == {"fct_invoices", "fct_payments"}  # aging: nothing open any more
-    assert "observed 0" in next(r for r in failed if r.entity == "fct_invoices").message
+    failed = _failed(_mart_rules(path, work, "no-invoices"))
+    assert {entity for entity, _, _ in failed} == {"fct_invoices", "fct_payments"}  # aging: nothing open any more
+
+
+def test_the_mart_value_rules_fail_on_the_rows_that_break_them(tmp_path: Path) -> None:
+    path, work = tmp_path / "warehouse.duckdb", tmp_path / "dbt"
+    _key_marts(path, payments=10, open_balances=["40.00", "50.00"])
+    rules = ["not_before", "not_null_mostly", "within_range"]  # on the marts alone: no build needed
+    results = _mart_rules(path, work, "clean", rules=rules)
+    assert {rule for _, rule in results} == set(rules) and _failed(results) == set()
+    # One payment in ten without a customer is the 90 % `mostly` allows; two is a warning.
+    con = duckdb.connect(str(path))
+    con.execute("update marts.fct_payments set customer_id = null where payment_id = 'P0'")
+    con.close()
+    assert _failed(_mart_rules(path, work, "one-unknown", rules=rules)) == set()
+    con = duckdb.connect(str(path))
+    con.execute("update marts.fct_payments set customer_id = null where payment_id = 'P1'")
+    con.execute("update marts.fct_invoices set due_date = invoice_date - 10 where invoice_id = 'I2'")
+    con.execute("update marts.fct_ar_kpis_monthly set pct_current = 100.5")
+    rows = {
+        "not_before": con.sql("select count(*) from marts.fct_invoices where due_date < invoice_date").fetchall()[0][0],
+        "within_range": con.sql(
+            "select count(*) from marts.fct_ar_kpis_monthly where pct_current not between 0 and 100"
+        ).fetchall()[0][0],
+    }
+    con.close()
+    results = _mart_rules(path, work, "faults", rules=rules)
+    assert _failed(results) == {
+        ("fct_invoices", "not_before", ERROR),
+        ("fct_ar_kpis_monthly", "within_range", ERROR),
+        ("fct_payments", "not_null_mostly", WARN),  # recorded; blocks nothing
+    }
+    assert results[("fct_invoices", "not_before")].unexpected_count == rows["not_before"] == 1
+    assert results[("fct_ar_kpis_monthly", "within_range")].unexpected_count == rows["within_range"] == 1
+    assert results[("fct_invoices", "not_before")].column == "due_date"
+    recorded = [r for r in _dq_rows(path, "faults") if not r[4]]
+    assert {(r[0], r[1], r[3]) for r in recorded} >= _failed(results)
 
 
 def test_invoice_lines_sum_to_the_total_only_for_invoices_that_have_lines(tmp_path: Path) -> None:

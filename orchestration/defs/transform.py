@@ -11,6 +11,7 @@ from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtC
 from core.settings import get_settings
 from orchestration.dbt_runner import DBT_EXECUTABLE, DBT_PROJECT, FORECAST_SCORING, dbt_environment
 from orchestration.resources import WAREHOUSE_POOL
+from quality.dbt_results import record_dbt_results
 
 # The manifest is parsed before this module is imported, as dagster-dbt recommends (a manifest
 # built ahead, not at import): by `make setup`, `o2c run`, and on each code load in `dagster dev`
@@ -67,8 +68,19 @@ def forecast_scoring_dbt_assets(context: AssetExecutionContext, dbt: DbtCliResou
 def _build(context: AssetExecutionContext, dbt: DbtCliResource, args: list[str]) -> Iterator:
     # dbt's profile and vars read O2C_WAREHOUSE_PATH and co. from the environment, which dbt
     # inherits from this process: set from the settings as they are now, for this call only.
-    with _environment(dbt_environment(get_settings().warehouse)):
-        yield from dbt.cli(args, context=context).stream()
+    settings = get_settings()
+    with _environment(dbt_environment(settings.warehouse)):
+        invocation = dbt.cli(args, context=context)
+        try:
+            yield from invocation.stream()
+        finally:
+            # Failed tests too (dbt then fails the step, after the stream): the data-health page
+            # reads every check's result from quality.dq_results.
+            try:
+                recorded = record_dbt_results(settings.warehouse, invocation.target_path, context.run_id)
+                context.log.info(f"{len(recorded)} dbt test results recorded in quality.dq_results")
+            except Exception as error:  # never hides dbt's own error, which the step raises
+                context.log.error(f"dbt test results not recorded in quality.dq_results: {error}")
 
 
 @contextmanager

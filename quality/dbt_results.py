@@ -1,0 +1,68 @@
+"""dbt test results as data-quality results: the checks on marts (and every other dbt data test)
+run inside `dbt build` and land in quality.dq_results beside the GX results of the raw loads, so
+the data-health page shows both. Read from dbt's artifacts (run_results.json and the manifest),
+never by parsing dbt's log."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from core import db
+from quality.suites import ERROR, WARN, CheckResult, record_results
+
+# dbt statuses of a data test that ran; `skipped` (its model failed to build) and anything else
+# did not evaluate the test, so nothing is recorded for it.
+PASSED, WARNED, FAILED, ERRORED = "pass", "warn", "fail", "error"
+
+
+def dbt_test_results(run_results: dict[str, Any], manifest: dict[str, Any]) -> list[CheckResult]:
+    """One CheckResult per data test dbt evaluated (unit tests are logic tests, not data checks).
+    A test on a model is filed under that model (source = its schema, entity = its name); a
+    singular test that belongs to no one model under its own name (source `dbt`)."""
+    nodes = manifest["nodes"]
+    results = []
+    for outcome in run_results["results"]:
+        unique_id = outcome["unique_id"]
+        status = outcome["status"]
+        if not unique_id.startswith("test.") or status not in (PASSED, WARNED, FAILED, ERRORED):
+            continue
+        test = nodes[unique_id]
+        attached = nodes.get(test.get("attached_node") or "")
+        metadata = test.get("test_metadata") or {}
+        source, entity = (attached["schema"], attached["name"]) if attached else ("dbt", test["name"])
+        severity = WARN if str(test["config"].get("severity", "error")).lower() == WARN else ERROR
+        results.append(
+            CheckResult(
+                suite=f"dbt_{entity}",
+                source=source,
+                entity=entity,
+                # the generic test's name (unique, not_before, ...) or the singular test's own
+                expectation=metadata.get("name") or test["name"],
+                column=test.get("column_name"),
+                # dbt reports a warn-severity failure as `warn`: failed, recorded, blocks nothing
+                severity=WARN if status == WARNED else severity,
+                success=status == PASSED,
+                rows_checked=None,  # dbt counts the failing rows only
+                unexpected_count=int(outcome.get("failures") or 0),
+                # a test that could not run (SQL error) says why; failing rows stay in the warehouse
+                sample=[str(outcome.get("message") or "")[:300]] if status == ERRORED else [],
+            )
+        )
+    return results
+
+
+def record_dbt_results(warehouse: Path, target: Path, run_id: str) -> list[CheckResult]:
+    """Record the data tests of the dbt invocation whose artifacts are in `target` (nothing if it
+    wrote no run results: killed before the end)."""
+    run_results = target / "run_results.json"
+    if not run_results.exists():
+        return []
+    results = dbt_test_results(json.loads(run_results.read_text()), json.loads((target / "manifest.json").read_text()))
+    con = db.connect(warehouse)
+    try:
+        record_results(con, results, run_id)
+    finally:
+        con.close()
+    return results
