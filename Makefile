@@ -69,9 +69,10 @@ dagster: setup
 check: setup
 	$(BIN)/pytest -n 2 --dist loadfile -m check
 
-# The 30 slowest set-ups and tests are listed at the end: where the suite's time goes.
+# The 30 slowest set-ups and tests are listed at the end: where the suite's time goes. Modules go
+# to the two workers slowest first (tests/conftest.py SLOWEST_FIRST), not by xdist's test count.
 test: setup system-deps
-	$(BIN)/pytest -n 2 --dist loadfile --durations=30
+	$(BIN)/pytest -n 2 --dist loadfile --no-loadscope-reorder --durations=30
 
 # Benchmarks: make bench SCALE=s|m|l-half|l (results in benchmarks/results/ and docs/performance.md).
 SCALE ?= s
