@@ -13,7 +13,7 @@ from rich.table import Table
 from core.settings import get_settings
 
 if TYPE_CHECKING:
-    from quality.suites import CheckResult
+    from quality.results import CheckResult
 
 app = typer.Typer(help="o2c: open-source order-to-cash analytics warehouse.", no_args_is_help=True)
 console = Console()
@@ -195,6 +195,7 @@ def check(
     """Run the data-quality checks now (GX suites on the raw loads, dbt tests on the marts) and
     print what they found (recorded in quality.dq_results)."""
     from ingestion.pipeline import configured_sources, new_load_id, source_entities
+    from quality import results as dq
     from quality import suites
 
     s = get_settings()
@@ -213,11 +214,11 @@ def check(
     if marts or marts_only:
         results += _mart_tests(s.warehouse, run_id)
     table = Table("source", "entity", "expectation", "column", "severity", "result", "unexpected", "sample")
-    for r in sorted(results, key=lambda r: (r.success, r.severity != suites.ERROR, r.source, r.entity)):
+    for r in sorted(results, key=lambda r: (r.success, r.severity != dq.ERROR, r.source, r.entity)):
         result = (
             "[green]pass[/green]"
             if r.success
-            else ("[red]FAIL[/red]" if r.severity == suites.ERROR else "[yellow]warn[/yellow]")
+            else ("[red]FAIL[/red]" if r.severity == dq.ERROR else "[yellow]warn[/yellow]")
         )
         if not r.success or len(results) <= 40:
             table.add_row(
@@ -231,13 +232,13 @@ def check(
                 ", ".join(r.sample),
             )
     console.print(table)
-    errors = [r for r in results if not r.success and r.severity == suites.ERROR]
-    warnings = [r for r in results if not r.success and r.severity == suites.WARN]
+    errors = [r for r in results if not r.success and r.severity == dq.ERROR]
+    warnings = [r for r in results if not r.success and r.severity == dq.WARN]
     console.print(
         f"{len(results)} expectations: {len(results) - len(errors) - len(warnings)} passed, {len(warnings)} warnings, {len(errors)} errors."
     )
     if not marts_only:  # the GX data docs show the raw loads; dbt tests are in quality.dq_results
-        console.print(f"Data docs: {suites.data_docs_index(s.quality_dir)}")
+        console.print(f"Data docs: {dq.data_docs_index(s.quality_dir)}")
     if errors:
         raise typer.Exit(1)
 

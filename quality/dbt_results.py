@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from core import db
-from quality.suites import ERROR, WARN, CheckResult, record_results
+from quality.results import ERROR, WARN, CheckResult, record_results
 
 # dbt statuses of a data test that ran; `skipped` (its model failed to build) and anything else
 # did not evaluate the test, so nothing is recorded for it.

@@ -36,7 +36,6 @@ import logging
 import shutil
 import warnings
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
@@ -60,10 +59,8 @@ from great_expectations.validator.v1_validator import Validator
 from core import db
 from ingestion import warehouse
 from ingestion.contract import ENTITIES, Entity, Rule
+from quality.results import ERROR, SCHEMA_DRIFT, WARN, CheckResult, record_results
 
-QUALITY_SCHEMA = "quality"
-RESULTS_TABLE = "dq_results"
-ERROR, WARN = "error", "warn"
 SAMPLE_SIZE = 5
 # Validation results kept per suite for the data docs (the dq_results table keeps every run).
 KEPT_RESULTS = 30
@@ -81,8 +78,6 @@ DUCKDB_MEMORY = "1GB"
 TABLE_EXPECTATIONS = frozenset(
     {"expect_column_to_exist", "expect_table_columns_to_match_set", "expect_table_row_count_to_be_between"}
 )
-# The expectation naming the columns beyond the contract: it passes, with a warning when there are any.
-SCHEMA_DRIFT = "expect_table_columns_to_match_set"
 
 # Extra rules per entity that need more than one column of a row: (later, earlier) dates.
 DATE_ORDER: dict[str, list[tuple[str, str]]] = {
@@ -96,48 +91,6 @@ JOINED_DATES: dict[str, tuple[str, str, str]] = {"shipments": ("order_id", "sale
 LATE_REFERENCES: dict[str, list[tuple[str, str]]] = {"payment_applications": [("payment_id", "payments")]}
 # Business dates outside this window are typos (a year 2206 due date), not business.
 PLAUSIBLE_DATES = (dt.datetime(1990, 1, 1), 400)  # (earliest, days after today); pandas dates are datetimes
-
-
-@dataclass(frozen=True)
-class CheckResult:
-    suite: str
-    source: str
-    entity: str
-    expectation: str
-    column: str | None
-    severity: str
-    success: bool
-    rows_checked: int | None  # None: not counted (a dbt test counts only its failing rows)
-    unexpected_count: int
-    sample: list[str]
-
-    @property
-    def warning(self) -> bool:
-        """Passed, but with something worth a look recorded: columns beyond the contract (kept)."""
-        return self.success and self.severity == WARN and self.unexpected_count > 0
-
-    @property
-    def message(self) -> str:
-        where = f"{self.source}.{self.entity}" + (f".{self.column}" if self.column else "")
-        if self.warning and self.expectation == SCHEMA_DRIFT:
-            return f"{where}: columns beyond the contract kept (warning): {', '.join(self.sample)}"
-        if self.warning:
-            return (
-                f"{where}: {self.expectation} passed with a warning: {self.unexpected_count} of "
-                f"{self.rows_checked} rows unexpected (e.g. {', '.join(self.sample) or 'n/a'})"
-            )
-        if self.success:
-            return f"{where}: {self.expectation} passed"
-        if self.expectation == "expect_column_to_exist":
-            return f"{where}: {self.expectation} failed: a required column is missing"
-        if self.rows_checked is None:  # a dbt test: the failing rows stay queryable in the warehouse
-            return f"{where}: {self.expectation} failed for {self.unexpected_count} rows" + (
-                f" ({self.sample[0]})" if self.sample and self.sample[0] else ""
-            )
-        return (
-            f"{where}: {self.expectation} failed for {self.unexpected_count} of {self.rows_checked} rows "
-            f"(e.g. {', '.join(self.sample) or 'n/a'})"
-        )
 
 
 def _unique(keys: list[str]) -> gxe.Expectation:
@@ -589,11 +542,6 @@ def _build_data_docs(context, docs_dir: Path) -> None:
         context.build_data_docs()
 
 
-def data_docs_index(docs_dir: Path) -> Path:
-    """Where GX writes the data docs' front page."""
-    return docs_dir / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html"
-
-
 def _loads_with_rows(con: duckdb.DuckDBPyConnection, schema: str, entity: str) -> list[tuple[str, int]]:
     if not db.table_exists(con, schema, warehouse.LOAD_LOG):
         return []
@@ -722,33 +670,6 @@ def validate_source(
     if docs_dir is not None:
         _build_data_docs(context, docs_dir)
     return results
-
-
-def record_results(con: duckdb.DuckDBPyConnection, results: list[CheckResult], run_id: str) -> None:
-    """Append to quality.dq_results: the history of every check, queryable and published."""
-    con.execute(f"create schema if not exists {QUALITY_SCHEMA}")
-    con.execute(
-        f"create table if not exists {QUALITY_SCHEMA}.{RESULTS_TABLE} (run_id varchar, validated_at timestamp, "
-        "suite varchar, source varchar, entity varchar, expectation varchar, column_name varchar, severity varchar, "
-        "success boolean, rows_checked bigint, unexpected_count bigint, sample_unexpected varchar)"
-    )
-    if not results:
-        return
-    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    frame = pl.DataFrame(
-        [
-            {
-                "run_id": run_id, "validated_at": now, "suite": r.suite, "source": r.source, "entity": r.entity,
-                "expectation": r.expectation, "column_name": r.column, "severity": r.severity, "success": r.success,
-                "rows_checked": r.rows_checked, "unexpected_count": r.unexpected_count,
-                "sample_unexpected": json.dumps(r.sample),
-            }
-            for r in results
-        ]
-    )  # fmt: skip
-    con.register("_dq", frame.to_arrow())
-    con.execute(f"insert into {QUALITY_SCHEMA}.{RESULTS_TABLE} by name select * from _dq")
-    con.unregister("_dq")
 
 
 @contextlib.contextmanager

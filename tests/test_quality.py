@@ -20,7 +20,8 @@ from ingestion.pipeline import SOURCES, ingest, source_entities
 from orchestration.dbt_runner import run_dbt
 from quality import suites
 from quality.dbt_results import record_dbt_results
-from quality.suites import ERROR, WARN, CheckResult, check_warehouse
+from quality.results import ERROR, SCHEMA_DRIFT, WARN, CheckResult, data_docs_index
+from quality.suites import check_warehouse
 from tests.conftest import ingest_config, raw_tables
 
 BUILT_IN = [s for s in SOURCES if s != "files"]
@@ -73,7 +74,7 @@ def test_every_injected_fault_is_caught_and_named(tmp_path: Path, faulty_world: 
                 r
                 for r in results
                 if r.source == fault["source"] and r.entity == fault["entity"] and r.warning
-                and r.expectation == suites.SCHEMA_DRIFT and fault["column"] in r.sample
+                and r.expectation == SCHEMA_DRIFT and fault["column"] in r.sample
             ]  # fmt: skip
             assert hits and hits[0].severity == WARN and hits[0].success, fault
             caught_by[fault["fault"]] = hits[0].expectation
@@ -132,7 +133,7 @@ def test_chunked_validation_adds_up_to_the_whole_table(
     path = tmp_path / "warehouse.duckdb"
     _raw_with_faults(path, minimal_contract)
 
-    def check(run_id: str) -> dict[tuple[str, str, str | None], suites.CheckResult]:
+    def check(run_id: str) -> dict[tuple[str, str, str | None], CheckResult]:
         results = check_warehouse(path, ["files"], lambda _: ["payments", "fx_rates"], run_id=run_id, full=True)
         return {(r.entity, r.expectation, r.column): r for r in results}
 
@@ -182,7 +183,7 @@ def test_data_docs_keep_the_newest_results_of_each_suite(
         assert len(list(suite.glob("*/*/*.json"))) == 2, suite.name
     pages = docs / "gx" / "uncommitted" / "data_docs" / "local_site" / "validations" / "raw_invoices"
     assert len(list(pages.glob("*/*/*.html"))) == 2
-    assert suites.data_docs_index(docs).exists()
+    assert data_docs_index(docs).exists()
     # Every run is still in the results table: only the rendered history is bounded.
     con = duckdb.connect(str(config.warehouse), read_only=True)
     runs = con.sql("select distinct run_id from quality.dq_results order by 1").fetchall()

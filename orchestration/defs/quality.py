@@ -16,7 +16,7 @@ from core.settings import get_settings
 from ingestion.pipeline import configured_sources, source_entities
 from orchestration.defs.sources import sources
 from orchestration.resources import WAREHOUSE_POOL, ingest_config
-from quality import suites
+from quality import results
 
 CHECK = "gx_suite"
 
@@ -38,29 +38,33 @@ def source_quality_checks(source: str) -> AssetChecksDefinition:
             # checks show as skipped and the published check results list only checked tables.
             context.log.info(f"{source}: not configured here, nothing to check")
             return
-        results = suites.check_warehouse(
+        # Imported here: Great Expectations takes seconds to import, and every process that loads
+        # the definitions (each `o2c` command, the Dagster UI) would pay for it.
+        from quality import suites
+
+        checked = suites.check_warehouse(
             settings.warehouse,
             [source],
             lambda _: entities,
             run_id=context.op_execution_context.run_id,
             docs_dir=settings.quality_dir,
         )
-        yield from _results_for(context, results, {entity: AssetKey([source, entity]) for entity in entities})
+        yield from _results_for(context, checked, {entity: AssetKey([source, entity]) for entity in entities})
 
     return check
 
 
-def _results_for(context, results, keys_by_entity: dict[str, AssetKey]):
+def _results_for(context, checked, keys_by_entity: dict[str, AssetKey]):
     settings = get_settings()
     for entity, key in keys_by_entity.items():
-        own = [r for r in results if r.entity == entity]
+        own = [r for r in checked if r.entity == entity]
         failed = [r for r in own if not r.success]
-        errors = [r for r in failed if r.severity == suites.ERROR]
+        errors = [r for r in failed if r.severity == results.ERROR]
         # Passed with something to report (columns beyond the contract, kept): logged and
         # described, never a failed check.
         noted = [r for r in own if r.warning]
         for r in failed:
-            (context.log.error if r.severity == suites.ERROR else context.log.warning)(r.message)
+            (context.log.error if r.severity == results.ERROR else context.log.warning)(r.message)
         for r in noted:
             context.log.warning(r.message)
         yield AssetCheckResult(
@@ -71,7 +75,7 @@ def _results_for(context, results, keys_by_entity: dict[str, AssetKey]):
             severity=AssetCheckSeverity.ERROR if errors else AssetCheckSeverity.WARN,
             description="; ".join(r.message for r in [*failed, *noted])[:2000] or None,
             metadata={
-                "data_docs": str(suites.data_docs_index(settings.quality_dir)),
+                "data_docs": str(results.data_docs_index(settings.quality_dir)),
                 "expectations": len(own),
                 "failed": len(failed),
                 "errors": len(errors),
