@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import graphlib
+import re
 from collections import defaultdict
 from pathlib import Path
 
@@ -109,3 +110,20 @@ def test_a_planted_cycle_is_reported_with_its_edges_and_files(tmp_path: Path) ->
 
     del edges[("gamma", "alpha")]
     assert cycle_message(edges) is None
+
+
+def test_dbt_layers_point_one_way() -> None:
+    """Staging reads sources only; an intermediate model reads staging and intermediate models,
+    never a mart (a mart may read other marts). Read from the model files' ref() calls."""
+    models = REPO_ROOT / "dbt_project" / "models"
+    layer_of = {path.stem: path.relative_to(models).parts[0] for path in models.rglob("*.sql")}
+    allowed = {"staging": set(), "intermediate": {"staging", "intermediate"}}
+    wrong = []
+    for path in sorted(models.rglob("*.sql")):
+        layer = path.relative_to(models).parts[0]
+        if layer not in allowed:
+            continue
+        for name in re.findall(r"ref\(\s*'([a-z0-9_]+)'\s*\)", path.read_text()):
+            if layer_of.get(name) not in allowed[layer]:
+                wrong.append(f"{path.relative_to(REPO_ROOT)} ({layer}) reads {name} ({layer_of.get(name)})")
+    assert wrong == [], "\n".join(wrong)

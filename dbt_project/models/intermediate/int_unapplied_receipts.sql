@@ -2,7 +2,7 @@
 -- refunded (refunds name the receipt they return, at the receipt's rate, so a receipt refunded
 -- in full holds nothing in either currency). The one place the unapplied-cash rule lives for
 -- today's view: fct_unapplied_cash lists these, int_cash_application_suggestions proposes
--- where they go (int_ar_monthly applies the same rule at each month-end).
+-- where they go (fct_ar_monthly applies the same rule at each month-end).
 
 with
 

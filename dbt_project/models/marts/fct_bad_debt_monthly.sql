@@ -15,7 +15,7 @@ monthly as (
         period_end,
         credit_sales_rc,
         row_number() over (order by month_start) as month_index
-    from {{ ref('int_ar_monthly') }}
+    from {{ ref('fct_ar_monthly') }}
 
 ),
 
