@@ -164,8 +164,8 @@ def faulty_world(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     return simulate_world(tmp_path_factory.mktemp("faulty"), customers=150, days=150, inject_faults=True)
 
 
-# The world the dashboard, degraded-dashboard and alert tests share: simulated and run through
-# the whole pipeline (serving file published).
+# The world the heavy modules share (dashboards, degraded dashboards, alerts, the orchestration
+# runs): simulated and run through the whole pipeline (serving file published), once a session.
 PUBLISHED_WORLD = ["--customers", "60", "--days", "240", "--end-date", END.isoformat(), "--seed", "5"]
 
 
@@ -191,7 +191,7 @@ def built_once(
 @pytest.fixture(scope="session")
 def dashboard_world(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Path:
     """A data directory with a simulated world run through the whole pipeline (serving file
-    published): what the dashboard and alert tests read (the alert tests on a copy)."""
+    published): what the dashboard tests read, and the alert and orchestration-run tests copy."""
 
     def build(data: Path) -> None:
         o2c(data, "simulate", *PUBLISHED_WORLD)

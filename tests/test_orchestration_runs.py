@@ -23,22 +23,13 @@ import pytest
 from tests.conftest import END, o2c
 from tests.test_orchestration import _start, assert_same, serving_tables
 
-WORLD = ["--customers", "50", "--days", "100", "--end-date", END.isoformat()]
-
-
-@pytest.fixture(scope="module")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A small world, built and published once by `o2c run`."""
-    data = tmp_path_factory.mktemp("template")
-    o2c(data, "simulate", *WORLD)
-    o2c(data, "run")
-    return data
-
 
 @pytest.fixture
-def world(template: Path, tmp_path: Path) -> Path:
+def world(dashboard_world: Path, tmp_path: Path) -> Path:
+    """A copy of the session's published world (tests/conftest.py dashboard_world), which these
+    tests change: advance, break and run again."""
     data = tmp_path / "data"
-    shutil.copytree(template, data)
+    shutil.copytree(dashboard_world, data)
     return data
 
 
