@@ -144,13 +144,13 @@ def run(
     full_refresh: Annotated[bool, typer.Option("--full-refresh", help="Rebuild incremental dbt models.")] = False,
 ) -> None:
     """Run the whole pipeline (ingest → dbt build with its checks → publish) in this process."""
-    from orchestration.dbt_runner import prepare_manifest
+    from orchestration.dbt_runner import prepare_manifest_if_stale
     from orchestration.resources import ensure_dagster_home
     from orchestration.runner import run_pipeline
 
     s = get_settings()
     ensure_dagster_home(s)
-    prepare_manifest()  # the graph follows the dbt models as they are now
+    prepare_manifest_if_stale()  # the graph follows the dbt models as they are now
     summary = run_pipeline(s, select=select, full_refresh=full_refresh)
     table = Table("step", "status", title=f"Run {summary.run_id}")
     for step, status in summary.steps:

@@ -1,0 +1,38 @@
+"""`o2c run` parses the dbt project again only when a file dbt parses changed since the manifest."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from orchestration import dbt_runner
+
+
+def _at(path: Path, seconds: int) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch()
+    os.utime(path, ns=(seconds * 10**9, seconds * 10**9))
+    return path
+
+
+def test_the_manifest_is_current_until_a_file_it_is_parsed_from_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(dbt_runner, "DBT_PROJECT", tmp_path)
+    assert not dbt_runner.manifest_is_current()  # never parsed
+    _at(tmp_path / "models" / "marts" / "fct_x.sql", 100)
+    _at(tmp_path / "dbt_project.yml", 100)
+    _at(tmp_path / "target" / "manifest.json", 200)
+    assert dbt_runner.manifest_is_current()
+    # dbt's own output and files dbt does not parse change nothing
+    _at(tmp_path / "target" / "run" / "fct_x.sql", 300)
+    _at(tmp_path / "logs" / "dbt.log", 300)
+    _at(tmp_path / "models" / "notes.txt", 300)
+    assert dbt_runner.manifest_is_current()
+    for changed in ("models/marts/fct_x.sql", "macros/m.sql", "models/_docs.md", "seeds/s.csv", "dbt_project.yml"):
+        _at(tmp_path / changed, 300)
+        assert not dbt_runner.manifest_is_current(), changed
+        _at(tmp_path / changed, 100)
+    assert dbt_runner.manifest_is_current()
