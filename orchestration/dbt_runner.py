@@ -25,6 +25,8 @@ def dbt_environment(warehouse: Path) -> dict[str, str]:
         "O2C_DUCKDB_MEMORY_LIMIT": settings.duckdb_memory_limit,
         # the var write_off_after_days_past_due
         "O2C_WRITE_OFF_AFTER_DAYS_PAST_DUE": "" if policy is None else str(policy),
+        # the var source_freshness_hours: the bound of every source's freshness
+        "O2C_SOURCE_FRESHNESS_HOURS": str(settings.source_freshness_hours),
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
     }
 

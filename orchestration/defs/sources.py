@@ -1,28 +1,41 @@
-"""Raw source assets: one dlt load per source system, run through dagster-dlt."""
+"""Raw source assets: one dlt load per source system, run through dagster-dlt; and their
+freshness checks, which report dbt's source freshness."""
 
 import datetime as dt
+import json
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
 
 from dagster import (
+    AssetCheckExecutionContext,
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
     AssetExecutionContext,
     AssetKey,
     AssetsDefinition,
+    AssetSelection,
     AssetSpec,
     Backoff,
     Definitions,
     Failure,
     MaterializeResult,
     RetryPolicy,
-    build_last_update_freshness_checks,
-    build_sensor_for_freshness_checks,
+    ScheduleDefinition,
+    define_asset_job,
     multi_asset,
+    multi_asset_check,
 )
 from dagster_dlt import DagsterDltResource, DagsterDltTranslator
 from dagster_dlt.asset_decorator import build_dlt_asset_specs
 from dagster_dlt.translator import DltResourceTranslatorData
 
-from ingestion import pipeline
+from ingestion import pipeline, warehouse
+from orchestration.dbt_runner import run_dbt
 from orchestration.resources import WAREHOUSE_POOL, ingest_config
 from orchestration.settings import get_settings
+from quality import freshness
 
 GROUP = "sources"
 
@@ -121,14 +134,86 @@ def raw_source_assets(source: str) -> AssetsDefinition:
 raw_assets = [raw_source_assets(source) for source in sources()]
 
 
-def freshness_defs(hours: int) -> Definitions:
-    """The freshness checks of every raw table and the sensor that evaluates them. The bound
-    (O2C_SOURCE_FRESHNESS_HOURS) is fixed when the definitions load, as Dagster wants it."""
-    checks = build_last_update_freshness_checks(assets=raw_assets, lower_bound_delta=dt.timedelta(hours=hours))
-    return Definitions(
-        asset_checks=checks,
-        sensors=[build_sensor_for_freshness_checks(freshness_checks=checks, name="source_freshness")],
-    )
+FRESHNESS_CHECK = "source_freshness"
+# The tables dbt declares as sources (the contract's entities; tests/test_contract_sources.py keeps
+# the two equal), not the quarantine tables that are raw assets too.
+SOURCE_TABLES = [AssetKey([source, entity]) for source in sources() for entity in pipeline.source_entities(source)]
+
+
+def dbt_source_freshness(sources: list[str], warehouse_path: Path) -> list[dict[str, object]]:
+    """`dbt source freshness` on these sources' tables: dbt's results (target/sources.json).
+    dbt exits non-zero when a source is stale; that is a verdict, not a failure of the step."""
+    with tempfile.TemporaryDirectory(prefix="o2c-freshness-") as work:
+        output = Path(work) / "sources.json"
+        selection = " ".join(f"source:{s}" for s in sources)
+        args = ["source", "freshness", "--select", selection, "--output", str(output)]
+        result = run_dbt(args, warehouse_path, work_dir=Path(work), capture=True)
+        if not output.exists():
+            raise Failure(description=f"dbt source freshness wrote no results:\n{result.stdout[-2000:]}")
+        return json.loads(output.read_text())["results"]
+
+
+@multi_asset_check(
+    name=FRESHNESS_CHECK,
+    specs=[
+        AssetCheckSpec(
+            FRESHNESS_CHECK,
+            asset=key,
+            description="dbt source freshness of this raw table (bounds in the dbt sources YAML)",
+        )
+        for key in SOURCE_TABLES
+    ],
+    can_subset=True,
+    pool=WAREHOUSE_POOL,  # dbt opens the warehouse, and the verdicts are written to it
+)
+def source_freshness(context: AssetCheckExecutionContext) -> Iterator[AssetCheckResult]:
+    """dbt's verdict per raw table: pass passes, warn fails as a warning, error (and a dbt runtime
+    error) fails as an error. A table this installation does not load gets no result, so Dagster
+    shows its check as skipped, neither fresh nor stale; quality.source_freshness says "not
+    configured"."""
+    settings = get_settings()  # read now, as every step does
+    configured = pipeline.configured_sources(ingest_config(settings))
+    tables = sorted((k.asset_key.path[0], k.asset_key.path[1]) for k in context.selected_asset_check_keys)
+    asked = sorted({source for source, _ in tables if source in configured})
+    results = dbt_source_freshness(asked, settings.warehouse) if asked else []
+    found = freshness.verdicts(results, tables, configured)
+    con = warehouse.connect(settings.warehouse)
+    try:
+        freshness.record(con, found, dt.datetime.now(dt.UTC).replace(tzinfo=None))
+    finally:
+        con.close()
+    for verdict in found:
+        if verdict.status == freshness.NOT_CONFIGURED:
+            context.log.info(f"{verdict.message}: no freshness verdict (skipped)")
+            continue
+        severe = verdict.status in (freshness.ERROR, freshness.RUNTIME_ERROR)
+        yield AssetCheckResult(
+            asset_key=AssetKey([verdict.source, verdict.entity]),
+            check_name=FRESHNESS_CHECK,
+            passed=verdict.status == freshness.PASS,
+            severity=AssetCheckSeverity.ERROR if severe else AssetCheckSeverity.WARN,
+            description=verdict.message,
+            metadata={
+                "status": verdict.status,
+                "last_loaded_at": str(verdict.last_loaded_at) if verdict.last_loaded_at else None,
+                "age_hours": verdict.age_hours,
+                "warn_after": verdict.warn_after,
+                "error_after": verdict.error_after,
+            },
+        )
+
+
+# Between builds, the checks alone, every hour (what the deprecated freshness sensor did).
+source_freshness_job = define_asset_job(
+    "source_freshness_checks",
+    selection=AssetSelection.checks(source_freshness),
+    description="dbt source freshness of every raw table, without loading anything.",
+)
+freshness_defs = Definitions(
+    asset_checks=[source_freshness],
+    jobs=[source_freshness_job],
+    schedules=[ScheduleDefinition(name=FRESHNESS_CHECK, job=source_freshness_job, cron_schedule="0 * * * *")],
+)
 
 
 defs = Definitions(assets=raw_assets, resources={"dlt": DagsterDltResource()})
