@@ -102,7 +102,10 @@ def test_definitions_hold_the_whole_asset_graph(tmp_path: Path, monkeypatch: pyt
     check_names = {k.name for k in graph.asset_check_keys}
     data_tests = {n["name"] for n in manifest["nodes"].values() if n["resource_type"] == "test"}
     assert data_tests <= check_names, sorted(data_tests - check_names)[:5]
-    assert any(name.startswith("freshness_check") for name in check_names)
+    # Freshness: dbt's source freshness, one check per table dbt declares as a source.
+    sources = {n["source_name"] + "." + n["name"] for n in manifest["sources"].values()}
+    freshness = {".".join(k.asset_key.path) for k in graph.asset_check_keys if k.name == "source_freshness"}
+    assert freshness == sources
     assert AssetKey(["serving", "warehouse"]) in keys
     # Publish waits for every mart and every forecast; forecasts follow the marts they read.
     marts = {AssetKey(["marts", n]) for n, node in models.items() if node["fqn"][1] == "marts"}
@@ -118,11 +121,12 @@ def test_definitions_hold_the_whole_asset_graph(tmp_path: Path, monkeypatch: pyt
     assert {j.name for j in defs.jobs} >= {"full_build", "ingest_only", "dbt_only", "publish_only"}
     assert {s.name for s in defs.schedules} == {
         "daily_build",
+        "source_freshness",
         "collector_reports_daily",
         "cfo_digest_weekly",
         "dunning_daily",
     }
-    assert {s.name for s in defs.sensors} >= {"new_payment_files", "source_freshness"}
+    assert {s.name for s in defs.sensors} >= {"new_payment_files"}
     # Every step that writes the warehouse is in the single-writer pool.
     pools = {a.op.pool for a in defs.assets if hasattr(a, "op") and a.op.pool}
     assert pools == {"warehouse"}
@@ -403,13 +407,13 @@ def test_the_dagster_ui_serves_the_pipeline(tmp_path: Path) -> None:
         }
         assert {s["name"] for s in repository["schedules"]} == {
             "daily_build",
+            "source_freshness",
             "collector_reports_daily",
             "cfo_digest_weekly",
             "dunning_daily",
         }
         assert {s["name"] for s in repository["sensors"]} == {
             "new_payment_files",
-            "source_freshness",
             "alerts_after_publish",
         }
         assert (tmp_path / "dagster" / "dagster.yaml").exists()
