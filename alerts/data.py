@@ -29,7 +29,7 @@ select
     invoices.is_disputed,
     exists (
         select 1 from marts.fct_collection_actions as actions
-        where actions.invoice_id = aging.invoice_id and actions.promise_status = 'pending'
+        where actions.invoice_id = aging.invoice_id and actions.is_latest_promise and actions.promise_status = 'pending'
     ) as has_pending_promise
 from marts.fct_ar_aging as aging
 inner join marts.dim_customers as customers on aging.customer_id = customers.customer_id
@@ -45,6 +45,7 @@ where collector_id is not null
 order by collector_id
 """
 
+# Only an invoice's latest promise counts (fct_collection_actions.is_latest_promise), as on the worklist.
 BROKEN_PROMISES = """
 select
     actions.invoice_id,
@@ -53,7 +54,7 @@ select
     actions.promised_amount::double as promised_amount
 from marts.fct_collection_actions as actions
 inner join marts.fct_invoices as invoices on actions.invoice_id = invoices.invoice_id
-where actions.promise_status = 'broken' and invoices.is_open
+where actions.is_latest_promise and actions.promise_status = 'broken' and invoices.is_open
 """
 
 NEW_DISPUTES = """

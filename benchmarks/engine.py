@@ -109,6 +109,7 @@ def _samples(con: duckdb.DuckDBPyConnection) -> dict[str, object]:
         "currencies": [],
         "search": "",
         "customer_id": customer,
+        "customer_ids": [customer],  # the worklist's customers, whose built actions it looks up
         "collector_id": collector,
         "payment_id": payment,
         "currency": currency,

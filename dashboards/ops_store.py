@@ -134,23 +134,6 @@ def actions(url: str, customer_ids: list[str] | None = None) -> pl.DataFrame:
     )
 
 
-def latest_by_invoice(logged: pl.DataFrame, as_of: dt.date) -> pl.DataFrame:
-    """Per invoice: the last action, the latest promise, and whether that promise is broken (its
-    date has passed before `as_of` while the invoice is still on the worklist, i.e. open)."""
-    on_invoices = logged.filter(pl.col("invoice_id").is_not_null()).sort("action_date", "updated_at", descending=True)
-    latest = on_invoices.unique("invoice_id", keep="first").select(
-        "invoice_id", pl.col("action_type").alias("last_action"), pl.col("action_date").alias("last_action_date")
-    )
-    promises = (
-        on_invoices.filter(pl.col("action_type") == "promise_to_pay")
-        .unique("invoice_id", keep="first")
-        .select("invoice_id", "promised_date", "promised_amount")
-    )
-    return latest.join(promises, on="invoice_id", how="left").with_columns(
-        (pl.col("promised_date") < pl.lit(as_of)).fill_null(False).alias("broken_promise")
-    )
-
-
 @dataclass(frozen=True)
 class ManualApplication:
     """Cash applied to an invoice by hand ('apply'), or such an application taken back ('reverse')."""

@@ -18,7 +18,7 @@ import duckdb
 import numpy as np
 import polars as pl
 
-from ingestion.warehouse import query_frame, table_exists
+from ingestion.warehouse import query_frame
 
 HISTORY_TABLE = "pay_date_history"  # a temporary table of the connection that staged it
 RECENT_DAYS = 365  # "recent" payment history: the last year
@@ -47,23 +47,19 @@ FEATURES = (
 SEGMENTS = ("enterprise", "mid_market", "smb")
 
 
-def _promises_sql(con: duckdb.DuckDBPyConnection) -> str:
-    """Promises to pay as (invoice_id, action_date, promised_date); none until the ops store's
-    collection actions are loaded (staging.stg_ops__collection_actions)."""
-    if table_exists(con, "staging", "stg_ops__collection_actions"):
-        return (
-            "select invoice_id, action_date, promised_date from staging.stg_ops__collection_actions "
-            "where action_type = 'promise_to_pay' and invoice_id is not null and promised_date is not null"
-        )
-    return "select null::varchar as invoice_id, null::date as action_date, null::date as promised_date where false"
+def _promises_sql() -> str:
+    """Promises to pay as (invoice_id, action_date, promised_date); the mart is empty until the
+    ops store's collection actions are loaded."""
+    return (
+        "select invoice_id, action_date, promised_date from marts.fct_collection_actions "
+        "where action_type = 'promise_to_pay' and invoice_id is not null and promised_date is not null"
+    )
 
 
-def _disputes_sql(con: duckdb.DuckDBPyConnection) -> str:
-    """Disputes as (invoice_id, opened_date, resolved_date); none where the source has no disputes
-    entity at all (it is optional in the source contract)."""
-    if table_exists(con, "staging", "stg_erp__disputes"):
-        return "select invoice_id, opened_date, resolved_date from staging.stg_erp__disputes"
-    return "select null::varchar as invoice_id, null::date as opened_date, null::date as resolved_date where false"
+def _disputes_sql() -> str:
+    """Disputes as (invoice_id, opened_date, resolved_date); the mart is empty where the source
+    has no disputes entity (it is optional in the source contract)."""
+    return "select invoice_id, opened_date, resolved_date from marts.fct_disputes"
 
 
 class History:
@@ -75,7 +71,7 @@ class History:
     def __init__(self, con: duckdb.DuckDBPyConnection, origins: list[dt.date]) -> None:
         self.con = con
         self.origins = sorted(origins)
-        con.execute(f"create or replace temp table {HISTORY_TABLE} as {_open_items_sql(con)}", [self.origins])
+        con.execute(f"create or replace temp table {HISTORY_TABLE} as {_open_items_sql()}", [self.origins])
 
     def at(self, origin: dt.date) -> pl.DataFrame:
         """The items open at `origin`, with features and the naive and baseline predictions."""
@@ -102,7 +98,7 @@ class History:
         return _with_features(query_frame(self.con, sql, params))
 
 
-def _open_items_sql(con: duckdb.DuckDBPyConnection) -> str:
+def _open_items_sql() -> str:
     """Items open at each origin of the list parameter, sorted by origin and invoice."""
     return f"""
     with
@@ -146,7 +142,7 @@ def _open_items_sql(con: duckdb.DuckDBPyConnection) -> str:
     ),
     disputes as (
         select invoice_id, min(opened_date) as opened_date, max(resolved_date) as resolved_date
-        from ({_disputes_sql(con)})
+        from ({_disputes_sql()})
         group by invoice_id
     ),
     -- Typical days from a dispute being raised to the invoice being paid, known at each origin.
@@ -158,7 +154,7 @@ def _open_items_sql(con: duckdb.DuckDBPyConnection) -> str:
             on disputes.invoice_id = invoices.invoice_id and invoices.paid_date <= origins.origin_date
         group by origins.origin_date
     ),
-    promises as ({_promises_sql(con)}),
+    promises as ({_promises_sql()}),
     latest_promise as (
         select origins.origin_date, promises.invoice_id, arg_max(promises.promised_date, promises.action_date) as promised_date
         from origins

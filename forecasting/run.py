@@ -1,5 +1,8 @@
 """Each forecasting step on a warehouse connection: read the marts, compute, write `forecasts.*`.
 
+The forecast histories are scored against the actuals by dbt, after these steps
+(dbt_project/models/forecasts/*_vs_actual.sql).
+
 One function per Dagster asset (orchestration/defs/forecasting.py); `o2c backtest` calls
 `backtests`. Each returns a few numbers for the asset's metadata.
 """
@@ -19,8 +22,8 @@ BACKTEST_EVERY_DAYS = 7
 
 
 def data_as_of(con: duckdb.DuckDBPyConnection) -> dt.date | None:
-    """The data's "today"; None before any order, invoice or payment exists."""
-    rows = con.execute("select as_of_date from intermediate.int_data_as_of").fetchall()
+    """The data's "today" (the calendar day dim_date flags); None before any order or invoice exists."""
+    rows = con.execute("select date_day from marts.dim_date where is_data_as_of_date").fetchall()
     return rows[0][0] if rows else None
 
 
@@ -223,45 +226,6 @@ def revenue_forecast(con: duckdb.DuckDBPyConnection) -> dict[str, object]:
     tables.replace(con, "revenue_forecast", forecast)
     tables.replace(con, "revenue_forecast_accuracy", accuracy)
     tables.replace_origin(con, "revenue_forecast_history", forecast)
-    con.execute(
-        f"""
-        create or replace table {tables.SCHEMA}.revenue_forecast_vs_actual as
-        with
-        daily as (
-            select 'invoiced_revenue_rc' as series, invoice_date as day, sum(invoice_amount_rc)::double as y
-            from marts.fct_invoices group by all
-            union all
-            select 'order_intake_rc', order_date, sum(order_amount_rc)::double
-            from marts.fct_orders where not is_cancelled group by all
-            union all
-            select 'orders', order_date, count(*)::double
-            from marts.fct_orders where not is_cancelled group by all
-        ),
-        actuals as (
-            select history.origin_date, history.series, history.week, coalesce(sum(daily.y), 0) as actual
-            from {tables.SCHEMA}.revenue_forecast_history as history
-            left join daily
-                on daily.series = history.series and daily.day between history.week_end - 6 and history.week_end
-            where history.week_end <= $as_of
-            group by all
-        )
-        select
-            history.origin_date,
-            history.series,
-            history.week,
-            history.week_end,
-            history.model,
-            history.forecast,
-            actuals.actual,
-            history.forecast - actuals.actual as error,
-            100 * abs(history.forecast - actuals.actual) / nullif(actuals.actual, 0) as abs_pct_error
-        from {tables.SCHEMA}.revenue_forecast_history as history
-        inner join actuals using (origin_date, series, week)
-        order by all
-        """,
-        {"as_of": origin},
-    )
-    tables.describe(con, "revenue_forecast_vs_actual")
     chosen = dict(forecast.select("series", "model").unique().iter_rows())
     method = "+".join(sorted(set(chosen.values()))) or "history_mean"
     status = tables.record_status(
@@ -290,33 +254,6 @@ def cash_forecast(con: duckdb.DuckDBPyConnection) -> dict[str, object]:
         reasons.append(f"no receipts in the last {cash.HORIZON_WEEKS} weeks: the naive benchmark is 0")
     tables.replace(con, "cash_forecast", weekly)
     tables.replace_origin(con, "cash_forecast_history", weekly)
-    con.execute(
-        f"""
-        create or replace table {tables.SCHEMA}.cash_forecast_vs_actual as
-        with actuals as (
-            -- a forecast week is the seven days ending on its week_end, as fct_receipts_weekly's weeks
-            select history.origin_date, history.week, coalesce(receipts.receipts_rc, 0)::double as actual_rc
-            from {tables.SCHEMA}.cash_forecast_history as history
-            left join marts.fct_receipts_weekly as receipts on history.week_end = receipts.week_end_date
-            where history.week_end <= $as_of
-        )
-        select
-            history.origin_date,
-            history.week,
-            history.week_start,
-            history.week_end,
-            history.expected_collections_rc,
-            history.naive_rc,
-            actuals.actual_rc,
-            history.expected_collections_rc - actuals.actual_rc as error_rc,
-            100 * abs(history.expected_collections_rc - actuals.actual_rc) / nullif(actuals.actual_rc, 0) as abs_pct_error
-        from {tables.SCHEMA}.cash_forecast_history as history
-        inner join actuals using (origin_date, week)
-        order by history.origin_date, history.week
-        """,
-        {"as_of": origin},
-    )
-    tables.describe(con, "cash_forecast_vs_actual")
     status = tables.record_status(con, "cash_forecast", origin, f"curve_{curve.source}", reasons, weekly.height)
     return {
         "expected_13w_rc": round(float(weekly["expected_collections_rc"].sum()), 2),

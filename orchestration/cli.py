@@ -306,6 +306,11 @@ def dashboard(
     from orchestration.settings import REPO_ROOT
 
     s = get_settings()
+    # Streamlit does not start with a dangling link in its static folder: the data-health page's
+    # link to the data docs of a warehouse since deleted (the page makes it again when it shows).
+    docs_link = REPO_ROOT / "dashboards" / "static" / "gx"
+    if docs_link.is_symlink() and not docs_link.exists():
+        docs_link.unlink()
     if not s.serving.exists():
         console.print(f"No serving file at {s.serving} yet: the pages will say so until `o2c run` publishes one.")
     command = [
@@ -335,8 +340,8 @@ def dashboard(
 def forecast() -> None:
     """Refresh every forecast (CLV, backtests, pay dates, revenue, cash) from the current marts.
 
-    The same steps the build runs after dbt; writes forecasts.* in the warehouse, which the next
-    `o2c run` publishes.
+    The same steps the build runs after dbt, then the dbt models that score past forecasts against
+    the actuals; writes forecasts.* in the warehouse, which the next `o2c run` publishes.
     """
     import time
 
@@ -358,6 +363,13 @@ def forecast() -> None:
                 console.print(f"{step.__name__}: {time.perf_counter() - started:.1f} s {metadata}")
     finally:
         con.close()
+    # The forecast-vs-actual tables are dbt models on the histories just written, as in the build.
+    from orchestration.dbt_runner import FORECAST_SCORING, run_dbt
+
+    result = run_dbt(["build", "--select", FORECAST_SCORING], s.warehouse)
+    if result.returncode != 0:
+        console.print(f"[red]dbt build --select {FORECAST_SCORING} failed[/red] on {s.warehouse}")
+        raise typer.Exit(result.returncode)
 
 
 @app.command()

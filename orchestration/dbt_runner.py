@@ -13,6 +13,9 @@ from orchestration.settings import REPO_ROOT, get_settings
 DBT_PROJECT = REPO_ROOT / "dbt_project"
 # dbt installed beside this Python, whether or not the environment is activated.
 DBT_EXECUTABLE = Path(sys.executable).parent / "dbt"
+# The dbt models that score the Python forecasts (dbt_project/models/forecasts/): they read the
+# forecasts' tables (dbt sources), so they are built after forecasting, never in the first dbt step.
+FORECAST_SCORING = "source:forecasts+"
 
 
 def dbt_environment(warehouse: Path) -> dict[str, str]:

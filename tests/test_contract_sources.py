@@ -60,3 +60,42 @@ def test_every_contract_entity_is_a_source_table() -> None:
     assert list(SOURCES["erp"]) == list(ERP_ENTITIES)
     declared = {table for tables in SOURCES.values() for table in tables}
     assert declared == set(ENTITIES)
+
+
+def _described(entries: list[dict]) -> dict[str, tuple[str, dict[str, str]]]:
+    """{name: (description, {column: description})} of dbt YAML source tables or models, in order."""
+    return {
+        entry["name"]: (entry["description"], {c["name"]: c["description"] for c in entry["columns"]})
+        for entry in entries
+    }
+
+
+def test_forecast_tables_are_dbt_sources_and_models_described_as_in_tables_py() -> None:
+    """The forecasts schema has one list of tables and descriptions (forecasting/tables.py): the
+    tables the Python writes are the dbt sources, the rest the dbt models that score them, and
+    the dbt YAML says exactly what tables.py says, columns in the same order."""
+    from forecasting import tables
+    from orchestration.defs.forecasting import WRITES
+
+    folder = STAGING.parent / "forecasts"
+    (source,) = yaml.safe_load((folder / "_forecasts__sources.yml").read_text())["sources"]
+    assert (source["name"], source["schema"]) == ("forecasts", tables.SCHEMA)
+    written = {name: entry for name, entry in tables.TABLES.items() if name not in tables.DBT_MODELS}
+    assert _described(source["tables"]) == written
+    assert list(_described(source["tables"])) == list(written)
+    for name, (_, columns) in _described(source["tables"]).items():
+        assert list(columns) == list(tables.TABLES[name][1]), name
+    models = yaml.safe_load((folder / "_forecasts__models.yml").read_text())["models"]
+    assert _described(models) == {name: tables.TABLES[name] for name in tables.DBT_MODELS}
+    for model in models:
+        assert [c["name"] for c in model["columns"]] == list(tables.TABLES[model["name"]][1]), model["name"]
+    # Each source's asset key is the forecasting asset that writes the table (forecast_status,
+    # written by every step, has none), so the dbt models reading it run after that asset.
+    writers = {
+        table["name"]: table.get("config", {}).get("meta", {}).get("dagster", {}).get("asset_key")
+        for table in source["tables"]
+    }
+    assert writers.pop(tables.STATUS_TABLE) is None
+    assert {name: key[1] for name, key in writers.items() if key[0] == "forecasts"} == {
+        table: asset for asset, written_by in WRITES.items() for table in written_by
+    }

@@ -200,30 +200,57 @@ def test_aging_buckets_reconcile_to_open_ar_and_filters_apply(app_env: Path) -> 
     assert csv.proto.label.startswith("Download")
 
 
+def last_months(as_of: dt.date, months: int) -> tuple[dt.date, dt.date]:
+    """The first and last day of the `months` whole months ending with the month of `as_of`."""
+    index = as_of.year * 12 + as_of.month - 1
+    first = dt.date((index - months + 1) // 12, (index - months + 1) % 12 + 1, 1)
+    after = dt.date((index + 1) // 12, (index + 1) % 12 + 1, 1)
+    return first, after - dt.timedelta(days=1)
+
+
+def stage_quantiles(data: Path, start: dt.date, end: dt.date) -> pl.DataFrame:
+    """Approval to ship by order month, straight from the orders with quantile_cont."""
+    return mart(
+        data,
+        "select date_trunc('month', order_date)::date as m, count(days_approval_to_ship) as n, "
+        "quantile_cont(days_approval_to_ship, 0.5) as median, quantile_cont(days_approval_to_ship, 0.9) as p90 "
+        "from marts.fct_o2c_cycle_times where order_date between ? and ? "
+        "and days_approval_to_ship is not null group by 1 order by 1",
+        [start, end],
+    )
+
+
 def test_cycle_times_cash_forecast_and_data_health_show_the_marts(app_env: Path) -> None:
     at = page("cycle_times")
     assert_clean(at)
     variance = next(d.value for d in at.dataframe if "mean_variance_days" in d.value.columns)
     as_of = mart(app_env, "select max(as_of_date) as d from marts.fct_ar_aging")["d"][0]
+    # The default period: the last 12 whole months, the as-of month included.
+    start, end = last_months(as_of, 12)
     expected = mart(
         app_env,
         "select segment, avg(terms_variance_days) as v from marts.fct_o2c_cycle_times "
         "where order_date between ? and ? group by 1 order by 1",
-        [as_of - dt.timedelta(days=365), as_of],
+        [start, end],
     )
     assert variance["mean_variance_days"].round(6).tolist() == expected["v"].round(6).to_list()
     # The first stage's monthly median and 90th percentile: exact quantiles of the mart's orders.
     stage = at.radio[0].value
     assert stage == "approval to ship"
     shown = next(d.value for d in at.dataframe if "median_days" in d.value.columns)
-    quantiles = mart(
-        app_env,
-        "select date_trunc('month', order_date)::date as m, count(days_approval_to_ship) as n, "
-        "quantile_cont(days_approval_to_ship, 0.5) as median, quantile_cont(days_approval_to_ship, 0.9) as p90 "
-        "from marts.fct_o2c_cycle_times where order_date between ? and ? "
-        "and days_approval_to_ship is not null group by 1 order by 1",
-        [as_of - dt.timedelta(days=365), as_of],
-    )
+    quantiles = stage_quantiles(app_env, start, end)
+    assert quantiles.height >= 6  # the world's 240 days: enough months to mean something
+    assert [m.date() if hasattr(m, "date") else m for m in shown["order_month"].tolist()] == quantiles["m"].to_list()
+    assert shown["n_orders"].tolist() == quantiles["n"].to_list()
+    assert shown["median_days"].tolist() == quantiles["median"].to_list()
+    assert shown["p90_days"].tolist() == quantiles["p90"].to_list()
+    # Two whole months picked: exactly those months, all their orders.
+    first, second = last_months(as_of, 3)[0], last_months(as_of, 2)[0]
+    at.select_slider[0].set_value((first, second)).run()
+    assert_clean(at)
+    shown = next(d.value for d in at.dataframe if "median_days" in d.value.columns)
+    quantiles = stage_quantiles(app_env, first, last_months(second, 1)[1])
+    assert quantiles.height == 2
     assert shown["n_orders"].tolist() == quantiles["n"].to_list()
     assert shown["median_days"].tolist() == quantiles["median"].to_list()
     assert shown["p90_days"].tolist() == quantiles["p90"].to_list()
@@ -257,17 +284,16 @@ def test_cycle_times_cash_forecast_and_data_health_show_the_marts(app_env: Path)
 
 def test_cycle_times_shows_order_and_invoice_quality_from_the_marts(app_env: Path) -> None:
     """The quality tiles are the latest month of fct_order_quality_monthly in the default period
-    (the last 365 days), the monthly table is the mart's, and the processing-time distribution
+    (the last 12 whole months), the monthly table is the mart's, and the processing-time distribution
     counts the shipped orders of fct_order_fulfilment."""
     at = page("cycle_times")
     assert_clean(at)
     as_of = mart(app_env, "select max(as_of_date) as d from marts.fct_ar_aging")["d"][0]
-    start = as_of - dt.timedelta(days=365)
+    start, end = last_months(as_of, 12)
     monthly = mart(
         app_env,
-        "select * from marts.fct_order_quality_monthly where month_start between date_trunc('month', ?::date) and ? "
-        "order by month_start",
-        [start, as_of],
+        "select * from marts.fct_order_quality_monthly where month_start between ? and ? order by month_start",
+        [start, end],
     )
     latest = monthly.row(-1, named=True)
     shown = metrics(at)
@@ -284,7 +310,7 @@ def test_cycle_times_shows_order_and_invoice_quality_from_the_marts(app_env: Pat
         app_env,
         "select count(days_order_to_first_shipment) as n from marts.fct_order_fulfilment "
         "where order_date between ? and ?",
-        [start, as_of],
+        [start, end],
     )["n"][0]
     distribution = json.loads(at.get("plotly_chart")[-1].proto.spec)
     first = next(trace for trace in distribution["data"] if trace["name"] == "n_orders_first_shipment")
@@ -371,11 +397,16 @@ def test_worklist_records_a_promise_in_the_ops_store(app_env: Path) -> None:
         [collector],
     )["n"][0]
     assert metrics(at)["Items"] == str(expected)
+    promises = mart(
+        app_env,
+        "select count(promised_date) as promised, count(*) filter (where promise_status = 'broken') as broken "
+        "from marts.fct_worklist_items where collector_id = ?",
+        [collector],
+    ).row(0, named=True)
     next(s for s in at.selectbox if s.label == "Action").set_value("promise_to_pay")
     next(d for d in at.date_input if d.label == "Promised date").set_value(dt.date.today() + dt.timedelta(days=10))
     next(b for b in at.button if b.label == "Save action").click().run()
     assert_clean(at)
-    assert metrics(at)["Promises on record"] == "1"
     assert any("Saved promise to pay" in m.value for m in at.success)
     from dashboards import ops_store
     from orchestration.settings import get_settings
@@ -383,6 +414,11 @@ def test_worklist_records_a_promise_in_the_ops_store(app_env: Path) -> None:
     stored = ops_store.actions(get_settings().ops())
     assert stored.height == 1 and stored["action_type"][0] == "promise_to_pay"
     assert stored["collector_id"][0] == collector
+    # Not in the warehouse yet: listed apart as saved, while the tiles stay the mart's.
+    assert metrics(at)["Promises on record"] == str(promises["promised"])
+    assert metrics(at)["Broken promises"] == str(promises["broken"])
+    saved = next(d.value for d in at.dataframe if "action_id" in d.value.columns)
+    assert saved["action_id"].tolist() == stored["action_id"].to_list()
     # A promise without a date is refused with the reason, and nothing is stored.
     next(s for s in at.selectbox if s.label == "Action").set_value("promise_to_pay")
     next(b for b in at.button if b.label == "Save action").click().run()
@@ -521,51 +557,107 @@ def test_the_app_keeps_serving_while_the_serving_file_is_swapped(app_env: Path, 
             browser.close()
 
 
-def test_actions_reach_the_warehouse_on_the_next_run(built: Path, tmp_path: Path) -> None:
-    """A promise logged in the worklist is ingested (source ops), staged, shown with its status in
-    fct_collection_actions, and overrides the invoice's predicted pay date."""
+def test_actions_reach_the_warehouse_on_the_next_run(
+    built: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Promises logged in the worklist are ingested (source ops), staged, shown with their status
+    in fct_collection_actions; the latest one counts on the worklist (fct_worklist_items and the
+    page) and overrides the invoice's predicted pay date. An action saved after the run is listed
+    apart on the page, counted from the next run."""
     import shutil
 
     from dashboards import ops_store
+    from orchestration.serving import publish
 
     data = tmp_path / "data"
     shutil.copytree(built, data)
     as_of = mart(data, "select max(as_of_date) as d from marts.fct_ar_aging")["d"][0]
     item = mart(
         data,
-        "select invoice_id, customer_id, collector_id from marts.fct_ar_aging join marts.dim_customers "
-        "using (customer_id) where as_of_date = ? order by days_past_due desc, invoice_id limit 1",
+        "select invoice_id, customer_id, coalesce(collector_id, 'unassigned') as collector_id "
+        "from marts.fct_ar_aging join marts.dim_customers using (customer_id) "
+        "where as_of_date = ? order by days_past_due desc, invoice_id limit 1",
         [as_of],
     ).row(0, named=True)
-    promised = as_of + dt.timedelta(days=9)
     url = f"sqlite:///{data / 'ops' / 'ops.sqlite'}"  # the default ops store of that data directory
-    ops_store.record(
-        url,
-        ops_store.Action(
-            customer_id=item["customer_id"],
-            collector_id=item["collector_id"],
-            action_type="promise_to_pay",
-            action_date=as_of,
-            invoice_id=item["invoice_id"],
-            promised_date=promised,
-            promised_amount=Decimal("100.00"),
-        ),
-    )
+
+    def promise(action_date: dt.date, promised: dt.date, amount: str) -> str:
+        return ops_store.record(
+            url,
+            ops_store.Action(
+                customer_id=item["customer_id"],
+                collector_id=item["collector_id"],
+                action_type="promise_to_pay",
+                action_date=action_date,
+                invoice_id=item["invoice_id"],
+                promised_date=promised,
+                promised_amount=Decimal(amount),
+            ),
+        )
+
+    # An older promise whose date has passed (broken), then a newer one (pending): the latest counts.
+    promise(as_of - dt.timedelta(days=20), as_of - dt.timedelta(days=10), "50.00")
+    promised = as_of + dt.timedelta(days=9)
+    promise(as_of, promised, "100.00")
     o2c(data, "ingest", "--source", "ops")
     o2c(data, "build", "--select", "stg_ops__collection_actions+")
     o2c(data, "forecast")
     warehouse = data / "warehouse" / "warehouse.duckdb"
     con = duckdb.connect(str(warehouse), read_only=True)
     try:
-        action = con.sql("select invoice_id, action_type, promise_status from marts.fct_collection_actions").fetchall()
+        actions = con.sql(
+            "select invoice_id, action_type, promise_status, is_latest_promise from marts.fct_collection_actions "
+            "order by action_date"
+        ).fetchall()
+        on_worklist = con.sql(
+            "select last_action, last_action_date, promised_date, promised_amount::double, promise_status "
+            "from marts.fct_worklist_items where invoice_id = ?",
+            params=[item["invoice_id"]],
+        ).fetchall()
         predicted = con.sql(
             "select has_promise, baseline_date from forecasts.pay_date_predictions where invoice_id = ?",
             params=[item["invoice_id"]],
         ).fetchall()
     finally:
         con.close()
-    assert action == [(item["invoice_id"], "promise_to_pay", "pending")]
+    assert actions == [
+        (item["invoice_id"], "promise_to_pay", "broken", False),
+        (item["invoice_id"], "promise_to_pay", "pending", True),
+    ]
+    assert on_worklist == [("promise_to_pay", as_of, promised, 100.0, "pending")]
     assert predicted == [(1, promised)]
+
+    # The page on that build, with a call saved after it: the item shows the warehouse's latest
+    # promise; the call is listed apart and changes nothing until the next run.
+    publish(warehouse, serving(data), "promises", [])
+    call = ops_store.record(
+        url,
+        ops_store.Action(
+            customer_id=item["customer_id"],
+            collector_id=item["collector_id"],
+            action_type="call",
+            action_date=as_of + dt.timedelta(days=1),
+            invoice_id=item["invoice_id"],
+        ),
+    )
+    monkeypatch.setenv("O2C_DATA_DIR", str(data))
+    monkeypatch.delenv("O2C_OPS_URL", raising=False)
+    monkeypatch.delenv("O2C_SERVING_PATH", raising=False)
+    monkeypatch.delenv("O2C_WAREHOUSE_PATH", raising=False)
+    at = page("worklist")
+    at.selectbox[0].set_value(item["collector_id"]).run()
+    assert_clean(at)
+    table = next(d.value for d in at.dataframe if "promise_status" in d.value.columns)
+    row = table[table["invoice_id"] == item["invoice_id"]].iloc[0]
+    assert (row["last_action"], row["promise_status"], row["promised_amount"]) == ("promise_to_pay", "pending", 100.0)
+    broken = mart(
+        data,
+        "select count(*) as n from marts.fct_worklist_items where collector_id = ? and promise_status = 'broken'",
+        [item["collector_id"]],
+    )["n"][0]
+    assert metrics(at)["Broken promises"] == str(broken)
+    saved = next(d.value for d in at.dataframe if "action_id" in d.value.columns)
+    assert saved["action_id"].tolist() == [call]
 
 
 # ---- unapplied cash: the page, and manual application through the browser to the warehouse ----

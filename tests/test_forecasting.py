@@ -328,9 +328,8 @@ def test_cash_forecast_spreads_new_invoicing_by_the_collection_curve() -> None:
 
 # ---- Sparse data: every forecast runs, falls back and says why in forecasts.forecast_status ----
 #
-# Each case is a copy of the built warehouse made degenerate in its marts (and in the raw tables
-# the staging views over disputes and collection actions read), then forecast by the same steps
-# the Dagster assets run (forecasting/run.py).
+# Each case is a copy of the built warehouse made degenerate in its marts (forecasting reads
+# nothing else), then forecast by the same steps the Dagster assets run (forecasting/run.py).
 
 AS_OF = "(select as_of_date from intermediate.int_data_as_of)"
 
@@ -392,7 +391,7 @@ def test_sparse_no_disputes_and_no_repeat_orders(built: Path, tmp_path: Path) ->
         [
             # 20 customers keep the model's training small; enough paid items to train it
             *_keep_invoices("customer_id in (select customer_id from marts.dim_customers order by 1 limit 20)"),
-            "delete from raw_erp.disputes",
+            "delete from marts.fct_disputes",
             "delete from marts.fct_orders where is_cancelled or order_id not in (select arg_min(order_id, order_date) "
             "from marts.fct_orders where not is_cancelled group by customer_id)",
         ],
@@ -426,9 +425,9 @@ def test_sparse_open_invoices_only(built: Path, tmp_path: Path) -> None:
         built,
         tmp_path,
         [
-            # no disputes or collection actions at all: not even the entities
-            "drop view staging.stg_erp__disputes",
-            "drop view staging.stg_ops__collection_actions",
+            # no disputes or collection actions at all (without the entities dbt builds these marts empty)
+            "delete from marts.fct_disputes",
+            "delete from marts.fct_collection_actions",
             "delete from marts.fct_orders",
             "delete from marts.fct_payments",
             "update marts.fct_invoices set paid_date = null",
@@ -611,7 +610,7 @@ def test_sparse_no_activity_at_all(built: Path, tmp_path: Path) -> None:
         [
             "drop schema forecasts cascade",
             *(f"delete from marts.{t}" for t in ("fct_invoices", "fct_ar_aging", "fct_orders", "fct_payments")),
-            "update intermediate.int_data_as_of set as_of_date = null",
+            "update marts.dim_date set is_data_as_of_date = false",
         ],
     )
     status = _status(warehouse)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import datetime as dt
 import sqlite3
-import time
 from decimal import Decimal
 from pathlib import Path
 
@@ -109,7 +108,6 @@ def test_erp_and_files_are_unioned_and_keep_their_source(erp_and_files: tuple[Pa
 
 def test_a_configured_source_that_is_missing_fails_at_once_naming_the_setting(tmp_path: Path) -> None:
     missing = tmp_path / "nowhere" / "erp.sqlite"
-    started = time.monotonic()
     result = o2c(tmp_path, "ingest", env={"O2C_ERP_URL": f"sqlite:///{missing}"}, check=False)
     assert result.returncode == 2
     assert f"erp: O2C_ERP_URL points at the SQLite file {missing}, which does not exist" in " ".join(
@@ -129,8 +127,7 @@ def test_a_configured_source_that_is_missing_fails_at_once_naming_the_setting(tm
     assert run.returncode != 0
     text = " ".join(run.stdout.split())
     assert f"raw_erp: erp: O2C_ERP_URL points at the SQLite file {missing}, which does not exist" in text
-    assert "max_retries" not in text
-    assert time.monotonic() - started < 120  # no retries with back-off
+    assert "max_retries" not in text  # failed at once: no retries with back-off
     # Nothing configured at all: the ERP is skipped, not retried, and `o2c ingest` says so.
     nothing = o2c(tmp_path, "ingest", "--source", "erp", check=False)
     assert nothing.returncode == 2

@@ -9,6 +9,13 @@ import streamlit as st
 
 from dashboards import db, ui
 
+
+def add_months(month: dt.date, months: int) -> dt.date:
+    """The first day of the month `months` after the month of `month`."""
+    index = month.year * 12 + month.month - 1 + months
+    return dt.date(index // 12, index % 12 + 1, 1)
+
+
 meta = ui.guard()
 st.title("O2C cycle times")
 ui.freshness(meta)
@@ -17,18 +24,27 @@ have = ui.available()
 if have["invoices"] == 0 and have["cycle_time_orders"] == 0:
     ui.not_available("invoices")
     st.stop()
-# Without invoices there is no as-of date: the picker then ends today.
+
+# Whole months only: the monthly quantiles are the mart's (fct_cycle_times_monthly), which a
+# date in the middle of a month cannot cut. Without invoices there is no as-of date: the picker
+# then ends this month.
 as_of = meta["as_of_date"] or dt.date.today()
 has_orders = have["cycle_time_orders"] > 0
-period = st.date_input(
-    "Orders placed between" if has_orders else "Invoices dated between",
-    (as_of - dt.timedelta(days=365), as_of),
-    max_value=as_of,
-)
-if not isinstance(period, tuple) or len(period) != 2:
-    st.info("Pick a start and an end date.")
-    st.stop()
-params = {"date_from": period[0], "date_to": period[1]}
+first_date = db.query("cycle_times_first_date")["first_date"][0] or as_of
+months = [first_date.replace(day=1)]
+while months[-1] < as_of.replace(day=1):
+    months.append(add_months(months[-1], 1))
+if len(months) > 1:
+    month_from, month_to = st.select_slider(
+        "Orders placed in" if has_orders else "Invoices dated in",
+        options=months,
+        value=(max(months[0], add_months(months[-1], -11)), months[-1]),  # the last 12 months
+        format_func=lambda month: f"{month:%b %Y}",
+    )
+else:
+    month_from = month_to = months[0]
+    st.caption(f"{'Orders placed' if has_orders else 'Invoices dated'} in {month_from:%B %Y}: the one month there is.")
+params = {"date_from": month_from, "date_to": add_months(month_to, 1) - dt.timedelta(days=1)}
 
 
 def quality(orders: bool) -> None:

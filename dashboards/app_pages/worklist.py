@@ -1,7 +1,9 @@
 """Collections worklist: a collector's most urgent open items and the actions they log on them.
 
-Actions go to the ops store (never the warehouse); they show here at once and reach the
-warehouse through ingestion on the next run.
+Actions go to the ops store (never the warehouse). Each item's last action, latest promise and
+whether that promise is kept, broken or pending come from the warehouse (fct_worklist_items, where
+the rule lives); actions saved since the last run are listed apart, as saved, and count from the
+next run, when ingestion brings them into the warehouse.
 """
 
 import datetime as dt
@@ -19,7 +21,6 @@ ui.freshness(meta)
 ops_url = get_settings().ops()
 if saved := st.session_state.pop("worklist_saved", None):
     st.success(saved)  # from the run that saved it, which rerun to show the action in the list
-as_of = meta["as_of_date"]
 
 have = ui.available()
 if have["invoices"] == 0:
@@ -31,22 +32,24 @@ if have["with_collector"] == 0:
 names = dict(collectors.iter_rows())
 collector_id = st.selectbox("Collector", list(names), format_func=lambda c: names[c])
 
-items = db.query("worklist_items", {"collector_id": collector_id})
-if ui.empty(items, f"{names[collector_id]}: nothing overdue or due this week"):
+worklist = db.query("worklist_items", {"collector_id": collector_id})
+if ui.empty(worklist, f"{names[collector_id]}: nothing overdue or due this week"):
     st.stop()
-logged = ops_store.actions(ops_url, items["customer_id"].unique().to_list())
-worklist = items.join(ops_store.latest_by_invoice(logged, as_of), on="invoice_id", how="left").with_columns(
-    pl.col("broken_promise").fill_null(False)
-)
+customer_ids = worklist["customer_id"].unique().to_list()
+logged = ops_store.actions(ops_url, customer_ids)
+# Saved in the ops store but not built into the warehouse yet: shown as they are, no rule applied.
+built = db.query("worklist_actions_built", {"customer_ids": customer_ids})["action_id"]
+saved_since = logged.filter(~pl.col("action_id").is_in(built.implode()))
+broken = worklist.filter(pl.col("promise_status") == "broken")
 tiles = st.columns(4)
 tiles[0].metric("Items", worklist.height)
 tiles[1].metric("Open balance", ui.money(worklist["open_balance_rc"].sum()))
 tiles[2].metric("Promises on record", int(worklist["promised_date"].is_not_null().sum()))
-tiles[3].metric("Broken promises", int(worklist["broken_promise"].sum()), delta_color="inverse")
-if worklist["broken_promise"].any():
+tiles[3].metric("Broken promises", broken.height, delta_color="inverse")
+if broken.height:
     st.warning(
         "Broken promises: "
-        + ", ".join(worklist.filter("broken_promise")["invoice_id"].to_list()[:10])
+        + ", ".join(broken["invoice_id"].to_list()[:10])
         + " — the promised date has passed and the item is still open."
     )
 
@@ -62,7 +65,8 @@ shown = worklist.select(
     "last_action",
     "last_action_date",
     "promised_date",
-    "broken_promise",
+    "promised_amount",
+    "promise_status",
     pl.col("priority").round(0),
 )
 selection = ui.table(shown, on_select="rerun", selection_mode="single-row", key="worklist_table")
@@ -104,6 +108,12 @@ if submitted:
         )
         st.rerun()
 
+st.markdown("**Saved, counted from the next run**")
+st.caption(
+    "Actions saved here since the last pipeline run: the list above shows them once the next run has built them."
+)
+if not ui.empty(saved_since, "actions saved since the last run"):
+    ui.table(saved_since.head(50))
 st.markdown("**Recent actions on these customers**")
 if not ui.empty(logged, "actions logged yet"):
     ui.table(logged.head(50))

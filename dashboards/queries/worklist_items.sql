@@ -1,5 +1,5 @@
--- A collector's worklist (fct_worklist_items: the items and their priority), most urgent first,
--- with each item's predicted pay date. Customers without a collector are the group 'unassigned'
+-- A collector's worklist (fct_worklist_items: the items, their priority, the last action and the
+-- latest promise with its status), most urgent first, with each item's predicted pay date. Customers without a collector are the group 'unassigned'
 -- (queries/collectors.sql).
 select
     items.invoice_id,
@@ -14,7 +14,12 @@ select
     items.is_disputed,
     items.pct_paid_late,
     predictions.predicted_date as predicted_pay_date,
-    items.priority
+    items.priority,
+    items.last_action,
+    items.last_action_date,
+    items.promised_date,
+    items.promised_amount::double as promised_amount,
+    items.promise_status
 from marts.fct_worklist_items as items
 left join forecasts.pay_date_predictions as predictions on items.invoice_id = predictions.invoice_id
 where items.collector_id = $collector_id

@@ -22,14 +22,21 @@ def _model(name: str) -> AssetKey:
     return get_asset_key_for_model([o2c_dbt_assets], name)
 
 
+# The tables each forecasting asset writes, by asset name: the dbt sources over them name their
+# writer as their asset key (dbt_project/models/forecasts/_forecasts__sources.yml).
+WRITES: dict[str, list[str]] = {}
+
+
 def forecast_asset(
     name: str, step: Callable, writes: list[str], marts: list[str], upstream: list[str] = ()
 ) -> AssetsDefinition:
+    WRITES[name] = writes
     description = "\n\n".join(f"**forecasts.{table}**: {tables.TABLES[table][0]}" for table in writes)
 
     @asset(
         key=AssetKey([GROUP, name]),
-        deps=[_model(m) for m in marts] + [AssetKey([GROUP, u]) for u in upstream],
+        # Every step reads the data's as-of date from dim_date (forecasting/run.py data_as_of).
+        deps=[_model(m) for m in ["dim_date", *marts]] + [AssetKey([GROUP, u]) for u in upstream],
         pool=WAREHOUSE_POOL,
         group_name=GROUP,
         kinds={"python", "duckdb"},
@@ -54,25 +61,33 @@ backtests = forecast_asset(
     "backtests",
     run.backtests,
     ["backtest_pay_date", "backtest_cash_weekly", "backtest_summary"],
-    ["fct_invoices", "fct_ar_aging", "fct_payments", "fct_orders", "dim_customers"],
+    [
+        "fct_invoices",
+        "fct_ar_aging",
+        "fct_payments",
+        "fct_orders",
+        "dim_customers",
+        "fct_disputes",
+        "fct_collection_actions",
+    ],
 )
 pay_date_predictions = forecast_asset(
     "pay_date_predictions",
     run.pay_date_predictions,
     ["pay_date_predictions"],
-    ["fct_invoices", "fct_ar_aging", "dim_customers", "stg_ops__collection_actions"],
+    ["fct_invoices", "fct_ar_aging", "dim_customers", "fct_disputes", "fct_collection_actions"],
     upstream=["backtests"],
 )
 revenue_forecast = forecast_asset(
     "revenue_forecast",
     run.revenue_forecast,
-    ["revenue_forecast", "revenue_forecast_accuracy", "revenue_forecast_history", "revenue_forecast_vs_actual"],
+    ["revenue_forecast", "revenue_forecast_accuracy", "revenue_forecast_history"],
     ["fct_invoices", "fct_orders"],
 )
 cash_forecast = forecast_asset(
     "cash_forecast",
     run.cash_forecast,
-    ["cash_forecast", "cash_forecast_history", "cash_forecast_vs_actual"],
+    ["cash_forecast", "cash_forecast_history"],
     ["fct_invoices", "fct_payments"],
     upstream=["pay_date_predictions", "revenue_forecast"],
 )

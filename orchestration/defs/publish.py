@@ -12,7 +12,7 @@ from dagster import (
 )
 
 from orchestration.defs.forecasting import FORECAST_ASSETS
-from orchestration.defs.transform import o2c_dbt_assets
+from orchestration.defs.transform import forecast_scoring_dbt_assets, o2c_dbt_assets
 from orchestration.resources import WAREHOUSE_POOL, WarehouseResource
 from orchestration.serving import publish
 from orchestration.settings import get_settings
@@ -46,7 +46,8 @@ def check_results(context: AssetExecutionContext) -> list[dict[str, object]]:
 
 @asset(
     key=SERVING_KEY,
-    deps=_mart_keys() + [a.key for a in FORECAST_ASSETS],
+    # The marts, the forecasts and the dbt models that score them (forecasts.*_vs_actual).
+    deps=_mart_keys() + [a.key for a in FORECAST_ASSETS] + sorted(forecast_scoring_dbt_assets.keys),
     pool=WAREHOUSE_POOL,
     group_name="publish",
     kinds={"duckdb"},

@@ -1,12 +1,21 @@
 -- One row per collector action (from the ops store), with its customer, and for a promise to
 -- pay whether it was kept: paid in full by the promised date, broken once that date has passed
--- without it, pending before.
+-- without it, pending before. Of several promises on one invoice the latest counts (the one
+-- recorded last: latest action date, then latest recorded): is_latest_promise marks it, and the
+-- worklist (fct_worklist_items) and the alerts read only that one.
 
 with
 
 actions as (
 
-    select * from {{ ref('stg_ops__collection_actions') }}
+    select
+        *,
+        -- 1 = the latest action of its type on its invoice
+        row_number() over (
+            partition by invoice_id, action_type
+            order by action_date desc, updated_at desc, action_id desc
+        ) as recency_rank
+    from {{ ref('stg_ops__collection_actions') }}
 
 ),
 
@@ -43,6 +52,9 @@ select
         when actions.promised_date < as_of.as_of_date then 'broken'
         else 'pending'
     end as promise_status,
+    actions.action_type = 'promise_to_pay'
+    and actions.invoice_id is not null
+    and actions.recency_rank = 1 as is_latest_promise,
     actions.updated_at
 from actions
 cross join as_of

@@ -3,6 +3,8 @@
 -- it ('unassigned' for customers without one) and its priority, the worklist's order.
 -- Priority = open balance in the reporting currency × days past due (at least 1) × risk, where
 -- risk = 1 + the customer's share of invoices paid late (0–1) + 0.5 when the item is disputed.
+-- Each item also shows the collectors' last action on it and its latest promise to pay with that
+-- promise's status (fct_collection_actions, the one home of the kept / broken / pending rule).
 
 with
 
@@ -50,6 +52,45 @@ open_disputes as (
 
 ),
 
+-- the actions on each invoice, 1 = the last (latest action date, then latest recorded)
+ranked_actions as (
+
+    select
+        invoice_id,
+        action_type,
+        action_date,
+        row_number() over (
+            partition by invoice_id
+            order by action_date desc, updated_at desc, action_id desc
+        ) as recency_rank
+    from {{ ref('fct_collection_actions') }}
+    where invoice_id is not null
+
+),
+
+last_actions as (
+
+    select
+        invoice_id,
+        action_type as last_action,
+        action_date as last_action_date
+    from ranked_actions
+    where recency_rank = 1
+
+),
+
+latest_promises as (
+
+    select
+        invoice_id,
+        promised_date,
+        promised_amount,
+        promise_status
+    from {{ ref('fct_collection_actions') }}
+    where is_latest_promise
+
+),
+
 items as (
 
     select
@@ -65,10 +106,17 @@ items as (
         aging.open_balance,
         aging.open_balance_rc,
         open_disputes.invoice_id is not null as is_disputed,
-        coalesce(customers.pct_paid_late, 0) as pct_paid_late
+        coalesce(customers.pct_paid_late, 0) as pct_paid_late,
+        last_actions.last_action,
+        last_actions.last_action_date,
+        latest_promises.promised_date,
+        latest_promises.promised_amount,
+        latest_promises.promise_status
     from aging
     inner join customers on aging.customer_id = customers.customer_id
     left join open_disputes on aging.invoice_id = open_disputes.invoice_id
+    left join last_actions on aging.invoice_id = last_actions.invoice_id
+    left join latest_promises on aging.invoice_id = latest_promises.invoice_id
 
 )
 
@@ -88,6 +136,11 @@ select
     pct_paid_late,
     cast(open_balance_rc as double)
     * greatest(days_past_due, 1)
-    * (1 + pct_paid_late / 100 + case when is_disputed then 0.5 else 0 end) as priority
+    * (1 + pct_paid_late / 100 + case when is_disputed then 0.5 else 0 end) as priority,
+    last_action,
+    last_action_date,
+    promised_date,
+    promised_amount,
+    promise_status
 from items
 order by collector_id asc, priority desc, invoice_id asc
