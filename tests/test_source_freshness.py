@@ -1,5 +1,6 @@
 """Source freshness has one definition, dbt's sources YAML: the Dagster check `source_freshness`
-reports dbt's verdict per raw table, and the data-health page shows the recorded verdicts.
+reports dbt's verdict per raw table (evaluated from the parsed manifest, without starting dbt), a
+stale source still publishes, and the data-health page shows the recorded verdicts.
 
 A hand-built warehouse whose load logs say when each table was last loaded; no simulator.
 """
@@ -14,12 +15,15 @@ import duckdb
 import polars as pl
 import pytest
 from dagster import AssetCheckEvaluation, AssetCheckSeverity, AssetKey, DagsterInstance
+from dbt.artifacts.resources.v1.components import FreshnessThreshold, Time, TimePeriod
 from streamlit.testing.v1 import AppTest
 
 from ingestion.warehouse import record_load
-from orchestration.dbt_runner import prepare_manifest
+from orchestration.dbt_runner import MANIFEST, prepare_manifest
+from orchestration.defs.publish import blocking
 from orchestration.serving import publish
 from orchestration.settings import REPO_ROOT
+from quality import freshness
 from quality.suites import record_results
 
 APP = REPO_ROOT / "dashboards" / "streamlit_app.py"
@@ -89,7 +93,10 @@ def data(tmp_path_factory: pytest.TempPathFactory, monkeypatch_module: pytest.Mo
 
 
 def run_checks() -> dict[AssetKey, AssetCheckEvaluation]:
-    prepare_manifest()
+    # The definitions load the manifest (`make setup` parses it); the check parses it again only
+    # when it was parsed with another bound than the setting's.
+    if not MANIFEST.exists():
+        prepare_manifest()
     from orchestration.definitions import defs
 
     job = defs().resolve_job_def("source_freshness_checks")
@@ -146,6 +153,12 @@ def test_data_health_shows_the_recorded_verdicts(data: Path, evaluations: dict[A
         {"asset": k.to_user_string(), "check": e.check_name, "passed": e.passed, "severity": e.severity.value}
         for k, e in evaluations.items()
     ]
+    # The publish gate: the stale table's failed error check blocks nothing, while the same failure
+    # of any other check would.
+    stale = next(c for c in checks if c["asset"] == "processor/payments")
+    assert not stale["passed"] and stale["severity"] == "ERROR"
+    assert not any(blocking(c) for c in checks)
+    assert blocking({**stale, "check": "not_null_stg_processor__payments_payment_id"})
     warehouse = data / "warehouse" / "warehouse.duckdb"
     publish(warehouse, data / "warehouse" / "serving.duckdb", build_id="test", checks=checks)
 
@@ -160,7 +173,9 @@ def test_data_health_shows_the_recorded_verdicts(data: Path, evaluations: dict[A
     # Not configured: neither fresh nor stale.
     status, is_stale = rows[("bank", "payments")]
     assert status == "not configured" and is_stale is None
-    assert {m.label: m.value for m in at.metric}["Stale source tables"] == "1"
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Stale source tables"] == "1"
+    assert metrics["Failed (blocking)"] == "0"  # the stale source's failed check blocked nothing
 
 
 def test_the_setting_is_the_bound_dbt_applies(data: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -170,3 +185,25 @@ def test_the_setting_is_the_bound_dbt_applies(data: Path, monkeypatch: pytest.Mo
     again = run_checks()
     assert again[AssetKey(["processor", "payments"])].passed
     assert again[AssetKey(["processor", "payments"])].metadata["error_after"].value == "48 hour"
+
+
+@pytest.mark.parametrize(
+    ("warn_after", "error_after"), [(None, (30, "hour")), ((2, "hour"), (1, "day")), ((90, "minute"), None)]
+)
+def test_the_verdict_is_dbts_for_every_age(
+    warn_after: tuple[int, str] | None, error_after: tuple[int, str] | None
+) -> None:
+    """freshness.status gives dbt's own verdict (FreshnessThreshold.status), on and around each bound."""
+
+    def both(bound: tuple[int, str] | None) -> tuple[freshness.Bound | None, Time]:
+        if bound is None:
+            return None, Time(count=None, period=None)
+        return freshness.Bound(*bound), Time(count=bound[0], period=TimePeriod(bound[1]))
+
+    (warn, dbt_warn), (error, dbt_error) = both(warn_after), both(error_after)
+    rule = freshness.Rule("s", "t", "raw_s", "t", warn, error, None, freshness.LOAD_LOG_QUERY, None)
+    dbt = FreshnessThreshold(warn_after=dbt_warn, error_after=dbt_error)
+    bounds = [b.seconds() for b in (warn, error) if b is not None]
+    ages = [0.0] + [b + d for b in bounds for d in (-1.0, 0.0, 0.5, 1.0)] + [10 * max(bounds)]
+    for age in ages:
+        assert freshness.status(age, rule) == str(dbt.status(age)), age

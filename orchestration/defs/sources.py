@@ -1,11 +1,9 @@
 """Raw source assets: one dlt load per source system, run through dagster-dlt; and their
-freshness checks, which report dbt's source freshness."""
+freshness checks, which evaluate dbt's source freshness definition."""
 
 import datetime as dt
 import json
-import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 
 from dagster import (
     AssetCheckExecutionContext,
@@ -32,7 +30,7 @@ from dagster_dlt.asset_decorator import build_dlt_asset_specs
 from dagster_dlt.translator import DltResourceTranslatorData
 
 from ingestion import pipeline, warehouse
-from orchestration.dbt_runner import run_dbt
+from orchestration.dbt_runner import MANIFEST, parse_manifest, parsed_freshness_hours
 from orchestration.resources import WAREHOUSE_POOL, ingest_config
 from orchestration.settings import get_settings
 from quality import freshness
@@ -134,23 +132,22 @@ def raw_source_assets(source: str) -> AssetsDefinition:
 raw_assets = [raw_source_assets(source) for source in sources()]
 
 
-FRESHNESS_CHECK = "source_freshness"
+FRESHNESS_CHECK = freshness.CHECK
 # The tables dbt declares as sources (the contract's entities; tests/test_contract_sources.py keeps
 # the two equal), not the quarantine tables that are raw assets too.
 SOURCE_TABLES = [AssetKey([source, entity]) for source in sources() for entity in pipeline.source_entities(source)]
 
 
-def dbt_source_freshness(sources: list[str], warehouse_path: Path) -> list[dict[str, object]]:
-    """`dbt source freshness` on these sources' tables: dbt's results (target/sources.json).
-    dbt exits non-zero when a source is stale; that is a verdict, not a failure of the step."""
-    with tempfile.TemporaryDirectory(prefix="o2c-freshness-") as work:
-        output = Path(work) / "sources.json"
-        selection = " ".join(f"source:{s}" for s in sources)
-        args = ["source", "freshness", "--select", selection, "--output", str(output)]
-        result = run_dbt(args, warehouse_path, work_dir=Path(work), capture=True)
-        if not output.exists():
-            raise Failure(description=f"dbt source freshness wrote no results:\n{result.stdout[-2000:]}")
-        return json.loads(output.read_text())["results"]
+def freshness_rules(hours: int) -> dict[tuple[str, str], freshness.Rule]:
+    """The sources' freshness as dbt parsed it with this bound: from the manifest the run already
+    has (`o2c run` and `make setup` parse it with the setting), parsed again (one dbt parse, about
+    15 s) only when it was parsed with another bound, e.g. a setting changed under a long-running
+    Dagster. The bound is rendered into every source's error_after, so the manifest's numbers are
+    the setting's only when it was parsed with it."""
+    manifest = json.loads(MANIFEST.read_text())
+    if parsed_freshness_hours(manifest) != str(hours):
+        manifest = parse_manifest()
+    return freshness.rules(manifest)
 
 
 @multi_asset_check(
@@ -164,29 +161,30 @@ def dbt_source_freshness(sources: list[str], warehouse_path: Path) -> list[dict[
         for key in SOURCE_TABLES
     ],
     can_subset=True,
-    pool=WAREHOUSE_POOL,  # dbt opens the warehouse, and the verdicts are written to it
+    pool=WAREHOUSE_POOL,  # the verdicts are written to the warehouse
 )
 def source_freshness(context: AssetCheckExecutionContext) -> Iterator[AssetCheckResult]:
-    """dbt's verdict per raw table: pass passes, warn fails as a warning, error (and a dbt runtime
-    error) fails as an error. A table this installation does not load gets no result, so Dagster
-    shows its check as skipped, neither fresh nor stale; quality.source_freshness says "not
-    configured"."""
+    """dbt's verdict per raw table, evaluated on the load logs without starting dbt: pass passes,
+    warn fails as a warning, error fails as an error. Neither stops the publish
+    (orchestration/defs/publish.py): stale data is shown as stale, not withheld. A table this
+    installation does not load gets no result, so Dagster shows its check as skipped, neither fresh
+    nor stale; quality.source_freshness says "not configured"."""
     settings = get_settings()  # read now, as every step does
     configured = pipeline.configured_sources(ingest_config(settings))
     tables = sorted((k.asset_key.path[0], k.asset_key.path[1]) for k in context.selected_asset_check_keys)
-    asked = sorted({source for source, _ in tables if source in configured})
-    results = dbt_source_freshness(asked, settings.warehouse) if asked else []
-    found = freshness.verdicts(results, tables, configured)
+    rules = freshness_rules(settings.source_freshness_hours)
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     con = warehouse.connect(settings.warehouse)
     try:
-        freshness.record(con, found, dt.datetime.now(dt.UTC).replace(tzinfo=None))
+        found = freshness.verdicts(con, rules, tables, configured, now)
+        freshness.record(con, found, now)
     finally:
         con.close()
     for verdict in found:
         if verdict.status == freshness.NOT_CONFIGURED:
             context.log.info(f"{verdict.message}: no freshness verdict (skipped)")
             continue
-        severe = verdict.status in (freshness.ERROR, freshness.RUNTIME_ERROR)
+        severe = verdict.status == freshness.ERROR
         yield AssetCheckResult(
             asset_key=AssetKey([verdict.source, verdict.entity]),
             check_name=FRESHNESS_CHECK,
@@ -207,7 +205,7 @@ def source_freshness(context: AssetCheckExecutionContext) -> Iterator[AssetCheck
 source_freshness_job = define_asset_job(
     "source_freshness_checks",
     selection=AssetSelection.checks(source_freshness),
-    description="dbt source freshness of every raw table, without loading anything.",
+    description="dbt source freshness of every raw table (the sources YAML), without loading anything.",
 )
 freshness_defs = Definitions(
     asset_checks=[source_freshness],
