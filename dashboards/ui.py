@@ -93,13 +93,6 @@ def empty(frame: pl.DataFrame, what: str = "these filters") -> bool:
     return False
 
 
-def watermarks(meta: dict[str, object]) -> pl.DataFrame:
-    rows = json.loads(meta["source_watermarks"]) if meta.get("source_watermarks") else []
-    return pl.DataFrame(
-        rows, schema={"source": pl.String, "entity": pl.String, "watermark": pl.String, "loaded_at": pl.String}
-    )
-
-
 def checks(meta: dict[str, object]) -> pl.DataFrame:
     rows = json.loads(meta["check_results"]) if meta.get("check_results") else []
     return pl.DataFrame(

@@ -161,6 +161,8 @@ def run(
         console.print(f"[red]failed check[/red] {check}")
     for check in summary.warned_checks:
         console.print(f"[yellow]check warning[/yellow] {check} (recorded in quality.dq_results; blocks nothing)")
+    for source in summary.stale_sources:
+        console.print(f"[yellow]stale source[/yellow] {source} (published anyway; shown on data health)")
     for failure in summary.failures:
         console.print(f"[red]failed[/red] {failure}")
     if not summary.success:

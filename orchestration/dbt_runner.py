@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from core.settings import REPO_ROOT, get_settings
 
 DBT_PROJECT = REPO_ROOT / "dbt_project"
+MANIFEST = DBT_PROJECT / "target" / "manifest.json"
 # dbt installed beside this Python, whether or not the environment is activated.
 DBT_EXECUTABLE = Path(sys.executable).parent / "dbt"
 # The dbt models that score the Python forecasts (dbt_project/models/forecasts/): they read the
@@ -28,8 +31,25 @@ def dbt_environment(warehouse: Path) -> dict[str, str]:
         "O2C_DUCKDB_MEMORY_LIMIT": settings.duckdb_memory_limit,
         # the var write_off_after_days_past_due
         "O2C_WRITE_OFF_AFTER_DAYS_PAST_DUE": "" if policy is None else str(policy),
+        **freshness_environment(settings.source_freshness_hours),
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
     }
+
+
+# The var source_freshness_hours (every source's error_after) defaults to this variable.
+FRESHNESS_VARIABLE = "O2C_SOURCE_FRESHNESS_HOURS"
+
+
+def freshness_environment(hours: int) -> dict[str, str]:
+    """The var source_freshness_hours, which dbt renders into the sources' freshness when it
+    parses; the same value under DBT_ENV_CUSTOM_ENV_, which dbt writes into the manifest's
+    metadata.env, so a reader of the manifest knows which bound its freshness was parsed with."""
+    return {FRESHNESS_VARIABLE: str(hours), f"DBT_ENV_CUSTOM_ENV_{FRESHNESS_VARIABLE}": str(hours)}
+
+
+def parsed_freshness_hours(manifest: dict[str, Any]) -> str | None:
+    """The O2C_SOURCE_FRESHNESS_HOURS a manifest was parsed with (None: parsed without it)."""
+    return manifest["metadata"].get("env", {}).get(FRESHNESS_VARIABLE)
 
 
 def dbt_command(args: list[str], warehouse: Path, work_dir: Path | None = None) -> tuple[list[str], dict[str, str]]:
@@ -55,10 +75,9 @@ NOT_PROJECT_FOLDERS = {"target", "logs", "dbt_packages"}
 
 def manifest_is_current() -> bool:
     """Whether dbt_project/target/manifest.json is newer than every file it is parsed from."""
-    manifest = DBT_PROJECT / "target" / "manifest.json"
-    if not manifest.exists():
+    if not MANIFEST.exists():
         return False
-    parsed = manifest.stat().st_mtime_ns
+    parsed = MANIFEST.stat().st_mtime_ns
     for folder, subfolders, files in os.walk(DBT_PROJECT):
         subfolders[:] = [s for s in subfolders if s not in NOT_PROJECT_FOLDERS]  # not walked into
         for name in files:
@@ -70,20 +89,28 @@ def manifest_is_current() -> bool:
 def prepare_manifest_if_stale() -> Path:
     """The manifest, parsed again only when a model, macro, YAML or seed file changed since: a
     parse is a dbt process of its own (8 s here), which every `o2c run` paid."""
-    return DBT_PROJECT / "target" / "manifest.json" if manifest_is_current() else prepare_manifest()
+    return MANIFEST if manifest_is_current() else prepare_manifest()
 
 
 def prepare_manifest() -> Path:
     """Parse the dbt project into dbt_project/target/manifest.json, which the Dagster
-    definitions load. Parsed beside it and moved in, so concurrent parses never leave a
-    half-written manifest. Reads no settings: parsing opens no warehouse, and the manifest's
-    shape does not depend on O2C_* (dbt re-reads them when it builds)."""
-    target = DBT_PROJECT / "target"
-    target.mkdir(exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=target, prefix=".parse-") as work:
+    definitions load."""
+    parse_manifest()
+    return MANIFEST
+
+
+def parse_manifest() -> dict[str, Any]:
+    """Parse the dbt project into dbt_project/target/manifest.json and return what was parsed
+    (another process may replace the file right after). Parsed beside it and moved in, so
+    concurrent parses never leave a half-written manifest. Opens no warehouse; of the settings it
+    reads only the freshness bound, which dbt renders into the sources' freshness (the freshness
+    check reads it from the manifest; everything else dbt re-reads when it builds)."""
+    MANIFEST.parent.mkdir(exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=MANIFEST.parent, prefix=".parse-") as work:
         command = [str(DBT_EXECUTABLE), "parse", "--project-dir", str(DBT_PROJECT), "--profiles-dir", str(DBT_PROJECT)]
         env = {
             **os.environ,
+            **freshness_environment(get_settings().source_freshness_hours),
             "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
             "DBT_TARGET_PATH": str(Path(work) / "target"),
             "DBT_LOG_PATH": str(Path(work) / "logs"),
@@ -91,8 +118,10 @@ def prepare_manifest() -> Path:
         result = subprocess.run(command, env=env, text=True, capture_output=True, check=False)
         if result.returncode != 0:
             raise RuntimeError(f"dbt parse failed:\n{result.stdout[-3000:]}")
-        os.replace(Path(work) / "target" / "manifest.json", target / "manifest.json")
-    return target / "manifest.json"
+        parsed = Path(work) / "target" / "manifest.json"
+        manifest: dict[str, Any] = json.loads(parsed.read_text())
+        os.replace(parsed, MANIFEST)
+    return manifest
 
 
 if __name__ == "__main__":

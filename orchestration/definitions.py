@@ -26,11 +26,11 @@ def defs() -> Definitions:
     from core.settings import get_settings
     from orchestration.defs import alerts, automation, forecasting, publish, quality, sources, transform
 
-    # Only what Dagster fixes when it loads (schedule times, the freshness bound); no shape.
+    # Only what Dagster fixes when it loads (schedule times); no shape.
     settings = get_settings()
     return Definitions.merge(
         sources.defs,
-        sources.freshness_defs(settings.source_freshness_hours),
+        sources.freshness_defs,
         quality.defs,
         transform.defs,
         forecasting.defs,

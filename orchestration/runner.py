@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from dagster import AssetCheckSeverity, AssetSelection, DagsterEventType, DagsterInstance, DagsterRunStatus, RunsFilter
 
 from core.settings import Settings
+from quality import freshness
 
 
 @dataclass
@@ -19,6 +20,7 @@ class RunSummary:
     steps: list[tuple[str, str]] = field(default_factory=list)  # (step, succeeded / failed / skipped)
     failed_checks: list[str] = field(default_factory=list)  # severity error: blocked what follows
     warned_checks: list[str] = field(default_factory=list)  # severity warning: recorded, blocked nothing
+    stale_sources: list[str] = field(default_factory=list)  # failed freshness: shown stale, blocked nothing
     failures: list[str] = field(default_factory=list)  # readable reasons, one per failed step
 
 
@@ -103,7 +105,9 @@ def run_pipeline(settings: Settings, select: str | None = None, full_refresh: bo
     for evaluation in result.get_asset_check_evaluations():
         if not evaluation.passed:
             name = f"{evaluation.check_name} on {evaluation.asset_key.to_user_string()}"
-            if evaluation.severity == AssetCheckSeverity.WARN:
+            if evaluation.check_name == freshness.CHECK:  # never blocks the publish (defs/publish.py)
+                summary.stale_sources.append(f"{evaluation.asset_key.to_user_string()}: {evaluation.description}")
+            elif evaluation.severity == AssetCheckSeverity.WARN:
                 summary.warned_checks.append(name)
             else:
                 summary.failed_checks.append(name)

@@ -268,6 +268,18 @@ def test_cycle_times_cash_forecast_and_data_health_show_the_marts(app_env: Path)
     assert metrics(at)["Checks in the build"] == str(len(checks))
     assert metrics(at)["Failed (blocking)"] == "0"
     assert any("data docs" in m.value for m in at.markdown)
+    # Freshness: the verdicts the build's source_freshness check recorded, as published. The build
+    # has just loaded every configured source, so each of their tables is fresh; the others are not
+    # configured (neither fresh nor stale), and only the fresh ones have a check result.
+    recorded = mart(app_env, "select source, entity, status from quality.source_freshness")
+    shown = next(d.value for d in at.dataframe if "stale" in d.value.columns)
+    assert sorted(zip(shown["source"], shown["entity"], shown["status"], strict=True)) == sorted(recorded.iter_rows())
+    assert set(recorded["status"]) == {"pass", "not configured"}
+    passed = {(s, e) for s, e, status in recorded.iter_rows() if status == "pass"}
+    checked = {tuple(c["asset"].split("/")) for c in checks if c["check"] == "source_freshness"}
+    assert checked == passed
+    assert all(c["passed"] for c in checks if c["check"] == "source_freshness")
+    assert metrics(at)["Stale source tables"] == "0"
 
 
 def test_cycle_times_shows_order_and_invoice_quality_from_the_marts(app_env: Path) -> None:

@@ -21,6 +21,7 @@ def test_the_manifest_is_current_until_a_file_it_is_parsed_from_changes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(dbt_runner, "DBT_PROJECT", tmp_path)
+    monkeypatch.setattr(dbt_runner, "MANIFEST", tmp_path / "target" / "manifest.json")
     assert not dbt_runner.manifest_is_current()  # never parsed
     _at(tmp_path / "models" / "marts" / "fct_x.sql", 100)
     _at(tmp_path / "dbt_project.yml", 100)

@@ -19,6 +19,7 @@ import polars as pl
 import pytest
 
 from core.settings import REPO_ROOT as REPO
+from ingestion.pipeline import SOURCES
 from orchestration.dbt_runner import DBT_PROJECT, prepare_manifest
 from tests.conftest import END, O2C, o2c
 
@@ -84,7 +85,16 @@ def test_definitions_hold_the_whole_asset_graph(tmp_path: Path, monkeypatch: pyt
     check_names = {k.name for k in graph.asset_check_keys}
     data_tests = {n["name"] for n in manifest["nodes"].values() if n["resource_type"] == "test"}
     assert data_tests <= check_names, sorted(data_tests - check_names)[:5]
-    assert any(name.startswith("freshness_check") for name in check_names)
+    # Freshness: dbt's source freshness, one check per source table the YAML gives a bound (the raw
+    # tables; the forecasts, dbt sources too, are written by the build and have none).
+    sources = {
+        n["source_name"] + "." + n["name"]
+        for n in manifest["sources"].values()
+        if n["freshness"]["error_after"]["count"] is not None
+    }
+    assert {s.split(".")[0] for s in sources} == set(SOURCES)
+    freshness = {".".join(k.asset_key.path) for k in graph.asset_check_keys if k.name == "source_freshness"}
+    assert freshness == sources
     assert AssetKey(["serving", "warehouse"]) in keys
     # Publish waits for every mart and every forecast; forecasts follow the marts they read.
     marts = {AssetKey(["marts", n]) for n, node in models.items() if node["fqn"][1] == "marts"}
@@ -100,11 +110,12 @@ def test_definitions_hold_the_whole_asset_graph(tmp_path: Path, monkeypatch: pyt
     assert {j.name for j in defs.jobs} >= {"full_build", "ingest_only", "dbt_only", "publish_only"}
     assert {s.name for s in defs.schedules} == {
         "daily_build",
+        "source_freshness",
         "collector_reports_daily",
         "cfo_digest_weekly",
         "dunning_daily",
     }
-    assert {s.name for s in defs.sensors} >= {"new_payment_files", "source_freshness"}
+    assert {s.name for s in defs.sensors} >= {"new_payment_files"}
     # Every step that writes the warehouse is in the single-writer pool.
     pools = {a.op.pool for a in defs.assets if hasattr(a, "op") and a.op.pool}
     assert pools == {"warehouse"}
@@ -275,13 +286,13 @@ def test_the_dagster_ui_serves_the_pipeline(tmp_path: Path) -> None:
         }
         assert {s["name"] for s in repository["schedules"]} == {
             "daily_build",
+            "source_freshness",
             "collector_reports_daily",
             "cfo_digest_weekly",
             "dunning_daily",
         }
         assert {s["name"] for s in repository["sensors"]} == {
             "new_payment_files",
-            "source_freshness",
             "alerts_after_publish",
         }
         assert (tmp_path / "dagster" / "dagster.yaml").exists()

@@ -16,6 +16,7 @@ from orchestration.defs.forecasting import FORECAST_ASSETS
 from orchestration.defs.transform import forecast_scoring_dbt_assets, o2c_dbt_assets
 from orchestration.resources import WAREHOUSE_POOL, WarehouseResource
 from orchestration.serving import publish
+from quality import freshness
 
 SERVING_KEY = AssetKey(["serving", "warehouse"])
 
@@ -23,6 +24,16 @@ SERVING_KEY = AssetKey(["serving", "warehouse"])
 def _mart_keys() -> list[AssetKey]:
     # The dbt models in the marts schema (dbt-dagster keys a model [schema, name]).
     return [key for key in o2c_dbt_assets.keys if key.path[0] == "marts"]
+
+
+def blocking(check: dict[str, object]) -> bool:
+    """A failed error check stops the publish, except source freshness: a company whose bank file
+    stopped arriving still needs its dashboards, which show the staleness (data health)."""
+    return (
+        not check["passed"]
+        and check["severity"] == AssetCheckSeverity.ERROR.value
+        and check["check"] != freshness.CHECK
+    )
 
 
 def check_results(context: AssetExecutionContext) -> list[dict[str, object]]:
@@ -55,9 +66,9 @@ def check_results(context: AssetExecutionContext) -> list[dict[str, object]]:
 def serving_warehouse(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
     """The marts and forecasts, copied into a new serving.duckdb and swapped in atomically."""
     checks = check_results(context)
-    blocking = [c for c in checks if not c["passed"] and c["severity"] == AssetCheckSeverity.ERROR.value]
-    if blocking:
-        names = ", ".join(f"{c['check']} on {c['asset']}" for c in blocking)
+    failed = [c for c in checks if blocking(c)]
+    if failed:
+        names = ", ".join(f"{c['check']} on {c['asset']}" for c in failed)
         raise Failure(description=f"Not published, the previous serving file stays: blocking checks failed: {names}")
     settings = get_settings()
     published = publish(warehouse.path(), settings.serving, build_id=context.run_id, checks=checks)

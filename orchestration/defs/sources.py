@@ -1,28 +1,40 @@
-"""Raw source assets: one dlt load per source system, run through dagster-dlt."""
+"""Raw source assets: one dlt load per source system, run through dagster-dlt; and their
+freshness checks, which evaluate dbt's source freshness definition."""
 
 import datetime as dt
+import json
+from collections.abc import Iterator
 
 from dagster import (
+    AssetCheckExecutionContext,
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
     AssetExecutionContext,
     AssetKey,
     AssetsDefinition,
+    AssetSelection,
     AssetSpec,
     Backoff,
     Definitions,
     Failure,
     MaterializeResult,
     RetryPolicy,
-    build_last_update_freshness_checks,
-    build_sensor_for_freshness_checks,
+    ScheduleDefinition,
+    define_asset_job,
     multi_asset,
+    multi_asset_check,
 )
 from dagster_dlt import DagsterDltResource, DagsterDltTranslator
 from dagster_dlt.asset_decorator import build_dlt_asset_specs
 from dagster_dlt.translator import DltResourceTranslatorData
 
+from core import db
 from core.settings import get_settings
 from ingestion import pipeline
+from orchestration.dbt_runner import MANIFEST, parse_manifest, parsed_freshness_hours
 from orchestration.resources import WAREHOUSE_POOL, ingest_config
+from quality import freshness
 
 GROUP = "sources"
 
@@ -121,14 +133,86 @@ def raw_source_assets(source: str) -> AssetsDefinition:
 raw_assets = [raw_source_assets(source) for source in sources()]
 
 
-def freshness_defs(hours: int) -> Definitions:
-    """The freshness checks of every raw table and the sensor that evaluates them. The bound
-    (O2C_SOURCE_FRESHNESS_HOURS) is fixed when the definitions load, as Dagster wants it."""
-    checks = build_last_update_freshness_checks(assets=raw_assets, lower_bound_delta=dt.timedelta(hours=hours))
-    return Definitions(
-        asset_checks=checks,
-        sensors=[build_sensor_for_freshness_checks(freshness_checks=checks, name="source_freshness")],
-    )
+FRESHNESS_CHECK = freshness.CHECK
+# The tables dbt declares as sources (the contract's entities; tests/test_contract_sources.py keeps
+# the two equal), not the quarantine tables that are raw assets too.
+SOURCE_TABLES = [AssetKey([source, entity]) for source in sources() for entity in pipeline.source_entities(source)]
+
+
+def freshness_rules(hours: int) -> dict[tuple[str, str], freshness.Rule]:
+    """The sources' freshness as dbt parsed it with this bound: from the manifest the run already
+    has (`o2c run` and `make setup` parse it with the setting), parsed again (one dbt parse, about
+    15 s) only when it was parsed with another bound, e.g. a setting changed under a long-running
+    Dagster. The bound is rendered into every source's error_after, so the manifest's numbers are
+    the setting's only when it was parsed with it."""
+    manifest = json.loads(MANIFEST.read_text())
+    if parsed_freshness_hours(manifest) != str(hours):
+        manifest = parse_manifest()
+    return freshness.rules(manifest)
+
+
+@multi_asset_check(
+    name=FRESHNESS_CHECK,
+    specs=[
+        AssetCheckSpec(
+            FRESHNESS_CHECK,
+            asset=key,
+            description="dbt source freshness of this raw table (bounds in the dbt sources YAML)",
+        )
+        for key in SOURCE_TABLES
+    ],
+    can_subset=True,
+    pool=WAREHOUSE_POOL,  # the verdicts are written to the warehouse
+)
+def source_freshness(context: AssetCheckExecutionContext) -> Iterator[AssetCheckResult]:
+    """dbt's verdict per raw table, evaluated on the load logs without starting dbt: pass passes,
+    warn fails as a warning, error fails as an error. Neither stops the publish
+    (orchestration/defs/publish.py): stale data is shown as stale, not withheld. A table this
+    installation does not load gets no result, so Dagster shows its check as skipped, neither fresh
+    nor stale; quality.source_freshness says "not configured"."""
+    settings = get_settings()  # read now, as every step does
+    configured = pipeline.configured_sources(ingest_config(settings))
+    tables = sorted((k.asset_key.path[0], k.asset_key.path[1]) for k in context.selected_asset_check_keys)
+    rules = freshness_rules(settings.source_freshness_hours)
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    con = db.connect(settings.warehouse)
+    try:
+        found = freshness.verdicts(con, rules, tables, configured, now)
+        freshness.record(con, found, now)
+    finally:
+        con.close()
+    for verdict in found:
+        if verdict.status == freshness.NOT_CONFIGURED:
+            context.log.info(f"{verdict.message}: no freshness verdict (skipped)")
+            continue
+        severe = verdict.status == freshness.ERROR
+        yield AssetCheckResult(
+            asset_key=AssetKey([verdict.source, verdict.entity]),
+            check_name=FRESHNESS_CHECK,
+            passed=verdict.status == freshness.PASS,
+            severity=AssetCheckSeverity.ERROR if severe else AssetCheckSeverity.WARN,
+            description=verdict.message,
+            metadata={
+                "status": verdict.status,
+                "last_loaded_at": str(verdict.last_loaded_at) if verdict.last_loaded_at else None,
+                "age_hours": verdict.age_hours,
+                "warn_after": verdict.warn_after,
+                "error_after": verdict.error_after,
+            },
+        )
+
+
+# Between builds, the checks alone, every hour (what the deprecated freshness sensor did).
+source_freshness_job = define_asset_job(
+    "source_freshness_checks",
+    selection=AssetSelection.checks(source_freshness),
+    description="dbt source freshness of every raw table (the sources YAML), without loading anything.",
+)
+freshness_defs = Definitions(
+    asset_checks=[source_freshness],
+    jobs=[source_freshness_job],
+    schedules=[ScheduleDefinition(name=FRESHNESS_CHECK, job=source_freshness_job, cron_schedule="0 * * * *")],
+)
 
 
 defs = Definitions(assets=raw_assets, resources={"dlt": DagsterDltResource()})
