@@ -200,7 +200,7 @@ def _engine_lines(result: dict[str, object]) -> list[str]:
     engine_result = result.get("engine")
     if not engine_result:
         return []
-    latency = result["dashboard_latency"]
+    latency = [q for q in result["dashboard_latency"] if q["p95_ms"] is not None]
     worst = max(latency, key=lambda q: q["p95_ms"])
     return [
         f"Engine limit: dbt build {engine_result['dbt_build_seconds']} s (its models' own times add up to "

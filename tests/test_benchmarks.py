@@ -57,6 +57,9 @@ def test_bench_writes_a_complete_results_file(tmp_path: Path) -> None:
     assert set(result["engine"]["ingestion"]) == {"processor", "bank"}
     queries = {p.stem for p in (REPO_ROOT / "dashboards" / "queries").glob("*.sql")}
     assert {q["query"] for q in result["dashboard_latency"]} == queries
-    assert all(0 < q["p50_ms"] <= q["p95_ms"] for q in result["dashboard_latency"])
+    measured = [q for q in result["dashboard_latency"] if q["p50_ms"] is not None]
+    # Not measured: only what the stage-by-stage bench does not build (the freshness check's table).
+    assert {q["query"] for q in result["dashboard_latency"]} - {q["query"] for q in measured} <= {"source_freshness"}
+    assert all(0 < q["p50_ms"] <= q["p95_ms"] for q in measured)
     text = doc.read_text()
     assert "<!-- BEGIN SCALE xs -->" in text and "Engine limit" in text and "Dashboard queries" in text
