@@ -2,7 +2,8 @@
 -- pay whether it was kept: paid in full by the promised date, broken once that date has passed
 -- without it, pending before. Of several promises on one invoice the latest counts (the one
 -- recorded last: latest action date, then latest recorded): is_latest_promise marks it, and the
--- worklist (fct_worklist_items) and the alerts read only that one.
+-- worklist (fct_worklist_items) and the alerts read only that one; is_last_action_on_invoice marks
+-- the latest action of any type, the worklist's last action.
 
 with
 
@@ -10,11 +11,16 @@ actions as (
 
     select
         *,
-        -- 1 = the latest action of its type on its invoice
+        -- 1 = the latest action of its type on its invoice, and the latest of any type: by action
+        -- date, then the one recorded last
         row_number() over (
             partition by invoice_id, action_type
             order by action_date desc, updated_at desc, action_id desc
-        ) as recency_rank
+        ) as recency_rank,
+        row_number() over (
+            partition by invoice_id
+            order by action_date desc, updated_at desc, action_id desc
+        ) as recency_rank_on_invoice
     from {{ ref('stg_ops__collection_actions') }}
 
 ),
@@ -55,6 +61,7 @@ select
     actions.action_type = 'promise_to_pay'
     and actions.invoice_id is not null
     and actions.recency_rank = 1 as is_latest_promise,
+    actions.invoice_id is not null and actions.recency_rank_on_invoice = 1 as is_last_action_on_invoice,
     actions.updated_at
 from actions
 cross join as_of

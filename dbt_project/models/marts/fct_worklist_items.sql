@@ -52,30 +52,14 @@ open_disputes as (
 
 ),
 
--- the actions on each invoice, 1 = the last (latest action date, then latest recorded)
-ranked_actions as (
-
-    select
-        invoice_id,
-        action_type,
-        action_date,
-        row_number() over (
-            partition by invoice_id
-            order by action_date desc, updated_at desc, action_id desc
-        ) as recency_rank
-    from {{ ref('fct_collection_actions') }}
-    where invoice_id is not null
-
-),
-
 last_actions as (
 
     select
         invoice_id,
         action_type as last_action,
         action_date as last_action_date
-    from ranked_actions
-    where recency_rank = 1
+    from {{ ref('fct_collection_actions') }}
+    where is_last_action_on_invoice
 
 ),
 
