@@ -15,13 +15,16 @@ from dataclasses import dataclass
 from typing import Any
 
 import duckdb
+import polars as pl
+
+from core.db import table_exists
+from ingestion.warehouse import LOAD_LOG
+from quality.results import QUALITY_SCHEMA
 
 # The Dagster check that reports these verdicts (orchestration/defs/sources.py); the publish and
 # `o2c run` tell its failures apart: a stale source never stops the publish.
 CHECK = "source_freshness"
-QUALITY_SCHEMA = "quality"
 TABLE = "source_freshness"
-LOAD_LOG = "_o2c_load_log"  # ingestion/warehouse.py LOAD_LOG, the table the macro reads
 # The loaded_at_query of the raw sources: the macro source_loaded_at (macros/source_loaded_at.sql),
 # the newest finished_at of the table in its schema's load log. Evaluated here as that query.
 LOAD_LOG_QUERY = "{{ source_loaded_at(this) }}"
@@ -115,13 +118,6 @@ def status(age_seconds: float, rule: Rule) -> str:
     return PASS
 
 
-def _has_table(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
-    found = con.execute(
-        "select count(*) from duckdb_tables() where schema_name = ? and table_name = ?", [schema, table]
-    ).fetchone()
-    return found is not None and found[0] > 0
-
-
 def loaded_at(con: duckdb.DuckDBPyConnection, rules_: list[Rule]) -> dict[tuple[str, str], dt.datetime | None]:
     """When each table was last loaded, as its rule measures it: the load log (one query per
     schema) or the newest loaded_at_field of the table. None when nothing says (never loaded)."""
@@ -131,7 +127,7 @@ def loaded_at(con: duckdb.DuckDBPyConnection, rules_: list[Rule]) -> dict[tuple[
         if rule.loaded_at_query == LOAD_LOG_QUERY and not rule.filter:
             by_schema.setdefault(rule.schema, []).append(rule)
         elif rule.loaded_at_field and not rule.loaded_at_query:
-            if not _has_table(con, rule.schema, rule.identifier):
+            if not table_exists(con, rule.schema, rule.identifier):
                 out[(rule.source, rule.entity)] = None
                 continue
             where = f" where {rule.filter}" if rule.filter else ""
@@ -146,7 +142,7 @@ def loaded_at(con: duckdb.DuckDBPyConnection, rules_: list[Rule]) -> dict[tuple[
             )
     for schema, schema_rules in by_schema.items():
         newest: dict[str, dt.datetime] = {}
-        if _has_table(con, schema, LOAD_LOG):
+        if table_exists(con, schema, LOAD_LOG):
             rows = con.execute(f'select entity, max(finished_at) from "{schema}"."{LOAD_LOG}" group by entity')
             newest = {entity: finished for entity, finished in rows.fetchall() if finished is not None}
         for rule in schema_rules:
@@ -214,19 +210,21 @@ def record(con: duckdb.DuckDBPyConnection, found: list[Verdict], checked_at: dt.
         f"comment on table {QUALITY_SCHEMA}.{TABLE} is 'dbt source freshness per raw table, as of the last "
         "check: pass, warn, error, or not configured (not loaded by this installation).'"
     )
-    for v in found:
-        con.execute(f"delete from {QUALITY_SCHEMA}.{TABLE} where source = ? and entity = ?", [v.source, v.entity])
+    if not found:
+        return
+    frame = pl.DataFrame(
+        [{**v.__dict__, "checked_at": checked_at} for v in found],
+        schema={
+            "source": pl.String, "entity": pl.String, "status": pl.String, "last_loaded_at": pl.Datetime,
+            "age_hours": pl.Float64, "warn_after": pl.String, "error_after": pl.String, "message": pl.String,
+            "checked_at": pl.Datetime,
+        },
+    )  # fmt: skip
+    con.register("_verdicts", frame.to_arrow())
+    try:
         con.execute(
-            f"insert into {QUALITY_SCHEMA}.{TABLE} values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                v.source,
-                v.entity,
-                v.status,
-                v.last_loaded_at,
-                v.age_hours,
-                v.warn_after,
-                v.error_after,
-                v.message,
-                checked_at,
-            ],
+            f"delete from {QUALITY_SCHEMA}.{TABLE} where (source, entity) in (select (source, entity) from _verdicts)"
         )
+        con.execute(f"insert into {QUALITY_SCHEMA}.{TABLE} by name select * from _verdicts")
+    finally:
+        con.unregister("_verdicts")
