@@ -96,8 +96,15 @@ def empty(frame: pl.DataFrame, what: str = "these filters") -> bool:
 def checks(meta: dict[str, object]) -> pl.DataFrame:
     rows = json.loads(meta["check_results"]) if meta.get("check_results") else []
     return pl.DataFrame(
-        rows, schema={"asset": pl.String, "check": pl.String, "passed": pl.Boolean, "severity": pl.String}
-    )
+        rows,
+        schema={
+            "asset": pl.String,
+            "check": pl.String,
+            "passed": pl.Boolean,
+            "severity": pl.String,
+            "blocking": pl.Boolean,
+        },
+    ).with_columns(pl.col("blocking").fill_null(False))  # a build published before it was recorded: it blocked nothing
 
 
 def like_pattern(text: str) -> str:
