@@ -21,26 +21,17 @@ _ACCURACY_SCHEMA = {"series": pl.String, "model": pl.String, "wape_pct": pl.Floa
 
 
 def weekly_series(con: duckdb.DuckDBPyConnection, origin: dt.date) -> pl.DataFrame:
-    """unique_id, ds (week end), y: invoiced revenue, order intake and order count per week up to `origin`."""
+    """unique_id, ds (week end), y: invoiced revenue, order intake and order count per week up to `origin`,
+    summed from their daily series (marts.fct_revenue_daily)."""
     sql = f"""
     with
-    invoiced as (
-        select invoice_date as day, invoice_amount_rc::double as amount, 0 as n
-        from marts.fct_invoices where invoice_date <= $origin
-    ),
-    ordered as (
-        select order_date as day, order_amount_rc::double as amount, 1 as n
-        from marts.fct_orders where order_date <= $origin and not is_cancelled
+    daily as (
+        select series as unique_id, activity_date as day, activity_value as y
+        from marts.fct_revenue_daily where activity_date <= $origin
     ),
     weeks as (select range as week from range(0, {HISTORY_WEEKS})),
-    first_day as (select least((select min(day) from invoiced), (select min(day) from ordered)) as day),
-    weekly as (
-        select 'invoiced_revenue_rc' as unique_id, ($origin - day) // 7 as week, sum(amount) as y from invoiced group by all
-        union all
-        select 'order_intake_rc', ($origin - day) // 7, sum(amount) from ordered group by all
-        union all
-        select 'orders', ($origin - day) // 7, count(*)::double from ordered group by all
-    ),
+    first_day as (select min(day) as day from daily),
+    weekly as (select unique_id, ($origin - day) // 7 as week, sum(y) as y from daily group by all),
     series as (select unnest(['invoiced_revenue_rc', 'order_intake_rc', 'orders']) as unique_id)
     select
         series.unique_id,

@@ -350,7 +350,8 @@ def _keep_invoices(where: str) -> list[str]:
 def _forecast_sparse(built: Path, tmp_path: Path, statements: list[str]) -> tuple[Path, dict[str, dict]]:
     """A degraded copy of the built warehouse, forecast end to end: (its path, each step's metadata).
     The marts the forecasts read that dbt builds from the degraded ones (weekly receipts from the
-    payments) are rebuilt by dbt, as a build on such data would."""
+    payments, the revenue series from the invoices and orders) are rebuilt by dbt, as a build on such
+    data would."""
     import shutil
 
     warehouse = tmp_path / "warehouse.duckdb"
@@ -361,7 +362,9 @@ def _forecast_sparse(built: Path, tmp_path: Path, statements: list[str]) -> tupl
             con.execute(statement)
     finally:
         con.close()
-    rebuilt = run_dbt(["run", "--select", "fct_receipts_weekly"], warehouse, tmp_path / "dbt", capture=True)
+    rebuilt = run_dbt(
+        ["run", "--select", "fct_receipts_weekly", "fct_revenue_daily"], warehouse, tmp_path / "dbt", capture=True
+    )
     assert rebuilt.returncode == 0, rebuilt.stdout[-3000:]
     con = duckdb.connect(str(warehouse))
     try:

@@ -82,7 +82,7 @@ revenue_forecast = forecast_asset(
     "revenue_forecast",
     run.revenue_forecast,
     ["revenue_forecast", "revenue_forecast_accuracy", "revenue_forecast_history"],
-    ["fct_invoices", "fct_orders"],
+    ["fct_revenue_daily"],
 )
 cash_forecast = forecast_asset(
     "cash_forecast",

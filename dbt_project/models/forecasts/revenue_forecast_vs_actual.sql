@@ -26,31 +26,10 @@ as_of as (
 daily as (
 
     select
-        'invoiced_revenue_rc' as series,
-        invoice_date as activity_date,
-        cast(sum(invoice_amount_rc) as double) as y
-    from {{ ref('fct_invoices') }}
-    group by invoice_date
-
-    union all
-
-    select
-        'order_intake_rc' as series,
-        order_date as activity_date,
-        cast(sum(order_amount_rc) as double) as y
-    from {{ ref('fct_orders') }}
-    where not is_cancelled
-    group by order_date
-
-    union all
-
-    select
-        'orders' as series,
-        order_date as activity_date,
-        cast(count(*) as double) as y
-    from {{ ref('fct_orders') }}
-    where not is_cancelled
-    group by order_date
+        series,
+        activity_date,
+        activity_value as y
+    from {{ ref('fct_revenue_daily') }}
 
 ),
 
