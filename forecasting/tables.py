@@ -1,5 +1,5 @@
-"""The `forecasts` schema: every table in it, with its description (the forecasting assets write
-all but DBT_MODELS, which dbt builds from them).
+"""The `forecasts` schema: every table the forecasting assets write, with its description, and the
+names of the tables dbt builds from them (DBT_MODELS, described in their dbt YAML).
 
 The descriptions become DuckDB comments (publishing copies them into the serving file) and the
 Dagster asset descriptions; a test checks that every column written has one.
@@ -118,20 +118,6 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
         "Every revenue forecast made, kept for forecast-vs-actual tracking (one set per origin date).",
         {},  # same columns as revenue_forecast
     ),
-    "revenue_forecast_vs_actual": (
-        "Past revenue forecasts against what was invoiced and ordered, for every forecast week that has ended.",
-        {
-            "origin_date": ORIGIN,
-            "series": "Forecast series.",
-            "week": WEEK,
-            "week_end": WEEK_END,
-            "model": "Model that made the forecast.",
-            "forecast": "What was forecast.",
-            "actual": "What happened in the week.",
-            "error": "Forecast − actual.",
-            "abs_pct_error": "|forecast − actual| ÷ actual, %.",
-        },
-    ),
     "cash_forecast": (
         "Expected cash collections for each of the next 13 weeks: open items by predicted pay date "
         "(weighted by collection rate), forecast new invoicing by the collection curve, and unapplied "
@@ -151,20 +137,6 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
     "cash_forecast_history": (
         "Every cash forecast made, kept for forecast-vs-actual tracking (one set per origin date).",
         {},  # same columns as cash_forecast
-    ),
-    "cash_forecast_vs_actual": (
-        "Past cash forecasts against the receipts that came in, for every forecast week that has ended.",
-        {
-            "origin_date": ORIGIN,
-            "week": WEEK,
-            "week_start": WEEK_START,
-            "week_end": WEEK_END,
-            "expected_collections_rc": "What was forecast, reporting currency.",
-            "naive_rc": "The naive forecast, reporting currency.",
-            "actual_rc": "Receipts in the week (refunds excluded), reporting currency.",
-            "error_rc": "Forecast − actual.",
-            "abs_pct_error": "|forecast − actual| ÷ actual, %.",
-        },
     ),
     "backtest_pay_date": (
         "Rolling-origin backtest of the pay-date predictions: items open at each past month-end and paid "
@@ -206,9 +178,9 @@ TABLES["revenue_forecast_history"] = (TABLES["revenue_forecast_history"][0], TAB
 TABLES["cash_forecast_history"] = (TABLES["cash_forecast_history"][0], TABLES["cash_forecast"][1])
 
 # Tables of the schema that dbt builds from the histories and the marts once the forecasts are
-# written (dbt_project/models/forecasts/); every other table is written here and is a dbt source
-# (dbt_project/models/forecasts/_forecasts__sources.yml). Their descriptions are listed above all
-# the same, so TABLES describes the whole schema; a test checks that the dbt YAML says the same.
+# written (dbt_project/models/forecasts/), described in their dbt YAML, which dbt writes as table
+# comments (persist_docs). Every table in TABLES is written here and is a dbt source
+# (dbt_project/models/forecasts/_forecasts__sources.yml).
 DBT_MODELS = ("revenue_forecast_vs_actual", "cash_forecast_vs_actual")
 
 

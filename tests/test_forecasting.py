@@ -88,7 +88,7 @@ def test_forecast_tables_are_published_with_descriptions(built: Path) -> None:
         serving,
         "select table_name, comment from duckdb_tables() where schema_name = 'forecasts' order by table_name",
     )
-    assert set(described["table_name"]) == set(tables.TABLES)
+    assert set(described["table_name"]) == set(tables.TABLES) | set(tables.DBT_MODELS)
     assert described["comment"].is_not_null().all()
     columns = _frame(
         serving, "select table_name, column_name, comment from duckdb_columns() where schema_name = 'forecasts'"
@@ -381,7 +381,7 @@ def _status(warehouse: Path) -> dict[str, dict[str, object]]:
 
 def _assert_every_table_written(warehouse: Path) -> None:
     written = _frame(warehouse, "select table_name from duckdb_tables() where schema_name = 'forecasts'")
-    assert set(written["table_name"]) == set(tables.TABLES)
+    assert set(written["table_name"]) == set(tables.TABLES) | set(tables.DBT_MODELS)
     assert set(_status(warehouse)) == {step.__name__ for step in run.STEPS}
 
 
