@@ -1,0 +1,61 @@
+"""The shared vocabulary of figures: every page, email and letter writes money, percentages,
+days and aging colours through core.formatting."""
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+
+from core import formatting as fmt
+
+
+@pytest.mark.parametrize(
+    ("value", "currency", "decimals", "locale", "expected"),
+    [
+        (163922.3, "USD", 0, "en_US", "$163,922"),
+        (814776.487, "USD", 2, "en_US", "$814,776.49"),
+        (Decimal("163922.30"), "EUR", 2, "de_DE", "163.922,30\xa0€"),
+        (-1200, "USD", 0, "en_US", "-$1,200"),
+        (5, "GBP", 2, "en_GB", "£5.00"),
+        (None, "USD", 0, "en_US", "–"),
+    ],
+)
+def test_money_carries_its_currency_and_fixed_decimals(value, currency, decimals, locale, expected) -> None:
+    assert fmt.money(value, currency, decimals, locale) == expected
+
+
+def test_percentages_points_days_and_counts_say_their_unit() -> None:
+    assert fmt.percent(5.8) == "5.8%"
+    assert fmt.percent(12.345, 1, "de_DE") == "12,3\xa0%"
+    assert fmt.points(-50.04) == "−50.0 pp"
+    assert fmt.points(1.25) == "+1.2 pp"  # half to even, as Babel rounds
+    assert fmt.points(-0.01) == "0.0 pp"  # what rounds to zero has no sign
+    assert fmt.days(45.25) == "45.2 days"
+    assert fmt.days(1, 0) == "1 day"
+    assert fmt.change(3.4, "days") == "+3.4 days"
+    assert fmt.count(610, "item") == "610 items"
+    assert fmt.count(1, "item") == "1 item"
+    assert fmt.count(2, "delivery") == "2 deliveries"
+    assert fmt.date(dt.date(2026, 11, 30)) == "Nov 30, 2026"
+    assert fmt.date(dt.date(2026, 11, 30), "de_DE") == "30.11.2026"
+    assert [fmt.percent(None), fmt.days(None), fmt.date(None)] == ["–"] * 3
+
+
+def test_labels_are_words_with_the_currency_in_brackets() -> None:
+    assert fmt.label("open_ar_rc", "USD") == "Open AR (USD)"
+    assert fmt.label("mape_pct") == "MAPE (%)"
+    assert fmt.label("disputed_open_rc", "EUR") == "Disputed open (EUR)"
+    assert fmt.label("open_items") == "Open items"
+
+
+def test_aging_colours_run_from_green_to_the_darkest_red_for_the_oldest_bucket() -> None:
+    buckets = ["current", "1-30", "31-60", "61-90", "91-120", "121+"]
+    colours = fmt.aging_colours(buckets)
+    assert colours["current"] == fmt.SEVERITY[0] and colours["121+"] == fmt.SEVERITY[-1]
+    assert list(colours.values()) == list(fmt.SEVERITY)
+    # Fewer buckets still span the whole scale: the oldest is always the most severe.
+    assert fmt.aging_colours(["not due", "due", "late"]) == {
+        "not due": fmt.SEVERITY[0],
+        "due": fmt.SEVERITY[2],
+        "late": fmt.SEVERITY[-1],
+    }
