@@ -12,6 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 import simulator
+from ingestion import sources
 from ingestion.contract import ENTITIES, ERP_ENTITIES
 from ingestion.pipeline import ingest, ingest_source
 from simulator.writers import SIMULATED_ERP_ENTITIES
@@ -220,6 +221,38 @@ def test_postgres_and_sqlite_erps_produce_the_same_raw_tables(
         and types["invoice_date"] == "DATE"
         and types["updated_at"] == "TIMESTAMP"
     )
+
+
+def test_a_database_without_an_adbc_driver_reads_the_same_values(tmp_path: Path) -> None:
+    """SQLite and PostgreSQL are read through ADBC; any other database through dlt's `pyarrow`
+    backend. An in-memory SQLite database has no ADBC route, so it stands for "any other"."""
+    statements = [
+        "create table invoices (invoice_id text, customer_id text, invoice_date date, "
+        "invoice_amount numeric(18, 2), payment_terms_days integer, po_number text, updated_at timestamp)",
+        "insert into invoices values ('I1', 'C1', '2026-01-10', 100.5, 30, null, '2026-01-10 09:00:00'), "
+        "('I2', 'C2', '2026-01-20', 200, 45, 'PO-7', '2026-02-01 10:30:00')",
+    ]
+    in_memory = sa.create_engine("sqlite://", poolclass=sa.pool.StaticPool)
+    on_disk = sa.create_engine(f"sqlite:///{tmp_path / 'erp.sqlite'}")
+    for engine in (in_memory, on_disk):
+        with engine.begin() as conn:
+            for statement in statements:
+                conn.exec_driver_sql(statement)
+
+    def read(engine: sa.Engine, since: dt.datetime | None) -> pl.DataFrame:
+        frame = pl.concat(sources.read_sql_table(engine, "erp", "invoices", since))
+        # The two routes spell a timestamp differently (09:00:00 or 09:00:00.000000); conform parses both.
+        return frame.with_columns(pl.col("updated_at").str.to_datetime())
+
+    generic, adbc = read(in_memory, None), read(on_disk, None)
+    assert generic.equals(adbc)
+    assert generic.select("invoice_id", "invoice_date", "invoice_amount", "payment_terms_days", "po_number").rows() == [
+        ("I1", "2026-01-10", "100.50", "30", None),
+        ("I2", "2026-01-20", "200.00", "45", "PO-7"),
+    ]
+    assert generic["_source_row"].to_list() == [1, 2]
+    since = dt.datetime(2026, 1, 15)
+    assert read(in_memory, since)["invoice_id"].to_list() == read(on_disk, since)["invoice_id"].to_list() == ["I2"]
 
 
 def test_a_hand_made_folder_in_the_contract_loads(tmp_path: Path, small_world: tuple[Path, str]) -> None:
