@@ -16,9 +16,9 @@ from pathlib import Path
 
 import polars as pl
 import pyarrow as pa
-import pyarrow.compute as pc
 import sqlalchemy as sa
-from dlt.sources.sql_database import BaseTableLoader, sql_table
+from dlt.sources.sql_database import BaseTableLoader, get_table_loader_class
+from dlt.sources.sql_database.schema_types import table_to_columns
 
 from ingestion.conform import SOURCE_FILE, SOURCE_ROW
 from ingestion.contract import ENTITIES
@@ -52,8 +52,8 @@ _SENTINEL = "_o2c_sentinel"
 
 
 class AdbcTextLoader(BaseTableLoader):
-    """dlt's `sql_table` reflects the table and builds the query; this reads it as text through the
-    database's ADBC driver, which hands over Arrow batches with no Python object per row (dlt's own
+    """A dlt table loader: dlt builds the query (`make_query`, with its adapters); this reads it as
+    text through the database's ADBC driver, which hands over Arrow batches with no Python object per row (dlt's own
     backends read a SQLite table about 3 times slower: docs/decisions.md).
 
     The server renders every value as text. SQLite's driver infers each column's type from its
@@ -65,7 +65,8 @@ class AdbcTextLoader(BaseTableLoader):
     def load_rows(self, backend_kwargs: dict[str, object] | None = None) -> Iterator[pa.Table]:
         columns = list(self.table.columns)
         query = self.make_query().with_only_columns(*(self._as_text(c).label(c.name) for c in columns))
-        if self.engine.url.get_backend_name() == "sqlite":
+        sqlite = self.engine.url.get_backend_name() == "sqlite"
+        if sqlite:
             import adbc_driver_sqlite.dbapi as driver
 
             first = sa.select(*(sa.literal("").label(c.name) for c in columns), sa.literal(0).label(_SENTINEL))
@@ -77,12 +78,11 @@ class AdbcTextLoader(BaseTableLoader):
 
             connection = driver.connect(self.get_connection_url())
         with connection, connection.cursor() as cursor:
-            if self.engine.url.get_backend_name() == "sqlite":
+            if sqlite:
                 cursor.adbc_statement.set_options(**{"adbc.sqlite.query.batch_rows": str(self.chunk_size)})
             cursor.execute(self.compile_query(query))
-            for batch in cursor.fetch_record_batch():
-                if _SENTINEL in batch.schema.names:
-                    batch = batch.filter(pc.equal(batch.column(_SENTINEL), 1)).drop_columns([_SENTINEL])
+            batches = cursor.fetch_record_batch()
+            for batch in _after_sentinel(batches) if sqlite else batches:
                 yield pa.Table.from_batches([batch])
 
     def _as_text(self, column: sa.Column) -> sa.ColumnElement:
@@ -94,6 +94,15 @@ class AdbcTextLoader(BaseTableLoader):
             number = sa.func.typeof(column).in_(["integer", "real"])
             return sa.case((number, sa.func.printf(f"%.{scale}f", column)), else_=sa.cast(column, sa.Text))
         return sa.cast(column, sa.Text)
+
+
+def _after_sentinel(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    """The batches without the sentinel row (the very first) and its column: slicing copies nothing."""
+    ahead = True
+    for batch in batches:
+        if ahead and batch.num_rows:
+            batch, ahead = batch.slice(1), False
+        yield batch.drop_columns([_SENTINEL])
 
 
 def _uses_adbc(url: sa.URL) -> bool:
@@ -111,11 +120,13 @@ def read_sql_table(
     loaded_at: dt.datetime | None = None,
 ) -> Iterator[pl.DataFrame]:
     """Rows of a source database's table (the ERP, the ops store) changed since `since` (all rows
-    when None), as text, in chunks of about `chunk_rows` rows, through dlt's `sql_table`.
+    when None), as text, in chunks of about `chunk_rows` rows.
 
-    SQLite and PostgreSQL are read by `AdbcTextLoader`; any other database by dlt's `pyarrow`
-    backend with the declared types reflected (decimals keep their scale), then cast to text.
-    `_source_row` numbers run on across chunks.
+    dlt's table loaders do the work: SQLite and PostgreSQL are read by `AdbcTextLoader`, any other
+    database by dlt's `pyarrow` loader with the declared types reflected (decimals keep their
+    scale), then cast to text. They are called directly rather than through the `sql_table`
+    resource, whose configuration lookups cost about 25 ms a table and which has nothing to add
+    here (no pipeline, no dlt incremental: docs/decisions.md). `_source_row` runs on across chunks.
 
     A table without the cursor column (`updated_at`) is a full snapshot: every row is read on
     every load, stamped with `loaded_at`, and only rows whose values changed are loaded.
@@ -129,18 +140,14 @@ def read_sql_table(
             return query
         return query.where(table.c[cursor] >= sa.literal(since.isoformat(sep=" ", timespec="microseconds")))
 
-    table = sql_table(
-        credentials=engine,
-        table=entity,
-        chunk_size=chunk_rows,
-        backend="pyarrow",
-        reflection_level="full",
-        table_loader_class=AdbcTextLoader if _uses_adbc(engine.url) else None,
-        query_adapter_callback=changed_since,
+    table = sa.Table(entity, sa.MetaData(), autoload_with=engine)
+    loader_class = AdbcTextLoader if _uses_adbc(engine.url) else get_table_loader_class("pyarrow")
+    loader = loader_class(
+        engine, "pyarrow", table, table_to_columns(table), chunk_size=chunk_rows, query_adapter_callback=changed_since
     )
     stamp = (loaded_at or dt.datetime.now(dt.UTC).replace(tzinfo=None)).isoformat(sep=" ")
     offset = 0
-    for item in table:
+    for item in loader.load_rows():
         frame = pl.from_arrow(item)
         if frame.height:
             if cursor not in frame.columns:
