@@ -56,7 +56,8 @@ def _cfo_digest(snapshot: data.Snapshot, config: AlertConfig, settings: Settings
 
 def _dunning(snapshot: data.Snapshot, config: AlertConfig, settings: Settings, outcome: Outcome):
     keys = dunning.due_items(snapshot, config)["key"].to_list()
-    emails, warnings = dunning.emails(snapshot, config, sendlog.already_sent(settings.ops(), keys))
+    sender = dunning.Sender.from_settings(settings)
+    emails, warnings = dunning.emails(snapshot, config, sendlog.already_sent(settings.ops(), keys), sender)
     outcome.warnings += warnings
     return emails
 

@@ -129,6 +129,23 @@ class Settings(BaseSettings):
             return self.ops_url.get_secret_value()
         return f"sqlite:///{self.data_dir / 'ops' / 'ops.sqlite'}"
 
+    # Dunning letters (alerts/dunning.py). Multi-line values: real line breaks or a literal \n.
+    company_name: str | None = Field(None, description="Sender company named in every dunning letter.")
+    company_address: str | None = Field(
+        None, description="Sender company's postal address in dunning letters (multi-line)."
+    )
+    payment_instructions: str | None = Field(
+        None, description="How to pay, shown in every dunning letter: bank, IBAN, BIC… (multi-line)."
+    )
+    payment_url: str | None = Field(
+        None, description="Online payment link in dunning letters; {customer_id} is replaced by the customer's ID."
+    )
+    dunning_locale: str = Field(
+        "en_US",
+        description="Language and formats of a dunning letter when the customer's language has no templates "
+        "(en, de, fr, es have), e.g. en_US, de_DE.",
+    )
+
 
 def get_settings() -> Settings:
     return Settings()

@@ -35,6 +35,7 @@ CHECK_MODULES = frozenset(
         "test_contract_sources",  # the dbt sources match the contract
         "test_dbt_runner",  # when the manifest is parsed again
         "test_dbt_integration",  # the seeded dbt project: hand-checked marts, every dbt unit test
+        "test_dunning",  # hand-made customers in a hand-built serving file, aiosmtpd
         "test_mapping",
         "test_clv",
         "test_layout",  # the package import graph: no cycle, core imports no other package
