@@ -21,6 +21,7 @@
 -- promise's status (fct_collection_actions, the one home of the kept / broken / pending rule).
 
 {%- set buckets = aging_buckets() %}
+{%- set text = dbt.type_string() %}
 
 with
 
@@ -81,10 +82,10 @@ cohort_payments as (
     from cohort_items
     inner join {{ ref('int_open_item_events') }} as events
         on
-            cohort_items.invoice_id = events.invoice_id
-            and events.event_type = 'payment'
-            and events.effective_date > cohort_items.month_end
-            and events.effective_date <= cohort_items.window_end
+        cohort_items.invoice_id = events.invoice_id
+        and events.event_type = 'payment'
+        and cohort_items.month_end < events.effective_date
+        and cohort_items.window_end >= events.effective_date
     group by cohort_items.month_end, cohort_items.invoice_id
 
 ),
@@ -98,8 +99,8 @@ bucket_history as (
     from cohort_items
     left join cohort_payments
         on
-            cohort_items.month_end = cohort_payments.month_end
-            and cohort_items.invoice_id = cohort_payments.invoice_id
+        cohort_items.month_end = cohort_payments.month_end
+        and cohort_items.invoice_id = cohort_payments.invoice_id
     group by cohort_items.aging_bucket
 
 ),
@@ -286,15 +287,20 @@ scored as (
         end as urgency,
         cast(round(open_balance_rc * recovery_likelihood, 2) as {{ money_type() }}) as expected_recoverable_rc,
         case
-            when urgency_reason = 'disputed' then {{ dbt.concat(["'Disputed: '", "coalesce(dispute_reason, 'no reason given')"]) }}
-            when urgency_reason = 'promised' then {{ dbt.concat(["'Promised for '", "cast(promised_date as " ~ dbt.type_string() ~ ")"]) }}
+            when
+                urgency_reason = 'disputed'
+                then {{ dbt.concat(["'Disputed: '", "coalesce(dispute_reason, 'no reason given')"]) }}
+            when
+                urgency_reason = 'promised'
+                then {{ dbt.concat(["'Promised for '", "cast(promised_date as " ~ dbt.type_string() ~ ")"]) }}
             when urgency_reason = 'promise_broken'
                 then {{ dbt.concat(["'Promise broken on '", "cast(promised_date as " ~ dbt.type_string() ~ ")"]) }}
-            when urgency_reason = 'due_soon' then case
-                when days_past_due = 0 then 'Due today'
-                when days_past_due = -1 then 'Due tomorrow'
-                else {{ dbt.concat(["'Due in '", "cast(-days_past_due as " ~ dbt.type_string() ~ ")", "' days'"]) }}
-            end
+            when urgency_reason = 'due_soon'
+                then case
+                        when days_past_due = 0 then 'Due today'
+                        when days_past_due = -1 then 'Due tomorrow'
+                        else {{ dbt.concat(["'Due in '", "cast(-days_past_due as " ~ text ~ ")", "' days'"]) }}
+                    end
             when urgency_reason = 'slipping' then {{ dbt.concat([
                 "'Slips into '", "next_aging_bucket", "' in '",
                 "cast(days_to_next_bucket as " ~ dbt.type_string() ~ ")",
