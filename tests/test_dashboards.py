@@ -646,6 +646,7 @@ def test_actions_reach_the_warehouse_on_the_next_run(
     monkeypatch.delenv("O2C_WAREHOUSE_PATH", raising=False)
     at = page("worklist")
     at.selectbox[0].set_value(item["collector_id"]).run()
+    at.toggle[0].set_value(True).run()  # every item, not only today's top N (the item may rank lower)
     assert_clean(at)
     table = next(d.value for d in at.dataframe if "promise_status" in d.value.columns)
     row = table[table["invoice_id"] == item["invoice_id"]].iloc[0]

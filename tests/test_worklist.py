@@ -132,3 +132,54 @@ def test_daily_email_is_short_formatted_and_says_what_changed(serving: Path, smt
     for body in (text, html):
         assert not re.search(r"\bNone\b|\bnan\b|\bNaN\b", body), body
     assert "Since yesterday: 1 item became past due, 1 promise broken." in text
+
+
+# ---- the worklist page on the published simulated world (tests/conftest.py dashboard_world) ----
+
+
+def test_worklist_page_shows_todays_top_n_with_reasons_and_progress(
+    dashboard_world: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from streamlit.testing.v1 import AppTest
+
+    from core import ops_store
+    from core.settings import REPO_ROOT, get_settings
+
+    monkeypatch.setenv("O2C_DATA_DIR", str(dashboard_world))
+    monkeypatch.setenv("O2C_OPS_URL", f"sqlite:///{tmp_path / 'ops.sqlite'}")
+    monkeypatch.setenv("O2C_COLLECTOR_DAILY_ITEMS", "3")
+    for name in ("O2C_SERVING_PATH", "O2C_WAREHOUSE_PATH"):
+        monkeypatch.delenv(name, raising=False)
+    at = AppTest.from_file(str(REPO_ROOT / "dashboards" / "streamlit_app.py"), default_timeout=60).run()
+    at = at.switch_page("app_pages/worklist.py").run()
+    assert not at.exception
+    collector = at.selectbox[0].value
+    con = duckdb.connect(str(dashboard_world / "warehouse" / "serving.duckdb"), read_only=True)
+    try:
+        mart = con.sql(
+            "select invoice_id, priority_reason, priority_rank from marts.fct_worklist_items "
+            "where collector_id = ? order by priority desc, open_balance_rc desc, invoice_id",
+            params=[collector],
+        ).fetchall()
+    finally:
+        con.close()
+    assert len(mart) > 3  # more items than the daily target, so the cut shows
+    table = next(d.value for d in at.dataframe if "priority_reason" in d.value.columns)
+    # Today's top 3, in the mart's order (by priority, independently sorted here), with the reason.
+    assert table["invoice_id"].tolist() == [row[0] for row in mart[:3]]
+    assert table["priority_reason"].tolist() == [row[1] for row in mart[:3]]
+    assert table["priority_rank"].tolist() == [1, 2, 3]
+    assert "Today: 0 of 3 items worked" in at.get("progress")[0].proto.text
+
+    # An action saved today on the first item counts towards the target.
+    first = mart[0][0]
+    next(b for b in at.button if b.label == "Save action").click().run()
+    assert not at.exception
+    stored = ops_store.actions(get_settings().ops())
+    assert stored["invoice_id"].to_list() == [first]
+    assert "Today: 1 of 3 items worked" in at.get("progress")[0].proto.text
+
+    # Every item behind the toggle.
+    at.toggle[0].set_value(True).run()
+    table = next(d.value for d in at.dataframe if "priority_reason" in d.value.columns)
+    assert table["invoice_id"].tolist() == [row[0] for row in mart]

@@ -58,7 +58,7 @@ tiles[3].metric("Broken promises", broken.height)
 tiles[4].metric("New since yesterday", new_items.height)
 st.progress(
     done / today_items.height if today_items.height else 1.0,
-    text=f"Today: {done} of {formatting.count(today_items.height, 'items')} worked (daily target "
+    text=f"Today: {done} of {formatting.count(today_items.height, 'item')} worked (daily target "
     f"{target}, O2C_COLLECTOR_DAILY_ITEMS)",
 )
 if broken.height:
