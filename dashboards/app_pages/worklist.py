@@ -88,18 +88,25 @@ LABELS = {
     "promised_amount": "Promised amount",
     "promise_status": "Promise",
 }
-show_all = st.toggle(f"Show all {worklist.height} items", value=False)
-shown = (worklist if show_all else today_items).select(list(LABELS))
+show_all = st.toggle(
+    f"Show all {worklist.height} items",
+    value=False,
+    help=f"Today's top {target} are ranked by expected recoverable amount × urgency: broken promises and items "
+    "about to slip first, disputed items and pending promises lower (docs/metrics.md, Worklist).",
+)
+shown = (
+    (worklist if show_all else today_items)
+    .select(list(LABELS))
+    .with_columns(
+        pl.col("new_since_yesterday").fill_null("")  # an empty cell, not the grid's "None"
+    )
+)
 column_config: dict[str, object] = {name: label for name, label in LABELS.items()}
 for name in ("open_balance", "expected_recoverable_rc", "promised_amount"):
     column_config[name] = st.column_config.NumberColumn(LABELS[name], format="localized")
 column_config["recovery_likelihood"] = st.column_config.NumberColumn(LABELS["recovery_likelihood"], format="percent")
 for name in ("due_date", "predicted_pay_date", "last_action_date", "promised_date"):
     column_config[name] = st.column_config.DateColumn(LABELS[name], format="YYYY-MM-DD")
-st.caption(
-    f"Today's top {target}: ranked by expected recoverable amount × urgency (broken promises and items about to "
-    "slip first; disputed items and pending promises lower). Toggle to see every item."
-)
 selection = st.dataframe(
     shown,
     hide_index=True,
