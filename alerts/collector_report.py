@@ -1,4 +1,7 @@
-"""The daily exception report: one email per collector, only their accounts, with a CSV."""
+"""The collector's daily email, one per collector with only their accounts: short enough for a
+morning — the daily target's top worklist items (fct_worklist_items' order and reasons), totals,
+what changed since yesterday and a link to the worklist — with every exception in a CSV.
+Every figure goes through core.formatting; a missing value never shows as "None"."""
 
 import io
 from dataclasses import dataclass
@@ -8,6 +11,7 @@ import polars as pl
 from alerts import data, render
 from alerts.config import AlertConfig
 from alerts.mail import Attachment, Email, address
+from core import formatting
 
 CSV_COLUMNS = (
     "section",
@@ -21,15 +25,6 @@ CSV_COLUMNS = (
     "open_balance_rc",
     "detail",
 )
-
-
-@dataclass(frozen=True)
-class Section:
-    key: str
-    title: str
-    columns: tuple[str, ...]
-    rows: list[tuple[object, ...]]
-    total_rc: float | None
 
 
 def exceptions(snapshot: data.Snapshot, config: AlertConfig) -> pl.DataFrame:
@@ -82,51 +77,87 @@ def exceptions(snapshot: data.Snapshot, config: AlertConfig) -> pl.DataFrame:
     )
 
 
-SECTION_TITLES = {
-    "past_due": "Past due beyond the threshold",
-    "broken_promise": "Broken promises to pay",
-    "new_dispute": "New disputes",
-    "over_credit_limit": "Customers over their credit limit",
-    "large_due_this_week": "Large items coming due this week",
-}
+@dataclass(frozen=True)
+class Item:
+    """One of today's top items, formatted for the email."""
+
+    rank: int
+    customer: str
+    invoice: str
+    why: str
+    new: str
+    open_balance: str
+    due_date: str
 
 
-def _sections(rows: pl.DataFrame) -> list[Section]:
-    sections = []
-    for key, title in SECTION_TITLES.items():
-        part = rows.filter(pl.col("section") == key)
-        columns = ("customer_name", "invoice_id", "due_date", "days_past_due", "currency", "open_balance", "detail")
-        total = part["open_balance_rc"].sum() if key != "over_credit_limit" else None
-        sections.append(Section(key, title, columns, part.select(columns).rows(), total))
-    return sections
+def top_items(rows: pl.DataFrame) -> list[Item]:
+    return [
+        Item(
+            rank=row["priority_rank"],
+            customer=row["customer_name"] or row["invoice_id"],
+            invoice=row["invoice_id"],
+            why=row["priority_reason"],
+            new=row["new_since_yesterday"] or "",
+            open_balance=formatting.money(row["open_balance"], row["currency"], 2),
+            due_date=formatting.date(row["due_date"]),
+        )
+        for row in rows.iter_rows(named=True)
+    ]
 
 
-def emails(snapshot: data.Snapshot, config: AlertConfig, dashboard_url: str, reporting_currency: str) -> list[Email]:
+def changes(totals: dict[str, object]) -> list[str]:
+    """What changed since yesterday, in words; empty when nothing did."""
+    kinds = (
+        ("new_invoices", "new invoice", ""),
+        ("became_past_due", "item", " became past due"),
+        ("newly_broken_promises", "promise", " broken"),
+        ("new_disputes", "new dispute", ""),
+    )
+    return [
+        formatting.count(int(totals.get(key) or 0), noun) + tail
+        for key, noun, tail in kinds
+        if int(totals.get(key) or 0)
+    ]
+
+
+def emails(
+    snapshot: data.Snapshot,
+    config: AlertConfig,
+    dashboard_url: str,
+    reporting_currency: str,
+    daily_items: int = 25,
+) -> list[Email]:
     rows = exceptions(snapshot, config)
     collectors = snapshot.frame(data.COLLECTORS)
+    top = snapshot.frame(data.WORKLIST_TOP, top=daily_items)
+    totals = {row["collector_id"]: row for row in snapshot.frame(data.COLLECTOR_TOTALS).iter_rows(named=True)}
     out = []
     for collector_id, name, email_address in collectors.iter_rows():
         mine = rows.filter(pl.col("collector_id") == collector_id)
+        my_top = top.filter(pl.col("collector_id") == collector_id)
         key = f"collector_report/{collector_id}/{snapshot.as_of}"
-        context = {"collector_name": name, "as_of": snapshot.as_of, "build_id": snapshot.build_id}
-        if mine.is_empty():
+        context = {"collector_name": name, "as_of": formatting.date(snapshot.as_of), "build_id": snapshot.build_id}
+        if mine.is_empty() and my_top.is_empty():
             if config.collector_all_clear:
                 text = render.text("all_clear", **context)
                 out.append(
                     Email(key, (address(name, email_address),), f"All clear — {snapshot.as_of}", f"<p>{text}</p>", text)
                 )
             continue
-        sections = _sections(mine)
-        summary = (
-            f"{mine.height} exceptions on {mine['customer_id'].n_unique()} customers; "
-            f"{mine.filter(pl.col('section') == 'past_due')['open_balance_rc'].sum():,.2f} {reporting_currency} "
-            f"past due beyond {config.past_due_days} days."
-        )
+        mine_totals = totals.get(collector_id, {})
+        worklist_items = int(mine_totals.get("worklist_items") or 0)
+        broken = int(mine_totals.get("broken_promises") or 0)
         context |= {
-            "sections": sections,
-            "summary": summary,
+            "items": top_items(my_top),
+            "daily_items": daily_items,
+            "worklist_items": formatting.count(worklist_items, "item"),
+            "open_ar": formatting.money(mine_totals.get("open_rc") or 0, reporting_currency),
+            "past_due": formatting.money(mine_totals.get("past_due_rc") or 0, reporting_currency),
+            "broken_promises": formatting.count(broken, "broken promise"),
+            "broken_promises_rc": formatting.money(mine_totals.get("broken_promises_rc") or 0, reporting_currency),
+            "changes": changes(mine_totals),
+            "exceptions": formatting.count(mine.height, "exception"),
             "worklist_url": f"{dashboard_url.rstrip('/')}/worklist",
-            "reporting_currency": reporting_currency,
         }
         buffer = io.BytesIO()
         mine.select(CSV_COLUMNS).write_csv(buffer)
@@ -134,7 +165,7 @@ def emails(snapshot: data.Snapshot, config: AlertConfig, dashboard_url: str, rep
             Email(
                 key=key,
                 to=(address(name, email_address),),
-                subject=f"Collections exceptions {snapshot.as_of}: {mine.height} items",
+                subject=f"Your collections day {snapshot.as_of}: top {my_top.height} of {worklist_items} items",
                 html=render.html("collector_report", **context),
                 text=render.text("collector_report", **context),
                 attachments=(

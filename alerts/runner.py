@@ -43,7 +43,9 @@ def _keys(email: mail.Email) -> list[str]:
 
 
 def _collector_reports(snapshot: data.Snapshot, config: AlertConfig, settings: Settings, outcome: Outcome):
-    return collector_report.emails(snapshot, config, settings.dashboard_url, settings.reporting_currency)
+    return collector_report.emails(
+        snapshot, config, settings.dashboard_url, settings.reporting_currency, settings.collector_daily_items
+    )
 
 
 def _cfo_digest(snapshot: data.Snapshot, config: AlertConfig, settings: Settings, outcome: Outcome):

@@ -69,6 +69,12 @@ class Settings(BaseSettings):
     source_freshness_hours: int = Field(
         30, ge=1, description="A source not loaded for this long fails its freshness check."
     )
+    collector_daily_items: int = Field(
+        25,
+        ge=1,
+        description="A collector's daily target: the worklist page and the daily email show this many top items "
+        "(fct_worklist_items.priority_rank), and the page counts progress against it.",
+    )
 
     @field_validator("write_off_after_days_past_due", mode="before")
     @classmethod

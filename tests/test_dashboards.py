@@ -508,6 +508,8 @@ def test_every_page_in_a_real_browser_and_a_promise_persisted(app_env: Path, ser
             tab.goto(f"{server}/worklist")
             _wait_for_app(tab, "Log an action on")
             form = tab.locator('[data-testid="stForm"]')
+            # the whole form in view, so the dropdown opens on screen
+            form.locator('[data-testid="stFormSubmitButton"]').scroll_into_view_if_needed()
             form.locator('[data-testid="stSelectbox"]').first.click()
             tab.get_by_role("option", name="promise to pay").click()
             # The date field is three spin buttons (year, month, day) that advance as digits are typed.
@@ -646,6 +648,7 @@ def test_actions_reach_the_warehouse_on_the_next_run(
     monkeypatch.delenv("O2C_WAREHOUSE_PATH", raising=False)
     at = page("worklist")
     at.selectbox[0].set_value(item["collector_id"]).run()
+    at.toggle[0].set_value(True).run()  # every item, not only today's top N (the item may rank lower)
     assert_clean(at)
     table = next(d.value for d in at.dataframe if "promise_status" in d.value.columns)
     row = table[table["invoice_id"] == item["invoice_id"]].iloc[0]

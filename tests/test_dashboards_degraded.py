@@ -125,7 +125,11 @@ def invoices_world(dashboard_world: Path, tmp_path_factory: pytest.TempPathFacto
             "update marts.fct_customer_credit_exposure set credit_limit = null",
             # the worklist as a build without collectors, disputes or payment history makes it
             "update marts.fct_worklist_items set collector_id = 'unassigned', is_disputed = false, pct_paid_late = 0, "
-            "priority = open_balance_rc::double * greatest(days_past_due, 1)",
+            "recovery_likelihood = 1, expected_recoverable_rc = open_balance_rc, "
+            "priority = open_balance_rc::double * urgency",
+            "update marts.fct_worklist_items as w set priority_rank = r.n from (select invoice_id, row_number() "
+            "over (order by priority desc, open_balance_rc desc, invoice_id) as n from marts.fct_worklist_items) as r "
+            "where w.invoice_id = r.invoice_id",
         ],
     )
 

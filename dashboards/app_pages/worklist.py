@@ -12,7 +12,7 @@ from decimal import Decimal
 import polars as pl
 import streamlit as st
 
-from core import ops_store
+from core import formatting, ops_store
 from core.settings import get_settings
 from dashboards import db, ui
 
@@ -41,12 +41,26 @@ logged = ops_store.actions(ops_url, customer_ids)
 # Saved in the ops store but not built into the warehouse yet: shown as they are, no rule applied.
 built = db.query("worklist_actions_built", {"customer_ids": customer_ids})["action_id"]
 saved_since = logged.filter(~pl.col("action_id").is_in(built.implode()))
+settings = get_settings()
+currency = settings.reporting_currency
+target = settings.collector_daily_items
+today_items = worklist.filter(pl.col("priority_rank") <= target)
+# Progress: today's top items with an action saved today (the ops store, before any run builds it).
+worked_today = logged.filter(pl.col("action_date") >= dt.date.today())["invoice_id"].drop_nulls().unique()
+done = today_items.filter(pl.col("invoice_id").is_in(worked_today.implode())).height
 broken = worklist.filter(pl.col("promise_status") == "broken")
-tiles = st.columns(4)
+new_items = worklist.filter(pl.col("is_new_since_yesterday"))
+tiles = st.columns(5)
 tiles[0].metric("Items", worklist.height)
-tiles[1].metric("Open balance", ui.money(worklist["open_balance_rc"].sum()))
+tiles[1].metric("Open balance", formatting.money(worklist["open_balance_rc"].sum(), currency))
 tiles[2].metric("Promises on record", int(worklist["promised_date"].is_not_null().sum()))
-tiles[3].metric("Broken promises", broken.height, delta_color="inverse")
+tiles[3].metric("Broken promises", broken.height)
+tiles[4].metric("New since yesterday", new_items.height)
+st.progress(
+    done / today_items.height if today_items.height else 1.0,
+    text=f"Today: {done} of {formatting.count(today_items.height, 'item')} worked (daily target "
+    f"{target}, O2C_COLLECTOR_DAILY_ITEMS)",
+)
 if broken.height:
     st.warning(
         "Broken promises: "
@@ -54,25 +68,56 @@ if broken.height:
         + " — the promised date has passed and the item is still open."
     )
 
-shown = worklist.select(
-    "invoice_id",
-    "customer_name",
-    "currency",
-    "open_balance",
-    "due_date",
-    "days_past_due",
-    "is_disputed",
-    "predicted_pay_date",
-    "last_action",
-    "last_action_date",
-    "promised_date",
-    "promised_amount",
-    "promise_status",
-    pl.col("priority").round(0),
+# The worklist's order and reasons are fct_worklist_items' (docs/metrics.md, "Worklist").
+LABELS = {
+    "priority_rank": "#",
+    "invoice_id": "Invoice",
+    "customer_name": "Customer",
+    "priority_reason": "Why today",
+    "new_since_yesterday": "New since yesterday",
+    "currency": "Currency",
+    "open_balance": "Open balance",
+    "expected_recoverable_rc": f"Expected recoverable ({currency})",
+    "recovery_likelihood": "Recovery likelihood",
+    "due_date": "Due date",
+    "days_past_due": "Days past due",
+    "predicted_pay_date": "Predicted pay date",
+    "last_action": "Last action",
+    "last_action_date": "Last action date",
+    "promised_date": "Promised date",
+    "promised_amount": "Promised amount",
+    "promise_status": "Promise",
+}
+show_all = st.toggle(
+    f"Show all {worklist.height} items",
+    value=False,
+    help=f"Today's top {target} are ranked by expected recoverable amount × urgency: broken promises and items "
+    "about to slip first, disputed items and pending promises lower (docs/metrics.md, Worklist).",
 )
-selection = ui.table(shown, on_select="rerun", selection_mode="single-row", key="worklist_table")
+shown = (
+    (worklist if show_all else today_items)
+    .select(list(LABELS))
+    .with_columns(
+        pl.col("new_since_yesterday").fill_null("")  # an empty cell, not the grid's "None"
+    )
+)
+column_config: dict[str, object] = {name: label for name, label in LABELS.items()}
+for name in ("open_balance", "expected_recoverable_rc", "promised_amount"):
+    column_config[name] = st.column_config.NumberColumn(LABELS[name], format="localized")
+column_config["recovery_likelihood"] = st.column_config.NumberColumn(LABELS["recovery_likelihood"], format="percent")
+for name in ("due_date", "predicted_pay_date", "last_action_date", "promised_date"):
+    column_config[name] = st.column_config.DateColumn(LABELS[name], format="YYYY-MM-DD")
+selection = st.dataframe(
+    shown,
+    hide_index=True,
+    width="stretch",
+    column_config=column_config,
+    on_select="rerun",
+    selection_mode="single-row",
+    key="worklist_table",
+)
 row = selection.selection.rows[0] if selection and selection.selection.rows else 0
-item = worklist.row(row, named=True)
+item = (worklist if show_all else today_items).row(row, named=True)
 
 st.subheader(f"Log an action on {item['invoice_id']} · {item['customer_name']}")
 with st.form("action", clear_on_submit=True):

@@ -1,7 +1,9 @@
--- A collector's worklist (fct_worklist_items: the items, their priority, the last action and the
--- latest promise with its status), most urgent first, with each item's predicted pay date. Customers without a collector are the group 'unassigned'
--- (queries/collectors.sql).
+-- A collector's worklist (fct_worklist_items: the items, their priority rank and the reason in
+-- words, what is new since yesterday, the last action and the latest promise with its status),
+-- first call first, with each item's predicted pay date. Customers without a collector are the
+-- group 'unassigned' (queries/collectors.sql).
 select
+    items.priority_rank,
     items.invoice_id,
     items.customer_id,
     items.customer_name,
@@ -13,8 +15,13 @@ select
     items.open_balance_rc::double as open_balance_rc,
     items.is_disputed,
     items.pct_paid_late,
-    predictions.predicted_date as predicted_pay_date,
+    items.recovery_likelihood,
+    items.expected_recoverable_rc::double as expected_recoverable_rc,
     items.priority,
+    items.priority_reason,
+    items.is_new_since_yesterday,
+    items.new_since_yesterday,
+    predictions.predicted_date as predicted_pay_date,
     items.last_action,
     items.last_action_date,
     items.promised_date,
@@ -23,4 +30,4 @@ select
 from marts.fct_worklist_items as items
 left join forecasts.pay_date_predictions as predictions on items.invoice_id = predictions.invoice_id
 where items.collector_id = $collector_id
-order by items.priority desc, items.invoice_id
+order by items.priority_rank
