@@ -1,0 +1,179 @@
+"""What an operator sees: bad settings stop everything in one line, errors name what failed
+without a traceback (unless --debug), and `o2c run` shows each step and a closing summary."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from core.settings import SettingsError, get_settings, hide_password
+from ingestion.contract import ERP_ENTITIES
+from tests.conftest import o2c
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "line"),
+    [
+        ("O2C_CREDIT_HOLD_TARGET", "sheets", "O2C_CREDIT_HOLD_TARGET: 'sheets' is not one of erp, csv"),
+        (
+            "O2C_SCHEDULE_TIMEZONE",
+            "Europe/Berln",
+            "O2C_SCHEDULE_TIMEZONE: 'Europe/Berln' is not a timezone of the IANA database (e.g. UTC, Europe/Berlin)",
+        ),
+        (
+            "O2C_SCHEDULE_CRON",
+            "0 6 * *",
+            "O2C_SCHEDULE_CRON: '0 6 * *' is not a cron expression of 5 fields (minute hour day month weekday, e.g. 0 6 * * *)",
+        ),
+        (
+            "O2C_SCHEDULE_CRON",
+            "0 25 * * *",
+            "O2C_SCHEDULE_CRON: '0 25 * * *' is not a cron expression of 5 fields (minute hour day month weekday, e.g. 0 6 * * *)",
+        ),
+        (
+            "O2C_REPORTING_CURRENCY",
+            "EURO",
+            "O2C_REPORTING_CURRENCY: 'EURO' is not an ISO 4217 currency code (e.g. USD, EUR, GBP)",
+        ),
+        (
+            "O2C_ALERT_WEBHOOK_URL",
+            "hooks.example.com/x",
+            "O2C_ALERT_WEBHOOK_URL: 'hooks.example.com/x' is not an http(s) URL (e.g. https://hooks.example.com/o2c)",
+        ),
+        # A URL is a secret: its password is never shown.
+        (
+            "O2C_ERP_URL",
+            "postgresql://bob:s3cret@db:port/erp",
+            "O2C_ERP_URL: 'postgresql://bob:***@db:port/erp' is not a SQLAlchemy URL (e.g. postgresql+psycopg://user@host/erp)",
+        ),
+        (
+            "O2C_ALERT_EMAILS",
+            "cfo@example.com, controller",
+            "O2C_ALERT_EMAILS: 'cfo@example.com, controller' is not a comma-separated list of email addresses (e.g. cfo@example.com)",
+        ),
+        ("O2C_DUCKDB_MEMORY_LIMIT", "lots", "O2C_DUCKDB_MEMORY_LIMIT: 'lots' is not a memory size (e.g. 8GB, 512MB)"),
+        ("O2C_SMTP_PORT", "70000", "O2C_SMTP_PORT: '70000': input should be less than or equal to 65535"),
+    ],
+)
+def test_a_bad_setting_is_one_line_naming_variable_value_and_what_is_allowed(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, line: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(SettingsError) as raised:
+        get_settings()
+    assert str(raised.value) == line
+
+
+def test_good_settings_load(monkeypatch: pytest.MonkeyPatch) -> None:
+    for variable, value in {
+        "O2C_CREDIT_HOLD_TARGET": "csv",
+        "O2C_SCHEDULE_TIMEZONE": "Europe/Berlin",
+        "O2C_SCHEDULE_CRON": "30 5 * * 1-5",
+        "O2C_REPORTING_CURRENCY": "CHF",
+        "O2C_ALERT_WEBHOOK_URL": "https://hooks.example.com/o2c",
+        "O2C_ERP_URL": "postgresql+psycopg://bob:s3cret@db:5432/erp",
+        "O2C_ALERT_EMAILS": "cfo@example.com, Controller <controller@example.com>",
+    }.items():
+        monkeypatch.setenv(variable, value)
+    settings = get_settings()
+    assert (settings.credit_hold_target, settings.reporting_currency) == ("csv", "CHF")
+
+
+def test_hide_password() -> None:
+    text = "cannot reach postgresql+psycopg://bob:s3cret@db:5432/erp or https://u:p4ss@hooks.example.com/x"
+    assert (
+        hide_password(text)
+        == "cannot reach postgresql+psycopg://bob:***@db:5432/erp or https://u:***@hooks.example.com/x"
+    )
+
+
+def _lines(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line.strip()]
+
+
+def test_a_mistyped_write_back_target_writes_nothing(dashboard_world: Path, tmp_path: Path) -> None:
+    """The typo that once wrote credit holds into the ERP: now the command stops at start-up, and
+    the ERP database has no recommendations table; the same world with `csv` does write (so it
+    was the setting that stopped it)."""
+    data = tmp_path / "data"
+    shutil.copytree(dashboard_world, data)
+    erp = data / "sources" / "erp.sqlite"
+
+    def erp_tables() -> set[str]:
+        with sqlite3.connect(erp) as con:
+            return {name for (name,) in con.execute("select name from sqlite_master where type = 'table'")}
+
+    before = erp_tables()
+    result = o2c(data, "alerts", "write-back", check=False, env={"O2C_CREDIT_HOLD_TARGET": "sheets"})
+    assert result.returncode == 1
+    assert _lines(result.stderr) == ["error: O2C_CREDIT_HOLD_TARGET: 'sheets' is not one of erp, csv"]
+    assert "Traceback" not in result.stdout + result.stderr
+    assert erp_tables() == before and "o2c_credit_hold_recommendations" not in before
+    assert not (data / "outbox").exists()
+
+    debug = o2c(data, "--debug", "alerts", "write-back", check=False, env={"O2C_CREDIT_HOLD_TARGET": "sheets"})
+    assert debug.returncode == 1
+    assert "Traceback (most recent call last)" in debug.stderr
+    assert _lines(debug.stderr)[-1] == "error: O2C_CREDIT_HOLD_TARGET: 'sheets' is not one of erp, csv"
+
+    written = o2c(data, "alerts", "write-back", env={"O2C_CREDIT_HOLD_TARGET": "csv"})
+    assert "csv" in written.stdout and list((data / "outbox").rglob("*.csv"))
+    assert erp_tables() == before
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]  # closed again when the block ends: nothing listens there
+
+
+def test_source_errors_are_one_line_and_debug_adds_the_traceback(tmp_path: Path) -> None:
+    port = _closed_port()
+    url = f"postgresql+psycopg://bob:s3cret@127.0.0.1:{port}/erp"
+    result = o2c(tmp_path, "ingest", "--source", "erp", check=False, env={"O2C_ERP_URL": url})
+    assert result.returncode == 2
+    [line] = _lines(result.stderr)
+    assert line.startswith(f"error: ingest: erp: cannot connect to postgresql at 127.0.0.1:{port}/erp (O2C_ERP_URL): ")
+    assert "Connection refused" in line
+    assert "s3cret" not in result.stdout + result.stderr and "Traceback" not in result.stderr
+
+    debug = o2c(tmp_path, "--debug", "ingest", "--source", "erp", check=False, env={"O2C_ERP_URL": url})
+    assert debug.returncode == 2
+    assert "Traceback (most recent call last)" in debug.stderr and _lines(debug.stderr)[-1] == line
+
+    missing = tmp_path / "nowhere" / "erp.sqlite"
+    result = o2c(tmp_path, "ingest", "--source", "erp", check=False, env={"O2C_ERP_URL": f"sqlite:///{missing}"})
+    assert result.returncode == 2
+    assert _lines(result.stderr) == [
+        f"error: ingest: erp: O2C_ERP_URL points at the SQLite file {missing}, which does not exist"
+    ]
+
+    folder = tmp_path / "no-such-export"
+    result = o2c(tmp_path, "ingest", "--source", "files", check=False, env={"O2C_CONTRACT_DIR": str(folder)})
+    assert result.returncode == 2
+    assert _lines(result.stderr) == [f"error: ingest: files: O2C_CONTRACT_DIR points at {folder}, which does not exist"]
+
+
+def test_run_shows_each_step_and_a_summary_table(tmp_path: Path) -> None:
+    o2c(tmp_path, "simulate", "--customers", "20", "--days", "40", "--end-date", "2026-05-31")
+    with sqlite3.connect(tmp_path / "sources" / "erp.sqlite") as con:
+        # A first load reads every row of every ERP table.
+        erp_rows = sum(con.execute(f'select count(*) from "{t}"').fetchone()[0] for t in ERP_ENTITIES)
+    result = o2c(tmp_path, "run", "--select", "group:sources")
+    out = result.stdout
+    assert "Traceback" not in out + result.stderr
+    # Progress: a line per step as it finishes, with its duration.
+    assert "succeeded raw_erp (" in out and f" s, {erp_rows:,} rows)" in out
+    table = {
+        cells[0]: cells[1:]
+        for line in out.splitlines()
+        if line.startswith("│") and (cells := [c.strip() for c in line.strip("│").split("│")])
+    }
+    assert set(table) == {"raw_erp", "raw_processor", "raw_bank", "raw_fx", "raw_ops", "raw_files"}
+    assert table["raw_erp"][0] == "succeeded" and table["raw_erp"][2] == f"{erp_rows:,}"
+    assert all(status == "succeeded" and float(seconds) >= 0 for status, seconds, _ in table.values())
+    assert table["raw_files"][2] == ""  # not configured: nothing read
