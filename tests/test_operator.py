@@ -177,3 +177,32 @@ def test_run_shows_each_step_and_a_summary_table(tmp_path: Path) -> None:
     assert table["raw_erp"][0] == "succeeded" and table["raw_erp"][2] == f"{erp_rows:,}"
     assert all(status == "succeeded" and float(seconds) >= 0 for status, seconds, _ in table.values())
     assert table["raw_files"][2] == ""  # not configured: nothing read
+
+
+def _documented_automations() -> dict[str, str]:
+    """The table "What runs on its own, as shipped" of docs/operations.md: name → running/stopped."""
+    from core.settings import REPO_ROOT
+
+    text = (REPO_ROOT / "docs" / "operations.md").read_text()
+    section = text.split("### What runs on its own, as shipped", 1)[1].split("\n#", 1)[0]
+    rows = [line.strip("|").split("|") for line in section.splitlines() if line.startswith("| `")]
+    return {cells[0].strip().strip("`"): cells[-1].strip() for cells in rows}
+
+
+def test_the_documented_schedules_are_what_ships() -> None:
+    from dagster import DefaultScheduleStatus, DefaultSensorStatus
+
+    from orchestration.definitions import defs
+
+    definitions = defs()
+    shipped = {
+        s.name: "running" if s.default_status == DefaultScheduleStatus.RUNNING else "stopped"
+        for s in definitions.schedules or []
+    } | {
+        s.name: "running" if s.default_status == DefaultSensorStatus.RUNNING else "stopped"
+        for s in definitions.sensors or []
+    }
+    assert shipped == _documented_automations()
+    # The rule the table states: nothing that sends mail runs before it is configured.
+    assert shipped["collector_reports_daily"] == shipped["alerts_after_publish"] == "stopped"
+    assert shipped["daily_build"] == "running"

@@ -2,6 +2,8 @@
 
 from dagster import (
     AssetSelection,
+    DefaultScheduleStatus,
+    DefaultSensorStatus,
     Definitions,
     RunRequest,
     ScheduleDefinition,
@@ -25,12 +27,14 @@ publish_only = define_asset_job("publish_only", selection=AssetSelection.assets(
 def schedule_defs(settings: Settings) -> Definitions:
     """The daily build at O2C_SCHEDULE_CRON in O2C_SCHEDULE_TIMEZONE: Dagster fixes a schedule's
     times when the definitions load, so these two settings are read then (the others when a
-    step runs)."""
+    step runs). It ships running (once the daemon runs): a build sends no mail and writes only
+    the warehouse and the serving file, which is what an operator expects on a schedule."""
     daily_build = ScheduleDefinition(
         name="daily_build",
         job=full_build,
         cron_schedule=settings.schedule_cron,
         execution_timezone=settings.schedule_timezone,
+        default_status=DefaultScheduleStatus.RUNNING,
     )
     return Definitions(schedules=[daily_build])
 
@@ -43,7 +47,12 @@ def landing_signature() -> str:
     return f"{len(files)}:{max((p.stat().st_mtime_ns for p in files), default=0)}:{files[-1].name if files else ''}"
 
 
-@sensor(job=full_build, minimum_interval_seconds=60, description="A full build when payment or bank files land.")
+@sensor(
+    job=full_build,
+    minimum_interval_seconds=60,
+    description="A full build when payment or bank files land.",
+    default_status=DefaultSensorStatus.RUNNING,  # a build, like the daily one: no mail
+)
 def new_payment_files(context: SensorEvaluationContext):
     signature = landing_signature()
     if context.cursor is None:
