@@ -37,6 +37,7 @@ options = Options()
 
 @app.callback()
 def start(
+    ctx: typer.Context,
     debug: Annotated[
         bool, typer.Option("--debug", help="Show the traceback of an error, and the pipeline's own log in `run`.")
     ] = False,
@@ -44,7 +45,24 @@ def start(
     """Every command starts by validating the settings: a bad one stops it before anything is read
     or written."""
     options.debug = debug
-    get_settings()
+    if ctx.invoked_subcommand != "doctor":  # the doctor reports bad settings in its table
+        get_settings()
+
+
+@app.command()
+def doctor() -> None:
+    """Check the configuration, the ERP, ops store, SMTP and webhook connections, the free disk
+    and the serving file; exit 1 if any check fails."""
+    from orchestration.doctor import FAIL, run_checks
+
+    checks = run_checks()
+    table = Table("check", "status", "detail", title="o2c doctor")
+    for check in checks:
+        colour = {"ok": "green", FAIL: "red"}.get(check.status, "yellow")
+        table.add_row(check.name, f"[{colour}]{check.status}[/{colour}]", check.detail)
+    console.print(table)
+    if any(check.status == FAIL for check in checks):
+        raise typer.Exit(1)
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
