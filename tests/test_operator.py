@@ -6,9 +6,14 @@ from __future__ import annotations
 import shutil
 import socket
 import sqlite3
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import duckdb
 import pytest
+from aiosmtpd.controller import Controller
 
 from core.settings import SettingsError, get_settings, hide_password
 from ingestion.contract import ERP_ENTITIES
@@ -209,3 +214,104 @@ def test_the_documented_schedules_are_what_ships() -> None:
     # The rule the table states: nothing that sends mail runs before it is configured.
     assert shipped["collector_reports_daily"] == shipped["alerts_after_publish"] == "stopped"
     assert shipped["daily_build"] == "running"
+
+
+class _Inbox:
+    """aiosmtpd handler: accepts and forgets (the doctor only connects and says EHLO)."""
+
+    async def handle_DATA(self, server, session, envelope) -> str:
+        return "250 OK"
+
+
+class _Hook(BaseHTTPRequestHandler):
+    def do_HEAD(self) -> None:
+        self.send_response(405)  # a real hook refuses HEAD: it answered, so it is reachable
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def servers() -> Iterator[tuple[int, int]]:
+    """A real SMTP server and a real HTTP server on localhost: (smtp port, http port)."""
+    smtp_port = _closed_port()
+    controller = Controller(_Inbox(), hostname="127.0.0.1", port=smtp_port)
+    controller.start()
+    http = ThreadingHTTPServer(("127.0.0.1", 0), _Hook)
+    thread = threading.Thread(target=http.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield smtp_port, http.server_address[1]
+    finally:
+        http.shutdown()
+        controller.stop()
+
+
+def _doctor(data: Path, env: dict[str, str]) -> tuple[int, dict[str, tuple[str, str]]]:
+    result = o2c(data, "doctor", check=False, env={"COLUMNS": "400", **env})
+    rows = {
+        cells[0]: (cells[1], cells[2])
+        for line in result.stdout.splitlines()
+        if line.startswith("│") and (cells := [c.strip() for c in line.strip("│").split("│")])
+    }
+    return result.returncode, rows
+
+
+def test_doctor_checks_each_thing_and_fails_on_each_broken_one(tmp_path: Path, servers: tuple[int, int]) -> None:
+    smtp_port, http_port = servers
+    data = tmp_path / "data"
+    erp = tmp_path / "erp.sqlite"
+    with sqlite3.connect(erp) as con:
+        con.execute("create table customers (customer_id text)")
+    serving = tmp_path / "serving.duckdb"
+    with duckdb.connect(str(serving)) as con:
+        con.execute("create table marts_x as select 1 as a")
+    good = {
+        "O2C_ERP_URL": f"sqlite:///{erp}",
+        "O2C_SERVING_PATH": str(serving),
+        "O2C_SMTP_HOST": "127.0.0.1",
+        "O2C_SMTP_PORT": str(smtp_port),
+        "O2C_ALERT_WEBHOOK_URL": f"http://127.0.0.1:{http_port}/hooks/s3cret-token",
+    }
+    code, rows = _doctor(data, good)
+    assert code == 0, rows
+    assert list(rows) == ["configuration", "ERP", "ops store", "SMTP", "webhook", "disk", "serving file"]
+    assert {status for status, _ in rows.values()} == {"ok"}
+    assert rows["ERP"][1] == f"connected to sqlite:///{erp}"
+    assert rows["SMTP"][1].startswith(f"127.0.0.1:{smtp_port} (O2C_SMTP_HOST, O2C_SMTP_PORT) answered EHLO: ")
+    assert rows["webhook"][1] == f"http://127.0.0.1:{http_port} answered HTTP 405"
+    assert rows["serving file"][1] == f"{serving} readable, 1 tables"
+    free = shutil.disk_usage(tmp_path).free / 1024**3
+    shown, rest = rows["disk"][1].split(" GB free under ")
+    # The data dir does not exist yet: the disk it will be on; other tests write meanwhile.
+    assert rest == f"{data} (O2C_DATA_DIR)" and abs(float(shown.replace(",", "")) - free) < 0.5
+
+    closed = _closed_port()
+    broken = {
+        "ERP": (
+            {"O2C_ERP_URL": f"sqlite:///{tmp_path / 'gone.sqlite'}"},
+            f"erp: O2C_ERP_URL points at the SQLite file {tmp_path / 'gone.sqlite'}, which does not exist",
+        ),
+        "SMTP": (
+            {"O2C_SMTP_PORT": str(closed)},
+            f"cannot reach 127.0.0.1:{closed} (O2C_SMTP_HOST, O2C_SMTP_PORT): [Errno 111] Connection refused",
+        ),
+        "webhook": (
+            {"O2C_ALERT_WEBHOOK_URL": f"http://127.0.0.1:{closed}/hooks/s3cret-token"},
+            f"cannot reach http://127.0.0.1:{closed} (O2C_ALERT_WEBHOOK_URL): [Errno 111] Connection refused",
+        ),
+        "serving file": (
+            {"O2C_SERVING_PATH": str(tmp_path / "none.duckdb")},
+            f"no serving file at {tmp_path / 'none.duckdb'}: run `o2c run`",
+        ),
+    }
+    for check, (change, detail) in broken.items():
+        code, rows = _doctor(data, {**good, **change})
+        assert code == 1, check
+        assert rows[check] == ("FAIL", detail)
+        assert [name for name, (status, _) in rows.items() if status != "ok"] == [check]
+
+    code, rows = _doctor(data, {**good, "O2C_CREDIT_HOLD_TARGET": "sheets"})
+    assert code == 1
+    assert rows == {"configuration": ("FAIL", "O2C_CREDIT_HOLD_TARGET: 'sheets' is not one of erp, csv")}
