@@ -3,6 +3,9 @@ without a traceback (unless --debug), and `o2c run` shows each step and a closin
 
 from __future__ import annotations
 
+import email
+import email.policy
+import json
 import shutil
 import socket
 import sqlite3
@@ -315,3 +318,74 @@ def test_doctor_checks_each_thing_and_fails_on_each_broken_one(tmp_path: Path, s
     code, rows = _doctor(data, {**good, "O2C_CREDIT_HOLD_TARGET": "sheets"})
     assert code == 1
     assert rows == {"configuration": ("FAIL", "O2C_CREDIT_HOLD_TARGET: 'sheets' is not one of erp, csv")}
+
+
+def test_a_failed_run_is_emailed_and_posted(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The run-failure sensor on a real failed run: a real SMTP server receives the email and a
+    real HTTP server the JSON, each with the job, run id, failed step and the one-line error."""
+    from dagster import DagsterInstance, Failure, build_run_status_sensor_context, job, op
+
+    from orchestration.defs.automation import run_failure_notice
+
+    received: list[object] = []
+    posts: list[dict] = []
+
+    class Keep:
+        async def handle_DATA(self, server, session, envelope) -> str:
+            received.append(envelope)
+            return "250 OK"
+
+    class Hook(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            posts.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    @op
+    def raw_erp() -> None:
+        raise Failure(description="erp: O2C_ERP_URL points at the SQLite file /srv/erp.sqlite, which does not exist")
+
+    @job
+    def full_build() -> None:
+        raw_erp()
+
+    smtp_port = _closed_port()
+    controller = Controller(Keep(), hostname="127.0.0.1", port=smtp_port)
+    controller.start()
+    http = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=http.serve_forever, daemon=True).start()
+    try:
+        for variable, value in {
+            "O2C_SMTP_HOST": "127.0.0.1",
+            "O2C_SMTP_PORT": str(smtp_port),
+            "O2C_ALERT_EMAILS": "ops@example.com, oncall@example.com",
+            "O2C_ALERT_WEBHOOK_URL": f"http://127.0.0.1:{http.server_address[1]}/hook",
+        }.items():
+            monkeypatch.setenv(variable, value)
+        with DagsterInstance.ephemeral() as instance:
+            result = full_build.execute_in_process(instance=instance, raise_on_error=False)
+            assert not result.success
+            context = build_run_status_sensor_context(
+                sensor_name="run_failure_notice",
+                dagster_instance=instance,
+                dagster_run=result.dagster_run,
+                dagster_event=result.get_run_failure_event(),
+            ).for_run_failure()
+            run_failure_notice(context)
+    finally:
+        http.shutdown()
+        controller.stop()
+
+    error = "raw_erp: erp: O2C_ERP_URL points at the SQLite file /srv/erp.sqlite, which does not exist"
+    assert posts == [
+        {"event": "run_failed", "job": "full_build", "run_id": result.run_id, "step": "raw_erp", "error": error}
+    ]
+    [envelope] = received
+    assert sorted(envelope.rcpt_tos) == ["oncall@example.com", "ops@example.com"]
+    message = email.message_from_bytes(envelope.content, policy=email.policy.default)
+    assert message["Subject"] == "o2c run failed: full_build, step raw_erp"
+    lines = message.get_content().splitlines()
+    assert lines[:4] == ["Job: full_build", f"Run: {result.run_id}", "Failed step: raw_erp", f"Error: {error}"]
