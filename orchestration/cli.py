@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import sys
 import traceback
@@ -229,15 +230,25 @@ def run(
     ensure_dagster_home(s)
     prepare_manifest_if_stale()  # the graph follows the dbt models as they are now
     console.print(f"Running the pipeline on {s.warehouse} ...")
-    summary = run_pipeline(
-        s,
-        select=select,
-        full_refresh=full_refresh,
-        on_step=_print_step,
-        # Dagster's own log (every event, tracebacks) only under --debug: the steps print below.
-        log_level="INFO" if options.debug else "CRITICAL",
-    )
+    # Without --debug, what Dagster and dbt write themselves (dbt's log lines, Dagster's warnings)
+    # goes to a log file, and the terminal shows one line per finished step.
+    log_path = s.data_dir / "logs" / "last_run.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    progress = Console(file=sys.stdout, soft_wrap=True)
+    with contextlib.ExitStack() as stack:
+        if not options.debug:
+            log = stack.enter_context(log_path.open("w"))
+            stack.enter_context(contextlib.redirect_stdout(log))
+            stack.enter_context(contextlib.redirect_stderr(log))
+        summary = run_pipeline(
+            s,
+            select=select,
+            full_refresh=full_refresh,
+            on_step=lambda step: _print_step(progress, step),
+        )
     console.print(run_table(summary))
+    if not options.debug:
+        console.print(f"dbt's and Dagster's own output: {log_path}")
     for check in summary.failed_checks:
         console.print(f"[red]failed check[/red] {check}")
     for check in summary.warned_checks:
@@ -255,10 +266,10 @@ def run(
 _COLOURS = {"succeeded": "green", "failed": "red"}
 
 
-def _print_step(step: StepResult) -> None:
+def _print_step(out: Console, step: StepResult) -> None:
     colour = _COLOURS.get(step.status, "yellow")
     rows = f", {step.rows:,} rows" if step.rows is not None else ""
-    console.print(f"  [{colour}]{step.status:>9}[/{colour}] {step.step} ({step.seconds:.1f} s{rows})")
+    out.print(f"  [{colour}]{step.status:>9}[/{colour}] {step.step} ({step.seconds:.1f} s{rows})")
 
 
 def run_table(summary: RunSummary) -> Table:

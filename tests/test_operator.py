@@ -389,3 +389,18 @@ def test_a_failed_run_is_emailed_and_posted(monkeypatch: pytest.MonkeyPatch) -> 
     assert message["Subject"] == "o2c run failed: full_build, step raw_erp"
     lines = message.get_content().splitlines()
     assert lines[:4] == ["Job: full_build", f"Run: {result.run_id}", "Failed step: raw_erp", f"Error: {error}"]
+
+
+def test_a_failed_run_is_one_line_per_failure_and_debug_shows_the_log(tmp_path: Path) -> None:
+    missing = tmp_path / "gone" / "erp.sqlite"
+    env = {"O2C_ERP_URL": f"sqlite:///{missing}"}
+    result = o2c(tmp_path, "run", "--select", "group:sources", check=False, env=env)
+    assert result.returncode == 1
+    failed = [line for line in result.stdout.splitlines() if line.startswith("failed ")]
+    assert failed == [f"failed raw_erp: erp: O2C_ERP_URL points at the SQLite file {missing}, which does not exist"]
+    assert "Stack Trace" not in result.stdout + result.stderr and "Traceback" not in result.stdout + result.stderr
+    assert "Stack Trace:" in (tmp_path / "logs" / "last_run.log").read_text()  # Dagster's log, kept aside
+
+    debug = o2c(tmp_path, "--debug", "run", "--select", "group:sources", check=False, env=env)
+    assert debug.returncode == 1
+    assert "Stack Trace:" in debug.stdout + debug.stderr and failed[0] in debug.stdout.splitlines()
