@@ -245,6 +245,7 @@ def run(
             select=select,
             full_refresh=full_refresh,
             on_step=lambda step: _print_step(progress, step),
+            on_start=lambda step: progress.print(f"  [dim]  started {step}[/dim]"),
         )
     console.print(run_table(summary))
     if not options.debug:

@@ -101,8 +101,11 @@ class _Progress:
     """Hears every event of a run as it happens (an instance event listener) and times each step
     from its first start (a retried step counts whole) to its end."""
 
-    def __init__(self, on_step: Callable[[StepResult], None] | None) -> None:
+    def __init__(
+        self, on_step: Callable[[StepResult], None] | None, on_start: Callable[[str], None] | None = None
+    ) -> None:
         self.on_step = on_step
+        self.on_start = on_start
         self.steps: list[StepResult] = []
         self.started: dict[str, float] = {}
         self.rows: dict[str, int] = {}
@@ -113,6 +116,8 @@ class _Progress:
             return
         step = event.step_key
         if event.event_type == DagsterEventType.STEP_START:
+            if step not in self.started and self.on_start is not None:
+                self.on_start(step)
             self.started.setdefault(step, record.timestamp)
         elif event.event_type == DagsterEventType.ASSET_MATERIALIZATION:
             count = _rows(event.event_specific_data.materialization.metadata)
@@ -131,10 +136,11 @@ def run_pipeline(
     select: str | None = None,
     full_refresh: bool = False,
     on_step: Callable[[StepResult], None] | None = None,
+    on_start: Callable[[str], None] | None = None,
     log_level: str = "INFO",
 ) -> RunSummary:
-    """The pipeline in this process. `on_step` hears of each step as it finishes (the CLI's
-    progress); `log_level` is Dagster's own console log (CRITICAL silences it)."""
+    """The pipeline in this process. `on_start` hears of each step as it starts, `on_step` as it
+    finishes (the CLI's progress); `log_level` is Dagster's own console log (CRITICAL silences it)."""
     from orchestration.definitions import defs as load_definitions
     from orchestration.defs.transform import o2c_dbt_assets
 
@@ -148,7 +154,7 @@ def run_pipeline(
     instance = DagsterInstance.get()
     recover_interrupted_runs(instance)
     run_id = str(uuid.uuid4())
-    progress = _Progress(on_step)
+    progress = _Progress(on_step, on_start)
     instance.add_event_listener(run_id, progress)
     result = job.execute_in_process(
         run_id=run_id,
