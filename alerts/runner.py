@@ -147,4 +147,7 @@ def write_back(settings: Settings, config: AlertConfig | None = None) -> dict[st
     if settings.credit_hold_target == "csv" or erp is None:
         path = writeback.write_csv(settings.outbox, frame, snapshot.as_of)
         return {"recommended": holds, "csv": str(path)}
-    return {"recommended": holds, **writeback.write_erp(erp, frame, snapshot.as_of)}
+    if settings.credit_hold_target == "erp":
+        return {"recommended": holds, **writeback.write_erp(erp, frame, snapshot.as_of)}
+    # Settings validate the target; a value set around them must not fall through to the ERP.
+    raise ValueError(f"O2C_CREDIT_HOLD_TARGET: {settings.credit_hold_target!r} is not one of erp, csv")

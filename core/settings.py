@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import re
+import typing
+import zoneinfo
+from email.utils import getaddresses
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from core.db import MEMORY_SIZE
@@ -45,7 +51,7 @@ class Settings(BaseSettings):
         "(default: SQLite file data/ops/ops.sqlite).",
     )
     smtp_host: str = Field("localhost", description="SMTP server the alerts and reports are sent through.")
-    smtp_port: int = Field(25, description="SMTP port (587 with STARTTLS, usually).")
+    smtp_port: int = Field(25, ge=1, le=65535, description="SMTP port (587 with STARTTLS, usually).")
     smtp_starttls: bool = Field(False, description="Upgrade the SMTP connection with STARTTLS.")
     smtp_user: str | None = Field(None, description="SMTP login, if the server wants one.")
     smtp_password: SecretStr | None = Field(None, description="SMTP password (secret: never logged).")
@@ -57,7 +63,7 @@ class Settings(BaseSettings):
     alerts_config: Path | None = Field(
         None, description="TOML file overriding the alert thresholds and dunning levels (see docs/alerts.md)."
     )
-    credit_hold_target: str = Field(
+    credit_hold_target: Literal["erp", "csv"] = Field(
         "erp", description="Where credit-hold recommendations go: erp (a table in the ERP database) or csv."
     )
     write_off_after_days_past_due: int | None = Field(
@@ -81,6 +87,76 @@ class Settings(BaseSettings):
     def _empty_is_off(cls, value: object) -> object:
         # O2C_WRITE_OFF_AFTER_DAYS_PAST_DUE= (empty) switches the policy off, as not setting it does
         return None if isinstance(value, str) and not value.strip() else value
+
+    # Checked when the settings load, so a typo stops everything before anything is read or
+    # written (a mistyped write-back target once wrote into the ERP). Each error names the value
+    # and what is allowed; `describe_errors` turns them into one line per setting.
+
+    @field_validator("schedule_timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError("is not a timezone of the IANA database (e.g. UTC, Europe/Berlin)") from None
+        return value
+
+    @field_validator("schedule_cron")
+    @classmethod
+    def _valid_cron(cls, value: str) -> str:
+        # croniter is what Dagster's own check uses (vendored there; dlt brings the package).
+        from croniter import croniter
+
+        if len(value.split()) != 5 or not croniter.is_valid(value):
+            raise ValueError("is not a cron expression of 5 fields (minute hour day month weekday, e.g. 0 6 * * *)")
+        return value
+
+    @field_validator("reporting_currency")
+    @classmethod
+    def _known_currency(cls, value: str) -> str:
+        from babel.numbers import list_currencies
+
+        if value not in list_currencies():
+            raise ValueError("is not an ISO 4217 currency code (e.g. USD, EUR, GBP)")
+        return value
+
+    @field_validator("erp_url", "ops_url")
+    @classmethod
+    def _sqlalchemy_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            import sqlalchemy as sa
+
+            try:
+                sa.engine.make_url(value.get_secret_value())
+            except Exception:  # sqlalchemy raises ArgumentError, or ValueError for a bad port
+                raise ValueError("is not a SQLAlchemy URL (e.g. postgresql+psycopg://user@host/erp)") from None
+        return value
+
+    @field_validator("alert_webhook_url", "dashboard_url")
+    @classmethod
+    def _http_url(cls, value: str | SecretStr | None) -> str | SecretStr | None:
+        text = value.get_secret_value() if isinstance(value, SecretStr) else value
+        if text is not None:
+            parts = urlsplit(text)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError("is not an http(s) URL (e.g. https://hooks.example.com/o2c)")
+        return value
+
+    @field_validator("mail_from", "cfo_emails", "alert_emails")
+    @classmethod
+    def _email_addresses(cls, value: str | None) -> str | None:
+        if value is not None:
+            addresses = [address for _, address in getaddresses([value])]
+            if not addresses or not all(re.fullmatch(r"[^@\s]+@[^@\s]+", a) for a in addresses):
+                raise ValueError("is not a comma-separated list of email addresses (e.g. cfo@example.com)")
+        return value
+
+    @field_validator("alerts_config")
+    @classmethod
+    def _existing_file(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError("is not a file (the TOML of alert thresholds, see docs/alerts.md)")
+        return value
 
     @cached_property
     def sources(self) -> Path:
@@ -153,5 +229,47 @@ class Settings(BaseSettings):
     )
 
 
+SECRET_FIELDS = frozenset({"erp_url", "ops_url", "smtp_password", "alert_webhook_url"})
+
+
+class SettingsError(ValueError):
+    """Settings that do not validate: one line per bad setting, naming the variable, the value
+    (secrets hidden) and what is allowed."""
+
+
+def hide_password(text: str) -> str:
+    """A URL (or a text holding URLs) with the password of each replaced by ***."""
+    return re.sub(r"(://[^/:@\s]*:)[^@/\s]+@", r"\1***@", text)
+
+
+def _shown(field: str, value: object) -> str:
+    if field in SECRET_FIELDS:
+        return "'***'" if field == "smtp_password" else repr(hide_password(str(value)))
+    return repr(value)
+
+
+def describe_errors(error: ValidationError) -> str:
+    """`O2C_CREDIT_HOLD_TARGET: 'sheets' is not one of erp, csv`, one line per setting."""
+    lines = []
+    for item in error.errors():
+        field = str(item["loc"][0]) if item["loc"] else ""
+        variable = f"O2C_{field.upper()}"
+        shown = _shown(field, item["input"])
+        if item["type"] == "literal_error":
+            allowed = ", ".join(str(a) for a in typing.get_args(Settings.model_fields[field].annotation))
+            lines.append(f"{variable}: {shown} is not one of {allowed}")
+        elif item["type"] == "string_pattern_mismatch" and field == "duckdb_memory_limit":
+            lines.append(f"{variable}: {shown} is not a memory size (e.g. 8GB, 512MB)")
+        elif item["type"] == "value_error":
+            lines.append(f"{variable}: {shown} {item['ctx']['error']}")
+        else:  # pydantic's own wording: "Input should be a valid integer, ..."
+            lines.append(f"{variable}: {shown}: {item['msg'][0].lower()}{item['msg'][1:]}")
+    return "\n".join(lines)
+
+
 def get_settings() -> Settings:
-    return Settings()
+    """The settings from the environment (and .env); SettingsError names every bad one."""
+    try:
+        return Settings()
+    except ValidationError as error:
+        raise SettingsError(describe_errors(error)) from None

@@ -2,21 +2,98 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import sys
+import traceback
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from core.settings import get_settings
+from core.settings import SettingsError, get_settings, hide_password
 
 if TYPE_CHECKING:
+    from orchestration.runner import RunSummary, StepResult
     from quality.results import CheckResult
 
-app = typer.Typer(help="o2c: open-source order-to-cash analytics warehouse.", no_args_is_help=True)
-console = Console()
+# Tracebacks only under --debug (main below); typer's own pretty printer would show them always.
+app = typer.Typer(
+    help="o2c: open-source order-to-cash analytics warehouse.", no_args_is_help=True, pretty_exceptions_enable=False
+)
+# soft_wrap: a message stays one line however narrow the terminal (tables still fit its width).
+console = Console(soft_wrap=True)
+
+
+@dataclass
+class Options:
+    debug: bool = False
+
+
+options = Options()
+
+
+@app.callback()
+def start(
+    ctx: typer.Context,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show the traceback of an error, and the pipeline's own log in `run`.")
+    ] = False,
+) -> None:
+    """Every command starts by validating the settings: a bad one stops it before anything is read
+    or written."""
+    options.debug = debug
+    if ctx.invoked_subcommand != "doctor":  # the doctor reports bad settings in its table
+        get_settings()
+
+
+@app.command()
+def doctor() -> None:
+    """Check the configuration, the ERP, ops store, SMTP and webhook connections, the free disk
+    and the serving file; exit 1 if any check fails."""
+    from orchestration.doctor import FAIL, run_checks
+
+    checks = run_checks()
+    table = Table("check", "status", "detail", title="o2c doctor")
+    for check in checks:
+        colour = {"ok": "green", FAIL: "red"}.get(check.status, "yellow")
+        table.add_row(check.name, f"[{colour}]{check.status}[/{colour}]", check.detail)
+    console.print(table)
+    if any(check.status == FAIL for check in checks):
+        raise typer.Exit(1)
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    """End the command with one line on stderr (passwords hidden) and exit `code`."""
+    print(f"error: {hide_password(message)}", file=sys.stderr)
+    raise typer.Exit(code)
+
+
+def one_line(error: BaseException) -> str:
+    """What went wrong, in one line (one per setting for bad settings), passwords hidden."""
+    from ingestion.pipeline import SourceUnavailable
+
+    if isinstance(error, SettingsError | SourceUnavailable):
+        text = str(error)  # already names the setting, source, path or host
+    else:
+        first = next((line.strip() for line in str(error).splitlines() if line.strip()), "")
+        text = f"{type(error).__name__}: {first} (`o2c --debug ...` shows the traceback)"
+    return "\n".join(f"error: {hide_password(line)}" for line in text.splitlines())
+
+
+def main() -> None:
+    """The `o2c` entry point: any error ends in one line naming what failed and exit code 1;
+    `o2c --debug ...` prints the traceback before it."""
+    try:
+        app()
+    except Exception as error:
+        if options.debug:
+            traceback.print_exc()
+        print(one_line(error), file=sys.stderr)
+        sys.exit(1)
 
 
 def _ingest_config():
@@ -78,8 +155,9 @@ def ingest(
     try:
         reports = run_ingest(_ingest_config(), source)
     except (ValueError, FileNotFoundError, SourceUnavailable) as error:
-        console.print(f"[red]ingest failed:[/red] {error}")
-        raise typer.Exit(2) from error
+        if options.debug:
+            traceback.print_exc()
+        fail(f"ingest: {error}", code=2)
     table = Table(
         "source",
         "entity",
@@ -151,12 +229,27 @@ def run(
     s = get_settings()
     ensure_dagster_home(s)
     prepare_manifest_if_stale()  # the graph follows the dbt models as they are now
-    summary = run_pipeline(s, select=select, full_refresh=full_refresh)
-    table = Table("step", "status", title=f"Run {summary.run_id}")
-    for step, status in summary.steps:
-        colour = {"succeeded": "green", "failed": "red"}.get(status, "yellow")
-        table.add_row(step, f"[{colour}]{status}[/{colour}]")
-    console.print(table)
+    console.print(f"Running the pipeline on {s.warehouse} ...")
+    # Without --debug, what Dagster and dbt write themselves (dbt's log lines, Dagster's warnings)
+    # goes to a log file, and the terminal shows one line per finished step.
+    log_path = s.data_dir / "logs" / "last_run.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    progress = Console(file=sys.stdout, soft_wrap=True)
+    with contextlib.ExitStack() as stack:
+        if not options.debug:
+            log = stack.enter_context(log_path.open("w"))
+            stack.enter_context(contextlib.redirect_stdout(log))
+            stack.enter_context(contextlib.redirect_stderr(log))
+        summary = run_pipeline(
+            s,
+            select=select,
+            full_refresh=full_refresh,
+            on_step=lambda step: _print_step(progress, step),
+            on_start=lambda step: progress.print(f"  [dim]  started {step}[/dim]"),
+        )
+    console.print(run_table(summary))
+    if not options.debug:
+        console.print(f"dbt's and Dagster's own output: {log_path}")
     for check in summary.failed_checks:
         console.print(f"[red]failed check[/red] {check}")
     for check in summary.warned_checks:
@@ -169,6 +262,25 @@ def run(
         console.print(f"[red]Run failed.[/red] The serving file {s.serving} was not replaced.")
         raise typer.Exit(1)
     console.print(f"Published {s.serving}")
+
+
+_COLOURS = {"succeeded": "green", "failed": "red"}
+
+
+def _print_step(out: Console, step: StepResult) -> None:
+    colour = _COLOURS.get(step.status, "yellow")
+    rows = f", {step.rows:,} rows" if step.rows is not None else ""
+    out.print(f"  [{colour}]{step.status:>9}[/{colour}] {step.step} ({step.seconds:.1f} s{rows})")
+
+
+def run_table(summary: RunSummary) -> Table:
+    """The closing summary: one row per step in the order they finished."""
+    table = Table("step", "status", "seconds", "rows", title=f"Run {summary.run_id}")
+    for step in summary.steps:
+        colour = _COLOURS.get(step.status, "yellow")
+        rows = f"{step.rows:,}" if step.rows is not None else ""
+        table.add_row(step.step, f"[{colour}]{step.status}[/{colour}]", f"{step.seconds:.1f}", rows)
+    return table
 
 
 @app.command()
@@ -531,8 +643,9 @@ def contract_check(
     try:
         preview = check_folder(folder)
     except SourceUnavailable as error:
-        console.print(f"[red]check failed:[/red] {error}")
-        raise typer.Exit(2) from error
+        if options.debug:
+            traceback.print_exc()
+        fail(f"contract check: {error}", code=2)
     console.print(
         f"Folder {preview.folder}; mapping file: {preview.mapping_file or 'none (contract names and formats)'}"
     )
@@ -575,4 +688,4 @@ def render_sources_doc(text: str) -> str:
 
 
 if __name__ == "__main__":
-    app()
+    main()

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import re
 import socket
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from dagster import AssetCheckSeverity, AssetSelection, DagsterEventType, DagsterInstance, DagsterRunStatus, RunsFilter
@@ -14,10 +16,25 @@ from quality import freshness
 
 
 @dataclass
+class StepResult:
+    step: str
+    status: str  # succeeded / failed / skipped
+    seconds: float
+    rows: int | None  # rows read by a source step (rows_in), or rows written (dagster/row_count); None if neither
+
+
+def _rows(metadata: dict) -> int | None:
+    for name in ("rows_in", "dagster/row_count"):
+        if name in metadata:
+            return int(metadata[name].value)
+    return None
+
+
+@dataclass
 class RunSummary:
     run_id: str
     success: bool
-    steps: list[tuple[str, str]] = field(default_factory=list)  # (step, succeeded / failed / skipped)
+    steps: list[StepResult] = field(default_factory=list)  # in the order they finished
     failed_checks: list[str] = field(default_factory=list)  # severity error: blocked what follows
     warned_checks: list[str] = field(default_factory=list)  # severity warning: recorded, blocked nothing
     stale_sources: list[str] = field(default_factory=list)  # failed freshness: shown stale, blocked nothing
@@ -26,6 +43,13 @@ class RunSummary:
 
 _EXCEPTION_NAME = re.compile(r"^[\w.]*(?:Failure|SourceUnavailable): ")
 _DBT_FAILURE = re.compile(r"(?:Failure|Error) in (?:test|unit_test|model|snapshot|seed) ([\w.]+)")
+
+
+_STEP_ENDS = {
+    DagsterEventType.STEP_SUCCESS: "succeeded",
+    DagsterEventType.STEP_FAILURE: "failed",
+    DagsterEventType.STEP_SKIPPED: "skipped",
+}
 
 
 def _messages(error) -> str:
@@ -73,7 +97,50 @@ def recover_interrupted_runs(instance: DagsterInstance) -> list[str]:
     return recovered
 
 
-def run_pipeline(settings: Settings, select: str | None = None, full_refresh: bool = False) -> RunSummary:
+class _Progress:
+    """Hears every event of a run as it happens (an instance event listener) and times each step
+    from its first start (a retried step counts whole) to its end."""
+
+    def __init__(
+        self, on_step: Callable[[StepResult], None] | None, on_start: Callable[[str], None] | None = None
+    ) -> None:
+        self.on_step = on_step
+        self.on_start = on_start
+        self.steps: list[StepResult] = []
+        self.started: dict[str, float] = {}
+        self.rows: dict[str, int] = {}
+
+    def __call__(self, record) -> None:
+        event = record.dagster_event
+        if event is None or event.step_key is None:
+            return
+        step = event.step_key
+        if event.event_type == DagsterEventType.STEP_START:
+            if step not in self.started and self.on_start is not None:
+                self.on_start(step)
+            self.started.setdefault(step, record.timestamp)
+        elif event.event_type == DagsterEventType.ASSET_MATERIALIZATION:
+            count = _rows(event.event_specific_data.materialization.metadata)
+            if count is not None:
+                self.rows[step] = self.rows.get(step, 0) + count
+        elif event.event_type in _STEP_ENDS:
+            seconds = record.timestamp - self.started.get(step, record.timestamp)
+            result = StepResult(step, _STEP_ENDS[event.event_type], round(seconds, 1), self.rows.get(step))
+            self.steps.append(result)
+            if self.on_step is not None:
+                self.on_step(result)
+
+
+def run_pipeline(
+    settings: Settings,
+    select: str | None = None,
+    full_refresh: bool = False,
+    on_step: Callable[[StepResult], None] | None = None,
+    on_start: Callable[[str], None] | None = None,
+    log_level: str = "INFO",
+) -> RunSummary:
+    """The pipeline in this process. `on_start` hears of each step as it starts, `on_step` as it
+    finishes (the CLI's progress); `log_level` is Dagster's own console log (CRITICAL silences it)."""
     from orchestration.definitions import defs as load_definitions
     from orchestration.defs.transform import o2c_dbt_assets
 
@@ -81,26 +148,25 @@ def run_pipeline(settings: Settings, select: str | None = None, full_refresh: bo
     job = defs.resolve_job_def("full_build")
     graph = defs.resolve_asset_graph()
     selected = AssetSelection.from_string(select).resolve(graph) if select else None
-    run_config: dict[str, object] = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+    run_config: dict[str, object] = {"loggers": {"console": {"config": {"log_level": log_level}}}}
     if full_refresh and (selected is None or selected & set(o2c_dbt_assets.keys)):
         run_config["ops"] = {o2c_dbt_assets.op.name: {"config": {"full_refresh": True}}}
     instance = DagsterInstance.get()
     recover_interrupted_runs(instance)
+    run_id = str(uuid.uuid4())
+    progress = _Progress(on_step, on_start)
+    instance.add_event_listener(run_id, progress)
     result = job.execute_in_process(
+        run_id=run_id,
         run_config=run_config,
         instance=instance,
         raise_on_error=False,
         asset_selection=sorted(selected) if selected is not None else None,
         tags={"o2c/trigger": "cli", "o2c/pid": str(os.getpid()), "o2c/host": socket.gethostname()},
     )
-    summary = RunSummary(run_id=result.run_id, success=result.success)
+    summary = RunSummary(run_id=result.run_id, success=result.success, steps=progress.steps)
     for event in result.all_events:
-        if event.event_type == DagsterEventType.STEP_SUCCESS:
-            summary.steps.append((event.step_key, "succeeded"))
-        elif event.event_type == DagsterEventType.STEP_SKIPPED:
-            summary.steps.append((event.step_key, "skipped"))
-        elif event.event_type == DagsterEventType.STEP_FAILURE:
-            summary.steps.append((event.step_key, "failed"))
+        if event.event_type == DagsterEventType.STEP_FAILURE:
             summary.failures.append(_failure_reason(event.step_key, _messages(event.event_specific_data.error)))
     for evaluation in result.get_asset_check_evaluations():
         if not evaluation.passed:

@@ -45,7 +45,7 @@ def test_a_run_killed_during_dbt_leaves_the_last_good_serving_file(world: Path) 
         except queue.Empty:
             assert process.poll() is None, "the run ended before its dbt step"
             continue
-        if "dbt build" in line or "START sql" in line:
+        if "started o2c_dbt_assets" in line:  # `o2c run`'s progress line
             break
     else:
         pytest.fail("the dbt step never started")

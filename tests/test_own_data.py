@@ -176,7 +176,7 @@ def test_contract_check_shows_what_would_load_before_loading(tmp_path: Path) -> 
     assert not (tmp_path / "warehouse").exists()  # nothing was loaded
     missing = o2c(tmp_path, "contract", "check", str(tmp_path / "nowhere"), check=False)
     assert missing.returncode == 2
-    assert f"files: O2C_CONTRACT_DIR points at {tmp_path / 'nowhere'}, which does not exist" in missing.stdout
+    assert f"files: O2C_CONTRACT_DIR points at {tmp_path / 'nowhere'}, which does not exist" in missing.stderr
 
 
 def test_fx_rates_are_needed_only_for_another_currency_and_their_absence_is_named(tmp_path: Path) -> None:

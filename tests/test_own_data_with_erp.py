@@ -111,7 +111,7 @@ def test_a_configured_source_that_is_missing_fails_at_once_naming_the_setting(tm
     result = o2c(tmp_path, "ingest", env={"O2C_ERP_URL": f"sqlite:///{missing}"}, check=False)
     assert result.returncode == 2
     assert f"erp: O2C_ERP_URL points at the SQLite file {missing}, which does not exist" in " ".join(
-        result.stdout.split()
+        result.stderr.split()  # errors go to stderr, one line
     )
     unreachable = o2c(
         tmp_path,
@@ -122,7 +122,7 @@ def test_a_configured_source_that_is_missing_fails_at_once_naming_the_setting(tm
         check=False,
     )
     assert unreachable.returncode == 2
-    assert "erp: cannot connect to postgresql at 127.0.0.1:1/erp (O2C_ERP_URL)" in " ".join(unreachable.stdout.split())
+    assert "erp: cannot connect to postgresql at 127.0.0.1:1/erp (O2C_ERP_URL)" in " ".join(unreachable.stderr.split())
     run = o2c(tmp_path, "run", env={"O2C_ERP_URL": f"sqlite:///{missing}"}, check=False)
     assert run.returncode != 0
     text = " ".join(run.stdout.split())
@@ -131,4 +131,4 @@ def test_a_configured_source_that_is_missing_fails_at_once_naming_the_setting(tm
     # Nothing configured at all: the ERP is skipped, not retried, and `o2c ingest` says so.
     nothing = o2c(tmp_path, "ingest", "--source", "erp", check=False)
     assert nothing.returncode == 2
-    assert "erp: not configured here: set O2C_ERP_URL" in " ".join(nothing.stdout.split())
+    assert "erp: not configured here: set O2C_ERP_URL" in " ".join(nothing.stderr.split())

@@ -16,6 +16,7 @@ from dagster import (
     AssetSelection,
     AssetSpec,
     Backoff,
+    DefaultScheduleStatus,
     Definitions,
     Failure,
     MaterializeResult,
@@ -211,7 +212,15 @@ source_freshness_job = define_asset_job(
 freshness_defs = Definitions(
     asset_checks=[source_freshness],
     jobs=[source_freshness_job],
-    schedules=[ScheduleDefinition(name=FRESHNESS_CHECK, job=source_freshness_job, cron_schedule="0 * * * *")],
+    # Running once the daemon runs: checks only, it loads and sends nothing (docs/operations.md).
+    schedules=[
+        ScheduleDefinition(
+            name=FRESHNESS_CHECK,
+            job=source_freshness_job,
+            cron_schedule="0 * * * *",
+            default_status=DefaultScheduleStatus.RUNNING,
+        )
+    ],
 )
 
 
