@@ -574,5 +574,15 @@ def render_sources_doc(text: str) -> str:
     return f"{head}{BEGIN}\n\n{c.markdown()}\n{END}{tail}"
 
 
+# `o2c metrics list|query`: the dbt metrics through MetricFlow, read-only (orchestration/metrics.py).
+def _add_metrics_commands() -> None:
+    from orchestration.metrics import app as metrics_app
+
+    app.add_typer(metrics_app, name="metrics")
+
+
+_add_metrics_commands()
+
+
 if __name__ == "__main__":
     app()
