@@ -234,3 +234,36 @@ def query_command(
     for row in result.iter_rows():
         table.add_row(*("" if value is None else str(value) for value in row))
     console.print(table)
+
+
+def sql_command(
+    query: Annotated[
+        str, typer.Argument(help='SQL to run on the serving file, e.g. "select * from marts.dim_customers limit 5".')
+    ],
+    csv: Annotated[Path | None, typer.Option(help="Write the result to this CSV file instead of printing it.")] = None,
+) -> None:
+    """Run SQL on the published marts, read-only (no DuckDB CLI needed): the analyst's quick look."""
+    from core.serving import open_read_only
+    from core.settings import get_settings
+
+    serving = get_settings().serving
+    if not serving.exists():
+        console.print(f"[red]no serving file at {serving}: run `o2c run` (or `make demo`) to publish one[/red]")
+        raise typer.Exit(1)
+    con = open_read_only(serving)
+    try:
+        result = pl.from_arrow(con.sql(query).to_arrow_table())
+    except duckdb.Error as error:
+        console.print(f"[red]{str(error).splitlines()[0]}[/red]")
+        raise typer.Exit(1) from None
+    finally:
+        con.close()
+    assert isinstance(result, pl.DataFrame)
+    if csv is not None:
+        result.write_csv(csv)
+        console.print(f"{result.height:,} rows written to {csv}")
+        return
+    table = Table(*result.columns)
+    for row in result.iter_rows():
+        table.add_row(*("" if value is None else str(value) for value in row))
+    console.print(table)

@@ -184,3 +184,20 @@ def test_o2c_metrics_commands_list_query_and_name_what_is_wrong(dashboard_world:
         dashboard_world, "metrics", "query", "--metrics", "open_ar", "--group-by", "customer__segment", check=False
     )
     assert wrong.returncode == 1 and "'customer__segment'" in wrong.stdout and "metric_time__month" in wrong.stdout
+
+
+def test_the_readme_sql_example_runs_as_written(dashboard_world: Path) -> None:
+    """The README's analyst example, taken from the README verbatim, on the published world."""
+    import re
+    import shlex
+
+    from core.settings import REPO_ROOT
+
+    readme = (REPO_ROOT / "README.md").read_text()
+    block = re.search(r"```bash\n(\.venv/bin/o2c sql \\\n.*?)\n\.venv/bin/o2c metrics", readme, re.S)
+    assert block, "README: the `o2c sql` example"
+    args = shlex.split(block.group(1).replace("\\\n", " "))
+    assert args[:2] == [".venv/bin/o2c", "sql"]
+    shown = o2c(dashboard_world, *args[1:]).stdout
+    kpis = page_query(dashboard_world / "warehouse" / "serving.duckdb", "kpis_monthly")
+    assert "dso_countback" in shown and str(kpis["open_ar_rc"][-1]) in shown
