@@ -687,5 +687,17 @@ def render_sources_doc(text: str) -> str:
     return f"{head}{BEGIN}\n\n{c.markdown()}\n{END}{tail}"
 
 
+# `o2c metrics list|query`: the dbt metrics through MetricFlow, read-only (orchestration/metrics.py).
+def _add_metrics_commands() -> None:
+    from orchestration.metrics import app as metrics_app
+    from orchestration.metrics import sql_command
+
+    app.add_typer(metrics_app, name="metrics")
+    app.command("sql")(sql_command)
+
+
+_add_metrics_commands()
+
+
 if __name__ == "__main__":
     main()

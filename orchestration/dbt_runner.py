@@ -14,6 +14,8 @@ from core.settings import REPO_ROOT, get_settings
 
 DBT_PROJECT = REPO_ROOT / "dbt_project"
 MANIFEST = DBT_PROJECT / "target" / "manifest.json"
+# What MetricFlow reads (`o2c metrics`): the semantic models and metrics, written by the same parse.
+SEMANTIC_MANIFEST = DBT_PROJECT / "target" / "semantic_manifest.json"
 # dbt installed beside this Python, whether or not the environment is activated.
 DBT_EXECUTABLE = Path(sys.executable).parent / "dbt"
 # The dbt models that score the Python forecasts (dbt_project/models/forecasts/): they read the
@@ -120,6 +122,7 @@ def parse_manifest() -> dict[str, Any]:
             raise RuntimeError(f"dbt parse failed:\n{result.stdout[-3000:]}")
         parsed = Path(work) / "target" / "manifest.json"
         manifest: dict[str, Any] = json.loads(parsed.read_text())
+        os.replace(Path(work) / "target" / "semantic_manifest.json", SEMANTIC_MANIFEST)
         os.replace(parsed, MANIFEST)
     return manifest
 
