@@ -226,14 +226,7 @@ def query_command(
     except MetricsError as error:
         console.print(f"[red]{error}[/red]")
         raise typer.Exit(1) from None
-    if csv is not None:
-        result.write_csv(csv)
-        console.print(f"{result.height:,} rows written to {csv}")
-        return
-    table = Table(*result.columns)
-    for row in result.iter_rows():
-        table.add_row(*("" if value is None else str(value) for value in row))
-    console.print(table)
+    _show(result, csv)
 
 
 def sql_command(
@@ -259,6 +252,11 @@ def sql_command(
     finally:
         con.close()
     assert isinstance(result, pl.DataFrame)
+    _show(result, csv)
+
+
+def _show(result: pl.DataFrame, csv: Path | None) -> None:
+    """A query's rows: into a CSV file when asked, else as a table on the terminal."""
     if csv is not None:
         result.write_csv(csv)
         console.print(f"{result.height:,} rows written to {csv}")
