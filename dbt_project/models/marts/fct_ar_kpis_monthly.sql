@@ -132,10 +132,7 @@ select
         (m.ending_ar_rc - coalesce(m.unapplied_on_account_rc, 0)) / nullif(d.window_sales_rc, 0) * d.window_days
         as double
     ), 2) as dso_net,
-    round(cast(
-        100.0 * (m.beginning_ar_rc + m.credit_sales_rc - m.ending_ar_rc)
-        / nullif(m.beginning_ar_rc + m.credit_sales_rc - m.ending_current_ar_rc, 0) as double
-    ), 2) as cei,
+    {{ cei_pct('m.beginning_ar_rc', 'm.credit_sales_rc', 'm.ending_ar_rc', 'm.ending_current_ar_rc') }} as cei,
     round(cast(
         100.0 * (m.quarter_beginning_ar_rc + q.quarter_sales_rc / 3 - m.ending_ar_rc)
         / nullif(m.quarter_beginning_ar_rc + q.quarter_sales_rc / 3 - m.ending_current_ar_rc, 0) as double
