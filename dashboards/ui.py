@@ -2,12 +2,15 @@
 and the "Not available" notes for what a company's data does not have."""
 
 import datetime as dt
+import io
 import json
+from decimal import Decimal
 
 import duckdb
 import polars as pl
 import streamlit as st
 
+from core import formatting
 from dashboards import db
 
 BUILD_HINT = "Build it with `make demo` (simulated data) or `o2c run` (your sources), then reload this page."
@@ -74,15 +77,35 @@ def text(value: object) -> str:
     return "(none)" if value is None else str(value)
 
 
-def money(value: float | None) -> str:
-    """Whole units of the reporting currency with thousands separators: exact enough to reconcile."""
+def currency() -> str:
+    """The reporting currency every `_rc` amount is in."""
+    from core.settings import get_settings
+
+    return get_settings().reporting_currency
+
+
+def money(value: float | Decimal | None, decimals: int = 0) -> str:
+    """An amount in the reporting currency with its symbol: whole units on tiles ("$163,922"),
+    cents where a figure is reconciled (decimals=2)."""
+    return formatting.money(value, currency(), decimals)
+
+
+def signed_money(value: float | Decimal | None) -> str | None:
+    """A change of an amount for a tile's delta: "+$1,500", "−$300"; None when there is none."""
     if value is None:
-        return "–"
-    return f"{value:,.0f}"
+        return None
+    text = formatting.money(abs(value), currency(), 0)
+    shown = round(float(value))
+    return text if shown == 0 else ("+" if shown > 0 else "−") + text
 
 
 def number(value: float | None, suffix: str = "", digits: int = 1) -> str:
-    return "–" if value is None else f"{value:,.{digits}f}{suffix}"
+    return formatting.MISSING if value is None else f"{formatting.number(value, digits)}{suffix}"
+
+
+def label(column: str) -> str:
+    """A column's human label, amounts with the reporting currency (core/formatting.LABELS)."""
+    return formatting.label(column, currency())
 
 
 def empty(frame: pl.DataFrame, what: str = "these filters") -> bool:
@@ -112,12 +135,58 @@ def like_pattern(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
+# Columns shown as a percentage or in days, by name: what the `_rc` suffix is for amounts.
+PERCENT_COLUMNS = ("_pct", "pct_", "cei", "_rate", "_share")
+DAY_COLUMNS = ("days", "dso", "bpdso", "_days")
+
+
+def column_format(name: str, dtype: pl.DataType) -> str | None:
+    """How a numeric column reads: amounts with cents and separators, percentages and days with
+    one decimal, counts whole (the unit is in the column's label)."""
+    if name.endswith("_rc") or isinstance(dtype, pl.Decimal):
+        return "%,.2f"
+    if dtype in (pl.Float32, pl.Float64):
+        return "%,.1f"
+    if dtype.is_integer():
+        return "%d" if name.endswith("_order") or name.endswith("_id") else "%,d"
+    return None
+
+
 def table(frame: pl.DataFrame, **options: object):
-    """A dataframe as a readable table: dates without a time, amounts with separators and cents."""
+    """A dataframe as a readable table: human headers (amounts with the reporting currency), dates
+    without a time, amounts with separators and cents; and its Excel download beneath it."""
     config: dict[str, object] = {}
     for name, dtype in frame.schema.items():
+        header = label(name)
         if dtype == pl.Date:
-            config[name] = st.column_config.DateColumn(format="YYYY-MM-DD")
-        elif dtype in (pl.Float32, pl.Float64) or isinstance(dtype, pl.Decimal):
-            config[name] = st.column_config.NumberColumn(format="localized")
-    return st.dataframe(frame, hide_index=True, width="stretch", column_config=config, **options)
+            config[name] = st.column_config.DateColumn(header, format="YYYY-MM-DD")
+        elif dtype.is_numeric() or isinstance(dtype, pl.Decimal):
+            config[name] = st.column_config.NumberColumn(header, format=column_format(name, dtype))
+        else:
+            config[name] = st.column_config.Column(header)
+    shown = st.dataframe(frame, hide_index=True, width="stretch", column_config=config, **options)
+    # a table without a key is named by its columns, so two on one page get two buttons
+    excel_download(frame, str(options.get("key") or "_".join(frame.columns)))
+    return shown
+
+
+def excel(frame: pl.DataFrame) -> bytes:
+    """The table as an .xlsx workbook, with the same human headers as on the page."""
+    buffer = io.BytesIO()
+    headers = {name: label(name) for name in frame.columns}
+    # Excel has no time zones and no 128-bit decimals: amounts as numbers, exact to the cent.
+    cleaned = frame.with_columns(pl.col(pl.Decimal).cast(pl.Float64)).rename(headers)
+    cleaned.write_excel(buffer, autofit=True)
+    return buffer.getvalue()
+
+
+def excel_download(frame: pl.DataFrame, name: str) -> None:
+    st.download_button(
+        "Download Excel",
+        data=lambda: excel(frame),  # written when clicked, not on every rerun
+        file_name=f"{name[:60]}.xlsx",
+        mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        icon=":material/download:",
+        key=f"excel_{name}",
+        on_click="ignore",
+    )
