@@ -61,6 +61,7 @@ def hand_made_world(folder: Path) -> Path:
         [
             {
                 "invoice_id": i,
+                "invoice_number": i,
                 "customer_id": c,
                 "invoice_date": d,
                 "due_date": due,
