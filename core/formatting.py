@@ -151,14 +151,82 @@ LABELS: dict[str, str] = {
 }
 
 
+# More columns of the marts as people say them: cycle times, order quality, forecasts, customers
+# and cash application (the pages' tables and charts).
+LABELS |= {
+    "order_month": "Order month",
+    "invoice_month": "Invoice month",
+    "month_start": "Month",
+    "week_end": "Week ending",
+    "n_orders": "Orders",
+    "n_invoices": "Invoices",
+    "n_orders_paid": "Orders paid",
+    "n_otif_measured": "Orders measured for OTIF",
+    "n_accurate_invoices": "Accurate invoices",
+    "n_orders_first_shipment": "Orders, to first shipment",
+    "n_orders_last_shipment": "Orders, to last shipment",
+    "n_invoices_applied": "Invoices applied",
+    "n_unpaid": "Invoices unpaid",
+    "n_origins": "Backtest origins",
+    "otif_pct": "OTIF (%)",
+    "on_time_pct": "On time (%)",
+    "in_full_pct": "In full (%)",
+    "perfect_order_pct": "Perfect orders (%)",
+    "invoice_accuracy_pct": "Invoice accuracy (%)",
+    "days_to_ship_p50": "Order to ship, median (days)",
+    "days_to_ship_p90": "Order to ship, p90 (days)",
+    "days_to_ship_mean": "Order to ship, mean (days)",
+    "days_to_last_ship_p50": "Order to last shipment, median (days)",
+    "days_to_last_ship_p90": "Order to last shipment, p90 (days)",
+    "median_days": "Median (days)",
+    "p90_days": "90th percentile (days)",
+    "mean_variance_days": "Mean variance (days)",
+    "median_variance_days": "Median variance (days)",
+    "p90_variance_days": "90th percentile variance (days)",
+    "terms_variance_days": "Terms variance (days)",
+    "terms_days": "Terms (days)",
+    "weighted_days_to_pay": "Days to pay, weighted",
+    "weighted_days_late": "Days late, weighted",
+    "pct_paid_late": "Paid late (%)",
+    "probability_alive": "Probability still buying",
+    "predicted_revenue_12m_rc": "Predicted revenue, 12 months ({currency})",
+    "is_over_credit_limit": "Over credit limit",
+    "expected_collections_rc": "Expected receipts ({currency})",
+    "naive_rc": "Naive forecast ({currency})",
+    "receipts_rc": "Receipts ({currency})",
+    "mae_days": "MAE (days)",
+    "bias_days": "Bias (days)",
+    "wape_pct": "WAPE (%)",
+    "lo_80": "Low, 80% interval",
+    "hi_80": "High, 80% interval",
+    "match_confidence": "Match confidence",
+    "customer_or_payer": "Customer or payer",
+    "payment_id": "Payment ID",
+    "order_id": "Order ID",
+    "dispute_id": "Dispute ID",
+}
+
+# Words a label writes in capitals, wherever they come in a column's name.
+ACRONYMS = frozenset({"ar", "cei", "clv", "dso", "id", "mae", "mape", "otif", "p50", "p90", "wape"})
+
+
 def label(column: str, currency: str = "") -> str:
-    """A column's human label: a known one, else the name in words ("open_items" → "Open items");
-    a trailing `_rc` (reporting currency) becomes the currency in brackets."""
+    """A column's human label: a known one (LABELS), else the name in words with its unit in
+    brackets: a trailing `_rc` (reporting currency) the currency, `_pct` or `pct_` "%", `days_…_to_…` or
+    `_days` "days" ("days_order_to_ship" → "Order to ship (days)", "open_items" → "Open items")."""
     if column in LABELS:
         return LABELS[column].format(currency=currency).replace(" ()", "")
-    words = column.removesuffix("_rc").replace("_", " ").strip()
-    text = words[:1].upper() + words[1:]
-    return f"{text} ({currency})" if column.endswith("_rc") and currency else text
+    unit, stem = "", column
+    if column.endswith("_rc"):
+        unit, stem = currency, column.removesuffix("_rc")
+    elif column.endswith("_pct") or column.startswith("pct_"):
+        unit, stem = "%", column.removesuffix("_pct").removeprefix("pct_")
+    elif column.endswith("_days") or (column.startswith("days_") and "_to_" in column):
+        unit, stem = "days", column.removesuffix("_days").removeprefix("days_")
+    words = [word.upper() if word in ACRONYMS else word for word in stem.split("_") if word]
+    text = " ".join(words)
+    text = text[:1].upper() + text[1:]
+    return f"{text} ({unit})" if unit else text
 
 
 # ---- Colours -------------------------------------------------------------------------------

@@ -16,8 +16,14 @@ from dashboards import db
 BUILD_HINT = "Build it with `make demo` (simulated data) or `o2c run` (your sources), then reload this page."
 
 
+# The session-state entry counting the tables drawn in this run by name (ui.table): reset by
+# guard(), which every page calls first.
+TABLES_THIS_RUN = "_ui_tables_this_run"
+
+
 def guard() -> dict[str, object]:
     """The published build's metadata; stops the page with a clear message when there is none."""
+    st.session_state[TABLES_THIS_RUN] = {}
     try:
         meta = db.query("meta")
         as_of = db.query("data_as_of")["as_of_date"][0]
@@ -103,9 +109,30 @@ def number(value: float | None, suffix: str = "", digits: int = 1) -> str:
     return formatting.MISSING if value is None else f"{formatting.number(value, digits)}{suffix}"
 
 
+def percent(value: float | Decimal | None) -> str:
+    """A percentage as the marts store it (in percent) for a tile: "93.2%"."""
+    return formatting.percent(value)
+
+
+def days(value: float | Decimal | None, decimals: int = 1) -> str:
+    """A number of days for a tile: "45.2 days" (a whole count of days: decimals=0)."""
+    return formatting.days(value, decimals)
+
+
+def count(value: int | None, noun: str | None = None) -> str:
+    """A count for a tile, whole and without a trend arrow: "12 receipts"."""
+    return formatting.count(value, noun)
+
+
 def label(column: str) -> str:
     """A column's human label, amounts with the reporting currency (core/formatting.LABELS)."""
     return formatting.label(column, currency())
+
+
+def humanised(frame: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
+    """`columns` renamed to their human labels: what a chart's legend shows for unpivoted series
+    ("median_days" → "Median (days)")."""
+    return frame.rename({column: label(column) for column in columns})
 
 
 def empty(frame: pl.DataFrame, what: str = "these filters") -> bool:
@@ -135,21 +162,23 @@ def like_pattern(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-# Columns shown as a percentage or in days, by name: what the `_rc` suffix is for amounts.
-PERCENT_COLUMNS = ("_pct", "pct_", "cei", "_rate", "_share")
-DAY_COLUMNS = ("days", "dso", "bpdso", "_days")
+# What a column measures, by its name: `_rc` amounts are in the reporting currency; other amounts
+# (`amount`, `balance`, a credit limit) in the currency of their row's `currency` column.
+MONEY_COLUMNS = ("_rc", "amount", "balance", "credit_limit", "exposure", "available_credit")
+PERCENT_COLUMNS = ("_pct", "pct_")
+DAY_COLUMNS = ("days", "_p50", "_p90")
 
 
 def column_format(name: str, dtype: pl.DataType) -> str | None:
-    """How a numeric column reads: amounts with cents and separators, percentages and days with
-    one decimal, counts whole (the unit is in the column's label)."""
-    if name.endswith("_rc") or isinstance(dtype, pl.Decimal):
-        return "%,.2f"
-    if dtype in (pl.Float32, pl.Float64):
-        return "%,.1f"
+    """How a numeric column reads: amounts with separators and cents, percentages and days with
+    one decimal, other fractions with two, counts whole (the unit is in the column's label)."""
     if dtype.is_integer():
-        return "%d" if name.endswith("_order") or name.endswith("_id") else "%,d"
-    return None
+        return "%d" if name.endswith(("_order", "_id", "_rank")) else "%,d"
+    if any(part in name for part in MONEY_COLUMNS) or isinstance(dtype, pl.Decimal):
+        return "%,.2f"
+    if any(part in name for part in PERCENT_COLUMNS + DAY_COLUMNS):
+        return "%,.1f"
+    return "%,.2f"
 
 
 def table(frame: pl.DataFrame, **options: object):
@@ -160,33 +189,67 @@ def table(frame: pl.DataFrame, **options: object):
         header = label(name)
         if dtype == pl.Date:
             config[name] = st.column_config.DateColumn(header, format="YYYY-MM-DD")
-        elif dtype.is_numeric() or isinstance(dtype, pl.Decimal):
+        elif isinstance(dtype, pl.Datetime):  # when something was entered: to the minute
+            config[name] = st.column_config.DatetimeColumn(header, format="YYYY-MM-DD HH:mm")
+        elif dtype.is_numeric():
             config[name] = st.column_config.NumberColumn(header, format=column_format(name, dtype))
         else:
             config[name] = st.column_config.Column(header)
     shown = st.dataframe(frame, hide_index=True, width="stretch", column_config=config, **options)
-    # a table without a key is named by its columns, so two on one page get two buttons
-    excel_download(frame, str(options.get("key") or "_".join(frame.columns)))
+    # A table without a key is named by its columns; its button is keyed by that name and how many
+    # tables of that name came before it in this run, so two tables with the same columns (the
+    # worklist's saved and logged actions, even with the same rows) get two buttons.
+    name = str(options.get("key") or "_".join(frame.columns))
+    seen = st.session_state.setdefault(TABLES_THIS_RUN, {})
+    seen[name] = seen.get(name, 0) + 1
+    excel_download(frame, name, f"excel_{name}_{seen[name]}")
     return shown
 
 
+# Excel's number formats for the same rules as the table's (column_format).
+EXCEL_FORMATS = {"%,.2f": "#,##0.00", "%,.1f": "#,##0.0", "%,d": "#,##0", "%d": "0"}
+
+
 def excel(frame: pl.DataFrame) -> bytes:
-    """The table as an .xlsx workbook, with the same human headers as on the page."""
+    """The table as an .xlsx workbook, with the same human headers and decimals as on the page.
+
+    Every text cell is written as text: a value starting with = + - @ (a customer name, a
+    remittance note) is never a formula, and no text becomes a link."""
+    from xlsxwriter import Workbook
+
     buffer = io.BytesIO()
-    headers = {name: label(name) for name in frame.columns}
-    # Excel has no time zones and no 128-bit decimals: amounts as numbers, exact to the cent.
-    cleaned = frame.with_columns(pl.col(pl.Decimal).cast(pl.Float64)).rename(headers)
-    cleaned.write_excel(buffer, autofit=True)
+    # Excel has no time zones and no 128-bit decimals: amounts as numbers (exact to the cent),
+    # times as the UTC clock time.
+    cleaned = frame.with_columns(
+        pl.col(pl.Decimal).cast(pl.Float64),
+        pl.col(pl.Datetime("us", "*"), pl.Datetime("ns", "*"), pl.Datetime("ms", "*"))
+        .dt.convert_time_zone("UTC")
+        .dt.replace_time_zone(None),
+    )
+    formats: dict[str, str] = {}
+    for name, dtype in frame.schema.items():
+        if dtype == pl.Date:
+            formats[label(name)] = "yyyy-mm-dd"
+        elif isinstance(dtype, pl.Datetime):
+            formats[label(name)] = "yyyy-mm-dd hh:mm"
+        elif dtype.is_numeric():
+            formats[label(name)] = EXCEL_FORMATS[column_format(name, dtype) or "%,.2f"]
+    cleaned = cleaned.rename({name: label(name) for name in frame.columns})
+    workbook = Workbook(buffer, {"strings_to_formulas": False, "strings_to_urls": False, "in_memory": True})
+    try:
+        cleaned.write_excel(workbook, worksheet="Table", autofit=True, column_formats=formats)
+    finally:
+        workbook.close()
     return buffer.getvalue()
 
 
-def excel_download(frame: pl.DataFrame, name: str) -> None:
+def excel_download(frame: pl.DataFrame, name: str, key: str) -> None:
     st.download_button(
         "Download Excel",
         data=lambda: excel(frame),  # written when clicked, not on every rerun
         file_name=f"{name[:60]}.xlsx",
         mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
         icon=":material/download:",
-        key=f"excel_{name}",
+        key=key,
         on_click="ignore",
     )

@@ -48,6 +48,17 @@ def test_labels_are_words_with_the_currency_in_brackets() -> None:
     assert fmt.label("open_items") == "Open items"
 
 
+def test_labels_say_the_unit_of_percentages_and_day_spans_and_write_acronyms_in_capitals() -> None:
+    assert fmt.label("dispute_rate_pct") == "Dispute rate (%)"
+    assert fmt.label("pct_paid_late") == "Paid late (%)"
+    assert fmt.label("days_order_to_ship") == "Order to ship (days)"
+    assert fmt.label("days_late") == "Days late"  # a count of days, not a span between two events
+    assert fmt.label("payer_account_id") == "Payer account ID"
+    assert fmt.label("otif_pct") == "OTIF (%)"
+    assert fmt.label("predicted_revenue_12m_rc", "EUR") == "Predicted revenue, 12 months (EUR)"
+    assert fmt.label("invoiced_revenue_rc", "") == "Invoiced revenue"
+
+
 def test_aging_colours_run_from_green_to_the_darkest_red_for_the_oldest_bucket() -> None:
     buckets = ["current", "1-30", "31-60", "61-90", "91-120", "121+"]
     colours = fmt.aging_colours(buckets)
