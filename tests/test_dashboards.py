@@ -7,18 +7,22 @@ from __future__ import annotations
 import base64
 import contextlib
 import datetime as dt
+import io
 import json
 import os
+import re
 import socket
 import sqlite3
 import subprocess
 import sys
 import time
 import urllib.request
+import zipfile
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING
+from xml.etree import ElementTree
 
 import duckdb
 import numpy as np
@@ -97,7 +101,9 @@ def metrics(at: AppTest) -> dict[str, str]:
 
 
 def money(value: object) -> str:
-    return f"{float(value):,.0f}"
+    """An amount as a tile shows it: the reporting currency's symbol (the default, USD), whole units."""
+    amount = float(value)
+    return f"{'-' if round(amount) < 0 else ''}${abs(amount):,.0f}"
 
 
 def assert_clean(at: AppTest) -> None:
@@ -297,11 +303,11 @@ def test_cycle_times_shows_order_and_invoice_quality_from_the_marts(app_env: Pat
     )
     latest = monthly.row(-1, named=True)
     shown = metrics(at)
-    assert shown["OTIF"] == f"{latest['otif_pct']:,.1f} %"
-    assert shown["Perfect orders"] == f"{latest['perfect_order_pct']:,.1f} %"
-    assert shown["Invoice accuracy"] == f"{latest['invoice_accuracy_pct']:,.1f} %"
-    assert shown["Order to ship, median"] == f"{latest['days_to_ship_p50']:,.1f} d"
-    assert shown["Order to ship, p90"] == f"{latest['days_to_ship_p90']:,.1f} d"
+    assert shown["OTIF"] == f"{latest['otif_pct']:,.1f}%"
+    assert shown["Perfect orders"] == f"{latest['perfect_order_pct']:,.1f}%"
+    assert shown["Invoice accuracy"] == f"{latest['invoice_accuracy_pct']:,.1f}%"
+    assert shown["Order to ship, median"] == f"{latest['days_to_ship_p50']:,.1f} days"
+    assert shown["Order to ship, p90"] == f"{latest['days_to_ship_p90']:,.1f} days"
     assert 0 < latest["otif_pct"] < 100 and 0 < latest["invoice_accuracy_pct"] <= 100
     table = next(d.value for d in at.dataframe if "invoice_accuracy_pct" in d.value.columns)
     assert table["otif_pct"].tolist() == monthly["otif_pct"].to_list()
@@ -313,7 +319,8 @@ def test_cycle_times_shows_order_and_invoice_quality_from_the_marts(app_env: Pat
         [start, end],
     )["n"][0]
     distribution = json.loads(at.get("plotly_chart")[-1].proto.spec)
-    first = next(trace for trace in distribution["data"] if trace["name"] == "n_orders_first_shipment")
+    first = next(trace for trace in distribution["data"] if trace["name"] == "Orders, to first shipment")
+    assert distribution["layout"]["xaxis"]["title"]["text"] == "Order to shipment (days)"
     counts = first["y"]
     if isinstance(counts, dict):  # plotly writes arrays as base64 typed arrays
         counts = np.frombuffer(base64.b64decode(counts["bdata"]), dtype=counts["dtype"]).tolist()
@@ -340,6 +347,110 @@ def test_customers_and_customer_360_match_the_marts(app_env: Path) -> None:
     invoices = next(d.value for d in at.dataframe if "invoice_number" in d.value.columns)
     count = mart(app_env, "select count(*) as n from marts.fct_invoices where customer_id = ?", [chosen])["n"][0]
     assert len(invoices) == count
+
+
+# A column name left as it is in the marts: lower-case words joined by underscores.
+SNAKE_CASE = re.compile(r"\b[a-z0-9]+_[a-z0-9_]+\b")
+# The pages whose tables and tiles this module checks for labels (the others have their own tests).
+LABELLED_PAGES = ("cycle_times", "cash_forecast", "customers", "customer_360", "unapplied_cash")
+
+
+@pytest.mark.parametrize("name", LABELLED_PAGES)
+def test_every_table_has_human_headers_fixed_decimals_and_an_excel_download(app_env: Path, name: str) -> None:
+    at = page(name)
+    assert_clean(at)
+    assert at.dataframe, name
+    for table in at.dataframe:
+        config = json.loads(table.proto.columns)
+        for column in table.value.columns:
+            header = config[column]["label"]
+            assert header and not SNAKE_CASE.search(header), (name, column, header)
+            shown_as = config[column].get("type_config", {})
+            if column.endswith("_rc"):  # an amount in the reporting currency: its code, and cents
+                assert header.endswith("(USD)") and shown_as["format"] == "%,.2f", (name, column, config[column])
+            if column.endswith("_date"):
+                assert shown_as["format"] == "YYYY-MM-DD", (name, column, config[column])
+    buttons = [b for b in at.get("download_button") if b.proto.label == "Download Excel"]
+    assert len(buttons) == len(at.dataframe), name
+    for tile in at.metric:
+        assert not SNAKE_CASE.search(tile.label) and "None" not in tile.value and "nan" not in tile.value, tile
+
+
+def read_xlsx(data: bytes) -> tuple[list[list[object]], int]:
+    """The first sheet of an .xlsx file as rows of cell values (text, numbers, None), read from its
+    XML, and how many cells hold a formula."""
+    ns = {"m": "http://schemas.openxmlformats.org/spreadsheetml/2006/main"}
+    book = zipfile.ZipFile(io.BytesIO(data))
+    strings = []
+    if "xl/sharedStrings.xml" in book.namelist():
+        for item in ElementTree.fromstring(book.read("xl/sharedStrings.xml")).findall("m:si", ns):
+            strings.append("".join(t.text or "" for t in item.iter(f"{{{ns['m']}}}t")))
+    sheet = ElementTree.fromstring(book.read("xl/worksheets/sheet1.xml"))
+    formulas = len(sheet.findall(".//m:f", ns))
+    rows: list[list[object]] = []
+    for row in sheet.findall("m:sheetData/m:row", ns):
+        cells: dict[int, object] = {}
+        for cell in row.findall("m:c", ns):
+            letters = re.match(r"[A-Z]+", cell.get("r")).group()
+            index = 0
+            for letter in letters:
+                index = index * 26 + ord(letter) - ord("A") + 1
+            value = cell.find("m:v", ns)
+            kind = cell.get("t")
+            if value is None:
+                cells[index - 1] = None
+            elif kind == "s":
+                cells[index - 1] = strings[int(value.text)]
+            elif kind in ("str", "inlineStr", "e"):
+                cells[index - 1] = value.text
+            elif kind == "b":
+                cells[index - 1] = value.text == "1"
+            else:
+                cells[index - 1] = float(value.text)
+        width = max(cells, default=-1) + 1
+        rows.append([cells.get(i) for i in range(width)])
+    return rows, formulas
+
+
+def excel_day(day: dt.date) -> float:
+    """A date as Excel stores it: days since 1899-12-30."""
+    return float((day - dt.date(1899, 12, 30)).days)
+
+
+def test_the_excel_download_is_the_table_to_the_cent_with_human_headers_and_no_formulas(app_env: Path) -> None:
+    from dashboards import ui
+
+    # One customer's invoices, amounts as the marts' DECIMALs, and text a spreadsheet would take
+    # for a formula.
+    invoices = mart(
+        app_env,
+        "select invoice_number, invoice_date, open_balance_rc, days_past_due from marts.fct_invoices "
+        "where customer_id = (select customer_id from marts.dim_customers order by open_ar_rc desc limit 1) "
+        "order by invoice_date, invoice_number",
+    )
+    assert invoices.height >= 3 and isinstance(invoices.schema["open_balance_rc"], pl.Decimal)
+    hostile = ['=HYPERLINK("http://evil.example","x")', "+1+2", "-3+4", "@SUM(A1:A9)"]
+    frame = invoices.with_columns(
+        pl.Series("remittance_info", (hostile * invoices.height)[: invoices.height], dtype=pl.String)
+    )
+    rows, formulas = read_xlsx(ui.excel(frame))
+    assert formulas == 0
+    assert rows[0] == ["Invoice", "Invoice date", "Open balance (USD)", "Days past due", "Remittance info"]
+    body = rows[1:]
+    assert len(body) == invoices.height
+    for cells, row in zip(body, frame.iter_rows(named=True), strict=True):
+        assert cells[0] == row["invoice_number"]
+        assert cells[1] == excel_day(row["invoice_date"])
+        # to the cent: the number Excel holds is the mart's DECIMAL
+        assert Decimal(str(cells[2])).quantize(Decimal("0.01")) == row["open_balance_rc"]
+        assert cells[3] == (None if row["days_past_due"] is None else float(row["days_past_due"]))
+        assert cells[4] == row["remittance_info"]  # text as typed, never evaluated
+    total = mart(
+        app_env,
+        "select sum(open_balance_rc) as rc from marts.fct_invoices where customer_id = "
+        "(select customer_id from marts.dim_customers order by open_ar_rc desc limit 1)",
+    )["rc"][0]
+    assert Decimal(str(round(sum(cells[2] or 0 for cells in body), 2))).quantize(Decimal("0.01")) == total
 
 
 @pytest.mark.parametrize("hostile", HOSTILE)
@@ -682,8 +793,8 @@ def test_unapplied_cash_page_shows_the_marts_and_needs_a_name(app_env: Path) -> 
     shown = metrics(at)
     assert shown["On account"] == money(by_status["on account"]["rc"])
     assert shown["Unidentified"] == money(by_status.get("unidentified", {"rc": 0})["rc"])
-    assert shown["Receipts unapplied"] == str(totals["n"].sum())
-    assert shown["Oldest"] == f"{totals['d'].max()} d"
+    assert shown["Receipts unapplied"] == f"{totals['n'].sum():,}"
+    assert shown["Oldest"] == f"{totals['d'].max():,} days"
     receipts = next(d.value for d in at.dataframe if "days_unapplied" in d.value.columns)
     assert len(receipts) == totals["n"].sum()
     # Net AR on the overview: gross AR less the cash on account, as of the latest month.

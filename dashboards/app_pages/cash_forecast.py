@@ -14,7 +14,8 @@ ui.freshness(meta)
 have = ui.available()
 # What the forecasts could not do with this data, in their own words: a fallback is not a failure.
 for row in db.query("forecast_status").iter_rows(named=True):
-    st.caption(f"{row['forecast']}: {row['status']} ({row['method']}): {row['reason']}")
+    what, method = ui.label(row["forecast"]), str(row["method"]).replace("_", " ")
+    st.caption(f"{what}: {row['status']} ({method}): {row['reason']}")
 
 
 def cash_forecast(weekly: pl.DataFrame) -> None:
@@ -37,19 +38,27 @@ def cash_forecast(weekly: pl.DataFrame) -> None:
     st.markdown("**Expected receipts by week**")
     parts = weekly.select(
         "week_end",
-        pl.col("from_open_items_rc").alias("open items"),
-        pl.col("from_new_invoices_rc").alias("new invoices"),
-        pl.col("unapplied_receipts_rc").alias("unapplied receipts"),
+        pl.col("from_open_items_rc").alias("Open items"),
+        pl.col("from_new_invoices_rc").alias("New invoices"),
+        pl.col("unapplied_receipts_rc").alias("Unapplied receipts"),
     ).unpivot(index="week_end", variable_name="source", value_name="amount")
     history = db.query("recent_receipts", {"as_of": meta["as_of_date"]})
     figure = px.bar(parts, x="week_end", y="amount", color="source")
     figure.add_trace(
-        go.Scatter(x=history["week_end"], y=history["receipts_rc"], name="actual receipts", mode="lines+markers")
+        go.Scatter(x=history["week_end"], y=history["receipts_rc"], name="Actual receipts", mode="lines+markers")
     )
     figure.add_trace(
-        go.Scatter(x=weekly["week_end"], y=weekly["naive_rc"], name="naive", mode="lines", line={"dash": "dot"})
+        go.Scatter(
+            x=weekly["week_end"], y=weekly["naive_rc"], name="Naive forecast", mode="lines", line={"dash": "dot"}
+        )
     )
-    figure.update_layout(height=380, margin={"t": 10}, xaxis_title="week ending", yaxis_title=None, legend_title=None)
+    figure.update_layout(
+        height=380,
+        margin={"t": 10},
+        xaxis_title="Week ending",
+        yaxis_title=f"Receipts ({ui.currency()})",
+        legend_title=None,
+    )
     st.plotly_chart(figure, width="stretch")
     ui.table(weekly)
 
@@ -74,14 +83,14 @@ def cash_forecast(weekly: pl.DataFrame) -> None:
             figure = px.line(
                 pay, x="origin_date", y="mae_days", color="method", markers=True, title="Pay-date MAE (days)"
             )
-            figure.update_layout(height=320, legend_title=None)
+            figure.update_layout(height=320, legend_title=None, xaxis_title="Backtest origin", yaxis_title="MAE (days)")
             st.plotly_chart(figure, width="stretch")
         with right:
             cash = db.query("backtest_cash")
             figure = px.bar(
                 cash, x="origin_date", y="wape_pct", color="method", barmode="group", title="Weekly cash WAPE (%)"
             )
-            figure.update_layout(height=320, legend_title=None)
+            figure.update_layout(height=320, legend_title=None, xaxis_title="Backtest origin", yaxis_title="WAPE (%)")
             st.plotly_chart(figure, width="stretch")
 
 
@@ -96,16 +105,17 @@ revenue = db.query("revenue_forecast")
 if revenue.is_empty():
     ui.not_available("revenue_forecast")
 else:
-    series = st.selectbox("Series", revenue["series"].unique(maintain_order=True).to_list())
+    series = st.selectbox("Series", revenue["series"].unique(maintain_order=True).to_list(), format_func=ui.label)
     one = revenue.filter(pl.col("series") == series)
     figure = go.Figure(
         [
             go.Scatter(x=one["week_end"], y=one["hi_80"], line={"width": 0}, showlegend=False),
-            go.Scatter(x=one["week_end"], y=one["lo_80"], fill="tonexty", line={"width": 0}, name="80 % interval"),
+            go.Scatter(x=one["week_end"], y=one["lo_80"], fill="tonexty", line={"width": 0}, name="80% interval"),
             go.Scatter(
                 x=one["week_end"], y=one["forecast"], name=f"forecast ({one['model'][0]})", mode="lines+markers"
             ),
         ]
     )
-    figure.update_layout(height=320, margin={"t": 10})
+    # The series' label says its unit: the currency of an `_rc` amount, none for a count of orders.
+    figure.update_layout(height=320, margin={"t": 10}, xaxis_title="Week ending", yaxis_title=ui.label(series))
     st.plotly_chart(figure, width="stretch")

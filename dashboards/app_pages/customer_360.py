@@ -48,19 +48,16 @@ st.caption(
 tiles = st.columns(5)
 tiles[0].metric("Open AR", ui.money(float(profile["open_ar_rc"] or 0)))
 tiles[1].metric("Overdue AR", ui.money(float(profile["overdue_ar_rc"] or 0)))
-tiles[2].metric(
-    "Credit used",
-    ui.number(profile["credit_utilisation_pct"], " %"),
-    "over limit" if profile["is_over_credit_limit"] else None,
-    delta_color="inverse",
-)
+# Over the limit is a state, not a change: said in the value, not as a delta arrow.
+used = ui.percent(profile["credit_utilisation_pct"])
+tiles[2].metric("Credit used", f"{used}, over limit" if profile["is_over_credit_limit"] else used)
 if have["payments"]:
-    tiles[3].metric("Days late (weighted)", ui.number(profile["weighted_days_late"], " d"))
+    tiles[3].metric("Days late (weighted)", ui.days(profile["weighted_days_late"]))
 if have["clv_customers"]:
     tiles[4].metric(
         "Predicted revenue, 12 months",
         ui.money(profile["predicted_revenue_12m_rc"]),
-        help=f"Probability still buying: {ui.number((profile['probability_alive'] or 0) * 100, ' %')}",
+        help=f"Probability still buying: {ui.percent((profile['probability_alive'] or 0) * 100)}",
     )
 if have["payments"] == 0:
     ui.not_available("payments", "Days late")

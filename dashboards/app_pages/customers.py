@@ -46,8 +46,14 @@ with left:
             hover_name="customer_name",
             log_x=True,
             log_y=True,
+            # credit limits and exposure are in each customer's own currency
+            labels={
+                "credit_limit": "Credit limit (customer's currency)",
+                "exposure": "Exposure (customer's currency)",
+                "is_over_credit_limit": "Over credit limit",
+            },
         )
-        figure.update_layout(height=360, margin={"t": 10}, legend_title="over limit")
+        figure.update_layout(height=360, margin={"t": 10})
         st.plotly_chart(figure, width="stretch")
 with right:
     st.markdown("**Predicted revenue (12 months) against probability alive**")
@@ -61,6 +67,7 @@ with right:
             # Coloured by segment only where customers have one.
             color="segment" if have["with_segment"] else None,
             hover_name="customer_name",
+            labels={name: ui.label(name) for name in ("probability_alive", "predicted_revenue_12m_rc", "segment")},
         )
         figure.update_layout(height=360, margin={"t": 10})
         st.plotly_chart(figure, width="stretch")

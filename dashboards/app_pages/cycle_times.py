@@ -66,14 +66,14 @@ def quality(orders: bool) -> None:
         f"{latest['month_start']:%B %Y} (the latest month of the period): OTIF and perfect orders by order month, "
         "over orders whose outcome is known; invoice accuracy by invoice month."
     )
-    tiles = [("Invoice accuracy", ui.number(latest["invoice_accuracy_pct"], " %"))]
+    tiles = [("Invoice accuracy", ui.percent(latest["invoice_accuracy_pct"]))]
     if orders:
         tiles = [
-            ("OTIF", ui.number(latest["otif_pct"], " %")),
-            ("Perfect orders", ui.number(latest["perfect_order_pct"], " %")),
+            ("OTIF", ui.percent(latest["otif_pct"])),
+            ("Perfect orders", ui.percent(latest["perfect_order_pct"])),
             *tiles,
-            ("Order to ship, median", ui.number(latest["days_to_ship_p50"], " d")),
-            ("Order to ship, p90", ui.number(latest["days_to_ship_p90"], " d")),
+            ("Order to ship, median", ui.days(latest["days_to_ship_p50"])),
+            ("Order to ship, p90", ui.days(latest["days_to_ship_p90"])),
         ]
     for column, (label, value) in zip(st.columns(len(tiles)), tiles, strict=True):
         column.metric(label, value)
@@ -82,31 +82,39 @@ def quality(orders: bool) -> None:
         st.markdown("**Quality rates by month (%)**")
         rates = ["otif_pct", "perfect_order_pct", "invoice_accuracy_pct"] if orders else ["invoice_accuracy_pct"]
         figure = px.line(
-            monthly.unpivot(index="month_start", on=rates, variable_name="rate", value_name="pct"),
+            ui.humanised(monthly, rates).unpivot(
+                index="month_start", on=[ui.label(r) for r in rates], variable_name="rate", value_name="pct"
+            ),
             x="month_start",
             y="pct",
             color="rate",
             markers=True,
         )
-        figure.update_layout(height=340, margin={"t": 10}, xaxis_title=None, legend_title=None)
+        figure.update_layout(
+            height=340, margin={"t": 10}, xaxis_title="Month", yaxis_title="Rate (%)", legend_title=None
+        )
         st.plotly_chart(figure, width="stretch")
     if orders:
         with right:
             st.markdown("**Order processing time: order to shipment (days, shipped orders)**")
             distribution = db.query("order_processing_distribution", params)
+            counts = ["n_orders_first_shipment", "n_orders_last_shipment"]
             figure = px.bar(
-                distribution.unpivot(
-                    index="days",
-                    on=["n_orders_first_shipment", "n_orders_last_shipment"],
-                    variable_name="to",
-                    value_name="orders",
+                ui.humanised(distribution, counts).unpivot(
+                    index="days", on=[ui.label(c) for c in counts], variable_name="to", value_name="orders"
                 ),
                 x="days",
                 y="orders",
                 color="to",
                 barmode="group",
             )
-            figure.update_layout(height=340, margin={"t": 10}, xaxis_title="days", legend_title=None)
+            figure.update_layout(
+                height=340,
+                margin={"t": 10},
+                xaxis_title="Order to shipment (days)",
+                yaxis_title="Orders",
+                legend_title=None,
+            )
             st.plotly_chart(figure, width="stretch")
     ui.table(monthly)
 
@@ -124,13 +132,24 @@ if not has_orders:
     if ui.empty(paid, "paid invoices in this period"):
         st.stop()
     figure = px.line(
-        paid.unpivot(index="invoice_month", on=["median_days", "p90_days"], variable_name="measure", value_name="days"),
+        ui.humanised(paid, ["median_days", "p90_days"]).unpivot(
+            index="invoice_month",
+            on=[ui.label("median_days"), ui.label("p90_days")],
+            variable_name="measure",
+            value_name="days",
+        ),
         x="invoice_month",
         y="days",
         color="measure",
         markers=True,
     )
-    figure.update_layout(height=340, margin={"t": 10}, xaxis_title=None, legend_title=None)
+    figure.update_layout(
+        height=340,
+        margin={"t": 10},
+        xaxis_title="Invoice month",
+        yaxis_title="Invoice to paid (days)",
+        legend_title=None,
+    )
     st.plotly_chart(figure, width="stretch")
     ui.table(paid)
     st.stop()
@@ -144,15 +163,24 @@ left, right = st.columns(2)
 with left:
     st.markdown(f"**{stage}: median and 90th percentile by order month (days)**")
     figure = px.line(
-        one_stage.unpivot(
-            index="order_month", on=["median_days", "p90_days"], variable_name="measure", value_name="days"
+        ui.humanised(one_stage, ["median_days", "p90_days"]).unpivot(
+            index="order_month",
+            on=[ui.label("median_days"), ui.label("p90_days")],
+            variable_name="measure",
+            value_name="days",
         ),
         x="order_month",
         y="days",
         color="measure",
         markers=True,
     )
-    figure.update_layout(height=340, margin={"t": 10}, xaxis_title=None, legend_title=None)
+    figure.update_layout(
+        height=340,
+        margin={"t": 10},
+        xaxis_title="Order month",
+        yaxis_title=f"{stage.capitalize()} (days)",
+        legend_title=None,
+    )
     st.plotly_chart(figure, width="stretch")
 
 with right:
@@ -162,7 +190,7 @@ with right:
     else:
         distribution = db.query("cycle_times_distribution", params)
         figure = px.bar(distribution, x="days_order_to_cash", y="n_orders")
-        figure.update_layout(height=340, margin={"t": 10}, xaxis_title="days", yaxis_title="orders")
+        figure.update_layout(height=340, margin={"t": 10}, xaxis_title="Order to cash (days)", yaxis_title="Orders")
         st.plotly_chart(figure, width="stretch")
 
 st.markdown("**Median by stage over the period**")

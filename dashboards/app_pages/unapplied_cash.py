@@ -5,11 +5,12 @@ pipeline run applies them (method 'manual') and the audit trail below says what 
 """
 
 from decimal import Decimal
+from functools import partial
 
 import polars as pl
 import streamlit as st
 
-from core import ops_store
+from core import formatting, ops_store
 from core.settings import get_settings
 from dashboards import db, ui
 
@@ -52,9 +53,9 @@ tiles[1].metric(
     ui.money(unidentified.get("unapplied_rc", 0.0)),
     help="Receipts whose payer is not known: not deducted from any customer's AR.",
 )
-tiles[2].metric("Receipts unapplied", on_account.get("receipts", 0) + unidentified.get("receipts", 0))
+tiles[2].metric("Receipts unapplied", ui.count(on_account.get("receipts", 0) + unidentified.get("receipts", 0)))
 oldest = max(on_account.get("oldest_days") or 0, unidentified.get("oldest_days") or 0)
-tiles[3].metric("Oldest", f"{oldest} d" if totals else "–")
+tiles[3].metric("Oldest", ui.days(oldest, 0) if totals else "–")
 
 receipts = db.query("unapplied_receipts")
 receipt = None
@@ -78,9 +79,11 @@ if receipt is None and not receipts.is_empty():
 if receipt is not None:
     payment_id = receipt["payment_id"]
     st.subheader(f"{payment_id} · {receipt['customer_or_payer'] or 'unknown payer'}")
+    in_receipt_currency = partial(formatting.money, currency=receipt["currency"], decimals=2)
     st.caption(
-        f"{receipt['payment_date']} · {receipt['currency']} {receipt['amount']:,.2f} received, "
-        f"{receipt['unapplied_amount']:,.2f} unapplied · remittance: {receipt['remittance_info'] or '(none)'}"
+        f"{receipt['payment_date']} · {in_receipt_currency(receipt['amount'])} received, "
+        f"{in_receipt_currency(receipt['unapplied_amount'])} unapplied · "
+        f"remittance: {receipt['remittance_info'] or '(none)'}"
     )
     suggestions = db.query("unapplied_suggestions", {"payment_id": payment_id})
     st.markdown("**Suggested matches**")
@@ -101,7 +104,7 @@ if receipt is not None:
         ]
     )
     labels = {
-        r["invoice_id"]: f"{r['invoice_number']} · open {r['open_balance']:,.2f}"
+        r["invoice_id"]: f"{r['invoice_number']} · open {in_receipt_currency(r['open_balance'])}"
         + (" · suggested" if r["suggested_amount"] is not None else "")
         for r in choices.iter_rows(named=True)
     }
@@ -138,14 +141,14 @@ if receipt is not None:
             applied_amount=Decimal(str(amount)).quantize(Decimal("0.01")),
             note=note or None,
         )
-        save(application, f"apply {amount:,.2f} of {payment_id} to {application.invoice_id}")
+        save(application, f"apply {in_receipt_currency(amount)} of {payment_id} to {application.invoice_id}")
 
     applied = db.query("payment_applications", {"payment_id": payment_id})
     st.markdown("**Applied in this build** (what a reversal takes back)")
     if not ui.empty(applied, "applications of this receipt"):
         ui.table(applied)
         reversible = {
-            r["invoice_id"]: f"{r['invoice_number']} · {r['match_method']} · {r['applied_amount']:,.2f}"
+            r["invoice_id"]: f"{r['invoice_number']} · {r['match_method']} · {in_receipt_currency(r['applied_amount'])}"
             for r in applied.iter_rows(named=True)
         }
         with st.form("reverse", clear_on_submit=True):

@@ -6,6 +6,7 @@ select
     customers.segment,
     customers.region,
     customers.collector_name,
+    customers.currency,
     customers.open_ar_rc::double as open_ar_rc,
     customers.overdue_ar_rc::double as overdue_ar_rc,
     customers.weighted_days_to_pay,
