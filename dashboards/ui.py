@@ -135,6 +135,11 @@ def humanised(frame: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
     return frame.rename({column: label(column) for column in columns})
 
 
+def worded(frame: pl.DataFrame, *columns: str) -> pl.DataFrame:
+    """Codes in `columns` as words for a chart's legend or axis: "mid_market" → "mid market"."""
+    return frame.with_columns(pl.col(column).str.replace_all("_", " ") for column in columns)
+
+
 def empty(frame: pl.DataFrame, what: str = "these filters") -> bool:
     """True (and a friendly note shown) when there is nothing to show."""
     if frame.is_empty():
@@ -172,9 +177,11 @@ DAY_COLUMNS = ("days", "_p50", "_p90")
 def column_format(name: str, dtype: pl.DataType) -> str | None:
     """How a numeric column reads: amounts with separators and cents, percentages and days with
     one decimal, other fractions with two, counts whole (the unit is in the column's label)."""
-    if dtype.is_integer():
+    # DuckDB's counts and sums of integers arrive as HUGEINT, i.e. decimals without a fraction.
+    whole = dtype.is_integer() or (isinstance(dtype, pl.Decimal) and dtype.scale == 0)
+    if whole and not any(part in name for part in MONEY_COLUMNS):
         return "%d" if name.endswith(("_order", "_id", "_rank")) else "%,d"
-    if any(part in name for part in MONEY_COLUMNS) or isinstance(dtype, pl.Decimal):
+    if any(part in name for part in MONEY_COLUMNS):
         return "%,.2f"
     if any(part in name for part in PERCENT_COLUMNS + DAY_COLUMNS):
         return "%,.1f"

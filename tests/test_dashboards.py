@@ -370,6 +370,10 @@ def test_every_table_has_human_headers_fixed_decimals_and_an_excel_download(app_
                 assert header.endswith("(USD)") and shown_as["format"] == "%,.2f", (name, column, config[column])
             if column.endswith("_date"):
                 assert shown_as["format"] == "YYYY-MM-DD", (name, column, config[column])
+            if column.startswith("n_"):  # a count: whole, whatever type DuckDB gave it
+                assert shown_as["format"] == "%,d", (name, column, config[column])
+            if column.endswith(("_pct", "_days")):  # whole when stored whole, else one decimal
+                assert shown_as["format"] in ("%,d", "%,.1f"), (name, column, config[column])
     buttons = [b for b in at.get("download_button") if b.proto.label == "Download Excel"]
     assert len(buttons) == len(at.dataframe), name
     for tile in at.metric:

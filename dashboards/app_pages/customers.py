@@ -1,6 +1,7 @@
 """Customers: payment behaviour, credit exposure against limit, lifetime value."""
 
 import plotly.express as px
+import polars as pl
 import streamlit as st
 
 from dashboards import db, ui
@@ -39,7 +40,13 @@ with left:
         ui.not_available("credit_limit")
     else:
         figure = px.scatter(
-            customers.drop_nulls("credit_limit"),
+            # the legend says what the colour means, not true and false
+            customers.drop_nulls("credit_limit").with_columns(
+                pl.when(pl.col("is_over_credit_limit"))
+                .then(pl.lit("over limit"))
+                .otherwise(pl.lit("within limit"))
+                .alias("is_over_credit_limit")
+            ),
             x="credit_limit",
             y="exposure",
             color="is_over_credit_limit",
@@ -61,7 +68,7 @@ with right:
         ui.not_available("clv")
     else:
         figure = px.scatter(
-            customers.drop_nulls("predicted_revenue_12m_rc"),
+            ui.worded(customers.drop_nulls("predicted_revenue_12m_rc"), "segment"),
             x="probability_alive",
             y="predicted_revenue_12m_rc",
             # Coloured by segment only where customers have one.

@@ -161,7 +161,7 @@ stage = st.radio("Stage", monthly["stage"].unique(maintain_order=True).to_list()
 one_stage = monthly.filter(pl.col("stage") == stage)
 left, right = st.columns(2)
 with left:
-    st.markdown(f"**{stage}: median and 90th percentile by order month (days)**")
+    st.markdown(f"**{stage.capitalize()}: median and 90th percentile by order month (days)**")
     figure = px.line(
         ui.humanised(one_stage, ["median_days", "p90_days"]).unpivot(
             index="order_month",
