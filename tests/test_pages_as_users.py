@@ -171,6 +171,7 @@ def test_every_page_reads_as_words_with_units_and_downloads_as_excel(served: tup
                         rows, formulas = read_xlsx(Path(download.value.path()).read_bytes())
                         if formulas:
                             found.append(f"the Excel download holds {formulas} formulas")
+                        found += [f"Excel header {h!r} is a column name" for h in rows[0] if SNAKE_CASE.search(h)]
                         if not headers or rows[0][: len(headers)] != headers:
                             found.append(f"Excel headers {rows[0]} are not the page's {headers}")
                         if name == "cash_forecast":
