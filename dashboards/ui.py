@@ -190,7 +190,8 @@ def column_format(name: str, dtype: pl.DataType) -> str | None:
 
 def table(frame: pl.DataFrame, **options: object):
     """A dataframe as a readable table: human headers (amounts with the reporting currency), dates
-    without a time, amounts with separators and cents; and its Excel download beneath it."""
+    without a time, amounts with separators and cents, "–" where a value is missing; and its Excel
+    download beneath it."""
     config: dict[str, object] = {}
     for name, dtype in frame.schema.items():
         header = label(name)
@@ -202,6 +203,8 @@ def table(frame: pl.DataFrame, **options: object):
             config[name] = st.column_config.NumberColumn(header, format=column_format(name, dtype))
         else:
             config[name] = st.column_config.Column(header)
+    # a missing value reads "–", as on tiles, not the grid's default "None"
+    options.setdefault("placeholder", formatting.MISSING)
     shown = st.dataframe(frame, hide_index=True, width="stretch", column_config=config, **options)
     # A table without a key is named by its columns; its button is keyed by that name and how many
     # tables of that name came before it in this run, so two tables with the same columns (the

@@ -361,6 +361,7 @@ def test_every_table_has_human_headers_fixed_decimals_and_an_excel_download(app_
     assert_clean(at)
     assert at.dataframe, name
     for table in at.dataframe:
+        assert table.proto.placeholder == "–", name  # a missing value, not the grid's "None"
         config = json.loads(table.proto.columns)
         for column in table.value.columns:
             header = config[column]["label"]
