@@ -377,6 +377,14 @@ def test_every_table_has_human_headers_fixed_decimals_and_an_excel_download(app_
                 assert shown_as["format"] in ("%,d", "%,.1f"), (name, column, config[column])
     buttons = [b for b in at.get("download_button") if b.proto.label == "Download Excel"]
     assert len(buttons) == len(at.dataframe), name
+    # Charts: axis titles, series names and what hovering shows are words too.
+    for chart in at.get("plotly_chart"):
+        spec = json.loads(chart.proto.spec)
+        words = [str(t.get("name", "")) for t in spec["data"]] + [str(t.get("hovertemplate", "")) for t in spec["data"]]
+        for axis in ("xaxis", "yaxis"):
+            title = spec["layout"].get(axis, {}).get("title") or {}
+            words.append(str(title.get("text", "") if isinstance(title, dict) else title))
+        assert not [w for w in words if SNAKE_CASE.search(w)], (name, words)
     for tile in at.metric:
         assert not SNAKE_CASE.search(tile.label) and "None" not in tile.value and "nan" not in tile.value, tile
 

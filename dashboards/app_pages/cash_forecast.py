@@ -43,7 +43,13 @@ def cash_forecast(weekly: pl.DataFrame) -> None:
         pl.col("unapplied_receipts_rc").alias("Unapplied receipts"),
     ).unpivot(index="week_end", variable_name="source", value_name="amount")
     history = db.query("recent_receipts", {"as_of": meta["as_of_date"]})
-    figure = px.bar(parts, x="week_end", y="amount", color="source")
+    figure = px.bar(
+        parts,
+        x="week_end",
+        y="amount",
+        color="source",
+        labels={"week_end": "Week ending", "amount": f"Expected ({ui.currency()})", "source": "From"},
+    )
     figure.add_trace(
         go.Scatter(x=history["week_end"], y=history["receipts_rc"], name="Actual receipts", mode="lines+markers")
     )
@@ -81,14 +87,26 @@ def cash_forecast(weekly: pl.DataFrame) -> None:
         with left:
             pay = db.query("backtest_pay_date")
             figure = px.line(
-                pay, x="origin_date", y="mae_days", color="method", markers=True, title="Pay-date MAE (days)"
+                pay,
+                x="origin_date",
+                y="mae_days",
+                color="method",
+                markers=True,
+                title="Pay-date MAE (days)",
+                labels={"origin_date": "Backtest origin", "mae_days": "MAE (days)", "method": "Method"},
             )
             figure.update_layout(height=320, legend_title=None, xaxis_title="Backtest origin", yaxis_title="MAE (days)")
             st.plotly_chart(figure, width="stretch")
         with right:
             cash = db.query("backtest_cash")
             figure = px.bar(
-                cash, x="origin_date", y="wape_pct", color="method", barmode="group", title="Weekly cash WAPE (%)"
+                cash,
+                x="origin_date",
+                y="wape_pct",
+                color="method",
+                barmode="group",
+                title="Weekly cash WAPE (%)",
+                labels={"origin_date": "Backtest origin", "wape_pct": "WAPE (%)", "method": "Method"},
             )
             figure.update_layout(height=320, legend_title=None, xaxis_title="Backtest origin", yaxis_title="WAPE (%)")
             st.plotly_chart(figure, width="stretch")

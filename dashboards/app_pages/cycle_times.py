@@ -89,6 +89,7 @@ def quality(orders: bool) -> None:
             y="pct",
             color="rate",
             markers=True,
+            labels={"month_start": "Month", "pct": "Rate (%)", "rate": "Rate"},  # the hover's words
         )
         figure.update_layout(
             height=340, margin={"t": 10}, xaxis_title="Month", yaxis_title="Rate (%)", legend_title=None
@@ -107,6 +108,7 @@ def quality(orders: bool) -> None:
                 y="orders",
                 color="to",
                 barmode="group",
+                labels={"days": "Order to shipment (days)", "orders": "Orders", "to": "Orders"},
             )
             figure.update_layout(
                 height=340,
@@ -142,6 +144,7 @@ if not has_orders:
         y="days",
         color="measure",
         markers=True,
+        labels={"invoice_month": "Invoice month", "days": "Days", "measure": "Measure"},
     )
     figure.update_layout(
         height=340,
@@ -173,6 +176,7 @@ with left:
         y="days",
         color="measure",
         markers=True,
+        labels={"order_month": "Order month", "days": "Days", "measure": "Measure"},
     )
     figure.update_layout(
         height=340,
@@ -189,7 +193,12 @@ with right:
         ui.not_available("payments")
     else:
         distribution = db.query("cycle_times_distribution", params)
-        figure = px.bar(distribution, x="days_order_to_cash", y="n_orders")
+        figure = px.bar(
+            distribution,
+            x="days_order_to_cash",
+            y="n_orders",
+            labels={"days_order_to_cash": "Order to cash (days)", "n_orders": "Orders"},
+        )
         figure.update_layout(height=340, margin={"t": 10}, xaxis_title="Order to cash (days)", yaxis_title="Orders")
         st.plotly_chart(figure, width="stretch")
 
