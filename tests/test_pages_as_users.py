@@ -39,7 +39,7 @@ MONEY_TILE = re.compile(
 # What a tile's value may be: money, a percentage, percentage points, days, a whole count, a
 # date (and time), or nothing; optionally followed by words (", over limit").
 TILE_VALUE = re.compile(
-    r"^(–|\d{4}-\d\d-\d\d( \d\d:\d\d)?|[-−+]?\$[\d,]+(\.\d\d)?|[-−+]?[\d,]+(\.\d)?%|[-−+]?[\d,.]+ pp|[-−+]?[\d,]+(\.\d)? days?|[\d,]+)"
+    r"^(–|\d{4}-\d\d-\d\d( \d\d:\d\d)?|[-−+]?\$[\d,]+(\.\d\d)?|[-−+]?[\d,]+(\.\d\d?)?%|[-−+]?[\d,.]+ pp|[-−+]?[\d,]+(\.\d)? days?|[\d,]+)"
     r"(,? [a-z ]+)?$"
 )
 MISSING_WORDS = re.compile(r"\b(None|nan|NaN|NaT)\b")
