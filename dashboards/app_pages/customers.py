@@ -63,7 +63,7 @@ with left:
         figure.update_layout(height=360, margin={"t": 10})
         st.plotly_chart(figure, width="stretch")
 with right:
-    st.markdown("**Predicted revenue (12 months) against probability alive**")
+    st.markdown("**Predicted revenue (12 months) against the probability the customer is still buying**")
     if have["clv_customers"] == 0:
         ui.not_available("clv")
     else:
@@ -76,6 +76,7 @@ with right:
             hover_name="customer_name",
             labels={name: ui.label(name) for name in ("probability_alive", "predicted_revenue_12m_rc", "segment")},
         )
+        figure.update_xaxes(tickformat=".1%")  # a probability, read as a percentage
         figure.update_layout(height=360, margin={"t": 10})
         st.plotly_chart(figure, width="stretch")
 if have["payments"] == 0:
