@@ -61,8 +61,6 @@ def tile(where, comparison: Comparison, label: str | None = None, help_note: str
     """A KPI tile: the figure, its change coloured by whether it is good (never by its sign),
     what it is compared with and the target; the definition and formula in its help."""
     kpi = comparison.kpi
-    compared = f"vs {comparison.compared_with}" if comparison.change_text else None
-    description = " · ".join(text for text in (compared, comparison.target_text) if text)
     note = COMPARED_WITH[kpi.kind] + (f" {help_note}" if help_note else "")
     where.metric(
         label or kpi.label,
@@ -70,11 +68,12 @@ def tile(where, comparison: Comparison, label: str | None = None, help_note: str
         comparison.change_text,
         delta_color=TONE_COLOURS[comparison.tone],
         delta_arrow=comparison.arrow,
-        delta_description=description or None,
+        delta_description=f"vs {comparison.compared_with}" if comparison.change_text else None,
         help=help_text(kpi, note, comparison.target_text),
     )
-    if not comparison.change_text and comparison.target_text:
-        where.caption(comparison.target_text)
+    # On a line of its own: beside the comparison it would be cut off on a narrow tile.
+    if comparison.target_text:
+        where.caption(comparison.target_text[0].upper() + comparison.target_text[1:])
 
 
 as_of: dt.date = latest["period_end"]
@@ -131,14 +130,19 @@ with st.expander("Definitions"):
 st.subheader("Trends")
 view = st.radio("Trend by", ["Month", "Week"], horizontal=True, key="trend_view")
 if view == "Month":
-    trend = db.query("kpis_trend").rename({"period_end": "period"})
+    trend = db.query("kpis_trend")
+    # One point per month, named by it ("Feb 2026"), on a category axis: a date axis would draw
+    # the month-ends as days among empty weeks.
+    trend = trend.with_columns(period=pl.Series([f"{d:%b %Y}" for d in trend["month_start"]], dtype=pl.String))
     st.caption(
         "Complete months only: the month still running is on the tiles above, compared like for like. "
         "DSO and best possible DSO over the trailing 3 calendar months."
     )
     dso_columns = ["dso_simple", "dso_countback", "bpdso", "add_days"]
 else:
-    trend = db.query("kpis_weekly").rename({"week_end_date": "period"})
+    trend = db.query("kpis_weekly")
+    # Each week named by its last day ("Mar 2, 2026"), the as-of date for the latest.
+    trend = trend.with_columns(period=pl.Series([formatting.date(d) for d in trend["week_end_date"]], dtype=pl.String))
     st.caption(
         f"Complete weeks of seven days, the latest ending on the as-of date ({formatting.date(as_of)}). "
         "DSO and best possible DSO over the trailing 13 weeks (91 days); CEI per week."
@@ -153,23 +157,22 @@ def line_chart(frame: pl.DataFrame, columns: list[str], unit: str) -> go.Figure:
         index="period", variable_name="measure", value_name=unit
     )
     figure = px.line(long, x="period", y=unit, color="measure", markers=True)
-    for column in columns:
-        target = TARGETS[column]
-        if target is not None:
-            figure.add_hline(
-                y=target,
-                line_dash="dash",
-                line_color="#555555",
-                annotation_text=f"{KPIS[column].label}: {target_text(KPIS[column], target)}",
-                annotation_position="top left",
-            )
+    lines = [(column, TARGETS[column]) for column in columns if TARGETS[column] is not None]
+    for number, (column, target) in enumerate(lines):
+        figure.add_hline(
+            y=target,
+            line_dash="dash",
+            line_color="#555555",
+            annotation_text=f"{KPIS[column].label}: {target_text(KPIS[column], target)}",
+            # two targets close together: one label above its line, the other below
+            annotation_position="top left" if number % 2 == 0 else "bottom left",
+        )
     figure.update_layout(height=340, margin={"t": 10}, xaxis_title=None, legend_title=None)
+    figure.update_xaxes(type="category")
     return figure
 
 
-if ui.empty(trend, f"complete {view.lower()}s (the data does not cover one yet)"):
-    pass
-else:
+if not ui.empty(trend, f"complete {view.lower()}s (the data does not cover one yet)"):
     left, right = st.columns(2)
     with left:
         st.markdown("**DSO, best possible DSO and days delinquent** (days)")
@@ -190,13 +193,16 @@ else:
         )
         figure = px.bar(bars, x="period", y=currency, color="measure", barmode="group")
         figure.update_layout(height=340, margin={"t": 10}, xaxis_title=None, legend_title=None)
+        figure.update_xaxes(type="category")
         st.plotly_chart(figure, width="stretch", key=f"flows_{view}")
     with right:
         st.markdown("**Open AR by aging bucket at each month-end and today**")
         aging = db.query("aging_by_month_end")
         buckets = aging_bucket_labels()
         figure = px.bar(
-            aging.with_columns(pl.col("as_of_date").cast(pl.String)),
+            aging.with_columns(
+                pl.Series("as_of_date", [formatting.date(d) for d in aging["as_of_date"]], dtype=pl.String)
+            ),
             x="as_of_date",
             y="open_balance_rc",
             color="aging_bucket",
