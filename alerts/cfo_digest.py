@@ -42,6 +42,8 @@ WEEK_KPIS = ("credit_sales_rc", "cash_collected_rc", "disputes_opened_rc", "cei"
 MONTH_TO_DATE_KPIS = ("credit_sales_rc", "cash_collected_rc", "cei")
 STOCK_KPIS = ("open_ar_rc", "open_ar_net_rc", "pct_current", "dso_simple", "dso_countback", "bpdso", "add_days")
 WEEK_LABELS = {"open_ar_rc": "Open AR at the week's end", "disputes_opened_rc": "New disputes"}
+# The ratios whose formula a reader may not know, listed briefly under the tables.
+DEFINED_KPIS = ("cei", "pct_current", "open_ar_net_rc", "dso_simple", "dso_countback", "bpdso", "add_days")
 TONE_COLOURS = {"good": "#2e7d32", "bad": "#c62828", "neutral": "#555555"}
 
 
@@ -50,7 +52,7 @@ def aging_figure(aging: pl.DataFrame, currency: str) -> go.Figure:
     darkest red (core/formatting.aging_colours), whichever buckets the data holds."""
     buckets = aging_bucket_labels()
     figure = px.bar(
-        aging.with_columns(pl.col("as_of_date").cast(pl.String)),
+        aging.with_columns(pl.Series("as_of_date", [formatting.date(d) for d in aging["as_of_date"]], dtype=pl.String)),
         x="as_of_date",
         y="open_ar_rc",
         color="aging_bucket",
@@ -125,8 +127,7 @@ def email(
         }
         for mover in snapshot.frame(MOVERS).to_dicts()
     ]
-    shown = dict.fromkeys(WEEK_KPIS + MONTH_TO_DATE_KPIS + STOCK_KPIS)
-    definitions = [KPIS[column] for column in shown]
+    definitions = [KPIS[column] for column in DEFINED_KPIS]
     png = aging_chart_png(snapshot.frame(AGING), currency)
     open_ar = stock_rows[0]["now"]
     context = {

@@ -343,7 +343,7 @@ def test_cfo_digest_says_the_same_as_the_overview(app_env: Path, monkeypatch: py
     assert "- % current: 68.4% (previous month-end 44.4%, +24.0 pp)" in text
     # Movers over the week, largest change first.
     assert text.index("- Beta LLC: $1,300 → $550 (−$750)") < text.index("- Alpha Inc: $500 → $400 (−$100)")
-    assert "- Average days delinquent: The part of DSO caused by late payment." in text
+    assert "- Average days delinquent = simple DSO − best possible DSO" in text
     # The HTML says the same, the good change green and the bad red, the chart inline.
     assert "+$500" in html and "+50.0 pp" in html and "−$850" in html
     assert "color: #2e7d32" in html  # e.g. the cash collected change
