@@ -1,133 +1,158 @@
-"""The weekly CFO digest: KPIs with week-over-week change, the aging chart inline, top movers."""
+"""The weekly CFO digest: this week against last week, the month to date against the same days of
+the previous month, balances and DSO against the previous month-end, the aging chart inline, the
+customers whose AR moved most over the week, and what each KPI means.
+
+Every figure is read from a mart (fct_ar_kpis_weekly, fct_ar_month_to_date, fct_ar_kpis_monthly,
+fct_ar_aging, fct_ar_customer_movers) and written down with core/kpi_definitions and
+core/formatting, exactly as the overview shows it: the email formats, it does not compute."""
 
 import datetime as dt
 
 import plotly.express as px
+import plotly.graph_objects as go
 import polars as pl
 
 from alerts import data, render
 from alerts.mail import Attachment, Email
+from core import formatting
+from core.kpi_definitions import KPIS, Comparison, compare, period_text
+from quality.aging import aging_bucket_labels
 
 KPIS_MONTHLY = "select * from marts.fct_ar_kpis_monthly order by month_start desc limit 2"
-WEEKLY_FLOWS = """
-select
-    'cash collected' as measure,
-    sum(receipts_rc) filter (where week_end_date = $as_of)::double as this_week,
-    sum(receipts_rc) filter (where week_end_date = $as_of::date - 7)::double as last_week
-from marts.fct_receipts_weekly where week_end_date in ($as_of, $as_of::date - 7)
-union all
-select
-    'invoiced',
-    sum(invoice_amount_rc) filter (where invoice_date > $as_of::date - 7)::double,
-    sum(invoice_amount_rc) filter (where invoice_date <= $as_of::date - 7 and invoice_date > $as_of::date - 14)::double
-from marts.fct_invoices where invoice_date > $as_of::date - 14
-union all
-select
-    'new disputes',
-    sum(disputed_amount_rc) filter (where opened_date > $as_of::date - 7)::double,
-    sum(disputed_amount_rc) filter (where opened_date <= $as_of::date - 7 and opened_date > $as_of::date - 14)::double
-from marts.fct_disputes where opened_date > $as_of::date - 14
-"""
+MONTH_TO_DATE = "select * from marts.fct_ar_month_to_date order by period_order desc"
+WEEKS = "select * from marts.fct_ar_kpis_weekly where weeks_back <= 1 order by weeks_back"
 AGING = """
 select as_of_date, aging_bucket, aging_bucket_order, sum(open_balance_rc)::double as open_ar_rc
 from marts.fct_ar_aging
 where as_of_date in (select distinct as_of_date from marts.fct_ar_aging order by as_of_date desc limit 7)
 group by all order by as_of_date, aging_bucket_order
 """
+# The customers whose open AR changed most over the week (fct_ar_customer_movers), largest first.
 MOVERS = """
-with points as (
-    select
-        max(as_of_date) as now_date,
-        max(as_of_date) filter (where as_of_date < (select max(as_of_date) from marts.fct_ar_aging)) as then_date
-    from marts.fct_ar_aging
-),
-balances as (
-    select
-        aging.customer_id,
-        sum(aging.open_balance_rc) filter (where aging.as_of_date = points.now_date)::double as now,
-        sum(aging.open_balance_rc) filter (where aging.as_of_date = points.then_date)::double as before
-    from marts.fct_ar_aging as aging cross join points
-    where aging.as_of_date in (points.now_date, points.then_date)
-    group by aging.customer_id
-)
-select customers.customer_name, coalesce(before, 0) as before, coalesce(now, 0) as now,
-    coalesce(now, 0) - coalesce(before, 0) as change
-from balances inner join marts.dim_customers as customers using (customer_id)
-order by abs(coalesce(now, 0) - coalesce(before, 0)) desc, customers.customer_name
+select customer_name, week_ago_open_ar_rc, open_ar_rc, change_rc
+from marts.fct_ar_customer_movers
+where change_rc <> 0
+order by abs(change_rc) desc, customer_name
 limit 10
 """
 CHART_CID = "aging-chart@o2c"
 
+# What each section shows, in order (columns of core/kpi_definitions.KPIS).
+WEEK_KPIS = ("credit_sales_rc", "cash_collected_rc", "disputes_opened_rc", "cei", "open_ar_rc", "pct_current")
+MONTH_TO_DATE_KPIS = ("credit_sales_rc", "cash_collected_rc", "cei")
+STOCK_KPIS = ("open_ar_rc", "open_ar_net_rc", "pct_current", "dso_simple", "dso_countback", "bpdso", "add_days")
+WEEK_LABELS = {"open_ar_rc": "Open AR at the week's end", "disputes_opened_rc": "New disputes"}
+# The ratios whose formula a reader may not know, listed briefly under the tables.
+DEFINED_KPIS = ("cei", "pct_current", "open_ar_net_rc", "dso_simple", "dso_countback", "bpdso", "add_days")
+TONE_COLOURS = {"good": "#2e7d32", "bad": "#c62828", "neutral": "#555555"}
 
-def aging_chart_png(aging: pl.DataFrame) -> bytes:
-    """Open AR by bucket at the last month-ends and today, as a PNG (kaleido renders with Chromium)."""
-    order = aging.sort("aging_bucket_order")["aging_bucket"].unique(maintain_order=True).to_list()
+
+def aging_figure(aging: pl.DataFrame, currency: str) -> go.Figure:
+    """Open AR by bucket at the last month-ends and today, coloured by age: the oldest bucket the
+    darkest red (core/formatting.aging_colours), whichever buckets the data holds."""
+    buckets = aging_bucket_labels()
     figure = px.bar(
-        aging.with_columns(pl.col("as_of_date").cast(pl.String)),
+        aging.with_columns(pl.Series("as_of_date", [formatting.date(d) for d in aging["as_of_date"]], dtype=pl.String)),
         x="as_of_date",
         y="open_ar_rc",
         color="aging_bucket",
-        category_orders={"aging_bucket": order},
+        category_orders={"aging_bucket": buckets},
+        color_discrete_map=formatting.aging_colours(buckets),
         title="Open AR by aging bucket",
     )
-    figure.update_layout(xaxis_title=None, yaxis_title="open AR", legend_title=None, template="plotly_white")
+    figure.update_layout(
+        xaxis_title=None, yaxis_title=f"open AR ({currency})", legend_title=None, template="plotly_white"
+    )
     figure.update_xaxes(type="category")
-    return figure.to_image(format="png", width=900, height=420, scale=1)
+    return figure
 
 
-def _change(now: float | None, before: float | None, digits: int = 0) -> str:
-    if now is None or before is None:
-        return "–"
-    return f"{now - before:+,.{digits}f}"
+def aging_chart_png(aging: pl.DataFrame, currency: str = "USD") -> bytes:
+    """The aging chart as a PNG (kaleido renders with Chromium)."""
+    return aging_figure(aging, currency).to_image(format="png", width=900, height=420, scale=1)
 
 
-def email(snapshot: data.Snapshot, recipients: tuple[str, ...], dashboard_url: str) -> Email:
-    kpis = snapshot.frame(KPIS_MONTHLY)
-    latest = kpis.row(0, named=True)
-    previous = kpis.row(1, named=True) if kpis.height > 1 else dict.fromkeys(latest)
+def _row(comparison: Comparison, label: str | None = None) -> dict[str, str | None]:
+    return {
+        "label": label or comparison.kpi.label,
+        "now": comparison.now_text,
+        "before": comparison.before_text,
+        "change": comparison.change_text or formatting.MISSING,
+        "colour": TONE_COLOURS[comparison.tone],
+        "target": comparison.target_text,
+    }
 
-    def row(label: str, column: str, digits: int, unit: str = "") -> dict[str, str]:
-        now, before = latest[column], previous[column]
-        fmt = f"{{:,.{digits}f}}{unit}"
-        return {
-            "label": label,
-            "now": "–" if now is None else fmt.format(float(now)),
-            "before": "–" if before is None else fmt.format(float(before)),
-            "change": _change(None if now is None else float(now), None if before is None else float(before), digits),
-        }
 
-    rows = [
-        row("Open AR (vs last month-end)", "open_ar_rc", 0),
-        row("% current", "pct_current", 1, " %"),
-        row("DSO, simple (days)", "dso_simple", 1),
-        row("DSO, countback (days)", "dso_countback", 1),
-        row("Best possible DSO (days)", "bpdso", 1),
-        row("CEI", "cei", 1, " %"),
-    ]
-    for measure, this_week, last_week in snapshot.frame(WEEKLY_FLOWS).iter_rows():
-        rows.append(
-            {
-                "label": f"{measure.capitalize()} this week (vs last week)",
-                "now": f"{this_week or 0:,.0f}",
-                "before": f"{last_week or 0:,.0f}",
-                "change": _change(this_week or 0, last_week or 0),
-            }
+def email(
+    snapshot: data.Snapshot,
+    recipients: tuple[str, ...],
+    dashboard_url: str,
+    currency: str = "USD",
+    targets: dict[str, float | None] | None = None,
+) -> Email:
+    """The digest of one build. `targets`: a KPI column's target (Settings.target_*), if any."""
+    targets = targets or {}
+
+    def comparison(column: str, now: dict | None, before: dict | None, when: str) -> Comparison:
+        return compare(
+            KPIS[column],
+            now[column] if now else None,
+            before[column] if before else None,
+            when,
+            currency,
+            targets.get(column),
         )
-    movers = snapshot.frame(MOVERS).to_dicts()
-    png = aging_chart_png(snapshot.frame(AGING))
-    iso_week = snapshot.as_of.isocalendar()[1]
+
+    weeks = snapshot.frame(WEEKS).to_dicts()
+    this_week = weeks[0] if weeks else None
+    last_week = weeks[1] if len(weeks) > 1 else None
+    week_rows = [_row(comparison(column, this_week, last_week, ""), WEEK_LABELS.get(column)) for column in WEEK_KPIS]
+
+    periods = snapshot.frame(MONTH_TO_DATE).to_dicts()  # month to date first
+    to_date = periods[0] if periods else None
+    same_days = periods[1] if len(periods) > 1 else None
+    month_rows = [_row(comparison(c, to_date, same_days, "")) for c in MONTH_TO_DATE_KPIS]
+
+    monthly = snapshot.frame(KPIS_MONTHLY).to_dicts()
+    latest = monthly[0] if monthly else None
+    month_end = monthly[1] if len(monthly) > 1 else None
+    stock_rows = [_row(comparison(c, latest, month_end, "")) for c in STOCK_KPIS]
+
+    movers = [
+        {
+            "customer_name": mover["customer_name"],
+            "before": formatting.money(mover["week_ago_open_ar_rc"], currency),
+            "now": formatting.money(mover["open_ar_rc"], currency),
+            "change": formatting.signed_money(mover["change_rc"], currency),
+        }
+        for mover in snapshot.frame(MOVERS).to_dicts()
+    ]
+    definitions = [KPIS[column] for column in DEFINED_KPIS]
+    png = aging_chart_png(snapshot.frame(AGING), currency)
+    open_ar = stock_rows[0]["now"]
     context = {
-        "kpis": rows,
+        "this_week": period_text(this_week["week_start_date"], this_week["week_end_date"]) if this_week else None,
+        "last_week": period_text(last_week["week_start_date"], last_week["week_end_date"]) if last_week else None,
+        "week_rows": week_rows,
+        "to_date": period_text(to_date["period_start"], to_date["period_end"]) if to_date else None,
+        "same_days": period_text(same_days["period_start"], same_days["period_end"]) if same_days else None,
+        "month_rows": month_rows,
+        "as_of_text": formatting.date(snapshot.as_of),
+        "month_end": formatting.date(month_end["period_end"]) if month_end else None,
+        "stock_rows": stock_rows,
         "movers": movers,
+        "definitions": definitions,
+        "currency": currency,
         "as_of": snapshot.as_of,
         "build_id": snapshot.build_id,
         "chart_cid": CHART_CID,
         "dashboard_url": dashboard_url,
     }
+    iso_week = snapshot.as_of.isocalendar()[1]
     return Email(
         key=f"cfo_digest/{week_key(snapshot.as_of)}",
         to=recipients,
-        subject=f"AR digest, week {iso_week} ({snapshot.as_of}): open AR {rows[0]['now']}",
+        subject=f"AR digest, week {iso_week} ({formatting.date(snapshot.as_of)}): open AR {open_ar}",
         html=render.html("cfo_digest", **context),
         text=render.text("cfo_digest", **context),
         attachments=(Attachment("aging.png", png, "image", "png", inline_cid=CHART_CID),),

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from alerts import cfo_digest, collector_report, data, dunning, mail, sendlog, thresholds, writeback
 from alerts.config import AlertConfig, load
+from core.kpi_definitions import targets as kpi_targets
 from core.settings import Settings
 
 KINDS = ("collector_reports", "cfo_digest", "dunning", "threshold_alerts")
@@ -53,7 +54,11 @@ def _cfo_digest(snapshot: data.Snapshot, config: AlertConfig, settings: Settings
     if not recipients:
         outcome.warnings.append("cfo_digest: no recipients (set O2C_CFO_EMAILS)")
         return []
-    return [cfo_digest.email(snapshot, recipients, settings.dashboard_url)]
+    return [
+        cfo_digest.email(
+            snapshot, recipients, settings.dashboard_url, settings.reporting_currency, kpi_targets(settings)
+        )
+    ]
 
 
 def _dunning(snapshot: data.Snapshot, config: AlertConfig, settings: Settings, outcome: Outcome):

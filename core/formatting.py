@@ -45,6 +45,19 @@ def money(value: Number, currency: str, decimals: int = 0, locale: str = DEFAULT
     return _pattern(locale, "currency", decimals).apply(value, locale, currency=currency, currency_digits=False)
 
 
+def signed_money(value: Number, currency: str, decimals: int = 0, locale: str = DEFAULT_LOCALE) -> str:
+    """A change of an amount, signed: "+$1,500", "−$300", "$0" when it rounds to nothing."""
+    if value is None:
+        return MISSING
+    text = money(abs(value), currency, decimals, locale)
+    shown = round(float(value), decimals)
+    if shown > 0:
+        return "+" + text
+    if shown < 0:
+        return "−" + text  # a true minus sign, as in print
+    return text
+
+
 def number(value: Number, decimals: int = 0, locale: str = DEFAULT_LOCALE) -> str:
     """A plain number with the locale's separators: "1,234" or "1.234,5"."""
     if value is None:

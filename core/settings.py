@@ -228,6 +228,23 @@ class Settings(BaseSettings):
         "(en, de, fr, es have), e.g. en_US, de_DE.",
     )
 
+    # Targets of the CFO's KPIs (core/kpi_definitions.py): shown on the overview's tiles and as a
+    # line on its trend charts, and in the CFO digest. Optional: unset (or empty) shows no target.
+    target_dso_days: float | None = Field(
+        None, gt=0, le=365, description="Target simple DSO in days (e.g. 45); empty = no target."
+    )
+    target_cei_pct: float | None = Field(
+        None, gt=0, le=100, description="Target collection effectiveness index in percent (e.g. 80); empty = no target."
+    )
+    target_pct_current: float | None = Field(
+        None, gt=0, le=100, description="Target share of open AR not yet due, in percent (e.g. 85); empty = no target."
+    )
+
+    @field_validator("target_dso_days", "target_cei_pct", "target_pct_current", mode="before")
+    @classmethod
+    def _empty_is_no_target(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
 
 SECRET_FIELDS = frozenset({"erp_url", "ops_url", "smtp_password", "alert_webhook_url"})
 

@@ -162,3 +162,253 @@ def test_trends_show_complete_months_only(world) -> None:
     assert trend["month_start"].to_list() == [dt.date(2026, 1, 1), dt.date(2026, 2, 1)]
     # February as a whole: opening 3,000 + sales 800 − closing 1,800 over 3,000 + 800 − current 800.
     assert trend["cei"][-1] == round(100 * (3000 + 800 - 1800) / (3000 + 800 - 800), 2)  # 66.67
+
+
+# ---- The week view ---------------------------------------------------------------------------
+
+
+def test_weekly_kpis_are_complete_weeks_ending_on_the_as_of_date(world) -> None:
+    data, _ = world
+    weeks = serving_query(data, "select * from marts.fct_ar_kpis_weekly order by week_end_date")
+    # Weeks of seven days ending on Mon Mar 2 and every seven days before, back to the week of
+    # the first invoice (Jan 5): Mar 2, Feb 23, 16, 9, 2, Jan 26, 19, 12, 5.
+    ends = [dt.date(2026, 3, 2) - dt.timedelta(days=7 * k) for k in range(9)][::-1]
+    assert weeks["week_end_date"].to_list() == ends
+    assert weeks["days_in_period"].unique().to_list() == [7]
+    this, last = weeks.row(-1, named=True), weeks.row(-2, named=True)
+    # Feb 24 – Mar 2: AR at Feb 23 = I2's remaining 1,000 + I3 500 + I4 300; invoiced I5 + I6;
+    # cash P3 + P2; AR at Mar 2 = I4 + I5 + I6, of which I5 and I6 not yet due.
+    assert this["week_start_date"] == dt.date(2026, 2, 24)
+    assert float(this["beginning_ar_rc"]) == 1000 + 500 + 300
+    assert float(this["credit_sales_rc"]) == 400 + 250
+    assert float(this["cash_collected_rc"]) == 500 + 1000
+    assert float(this["open_ar_rc"]) == 300 + 400 + 250
+    assert float(this["current_ar_rc"]) == 400 + 250
+    assert this["cei"] == round(100 * (1800 + 650 - 950) / (1800 + 650 - 650), 2)  # 83.33
+    assert this["pct_current"] == round(100 * 650 / 950, 2)
+    # DSO over the trailing 13 weeks (Dec 2 – Mar 2, 91 days): every invoice is in it.
+    sales = 1000 + 2000 + 500 + 300 + 400 + 250
+    assert this["dso_simple"] == round(950 / sales * 91, 2)
+    assert this["bpdso"] == round(650 / sales * 91, 2)
+    assert this["add_days"] == round(300 / sales * 91, 2)
+    # Feb 17–23: nothing invoiced or collected; AR 1,800 at both ends, 800 of it not yet due.
+    assert float(last["credit_sales_rc"]) == 0 and float(last["cash_collected_rc"]) == 0
+    assert float(last["beginning_ar_rc"]) == float(last["open_ar_rc"]) == 1800
+    assert last["cei"] == 0.0  # (1,800 + 0 − 1,800) ÷ (1,800 + 0 − 800)
+    # The first week (Dec 30 – Jan 5): I1 invoiced from nothing and not yet due: CEI has no base.
+    assert weeks["cei"][0] is None and float(weeks["beginning_ar_rc"][0]) == 0
+    # Movers over the week: Beta LLC 1,300 (I2 1,000 + I4) → 550 (I4 + I6), Alpha Inc 500 (I3) → 400 (I5).
+    movers = {
+        r["customer_name"]: (float(r["week_ago_open_ar_rc"]), float(r["open_ar_rc"]), float(r["change_rc"]))
+        for r in serving_query(data, "select * from marts.fct_ar_customer_movers").iter_rows(named=True)
+    }
+    assert movers == {"Beta LLC": (1300, 550, -750), "Alpha Inc": (500, 400, -100)}
+
+
+# ---- The overview, browser-free --------------------------------------------------------------
+
+APP = Path(__file__).resolve().parents[1] / "dashboards" / "streamlit_app.py"
+
+
+@pytest.fixture
+def app_env(world, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    data, env = world
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("O2C_DATA_DIR", str(data))
+    monkeypatch.setenv("O2C_OPS_URL", f"sqlite:///{tmp_path / 'ops.sqlite'}")
+    for name in ("O2C_SERVING_PATH", "O2C_WAREHOUSE_PATH", "O2C_TARGET_PCT_CURRENT"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("O2C_TARGET_DSO_DAYS", "45")
+    monkeypatch.setenv("O2C_TARGET_CEI_PCT", "80")
+    return data
+
+
+def overview():
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(APP), default_timeout=60).run()
+    at = at.switch_page("app_pages/overview.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+    return at
+
+
+def test_overview_compares_like_for_like_on_the_second_of_the_month(app_env: Path) -> None:
+    from streamlit.proto.Metric_pb2 import Metric as MetricProto
+
+    at = overview()
+    tiles = {m.label: m for m in at.metric}
+
+    def shown(label: str) -> tuple[str, str, int, int]:
+        proto = tiles[label].proto
+        return proto.body, proto.delta, proto.direction, proto.color
+
+    up, down = MetricProto.MetricDirection.UP, MetricProto.MetricDirection.DOWN
+    green, gray = MetricProto.MetricColor.GREEN, MetricProto.MetricColor.GRAY
+    # Flows: Mar 1–2 against Feb 1–2. Cash 1,500 against 1,000 (not against February's whole
+    # 2,000, which read −500); CEI 83.33 against 33.33 (+50 points, not a "−50").
+    assert shown("Cash collected month to date") == ("$1,500", "+$500", up, green)
+    assert shown("Invoiced month to date") == ("$650", "−$150", down, gray)  # neither good nor bad
+    assert shown("CEI month to date") == ("83.3%", "+50.0 pp", up, green)
+    assert tiles["CEI month to date"].proto.delta_description == "vs Feb 1–2, 2026"
+    # Stocks: Mar 2 against the Feb 28 month-end. Open AR 950 against 1,800: down, which is good.
+    assert shown("Open AR (gross)") == ("$950", "−$850", down, green)
+    assert shown("Net AR") == ("$950", "−$850", down, green)  # every receipt is applied
+    # % current: 650 ÷ 950 = 68.42 against 800 ÷ 1,800 = 44.44 → +23.98 points.
+    assert shown("% current") == ("68.4%", "+24.0 pp", up, green)
+    # DSO: Mar 2 over Jan–Mar 2 (61 days, sales 4,450) = 13.02; Feb 28 over Jan–Feb (59 days,
+    # sales 3,800) = 27.95; −14.93 days, which is good.
+    assert shown("DSO (simple)") == ("13.0 days", "−14.9 days", down, green)
+    assert tiles["DSO (simple)"].proto.delta_description == "vs Feb 28, 2026"
+    # The targets set (DSO 45 days, CEI 80 %) under their tiles; none for % current (unset).
+    assert [c.value for c in at.caption if c.value.startswith("Target")] == ["Target 45 days", "Target 80%"]
+    assert "previous month-end" in tiles["DSO (simple)"].proto.help
+    assert "Formula:" in tiles["DSO (simple)"].proto.help
+    # Best possible DSO: 650 ÷ 4,450 × 61 = 8.91 against 800 ÷ 3,800 × 59 = 12.42 → −3.5 days.
+    assert shown("Best possible DSO")[:2] == ("8.9 days", "−3.5 days")
+    assert "same days of the previous month" in tiles["Cash collected month to date"].proto.help
+    # No tile shows a count as a trend, none a raw number without its unit.
+    assert all(m.value[0] in "$–" or m.value.endswith(("%", "days")) for m in at.metric), [m.value for m in at.metric]
+    assert [e.label for e in at.expander] == ["Definitions"]
+    definitions = " ".join(md.value for md in at.expander[0].markdown)
+    for term in ("Best possible DSO", "Average days delinquent", "Expected credit loss", "Bad-debt ratio"):
+        assert term in definitions
+
+
+def test_overview_trends_are_complete_periods_with_the_targets_and_a_week_view(app_env: Path) -> None:
+    import json
+
+    at = overview()
+
+    def chart(key: str) -> dict:
+        charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+        return next(c for c in charts if any(key in str(t.get("name")) for t in c["data"]))
+
+    def xs(figure: dict, name: str) -> list[str]:
+        trace = next(t for t in figure["data"] if t["name"] == name)
+        return list(trace["x"])
+
+    # By month: January and February only (March runs to the 2nd); the DSO target a dashed line at 45.
+    dso = chart("DSO (simple)")
+    assert xs(dso, "DSO (simple)") == ["Jan 2026", "Feb 2026"]
+    assert [(s["y0"], s["line"]["dash"]) for s in dso["layout"]["shapes"]] == [(45, "dash")]
+    cei = chart("CEI")
+    assert [s["y0"] for s in cei["layout"]["shapes"]] == [80]  # no % current target: no line
+    # By week: nine complete weeks, the last ending on the as-of date.
+    at.radio(key="trend_view").set_value("Week").run()
+    assert not at.exception
+    dso = chart("DSO (simple)")
+    assert xs(dso, "DSO (simple)")[-2:] == ["Feb 23, 2026", "Mar 2, 2026"] and len(xs(dso, "DSO (simple)")) == 9
+    assert [s["y0"] for s in dso["layout"]["shapes"]] == [45]
+
+
+# ---- The CFO digest through a real SMTP server -----------------------------------------------
+
+
+def test_cfo_digest_says_the_same_as_the_overview(app_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from aiosmtpd.controller import Controller
+
+    from alerts import runner
+    from core.settings import get_settings
+    from tests.test_alerts import Inbox, _free_port
+
+    monkeypatch.setenv("O2C_CFO_EMAILS", "cfo@example.com")
+    inbox, port = Inbox(), _free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    monkeypatch.setenv("O2C_SMTP_HOST", "127.0.0.1")
+    monkeypatch.setenv("O2C_SMTP_PORT", str(port))
+    try:
+        outcome = runner.run("cfo_digest", get_settings())
+    finally:
+        controller.stop()
+    assert outcome.sent == 1, outcome.warnings
+    message = inbox.messages[0]
+    assert message["Subject"] == "AR digest, week 10 (Mar 2, 2026): open AR $950"
+    text = message.get_body(("plain",)).get_content()
+    html = message.get_body(("html",)).get_content()
+    # This week (Feb 24 – Mar 2) against last week (Feb 17–23): hand-worked above.
+    assert "This week (Feb 24 – Mar 2, 2026) against last week (Feb 17–23, 2026)" in text
+    assert "- Cash collected: $1,500 (last week $0, +$1,500)" in text
+    assert "- CEI: 83.3% (last week 0.0%, +83.3 pp), target 80%" in text
+    assert "- Open AR at the week's end: $950 (last week $1,800, −$850)" in text
+    # The month to date like the overview's tiles: Mar 1–2 against Feb 1–2.
+    assert "Month to date (Mar 1–2, 2026) against the same days of the previous month (Feb 1–2, 2026)" in text
+    assert "- Cash collected: $1,500 (same days last month $1,000, +$500)" in text
+    assert "- CEI: 83.3% (same days last month 33.3%, +50.0 pp), target 80%" in text
+    # Balances and DSO against the previous month-end.
+    # (27.95 shows as 28.0, rounded half to even as Babel does; the change is 13.02 − 27.95.)
+    assert "- DSO (simple): 13.0 days (previous month-end 28.0 days, −14.9 days), target 45 days" in text
+    assert "- % current: 68.4% (previous month-end 44.4%, +24.0 pp)" in text
+    # Movers over the week, largest change first.
+    assert text.index("- Beta LLC: $1,300 → $550 (−$750)") < text.index("- Alpha Inc: $500 → $400 (−$100)")
+    assert "- Average days delinquent = simple DSO − best possible DSO" in text
+    # The HTML says the same, the good change green and the bad red, the chart inline.
+    assert "+$500" in html and "+50.0 pp" in html and "−$850" in html
+    assert "color: #2e7d32" in html  # e.g. the cash collected change
+    assert "None" not in html and "None" not in text
+    images = [p for p in message.walk() if p.get_content_type() == "image/png"]
+    assert len(images) == 1 and f"cid:{images[0]['Content-ID'].strip('<>')}" in html
+
+
+def test_the_aging_chart_draws_the_oldest_bucket_darkest_red() -> None:
+    from alerts.cfo_digest import aging_figure
+    from core import formatting
+    from quality.aging import aging_bucket_labels
+
+    buckets = aging_bucket_labels()
+    aging = pl.DataFrame(
+        {
+            "as_of_date": [dt.date(2026, 2, 28)] * 3,
+            "aging_bucket": [buckets[0], buckets[1], buckets[-1]],
+            "aging_bucket_order": [1, 2, len(buckets)],
+            "open_ar_rc": [100.0, 50.0, 25.0],
+        }
+    )
+    colours = {trace.name: trace.marker.color for trace in aging_figure(aging, "USD").data}
+    # Whichever buckets the data holds, the oldest of all is the darkest red and the newest green.
+    assert colours[buckets[-1]] == formatting.SEVERITY[-1] == "#8e0000"
+    assert colours[buckets[0]] == formatting.SEVERITY[0]
+    assert colours[buckets[1]] == formatting.severity_colours(len(buckets))[1]
+
+
+# ---- KPI definitions and targets -------------------------------------------------------------
+
+
+def test_kpi_definitions_agree_with_the_dbt_metrics() -> None:
+    import yaml
+
+    from core.kpi_definitions import KPIS
+
+    metrics_file = Path(__file__).resolve().parents[1] / "dbt_project/models/semantic/_semantic__metrics.yml"
+    metrics = {m["name"]: m for m in yaml.safe_load(metrics_file.read_text())["metrics"]}
+    for column, kpi in KPIS.items():
+        assert kpi.metric in metrics, column
+        assert metrics[kpi.metric]["label"] == kpi.label, column
+    # Where the formula is arithmetic, the metric's description states the same one.
+    for column in ("pct_current", "dso_simple", "bpdso", "add_days", "cei", "bad_debt_ratio"):
+        formula = KPIS[column].formula.split(" (")[0].lower()
+        assert formula in metrics[KPIS[column].metric]["description"].lower(), column
+
+
+def test_targets_are_optional_and_validated_at_start_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    from core.kpi_definitions import KPIS, compare, targets
+    from core.settings import SettingsError, get_settings
+
+    for name in ("O2C_TARGET_DSO_DAYS", "O2C_TARGET_CEI_PCT", "O2C_TARGET_PCT_CURRENT"):
+        monkeypatch.delenv(name, raising=False)
+    assert set(targets(get_settings()).values()) == {None}
+    monkeypatch.setenv("O2C_TARGET_DSO_DAYS", "45")
+    monkeypatch.setenv("O2C_TARGET_PCT_CURRENT", "")  # empty = no target
+    chosen = targets(get_settings())
+    assert (chosen["dso_simple"], chosen["pct_current"], chosen["cei"]) == (45.0, None, None)
+    assert compare(KPIS["dso_simple"], 50, 40, "Feb 28, 2026", "USD", 45.0).target_text == "target 45 days"
+    assert compare(KPIS["dso_simple"], 50, 40, "Feb 28, 2026", "USD", None).target_text is None
+    monkeypatch.setenv("O2C_TARGET_DSO_DAYS", "forty")
+    monkeypatch.setenv("O2C_TARGET_CEI_PCT", "120")
+    with pytest.raises(SettingsError) as error:
+        get_settings()
+    lines = str(error.value).splitlines()
+    assert lines[0].startswith("O2C_TARGET_DSO_DAYS: 'forty'")
+    assert lines[1] == "O2C_TARGET_CEI_PCT: '120': input should be less than or equal to 100"

@@ -112,21 +112,36 @@ def assert_clean(at: AppTest) -> None:
 
 
 def test_overview_tiles_equal_the_monthly_kpis(app_env: Path) -> None:
+    from core import formatting
+
     at = page("overview")
     assert_clean(at)
     kpis = mart(app_env, "select * from marts.fct_ar_kpis_monthly order by month_start desc limit 2")
-    latest, previous = kpis.row(0, named=True), kpis.row(1, named=True)
-    shown = metrics(at)
-    assert shown["Open AR (gross)"] == money(latest["open_ar_rc"])
-    assert shown["Net AR"] == money(latest["open_ar_net_rc"])
-    assert shown["DSO (simple)"] == f"{latest['dso_simple']:,.1f} d"
-    assert shown["DSO (countback)"] == f"{latest['dso_countback']:,.1f} d"
-    assert shown["Best possible DSO"] == f"{latest['bpdso']:,.1f} d"
-    assert shown["CEI"] == f"{latest['cei']:,.1f} %"
-    assert shown["% current"] == f"{latest['pct_current']:,.1f} %"
-    assert shown["Cash collected MTD"] == money(latest["cash_collected_rc"])
-    delta = next(m for m in at.metric if m.label == "DSO (simple)").delta
-    assert delta == f"{latest['dso_simple'] - previous['dso_simple']:+,.1f}"
+    latest, month_end = kpis.row(0, named=True), kpis.row(1, named=True)
+    periods = mart(app_env, "select * from marts.fct_ar_month_to_date order by period_order desc")
+    to_date, same_days = periods.row(0, named=True), periods.row(1, named=True)
+    tiles = {m.label: m for m in at.metric}
+    shown = {label: m.value for label, m in tiles.items()}
+    # Stocks at the as-of date, with the reporting currency and their unit.
+    assert shown["Open AR (gross)"] == formatting.money(latest["open_ar_rc"], "USD")
+    assert shown["Net AR"] == formatting.money(latest["open_ar_net_rc"], "USD")
+    assert shown["DSO (simple)"] == formatting.days(latest["dso_simple"])
+    assert shown["DSO (countback)"] == formatting.days(latest["dso_countback"])
+    assert shown["Best possible DSO"] == formatting.days(latest["bpdso"])
+    assert shown["% current"] == formatting.percent(latest["pct_current"])
+    # ... compared with the previous month-end: days in days, percentages in points.
+    assert tiles["DSO (simple)"].delta == formatting.change(latest["dso_simple"] - month_end["dso_simple"], "days")
+    assert tiles["% current"].delta == formatting.points(latest["pct_current"] - month_end["pct_current"])
+    assert tiles["Open AR (gross)"].delta == formatting.signed_money(
+        float(latest["open_ar_rc"]) - float(month_end["open_ar_rc"]), "USD"
+    )
+    # Flows month to date against the same days of the previous month.
+    assert shown["CEI month to date"] == formatting.percent(to_date["cei"])
+    assert tiles["CEI month to date"].delta == formatting.points(to_date["cei"] - same_days["cei"])
+    assert shown["Cash collected month to date"] == formatting.money(to_date["cash_collected_rc"], "USD")
+    assert tiles["Cash collected month to date"].delta == formatting.signed_money(
+        float(to_date["cash_collected_rc"]) - float(same_days["cash_collected_rc"]), "USD"
+    )
     top = next(d.value for d in at.dataframe if "overdue_ar_rc" in d.value.columns)
     worst = mart(app_env, "select customer_name from marts.dim_customers order by overdue_ar_rc desc limit 1")
     assert top["customer_name"].iloc[0] == worst["customer_name"][0]
@@ -134,16 +149,16 @@ def test_overview_tiles_equal_the_monthly_kpis(app_env: Path) -> None:
 
 
 def test_overview_shows_the_expected_credit_loss_and_the_months_write_offs(app_env: Path) -> None:
+    from core import formatting
+
     at = page("overview")
     assert_clean(at)
     bad_debt = mart(app_env, "select * from marts.fct_bad_debt_monthly order by month_start desc limit 1").row(
         0, named=True
     )
     shown = metrics(at)
-    allowance = bad_debt["expected_credit_loss_rc"]
-    assert shown["Expected credit loss"] == (money(allowance) if allowance is not None else "–")
-    ratio = bad_debt["bad_debt_ratio"]
-    assert shown["Bad-debt ratio (12 months)"] == (f"{ratio:,.2f} %" if ratio is not None else "–")
+    assert shown["Expected credit loss"] == formatting.money(bad_debt["expected_credit_loss_rc"], "USD")
+    assert shown["Bad-debt ratio (12 months)"] == formatting.percent(bad_debt["bad_debt_ratio"], 2)
     ecl = mart(
         app_env,
         "select aging_bucket, expected_credit_loss_rc::double as rc, historical_loss_rate from "
@@ -159,7 +174,7 @@ def test_overview_shows_the_expected_credit_loss_and_the_months_write_offs(app_e
     if write_offs == 0:
         assert any("No write-offs in the data" in i.value for i in at.info)
     else:
-        assert shown[f"Written off in {month}"] == money(bad_debt["written_off_rc"])
+        assert shown[f"Written off in {month}"] == formatting.money(bad_debt["written_off_rc"], "USD")
 
 
 def test_aging_buckets_reconcile_to_open_ar_and_filters_apply(app_env: Path) -> None:

@@ -41,6 +41,14 @@ def test_percentages_points_days_and_counts_say_their_unit() -> None:
     assert [fmt.percent(None), fmt.days(None), fmt.date(None)] == ["–"] * 3
 
 
+def test_signed_money_is_a_change_with_its_currency_and_a_true_minus() -> None:
+    assert fmt.signed_money(500, "USD") == "+$500"
+    assert fmt.signed_money(Decimal("-3812345.67"), "USD") == "−$3,812,346"
+    assert fmt.signed_money(-150.5, "EUR", 2, "de_DE") == "−150,50\xa0€"
+    assert fmt.signed_money(0.4, "USD") == "$0"  # rounds to nothing: no sign
+    assert fmt.signed_money(None, "USD") == "–"
+
+
 def test_labels_are_words_with_the_currency_in_brackets() -> None:
     assert fmt.label("open_ar_rc", "USD") == "Open AR (USD)"
     assert fmt.label("mape_pct") == "MAPE (%)"
