@@ -227,6 +227,9 @@ class Settings(BaseSettings):
         description="Language and formats of a dunning letter when the customer's language has no templates "
         "(en, de, fr, es have), e.g. en_US, de_DE.",
     )
+    docs_port: int = Field(
+        8580, ge=1, le=65535, description="Port `o2c docs` serves the dbt docs on (http://localhost:8580)."
+    )
 
 
 SECRET_FIELDS = frozenset({"erp_url", "ops_url", "smtp_password", "alert_webhook_url"})

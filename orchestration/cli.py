@@ -485,6 +485,38 @@ def dashboard(
 
 
 @app.command()
+def docs(
+    port: Annotated[int | None, typer.Option(help="Port to serve on (default O2C_DOCS_PORT, 8580).")] = None,
+    address: Annotated[str, typer.Option(help="Address to listen on (0.0.0.0 for every interface).")] = "localhost",
+    serve: Annotated[bool, typer.Option("--serve/--no-serve", help="Serve the docs after generating them.")] = True,
+) -> None:
+    """Generate the dbt docs of the published marts (read-only on the serving file, so it runs
+    while the dashboards are up) and serve them until Ctrl-C."""
+    from orchestration import docs as dbt_docs
+
+    s = get_settings()
+    try:
+        site = dbt_docs.generate(s)
+    except dbt_docs.DocsError as error:
+        fail(f"docs: {error}")
+    console.print(f"dbt docs generated in {site} (static_index.html is the whole site in one file)")
+    if not serve:
+        return
+    chosen = port or s.docs_port
+    try:
+        httpd = dbt_docs.server(site, address, chosen)
+    except OSError as error:
+        fail(f"docs: cannot serve on {address}:{chosen} (O2C_DOCS_PORT or --port): {error.strerror}")
+    console.print(f"dbt docs on http://{address}:{chosen} (Ctrl-C stops)")
+    sys.stdout.flush()  # the URL line shows at once, also when stdout is a pipe
+    with httpd:
+        try:
+            httpd.serve_forever()
+        except KeyboardInterrupt:
+            console.print("dbt docs stopped.")
+
+
+@app.command()
 def forecast() -> None:
     """Refresh every forecast (CLV, backtests, pay dates, revenue, cash) from the current marts.
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import email
 import email.policy
 import json
+import re
 import shutil
 import socket
 import sqlite3
@@ -404,3 +405,100 @@ def test_a_failed_run_is_one_line_per_failure_and_debug_shows_the_log(tmp_path: 
     debug = o2c(tmp_path, "--debug", "run", "--select", "group:sources", check=False, env=env)
     assert debug.returncode == 1
     assert "Stack Trace:" in debug.stdout + debug.stderr and failed[0] in debug.stdout.splitlines()
+
+
+def _marts_yaml_descriptions() -> dict[str, dict[str, str]]:
+    """Each mart's column descriptions as written in the dbt YAML (what the docs must show)."""
+    import yaml
+
+    from core.settings import REPO_ROOT
+
+    models = REPO_ROOT / "dbt_project" / "models"
+    # {% docs name %} … {% enddocs %} blocks, which descriptions reuse as {{ doc('name') }}
+    blocks = {
+        name: text.strip()
+        for path in models.rglob("*.md")
+        for name, text in re.findall(r"{%\s*docs\s+(\w+)\s*%}(.*?){%\s*enddocs\s*%}", path.read_text(), re.S)
+    }
+
+    def rendered(text: str) -> str:
+        return re.sub(r"{{\s*doc\('(\w+)'\)\s*}}", lambda m: blocks[m.group(1)], text).strip()
+
+    described: dict[str, dict[str, str]] = {}
+    for path in (models / "marts").glob("*.yml"):
+        for model in yaml.safe_load(path.read_text()).get("models", []):
+            described[model["name"]] = {c["name"]: rendered(c.get("description", "")) for c in model.get("columns", [])}
+    return described
+
+
+def test_docs_generates_the_marts_docs_read_only_and_serves_them(dashboard_world: Path, tmp_path: Path) -> None:
+    """`o2c docs` on a published serving file that a reader (as the dashboards do) holds open:
+    the manifest and catalog list the marts with their column descriptions from the YAML, the
+    served index.html answers a real HTTP GET, the serving file is unchanged, and Ctrl-C stops it."""
+    import os
+    import signal
+    import subprocess
+    import time
+    import urllib.request
+
+    from tests.conftest import O2C
+
+    serving = dashboard_world / "warehouse" / "serving.duckdb"
+    before = (serving.stat().st_mtime_ns, serving.read_bytes())
+    port = _closed_port()
+    env = {
+        **os.environ,
+        "O2C_DATA_DIR": str(tmp_path),  # the site goes under data/dbt_docs: not into the shared world
+        "O2C_SERVING_PATH": str(serving),
+        "O2C_DOCS_PORT": str(port),
+    }
+    reader = duckdb.connect(str(serving), read_only=True)  # a dashboard reading meanwhile
+    process = subprocess.Popen([*O2C, "docs"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        lines = []
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            line = process.stdout.readline()
+            assert line or process.poll() is None, "".join(lines) + process.stderr.read()
+            lines.append(line)
+            if line.startswith("dbt docs on "):
+                break
+        assert lines[-1].strip() == f"dbt docs on http://localhost:{port} (Ctrl-C stops)"
+        assert reader.execute("select count(*) from marts.fct_ar_kpis_monthly").fetchone()[0] > 0
+
+        with urllib.request.urlopen(f"http://localhost:{port}/index.html", timeout=10) as response:
+            assert response.status == 200
+            assert "<title>dbt Docs</title>" in response.read().decode()
+        with urllib.request.urlopen(f"http://localhost:{port}/manifest.json", timeout=10) as response:
+            manifest = json.loads(response.read())
+        with urllib.request.urlopen(f"http://localhost:{port}/catalog.json", timeout=10) as response:
+            catalog = json.loads(response.read())
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=30)
+        reader.close()
+    assert process.returncode == 0 and "dbt docs stopped." in process.stdout.read()
+
+    described = _marts_yaml_descriptions()
+    marts = {
+        n["name"]: n for n in manifest["nodes"].values() if n["resource_type"] == "model" and n["schema"] == "marts"
+    }
+    for name in ("fct_ar_kpis_monthly", "fct_invoices", "dim_customers"):
+        # the manifest's descriptions are the YAML's; the catalog found the table in the serving
+        # file, with the same descriptions as column comments (persisted, then published)
+        wanted = {column: text for column, text in described[name].items() if text}
+        assert wanted and {c: marts[name]["columns"][c]["description"].strip() for c in wanted} == wanted
+        entry = catalog["nodes"][f"model.o2c.{name}"]
+        assert (entry["metadata"]["database"], entry["metadata"]["schema"]) == ("serving", "marts")
+        assert {c: entry["columns"][c]["comment"].strip() for c in wanted} == wanted
+    assert (serving.stat().st_mtime_ns, serving.read_bytes()) == before  # opened read-only, untouched
+    assert (tmp_path / "dbt_docs" / "static_index.html").exists()
+
+
+def test_docs_without_a_serving_file_is_one_line(tmp_path: Path) -> None:
+    result = o2c(tmp_path, "docs", "--no-serve", check=False)
+    assert result.returncode == 1
+    assert _lines(result.stderr) == [
+        f"error: docs: no serving file at {tmp_path / 'warehouse' / 'serving.duckdb'} (O2C_SERVING_PATH): "
+        "run `o2c run` first"
+    ]
