@@ -452,13 +452,14 @@ def dashboard(
     import sys
 
     from core.settings import REPO_ROOT
+    from dashboards.static_docs import publish_data_docs
+    from quality.results import data_docs_index
 
     s = get_settings()
-    # Streamlit does not start with a dangling link in its static folder: the data-health page's
-    # link to the data docs of a warehouse since deleted (the page makes it again when it shows).
-    docs_link = REPO_ROOT / "dashboards" / "static" / "gx"
-    if docs_link.is_symlink() and not docs_link.exists():
-        docs_link.unlink()
+    # The GX data docs where Streamlit serves static files, so the data-health page's link works
+    # from the start (the page copies them again after a build rewrites them). This also replaces
+    # the symbolic link older versions made there, which Streamlit refuses to serve.
+    publish_data_docs(data_docs_index(s.quality_dir).parent)
     if not s.serving.exists():
         console.print(f"No serving file at {s.serving} yet: the pages will say so until `o2c run` publishes one.")
     command = [

@@ -6,6 +6,7 @@ from __future__ import annotations
 import email
 import email.policy
 import json
+import os
 import re
 import shutil
 import socket
@@ -502,3 +503,70 @@ def test_docs_without_a_serving_file_is_one_line(tmp_path: Path) -> None:
         f"error: docs: no serving file at {tmp_path / 'warehouse' / 'serving.duckdb'} (O2C_SERVING_PATH): "
         "run `o2c run` first"
     ]
+
+
+def test_data_docs_are_copied_where_streamlit_serves_them_and_recopied_when_rewritten(tmp_path: Path) -> None:
+    from dashboards.static_docs import STAMP, publish_data_docs
+
+    site, static = tmp_path / "local_site", tmp_path / "static"
+    assert not publish_data_docs(site, static)  # no docs yet: nothing to link
+    (site / "validations").mkdir(parents=True)
+    (site / "index.html").write_text("<title>Data Docs</title> first build")
+    (site / "validations" / "raw_invoices.html").write_text("invoices, first build")
+    # what an older version left there: a symbolic link into the data directory
+    static.mkdir()
+    (static / "gx").symlink_to(site, target_is_directory=True)
+
+    assert publish_data_docs(site, static)
+    copy = static / "gx"
+    assert not copy.is_symlink() and (copy / "index.html").read_text() == "<title>Data Docs</title> first build"
+    assert (copy / "validations" / "raw_invoices.html").read_text() == "invoices, first build"
+    assert sorted(p.name for p in static.iterdir()) == ["gx"]  # no half copies or old folders left
+    stamped = (copy / STAMP).read_text()
+
+    assert publish_data_docs(site, static) and (copy / STAMP).read_text() == stamped  # unchanged: not copied
+
+    # A build rewrites the docs: the next page view copies them again.
+    page = site / "validations" / "raw_invoices.html"
+    page.write_text("invoices, second build")
+    later = page.stat().st_mtime_ns + 1_000_000_000
+    os.utime(page, ns=(later, later))
+    assert publish_data_docs(site, static)
+    assert (copy / "validations" / "raw_invoices.html").read_text() == "invoices, second build"
+    assert sorted(p.name for p in static.iterdir()) == ["gx"]
+    assert site.is_dir() and (site / "index.html").exists()  # the data directory's docs untouched
+
+
+def test_the_data_health_link_to_the_data_docs_answers_in_a_real_server(
+    dashboard_world: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`o2c dashboard` (real Streamlit), the data-health page in Chromium: the link's target
+    answers HTTP 200 with the GX index of this world (it was HTTP 400 through a symbolic link)."""
+    import urllib.request
+
+    from playwright.sync_api import sync_playwright
+
+    from quality.results import data_docs_index
+    from tests.test_dashboards import CHROMIUM, _wait_for_app, serve_dashboards
+
+    monkeypatch.setenv("O2C_DATA_DIR", str(dashboard_world))
+    monkeypatch.setenv("O2C_OPS_URL", f"sqlite:///{tmp_path / 'ops.sqlite'}")
+    monkeypatch.delenv("O2C_SERVING_PATH", raising=False)
+    index = data_docs_index(dashboard_world / "gx").read_bytes()
+    assert b"Data Docs created by Great Expectations" in index
+    with serve_dashboards(tmp_path) as url, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"], headless=True)
+        try:
+            tab = browser.new_page()
+            tab.goto(f"{url}/data_health")
+            _wait_for_app(tab, "Great Expectations data docs")
+            link = tab.get_by_role("link", name="Open the data docs")
+            link.wait_for(timeout=30_000)
+            target = link.evaluate("a => a.href")  # the absolute URL the browser would open
+        finally:
+            browser.close()
+        assert target == f"{url}/app/static/gx/index.html"
+        with urllib.request.urlopen(target, timeout=10) as response:
+            assert response.status == 200
+            assert response.headers["Content-Type"].startswith("text/html")
+            assert response.read() == index
