@@ -104,7 +104,7 @@ class Settings(BaseSettings):
     @field_validator("schedule_cron")
     @classmethod
     def _valid_cron(cls, value: str) -> str:
-        # croniter is what Dagster's own check uses (vendored there; dlt brings the package).
+        # croniter, a direct dependency (pyproject.toml): the parser Dagster's own check uses.
         from croniter import croniter
 
         if len(value.split()) != 5 or not croniter.is_valid(value):
