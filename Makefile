@@ -9,7 +9,7 @@ CUSTOMERS ?= 500
 DAYS ?= 730
 SEED ?= 42
 
-.PHONY: help setup system-deps demo dashboards dagster check test bench lint format contract-docs clean
+.PHONY: help setup system-deps demo dashboards dagster check test bench lint format contract-docs clean docs
 
 help:
 	@echo "make demo   - install, simulate demo sources, build the warehouse, serve the dashboards on :8501"
@@ -17,6 +17,7 @@ help:
 	@echo "make test   - the full test suite (installs what it needs); includes everything make check runs"
 	@echo "make dashboards - the dashboards on the last build (http://localhost:8501)"
 	@echo "make dagster - the Dagster UI on the pipeline"
+	@echo "make docs   - dbt docs of the published marts (http://localhost:8580)"
 	@echo "make lint   - ruff (lint and format check) on all Python, sqlfluff on the dbt SQL; no warehouse needed"
 
 # uv itself (if missing), then the locked Python environment, compiled to bytecode: uv does not
@@ -92,3 +93,8 @@ contract-docs: setup
 
 clean:
 	rm -rf data/sources data/warehouse data/dlt dbt_project/target dbt_project/logs
+
+# dbt docs of the published marts (read-only on the serving file, so it runs beside the
+# dashboards), served on O2C_DOCS_PORT (default http://localhost:8580); Ctrl-C stops them.
+docs: setup
+	$(BIN)/o2c docs

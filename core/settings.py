@@ -104,7 +104,7 @@ class Settings(BaseSettings):
     @field_validator("schedule_cron")
     @classmethod
     def _valid_cron(cls, value: str) -> str:
-        # croniter is what Dagster's own check uses (vendored there; dlt brings the package).
+        # croniter, a direct dependency (pyproject.toml): the parser Dagster's own check uses.
         from croniter import croniter
 
         if len(value.split()) != 5 or not croniter.is_valid(value):
@@ -226,6 +226,9 @@ class Settings(BaseSettings):
         "en_US",
         description="Language and formats of a dunning letter when the customer's language has no templates "
         "(en, de, fr, es have), e.g. en_US, de_DE.",
+    )
+    docs_port: int = Field(
+        8580, ge=1, le=65535, description="Port `o2c docs` serves the dbt docs on (http://localhost:8580)."
     )
 
     # Targets of the CFO's KPIs (core/kpi_definitions.py): shown on the overview's tiles and as a

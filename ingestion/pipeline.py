@@ -352,8 +352,9 @@ def _describe_url(url: sa.URL) -> str:
     return f"{url.get_backend_name()} at {url.host or 'localhost'}:{url.port or 'default port'}/{url.database or ''}"
 
 
-def _connect_sql(source: str, url: str) -> sa.Engine:
-    """An engine on a configured source database, or SourceUnavailable naming the setting."""
+def connect_sql(source: str, url: str) -> sa.Engine:
+    """An engine on a configured source database, or SourceUnavailable naming the setting.
+    Public: `o2c doctor` checks a connection with it, so its message is the same as a load's."""
     setting = "O2C_ERP_URL" if source == "erp" else "O2C_OPS_URL"
     parsed = sa.engine.make_url(url)
     if _missing_sqlite_file(url):
@@ -409,7 +410,7 @@ def _extract_sql(source: str, config: IngestConfig, con, schema: str, batch_for:
     url = config.erp_url if source == "erp" else config.ops_url
     if url is None or (source == "ops" and _missing_sqlite_file(url)):
         return  # not configured, or no ops store yet: nobody has logged an action
-    engine = _connect_sql(source, url)
+    engine = connect_sql(source, url)
     try:
         present = set(sa.inspect(engine).get_table_names())
         for name in SQL_SOURCES[source]:

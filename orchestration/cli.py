@@ -452,13 +452,14 @@ def dashboard(
     import sys
 
     from core.settings import REPO_ROOT
+    from dashboards.static_docs import publish_data_docs
+    from quality.results import data_docs_index
 
     s = get_settings()
-    # Streamlit does not start with a dangling link in its static folder: the data-health page's
-    # link to the data docs of a warehouse since deleted (the page makes it again when it shows).
-    docs_link = REPO_ROOT / "dashboards" / "static" / "gx"
-    if docs_link.is_symlink() and not docs_link.exists():
-        docs_link.unlink()
+    # The GX data docs where Streamlit serves static files, so the data-health page's link works
+    # from the start (the page copies them again after a build rewrites them). This also replaces
+    # the symbolic link older versions made there, which Streamlit refuses to serve.
+    publish_data_docs(data_docs_index(s.quality_dir).parent)
     if not s.serving.exists():
         console.print(f"No serving file at {s.serving} yet: the pages will say so until `o2c run` publishes one.")
     command = [
@@ -482,6 +483,38 @@ def dashboard(
     ]
     console.print(f"Dashboards on http://{address}:{port}")
     raise typer.Exit(subprocess.call(command, env=os.environ.copy()))
+
+
+@app.command()
+def docs(
+    port: Annotated[int | None, typer.Option(help="Port to serve on (default O2C_DOCS_PORT, 8580).")] = None,
+    address: Annotated[str, typer.Option(help="Address to listen on (0.0.0.0 for every interface).")] = "localhost",
+    serve: Annotated[bool, typer.Option("--serve/--no-serve", help="Serve the docs after generating them.")] = True,
+) -> None:
+    """Generate the dbt docs of the published marts (read-only on the serving file, so it runs
+    while the dashboards are up) and serve them until Ctrl-C."""
+    from orchestration import docs as dbt_docs
+
+    s = get_settings()
+    try:
+        site = dbt_docs.generate(s)
+    except dbt_docs.DocsError as error:
+        fail(f"docs: {error}")
+    console.print(f"dbt docs generated in {site} (static_index.html is the whole site in one file)")
+    if not serve:
+        return
+    chosen = port or s.docs_port
+    try:
+        httpd = dbt_docs.server(site, address, chosen)
+    except OSError as error:
+        fail(f"docs: cannot serve on {address}:{chosen} (O2C_DOCS_PORT or --port): {error.strerror}")
+    console.print(f"dbt docs on http://{address}:{chosen} (Ctrl-C stops)")
+    sys.stdout.flush()  # the URL line shows at once, also when stdout is a pipe
+    with httpd:
+        try:
+            httpd.serve_forever()
+        except KeyboardInterrupt:
+            console.print("dbt docs stopped.")
 
 
 @app.command()

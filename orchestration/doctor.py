@@ -27,10 +27,10 @@ class Check:
 
 def _database(name: str, source: str, url: str) -> Check:
     # ingestion's own connect: the same check, and the same one-line message, as a load's
-    from ingestion.pipeline import SourceUnavailable, _connect_sql
+    from ingestion.pipeline import SourceUnavailable, connect_sql
 
     try:
-        _connect_sql(source, url).dispose()
+        connect_sql(source, url).dispose()
     except SourceUnavailable as error:
         return Check(name, FAIL, hide_password(str(error)))
     return Check(name, OK, f"connected to {hide_password(url)}")

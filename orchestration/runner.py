@@ -52,8 +52,10 @@ _STEP_ENDS = {
 }
 
 
-def _messages(error) -> str:
-    """The error's message and those of its causes."""
+# Public: the run-failure sensor (orchestration/defs/automation.py) words a failed step the same
+# way `o2c run` does.
+def error_messages(error) -> str:
+    """The error's message and those of its causes (a Dagster SerializableErrorInfo)."""
     parts = []
     while error is not None:
         parts.append(error.message)
@@ -61,7 +63,9 @@ def _messages(error) -> str:
     return "\n".join(parts)
 
 
-def _failure_reason(step: str, message: str) -> str:
+def failure_reason(step: str, message: str) -> str:
+    """One line for a failed step: the dbt models that failed, or the error's first line without
+    the exception's class name ("raw_erp: erp: O2C_ERP_URL points at ...")."""
     dbt_failures = sorted(set(_DBT_FAILURE.findall(message)))
     if dbt_failures:
         return f"{step}: dbt failed on {', '.join(dbt_failures)}"
@@ -167,7 +171,7 @@ def run_pipeline(
     summary = RunSummary(run_id=result.run_id, success=result.success, steps=progress.steps)
     for event in result.all_events:
         if event.event_type == DagsterEventType.STEP_FAILURE:
-            summary.failures.append(_failure_reason(event.step_key, _messages(event.event_specific_data.error)))
+            summary.failures.append(failure_reason(event.step_key, error_messages(event.event_specific_data.error)))
     for evaluation in result.get_asset_check_evaluations():
         if not evaluation.passed:
             name = f"{evaluation.check_name} on {evaluation.asset_key.to_user_string()}"

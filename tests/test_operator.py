@@ -6,6 +6,8 @@ from __future__ import annotations
 import email
 import email.policy
 import json
+import os
+import re
 import shutil
 import socket
 import sqlite3
@@ -184,10 +186,11 @@ def test_run_shows_each_step_and_a_summary_table(tmp_path: Path) -> None:
         if line.startswith("│") and (cells := [c.strip() for c in line.strip("│").split("│")])
     }
     # Each source's load and its GX checks, and the freshness checks on what was loaded.
-    assert set(table) == {f"raw_{s}" for s in SOURCES} | {f"gx_{s}" for s in SOURCES} | {"source_freshness"}
+    # the GX suites of every source in one step after all loads (their references cross sources)
+    assert set(table) == {f"raw_{s}" for s in SOURCES} | {"gx_sources", "source_freshness"}
     assert table["raw_erp"][0] == "succeeded" and table["raw_erp"][2] == f"{erp_rows:,}"
     assert all(status == "succeeded" and float(seconds) >= 0 for status, seconds, _ in table.values())
-    assert table["raw_files"][2] == "" and table["gx_erp"][2] == ""  # not configured; a check writes no rows
+    assert table["raw_files"][2] == "" and table["gx_sources"][2] == ""  # not configured; a check writes no rows
 
 
 def _documented_automations() -> dict[str, str]:
@@ -404,3 +407,167 @@ def test_a_failed_run_is_one_line_per_failure_and_debug_shows_the_log(tmp_path: 
     debug = o2c(tmp_path, "--debug", "run", "--select", "group:sources", check=False, env=env)
     assert debug.returncode == 1
     assert "Stack Trace:" in debug.stdout + debug.stderr and failed[0] in debug.stdout.splitlines()
+
+
+def _marts_yaml_descriptions() -> dict[str, dict[str, str]]:
+    """Each mart's column descriptions as written in the dbt YAML (what the docs must show)."""
+    import yaml
+
+    from core.settings import REPO_ROOT
+
+    models = REPO_ROOT / "dbt_project" / "models"
+    # {% docs name %} … {% enddocs %} blocks, which descriptions reuse as {{ doc('name') }}
+    blocks = {
+        name: text.strip()
+        for path in models.rglob("*.md")
+        for name, text in re.findall(r"{%\s*docs\s+(\w+)\s*%}(.*?){%\s*enddocs\s*%}", path.read_text(), re.S)
+    }
+
+    def rendered(text: str) -> str:
+        return re.sub(r"{{\s*doc\('(\w+)'\)\s*}}", lambda m: blocks[m.group(1)], text).strip()
+
+    described: dict[str, dict[str, str]] = {}
+    for path in (models / "marts").glob("*.yml"):
+        for model in yaml.safe_load(path.read_text()).get("models", []):
+            described[model["name"]] = {c["name"]: rendered(c.get("description", "")) for c in model.get("columns", [])}
+    return described
+
+
+def test_docs_generates_the_marts_docs_read_only_and_serves_them(dashboard_world: Path, tmp_path: Path) -> None:
+    """`o2c docs` on a published serving file that a reader (as the dashboards do) holds open:
+    the manifest and catalog list the marts with their column descriptions from the YAML, the
+    served index.html answers a real HTTP GET, the serving file is unchanged, and Ctrl-C stops it."""
+    import os
+    import signal
+    import subprocess
+    import time
+    import urllib.request
+
+    from tests.conftest import O2C
+
+    serving = dashboard_world / "warehouse" / "serving.duckdb"
+    before = (serving.stat().st_mtime_ns, serving.read_bytes())
+    port = _closed_port()
+    env = {
+        **os.environ,
+        "O2C_DATA_DIR": str(tmp_path),  # the site goes under data/dbt_docs: not into the shared world
+        "O2C_SERVING_PATH": str(serving),
+        "O2C_DOCS_PORT": str(port),
+    }
+    reader = duckdb.connect(str(serving), read_only=True)  # a dashboard reading meanwhile
+    process = subprocess.Popen([*O2C, "docs"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        lines = []
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            line = process.stdout.readline()
+            assert line or process.poll() is None, "".join(lines) + process.stderr.read()
+            lines.append(line)
+            if line.startswith("dbt docs on "):
+                break
+        assert lines[-1].strip() == f"dbt docs on http://localhost:{port} (Ctrl-C stops)"
+        assert reader.execute("select count(*) from marts.fct_ar_kpis_monthly").fetchone()[0] > 0
+
+        with urllib.request.urlopen(f"http://localhost:{port}/index.html", timeout=10) as response:
+            assert response.status == 200
+            assert "<title>dbt Docs</title>" in response.read().decode()
+        with urllib.request.urlopen(f"http://localhost:{port}/manifest.json", timeout=10) as response:
+            manifest = json.loads(response.read())
+        with urllib.request.urlopen(f"http://localhost:{port}/catalog.json", timeout=10) as response:
+            catalog = json.loads(response.read())
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=30)
+        reader.close()
+    assert process.returncode == 0 and "dbt docs stopped." in process.stdout.read()
+
+    described = _marts_yaml_descriptions()
+    marts = {
+        n["name"]: n for n in manifest["nodes"].values() if n["resource_type"] == "model" and n["schema"] == "marts"
+    }
+    for name in ("fct_ar_kpis_monthly", "fct_invoices", "dim_customers"):
+        # the manifest's descriptions are the YAML's; the catalog found the table in the serving
+        # file, with the same descriptions as column comments (persisted, then published)
+        wanted = {column: text for column, text in described[name].items() if text}
+        assert wanted and {c: marts[name]["columns"][c]["description"].strip() for c in wanted} == wanted
+        entry = catalog["nodes"][f"model.o2c.{name}"]
+        assert (entry["metadata"]["database"], entry["metadata"]["schema"]) == ("serving", "marts")
+        assert {c: entry["columns"][c]["comment"].strip() for c in wanted} == wanted
+    assert (serving.stat().st_mtime_ns, serving.read_bytes()) == before  # opened read-only, untouched
+    assert (tmp_path / "dbt_docs" / "static_index.html").exists()
+
+
+def test_docs_without_a_serving_file_is_one_line(tmp_path: Path) -> None:
+    result = o2c(tmp_path, "docs", "--no-serve", check=False)
+    assert result.returncode == 1
+    assert _lines(result.stderr) == [
+        f"error: docs: no serving file at {tmp_path / 'warehouse' / 'serving.duckdb'} (O2C_SERVING_PATH): "
+        "run `o2c run` first"
+    ]
+
+
+def test_data_docs_are_copied_where_streamlit_serves_them_and_recopied_when_rewritten(tmp_path: Path) -> None:
+    from dashboards.static_docs import STAMP, publish_data_docs
+
+    site, static = tmp_path / "local_site", tmp_path / "static"
+    assert not publish_data_docs(site, static)  # no docs yet: nothing to link
+    (site / "validations").mkdir(parents=True)
+    (site / "index.html").write_text("<title>Data Docs</title> first build")
+    (site / "validations" / "raw_invoices.html").write_text("invoices, first build")
+    # what an older version left there: a symbolic link into the data directory
+    static.mkdir()
+    (static / "gx").symlink_to(site, target_is_directory=True)
+
+    assert publish_data_docs(site, static)
+    copy = static / "gx"
+    assert not copy.is_symlink() and (copy / "index.html").read_text() == "<title>Data Docs</title> first build"
+    assert (copy / "validations" / "raw_invoices.html").read_text() == "invoices, first build"
+    assert sorted(p.name for p in static.iterdir()) == ["gx"]  # no half copies or old folders left
+    stamped = (copy / STAMP).read_text()
+
+    assert publish_data_docs(site, static) and (copy / STAMP).read_text() == stamped  # unchanged: not copied
+
+    # A build rewrites the docs: the next page view copies them again.
+    page = site / "validations" / "raw_invoices.html"
+    page.write_text("invoices, second build")
+    later = page.stat().st_mtime_ns + 1_000_000_000
+    os.utime(page, ns=(later, later))
+    assert publish_data_docs(site, static)
+    assert (copy / "validations" / "raw_invoices.html").read_text() == "invoices, second build"
+    assert sorted(p.name for p in static.iterdir()) == ["gx"]
+    assert site.is_dir() and (site / "index.html").exists()  # the data directory's docs untouched
+
+
+def test_the_data_health_link_to_the_data_docs_answers_in_a_real_server(
+    dashboard_world: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`o2c dashboard` (real Streamlit), the data-health page in Chromium: the link's target
+    answers HTTP 200 with the GX index of this world (it was HTTP 400 through a symbolic link)."""
+    import urllib.request
+
+    from playwright.sync_api import sync_playwright
+
+    from quality.results import data_docs_index
+    from tests.test_dashboards import CHROMIUM, _wait_for_app, serve_dashboards
+
+    monkeypatch.setenv("O2C_DATA_DIR", str(dashboard_world))
+    monkeypatch.setenv("O2C_OPS_URL", f"sqlite:///{tmp_path / 'ops.sqlite'}")
+    monkeypatch.delenv("O2C_SERVING_PATH", raising=False)
+    index = data_docs_index(dashboard_world / "gx").read_bytes()
+    assert b"Data Docs created by Great Expectations" in index
+    with serve_dashboards(tmp_path) as url, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"], headless=True)
+        try:
+            tab = browser.new_page()
+            tab.goto(f"{url}/data_health")
+            _wait_for_app(tab, "Great Expectations data docs")
+            link = tab.get_by_role("link", name="Open the data docs")
+            link.wait_for(timeout=30_000)
+            target = link.evaluate("a => a.href")  # the absolute URL the browser would open
+        finally:
+            browser.close()
+        assert target == f"{url}/app/static/gx/index.html"
+        with urllib.request.urlopen(target, timeout=10) as response:
+            assert response.status == 200
+            assert response.headers["Content-Type"].startswith("text/html")
+            assert response.read() == index

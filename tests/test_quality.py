@@ -576,3 +576,54 @@ def test_invoice_lines_sum_to_the_total_only_for_invoices_that_have_lines(tmp_pa
     stored = con.execute(f'select invoice_id from "{schema[0]}".{test} order by 1').fetchall()
     con.close()
     assert [r[0] for r in stored] == wrong
+
+
+def test_an_incremental_run_checks_references_after_every_load_of_the_run(tmp_path: Path) -> None:
+    """The false warning of issue 18: on an incremental run, new ERP payment applications refer to
+    processor payments that arrive in the same run's processor file. The ERP's suite compares them
+    with every source's payments, so it must run after the processor's load; checked in between,
+    the references read as unknown (`check warning gx_suite on erp/payment_applications`)."""
+    import sqlite3
+
+    from tests.conftest import o2c
+
+    o2c(tmp_path, "simulate", "--customers", "60", "--days", "240", "--end-date", "2026-06-30", "--seed", "5")
+    o2c(tmp_path, "run", "--select", "group:sources")
+    warehouse = tmp_path / "warehouse" / "warehouse.duckdb"
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        known = {k for (k,) in con.execute("select payment_id from raw_processor.payments").fetchall()}
+        applied = {k for (k,) in con.execute("select application_id from raw_erp.payment_applications").fetchall()}
+    o2c(tmp_path, "simulate", "--advance", "6")
+    with sqlite3.connect(tmp_path / "sources" / "erp.sqlite") as con:
+        new = {
+            (application, payment)
+            for application, payment in con.execute("select application_id, payment_id from payment_applications")
+            if application not in applied
+        }
+    # The case itself: applications whose payments the warehouse does not have before this run.
+    late = {payment for _, payment in new if payment not in known}
+    assert new and late
+
+    result = o2c(tmp_path, "run", "--select", "group:sources")
+    assert "check warning" not in result.stdout and "failed check" not in result.stdout, result.stdout
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        # they are real payments, loaded from the processor's file in this same run ...
+        loaded = {k for (k,) in con.execute("select payment_id from raw_processor.payments").fetchall()}
+        assert late <= loaded
+        # ... and the ERP's suite checked exactly those applications' references, all known
+        [(run_id,)] = con.execute("select run_id from quality.dq_results order by validated_at desc limit 1").fetchall()
+        # the rows of the ERP's latest load of applications: what its suite validated
+        latest = dict(
+            con.execute(
+                "select application_id, payment_id from raw_erp.payment_applications where _dlt_load_id = "
+                "(select max(_dlt_load_id) from raw_erp.payment_applications)"
+            ).fetchall()
+        )
+        assert new <= set(latest.items())
+        reference = con.execute(
+            "select rows_checked, unexpected_count, success from quality.dq_results "
+            "where run_id = ? and suite = 'raw_payment_applications' and source = 'erp' "
+            "and column_name = 'payment_id' and expectation like '%reference%'",
+            [run_id],
+        ).fetchall()
+    assert reference == [(len(latest), 0, True)]

@@ -80,14 +80,14 @@ class FailedRun:
 
 
 def failed_run(context: RunFailureSensorContext) -> FailedRun:
-    from orchestration.runner import _failure_reason, _messages
+    from orchestration.runner import error_messages, failure_reason
 
     run = context.dagster_run
     failures = context.get_step_failure_events()
     if failures:
         first = failures[0]
         # "raw_erp: erp: cannot connect to ...": the same line `o2c run` prints
-        error = _failure_reason(first.step_key, _messages(first.event_specific_data.error))
+        error = failure_reason(first.step_key, error_messages(first.event_specific_data.error))
         return FailedRun(run.job_name, run.run_id, first.step_key, error)
     message = context.failure_event.message or "failed"
     return FailedRun(run.job_name, run.run_id, None, message.splitlines()[0])

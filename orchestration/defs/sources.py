@@ -48,11 +48,6 @@ def sources() -> list[str]:
     return list(pipeline.SOURCES)
 
 
-# Payments reference customers: the customers of the ERP and of the files load first, so those
-# references are checked.
-CUSTOMERS = [AssetKey([source, "customers"]) for source in ("erp", "files")]
-
-
 class RawTableTranslator(DagsterDltTranslator):
     """Asset key [source, table], the key dbt's sources resolve to, so the graph joins up."""
 
@@ -61,7 +56,6 @@ class RawTableTranslator(DagsterDltTranslator):
         source = data.resource.source_name
         return spec.replace_attributes(
             key=AssetKey([source, data.resource.name]),
-            deps=CUSTOMERS if source in ("processor", "bank") else [],
             group_name=GROUP,
             kinds={"dlt", "duckdb"},
         )
