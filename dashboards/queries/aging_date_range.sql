@@ -1,4 +1,4 @@
--- The days the aging can be shown as of: from the first invoice to the data's as-of date.
-select
-    (select min(invoice_date) from marts.fct_open_item_balances) as first_date,
-    (select max(as_of_date) from marts.fct_ar_aging) as last_date
+-- The first day the aging can be shown as of: the first invoice's date (the last is the data's
+-- as-of date, queries/data_as_of.sql).
+select min(invoice_date) as first_date
+from marts.fct_open_item_balances
