@@ -48,6 +48,12 @@ def test_labels_are_words_with_the_currency_in_brackets() -> None:
     assert fmt.label("open_items") == "Open items"
 
 
+def test_the_ar_bridge_lines_say_ar_not_ar_in_lower_case() -> None:
+    assert fmt.label("opening_ar_rc", "EUR") == "Opening AR (EUR)"
+    assert fmt.label("closing_ar_rc", "EUR") == "Closing AR (EUR)"
+    assert fmt.label("net_change_rc", "USD") == "Change in AR (USD)"
+
+
 def test_aging_colours_run_from_green_to_the_darkest_red_for_the_oldest_bucket() -> None:
     buckets = ["current", "1-30", "31-60", "61-90", "91-120", "121+"]
     colours = fmt.aging_colours(buckets)
