@@ -26,6 +26,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import itertools
+import json
 from decimal import Decimal
 from pathlib import Path
 
@@ -456,6 +457,11 @@ def test_aging_page_any_date_and_quick_picks(hand_world: Path, monkeypatch: pyte
         "current": usd("250.00"),
         "31-60": usd("444.92"),
     }
+    # The bars in the aging colours: the buckets shown (current, 31-60) take their place on the
+    # scale of all six, so 31-60 is the third colour, not the last.
+    chart = json.loads(at.get("plotly_chart")[0].proto.spec)
+    colours = {trace["name"]: trace["marker"]["color"] for trace in chart["data"]}
+    assert colours == {"current": formatting.SEVERITY[0], "31-60": formatting.SEVERITY[2]}
     # Any day: Mar 20, worked by hand in test_aging_on_days_between_month_ends_is_worked_by_hand.
     at.date_input[0].set_value(D(2026, 3, 20)).run()
     assert not at.exception
