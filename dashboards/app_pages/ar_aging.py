@@ -32,6 +32,9 @@ FILTERS = {"collector": "Collector", "region": "Region", "segment": "Segment", "
 offered = [kind for kind in FILTERS if values(kind)]
 # Any day from the first invoice to the data's as-of date; a quick pick sets the date to a
 # month-end or today (the dates the overview and the KPIs use).
+# A date kept from before a new build that no longer holds (other data) starts again at today.
+if not first_date <= st.session_state.get("aging_as_of", last_date) <= last_date:
+    del st.session_state["aging_as_of"]
 if "aging_as_of" not in st.session_state:
     st.session_state["aging_as_of"] = last_date
 
