@@ -20,6 +20,7 @@ PAGES = {
     "Finance": [
         st.Page("app_pages/overview.py", title="Overview", icon=":material/dashboard:", default=True),
         st.Page("app_pages/ar_aging.py", title="AR aging", icon=":material/hourglass_bottom:"),
+        st.Page("app_pages/ar_bridge.py", title="AR bridge", icon=":material/waterfall_chart:"),
         st.Page("app_pages/cycle_times.py", title="O2C cycle times", icon=":material/autorenew:"),
         st.Page("app_pages/cash_forecast.py", title="Cash forecast", icon=":material/trending_up:"),
     ],

@@ -67,6 +67,12 @@ def test_labels_say_the_unit_of_percentages_and_day_spans_and_write_acronyms_in_
     assert fmt.label("invoiced_revenue_rc", "") == "Invoiced revenue"
 
 
+def test_the_ar_bridge_lines_say_ar_not_ar_in_lower_case() -> None:
+    assert fmt.label("opening_ar_rc", "EUR") == "Opening AR (EUR)"
+    assert fmt.label("closing_ar_rc", "EUR") == "Closing AR (EUR)"
+    assert fmt.label("net_change_rc", "USD") == "Change in AR (USD)"
+
+
 def test_aging_colours_run_from_green_to_the_darkest_red_for_the_oldest_bucket() -> None:
     buckets = ["current", "1-30", "31-60", "61-90", "91-120", "121+"]
     colours = fmt.aging_colours(buckets)
