@@ -125,7 +125,15 @@ by_customer = (
     .sort("total", "customer_id", descending=[True, False])
 )
 ordered = [b for b in buckets["aging_bucket"].to_list() if b in by_customer.columns]
-by_customer = by_customer.select("customer_id", "customer_name", "collector_name", *ordered, "total")
+# The pivoted buckets are amounts in the reporting currency: named so (`_rc`), they read with the
+# currency in the header and cents, like every other amount.
+by_customer = by_customer.select(
+    "customer_id",
+    "customer_name",
+    "collector_name",
+    *(pl.col(bucket).alias(f"{bucket}_rc") for bucket in ordered),
+    pl.col("total").alias("total_rc"),
+)
 selection = ui.table(by_customer, on_select="rerun", selection_mode="single-row", key="aging_customers")
 chosen = selection.selection.rows if selection else []
 if chosen:
