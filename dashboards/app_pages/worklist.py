@@ -49,13 +49,19 @@ today_items = worklist.filter(pl.col("priority_rank") <= target)
 worked_today = logged.filter(pl.col("action_date") >= dt.date.today())["invoice_id"].drop_nulls().unique()
 done = today_items.filter(pl.col("invoice_id").is_in(worked_today.implode())).height
 broken = worklist.filter(pl.col("promise_status") == "broken")
-new_items = worklist.filter(pl.col("is_new_since_yesterday"))
+# The day's figures come from fct_collector_daily, where they are computed (the daily email shows
+# the same ones); the page only formats them.
+totals = db.query("worklist_totals", {"collector_id": collector_id}).row(0, named=True)
 tiles = st.columns(5)
-tiles[0].metric("Items", worklist.height)
-tiles[1].metric("Open balance", formatting.money(worklist["open_balance_rc"].sum(), currency))
-tiles[2].metric("Promises on record", int(worklist["promised_date"].is_not_null().sum()))
-tiles[3].metric("Broken promises", broken.height)
-tiles[4].metric("New since yesterday", new_items.height)
+tiles[0].metric("Items", formatting.count(totals["worklist_items"]))
+tiles[1].metric("Open balance", formatting.money(totals["worklist_open_rc"], currency))
+tiles[2].metric("Promises on record", formatting.count(totals["promises_on_record"]))
+tiles[3].metric("Broken promises", formatting.count(totals["broken_promises"]))
+tiles[4].metric("New since yesterday", formatting.count(totals["new_since_yesterday"]))
+st.caption(
+    f"All open AR of these customers: {formatting.money(totals['open_ar_rc'], currency)}, of which past due "
+    f"{formatting.money(totals['past_due_ar_rc'], currency)}."
+)
 st.progress(
     done / today_items.height if today_items.height else 1.0,
     text=f"Today: {done} of {formatting.count(today_items.height, 'item')} worked (daily target "

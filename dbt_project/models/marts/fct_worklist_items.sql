@@ -1,6 +1,6 @@
 -- The collections worklist, the one home of its priority: every item open at the data's as-of
 -- date that is overdue or due within a week (days past due > -7), with the collector who works
--- it ('unassigned' for customers without one), ranked by what is worth a call today
+-- it (dim_customers.collector_group: 'unassigned' for customers without one), ranked by what is worth a call today
 -- (docs/metrics.md, "Worklist"):
 --   recovery likelihood   = the share of the balances in an aging bucket at a month-end that was
 --                           paid within worklist_recovery_days (the month-ends of the last year
@@ -165,7 +165,7 @@ customers as (
     select
         customer_id,
         customer_name,
-        collector_id,
+        collector_group,
         pct_paid_late
     from {{ ref('dim_customers') }}
 
@@ -214,7 +214,7 @@ items as (
         aging.invoice_id,
         aging.customer_id,
         customers.customer_name,
-        coalesce(customers.collector_id, 'unassigned') as collector_id,
+        customers.collector_group as collector_id,
         aging.as_of_date,
         aging.currency,
         aging.invoice_date,
