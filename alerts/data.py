@@ -111,7 +111,8 @@ select
     new_invoices,
     new_disputes,
     newly_broken_promises,
-    became_past_due
+    became_past_due,
+    now_due_within_a_week
 from marts.fct_collector_daily
 order by collector_id
 """

@@ -6,6 +6,7 @@ The worklist's order itself is proven by the dbt unit test worklist_ranks_what_i
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 from pathlib import Path
 
@@ -64,10 +65,10 @@ create table marts.fct_worklist_items as select * from (values
 -- 1,300.25 + 842.10 + 99.99 + 500.00 = 2,742.34, past due (days > 0) 1,300.25 + 99.99 = 1,400.24,
 -- one broken promise on 1,300.25, I3 became past due, I1's promise broke yesterday.
 create table marts.fct_collector_daily as select * from (values
-    ('K1', 2742.34, 1400.24, 3, 1, 1300.25, 0, 0, 1, 1),
-    ('K2', 0.0, 0.0, 0, 0, 0.0, 0, 0, 0, 0)
+    ('K1', 2742.34, 1400.24, 3, 1, 1300.25, 0, 0, 1, 1, 0),
+    ('K2', 0.0, 0.0, 0, 0, 0.0, 0, 0, 0, 0, 0)
 ) as t(collector_id, open_ar_rc, past_due_ar_rc, worklist_items, broken_promises, broken_promises_rc,
-       new_invoices, new_disputes, newly_broken_promises, became_past_due);
+       new_invoices, new_disputes, newly_broken_promises, became_past_due, now_due_within_a_week);
 """
 
 
@@ -189,10 +190,13 @@ def test_email_and_page_show_the_collectors_totals_of_the_mart_worked_by_hand(
     # worklist I1, I2 (due tomorrow), I3 = 3 items, 1,600 (I4 is due in 30 days: not on it).
     # K2: I5 400, one day past due: 400 open and past due, 1 item, new (became past due); I6 is paid.
     # unassigned (C4 has no collector): I7 250, 10 days past due, 1 item.
+    # New since the previous data day, 2026-11-10 (I7's invoice, the latest earlier event; 20 days
+    # back): I5 and I7 became past due (due 11-29 and 11-20); I2 (due 12-01) was 21 days out then,
+    # now due within a week. I4 is new but not on the list (due in 30 days).
     assert mart == {
-        "K1": (3600.0, 1100.0, 3, 1600.0, 0, 0),
+        "K1": (3600.0, 1100.0, 3, 1600.0, 1, 0),
         "K2": (400.0, 400.0, 1, 400.0, 1, 1),
-        "unassigned": (250.0, 250.0, 1, 250.0, 0, 0),
+        "unassigned": (250.0, 250.0, 1, 250.0, 1, 1),
     }
 
     # The email: one per collector with an address (the unassigned group has none).
@@ -207,7 +211,7 @@ def test_email_and_page_show_the_collectors_totals_of_the_mart_worked_by_hand(
         "Open AR €3,600 · past due €1,100 · 0 broken promises (€0) · 3 items on your worklist."
         in texts["kim@example.com"]
     )
-    assert "Since yesterday: nothing new." in texts["kim@example.com"]
+    assert "Since yesterday: 1 item now due within a week." in texts["kim@example.com"]
     assert (
         "Open AR €400 · past due €400 · 0 broken promises (€0) · 1 item on your worklist." in texts["lee@example.com"]
     )
@@ -224,9 +228,9 @@ def test_email_and_page_show_the_collectors_totals_of_the_mart_worked_by_hand(
     assert not at.exception
     assert at.selectbox[0].options == ["Kim Collector", "Lee Collector", "unassigned"]
     for collector, (items, open_ar, past_due, worklist_open, new) in {
-        "K1": ("3", "€3,600", "€1,100", "€1,600", "0"),
+        "K1": ("3", "€3,600", "€1,100", "€1,600", "1"),
         "K2": ("1", "€400", "€400", "€400", "1"),
-        "unassigned": ("1", "€250", "€250", "€250", "0"),
+        "unassigned": ("1", "€250", "€250", "€250", "1"),
     }.items():
         at.selectbox[0].set_value(collector).run()
         assert not at.exception
@@ -236,3 +240,11 @@ def test_email_and_page_show_the_collectors_totals_of_the_mart_worked_by_hand(
         assert f"All open AR of these customers: {open_ar}, of which past due {past_due}." in [
             c.value for c in at.caption
         ], collector
+
+    # The list itself under human headers (core/formatting via ui.table): no column name shows.
+    grid = next(d for d in at.dataframe if "priority_reason" in d.value.columns)
+    labels = {name: config["label"] for name, config in json.loads(grid.proto.columns).items() if "label" in config}
+    assert labels["priority_reason"] == "Why today" and labels["open_balance"] == "Open balance"
+    assert labels["expected_recoverable_rc"] == "Expected recoverable (EUR)"
+    assert not [label for label in labels.values() if "_" in label], labels
+    assert grid.value["invoice_id"].tolist() == ["I7"]  # the unassigned group's one item, shown last

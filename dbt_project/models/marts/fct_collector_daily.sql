@@ -69,7 +69,8 @@ worklist as (
         count(case when new_since_yesterday = 'New invoice' then 1 end) as new_invoices,
         count(case when new_since_yesterday = 'New dispute' then 1 end) as new_disputes,
         count(case when new_since_yesterday = 'Promise broken' then 1 end) as newly_broken_promises,
-        count(case when new_since_yesterday = 'Became past due' then 1 end) as became_past_due
+        count(case when new_since_yesterday = 'Became past due' then 1 end) as became_past_due,
+        count(case when new_since_yesterday = 'Now due within a week' then 1 end) as now_due_within_a_week
     from {{ ref('fct_worklist_items') }}
     group by collector_id
 
@@ -95,7 +96,8 @@ select
     coalesce(worklist.new_invoices, 0) as new_invoices,
     coalesce(worklist.new_disputes, 0) as new_disputes,
     coalesce(worklist.newly_broken_promises, 0) as newly_broken_promises,
-    coalesce(worklist.became_past_due, 0) as became_past_due
+    coalesce(worklist.became_past_due, 0) as became_past_due,
+    coalesce(worklist.now_due_within_a_week, 0) as now_due_within_a_week
 from collectors
 cross join as_of
 left join ar on collectors.collector_group = ar.collector_group
