@@ -106,12 +106,13 @@ def top_items(rows: pl.DataFrame) -> list[Item]:
 
 
 def changes(totals: dict[str, object]) -> list[str]:
-    """What changed since yesterday, in words; empty when nothing did."""
+    """What changed since the previous data day (fct_worklist_items), in words; empty when nothing did."""
     kinds = (
         ("new_invoices", "new invoice", ""),
         ("became_past_due", "item", " became past due"),
         ("newly_broken_promises", "promise", " broken"),
         ("new_disputes", "new dispute", ""),
+        ("now_due_within_a_week", "item", " now due within a week"),
     )
     return [
         formatting.count(int(totals.get(key) or 0), noun) + tail

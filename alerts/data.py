@@ -98,50 +98,23 @@ where priority_rank <= $top
 order by collector_id, priority_rank
 """
 
-# Each collector's totals for the daily email: open and past-due AR of their customers at the
-# as-of date (fct_ar_aging), broken promises and what is new since yesterday on the worklist.
+# Each collector's totals for the daily email, as fct_collector_daily computes them (the one home
+# of these figures, which the worklist page shows too): the email only formats them.
 COLLECTOR_TOTALS = """
-with
-
-ar as (
-    select
-        coalesce(customers.collector_id, 'unassigned') as collector_id,
-        sum(aging.open_balance_rc)::double as open_rc,
-        coalesce(sum(aging.open_balance_rc) filter (where aging.days_past_due > 0), 0)::double as past_due_rc
-    from marts.fct_ar_aging as aging
-    inner join marts.dim_customers as customers on aging.customer_id = customers.customer_id
-    where aging.as_of_date = $as_of
-    group by 1
-),
-
-worklist as (
-    select
-        collector_id,
-        count(*) as worklist_items,
-        count(*) filter (where promise_status = 'broken') as broken_promises,
-        coalesce(sum(open_balance_rc) filter (where promise_status = 'broken'), 0)::double as broken_promises_rc,
-        count(*) filter (where new_since_yesterday = 'New invoice') as new_invoices,
-        count(*) filter (where new_since_yesterday = 'New dispute') as new_disputes,
-        count(*) filter (where new_since_yesterday = 'Promise broken') as newly_broken_promises,
-        count(*) filter (where new_since_yesterday = 'Became past due') as became_past_due
-    from marts.fct_worklist_items
-    group by 1
-)
-
 select
-    ar.collector_id,
-    ar.open_rc,
-    ar.past_due_rc,
-    coalesce(worklist.worklist_items, 0) as worklist_items,
-    coalesce(worklist.broken_promises, 0) as broken_promises,
-    coalesce(worklist.broken_promises_rc, 0) as broken_promises_rc,
-    coalesce(worklist.new_invoices, 0) as new_invoices,
-    coalesce(worklist.new_disputes, 0) as new_disputes,
-    coalesce(worklist.newly_broken_promises, 0) as newly_broken_promises,
-    coalesce(worklist.became_past_due, 0) as became_past_due
-from ar
-left join worklist on ar.collector_id = worklist.collector_id
-order by ar.collector_id
+    collector_id,
+    open_ar_rc::double as open_rc,
+    past_due_ar_rc::double as past_due_rc,
+    worklist_items,
+    broken_promises,
+    broken_promises_rc::double as broken_promises_rc,
+    new_invoices,
+    new_disputes,
+    newly_broken_promises,
+    became_past_due,
+    now_due_within_a_week
+from marts.fct_collector_daily
+order by collector_id
 """
 
 

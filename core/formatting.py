@@ -164,6 +164,11 @@ LABELS: dict[str, str] = {
     "collector_id": "Collector",
     "period_end": "Month end",
     "week_start": "Week of",
+    # the collections worklist
+    "priority_rank": "Rank",
+    "priority_reason": "Why today",
+    "promise_status": "Promise",
+    "recovery_likelihood_pct": "Recovery likelihood (%)",
 }
 
 

@@ -104,6 +104,21 @@ class MetricsLayer:
         text = (manifest or semantic_manifest_path()).read_text()
         self.serving = serving
         self.catalog = _warehouse_catalog(text)
+        parsed = json.loads(text)
+        # What each metric is and which tables it reads (its measures' semantic models), to say
+        # why a query has no value of it (a company's data without, say, sales orders).
+        tables = {
+            measure["name"]: f"{model['node_relation']['schema_name']}.{model['node_relation']['alias']}"
+            for model in parsed["semantic_models"]
+            for measure in model.get("measures", [])
+        }
+        self.descriptions = {
+            metric["name"]: " ".join((metric.get("description") or "").split()) for metric in parsed["metrics"]
+        }
+        self.metric_tables = {
+            metric["name"]: sorted({tables[m["name"]] for m in metric["type_params"].get("input_measures") or []})
+            for metric in parsed["metrics"]
+        }
         lookup = SemanticManifestLookup(parse_manifest_from_dbt_generated_manifest(manifest_json_string=text))
         self.engine: MetricFlowEngine = MetricFlowEngine(lookup, _DuckDbDialect())  # type: ignore[arg-type]
 
@@ -159,6 +174,19 @@ class MetricsLayer:
             raise MetricsError(f"metrics {metrics} on {self.serving}: {str(error).splitlines()[0]}") from error
         finally:
             con.close()
+
+    def without_data(self, metrics: list[str], result: pl.DataFrame) -> str | None:
+        """A note for the metrics a query found no value of (no rows, or only empty cells): what each
+        is and the tables it reads, so a company whose data lacks an entity (say, sales orders)
+        reads why instead of an empty table."""
+        lines = [
+            f"{metric}: no data in this build ({(self.descriptions.get(metric) or metric).rstrip('.')}; it reads "
+            f"{', '.join(self.metric_tables.get(metric, [])) or 'no table'}): your data lacks what it is built "
+            "from (docs/sources.md says which entity feeds which figure)"
+            for metric in metrics
+            if result.is_empty() or (metric in result.columns and result[metric].null_count() == result.height)
+        ]
+        return "\n".join(lines) or None
 
 
 # ---- The `o2c metrics` commands (registered in orchestration/cli.py) ---------------------------
@@ -226,6 +254,8 @@ def query_command(
     except MetricsError as error:
         console.print(f"[red]{error}[/red]")
         raise typer.Exit(1) from None
+    if note := layer.without_data(args[0], result):
+        console.print(note, style="yellow", soft_wrap=True, markup=False)
     _show(result, csv)
 
 

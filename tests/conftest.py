@@ -21,6 +21,7 @@ import pytest
 import simulator
 from ingestion.contract import ENTITIES
 from ingestion.pipeline import IngestConfig
+from tests import mail_world
 
 END = dt.date(2026, 6, 30)
 O2C = [sys.executable, "-m", "orchestration.cli"]
@@ -201,6 +202,30 @@ def dashboard_world(tmp_path_factory: pytest.TempPathFactory, worker_id: str) ->
         o2c(data, "run")
 
     return built_once(tmp_path_factory, worker_id, "dashboards", build)
+
+
+# ---- Email: a real SMTP server, and the collectors' world (tests/mail_world.py) -------------
+
+
+@pytest.fixture
+def smtp(monkeypatch: pytest.MonkeyPatch) -> Iterator[mail_world.Inbox]:
+    """aiosmtpd on 127.0.0.1 for one test, with O2C_SMTP_HOST / O2C_SMTP_PORT pointing at it."""
+    with mail_world.smtp_server() as inbox:
+        monkeypatch.setenv("O2C_SMTP_HOST", "127.0.0.1")
+        monkeypatch.setenv("O2C_SMTP_PORT", str(inbox.port))
+        yield inbox
+
+
+@pytest.fixture(scope="session")
+def collector_world(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Path:
+    """A data directory with the collectors' world of export files (tests/mail_world.py, no
+    orders) run through the whole pipeline by `o2c run`, serving file published. Read it only."""
+
+    def build(data: Path) -> None:
+        folder = mail_world.write_collector_files(data / "export")
+        o2c(data, "run", env={"O2C_CONTRACT_DIR": str(folder), "O2C_REPORTING_CURRENCY": "EUR"})
+
+    return built_once(tmp_path_factory, worker_id, "collectors", build)
 
 
 # ---- A real PostgreSQL server, run as an unprivileged user -----------------------------------

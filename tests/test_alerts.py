@@ -9,54 +9,20 @@ import csv
 import datetime as dt
 import io
 import shutil
-import socket
-from collections.abc import Iterator
 from decimal import Decimal
-from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
 
 import duckdb
 import polars as pl
 import pytest
-from aiosmtpd.controller import Controller
 
 from alerts import mail, runner, sendlog
 from alerts.config import AlertConfig
+from tests import mail_world
 from tests.conftest import o2c
 
 END = dt.date(2026, 6, 30)
-
-
-class Inbox:
-    """aiosmtpd handler keeping every message it accepted."""
-
-    def __init__(self) -> None:
-        self.messages: list[EmailMessage] = []
-
-    async def handle_DATA(self, server, session, envelope):
-        self.messages.append(message_from_bytes(envelope.content, policy=policy.default))
-        return "250 OK"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture
-def smtp(monkeypatch: pytest.MonkeyPatch) -> Iterator[Inbox]:
-    inbox = Inbox()
-    port = _free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    monkeypatch.setenv("O2C_SMTP_HOST", "127.0.0.1")
-    monkeypatch.setenv("O2C_SMTP_PORT", str(port))
-    try:
-        yield inbox
-    finally:
-        controller.stop()
 
 
 @pytest.fixture(scope="module")
@@ -120,7 +86,9 @@ def attachment_csv(message: EmailMessage) -> pl.DataFrame:
     return pl.read_csv(io.StringIO(text), schema_overrides={"invoice_id": pl.String, "customer_id": pl.String})
 
 
-def test_scheduled_collector_reports_one_email_each_with_only_their_customers(world: Path, smtp: Inbox) -> None:
+def test_scheduled_collector_reports_one_email_each_with_only_their_customers(
+    world: Path, smtp: mail_world.Inbox
+) -> None:
     from orchestration.definitions import defs
 
     result = defs().get_job_def("collector_reports").execute_in_process()
@@ -166,7 +134,9 @@ def test_scheduled_collector_reports_one_email_each_with_only_their_customers(wo
     assert len(sendlog.sent(f"sqlite:///{world / 'ops' / 'ops.sqlite'}", "collector_reports")) == before
 
 
-def test_dunning_sends_each_level_once_and_only_the_next_level_after_the_world_moves(world: Path, smtp: Inbox) -> None:
+def test_dunning_sends_each_level_once_and_only_the_next_level_after_the_world_moves(
+    world: Path, smtp: mail_world.Inbox
+) -> None:
     from core.settings import get_settings
 
     config = AlertConfig()
@@ -216,7 +186,7 @@ def test_an_smtp_outage_fails_clearly_records_nothing_and_a_retry_sends(
     from core.settings import get_settings
 
     monkeypatch.setenv("O2C_SMTP_HOST", "127.0.0.1")
-    monkeypatch.setenv("O2C_SMTP_PORT", str(_free_port()))  # nobody listens there
+    monkeypatch.setenv("O2C_SMTP_PORT", str(mail_world.free_port()))  # nobody listens there
     monkeypatch.setenv("O2C_SMTP_PASSWORD", "s3cret-pw")
     monkeypatch.setenv("O2C_SMTP_USER", "o2c")
     with pytest.raises(mail.SmtpError) as failure:
@@ -227,21 +197,15 @@ def test_an_smtp_outage_fails_clearly_records_nothing_and_a_retry_sends(
     cli = o2c(world, "alerts", "send", "--kind", "collector_reports", check=False)
     assert cli.returncode == 1 and "not sent" in cli.stdout
 
-    inbox = Inbox()
-    port = _free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        monkeypatch.setenv("O2C_SMTP_PORT", str(port))
+    with mail_world.smtp_server() as inbox:
+        monkeypatch.setenv("O2C_SMTP_PORT", str(inbox.port))
         monkeypatch.delenv("O2C_SMTP_USER")
         outcome = runner.run("collector_reports", get_settings())
-    finally:
-        controller.stop()
     assert outcome.sent == len(inbox.messages) > 0
     assert len(sendlog.sent(ops)) == outcome.sent
 
 
-def test_cfo_digest_has_its_aging_chart_inline(world: Path, smtp: Inbox) -> None:
+def test_cfo_digest_has_its_aging_chart_inline(world: Path, smtp: mail_world.Inbox) -> None:
     from core.settings import get_settings
 
     outcome = runner.run("cfo_digest", get_settings())
@@ -261,7 +225,7 @@ def test_cfo_digest_has_its_aging_chart_inline(world: Path, smtp: Inbox) -> None
     assert runner.run("cfo_digest", get_settings()).sent == 0  # once a week
 
 
-def test_threshold_alerts_credit_holds_and_previews(world: Path, smtp: Inbox) -> None:
+def test_threshold_alerts_credit_holds_and_previews(world: Path, smtp: mail_world.Inbox) -> None:
     from core.settings import get_settings
 
     settings = get_settings()
@@ -293,7 +257,9 @@ def test_threshold_alerts_credit_holds_and_previews(world: Path, smtp: Inbox) ->
     assert files and all(f.with_suffix(".html").exists() for f in files)
 
 
-def test_threshold_alerts_also_go_to_the_webhook(world: Path, smtp: Inbox, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_threshold_alerts_also_go_to_the_webhook(
+    world: Path, smtp: mail_world.Inbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import json
     import threading
     from http.server import BaseHTTPRequestHandler, HTTPServer

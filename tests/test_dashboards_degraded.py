@@ -123,6 +123,15 @@ def invoices_world(dashboard_world: Path, tmp_path_factory: pytest.TempPathFacto
             "segment = null, region = null, country = null, credit_limit = null, weighted_days_to_pay = null, "
             "weighted_days_late = null, pct_paid_late = null",
             "update marts.fct_customer_credit_exposure set credit_limit = null",
+            # the collector groups and their day's figures as a build without collectors makes them
+            "update marts.dim_customers set collector_group = 'unassigned', collector_group_name = 'unassigned', "
+            "is_unassigned = true",
+            "delete from marts.fct_collector_daily where collector_id <> (select min(collector_id) "
+            "from marts.fct_collector_daily)",
+            "update marts.fct_collector_daily set collector_id = 'unassigned', collector_name = 'unassigned', "
+            "collector_email = null, is_unassigned = true, n_customers = (select count(*) from marts.dim_customers), "
+            "worklist_items = (select count(*) from marts.fct_worklist_items), "
+            "worklist_open_rc = (select sum(open_balance_rc) from marts.fct_worklist_items)",
             # the worklist as a build without collectors, disputes or payment history makes it
             "update marts.fct_worklist_items set collector_id = 'unassigned', is_disputed = false, pct_paid_late = 0, "
             "recovery_likelihood = 1, expected_recoverable_rc = open_balance_rc, "

@@ -10,19 +10,15 @@ from __future__ import annotations
 import datetime as dt
 import html as html_lib
 import re
-import socket
-from collections.abc import Iterator
 from email import message_from_bytes, policy
-from email.message import EmailMessage
 from pathlib import Path
 
-import duckdb
 import polars as pl
 import pytest
-from aiosmtpd.controller import Controller
 
 from alerts import data, dunning, mail, render, runner, sendlog
 from alerts.config import AlertConfig
+from tests import mail_world
 
 AS_OF = dt.date(2026, 11, 30)
 NBSP = "\u00a0"  # Babel puts a no-break space between amount and symbol
@@ -70,8 +66,7 @@ def build_serving(path: Path) -> Path:
             rows.append((f"{customer_id}-{suffix}", customer_id, invoice_date, due_date, dpd, balance, currency, False))
     rows.append(("C_DE-disputed", "C_DE", dt.date(2026, 8, 1), dt.date(2026, 8, 31), 91, 5000.0, "EUR", True))
     rows.append(("C_DE-promised", "C_DE", dt.date(2026, 8, 1), dt.date(2026, 8, 31), 91, 7000.0, "EUR", False))
-    con = duckdb.connect(str(path))
-    try:
+    with mail_world.serving_file(path) as con:
         con.execute("create schema marts")
         con.execute(
             "create table marts.dim_customers (customer_id varchar, customer_name varchar, collector_id varchar, "
@@ -99,10 +94,6 @@ def build_serving(path: Path) -> Path:
             "promise_status varchar)"
         )
         con.execute("insert into marts.fct_collection_actions values ('C_DE-promised', true, 'pending')")
-        con.execute("create table _meta (build_id varchar, check_results varchar)")
-        con.execute("insert into _meta values ('test-build', null)")
-    finally:
-        con.close()
     return path
 
 
@@ -329,35 +320,8 @@ def test_names_with_line_breaks_or_markup_cannot_inject() -> None:
         mail.build(mail.Email("test/2", ("ap@acme.example",), "Reminder\r\nBcc: thief@example.com", "", ""), "o2c")
 
 
-class Inbox:
-    """aiosmtpd handler keeping every message it accepted."""
-
-    def __init__(self) -> None:
-        self.messages: list[EmailMessage] = []
-
-    async def handle_DATA(self, server, session, envelope):
-        self.messages.append(message_from_bytes(envelope.content, policy=policy.default))
-        return "250 OK"
-
-
-@pytest.fixture
-def smtp(monkeypatch: pytest.MonkeyPatch) -> Iterator[Inbox]:
-    inbox = Inbox()
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    monkeypatch.setenv("O2C_SMTP_HOST", "127.0.0.1")
-    monkeypatch.setenv("O2C_SMTP_PORT", str(port))
-    try:
-        yield inbox
-    finally:
-        controller.stop()
-
-
 def test_the_dunning_run_sends_the_letters_through_smtp(
-    serving: Path, smtp: Inbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    serving: Path, smtp: mail_world.Inbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from core.settings import get_settings
 

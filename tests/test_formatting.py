@@ -54,6 +54,9 @@ def test_labels_are_words_with_the_currency_in_brackets() -> None:
     assert fmt.label("mape_pct") == "MAPE (%)"
     assert fmt.label("disputed_open_rc", "EUR") == "Disputed open (EUR)"
     assert fmt.label("open_items") == "Open items"
+    # the worklist's columns read as a collector says them
+    assert fmt.label("priority_reason") == "Why today" and fmt.label("priority_rank") == "Rank"
+    assert fmt.label("expected_recoverable_rc", "EUR") == "Expected recoverable (EUR)"
 
 
 def test_labels_say_the_unit_of_percentages_and_day_spans_and_write_acronyms_in_capitals() -> None:

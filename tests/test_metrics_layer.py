@@ -201,3 +201,35 @@ def test_the_readme_sql_example_runs_as_written(dashboard_world: Path) -> None:
     shown = o2c(dashboard_world, *args[1:]).stdout
     kpis = page_query(dashboard_world / "warehouse" / "serving.duckdb", "kpis_monthly")
     assert "dso_countback" in shown and str(kpis["open_ar_rc"][-1]) in shown
+
+
+def test_metrics_on_an_own_export_without_orders(collector_world: Path, tmp_path: Path) -> None:
+    """A company's own export with customers, invoices and payments but no sales orders
+    (tests/mail_world.py's world, built by `o2c run`): AR metrics answer with the figures worked
+    out by hand; an order metric says in one line why it has nothing, with no traceback."""
+    out = tmp_path / "ar.csv"
+    args = ("metrics", "query", "--metrics", "open_ar,past_due_ar", "--group-by", "metric_time__month")
+    o2c(collector_world, *args, "--csv", str(out))
+    written = pl.read_csv(out, try_parse_dates=True)
+    # Month-ends from tests/mail_world.py's table (the as-of date 2026-11-30 for November):
+    # Aug 31: I6 700 (paid 09-10), none due. Sep 30: I1 1,000 (due 10-01). Oct 31: I1 800 (200 paid
+    # 10-15, past due) + I3 300 (due that day: not past due) + I5 400 = 1,500, past due 800.
+    # Nov 30: I1 800 + I2 500 + I3 300 + I4 2,000 + I5 400 + I7 250 = 4,250, past due 800 + 300
+    # + 400 + 250 = 1,750.
+    assert [str(month)[:7] for month in written["metric_time__month"]] == ["2026-08", "2026-09", "2026-10", "2026-11"]
+    assert written["open_ar"].to_list() == [700.0, 1000.0, 1500.0, 4250.0]
+    assert written["past_due_ar"].to_list() == [0.0, 0.0, 800.0, 1750.0]
+
+    orders = o2c(
+        collector_world,
+        "metrics",
+        "query",
+        "--metrics",
+        "order_to_cash_p50,open_ar",
+        "--group-by",
+        "metric_time__month",
+    )
+    text = orders.stdout + orders.stderr
+    assert "Traceback" not in text
+    assert "order_to_cash_p50: no data in this build" in orders.stdout and "marts.fct_o2c_cycle_times" in orders.stdout
+    assert "open_ar: no data" not in orders.stdout and "4250.00" in orders.stdout  # the AR metric still answers

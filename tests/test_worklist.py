@@ -6,19 +6,16 @@ The worklist's order itself is proven by the dbt unit test worklist_ranks_what_i
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
-import socket
-from collections.abc import Iterator
-from email import message_from_bytes, policy
-from email.message import EmailMessage
 from pathlib import Path
 
 import duckdb
 import pytest
-from aiosmtpd.controller import Controller
 
 from alerts import collector_report, data, mail
 from alerts.config import AlertConfig
+from tests import mail_world
 
 AS_OF = dt.date(2026, 11, 30)
 
@@ -63,45 +60,25 @@ create table marts.fct_worklist_items as select * from (values
     ('K1', 3, 'I2', 'C1', 'Acme GmbH', 'EUR', 800.0, 842.1, DATE '2026-12-03', -3, 'Due in 3 days', null, null)
 ) as t(collector_id, priority_rank, invoice_id, customer_id, customer_name, currency, open_balance,
        open_balance_rc, due_date, days_past_due, priority_reason, new_since_yesterday, promise_status);
+-- fct_collector_daily as the mart would write it for the rows above (its sums are tested on a real
+-- build in test_email_and_page_show_the_collectors_totals_of_the_mart_worked_by_hand): K1 open
+-- 1,300.25 + 842.10 + 99.99 + 500.00 = 2,742.34, past due (days > 0) 1,300.25 + 99.99 = 1,400.24,
+-- one broken promise on 1,300.25, I3 became past due, I1's promise broke yesterday.
+create table marts.fct_collector_daily as select * from (values
+    ('K1', 2742.34, 1400.24, 3, 1, 1300.25, 0, 0, 1, 1, 0),
+    ('K2', 0.0, 0.0, 0, 0, 0.0, 0, 0, 0, 0, 0)
+) as t(collector_id, open_ar_rc, past_due_ar_rc, worklist_items, broken_promises, broken_promises_rc,
+       new_invoices, new_disputes, newly_broken_promises, became_past_due, now_due_within_a_week);
 """
-
-
-class Inbox:
-    """aiosmtpd handler keeping every message it accepted."""
-
-    def __init__(self) -> None:
-        self.messages: list[EmailMessage] = []
-
-    async def handle_DATA(self, server, session, envelope):
-        self.messages.append(message_from_bytes(envelope.content, policy=policy.default))
-        return "250 OK"
-
-
-@pytest.fixture
-def smtp() -> Iterator[tuple[Inbox, int]]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield inbox, port
-    finally:
-        controller.stop()
 
 
 @pytest.fixture
 def serving(tmp_path: Path) -> Path:
-    path = tmp_path / "serving.duckdb"
-    con = duckdb.connect(str(path))
-    con.execute(WORLD)
-    con.close()
-    return path
+    return mail_world.build_serving(tmp_path / "serving.duckdb", WORLD)
 
 
-def test_daily_email_is_short_formatted_and_says_what_changed(serving: Path, smtp: tuple[Inbox, int]) -> None:
-    inbox, port = smtp
+def test_daily_email_is_short_formatted_and_says_what_changed(serving: Path, smtp: mail_world.Inbox) -> None:
+    inbox, port = smtp, smtp.port
     snapshot = data.Snapshot(serving, "build-1", AS_OF, [])
     emails = collector_report.emails(snapshot, AlertConfig(), "http://dash.example/", "EUR", daily_items=2)
     # K2 has no worklist item and no exception: no email (all-clear is off by default).
@@ -114,8 +91,8 @@ def test_daily_email_is_short_formatted_and_says_what_changed(serving: Path, smt
     html = message.get_body(("html",)).get_content()
     assert message["Subject"] == "Your collections day 2026-11-30: top 2 of 3 items"
 
-    # Totals of K1's customers, by hand: open 1,300.25 + 842.10 + 99.99 + 500.00 = 2,742.34 → €2,742;
-    # past due (days > 0) 1,300.25 + 99.99 = 1,400.24 → €1,400; one broken promise on 1,300.25 → €1,300.
+    # K1's totals (fct_collector_daily above), formatted: 2,742.34 → €2,742; 1,400.24 → €1,400;
+    # one broken promise on 1,300.25 → €1,300.
     words = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", html))  # the HTML as a reader sees it
     for body in (text, words):
         assert "€2,742" in body and "€1,400" in body
@@ -183,3 +160,91 @@ def test_worklist_page_shows_todays_top_n_with_reasons_and_progress(
     at.toggle[0].set_value(True).run()
     table = next(d.value for d in at.dataframe if "priority_reason" in d.value.columns)
     assert table["invoice_id"].tolist() == [row[0] for row in mart]
+
+
+# ---- one home for the collector's figures: a real build of tests/mail_world.py's world ----------
+
+
+def test_email_and_page_show_the_collectors_totals_of_the_mart_worked_by_hand(
+    collector_world: Path, smtp: mail_world.Inbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """fct_collector_daily's figures, worked out by hand from tests/mail_world.py's table: the same
+    in the daily email and on the worklist page, which only format them."""
+    from streamlit.testing.v1 import AppTest
+
+    from core.settings import REPO_ROOT
+
+    serving = collector_world / "warehouse" / "serving.duckdb"
+    con = duckdb.connect(str(serving), read_only=True)
+    try:
+        mart = {
+            row[0]: row[1:]
+            for row in con.sql(
+                "select collector_id, open_ar_rc::double, past_due_ar_rc::double, worklist_items, "
+                "worklist_open_rc::double, new_since_yesterday, became_past_due from marts.fct_collector_daily"
+            ).fetchall()
+        }
+    finally:
+        con.close()
+    # K1: open 800 (I1) + 500 (I2) + 300 (I3) + 2,000 (I4) = 3,600; past due 800 + 300 = 1,100;
+    # worklist I1, I2 (due tomorrow), I3 = 3 items, 1,600 (I4 is due in 30 days: not on it).
+    # K2: I5 400, one day past due: 400 open and past due, 1 item, new (became past due); I6 is paid.
+    # unassigned (C4 has no collector): I7 250, 10 days past due, 1 item.
+    # New since the previous data day, 2026-11-10 (I7's invoice, the latest earlier event; 20 days
+    # back): I5 and I7 became past due (due 11-29 and 11-20); I2 (due 12-01) was 21 days out then,
+    # now due within a week. I4 is new but not on the list (due in 30 days).
+    assert mart == {
+        "K1": (3600.0, 1100.0, 3, 1600.0, 1, 0),
+        "K2": (400.0, 400.0, 1, 400.0, 1, 1),
+        "unassigned": (250.0, 250.0, 1, 250.0, 1, 1),
+    }
+
+    # The email: one per collector with an address (the unassigned group has none).
+    snapshot = data.snapshot(serving)
+    assert snapshot.as_of == dt.date(2026, 11, 30)
+    emails = collector_report.emails(snapshot, AlertConfig(), "http://dash.example/", "EUR", daily_items=2)
+    messages = [mail.build(e, "o2c <o2c@example.com>") for e in emails]
+    mail.send(messages, mail.SmtpSettings(host="127.0.0.1", port=smtp.port), lambda m: None)
+    texts = {m["To"].addresses[0].addr_spec: m.get_body(("plain",)).get_content() for m in smtp.messages}
+    assert set(texts) == {"kim@example.com", "lee@example.com"}
+    assert (
+        "Open AR €3,600 · past due €1,100 · 0 broken promises (€0) · 3 items on your worklist."
+        in texts["kim@example.com"]
+    )
+    assert "Since yesterday: 1 item now due within a week." in texts["kim@example.com"]
+    assert (
+        "Open AR €400 · past due €400 · 0 broken promises (€0) · 1 item on your worklist." in texts["lee@example.com"]
+    )
+    assert "Since yesterday: 1 item became past due." in texts["lee@example.com"]
+
+    # The page: the same figures for the same collector, formatted the same way.
+    monkeypatch.setenv("O2C_DATA_DIR", str(collector_world))
+    monkeypatch.setenv("O2C_OPS_URL", f"sqlite:///{tmp_path / 'ops.sqlite'}")
+    monkeypatch.setenv("O2C_REPORTING_CURRENCY", "EUR")
+    for name in ("O2C_SERVING_PATH", "O2C_WAREHOUSE_PATH", "O2C_CONTRACT_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    at = AppTest.from_file(str(REPO_ROOT / "dashboards" / "streamlit_app.py"), default_timeout=60).run()
+    at = at.switch_page("app_pages/worklist.py").run()
+    assert not at.exception
+    assert at.selectbox[0].options == ["Kim Collector", "Lee Collector", "unassigned"]
+    for collector, (items, open_ar, past_due, worklist_open, new) in {
+        "K1": ("3", "€3,600", "€1,100", "€1,600", "1"),
+        "K2": ("1", "€400", "€400", "€400", "1"),
+        "unassigned": ("1", "€250", "€250", "€250", "1"),
+    }.items():
+        at.selectbox[0].set_value(collector).run()
+        assert not at.exception
+        tiles = {m.label: m.value for m in at.metric}
+        assert tiles["Items"] == items and tiles["Open balance"] == worklist_open, collector
+        assert tiles["New since yesterday"] == new and tiles["Broken promises"] == "0", collector
+        assert f"All open AR of these customers: {open_ar}, of which past due {past_due}." in [
+            c.value for c in at.caption
+        ], collector
+
+    # The list itself under human headers (core/formatting via ui.table): no column name shows.
+    grid = next(d for d in at.dataframe if "priority_reason" in d.value.columns)
+    labels = {name: config["label"] for name, config in json.loads(grid.proto.columns).items() if "label" in config}
+    assert labels["priority_reason"] == "Why today" and labels["open_balance"] == "Open balance"
+    assert labels["expected_recoverable_rc"] == "Expected recoverable (EUR)"
+    assert not [label for label in labels.values() if "_" in label], labels
+    assert grid.value["invoice_id"].tolist() == ["I7"]  # the unassigned group's one item, shown last

@@ -49,13 +49,19 @@ today_items = worklist.filter(pl.col("priority_rank") <= target)
 worked_today = logged.filter(pl.col("action_date") >= dt.date.today())["invoice_id"].drop_nulls().unique()
 done = today_items.filter(pl.col("invoice_id").is_in(worked_today.implode())).height
 broken = worklist.filter(pl.col("promise_status") == "broken")
-new_items = worklist.filter(pl.col("is_new_since_yesterday"))
+# The day's figures come from fct_collector_daily, where they are computed (the daily email shows
+# the same ones); the page only formats them.
+totals = db.query("worklist_totals", {"collector_id": collector_id}).row(0, named=True)
 tiles = st.columns(5)
-tiles[0].metric("Items", worklist.height)
-tiles[1].metric("Open balance", formatting.money(worklist["open_balance_rc"].sum(), currency))
-tiles[2].metric("Promises on record", int(worklist["promised_date"].is_not_null().sum()))
-tiles[3].metric("Broken promises", broken.height)
-tiles[4].metric("New since yesterday", new_items.height)
+tiles[0].metric("Items", formatting.count(totals["worklist_items"]))
+tiles[1].metric("Open balance", formatting.money(totals["worklist_open_rc"], currency))
+tiles[2].metric("Promises on record", formatting.count(totals["promises_on_record"]))
+tiles[3].metric("Broken promises", formatting.count(totals["broken_promises"]))
+tiles[4].metric("New since yesterday", formatting.count(totals["new_since_yesterday"]))
+st.caption(
+    f"All open AR of these customers: {formatting.money(totals['open_ar_rc'], currency)}, of which past due "
+    f"{formatting.money(totals['past_due_ar_rc'], currency)}."
+)
 st.progress(
     done / today_items.height if today_items.height else 1.0,
     text=f"Today: {done} of {formatting.count(today_items.height, 'item')} worked (daily target "
@@ -68,54 +74,42 @@ if broken.height:
         + " — the promised date has passed and the item is still open."
     )
 
-# The worklist's order and reasons are fct_worklist_items' (docs/metrics.md, "Worklist").
-LABELS = {
-    "priority_rank": "#",
-    "invoice_id": "Invoice",
-    "customer_name": "Customer",
-    "priority_reason": "Why today",
-    "new_since_yesterday": "New since yesterday",
-    "currency": "Currency",
-    "open_balance": "Open balance",
-    "expected_recoverable_rc": f"Expected recoverable ({currency})",
-    "recovery_likelihood": "Recovery likelihood",
-    "due_date": "Due date",
-    "days_past_due": "Days past due",
-    "predicted_pay_date": "Predicted pay date",
-    "last_action": "Last action",
-    "last_action_date": "Last action date",
-    "promised_date": "Promised date",
-    "promised_amount": "Promised amount",
-    "promise_status": "Promise",
-}
+# The worklist's order and reasons are fct_worklist_items' (docs/metrics.md, "Worklist"); ui.table
+# gives the columns their human labels (core/formatting), amounts with cents, dates without a time.
+COLUMNS = (
+    "priority_rank",
+    "invoice_id",
+    "customer_name",
+    "priority_reason",
+    "new_since_yesterday",
+    "currency",
+    "open_balance",
+    "expected_recoverable_rc",
+    "recovery_likelihood_pct",
+    "due_date",
+    "days_past_due",
+    "predicted_pay_date",
+    "last_action",
+    "last_action_date",
+    "promised_date",
+    "promised_amount",
+    "promise_status",
+)
 show_all = st.toggle(
-    f"Show all {worklist.height} items",
+    f"Show all {formatting.count(worklist.height, 'item')}",
     value=False,
     help=f"Today's top {target} are ranked by expected recoverable amount × urgency: broken promises and items "
     "about to slip first, disputed items and pending promises lower (docs/metrics.md, Worklist).",
 )
 shown = (
     (worklist if show_all else today_items)
-    .select(list(LABELS))
+    .select(COLUMNS)
     .with_columns(
-        pl.col("new_since_yesterday").fill_null("")  # an empty cell, not the grid's "None"
+        # empty cells, not the grid's "None"
+        pl.col("new_since_yesterday", "last_action", "promise_status").fill_null("")
     )
 )
-column_config: dict[str, object] = {name: label for name, label in LABELS.items()}
-for name in ("open_balance", "expected_recoverable_rc", "promised_amount"):
-    column_config[name] = st.column_config.NumberColumn(LABELS[name], format="localized")
-column_config["recovery_likelihood"] = st.column_config.NumberColumn(LABELS["recovery_likelihood"], format="percent")
-for name in ("due_date", "predicted_pay_date", "last_action_date", "promised_date"):
-    column_config[name] = st.column_config.DateColumn(LABELS[name], format="YYYY-MM-DD")
-selection = st.dataframe(
-    shown,
-    hide_index=True,
-    width="stretch",
-    column_config=column_config,
-    on_select="rerun",
-    selection_mode="single-row",
-    key="worklist_table",
-)
+selection = ui.table(shown, on_select="rerun", selection_mode="single-row", key="worklist_table")
 row = selection.selection.rows[0] if selection and selection.selection.rows else 0
 item = (worklist if show_all else today_items).row(row, named=True)
 
@@ -159,7 +153,7 @@ st.caption(
     "Actions saved here since the last pipeline run: the list above shows them once the next run has built them."
 )
 if not ui.empty(saved_since, "actions saved since the last run"):
-    ui.table(saved_since.head(50))
+    ui.table(saved_since.head(50), key="worklist_saved_since")  # the same columns as below: its own key
 st.markdown("**Recent actions on these customers**")
 if not ui.empty(logged, "actions logged yet"):
-    ui.table(logged.head(50))
+    ui.table(logged.head(50), key="worklist_recent_actions")

@@ -1,11 +1,8 @@
--- Collectors who own at least one customer, by name; then, where some customers have no
--- collector (a company whose data has no collectors: all of them), the group 'unassigned'.
-select collector_id, collector_name
-from (
-    select distinct
-        coalesce(collector_id, 'unassigned') as collector_id,
-        coalesce(collector_name, 'unassigned') as collector_name,
-        collector_id is null as is_unassigned
-    from marts.dim_customers
-)
+-- The collector groups that own at least one customer (fct_collector_daily, grouped by
+-- dim_customers.collector_group, which owns the 'unassigned' rule), by name, the group
+-- 'unassigned' last.
+select
+    collector_id,
+    collector_name
+from marts.fct_collector_daily
 order by is_unassigned, collector_name

@@ -11,12 +11,14 @@ select
     items.due_date,
     items.days_past_due,
     items.aging_bucket,
-    items.open_balance::double as open_balance,
-    items.open_balance_rc::double as open_balance_rc,
+    items.open_balance,
+    items.open_balance_rc,
     items.is_disputed,
     items.pct_paid_late,
     items.recovery_likelihood,
-    items.expected_recoverable_rc::double as expected_recoverable_rc,
+    -- the likelihood in percent, as the page shows it
+    round(items.recovery_likelihood * 100, 1) as recovery_likelihood_pct,
+    items.expected_recoverable_rc,
     items.priority,
     items.priority_reason,
     items.is_new_since_yesterday,
@@ -25,7 +27,7 @@ select
     items.last_action,
     items.last_action_date,
     items.promised_date,
-    items.promised_amount::double as promised_amount,
+    items.promised_amount,
     items.promise_status
 from marts.fct_worklist_items as items
 left join forecasts.pay_date_predictions as predictions on items.invoice_id = predictions.invoice_id

@@ -1,4 +1,8 @@
 -- Customers with their terms, credit limit, collector and payment behaviour.
+-- collector_group is the one home of the "unassigned" rule: the collector whose worklist and
+-- daily email a customer's items are on, 'unassigned' for a customer without a collector (every
+-- customer, when the data has no collectors); the worklist, the collectors' daily totals
+-- (fct_collector_daily), the email and the page all group by it.
 
 with
 
@@ -44,6 +48,9 @@ select
     customers.language,
     collectors.collector_name,
     collectors.email as collector_email,
+    coalesce(customers.collector_id, 'unassigned') as collector_group,
+    coalesce(collectors.collector_name, customers.collector_id, 'unassigned') as collector_group_name,
+    customers.collector_id is null as is_unassigned,
     -- credit
     customers.credit_limit,
     exposure.exposure,

@@ -1,6 +1,6 @@
 -- The collections worklist, the one home of its priority: every item open at the data's as-of
 -- date that is overdue or due within a week (days past due > -7), with the collector who works
--- it ('unassigned' for customers without one), ranked by what is worth a call today
+-- it (dim_customers.collector_group: 'unassigned' for customers without one), ranked by what is worth a call today
 -- (docs/metrics.md, "Worklist"):
 --   recovery likelihood   = the share of the balances in an aging bucket at a month-end that was
 --                           paid within worklist_recovery_days (the month-ends of the last year
@@ -15,8 +15,12 @@
 --                           otherwise, in that order of precedence
 --   priority              = expected recoverable × urgency; priority_rank 1 = first call of the
 --                           collector's day, priority_reason says why in words
--- new_since_yesterday says what is new since the day before the as-of date: a new invoice, a new
--- dispute, a promise broken yesterday, an item that became past due.
+-- new_since_yesterday says what is new on the list since the previous data day (the latest day
+-- before the as-of date with a ledger event: the as-of date of the previous build that brought new
+-- data, which is the day before when there is activity every day; after a weekend or a holiday
+-- without activity it is the last working day, so nothing that happened in between is missed): a
+-- new invoice, a new dispute, a promise broken, an item that became past due, an item that came
+-- onto the list because it is now due within a week.
 -- Each item also shows the collectors' last action on it and its latest promise to pay with that
 -- promise's status (fct_collection_actions, the one home of the kept / broken / pending rule).
 
@@ -28,6 +32,20 @@ with
 as_of as (
 
     select as_of_date from {{ ref('int_data_as_of') }}
+
+),
+
+-- The previous data day: the as-of date of the previous build with new data (the day before the
+-- as-of date when the ledger has no earlier event).
+previous_day as (
+
+    select
+        coalesce(
+            max(events.effective_date), cast({{ dbt.dateadd('day', -1, 'as_of.as_of_date') }} as date)
+        ) as previous_date
+    from as_of
+    left join {{ ref('int_open_item_events') }} as events on as_of.as_of_date > events.effective_date
+    group by as_of.as_of_date
 
 ),
 
@@ -165,7 +183,7 @@ customers as (
     select
         customer_id,
         customer_name,
-        collector_id,
+        collector_group,
         pct_paid_late
     from {{ ref('dim_customers') }}
 
@@ -214,8 +232,11 @@ items as (
         aging.invoice_id,
         aging.customer_id,
         customers.customer_name,
-        coalesce(customers.collector_id, 'unassigned') as collector_id,
+        customers.collector_group as collector_id,
         aging.as_of_date,
+        previous_day.previous_date,
+        {{ dbt.datediff('previous_day.previous_date', 'aging.as_of_date', 'day') }}
+            as days_since_previous,
         aging.currency,
         aging.invoice_date,
         aging.due_date,
@@ -246,7 +267,7 @@ items as (
         latest_promises.promised_amount,
         latest_promises.promise_status
     from aging
-    cross join as_of
+    cross join previous_day
     inner join customers on aging.customer_id = customers.customer_id
     left join open_disputes on aging.invoice_id = open_disputes.invoice_id and open_disputes.dispute_order = 1
     left join recovery on aging.aging_bucket = recovery.aging_bucket
@@ -309,15 +330,15 @@ scored as (
             when days_past_due = 1 then '1 day past due'
             else {{ dbt.concat(["cast(days_past_due as " ~ dbt.type_string() ~ ")", "' days past due'"]) }}
         end as priority_reason,
-        -- what changed since the day before the as-of date (one reason, the first that applies)
+        -- what changed since the previous data day (one reason, the first that applies); a promise
+        -- is broken the day after its date, so one for the previous data day broke since then
         case
-            when invoice_date = as_of_date then 'New invoice'
-            when dispute_opened_date = as_of_date then 'New dispute'
-            when
-                promise_status = 'broken'
-                and promised_date = cast({{ dbt.dateadd('day', -1, 'as_of_date') }} as date)
-                then 'Promise broken'
-            when days_past_due = 1 then 'Became past due'
+            when invoice_date > previous_date then 'New invoice'
+            when dispute_opened_date > previous_date then 'New dispute'
+            when promise_status = 'broken' and promised_date >= previous_date then 'Promise broken'
+            when days_past_due between 1 and days_since_previous then 'Became past due'
+            -- on the list from 7 days before its due date: was it further out the previous data day?
+            when days_past_due - days_since_previous <= -7 then 'Now due within a week'
         end as new_since_yesterday
     from urgency
 
