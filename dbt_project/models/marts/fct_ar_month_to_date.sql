@@ -124,7 +124,8 @@ select
     period_order,
     period_start,
     period_end,
-    {{ days_between('period_start', 'period_end') }} + 1 as days_in_period,
+    1 + {{ days_between('period_start', 'period_end') }}
+        as days_in_period,
     beginning_ar_rc,
     credit_sales_rc,
     cash_collected_rc,
