@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import re
 from pathlib import Path
 
 import duckdb
@@ -301,6 +302,80 @@ def test_overview_trends_are_complete_periods_with_the_targets_and_a_week_view(a
     dso = chart("DSO (simple)")
     assert xs(dso, "DSO (simple)")[-2:] == ["Feb 23, 2026", "Mar 2, 2026"] and len(xs(dso, "DSO (simple)")) == 9
     assert [s["y0"] for s in dso["layout"]["shapes"]] == [45]
+
+
+# ---- The overview in a real browser (Chromium via Playwright) -------------------------------
+
+
+def received(first: str, last: str) -> float:
+    """Cash received from `first` to `last` (ISO dates), summed from PAYMENTS above."""
+    return sum(float(amount) for _, _, day, amount, _ in PAYMENTS if first <= day <= last)
+
+
+def invoiced(first: str, last: str) -> float:
+    """Invoiced from `first` to `last` (ISO dates), summed from INVOICES above."""
+    return sum(float(amount) for _, _, day, _, amount in INVOICES if first <= day <= last)
+
+
+def is_green(css_colour: str) -> bool:
+    """An "rgb(r, g, b)" colour whose green channel clearly leads (Streamlit's green is a dark
+    teal, rgb(12, 90, 68) in the light theme; its gray has about equal channels)."""
+    r, g, b = (int(v) for v in re.findall(r"\d+", css_colour)[:3])
+    return g > max(r, b) + 15
+
+
+def test_overview_in_a_browser_shows_the_like_for_like_changes_on_the_second_of_the_month(
+    app_env: Path, tmp_path: Path
+) -> None:
+    """The same tiles as test_overview_compares_like_for_like_on_the_second_of_the_month, as
+    Chromium draws them: read from the page's stMetric elements, with a screenshot to look at."""
+    from tests.test_dashboards import serve_dashboards
+    from tests.test_pages_as_users import chromium_tab, problems_of, read_page, show_whole, tiles
+
+    shot = tmp_path / "overview.png"
+    with serve_dashboards(tmp_path) as url, chromium_tab() as tab:
+        show_whole(tab, url, shot)  # the overview is the default page
+        assert tab.locator('[data-testid="stMain"] h1').first.inner_text() == "Order-to-cash overview"
+        shown = tiles(tab)
+        problems = problems_of(read_page(tab))  # labels in words, money with "$", no "None"
+    assert shot.stat().st_size > 10_000, shot
+    assert not problems, f"{problems} (see {shot})"
+
+    def tile(label: str) -> tuple[str, str, str]:
+        return shown[label]["value"], shown[label]["delta"], shown[label]["description"]
+
+    # Cash collected Mar 1–2 (P3 500 + P2 1,000) against Feb 1–2 (P1 1,000): +500, green; against
+    # the whole of February (2,000) it would read −500.
+    cash_now, cash_before = received("2026-03-01", "2026-03-02"), received("2026-02-01", "2026-02-02")
+    assert (cash_now, cash_before) == (1500, 1000)
+    assert tile("Cash collected month to date") == (
+        f"${cash_now:,.0f}",
+        f"+${cash_now - cash_before:,.0f}",
+        "vs Feb 1–2, 2026",
+    )
+    assert is_green(shown["Cash collected month to date"]["colour"]), shown["Cash collected month to date"]
+    # Invoiced Mar 1–2 (I5 400 + I6 250) against Feb 1–2 (I3 500 + I4 300): −150, neither good
+    # nor bad (not green).
+    sales_now, sales_before = invoiced("2026-03-01", "2026-03-02"), invoiced("2026-02-01", "2026-02-02")
+    assert tile("Invoiced month to date")[:2] == (f"${sales_now:,.0f}", f"−${sales_before - sales_now:,.0f}")
+    assert not is_green(shown["Invoiced month to date"]["colour"]), shown["Invoiced month to date"]
+    # CEI Mar 1–2: (opening 1,800 + sales 650 − closing 950) ÷ (1,800 + 650 − current 650) = 83.33;
+    # Feb 1–2: (3,000 + 800 − 2,800) ÷ (3,000 + 800 − 800) = 33.33: +50.0 points, green.
+    cei_now = 100 * (1800 + sales_now - 950) / (1800 + sales_now - 650)
+    cei_before = 100 * (3000 + sales_before - 2800) / (3000 + sales_before - 800)
+    assert tile("CEI month to date") == (
+        f"{cei_now:.1f}%",
+        f"+{cei_now - cei_before:.1f} pp",
+        "vs Feb 1–2, 2026",
+    )
+    assert is_green(shown["CEI month to date"]["colour"]), shown["CEI month to date"]
+    # Open AR at Mar 2 (I4 300 + I5 400 + I6 250) against the Feb 28 month-end (I2's remaining
+    # 1,000 + I3 500 + I4 300): −850, which is good.
+    assert tile("Open AR (gross)") == ("$950", f"−${1800 - 950:,.0f}", "vs Feb 28, 2026")
+    assert is_green(shown["Open AR (gross)"]["colour"]), shown["Open AR (gross)"]
+    # On no tile the sign turned over: no "−50" points for CEI, no "−$500" for cash.
+    deltas = [t["delta"] for t in shown.values()]
+    assert not [d for d in deltas if d.startswith(("−50", "-50", "−$500"))], deltas
 
 
 # ---- The CFO digest through a real SMTP server -----------------------------------------------

@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 
@@ -80,6 +81,75 @@ def texts(where, selector: str) -> list[str]:
     return [t.strip() for t in where.locator(selector).evaluate_all("els => els.map(e => e.textContent)") if t]
 
 
+@contextmanager
+def chromium_tab() -> Iterator:
+    """A tab of Debian's Chromium driven by Playwright (headless, downloads accepted), closed after
+    the block. Shared by every real-browser test (the CFO overview, the worklist)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"], headless=True)
+        try:
+            yield browser.new_page(viewport=VIEWPORT, accept_downloads=True)
+        finally:
+            browser.close()
+
+
+def show_whole(tab, url: str, screenshot: Path) -> None:
+    """Open `url`, wait until it is drawn and take a full-page screenshot into `screenshot`.
+
+    Streamlit scrolls its main area, not the document: a window as tall as the page makes the
+    screenshot whole and draws every table (the grid draws only what is in view)."""
+    tab.set_viewport_size(VIEWPORT)
+    tab.goto(url)
+    settle(tab)
+    grow_and_shoot(tab, screenshot)
+
+
+def grow_and_shoot(tab, screenshot: Path) -> None:
+    """The window made as tall as the page, then the full-page screenshot (see show_whole)."""
+    height = tab.evaluate("document.querySelector('[data-testid=\"stMain\"]').scrollHeight")
+    tab.set_viewport_size({"width": VIEWPORT["width"], "height": min(height + 100, 16_000)})
+    settle(tab)
+    tab.screenshot(path=str(screenshot), full_page=True)
+
+
+def tiles(tab) -> dict[str, dict[str, str]]:
+    """Every KPI tile (st.metric) as drawn: its label's text -> value, delta, the delta's
+    description ("vs Feb 1–2, 2026", "" when none) and the delta's computed CSS colour."""
+    return {
+        tile["label"]: tile
+        for tile in tab.locator('[data-testid="stMetric"]').evaluate_all(
+            """els => els.map(e => {
+              const text = id => (e.querySelector(`[data-testid="${id}"]`)?.textContent ?? '').trim();
+              const delta = e.querySelector('[data-testid="stMetricDelta"]');
+              const description = text('stMetricDeltaDescription');
+              let change = text('stMetricDelta');
+              if (description && change.endsWith(description)) change = change.slice(0, -description.length).trim();
+              return {label: text('stMetricLabel'), value: text('stMetricValue'), delta: change,
+                      description, colour: delta ? getComputedStyle(delta).color : ''};
+            })"""
+        )
+    }
+
+
+def grid_rows(table) -> list[dict[str, str]]:
+    """The rows a table (a `[data-testid="stDataFrame"]` locator) draws, top to bottom, each as
+    header -> cell text, read from the grid's accessible DOM (the canvas itself has no text):
+    cells are matched to headers by their aria-colindex."""
+    return table.evaluate(
+        """grid => {
+          const headers = {};
+          grid.querySelectorAll('[role="columnheader"]').forEach(h => { headers[h.getAttribute('aria-colindex')] = h.textContent.trim(); });
+          return [...grid.querySelectorAll('tbody [role="row"]')]
+            .sort((a, b) => Number(a.getAttribute('aria-rowindex')) - Number(b.getAttribute('aria-rowindex')))
+            .map(row => Object.fromEntries([...row.querySelectorAll('[role="gridcell"]')]
+              .filter(c => headers[c.getAttribute('aria-colindex')] !== undefined)
+              .map(c => [headers[c.getAttribute('aria-colindex')], c.textContent.trim()])));
+        }"""
+    )
+
+
 def read_page(tab) -> dict[str, list[str]]:
     return {
         "table headers": texts(tab, '[data-testid="stDataFrame"] [role="columnheader"]'),
@@ -122,64 +192,48 @@ def served(dashboard_world: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Pat
 
 
 def test_every_page_reads_as_words_with_units_and_downloads_as_excel(served: tuple[Path, str], tmp_path: Path) -> None:
-    from playwright.sync_api import sync_playwright
-
     world, server = served
     declared = pages_in_the_app()
     assert len(declared) >= 9, declared
     problems: dict[str, list[str]] = {}
     screenshots: dict[str, Path] = {}
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"], headless=True)
-        try:
-            tab = browser.new_page(viewport=VIEWPORT, accept_downloads=True)
-            tab.goto(server)
-            settle(tab)
-            # The pages as the navigation offers them: each link's path (the default page is "/").
-            links = tab.locator('[data-testid="stSidebarNavLink"]').evaluate_all(
-                "els => els.map(e => new URL(e.href).pathname)"
-            )
-            assert len(links) == len(declared), (links, declared)
-            for path in links:
-                name = path.strip("/") or "overview"
-                tab.set_viewport_size(VIEWPORT)
-                tab.goto(f"{server}{path}")
-                settle(tab)
-                # Streamlit scrolls its main area, not the document: a window as tall as the page
-                # makes the screenshot whole and draws every table (the grid draws only what is
-                # in view).
-                height = tab.evaluate("document.querySelector('[data-testid=\"stMain\"]').scrollHeight")
-                tab.set_viewport_size({"width": VIEWPORT["width"], "height": min(height + 100, 16_000)})
-                settle(tab)
-                screenshots[name] = tmp_path / f"{name}.png"
-                tab.screenshot(path=str(screenshots[name]), full_page=True)
-                found = problems_of(read_page(tab))
-                if tab.locator('[data-testid="stException"]').count():
-                    found.append("an exception is shown")
-                # The first table's Excel download: the page's headers, no formula.
-                buttons = tab.locator('[data-testid="stDownloadButton"] button', has_text="Download Excel")
-                if tab.locator('[data-testid="stDataFrame"]').count():
-                    if not buttons.count():
-                        found.append("a table without its Excel download")
-                    else:
-                        # the grid draws only the columns in view: those are compared
-                        headers = texts(tab.locator('[data-testid="stDataFrame"]').first, '[role="columnheader"]')
-                        # the first table of the page (customer 360: of its first tab) is the first
-                        # button's
-                        with tab.expect_download() as download:
-                            buttons.first.click()
-                        rows, formulas = read_xlsx(Path(download.value.path()).read_bytes())
-                        if formulas:
-                            found.append(f"the Excel download holds {formulas} formulas")
-                        found += [f"Excel header {h!r} is a column name" for h in rows[0] if SNAKE_CASE.search(h)]
-                        if not headers or rows[0][: len(headers)] != headers:
-                            found.append(f"Excel headers {rows[0]} are not the page's {headers}")
-                        if name == "cash_forecast":
-                            found += cash_forecast_to_the_cent(world, rows)
-                if found:
-                    problems[name] = found
-        finally:
-            browser.close()
+    with chromium_tab() as tab:
+        tab.goto(server)
+        settle(tab)
+        # The pages as the navigation offers them: each link's path (the default page is "/").
+        links = tab.locator('[data-testid="stSidebarNavLink"]').evaluate_all(
+            "els => els.map(e => new URL(e.href).pathname)"
+        )
+        assert len(links) == len(declared), (links, declared)
+        for path in links:
+            name = path.strip("/") or "overview"
+            screenshots[name] = tmp_path / f"{name}.png"
+            show_whole(tab, f"{server}{path}", screenshots[name])
+            found = problems_of(read_page(tab))
+            if tab.locator('[data-testid="stException"]').count():
+                found.append("an exception is shown")
+            # The first table's Excel download: the page's headers, no formula.
+            buttons = tab.locator('[data-testid="stDownloadButton"] button', has_text="Download Excel")
+            if tab.locator('[data-testid="stDataFrame"]').count():
+                if not buttons.count():
+                    found.append("a table without its Excel download")
+                else:
+                    # the grid draws only the columns in view: those are compared
+                    headers = texts(tab.locator('[data-testid="stDataFrame"]').first, '[role="columnheader"]')
+                    # the first table of the page (customer 360: of its first tab) is the first
+                    # button's
+                    with tab.expect_download() as download:
+                        buttons.first.click()
+                    rows, formulas = read_xlsx(Path(download.value.path()).read_bytes())
+                    if formulas:
+                        found.append(f"the Excel download holds {formulas} formulas")
+                    found += [f"Excel header {h!r} is a column name" for h in rows[0] if SNAKE_CASE.search(h)]
+                    if not headers or rows[0][: len(headers)] != headers:
+                        found.append(f"Excel headers {rows[0]} are not the page's {headers}")
+                    if name == "cash_forecast":
+                        found += cash_forecast_to_the_cent(world, rows)
+            if found:
+                problems[name] = found
     assert not problems, "\n".join(
         f"{name} (see {screenshots[name]}):\n  " + "\n  ".join(found) for name, found in problems.items()
     )
