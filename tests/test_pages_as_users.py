@@ -37,10 +37,15 @@ MONEY_TILE = re.compile(
     r"expected receipts|next \d+ weeks|forecast|exposure|recoverable)\b",
     re.IGNORECASE,
 )
-# What a tile's value may be: money, a percentage, percentage points, days, a whole count, a
-# date (and time), or nothing; optionally followed by words (", over limit").
+# A currency as a tile shows it: its symbol, or its code where it has none ("CHF 1,200").
+CURRENCY_SIGN = r"(\$|€|£|¥|[A-Z]{3}\s)"
+# What a tile's value may be: money (in any currency: the collectors' world reports in EUR), a
+# percentage, percentage points, days, a whole count, a date (and time), or nothing; optionally
+# followed by words (", over limit").
 TILE_VALUE = re.compile(
-    r"^(–|\d{4}-\d\d-\d\d( \d\d:\d\d)?|[-−+]?\$[\d,]+(\.\d\d)?|[-−+]?[\d,]+(\.\d\d?)?%|[-−+]?[\d,.]+ pp|[-−+]?[\d,]+(\.\d)? days?|[\d,]+)"
+    r"^(–|\d{4}-\d\d-\d\d( \d\d:\d\d)?|[-−+]?"
+    + CURRENCY_SIGN
+    + r"[\d,]+(\.\d\d)?|[-−+]?[\d,]+(\.\d\d?)?%|[-−+]?[\d,.]+ pp|[-−+]?[\d,]+(\.\d)? days?|[\d,]+)"
     r"(,? [a-z ]+)?$"
 )
 MISSING_WORDS = re.compile(r"\b(None|nan|NaN|NaT)\b")
@@ -136,7 +141,9 @@ def tiles(tab) -> dict[str, dict[str, str]]:
 def grid_rows(table) -> list[dict[str, str]]:
     """The rows a table (a `[data-testid="stDataFrame"]` locator) draws, top to bottom, each as
     header -> cell text, read from the grid's accessible DOM (the canvas itself has no text):
-    cells are matched to headers by their aria-colindex."""
+    cells are matched to headers by their aria-colindex. That DOM holds a number's value, not its
+    drawn format ("800" for the "800.00" on the canvas): formats are checked on the Excel download
+    and the screenshot."""
     return table.evaluate(
         """grid => {
           const headers = {};
@@ -166,15 +173,17 @@ def read_page(tab) -> dict[str, list[str]]:
     }
 
 
-def problems_of(shown: dict[str, list[str]]) -> list[str]:
+def problems_of(shown: dict[str, list[str]], symbol: str = SYMBOL) -> list[str]:
+    """What a reader should not meet on a page read by read_page; `symbol` is the reporting
+    currency's, which every money tile carries."""
     found = []
     for part in ("table headers", "tile labels", "chart titles", "chart legends"):
         found += [f"{part}: {text!r} is a column name" for text in shown[part] if SNAKE_CASE.search(text)]
     for label, value in zip(shown["tile labels"], shown["tile values"], strict=False):
         if not TILE_VALUE.match(value):
             found.append(f"tile {label!r}: {value!r} is not money, %, pp, days or a count")
-        elif MONEY_TILE.search(label) and value != "–" and SYMBOL not in value:
-            found.append(f"tile {label!r}: {value!r} is money without the currency symbol {SYMBOL}")
+        elif MONEY_TILE.search(label) and value != "–" and symbol not in value:
+            found.append(f"tile {label!r}: {value!r} is money without the currency symbol {symbol}")
     for part in ("text", "table cells", "tile values"):
         found += [f"{part}: {m.group()!r} shown" for text in shown[part] for m in MISSING_WORDS.finditer(text)]
     return found

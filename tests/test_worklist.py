@@ -248,3 +248,84 @@ def test_email_and_page_show_the_collectors_totals_of_the_mart_worked_by_hand(
     assert labels["expected_recoverable_rc"] == "Expected recoverable (EUR)"
     assert not [label for label in labels.values() if "_" in label], labels
     assert grid.value["invoice_id"].tolist() == ["I7"]  # the unassigned group's one item, shown last
+
+
+# ---- the worklist page in a real browser (Chromium via Playwright) on the collectors' world ----
+
+
+def test_worklist_page_in_a_browser_lists_the_hand_worked_order_with_its_reasons(
+    collector_world: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Kim Collector (K1, the first collector, the page's default) on tests/mail_world.py's world,
+    as Chromium draws the page: today's top 2, then every item behind the toggle, in the order
+    worked out by hand below, each with its reason; the grid's text and the Excel download agree."""
+    from tests.test_dashboards import read_xlsx, serve_dashboards
+    from tests.test_pages_as_users import chromium_tab, grid_rows, grow_and_shoot, problems_of, read_page, show_whole
+
+    # K1's items on the list at 2026-11-30, open balance in EUR, days past due and what happens
+    # next (tests/mail_world.py); I4, due in 30 days, is not on the list. Recovery likelihood is 1
+    # in every bucket: the only history whose 91-day window has passed is I6's 700 (current at the
+    # Aug 31 month-end, paid Sep 10), paid in full, and older buckets without history take the
+    # younger rate. Urgency 2 for all three (due within a week, or slipping into the next aging
+    # bucket within 7 days); priority = balance × likelihood × urgency.
+    items = {
+        "I1": (800.00, "Slips into 61-90 in 1 day"),  # 60 days past due (due Oct 1)
+        "I2": (500.00, "Due tomorrow"),  # due Dec 1
+        "I3": (300.00, "Slips into 31-60 in 1 day"),  # 30 days past due (due Oct 31)
+    }
+    priority = {invoice: balance * 1.0 * 2 for invoice, (balance, _) in items.items()}
+    order = sorted(items, key=lambda invoice: (-priority[invoice], -items[invoice][0], invoice))
+    assert order == ["I1", "I2", "I3"]  # 1,600 > 1,000 > 600
+
+    monkeypatch.setenv("O2C_DATA_DIR", str(collector_world))
+    monkeypatch.setenv("O2C_OPS_URL", f"sqlite:///{tmp_path / 'ops.sqlite'}")
+    monkeypatch.setenv("O2C_REPORTING_CURRENCY", "EUR")
+    monkeypatch.setenv("O2C_COLLECTOR_DAILY_ITEMS", "2")  # fewer than K1's three: the cut shows
+    for name in ("O2C_SERVING_PATH", "O2C_WAREHOUSE_PATH", "O2C_CONTRACT_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    top, every = tmp_path / "worklist-top.png", tmp_path / "worklist-all.png"
+    with serve_dashboards(tmp_path) as url, chromium_tab() as tab:
+        show_whole(tab, f"{url}/worklist", top)
+        assert tab.locator('[data-testid="stMain"] h1').first.inner_text() == "Collections worklist"
+        assert tab.get_by_role("combobox", name="Collector").input_value() == "Kim Collector"
+        problems = problems_of(read_page(tab), symbol="€")  # labels in words, money in euros, no "None"
+        progress = tab.locator('[data-testid="stProgress"]').first.inner_text()
+        today = grid_rows(tab.locator('[data-testid="stDataFrame"]').first)
+        # Every item: the toggle under the tiles, then the list drawn again.
+        tab.get_by_text(f"Show all {len(items)} items").click()
+        tab.wait_for_function(
+            "n => document.querySelector('[data-testid=\"stDataFrame\"] tbody')?.querySelectorAll('[role=\"row\"]').length === n",
+            arg=len(items),
+            timeout=30_000,
+        )
+        grow_and_shoot(tab, every)
+        problems += problems_of(read_page(tab), symbol="€")
+        shown = grid_rows(tab.locator('[data-testid="stDataFrame"]').first)
+        with tab.expect_download() as download:
+            tab.locator('[data-testid="stDownloadButton"] button', has_text="Download Excel").first.click()
+        rows, formulas = read_xlsx(Path(download.value.path()).read_bytes())
+    assert not problems, f"{problems} (see {top}, {every})"
+    assert top.stat().st_size > 10_000 and every.stat().st_size > 10_000
+
+    assert "Today: 0 of 2 items worked" in progress, progress
+    # Today's top 2, then all three, in rank order, each with its reason, as the grid draws them
+    # (its accessible DOM holds values, not formats: the amounts are checked to the cent in Excel).
+    assert [(r["Rank"], r["Invoice ID"], r["Why today"]) for r in today] == [
+        (str(rank), invoice, items[invoice][1]) for rank, invoice in enumerate(order[:2], start=1)
+    ], today
+    assert [(r["Rank"], r["Invoice ID"], r["Why today"]) for r in shown] == [
+        (str(rank), invoice, items[invoice][1]) for rank, invoice in enumerate(order, start=1)
+    ], shown
+    # The Excel download of the list: the same order and reasons, balances to the cent, expected
+    # recoverable = balance × 1; I2 (21 days from due on the previous data day, Nov 10) is new.
+    # (a row's empty trailing cells are not in the file: padded here)
+    header = rows[0]
+    body = [dict(zip(header, row + [None] * (len(header) - len(row)), strict=True)) for row in rows[1:]]
+    assert not formulas and "Why today" in header
+    assert [(r["Rank"], r["Invoice ID"], r["Why today"]) for r in body] == [
+        (rank, invoice, items[invoice][1]) for rank, invoice in enumerate(order, start=1)
+    ]
+    assert [(r["Open balance"], r["Expected recoverable (EUR)"]) for r in body] == [
+        (items[invoice][0], items[invoice][0]) for invoice in order
+    ]
+    assert [r["New since yesterday"] or "" for r in body] == ["", "Now due within a week", ""]
