@@ -40,10 +40,10 @@ MONEY_TILE = re.compile(
 # A currency as a tile shows it: its symbol, or its code where it has none ("CHF 1,200").
 CURRENCY_SIGN = r"(\$|€|£|¥|[A-Z]{3}\s)"
 # What a tile's value may be: money (in any currency: the collectors' world reports in EUR), a
-# percentage, percentage points, days, a whole count, a date (and time), or nothing; optionally
+# percentage, percentage points, days, a whole count, a date (and time, in UTC), or nothing; optionally
 # followed by words (", over limit").
 TILE_VALUE = re.compile(
-    r"^(–|\d{4}-\d\d-\d\d( \d\d:\d\d)?|[-−+]?"
+    r"^(–|\d{4}-\d\d-\d\d( \d\d:\d\d( UTC)?)?|[-−+]?"
     + CURRENCY_SIGN
     + r"[\d,]+(\.\d\d)?|[-−+]?[\d,]+(\.\d\d?)?%|[-−+]?[\d,.]+ pp|[-−+]?[\d,]+(\.\d)? days?|[\d,]+)"
     r"(,? [a-z ]+)?$"
