@@ -382,22 +382,15 @@ def test_overview_in_a_browser_shows_the_like_for_like_changes_on_the_second_of_
 
 
 def test_cfo_digest_says_the_same_as_the_overview(app_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from aiosmtpd.controller import Controller
-
     from alerts import runner
     from core.settings import get_settings
-    from tests.test_alerts import Inbox, _free_port
+    from tests.mail_world import smtp_server
 
     monkeypatch.setenv("O2C_CFO_EMAILS", "cfo@example.com")
-    inbox, port = Inbox(), _free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
     monkeypatch.setenv("O2C_SMTP_HOST", "127.0.0.1")
-    monkeypatch.setenv("O2C_SMTP_PORT", str(port))
-    try:
+    with smtp_server() as inbox:
+        monkeypatch.setenv("O2C_SMTP_PORT", str(inbox.port))
         outcome = runner.run("cfo_digest", get_settings())
-    finally:
-        controller.stop()
     assert outcome.sent == 1, outcome.warnings
     message = inbox.messages[0]
     assert message["Subject"] == "AR digest, week 10 (Mar 2, 2026): open AR $950"
