@@ -122,16 +122,14 @@ select
     m.credit_sales_rc,
     m.cash_collected_rc,
     -- KPIs
-    round(cast(100.0 * m.ending_current_ar_rc / nullif(m.ending_ar_rc, 0) as double), 2) as pct_current,
-    round(cast(m.ending_ar_rc / nullif(d.window_sales_rc, 0) * d.window_days as double), 2) as dso_simple,
+    {{ pct_current('m.ending_ar_rc', 'm.ending_current_ar_rc') }} as pct_current,
+    {{ days_of_sales('m.ending_ar_rc', 'd.window_sales_rc', 'd.window_days') }} as dso_simple,
     round(cast(case when m.ending_ar_rc <= 0 then 0 else c.countback_dso end as double), 2) as dso_countback,
-    round(cast(m.ending_current_ar_rc / nullif(d.window_sales_rc, 0) * d.window_days as double), 2) as bpdso,
-    round(cast((m.ending_ar_rc - m.ending_current_ar_rc) / nullif(d.window_sales_rc, 0) * d.window_days as double), 2)
-        as add_days,
-    round(cast(
-        (m.ending_ar_rc - coalesce(m.unapplied_on_account_rc, 0)) / nullif(d.window_sales_rc, 0) * d.window_days
-        as double
-    ), 2) as dso_net,
+    {{ days_of_sales('m.ending_current_ar_rc', 'd.window_sales_rc', 'd.window_days') }} as bpdso,
+    {{ days_of_sales('(m.ending_ar_rc - m.ending_current_ar_rc)', 'd.window_sales_rc', 'd.window_days') }} as add_days,
+    {{ days_of_sales(
+        '(m.ending_ar_rc - coalesce(m.unapplied_on_account_rc, 0))', 'd.window_sales_rc', 'd.window_days'
+    ) }} as dso_net,
     {{ cei_pct('m.beginning_ar_rc', 'm.credit_sales_rc', 'm.ending_ar_rc', 'm.ending_current_ar_rc') }} as cei,
     round(cast(
         100.0 * (m.quarter_beginning_ar_rc + q.quarter_sales_rc / 3 - m.ending_ar_rc)

@@ -59,33 +59,22 @@ periods as (
 
 ),
 
-invoices as (
+-- credit sales, cash collected, open AR and current AR of each week (the macro is their one home)
+week_figures as (
 
-    select * from {{ ref('fct_invoices') }}
+    {{ ar_period_figures('periods', 'weeks_back', 'week_start_date', 'week_end_date') }}
 
 ),
 
-sales as (
+-- credit sales of the trailing DSO window that ends with each week
+window_sales as (
 
     select
         periods.weeks_back,
-        sum(case when invoices.invoice_date >= periods.week_start_date then invoices.invoice_amount_rc else 0 end)
-            as credit_sales_rc,
         sum(invoices.invoice_amount_rc) as window_sales_rc
     from periods
-    inner join invoices on invoices.invoice_date between periods.dso_window_start and periods.week_end_date
-    group by periods.weeks_back
-
-),
-
-cash as (
-
-    select
-        periods.weeks_back,
-        sum(payments.cash_amount_rc) as cash_collected_rc
-    from periods
-    inner join {{ ref('int_payments_unioned') }} as payments
-        on payments.payment_date between periods.week_start_date and periods.week_end_date
+    inner join {{ ref('fct_invoices') }} as invoices
+        on invoices.invoice_date between periods.dso_window_start and periods.week_end_date
     group by periods.weeks_back
 
 ),
@@ -102,42 +91,25 @@ disputes as (
 
 ),
 
--- Open AR at the end of each week, and what of it was not yet due (as fct_ar_monthly).
-balances as (
-
-    select
-        periods.weeks_back,
-        sum(intervals.open_balance_rc) as ending_ar_rc,
-        sum(case when invoices.due_date >= periods.week_end_date then intervals.open_balance_rc else 0 end)
-            as ending_current_ar_rc
-    from periods
-    inner join {{ ref('int_invoice_balance_intervals') }} as intervals
-        on periods.week_end_date between intervals.valid_from and intervals.valid_to
-    inner join invoices on intervals.invoice_id = invoices.invoice_id
-    group by periods.weeks_back
-
-),
-
 figures as (
 
     select
         periods.weeks_back,
         periods.week_start_date,
         periods.week_end_date,
-        cast(coalesce(sales.credit_sales_rc, 0) as {{ money_type() }}) as credit_sales_rc,
-        cast(coalesce(sales.window_sales_rc, 0) as {{ money_type() }}) as window_sales_rc,
-        cast(coalesce(cash.cash_collected_rc, 0) as {{ money_type() }}) as cash_collected_rc,
+        week_figures.credit_sales_rc,
+        cast(coalesce(window_sales.window_sales_rc, 0) as {{ money_type() }}) as window_sales_rc,
+        week_figures.cash_collected_rc,
         cast(coalesce(disputes.disputes_opened_rc, 0) as {{ money_type() }}) as disputes_opened_rc,
-        cast(coalesce(balances.ending_ar_rc, 0) as {{ money_type() }}) as ending_ar_rc,
-        cast(coalesce(balances.ending_current_ar_rc, 0) as {{ money_type() }}) as ending_current_ar_rc,
+        week_figures.ending_ar_rc,
+        week_figures.ending_current_ar_rc,
         cast(coalesce(
-            lag(balances.ending_ar_rc) over (order by periods.weeks_back desc), 0
+            lag(week_figures.ending_ar_rc) over (order by periods.weeks_back desc), 0
         ) as {{ money_type() }}) as beginning_ar_rc
     from periods
-    left join sales on periods.weeks_back = sales.weeks_back
-    left join cash on periods.weeks_back = cash.weeks_back
+    inner join week_figures on periods.weeks_back = week_figures.weeks_back
+    left join window_sales on periods.weeks_back = window_sales.weeks_back
     left join disputes on periods.weeks_back = disputes.weeks_back
-    left join balances on periods.weeks_back = balances.weeks_back
 
 )
 
@@ -154,15 +126,12 @@ select
     figures.ending_current_ar_rc as current_ar_rc,
     cast(figures.ending_ar_rc - figures.ending_current_ar_rc as {{ money_type() }}) as overdue_ar_rc,
     figures.window_sales_rc as dso_window_sales_rc,
-    round(cast(100.0 * figures.ending_current_ar_rc / nullif(figures.ending_ar_rc, 0) as double), 2) as pct_current,
-    round(cast(figures.ending_ar_rc / nullif(figures.window_sales_rc, 0) * {{ 7 * dso_weeks }} as double), 2)
-        as dso_simple,
-    round(cast(figures.ending_current_ar_rc / nullif(figures.window_sales_rc, 0) * {{ 7 * dso_weeks }} as double), 2)
-        as bpdso,
-    round(cast(
-        (figures.ending_ar_rc - figures.ending_current_ar_rc) / nullif(figures.window_sales_rc, 0) * {{ 7 * dso_weeks }}
-        as double
-    ), 2) as add_days,
+    {{ pct_current('figures.ending_ar_rc', 'figures.ending_current_ar_rc') }} as pct_current,
+    {{ days_of_sales('figures.ending_ar_rc', 'figures.window_sales_rc', 7 * dso_weeks) }} as dso_simple,
+    {{ days_of_sales('figures.ending_current_ar_rc', 'figures.window_sales_rc', 7 * dso_weeks) }} as bpdso,
+    {{ days_of_sales(
+        '(figures.ending_ar_rc - figures.ending_current_ar_rc)', 'figures.window_sales_rc', 7 * dso_weeks
+    ) }} as add_days,
     {{ cei_pct(
         'figures.beginning_ar_rc', 'figures.credit_sales_rc', 'figures.ending_ar_rc', 'figures.ending_current_ar_rc'
     ) }} as cei

@@ -35,67 +35,26 @@ periods as (
 
 ),
 
-invoices as (
-
-    select * from {{ ref('fct_invoices') }}
-
-),
-
-intervals as (
-
-    select * from {{ ref('int_invoice_balance_intervals') }}
-
-),
-
-sales as (
+-- the day before each period began: its AR is the period's beginning AR (the previous month-end)
+days_before as (
 
     select
-        periods.period,
-        sum(invoices.invoice_amount_rc) as credit_sales_rc
+        period,
+        cast({{ dbt.dateadd('day', -1, 'period_start') }} as date) as day_before
     from periods
-    inner join invoices on invoices.invoice_date between periods.period_start and periods.period_end
-    group by periods.period
 
 ),
 
-cash as (
-
-    select
-        periods.period,
-        sum(payments.cash_amount_rc) as cash_collected_rc
-    from periods
-    inner join {{ ref('int_payments_unioned') }} as payments
-        on payments.payment_date between periods.period_start and periods.period_end
-    group by periods.period
-
-),
-
--- Open AR at the end of each period, and what of it was not yet due (as fct_ar_monthly).
-ending as (
-
-    select
-        periods.period,
-        sum(intervals.open_balance_rc) as ending_ar_rc,
-        sum(case when invoices.due_date >= periods.period_end then intervals.open_balance_rc else 0 end)
-            as ending_current_ar_rc
-    from periods
-    inner join intervals on periods.period_end between intervals.valid_from and intervals.valid_to
-    inner join invoices on intervals.invoice_id = invoices.invoice_id
-    group by periods.period
-
-),
-
--- Open AR the day before each period began: the previous month-end for both.
 beginning as (
 
-    select
-        periods.period,
-        sum(intervals.open_balance_rc) as beginning_ar_rc
-    from periods
-    inner join intervals
-        on cast({{ dbt.dateadd('day', -1, 'periods.period_start') }} as date)
-        between intervals.valid_from and intervals.valid_to
-    group by periods.period
+    {{ ar_period_figures('days_before', 'period', 'day_before', 'day_before') }}
+
+),
+
+-- credit sales, cash collected, open AR and current AR of each period (the macro is their one home)
+period_figures as (
+
+    {{ ar_period_figures('periods', 'period', 'period_start', 'period_end') }}
 
 ),
 
@@ -106,16 +65,14 @@ figures as (
         periods.period_order,
         periods.period_start,
         periods.period_end,
-        cast(coalesce(beginning.beginning_ar_rc, 0) as {{ money_type() }}) as beginning_ar_rc,
-        cast(coalesce(sales.credit_sales_rc, 0) as {{ money_type() }}) as credit_sales_rc,
-        cast(coalesce(cash.cash_collected_rc, 0) as {{ money_type() }}) as cash_collected_rc,
-        cast(coalesce(ending.ending_ar_rc, 0) as {{ money_type() }}) as ending_ar_rc,
-        cast(coalesce(ending.ending_current_ar_rc, 0) as {{ money_type() }}) as ending_current_ar_rc
+        beginning.ending_ar_rc as beginning_ar_rc,
+        period_figures.credit_sales_rc,
+        period_figures.cash_collected_rc,
+        period_figures.ending_ar_rc,
+        period_figures.ending_current_ar_rc
     from periods
-    left join beginning on periods.period = beginning.period
-    left join sales on periods.period = sales.period
-    left join cash on periods.period = cash.period
-    left join ending on periods.period = ending.period
+    inner join beginning on periods.period = beginning.period
+    inner join period_figures on periods.period = period_figures.period
 
 )
 

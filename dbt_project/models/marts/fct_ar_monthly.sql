@@ -30,29 +30,10 @@ invoices as (
 
 ),
 
-sales as (
+-- credit sales, cash collected, open AR and current AR of each month (the macro is their one home)
+figures as (
 
-    select
-        periods.month_start,
-        sum(invoices.invoice_amount_rc) as credit_sales_rc
-    from periods
-    inner join invoices on invoices.invoice_date between periods.month_start and periods.period_end
-    group by periods.month_start
-
-),
-
-balances as (
-
-    select
-        periods.month_start,
-        sum(intervals.open_balance_rc) as ending_ar_rc,
-        sum(case when invoices.due_date >= periods.period_end then intervals.open_balance_rc else 0 end)
-            as ending_current_ar_rc
-    from periods
-    inner join {{ ref('int_invoice_balance_intervals') }} as intervals
-        on periods.period_end between intervals.valid_from and intervals.valid_to
-    inner join invoices on intervals.invoice_id = invoices.invoice_id
-    group by periods.month_start
+    {{ ar_period_figures('periods', 'month_start', 'month_start', 'period_end') }}
 
 ),
 
@@ -144,18 +125,6 @@ unapplied as (
     from held_by_period
     group by month_start
 
-),
-
-cash as (
-
-    select
-        periods.month_start,
-        sum(payments.cash_amount_rc) as cash_collected_rc
-    from periods
-    inner join {{ ref('int_payments_unioned') }} as payments
-        on payments.payment_date between periods.month_start and periods.period_end
-    group by periods.month_start
-
 )
 
 select
@@ -163,18 +132,16 @@ select
     periods.period_end,
     {{ days_between('periods.month_start', 'periods.period_end') }}
     + 1 as days_in_period,
-    cast(coalesce(sales.credit_sales_rc, 0) as {{ money_type() }}) as credit_sales_rc,
-    cast(coalesce(balances.ending_ar_rc, 0) as {{ money_type() }}) as ending_ar_rc,
-    cast(coalesce(balances.ending_current_ar_rc, 0) as {{ money_type() }}) as ending_current_ar_rc,
-    cast(coalesce(cash.cash_collected_rc, 0) as {{ money_type() }}) as cash_collected_rc,
+    figures.credit_sales_rc,
+    figures.ending_ar_rc,
+    figures.ending_current_ar_rc,
+    figures.cash_collected_rc,
     cast(coalesce(paid.paid_invoice_amount_rc, 0) as {{ money_type() }}) as paid_invoice_amount_rc,
     coalesce(paid.amount_days_to_pay_rc, 0) as amount_days_to_pay_rc,
     coalesce(paid.amount_days_late_rc, 0) as amount_days_late_rc,
     cast(coalesce(unapplied.unapplied_cash_rc, 0) as {{ money_type() }}) as unapplied_cash_rc,
     cast(coalesce(unapplied.unapplied_on_account_rc, 0) as {{ money_type() }}) as unapplied_on_account_rc
 from periods
-left join sales on periods.month_start = sales.month_start
-left join balances on periods.month_start = balances.month_start
+inner join figures on periods.month_start = figures.month_start
 left join paid on periods.month_start = paid.month_start
-left join cash on periods.month_start = cash.month_start
 left join unapplied on periods.month_start = unapplied.month_start
