@@ -47,52 +47,24 @@ as_of_dates as (
 
 ),
 
-intervals as (
-
-    select * from {{ ref('int_invoice_balance_intervals') }}
-
-),
-
-invoices as (
-
-    select
-        invoice_id,
-        customer_id,
-        currency,
-        invoice_date,
-        due_date
-    from {{ ref('stg_erp__invoices') }}
-
-),
-
-open_items as (
-
-    select
-        as_of_dates.as_of_date,
-        intervals.invoice_id,
-        intervals.open_balance,
-        intervals.open_balance_rc
-    from as_of_dates
-    inner join intervals
-        on as_of_dates.as_of_date between intervals.valid_from and intervals.valid_to
-
-),
-
+-- the open items valid on each as-of date: fct_open_item_balances is their one home (the AR aging
+-- page ages any other date from the same rows)
 aged as (
 
     select
-        open_items.as_of_date,
-        open_items.invoice_id,
-        invoices.customer_id,
-        invoices.currency,
-        invoices.invoice_date,
-        invoices.due_date,
-        {{ days_between('invoices.due_date', 'open_items.as_of_date') }}
+        as_of_dates.as_of_date,
+        balances.invoice_id,
+        balances.customer_id,
+        balances.currency,
+        balances.invoice_date,
+        balances.due_date,
+        {{ days_between('balances.due_date', 'as_of_dates.as_of_date') }}
             as days_past_due,
-        open_items.open_balance,
-        open_items.open_balance_rc
-    from open_items
-    inner join invoices on open_items.invoice_id = invoices.invoice_id
+        balances.open_balance,
+        balances.open_balance_rc
+    from as_of_dates
+    inner join {{ ref('fct_open_item_balances') }} as balances
+        on as_of_dates.as_of_date between balances.valid_from and balances.valid_to
 
 )
 
