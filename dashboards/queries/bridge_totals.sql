@@ -6,19 +6,15 @@
 -- each already its change of open AR to the cent. `unexplained_rc` is what those lines leave
 -- between opening and closing AR: zero by construction (a dbt test and tests/test_ar_bridge.py
 -- hold it there), shown so that a break would be seen, not hidden.
-with opening as (
-    select coalesce(sum(open_balance_rc), 0) as opening_ar_rc
+-- Opening and closing AR in one scan of the balances valid at either end (stored by valid_to, so
+-- the scan skips balances that ended before $date_from).
+with balances as (
+    select
+        coalesce(sum(open_balance_rc) filter (where valid_from <= $date_from::date), 0) as opening_ar_rc,
+        coalesce(sum(open_balance_rc) filter (where valid_to >= $date_to::date), 0) as closing_ar_rc
     from marts.fct_open_item_balances
-    where valid_from <= $date_from::date
-        and valid_to >= $date_from::date
-        and ($customer_id::varchar is null or customer_id = $customer_id::varchar)
-),
-
-closing as (
-    select coalesce(sum(open_balance_rc), 0) as closing_ar_rc
-    from marts.fct_open_item_balances
-    where valid_from <= $date_to::date
-        and valid_to >= $date_to::date
+    where valid_to >= $date_from::date
+        and valid_from <= $date_to::date
         and ($customer_id::varchar is null or customer_id = $customer_id::varchar)
 ),
 
@@ -35,14 +31,14 @@ movements as (
 )
 
 select
-    opening.opening_ar_rc,
+    balances.opening_ar_rc,
     movements.invoiced_rc,
     movements.collected_rc,
     movements.credited_rc,
     movements.written_off_rc,
-    closing.closing_ar_rc,
-    closing.closing_ar_rc - opening.opening_ar_rc as net_change_rc,
-    closing.closing_ar_rc - opening.opening_ar_rc
+    balances.closing_ar_rc,
+    balances.closing_ar_rc - balances.opening_ar_rc as net_change_rc,
+    balances.closing_ar_rc - balances.opening_ar_rc
     - (movements.invoiced_rc + movements.collected_rc + movements.credited_rc + movements.written_off_rc)
         as unexplained_rc
-from opening, closing, movements
+from balances, movements
