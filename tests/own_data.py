@@ -195,3 +195,23 @@ def published_open_ar(data: Path, where: str = "true") -> dict[dt.date, Decimal]
 def published_days_to_pay(data: Path, where: str = "true") -> dict[str, int | None]:
     frame = serving_query(data, f"select invoice_id, days_to_pay from marts.fct_invoices where {where}")
     return dict(zip(frame["invoice_id"], frame["days_to_pay"], strict=True))
+
+
+def write_csv(path: Path, rows: list[dict[str, str]]) -> None:
+    """A hand-made export file: a header from the first row's keys, then the rows."""
+    with path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def publish_export(root: Path, export: Path, currency: str) -> tuple[Path, dict[str, str]]:
+    """An export folder run through `o2c run` and published under root/data, as a company runs it:
+    the data directory and the environment it was run with."""
+    from tests.conftest import o2c
+
+    env = {"O2C_CONTRACT_DIR": str(export), "O2C_REPORTING_CURRENCY": currency}
+    data = root / "data"
+    result = o2c(data, "run", env=env, check=False)
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]
+    return data, env

@@ -23,7 +23,6 @@ P2 moves open AR by 64.92 − 130.03 = −65.11 USD, although 50.08 EUR converts
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import itertools
 import json
@@ -38,7 +37,7 @@ from streamlit.testing.v1 import AppTest
 from core import formatting
 from core.settings import REPO_ROOT
 from dashboards import db
-from tests.conftest import o2c
+from tests.own_data import publish_export, write_csv
 
 APP = REPO_ROOT / "dashboards" / "streamlit_app.py"
 NO_FILTERS = {"collectors": [], "regions": [], "segments": [], "currencies": []}
@@ -49,16 +48,9 @@ C = Decimal
 # ---- the hand-made world -------------------------------------------------------------------
 
 
-def write(path: Path, rows: list[dict[str, str]]) -> None:
-    with path.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-
-
 def hand_made_world(folder: Path) -> Path:
     folder.mkdir(parents=True)
-    write(
+    write_csv(
         folder / "customers.csv",
         [
             {"customer_id": "C1", "customer_name": "Alpha Inc", "currency": "USD", "payment_terms_days": "30"},
@@ -71,7 +63,7 @@ def hand_made_world(folder: Path) -> Path:
         ("I3", "C2", "2026-02-03", "2026-03-05", "EUR", "100.02"),
         ("I4", "C1", "2026-04-20", "2026-05-20", "USD", "250.00"),
     ]
-    write(
+    write_csv(
         folder / "invoices.csv",
         [
             {
@@ -90,7 +82,7 @@ def hand_made_world(folder: Path) -> Path:
         ("P1", "C1", "2026-02-05", "USD", "400.00", "I1"),
         ("P2", "C2", "2026-03-10", "EUR", "50.08", "I3"),
     ]
-    write(
+    write_csv(
         folder / "payments.csv",
         [
             {
@@ -104,14 +96,14 @@ def hand_made_world(folder: Path) -> Path:
             for p, c, d, cur, a, _ in payments
         ],
     )
-    write(
+    write_csv(
         folder / "payment_applications.csv",
         [
             {"application_id": f"{p}-{i}", "payment_id": p, "invoice_id": i, "applied_amount": a, "applied_date": d}
             for p, _, d, _, a, i in payments
         ],
     )
-    write(
+    write_csv(
         folder / "credit_memos.csv",
         [
             {
@@ -134,7 +126,7 @@ def hand_made_world(folder: Path) -> Path:
             },
         ],
     )
-    write(
+    write_csv(
         folder / "fx_rates.csv",
         [{"rate_date": "2025-12-01", "from_currency": "EUR", "to_currency": "USD", "rate": "1.30000000"}],
     )
@@ -145,10 +137,7 @@ def hand_made_world(folder: Path) -> Path:
 def hand_world(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The hand-made world run through `o2c run` and published: its data directory."""
     root = tmp_path_factory.mktemp("bridge")
-    env = {"O2C_CONTRACT_DIR": str(hand_made_world(root / "export")), "O2C_REPORTING_CURRENCY": "USD"}
-    data = root / "data"
-    result = o2c(data, "run", env=env, check=False)
-    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]
+    data, _ = publish_export(root, hand_made_world(root / "export"), "USD")
     return data
 
 

@@ -16,16 +16,14 @@ The world (USD only): two customers, six invoices and four receipts, the last ac
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import re
 from pathlib import Path
 
-import duckdb
 import polars as pl
 import pytest
 
-from tests.conftest import o2c
+from tests.own_data import publish_export, serving_query, write_csv
 
 CUSTOMERS = [
     {"customer_id": "C1", "customer_name": "Alpha Inc", "currency": "USD", "payment_terms_days": "30"},
@@ -47,17 +45,10 @@ PAYMENTS = [  # id, customer, date, amount, invoice it pays
 ]
 
 
-def write(path: Path, rows: list[dict[str, str]]) -> None:
-    with path.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-
-
 def hand_made_world(folder: Path) -> Path:
     folder.mkdir(parents=True)
-    write(folder / "customers.csv", CUSTOMERS)
-    write(
+    write_csv(folder / "customers.csv", CUSTOMERS)
+    write_csv(
         folder / "invoices.csv",
         [
             {
@@ -72,7 +63,7 @@ def hand_made_world(folder: Path) -> Path:
             for i, c, d, due, a in INVOICES
         ],
     )
-    write(
+    write_csv(
         folder / "payments.csv",
         [
             {
@@ -86,7 +77,7 @@ def hand_made_world(folder: Path) -> Path:
             for p, c, d, a, _ in PAYMENTS
         ],
     )
-    write(
+    write_csv(
         folder / "payment_applications.csv",
         [
             {"application_id": f"{p}-{i}", "payment_id": p, "invoice_id": i, "applied_amount": a, "applied_date": d}
@@ -100,19 +91,7 @@ def hand_made_world(folder: Path) -> Path:
 def world(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
     """The hand-made world run through `o2c run` and published; its data dir and environment."""
     root = tmp_path_factory.mktemp("cfo")
-    env = {"O2C_CONTRACT_DIR": str(hand_made_world(root / "export")), "O2C_REPORTING_CURRENCY": "USD"}
-    data = root / "data"
-    result = o2c(data, "run", env=env, check=False)
-    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]
-    return data, env
-
-
-def serving_query(data: Path, sql: str) -> pl.DataFrame:
-    con = duckdb.connect(str(data / "warehouse" / "serving.duckdb"), read_only=True)
-    try:
-        return pl.from_arrow(con.sql(sql).to_arrow_table())
-    finally:
-        con.close()
+    return publish_export(root, hand_made_world(root / "export"), "USD")
 
 
 def test_month_to_date_is_compared_with_the_same_days_of_the_previous_month(world) -> None:
