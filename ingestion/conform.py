@@ -8,6 +8,7 @@ becomes one quarantine record naming the source, entity, file, row, column, valu
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 import polars as pl
 
@@ -19,6 +20,8 @@ from ingestion.contract import (
     RATE_SCALE,
     Column,
     Entity,
+    decimal_misfits,
+    decimal_pattern,
 )
 
 _RAW = "_raw_"
@@ -72,10 +75,23 @@ def _blank_to_null(name: str) -> pl.Expr:
     return pl.when(text == "").then(None).otherwise(text)
 
 
-def _decimal(text: pl.Expr, precision: int, scale: int) -> pl.Expr:
+def _decimal(text: pl.Expr, column_type: Literal["money", "rate"], precision: int, scale: int) -> pl.Expr:
     # Polars would silently truncate extra decimals or accept "1e5": check the shape first.
-    pattern = rf"^[+-]?\d+(\.\d{{1,{scale}}})?$"
-    return pl.when(text.str.contains(pattern)).then(text).cast(pl.Decimal(precision, scale), strict=False)
+    return pl.when(text.str.contains(decimal_pattern(column_type))).then(text).cast(
+        pl.Decimal(precision, scale), strict=False
+    )
+
+
+def _decimal_checks(column: Column) -> list[tuple[pl.Expr, str, str]]:
+    """Amounts and rates that are numbers but do not fit: more decimals than the column keeps (a
+    quarantine reason, never a silent rounding) or too many digits; the limits live in the contract."""
+    if column.type not in ("money", "rate"):
+        return []
+    raw = _blank_to_null(_RAW + column.name)
+    return [
+        (raw.str.contains(pattern), column.name, f"{column.name}: {reason}")
+        for pattern, reason in decimal_misfits(column.type)
+    ]
 
 
 def parse_expr(column: Column) -> pl.Expr:
@@ -87,9 +103,9 @@ def parse_expr(column: Column) -> pl.Expr:
         case "int":
             parsed = pl.when(text.str.contains(r"^[+-]?\d+$")).then(text).cast(pl.Int64, strict=False)
         case "money":
-            parsed = _decimal(text, MONEY_PRECISION, MONEY_SCALE)
+            parsed = _decimal(text, "money", MONEY_PRECISION, MONEY_SCALE)
         case "rate":
-            parsed = _decimal(text, RATE_PRECISION, RATE_SCALE)
+            parsed = _decimal(text, "rate", RATE_PRECISION, RATE_SCALE)
         case "date":
             parsed = text.str.to_date("%Y-%m-%d", strict=False)
         case "timestamp":
@@ -234,6 +250,7 @@ def conform(
     for c in entity.columns:
         raw = _blank_to_null(_RAW + c.name)
         parsed = pl.col(c.name)
+        checks.extend(_decimal_checks(c))
         checks.append((raw.is_not_null() & parsed.is_null(), c.name, f"{c.name}: cannot parse as {_type_label(c)}"))
         if c.required or c.name in entity.primary_key:
             checks.append((raw.is_null(), c.name, f"{c.name}: required value is missing"))
