@@ -14,12 +14,9 @@ import polars as pl
 
 from ingestion.contract import (
     ISO_CURRENCIES,
-    MONEY_PRECISION,
-    MONEY_SCALE,
-    RATE_PRECISION,
-    RATE_SCALE,
     Column,
     Entity,
+    decimal_limits,
     decimal_misfits,
     decimal_pattern,
 )
@@ -28,6 +25,10 @@ _RAW = "_raw_"
 # Lineage columns a connector adds to every batch.
 SOURCE_FILE = "_source_file"
 SOURCE_ROW = "_source_row"
+# Set by a connector on a row it could read only in part ("<column>: <why>", e.g. bytes that are
+# not text in the source's encoding): the row is quarantined with that reason, the others load.
+SOURCE_PROBLEM = "_source_problem"
+LINEAGE = (SOURCE_FILE, SOURCE_ROW, SOURCE_PROBLEM)
 
 QUARANTINE_SCHEMA: dict[str, pl.DataType] = {
     "source": pl.String(),
@@ -75,10 +76,10 @@ def _blank_to_null(name: str) -> pl.Expr:
     return pl.when(text == "").then(None).otherwise(text)
 
 
-def _decimal(text: pl.Expr, column_type: Literal["money", "rate"], precision: int, scale: int) -> pl.Expr:
+def _decimal(text: pl.Expr, column_type: Literal["money", "rate"]) -> pl.Expr:
     # Polars would silently truncate extra decimals or accept "1e5": check the shape first.
     return pl.when(text.str.contains(decimal_pattern(column_type))).then(text).cast(
-        pl.Decimal(precision, scale), strict=False
+        pl.Decimal(*decimal_limits(column_type)), strict=False
     )
 
 
@@ -103,9 +104,9 @@ def parse_expr(column: Column) -> pl.Expr:
         case "int":
             parsed = pl.when(text.str.contains(r"^[+-]?\d+$")).then(text).cast(pl.Int64, strict=False)
         case "money":
-            parsed = _decimal(text, "money", MONEY_PRECISION, MONEY_SCALE)
+            parsed = _decimal(text, "money")
         case "rate":
-            parsed = _decimal(text, "rate", RATE_PRECISION, RATE_SCALE)
+            parsed = _decimal(text, "rate")
         case "date":
             parsed = text.str.to_date("%Y-%m-%d", strict=False)
         case "timestamp":
@@ -228,8 +229,9 @@ def conform(
             f"{source}: {file_label}: optional columns of {entity.name} not in the source, loaded as empty: "
             + ", ".join(absent)
         )
-    lineage = {SOURCE_FILE, SOURCE_ROW}
+    lineage = set(LINEAGE)
     extras = [c for c in batch.columns if c not in set(entity.column_names) | lineage]
+    problems = batch[SOURCE_PROBLEM] if SOURCE_PROBLEM in batch.columns else pl.Series([], dtype=pl.String)
     for extra in extras:
         warnings.append(
             f"{source}: {_files_label(batch.filter(pl.col(extra).is_not_null()))}: column {extra!r} is "
@@ -239,14 +241,19 @@ def conform(
     text = batch.select(
         [pl.col(c).cast(pl.String) for c in entity.column_names + extras]
         + [pl.col(SOURCE_FILE), pl.col(SOURCE_ROW).cast(pl.Int64)]
+        + [pl.col(SOURCE_PROBLEM) if SOURCE_PROBLEM in batch.columns else pl.lit(None, pl.String).alias(SOURCE_PROBLEM)]
     )
     # Parsed values replace the text; the text stays beside them for the checks.
     typed = text.with_columns(
         [parse_expr(c) for c in entity.columns] + [pl.col(c.name).alias(_RAW + c.name) for c in entity.columns]
     )
 
-    # One (failed?, column, value, reason) check per rule, in priority order.
-    checks: list[tuple[pl.Expr, str, str]] = []
+    # One (failed?, column, value, reason) check per rule, in priority order. A value the connector
+    # could not read as text comes first: nothing else about its row can be trusted.
+    checks: list[tuple[pl.Expr, str, str]] = [
+        (pl.col(SOURCE_PROBLEM) == problem, problem.split(": ", 1)[0], problem)
+        for problem in problems.drop_nulls().unique().sort()
+    ]
     for c in entity.columns:
         raw = _blank_to_null(_RAW + c.name)
         parsed = pl.col(c.name)
@@ -296,14 +303,19 @@ def _quarantine_records(
 ) -> pl.DataFrame:
     if rejected.height == 0:
         return pl.DataFrame(schema=QUARANTINE_SCHEMA)
-    data_columns = [c for c in rejected.columns if c not in {SOURCE_FILE, SOURCE_ROW, "_failure"}]
+    data_columns = [c for c in rejected.columns if c not in {*LINEAGE, "_failure"}]
     column_of = pl.Series([column for _, column, _ in checks])
     reason_of = pl.Series([reason for _, _, reason in checks])
     failure = rejected["_failure"]
     column_names = column_of.gather(failure)
     # The offending value, read from the column each row failed on.
     values = rejected.select(
-        pl.coalesce([pl.when(pl.col("_failure") == i).then(pl.col(column)) for i, (_, column, _) in enumerate(checks)])
+        pl.coalesce(
+            [
+                pl.when(pl.col("_failure") == i).then(pl.col(column) if column in rejected.columns else None)
+                for i, (_, column, _) in enumerate(checks)
+            ]
+        )
     ).to_series()
     return rejected.select(
         pl.lit(source).alias("source"),
@@ -321,7 +333,7 @@ def _duplicate_records(duplicates: pl.DataFrame, text: pl.DataFrame, entity: Ent
     if duplicates.height == 0:
         return pl.DataFrame(schema=QUARANTINE_SCHEMA)
     originals = text.join(duplicates.select(SOURCE_FILE, SOURCE_ROW), on=[SOURCE_FILE, SOURCE_ROW])
-    data_columns = [c for c in originals.columns if c not in {SOURCE_FILE, SOURCE_ROW, "_failure"}]
+    data_columns = [c for c in originals.columns if c not in {*LINEAGE, "_failure"}]
     key = pl.concat_str([pl.col(c) for c in entity.primary_key], separator="|")
     return originals.select(
         pl.lit(source).alias("source"),

@@ -28,6 +28,7 @@ import dlt
 from core import db
 from ingestion import sources, warehouse
 from ingestion.conform import (
+    LINEAGE,
     QUARANTINE_SCHEMA,
     SOURCE_FILE,
     SOURCE_ROW,
@@ -197,7 +198,7 @@ def column_hints(entity: Entity, extras: list[str]) -> dict[str, dict[str, objec
 
 def _quarantine_rows(frame: pl.DataFrame, source: str, entity: str, reason: str, column: str | None) -> pl.DataFrame:
     """Every row of `frame` as a quarantine record with one reason (a file that cannot load)."""
-    data = [c for c in frame.columns if c not in (SOURCE_FILE, SOURCE_ROW)]
+    data = [c for c in frame.columns if c not in LINEAGE]
     return frame.select(
         pl.lit(source).alias("source"),
         pl.lit(entity).alias("entity"),
@@ -210,7 +211,8 @@ def _quarantine_rows(frame: pl.DataFrame, source: str, entity: str, reason: str,
     ).cast(QUARANTINE_SCHEMA)
 
 
-def _bad_json_lines(lines: pl.DataFrame, source: str, entity: str, file: str) -> pl.DataFrame:
+def _bad_lines(lines: pl.DataFrame, source: str, entity: str, file: str) -> pl.DataFrame:
+    """Lines of a file that are no row at all (not JSON, too many or too few fields), each with its reason."""
     return lines.select(
         pl.lit(source).alias("source"),
         pl.lit(entity).alias("entity"),
@@ -218,7 +220,7 @@ def _bad_json_lines(lines: pl.DataFrame, source: str, entity: str, file: str) ->
         "row_number",
         pl.lit(None, pl.String).alias("column_name"),
         pl.col("content").str.slice(0, 200).alias("value"),
-        pl.lit("invalid JSON: the line is not a complete JSON object").alias("reason"),
+        "reason",
         pl.col("content").alias("record"),
     ).cast(QUARANTINE_SCHEMA)
 
@@ -267,7 +269,8 @@ def _read_one_file(source: str, spec: FileSource, path: Path, root: Path, batch:
         quarantine.append(file_failure(source, source_name, file.file, message, path.read_text(errors="replace")))
         result.errors.append(message)
     if file.bad_lines is not None and file.bad_lines.height:
-        quarantine.append(_bad_json_lines(file.bad_lines, source, source_name, file.file))
+        quarantine.append(_bad_lines(file.bad_lines, source, source_name, file.file))
+    result.warnings.extend(f"{source}: file {file.file}: {warning}" for warning in file.warnings)
     rows = file.rows
     # A header-only CSV still tells its columns; an empty JSON-lines file tells nothing.
     if rows is not None and (rows.height or len(rows.columns) > 2):

@@ -6,21 +6,23 @@ A connector only reads and renames; typing and validation happen once, in `confo
 from __future__ import annotations
 
 import codecs
+import csv
 import datetime as dt
 import hashlib
 import io
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
 import pyarrow as pa
+import pyarrow.csv as pa_csv
 import sqlalchemy as sa
 from dlt.sources.sql_database import BaseTableLoader, get_table_loader_class
 from dlt.sources.sql_database.schema_types import table_to_columns
 
-from ingestion.conform import SOURCE_FILE, SOURCE_ROW
+from ingestion.conform import LINEAGE, SOURCE_FILE, SOURCE_PROBLEM, SOURCE_ROW
 from ingestion.contract import ENTITIES
 
 
@@ -31,8 +33,10 @@ class FileBatch:
     file: str  # path relative to the source folder
     sha256: str
     rows: pl.DataFrame | None
-    bad_lines: pl.DataFrame | None = None  # (row_number, content) of lines that are not JSON
+    # (row_number, content, reason) of lines that are no row at all: not JSON, too many or too few fields
+    bad_lines: pl.DataFrame | None = None
     error: str | None = None
+    warnings: list[str] = field(default_factory=list)
 
 
 def _with_lineage(frame: pl.DataFrame, file: str, offset: int = 0) -> pl.DataFrame:
@@ -44,6 +48,44 @@ def _with_lineage(frame: pl.DataFrame, file: str, offset: int = 0) -> pl.DataFra
 
 def _as_text(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.with_columns([pl.col(c).cast(pl.String) for c in frame.columns])
+
+
+def valid_text(table: pa.Table, encoding: str) -> pl.DataFrame:
+    """`table` as a Polars frame in which every text value is valid UTF-8.
+
+    A database or file may hold bytes that are not text in its encoding (a latin-1 name in a UTF-8
+    ERP): Arrow and Polars pass them on unchecked and the warehouse refuses the whole batch. Such
+    a value becomes its readable part (U+FFFD for each bad byte) and its row is marked in
+    SOURCE_PROBLEM with the column, so `conform` quarantines that row and the others load.
+    The full check is one pass in Arrow; the value by value look happens only for a bad column."""
+    try:
+        table.validate(full=True)
+        return pl.from_arrow(table)
+    except pa.ArrowInvalid:
+        pass
+    problems: list[str | None] = [None] * table.num_rows
+    for index, name in enumerate(table.column_names):
+        column = table.column(name)
+        if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+            continue
+        try:
+            column.validate(full=True)
+            continue
+        except pa.ArrowInvalid:
+            pass
+        values: list[str | None] = []
+        for row, chunk in enumerate(v for c in column.chunks for v in c.view(pa.binary()).to_pylist()):
+            if chunk is None:
+                values.append(None)
+                continue
+            try:
+                values.append(chunk.decode("utf-8"))
+            except UnicodeDecodeError:
+                values.append(chunk.decode("utf-8", errors="replace"))
+                if problems[row] is None:
+                    problems[row] = f"{name}: not valid {encoding} text (a byte of another encoding)"
+        table = table.set_column(index, name, pa.array(values, column.type))
+    return pl.from_arrow(table).with_columns(pl.Series(SOURCE_PROBLEM, problems, pl.String))
 
 
 # ---- Source databases: the ERP, the ops store (any SQLAlchemy URL) -----------------------------------------------------
@@ -91,8 +133,10 @@ class AdbcTextLoader(BaseTableLoader):
         scale = getattr(column.type, "scale", None)
         decimal = isinstance(column.type, sa.Numeric) and not isinstance(column.type, sa.Float)
         if self.engine.url.get_backend_name() == "sqlite" and decimal and scale is not None:
-            number = sa.func.typeof(column).in_(["integer", "real"])
-            return sa.case((number, sa.func.printf(f"%.{scale}f", column)), else_=sa.cast(column, sa.Text))
+            # Only a number that has at most `scale` decimals is padded: 123.456 stays 123.456 and
+            # is quarantined ("more than 2 decimals"), never rounded to 123.46 on the way in.
+            fits = sa.func.typeof(column).in_(["integer", "real"]) & (sa.func.round(column, scale) == column)
+            return sa.case((fits, sa.func.printf(f"%.{scale}f", column)), else_=sa.cast(column, sa.Text))
         return sa.cast(column, sa.Text)
 
 
@@ -148,7 +192,7 @@ def read_sql_table(
     stamp = (loaded_at or dt.datetime.now(dt.UTC).replace(tzinfo=None)).isoformat(sep=" ")
     offset = 0
     for item in loader.load_rows():
-        frame = pl.from_arrow(item)
+        frame = valid_text(item, "UTF-8")
         if frame.height:
             if cursor not in frame.columns:
                 frame = frame.with_columns(pl.lit(stamp).alias(cursor))
@@ -164,17 +208,81 @@ def _sha256(path: Path) -> str:
 
 
 def read_csv_file(path: Path, root: Path, delimiter: str = ",", encoding: str = "utf-8") -> FileBatch:
+    """A CSV file's rows as text. A row with too many or too few fields is set aside with its row
+    number (Polars would fill a short row with nulls without a word); a value with bytes that are
+    not text in the file's encoding marks its row for quarantine; the other rows load."""
     rel = str(path.relative_to(root))
-    digest = _sha256(path)
+    data = path.read_bytes()
+    digest = hashlib.sha256(data).hexdigest()
+    # Arrow reads UTF-8: other encodings are decoded first. A byte the encoding lacks (a latin-1
+    # name in a UTF-8 file) becomes U+FFFD, and the rows holding one are quarantined below.
+    utf8 = codecs.lookup(encoding).name == "utf-8"
     try:
-        if codecs.lookup(encoding).name == "utf-8":
-            source: Path | io.StringIO = path
-        else:  # Polars reads UTF-8 only: other encodings are decoded first (strictly: a wrong byte fails the file)
-            source = io.StringIO(path.read_bytes().decode(encoding))
-        frame = pl.read_csv(source, infer_schema=False, encoding="utf8", separator=delimiter)
+        text = data.decode(encoding)
+        undecodable = False
+    except UnicodeDecodeError:
+        text, undecodable = data.decode(encoding, errors="replace"), True
+    if undecodable or not utf8:
+        data = text.encode("utf-8")
+    del text
+    data = data.removeprefix(codecs.BOM_UTF8)
+    first_line = data.split(b"\n", 1)[0].rstrip(b"\r").decode("utf-8", errors="replace")
+    header = next(csv.reader([first_line], delimiter=delimiter), [])
+    ragged: list[dict[str, object]] = []
+
+    def set_aside(row: pa_csv.InvalidRow) -> str:
+        ragged.append(
+            {
+                "row_number": (row.number or 0) - 1,  # Arrow counts the header as row 1
+                "content": row.text,
+                "reason": f"ragged row: {row.actual_columns} fields where the header has {row.expected_columns}"
+                + (f" (line {row.number})" if row.number else ""),
+            }
+        )
+        return "skip"
+
+    try:
+        table = pa_csv.read_csv(
+            io.BytesIO(data),
+            read_options=pa_csv.ReadOptions(use_threads=False, block_size=1 << 24),
+            parse_options=pa_csv.ParseOptions(
+                delimiter=delimiter, newlines_in_values=True, invalid_row_handler=set_aside
+            ),
+            convert_options=pa_csv.ConvertOptions(
+                column_types=dict.fromkeys(header, pa.string()),
+                null_values=[""],
+                strings_can_be_null=True,
+                quoted_strings_can_be_null=False,
+            ),
+        )
+        frame = _as_text(pl.from_arrow(table))
     except Exception as exc:  # any parser failure: the file is reported, the others go on
         return FileBatch(rel, digest, None, error=f"unreadable CSV: {exc}".splitlines()[0])
-    return FileBatch(rel, digest, _with_lineage(frame, rel))
+    if undecodable:
+        bad = pl.any_horizontal(pl.col(c).str.contains("\ufffd", literal=True) for c in frame.columns)
+        first = pl.coalesce(
+            pl.when(pl.col(c).str.contains("\ufffd", literal=True)).then(
+                pl.lit(f"{c}: not valid {encoding} text (a byte of another encoding)")
+            )
+            for c in frame.columns
+        )
+        frame = frame.with_columns(pl.when(bad).then(first).alias(SOURCE_PROBLEM))
+    # Row numbers count the data rows of the file (its line number less the header's), set-aside rows included.
+    taken = {int(r["row_number"]) for r in ragged}
+    numbers = [n for n in range(1, frame.height + len(taken) + 1) if n not in taken][: frame.height]
+    frame = frame.with_columns(pl.lit(rel).alias(SOURCE_FILE), pl.Series(SOURCE_ROW, numbers, pl.Int64))
+    bad_lines = pl.DataFrame(ragged, schema=_BAD_LINE_SCHEMA)
+    batch = FileBatch(rel, digest, frame, bad_lines=bad_lines)
+    if SOURCE_PROBLEM in frame.columns and frame[SOURCE_PROBLEM].is_not_null().any():
+        count = frame[SOURCE_PROBLEM].is_not_null().sum()
+        batch.warnings.append(
+            f"{count} row(s) hold bytes that are not {encoding} text and are quarantined; if the file is "
+            f"written in another encoding (cp1252, latin-1 …), declare it as `encoding` in the mapping file"
+        )
+    return batch
+
+
+_BAD_LINE_SCHEMA = {"row_number": pl.Int64, "content": pl.String, "reason": pl.String}
 
 
 def read_parquet_file(path: Path, root: Path) -> FileBatch:
@@ -188,33 +296,49 @@ def read_parquet_file(path: Path, root: Path) -> FileBatch:
 
 
 def read_jsonl_file(path: Path, root: Path) -> FileBatch:
-    """JSON lines; a bad line is set aside with its line number, the rest still load."""
+    """JSON lines; a line that is not a JSON object (a truncated last line, a stray text) is set
+    aside with its line number, and a line with bytes that are not UTF-8 is marked for quarantine;
+    the rest load."""
     rel = str(path.relative_to(root))
-    digest = _sha256(path)
-    text = path.read_text(encoding="utf8", errors="replace")
+    data = path.read_bytes()
+    digest = hashlib.sha256(data).hexdigest()
     try:
-        frame = pl.read_ndjson(path, infer_schema_length=None) if text.strip() else pl.DataFrame()
+        frame = pl.read_ndjson(io.BytesIO(data), infer_schema_length=None) if data.strip() else pl.DataFrame()
+        frame.to_arrow().validate(full=True)  # Polars does not check the bytes of JSON strings
         return FileBatch(rel, digest, _with_lineage(_as_text(frame), rel))
     except Exception:
         pass  # fall back to line by line, only for the rare broken file
     records, bad = [], []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
+    for number, raw in enumerate(data.splitlines(), start=1):
+        if not raw.strip():
             continue
+        try:
+            line, problem = raw.decode("utf-8"), None
+        except UnicodeDecodeError:
+            line, problem = raw.decode("utf-8", errors="replace"), "not valid UTF-8 text (a byte of another encoding)"
         try:
             record = json.loads(line)
             if not isinstance(record, dict):
                 raise ValueError("not a JSON object")
-            records.append({k: None if v is None else str(v) for k, v in record.items()} | {SOURCE_ROW: number})
         except ValueError:
-            bad.append({"row_number": number, "content": line})
-    frame = (
-        pl.DataFrame(records, infer_schema_length=None).with_columns(pl.lit(rel).alias(SOURCE_FILE))
-        if records
-        else None
-    )
-    bad_frame = pl.DataFrame(bad, schema={"row_number": pl.Int64, "content": pl.String})
-    return FileBatch(rel, digest, frame, bad_lines=bad_frame)
+            reason = "invalid JSON: the line is not a complete JSON object"
+            bad.append({"row_number": number, "content": line, "reason": reason})
+            continue
+        values = {k: None if v is None else v if isinstance(v, str) else json.dumps(v) for k, v in record.items()}
+        if problem is not None:
+            column = next((k for k, v in values.items() if v is not None and "\ufffd" in v), "record")
+            problem = f"{column}: {problem}"
+        records.append(values | {SOURCE_ROW: number, SOURCE_PROBLEM: problem})
+    frame = None
+    if records:
+        # Every value as text: a column null in this file and filled in the next must stack with it.
+        columns = list(dict.fromkeys(k for r in records for k in r if k != SOURCE_ROW))
+        frame = pl.DataFrame(
+            records, schema={c: pl.String for c in columns} | {SOURCE_ROW: pl.Int64}
+        ).with_columns(pl.lit(rel).alias(SOURCE_FILE))
+        if frame[SOURCE_PROBLEM].is_null().all():
+            frame = frame.drop(SOURCE_PROBLEM)
+    return FileBatch(rel, digest, frame, bad_lines=pl.DataFrame(bad, schema=_BAD_LINE_SCHEMA))
 
 
 # ---- Source-specific layouts mapped to the contract ------------------------------------------
@@ -231,7 +355,7 @@ def processor_to_contract(frame: pl.DataFrame) -> pl.DataFrame:
         "charge": "original_payment_id",
         "amount": "amount",
     }
-    known = set(renamed) | {"object", "created", "currency", "status", SOURCE_FILE, SOURCE_ROW}
+    known = set(renamed) | {"object", "created", "currency", "status", *LINEAGE}
     return frame.select(
         pl.lit(None, pl.String).alias("payer_name"),
         pl.lit(None, pl.String).alias("payer_account"),
@@ -246,8 +370,7 @@ def processor_to_contract(frame: pl.DataFrame) -> pl.DataFrame:
         .alias("payment_type"),
         get("created").alias("updated_at"),
         *[pl.col(c) for c in frame.columns if c not in known],
-        pl.col(SOURCE_FILE),
-        pl.col(SOURCE_ROW),
+        *[pl.col(c) for c in LINEAGE if c in frame.columns],
     )
 
 
@@ -266,7 +389,7 @@ def bank_to_contract(frame: pl.DataFrame) -> pl.DataFrame:
         "counterparty_account": "payer_account",
         "remittance_information": "remittance_info",
     }
-    known = set(renamed) | {"statement_id", "booking_date", "transaction_code", SOURCE_FILE, SOURCE_ROW}
+    known = set(renamed) | {"statement_id", "booking_date", "transaction_code", *LINEAGE}
     return frame.select(
         *[pl.col(src).alias(dst) for src, dst in renamed.items() if src in frame.columns],
         pl.lit(None, pl.String).alias("customer_id"),
@@ -276,8 +399,7 @@ def bank_to_contract(frame: pl.DataFrame) -> pl.DataFrame:
         # Statement lines never change after booking: the booking date is their updated_at.
         pl.col("booking_date" if "booking_date" in frame.columns else "value_date").alias("updated_at"),
         *[pl.col(c) for c in frame.columns if c not in known],
-        pl.col(SOURCE_FILE),
-        pl.col(SOURCE_ROW),
+        *[pl.col(c) for c in LINEAGE if c in frame.columns],
     )
 
 
