@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import hashlib
+import json
 import os
 import shutil
 from collections.abc import Callable, Iterator
@@ -529,15 +530,41 @@ def conform_batch(batch: _Batch, source: str, con, schema: str, known: KnownKeys
     result.rows_quarantined = sum(q.height for q in batch.quarantine)
 
 
+def _quarantine_identity(record: dict[str, object]) -> str:
+    """What makes a quarantine record the same one again: its source, entity, key, reason and
+    content. The key is the row's primary key, or where a row has none its place (file and row;
+    for a database table, whose row order changes between reads, its content alone). The content
+    leaves out the cursor, which the connector may stamp with the load time. Never the load or
+    the file a row came in (the same bad row re-read in the look-back window, or sent again in a
+    later file, is the same record)."""
+    entity = ENTITIES.get(str(record["entity"]))
+    try:
+        content = json.loads(str(record["record"]))
+    except ValueError:
+        content = None
+    if isinstance(content, dict) and entity is not None:
+        key_values = [content.get(k) for k in entity.primary_key]
+        content.pop(entity.cursor, None)
+        content_text = json.dumps(content, sort_keys=True)
+    else:  # a whole file's text (a file that could not be read): the file is its key
+        key_values, content_text = [None], str(record["record"])
+    if all(v not in (None, "") for v in key_values):
+        key = "|".join(str(v) for v in key_values)
+    elif record["source"] in SQL_SOURCES:
+        key = ""
+    else:
+        key = f"{record['file']}#{record['row_number']}"
+    parts = [record["source"], record["entity"], key, record["column_name"], record["reason"], content_text]
+    return hashlib.sha256("\x1f".join("" if p is None else str(p) for p in parts).encode()).hexdigest()[:32]
+
+
 def _quarantine_ids(frame: pl.DataFrame) -> pl.Series:
-    text = frame.select(
-        pl.concat_str([pl.col(c).cast(pl.String).fill_null("") for c in QUARANTINE_SCHEMA], separator="\x1f")
-    ).to_series()
-    return pl.Series("quarantine_id", [hashlib.sha256(t.encode()).hexdigest()[:32] for t in text], pl.String)
+    return pl.Series("quarantine_id", [_quarantine_identity(r) for r in frame.iter_rows(named=True)], pl.String)
 
 
 def _new_quarantine(con, schema: str, batches: list[_Batch], load_id: str, at: dt.datetime) -> pl.DataFrame:
-    """Quarantine records not already quarantined by an earlier load (re-reads add nothing)."""
+    """Quarantine records not already quarantined by an earlier load (re-reads add nothing): the
+    load log still counts a re-read bad row as quarantined in its load, so its counts add up."""
     records = [q for b in batches for q in b.quarantine if q.height]
     if not records:
         return pl.DataFrame(schema=_QUARANTINE_COLUMNS)
@@ -679,11 +706,44 @@ class PreparedLoad:
         )
 
 
+def repair_dlt_pipeline(source: str, config: IngestConfig) -> list[str]:
+    """Leave the source's dlt working folder as a successful load would: the packages an earlier
+    run left unfinished (a load that failed or was killed between extract and load) are dropped,
+    and the packages already loaded are deleted. One line per repair, for the run's report.
+
+    Dropping is safe because nothing is lost: the load log and file manifest are written only
+    after a successful dlt run, and `prepare` compares what it reads with the warehouse, so the
+    rows of a dropped package (or whatever part of it never reached the warehouse) are read
+    again and loaded by this run. Completing it instead would retry what failed: a package
+    that cannot load would block every later load of its source."""
+    folder = config.dlt_dir / f"o2c_{source}"
+    if not folder.is_dir():
+        return []
+    dlt_pipeline = dlt_pipeline_for(source, config)
+    messages = []
+    pending = [*dlt_pipeline.list_extracted_load_packages(), *dlt_pipeline.list_normalized_load_packages()]
+    if pending:
+        try:
+            dlt_pipeline.abort_packages()
+        except Exception:  # a package too broken even to abort: its folders go
+            for stage in (folder / "normalize" / "extracted", folder / "load" / "normalized"):
+                for package in stage.glob("*"):
+                    shutil.rmtree(package, ignore_errors=True)
+        messages.append(
+            f"{source}: dropped {len(pending)} unfinished dlt load package(s) ({', '.join(sorted(pending))}) "
+            f"left by an earlier run that failed or was stopped; their rows are read and loaded again now"
+        )
+    for package in (folder / "load" / "loaded").glob("*"):  # their record is _dlt_loads in the warehouse
+        shutil.rmtree(package, ignore_errors=True)
+    return messages
+
+
 def prepare(source: str, config: IngestConfig, load_id: str) -> PreparedLoad:
     """Extract, conform, and keep only new or changed rows and new quarantine records."""
     schema = f"raw_{source}"
     started = _utc_now()
     shutil.rmtree(_spill_dir(config, source), ignore_errors=True)  # left by a load that failed
+    repairs = repair_dlt_pipeline(source, config)
     con = db.connect(config.warehouse)
     try:
         batches, manifest = extract(source, config, con, schema)
@@ -695,6 +755,8 @@ def prepare(source: str, config: IngestConfig, load_id: str) -> PreparedLoad:
         quarantine = _new_quarantine(con, schema, ordered, load_id, started)
     finally:
         con.close()  # dlt opens the warehouse itself; DuckDB allows one writer
+    if ordered:  # reported with the source's first entity: the run summary and Dagster show entity warnings
+        ordered[0].result.warnings[:0] = repairs
     return PreparedLoad(source, load_id, started, ordered, quarantine, manifest)
 
 
