@@ -217,6 +217,7 @@ def read_csv_file(path: Path, root: Path, delimiter: str = ",", encoding: str = 
     # Arrow reads UTF-8: other encodings are decoded first. A byte the encoding lacks (a latin-1
     # name in a UTF-8 file) becomes U+FFFD, and the rows holding one are quarantined below.
     utf8 = codecs.lookup(encoding).name == "utf-8"
+    encoding = "UTF-8" if utf8 else encoding  # as the reasons name it
     try:
         text = data.decode(encoding)
         undecodable = False
