@@ -78,8 +78,10 @@ def _blank_to_null(name: str) -> pl.Expr:
 
 def _decimal(text: pl.Expr, column_type: Literal["money", "rate"]) -> pl.Expr:
     # Polars would silently truncate extra decimals or accept "1e5": check the shape first.
-    return pl.when(text.str.contains(decimal_pattern(column_type))).then(text).cast(
-        pl.Decimal(*decimal_limits(column_type)), strict=False
+    return (
+        pl.when(text.str.contains(decimal_pattern(column_type)))
+        .then(text)
+        .cast(pl.Decimal(*decimal_limits(column_type)), strict=False)
     )
 
 

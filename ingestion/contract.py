@@ -20,7 +20,6 @@ MONEY_PRECISION, MONEY_SCALE = 18, 2
 RATE_PRECISION, RATE_SCALE = 18, 8
 
 
-
 def decimal_limits(column_type: Literal["money", "rate"]) -> tuple[int, int]:
     """(precision, scale) of an amount or a rate."""
     return (MONEY_PRECISION, MONEY_SCALE) if column_type == "money" else (RATE_PRECISION, RATE_SCALE)

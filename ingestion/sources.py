@@ -227,7 +227,8 @@ def read_csv_file(path: Path, root: Path, delimiter: str = ",", encoding: str = 
         data = text.encode("utf-8")
     del text
     data = data.removeprefix(codecs.BOM_UTF8)
-    first_line = data.split(b"\n", 1)[0].rstrip(b"\r").decode("utf-8", errors="replace")
+    end = data.find(b"\n")
+    first_line = data[: end if end >= 0 else len(data)].rstrip(b"\r").decode("utf-8", errors="replace")
     header = next(csv.reader([first_line], delimiter=delimiter), [])
     ragged: list[dict[str, object]] = []
 
@@ -242,10 +243,11 @@ def read_csv_file(path: Path, root: Path, delimiter: str = ",", encoding: str = 
         )
         return "skip"
 
-    try:
-        table = pa_csv.read_csv(
+    def read(threads: bool) -> pa.Table:
+        ragged.clear()
+        return pa_csv.read_csv(
             io.BytesIO(data),
-            read_options=pa_csv.ReadOptions(use_threads=False, block_size=1 << 24),
+            read_options=pa_csv.ReadOptions(use_threads=threads, block_size=1 << 24),
             parse_options=pa_csv.ParseOptions(
                 delimiter=delimiter, newlines_in_values=True, invalid_row_handler=set_aside
             ),
@@ -256,6 +258,11 @@ def read_csv_file(path: Path, root: Path, delimiter: str = ",", encoding: str = 
                 quoted_strings_can_be_null=False,
             ),
         )
+
+    try:
+        table = read(threads=True)
+        if any(r["row_number"] < 0 for r in ragged):  # read in parallel, a row's number is not known
+            table = read(threads=False)
         frame = _as_text(pl.from_arrow(table))
     except Exception as exc:  # any parser failure: the file is reported, the others go on
         return FileBatch(rel, digest, None, error=f"unreadable CSV: {exc}".splitlines()[0])
@@ -270,15 +277,18 @@ def read_csv_file(path: Path, root: Path, delimiter: str = ",", encoding: str = 
         frame = frame.with_columns(pl.when(bad).then(first).alias(SOURCE_PROBLEM))
     # Row numbers count the data rows of the file (its line number less the header's), set-aside rows included.
     taken = {int(r["row_number"]) for r in ragged}
-    numbers = [n for n in range(1, frame.height + len(taken) + 1) if n not in taken][: frame.height]
-    frame = frame.with_columns(pl.lit(rel).alias(SOURCE_FILE), pl.Series(SOURCE_ROW, numbers, pl.Int64))
+    if taken:
+        numbers = [n for n in range(1, frame.height + len(taken) + 1) if n not in taken][: frame.height]
+        frame = frame.with_columns(pl.lit(rel).alias(SOURCE_FILE), pl.Series(SOURCE_ROW, numbers, pl.Int64))
+    else:
+        frame = _with_lineage(frame, rel)
     bad_lines = pl.DataFrame(ragged, schema=_BAD_LINE_SCHEMA)
     batch = FileBatch(rel, digest, frame, bad_lines=bad_lines)
     if SOURCE_PROBLEM in frame.columns and frame[SOURCE_PROBLEM].is_not_null().any():
         count = frame[SOURCE_PROBLEM].is_not_null().sum()
         batch.warnings.append(
-            f"{count} row(s) hold bytes that are not {encoding} text and are quarantined; if the file is "
-            f"written in another encoding (cp1252, latin-1 …), declare it as `encoding` in the mapping file"
+            f"{count} row(s) hold bytes that are not {encoding} text and are quarantined; an encoding is never "
+            f"guessed: a file written in another one (cp1252, latin-1 …) is declared as `encoding` in the mapping file"
         )
     return batch
 
@@ -334,9 +344,9 @@ def read_jsonl_file(path: Path, root: Path) -> FileBatch:
     if records:
         # Every value as text: a column null in this file and filled in the next must stack with it.
         columns = list(dict.fromkeys(k for r in records for k in r if k != SOURCE_ROW))
-        frame = pl.DataFrame(
-            records, schema={c: pl.String for c in columns} | {SOURCE_ROW: pl.Int64}
-        ).with_columns(pl.lit(rel).alias(SOURCE_FILE))
+        frame = pl.DataFrame(records, schema={c: pl.String for c in columns} | {SOURCE_ROW: pl.Int64}).with_columns(
+            pl.lit(rel).alias(SOURCE_FILE)
+        )
         if frame[SOURCE_PROBLEM].is_null().all():
             frame = frame.drop(SOURCE_PROBLEM)
     return FileBatch(rel, digest, frame, bad_lines=pl.DataFrame(bad, schema=_BAD_LINE_SCHEMA))

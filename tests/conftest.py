@@ -33,6 +33,7 @@ SMALL = {"seed": 7, "customers": 80, "days": 120, "end_date": END}
 # single tests of modules whose other tests build worlds.
 CHECK_MODULES = frozenset(
     {
+        "test_bad_rows",  # hand-written bad files and a hand-made ERP, real dlt loads
         "test_contract_sources",  # the dbt sources match the contract
         "test_dbt_runner",  # when the manifest is parsed again
         "test_dbt_integration",  # the seeded dbt project: hand-checked marts, every dbt unit test

@@ -496,7 +496,9 @@ def test_a_semicolon_separated_windows_1252_export_reads_as_declared(tmp_path: P
     # The same bytes read as UTF-8 (no encoding declared) are never guessed or garbled into the
     # warehouse: each row holding a byte that is not UTF-8 is marked for quarantine, naming the column.
     undeclared = read_csv_file(export, tmp_path, ";")
-    assert undeclared.rows is not None and undeclared.rows["_source_problem"].to_list() == [
-        "Name: not valid UTF-8 text (a byte of another encoding)"
-    ] * 2
-    assert "declare it as `encoding` in the mapping file" in undeclared.warnings[0]
+    assert (
+        undeclared.rows is not None
+        and undeclared.rows["_source_problem"].to_list()
+        == ["Name: not valid UTF-8 text (a byte of another encoding)"] * 2
+    )
+    assert "declared as `encoding` in the mapping file" in undeclared.warnings[0]
