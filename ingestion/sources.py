@@ -66,7 +66,11 @@ def valid_text(table: pa.Table, encoding: str) -> pl.DataFrame:
     problems: list[str | None] = [None] * table.num_rows
     for index, name in enumerate(table.column_names):
         column = table.column(name)
-        if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+        if pa.types.is_string(column.type):
+            as_bytes = pa.binary()
+        elif pa.types.is_large_string(column.type):
+            as_bytes = pa.large_binary()
+        else:
             continue
         try:
             column.validate(full=True)
@@ -74,7 +78,7 @@ def valid_text(table: pa.Table, encoding: str) -> pl.DataFrame:
         except pa.ArrowInvalid:
             pass
         values: list[str | None] = []
-        for row, chunk in enumerate(v for c in column.chunks for v in c.view(pa.binary()).to_pylist()):
+        for row, chunk in enumerate(v for c in column.chunks for v in c.view(as_bytes).to_pylist()):
             if chunk is None:
                 values.append(None)
                 continue
