@@ -241,8 +241,8 @@ def read_csv_file(path: Path, root: Path, delimiter: str = ",", encoding: str = 
             {
                 "row_number": (row.number or 0) - 1,  # Arrow counts the header as row 1
                 "content": row.text,
-                "reason": f"ragged row: {row.actual_columns} fields where the header has {row.expected_columns}"
-                + (f" (line {row.number})" if row.number else ""),
+                "reason": f"ragged row: {row.actual_columns} field{'' if row.actual_columns == 1 else 's'} "
+                f"where the header has {row.expected_columns}" + (f" (line {row.number})" if row.number else ""),
             }
         )
         return "skip"
