@@ -10,12 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-ColumnType = Literal["string", "int", "money", "rate", "date", "timestamp", "bool"]
+# Money is DECIMAL(18,2), FX rates DECIMAL(18,8): their one home is core/money.py, which the ops
+# store shares to refuse what a load would quarantine (re-exported here for the connectors).
+from core.money import MONEY_PRECISION, MONEY_SCALE, RATE_PRECISION, RATE_SCALE
 
-# Money is DECIMAL(18,2): exact, and wide enough for ten-digit amounts in any currency.
-MONEY_PRECISION, MONEY_SCALE = 18, 2
-# FX rates keep eight decimals (central banks publish four to six).
-RATE_PRECISION, RATE_SCALE = 18, 8
+ColumnType = Literal["string", "int", "money", "rate", "date", "timestamp", "bool"]
 
 # ISO 4217 codes a connector accepts. Anything else is quarantined as an unknown currency.
 ISO_CURRENCIES = frozenset(
