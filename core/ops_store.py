@@ -16,11 +16,16 @@ from pathlib import Path
 import polars as pl
 import sqlalchemy as sa
 
-from core.money import amount_problem
+from core.money import MONEY_SCALE, amount_problem
 
 ACTION_TYPES = ("call", "email", "promise_to_pay", "dispute", "note")
 DISPUTE_REASONS = ("pricing", "quantity", "quality", "not_received", "duplicate")
 MANUAL_ACTIONS = ("apply", "reverse")
+
+# The digits of an amount the ops store keeps exactly: SQLite (the default) stores a NUMERIC as a
+# REAL, whose 15 significant digits round-trip, so a DECIMAL(18,2) amount of 16 whole digits
+# would come back changed. 13 whole digits and the cents: tens of trillions, in any currency.
+STORED_MONEY_PRECISION = 15
 
 metadata = sa.MetaData()
 collection_actions = sa.Table(
@@ -101,7 +106,7 @@ class Action:
                 found.append("a promise to pay needs a promised date on or after the action date")
             if self.promised_amount is None or self.promised_amount <= 0:
                 found.append("a promise to pay needs a positive promised amount")
-        if self.promised_amount is not None and (problem := amount_problem(self.promised_amount)):
+        if self.promised_amount is not None and (problem := amount_problem(self.promised_amount, STORED_MONEY_PRECISION, MONEY_SCALE)):
             found.append(f"the promised amount {self.promised_amount} {problem}")
         if self.action_type == "dispute" and self.dispute_reason not in DISPUTE_REASONS:
             found.append(f"a dispute needs a reason: one of {', '.join(DISPUTE_REASONS)}")
@@ -196,7 +201,7 @@ class ManualApplication:
         if (
             self.action == "apply"
             and self.applied_amount is not None
-            and (problem := amount_problem(self.applied_amount))
+            and (problem := amount_problem(self.applied_amount, STORED_MONEY_PRECISION, MONEY_SCALE))
         ):
             found.append(f"the amount {self.applied_amount} {problem}")
         if self.note is not None and len(self.note) > 2000:
