@@ -33,7 +33,6 @@ from pathlib import Path
 import duckdb
 import polars as pl
 import pytest
-import sqlalchemy as sa
 
 from core import ops_store
 from core.access import Viewer
@@ -288,9 +287,10 @@ def serve_signed_in(tmp_path: Path, who: Viewer) -> Iterator[str]:
     )
     port = free_port()
     log = (tmp_path / "streamlit.log").open("w")
+    command = [sys.executable, "-m", "streamlit", "run", str(entry), "--server.port", str(port)]
+    command += ["--server.headless", "true", "--browser.gatherUsageStats", "false"]
     process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(entry), "--server.port", str(port), "--server.headless", "true"]
-        + ["--browser.gatherUsageStats", "false"],
+        command,
         env={**os.environ},
         stdout=log,
         stderr=subprocess.STDOUT,
