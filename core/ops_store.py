@@ -58,6 +58,12 @@ manual_cash_applications = sa.Table(
 )
 
 
+def _amount_problem(value: Decimal) -> str | None:
+    """Why an amount cannot be saved: the contract's money rule (core/money.py) within the digits
+    the ops store keeps exactly."""
+    return amount_problem(value, STORED_MONEY_PRECISION, MONEY_SCALE)
+
+
 def _text_problems(table: sa.Table, values: dict[str, object], missing: dict[str, str] | None = None) -> list[str]:
     """Text values the next run or the ops store itself would refuse: a required column blank
     (the contract quarantines it: "required value is missing"), longer than its column (PostgreSQL
@@ -106,7 +112,7 @@ class Action:
                 found.append("a promise to pay needs a promised date on or after the action date")
             if self.promised_amount is None or self.promised_amount <= 0:
                 found.append("a promise to pay needs a positive promised amount")
-        if self.promised_amount is not None and (problem := amount_problem(self.promised_amount, STORED_MONEY_PRECISION, MONEY_SCALE)):
+        if self.promised_amount is not None and (problem := _amount_problem(self.promised_amount)):
             found.append(f"the promised amount {self.promised_amount} {problem}")
         if self.action_type == "dispute" and self.dispute_reason not in DISPUTE_REASONS:
             found.append(f"a dispute needs a reason: one of {', '.join(DISPUTE_REASONS)}")
@@ -201,7 +207,7 @@ class ManualApplication:
         if (
             self.action == "apply"
             and self.applied_amount is not None
-            and (problem := amount_problem(self.applied_amount, STORED_MONEY_PRECISION, MONEY_SCALE))
+            and (problem := _amount_problem(self.applied_amount))
         ):
             found.append(f"the amount {self.applied_amount} {problem}")
         if self.note is not None and len(self.note) > 2000:
