@@ -315,7 +315,7 @@ def serve_signed_in(tmp_path: Path, who: Viewer) -> Iterator[str]:
 
 def test_customer_360_in_a_browser_by_url_shows_her_customer_and_never_anothers(app_env: Path, tmp_path: Path) -> None:
     from tests.test_dashboards import read_xlsx
-    from tests.test_pages_as_users import chromium_tab, settle
+    from tests.test_pages_as_users import chromium_tab
 
     with serve_signed_in(tmp_path, KIM) as url, chromium_tab() as tab:
         tab.goto(f"{url}/customer_360?customer=C3")
@@ -327,9 +327,10 @@ def test_customer_360_in_a_browser_by_url_shows_her_customer_and_never_anothers(
 
         tab.goto(f"{url}/customer_360?customer=C1")
         tab.get_by_role("heading", name="Acme GmbH").first.wait_for(timeout=30_000)
-        settle(tab)
+        button = tab.locator('[data-testid="stDownloadButton"] button', has_text="Download Excel").first
+        button.wait_for(timeout=30_000)
         with tab.expect_download() as download:
-            tab.locator('[data-testid="stDownloadButton"] button', has_text="Download Excel").first.click()
+            button.click()
         rows, formulas = read_xlsx(Path(download.value.path()).read_bytes())
     # Acme's invoices, newest first (mail_world.py): I2 then I1; nobody else's.
     assert [row[0] for row in rows[1:]] == ["I2", "I1"]
