@@ -16,9 +16,16 @@ from pathlib import Path
 import polars as pl
 import sqlalchemy as sa
 
+from core.money import MONEY_SCALE, decimal_problem
+
 ACTION_TYPES = ("call", "email", "promise_to_pay", "dispute", "note")
 DISPUTE_REASONS = ("pricing", "quantity", "quality", "not_received", "duplicate")
 MANUAL_ACTIONS = ("apply", "reverse")
+
+# The digits of an amount the ops store keeps exactly: SQLite (the default) stores a NUMERIC as a
+# REAL, whose 15 significant digits round-trip, so a DECIMAL(18,2) amount of 16 whole digits
+# would come back changed. 13 whole digits and the cents: tens of trillions, in any currency.
+STORED_MONEY_PRECISION = 15
 
 metadata = sa.MetaData()
 collection_actions = sa.Table(
@@ -51,6 +58,39 @@ manual_cash_applications = sa.Table(
 )
 
 
+def _amount_problem(value: Decimal) -> str | None:
+    """Why an amount cannot be saved: the contract's money rule (core/money.py, what the next run
+    would quarantine), then the digits the ops store keeps exactly."""
+    if problem := decimal_problem(value, "money"):
+        return problem
+    whole_digits = STORED_MONEY_PRECISION - MONEY_SCALE
+    if abs(value) >= Decimal(10) ** whole_digits:
+        return f"too large: at most {whole_digits} digits before the decimal point"
+    return None
+
+
+def _text_problems(table: sa.Table, values: dict[str, object], missing: dict[str, str] | None = None) -> list[str]:
+    """Text values the next run or the ops store itself would refuse: a required column blank
+    (the contract quarantines it: "required value is missing"), longer than its column (PostgreSQL
+    refuses it), or holding a NUL character (no PostgreSQL text can). `missing` words the first
+    in a page's terms."""
+    found = []
+    for name, value in values.items():
+        column = table.c.get(name)
+        if column is None or not isinstance(value, str | None):
+            continue
+        words = name.replace("_", " ")
+        if not column.nullable and not column.primary_key and not (value or "").strip():
+            found.append((missing or {}).get(name, f"the {words} is missing"))
+        elif value is not None:
+            length = getattr(column.type, "length", None)
+            if length is not None and len(value) > length:
+                found.append(f"the {words} is longer than {length:,} characters")
+            if "\x00" in value:
+                found.append(f"the {words} holds a NUL character")
+    return found
+
+
 @dataclass(frozen=True)
 class Action:
     customer_id: str
@@ -64,8 +104,12 @@ class Action:
     dispute_reason: str | None = None
 
     def problems(self) -> list[str]:
-        """What is wrong with the action, in words a collector understands (empty when fine)."""
-        found = []
+        """What is wrong with the action, in words a collector understands (empty when fine).
+
+        The same rules the next pipeline run applies to the row (the source contract's
+        `collection_actions`: required values, amounts as core/money.py has them), so nothing
+        "Saved" here is quarantined there; and what the ops store's columns can hold."""
+        found = _text_problems(collection_actions, self.__dict__)
         if self.action_type not in ACTION_TYPES:
             found.append(f"unknown action type {self.action_type!r}")
         if self.action_type == "promise_to_pay":
@@ -73,6 +117,8 @@ class Action:
                 found.append("a promise to pay needs a promised date on or after the action date")
             if self.promised_amount is None or self.promised_amount <= 0:
                 found.append("a promise to pay needs a positive promised amount")
+        if self.promised_amount is not None and (problem := _amount_problem(self.promised_amount)):
+            found.append(f"the promised amount {self.promised_amount}: {problem}")
         if self.action_type == "dispute" and self.dispute_reason not in DISPUTE_REASONS:
             found.append(f"a dispute needs a reason: one of {', '.join(DISPUTE_REASONS)}")
         if self.note is not None and len(self.note) > 2000:
@@ -147,18 +193,28 @@ class ManualApplication:
     note: str | None = None
 
     def problems(self) -> list[str]:
-        """What is wrong with it, in words an AR clerk understands (empty when fine)."""
+        """What is wrong with it, in words an AR clerk understands (empty when fine): the rules of
+        the source contract's `manual_cash_applications`, as for `Action.problems`."""
         found = []
         if self.action not in MANUAL_ACTIONS:
             found.append(f"unknown action {self.action!r}: choose apply or reverse")
-        if not (self.payment_id or "").strip():
-            found.append("which payment is missing")
-        if not (self.invoice_id or "").strip():
-            found.append("which invoice is missing")
-        if not (self.entered_by or "").strip():
-            found.append("who is applying is missing: enter your name")
+        found += _text_problems(
+            manual_cash_applications,
+            self.__dict__,
+            missing={
+                "payment_id": "which payment is missing",
+                "invoice_id": "which invoice is missing",
+                "entered_by": "who is applying is missing: enter your name",
+            },
+        )
         if self.action == "apply" and (self.applied_amount is None or self.applied_amount <= 0):
             found.append("an application needs an amount above zero")
+        if (
+            self.action == "apply"
+            and self.applied_amount is not None
+            and (problem := _amount_problem(self.applied_amount))
+        ):
+            found.append(f"the amount {self.applied_amount}: {problem}")
         if self.note is not None and len(self.note) > 2000:
             found.append("the note is longer than 2,000 characters")
         return found

@@ -6,6 +6,10 @@ filter value holds — can read or write a file, attach another database or chan
 The connection is keyed by the file's identity: when a pipeline run swaps in a new serving file,
 the next query opens the new one, while sessions holding the old connection finish on the old
 (unlinked) file.
+
+Who asks decides which connection answers: a collector's queries run on a connection of their
+own, where every table is a view of their customers' rows (dashboards/scope.py); every other role
+reads the file as it is. Every query of every page goes through `query`, so no page can skip it.
 """
 
 from functools import cache
@@ -16,6 +20,8 @@ import polars as pl
 import streamlit as st
 
 from core.serving import open_read_only
+from dashboards import scope
+from dashboards.auth import viewer
 
 QUERIES = Path(__file__).parent / "queries"
 
@@ -46,14 +52,26 @@ def _connect(path: str, identity: tuple[int, int, int]) -> duckdb.DuckDBPyConnec
     return open_read_only(Path(path))
 
 
+@st.cache_resource(max_entries=32, show_spinner=False)
+def _connect_collector(path: str, identity: tuple[int, int, int], collector_id: str) -> duckdb.DuckDBPyConnection:
+    # One per collector signed in and serving file: the views hold the collector's id.
+    return scope.open_for_collector(Path(path), collector_id)
+
+
 def connection() -> duckdb.DuckDBPyConnection:
+    """A cursor on the serving file as the signed-in user may see it."""
     path = serving_path()
     try:
         identity = _identity(path)
     except FileNotFoundError:
         raise NoServingFile(str(path)) from None
+    who = viewer()
+    if who.sees_all_customers:
+        shared = _connect(str(path), identity)
+    else:
+        shared = _connect_collector(str(path), identity, str(who.collector_id))
     # A cursor per query: the cached connection is shared by every session's thread.
-    cursor = _connect(str(path), identity).cursor()
+    cursor = shared.cursor()
     cursor.execute("use serving")
     return cursor
 
@@ -76,6 +94,31 @@ def query(name: str, params: dict[str, object] | None = None, **identifiers: str
         return pl.from_arrow(cursor.sql(text, params=params or {}).to_arrow_table())
     finally:
         cursor.close()
+
+
+def visible(kind: str, ids: list[str]) -> set[str]:
+    """Which of these customer, invoice or payment ids (`kind`) the signed-in user may see: what
+    an ops-store list is filtered by, and what a save checks before it writes (a form's choices
+    are the user's own, but a request can carry any id)."""
+    if kind not in ("customer", "invoice", "payment"):
+        raise ValueError(f"not a kind of id: {kind!r}")
+    return set(query("visible_ids", {"kind": kind, "ids": [str(i) for i in ids]})["id"].to_list())
+
+
+def why_not_act(
+    customer_ids: tuple[str, ...] = (), invoice_ids: tuple[str, ...] = (), payment_ids: tuple[str, ...] = ()
+) -> str | None:
+    """Why the signed-in user may not save an action on these customers, invoices and payments
+    (None when they may): checked in every save path, whatever the form offered."""
+    who = viewer()
+    if not who.may_act:
+        return f"your role ({who.role}) is read-only"
+    for kind, ids in (("customer", customer_ids), ("invoice", invoice_ids), ("payment", payment_ids)):
+        wanted = {i for i in ids if i}
+        if wanted - visible(kind, list(wanted)):
+            # the id itself is not echoed: not found and not yours read the same
+            return f"that {kind} is not among those you may act on"
+    return None
 
 
 def allowed(choice: str, options: dict[str, str]) -> str:

@@ -11,7 +11,7 @@ import polars as pl
 import streamlit as st
 
 from core import formatting
-from dashboards import db
+from dashboards import db, scope
 
 BUILD_HINT = "Build it with `make demo` (simulated data) or `o2c run` (your sources), then reload this page."
 
@@ -42,6 +42,7 @@ def freshness(meta: dict[str, object]) -> None:
     built_text = built.strftime("%Y-%m-%d %H:%M UTC") if isinstance(built, dt.datetime) else str(built)
     as_of = meta["as_of_date"] or "– (no invoices)"
     st.caption(f"Data as of **{as_of}** · built at {built_text} · build `{str(meta['build_id'])[:8]}`")
+    scope.say_whose()
 
 
 # What each optional part of a company's data is, and which entity (file) of the source contract

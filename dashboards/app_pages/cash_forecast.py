@@ -5,11 +5,12 @@ import plotly.graph_objects as go
 import polars as pl
 import streamlit as st
 
-from dashboards import db, ui
+from dashboards import db, scope, ui
 
 meta = ui.guard()
 st.title("Cash forecast")
 ui.freshness(meta)
+scope.company_wide_only("The cash forecast and its backtests")
 
 have = ui.available()
 # What the forecasts could not do with this data, in their own words: a fallback is not a failure.

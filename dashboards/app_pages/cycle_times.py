@@ -7,7 +7,7 @@ import plotly.express as px
 import polars as pl
 import streamlit as st
 
-from dashboards import db, ui
+from dashboards import db, scope, ui
 
 
 def add_months(month: dt.date, months: int) -> dt.date:
@@ -19,6 +19,7 @@ def add_months(month: dt.date, months: int) -> dt.date:
 meta = ui.guard()
 st.title("O2C cycle times")
 ui.freshness(meta)
+scope.company_wide_only("Cycle times and order quality")
 
 have = ui.available()
 if have["invoices"] == 0 and have["cycle_time_orders"] == 0:

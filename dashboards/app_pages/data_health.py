@@ -8,6 +8,7 @@ import streamlit as st
 
 from core import formatting
 from dashboards import db, static_docs, ui
+from dashboards.auth import viewer
 
 # Headers that the generic labels (core/formatting.label: the name in words) would say badly.
 # Timestamps are UTC, as the pipeline records them.
@@ -86,6 +87,9 @@ if not ui.empty(quarantine, "quarantined rows: nothing was held back"):
 
 site = db.gx_docs_dir()
 st.markdown("**Great Expectations data docs**")
+if not viewer().sees_all_customers:  # the docs quote unexpected values of every customer
+    st.info("The data docs show sample values of every customer's rows: they are not shown to collectors.")
+    st.stop()
 # Copied where Streamlit serves static files when a build has rewritten them (dashboards/static_docs.py).
 if static_docs.publish_data_docs(site):
     st.markdown(f"[Open the data docs]({static_docs.LINK}) — every suite with its expectations and results.")

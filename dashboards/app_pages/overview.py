@@ -17,6 +17,7 @@ from core import formatting
 from core.kpi_definitions import COMPARED_WITH, KPIS, Comparison, compare, help_text, period_text, target_text, targets
 from core.settings import get_settings
 from dashboards import db, ui
+from dashboards.auth import viewer
 from quality.aging import aging_bucket_labels
 
 meta = ui.guard()
@@ -24,6 +25,26 @@ st.title("Order-to-cash overview")
 ui.freshness(meta)
 
 have = ui.available()
+if not (who := viewer()).sees_all_customers:
+    # A collector: the company's KPIs are not theirs to see (dashboards/scope.py); their own
+    # customers' AR is, in the figures fct_collector_daily computes for their worklist and email.
+    st.info(
+        "The company-wide KPIs are not shown to collectors: these figures are of your customers only. "
+        "Your day's items are on the Collections worklist."
+    )
+    mine = db.query("worklist_totals", {"collector_id": who.collector_id})
+    if not ui.empty(mine, "your customers (none is assigned to you)"):
+        totals = mine.row(0, named=True)
+        tiles = st.columns(4)
+        tiles[0].metric("Open AR, your customers", ui.money(totals["open_ar_rc"]))
+        tiles[1].metric("Past due AR, your customers", ui.money(totals["past_due_ar_rc"]))
+        tiles[2].metric("Worklist items", ui.count(totals["worklist_items"]))
+        tiles[3].metric("Broken promises", ui.count(totals["broken_promises"]))
+    st.markdown("**Your most overdue customers**")
+    overdue = db.query("top_overdue_customers", {"limit": 10})
+    if not ui.empty(overdue, "overdue customers (nothing is overdue)"):
+        ui.table(overdue, key="top_overdue_customers")
+    st.stop()
 kpis = db.query("kpis_monthly")
 if have["invoices"] == 0:
     ui.not_available("invoices")

@@ -13,6 +13,7 @@ import streamlit as st
 from core import formatting, ops_store
 from core.settings import get_settings
 from dashboards import db, ui
+from dashboards.auth import viewer
 
 meta = ui.guard()
 st.title("Unapplied cash")
@@ -23,6 +24,8 @@ ops_url = get_settings().ops()
 def save(action: ops_store.ManualApplication, what: str) -> None:
     """Store an application or reversal; say what was saved (after the rerun) or why not."""
     try:
+        if refused := db.why_not_act(invoice_ids=(action.invoice_id,), payment_ids=(action.payment_id,)):
+            raise ValueError(refused)
         saved_id = ops_store.record_manual_application(ops_url, action)
     except ValueError as problem:
         st.error(f"Not saved: {problem}.")
@@ -56,6 +59,9 @@ tiles[1].metric(
 tiles[2].metric("Receipts unapplied", ui.count(on_account.get("receipts", 0) + unidentified.get("receipts", 0)))
 oldest = max(on_account.get("oldest_days") or 0, unidentified.get("oldest_days") or 0)
 tiles[3].metric("Oldest", ui.days(oldest, 0) if totals else "–")
+who = viewer()
+if not who.sees_all_customers:
+    st.caption("Receipts of your customers only: unidentified receipts (payer not known) are not shown to collectors.")
 
 receipts = db.query("unapplied_receipts")
 receipt = None
@@ -110,38 +116,43 @@ if receipt is not None:
     }
     first_amount = float(choices["suggested_amount"][0] or receipt["unapplied_amount"]) if choices.height else 0.0
 
-    st.markdown("**Apply this receipt to an invoice**")
-    with st.form("apply", clear_on_submit=True):
-        columns = st.columns(3)
-        invoice_id = columns[0].selectbox("Invoice", list(labels), format_func=lambda i: labels[i])
-        typed = columns[1].text_input("…or invoice id", help="For an invoice not in the list (an unidentified payer).")
-        amount = columns[2].number_input(
-            f"Amount ({receipt['currency']})",
-            min_value=0.0,
-            value=min(first_amount, float(receipt["unapplied_amount"])),
-            step=100.0,
-            help="At most what the receipt has unapplied; the run caps it to the invoice's open balance too.",
-        )
-        columns = st.columns(3)
-        entered_by = columns[0].text_input("Your name", key="applied_by")
-        action_date = columns[1].date_input(
-            "Effective date",
-            as_of,
-            help="Defaults to the data's as-of date, so the balances of this build's date show it.",
-        )
-        note = columns[2].text_input("Note", max_chars=2000)
-        apply_clicked = st.form_submit_button("Apply (takes effect on the next run)")
-    if apply_clicked:
-        application = ops_store.ManualApplication(
-            action="apply",
-            payment_id=payment_id,
-            invoice_id=(typed or "").strip() or invoice_id or "",
-            action_date=action_date,
-            entered_by=entered_by,
-            applied_amount=Decimal(str(amount)).quantize(Decimal("0.01")),
-            note=note or None,
-        )
-        save(application, f"apply {in_receipt_currency(amount)} of {payment_id} to {application.invoice_id}")
+    if not who.may_act:
+        st.info(f"Read-only: your role ({who.role}) applies and reverses no cash.")
+    else:
+        st.markdown("**Apply this receipt to an invoice**")
+        with st.form("apply", clear_on_submit=True):
+            columns = st.columns(3)
+            invoice_id = columns[0].selectbox("Invoice", list(labels), format_func=lambda i: labels[i])
+            typed = columns[1].text_input(
+                "…or invoice id", help="For an invoice not in the list (an unidentified payer)."
+            )
+            amount = columns[2].number_input(
+                f"Amount ({receipt['currency']})",
+                min_value=0.0,
+                value=min(first_amount, float(receipt["unapplied_amount"])),
+                step=100.0,
+                help="At most what the receipt has unapplied; the run caps it to the invoice's open balance too.",
+            )
+            columns = st.columns(3)
+            entered_by = columns[0].text_input("Your name", key="applied_by")
+            action_date = columns[1].date_input(
+                "Effective date",
+                as_of,
+                help="Defaults to the data's as-of date, so the balances of this build's date show it.",
+            )
+            note = columns[2].text_input("Note", max_chars=2000)
+            apply_clicked = st.form_submit_button("Apply (takes effect on the next run)")
+        if apply_clicked:
+            application = ops_store.ManualApplication(
+                action="apply",
+                payment_id=payment_id,
+                invoice_id=(typed or "").strip() or invoice_id or "",
+                action_date=action_date,
+                entered_by=entered_by,
+                applied_amount=Decimal(str(amount)),  # extra decimals refused, never rounded
+                note=note or None,
+            )
+            save(application, f"apply {in_receipt_currency(amount)} of {payment_id} to {application.invoice_id}")
 
     applied = db.query("payment_applications", {"payment_id": payment_id})
     st.markdown("**Applied in this build** (what a reversal takes back)")
@@ -151,25 +162,33 @@ if receipt is not None:
             r["invoice_id"]: f"{r['invoice_number']} · {r['match_method']} · {in_receipt_currency(r['applied_amount'])}"
             for r in applied.iter_rows(named=True)
         }
-        with st.form("reverse", clear_on_submit=True):
-            columns = st.columns(3)
-            reverse_invoice = columns[0].selectbox("Application", list(reversible), format_func=lambda i: reversible[i])
-            reversed_by = columns[1].text_input("Your name", key="reversed_by")
-            reverse_note = columns[2].text_input("Note", max_chars=2000, key="reverse_note")
-            reverse_clicked = st.form_submit_button("Reverse (takes effect on the next run)")
-        if reverse_clicked:
-            reversal = ops_store.ManualApplication(
-                action="reverse",
-                payment_id=payment_id,
-                invoice_id=reverse_invoice or "",
-                action_date=as_of,
-                entered_by=reversed_by,
-                note=reverse_note or None,
-            )
-            save(reversal, f"reverse {payment_id} from {reverse_invoice}")
+        if who.may_act:
+            with st.form("reverse", clear_on_submit=True):
+                columns = st.columns(3)
+                reverse_invoice = columns[0].selectbox(
+                    "Application", list(reversible), format_func=lambda i: reversible[i]
+                )
+                reversed_by = columns[1].text_input("Your name", key="reversed_by")
+                reverse_note = columns[2].text_input("Note", max_chars=2000, key="reverse_note")
+                reverse_clicked = st.form_submit_button("Reverse (takes effect on the next run)")
+            if reverse_clicked:
+                reversal = ops_store.ManualApplication(
+                    action="reverse",
+                    payment_id=payment_id,
+                    invoice_id=reverse_invoice or "",
+                    action_date=as_of,
+                    entered_by=reversed_by,
+                    note=reverse_note or None,
+                )
+                save(reversal, f"reverse {payment_id} from {reverse_invoice}")
 
 st.markdown("**Entered in the ops store** (newest first; the next run applies those this build does not have yet)")
 pending = ops_store.manual_applications(ops_url)
+if not who.sees_all_customers:  # a collector: the entries on their customers' receipts or invoices
+    mine = db.visible("payment", pending["payment_id"].to_list()) | db.visible(
+        "invoice", pending["invoice_id"].to_list()
+    )
+    pending = pending.filter(pl.col("payment_id").is_in(list(mine)) | pl.col("invoice_id").is_in(list(mine)))
 if not ui.empty(pending, "manual applications entered"):
     ui.table(pending.head(50))
 

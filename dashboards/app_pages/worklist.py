@@ -15,6 +15,7 @@ import streamlit as st
 from core import formatting, ops_store
 from core.settings import get_settings
 from dashboards import db, ui
+from dashboards.auth import viewer
 
 meta = ui.guard()
 st.title("Collections worklist")
@@ -30,7 +31,10 @@ if have["invoices"] == 0:
 collectors = db.query("collectors")
 if have["with_collector"] == 0:
     ui.not_available("collectors", "Collectors: every customer is under “unassigned”")
-names = dict(collectors.iter_rows())
+names = dict(collectors.iter_rows())  # a collector's own group only (dashboards/scope.py)
+if not names:
+    st.info("No customers are assigned to you: your worklist is empty.")
+    st.stop()
 collector_id = st.selectbox("Collector", list(names), format_func=lambda c: names[c])
 
 worklist = db.query("worklist_items", {"collector_id": collector_id})
@@ -113,40 +117,46 @@ selection = ui.table(shown, on_select="rerun", selection_mode="single-row", key=
 row = selection.selection.rows[0] if selection and selection.selection.rows else 0
 item = (worklist if show_all else today_items).row(row, named=True)
 
+who = viewer()
 st.subheader(f"Log an action on {item['invoice_id']} · {item['customer_name']}")
-with st.form("action", clear_on_submit=True):
-    columns = st.columns(3)
-    action_type = columns[0].selectbox("Action", ops_store.ACTION_TYPES, format_func=lambda a: a.replace("_", " "))
-    action_date = columns[1].date_input("Date", dt.date.today())
-    reason = columns[2].selectbox("Dispute reason", ("", *ops_store.DISPUTE_REASONS))
-    columns = st.columns(3)
-    promised_date = columns[0].date_input("Promised date", value=None, min_value=None)
-    promised_amount = columns[1].number_input(
-        f"Promised amount ({item['currency']})", min_value=0.0, value=float(item["open_balance"]), step=100.0
-    )
-    note = st.text_area("Note", max_chars=2000)
-    submitted = st.form_submit_button("Save action")
-if submitted:
-    action = ops_store.Action(
-        customer_id=item["customer_id"],
-        collector_id=collector_id,
-        action_type=action_type,
-        action_date=action_date,
-        invoice_id=item["invoice_id"],
-        promised_date=promised_date if action_type == "promise_to_pay" else None,
-        promised_amount=Decimal(str(promised_amount)) if action_type == "promise_to_pay" else None,
-        note=note or None,
-        dispute_reason=reason or None if action_type == "dispute" else None,
-    )
-    try:
-        action_id = ops_store.record(ops_url, action)
-    except ValueError as problem:
-        st.error(f"Not saved: {problem}.")
-    else:
-        st.session_state["worklist_saved"] = (
-            f"Saved {action_type.replace('_', ' ')} on {item['invoice_id']} ({action_id})."
+if not who.may_act:
+    st.info(f"Read-only: your role ({who.role}) records no actions.")
+else:
+    with st.form("action", clear_on_submit=True):
+        columns = st.columns(3)
+        action_type = columns[0].selectbox("Action", ops_store.ACTION_TYPES, format_func=lambda a: a.replace("_", " "))
+        action_date = columns[1].date_input("Date", dt.date.today())
+        reason = columns[2].selectbox("Dispute reason", ("", *ops_store.DISPUTE_REASONS))
+        columns = st.columns(3)
+        promised_date = columns[0].date_input("Promised date", value=None, min_value=None)
+        promised_amount = columns[1].number_input(
+            f"Promised amount ({item['currency']})", min_value=0.0, value=float(item["open_balance"]), step=100.0
         )
-        st.rerun()
+        note = st.text_area("Note", max_chars=2000)
+        submitted = st.form_submit_button("Save action")
+    if submitted:
+        action = ops_store.Action(
+            customer_id=item["customer_id"],
+            collector_id=collector_id,
+            action_type=action_type,
+            action_date=action_date,
+            invoice_id=item["invoice_id"],
+            promised_date=promised_date if action_type == "promise_to_pay" else None,
+            promised_amount=Decimal(str(promised_amount)) if action_type == "promise_to_pay" else None,
+            note=note or None,
+            dispute_reason=reason or None if action_type == "dispute" else None,
+        )
+        try:
+            if refused := db.why_not_act(customer_ids=(action.customer_id,), invoice_ids=(action.invoice_id,)):
+                raise ValueError(refused)
+            action_id = ops_store.record(ops_url, action)
+        except ValueError as problem:
+            st.error(f"Not saved: {problem}.")
+        else:
+            st.session_state["worklist_saved"] = (
+                f"Saved {action_type.replace('_', ' ')} on {item['invoice_id']} ({action_id})."
+            )
+            st.rerun()
 
 st.markdown("**Saved, counted from the next run**")
 st.caption(
