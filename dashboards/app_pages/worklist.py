@@ -21,7 +21,7 @@ st.title("Collections worklist")
 ui.freshness(meta)
 ops_url = get_settings().ops()
 if saved := st.session_state.pop("worklist_saved", None):
-    st.success(saved)  # from the run that saved it, which rerun to show the action in the list
+    st.success(ui.plain(saved))  # from the run that saved it, which rerun to show the action in the list
 
 have = ui.available()
 if have["invoices"] == 0:
@@ -34,7 +34,7 @@ names = dict(collectors.iter_rows())
 collector_id = st.selectbox("Collector", list(names), format_func=lambda c: names[c])
 
 worklist = db.query("worklist_items", {"collector_id": collector_id})
-if ui.empty(worklist, f"{names[collector_id]}: nothing overdue or due this week"):
+if ui.empty(worklist, f"{ui.plain(names[collector_id])}: nothing overdue or due this week"):
     st.stop()
 customer_ids = worklist["customer_id"].unique().to_list()
 logged = ops_store.actions(ops_url, customer_ids)
@@ -70,7 +70,7 @@ st.progress(
 if broken.height:
     st.warning(
         "Broken promises: "
-        + ", ".join(broken["invoice_id"].to_list()[:10])
+        + ", ".join(ui.plain(i) for i in broken["invoice_id"].to_list()[:10])
         + " — the promised date has passed and the item is still open."
     )
 
@@ -113,7 +113,7 @@ selection = ui.table(shown, on_select="rerun", selection_mode="single-row", key=
 row = selection.selection.rows[0] if selection and selection.selection.rows else 0
 item = (worklist if show_all else today_items).row(row, named=True)
 
-st.subheader(f"Log an action on {item['invoice_id']} · {item['customer_name']}")
+st.subheader(f"Log an action on {ui.plain(item['invoice_id'])} · {ui.plain(item['customer_name'])}")
 with st.form("action", clear_on_submit=True):
     columns = st.columns(3)
     action_type = columns[0].selectbox("Action", ops_store.ACTION_TYPES, format_func=lambda a: a.replace("_", " "))
@@ -141,7 +141,7 @@ if submitted:
     try:
         action_id = ops_store.record(ops_url, action)
     except ValueError as problem:
-        st.error(f"Not saved: {problem}.")
+        st.error(f"Not saved: {ui.plain(problem)}.")
     else:
         st.session_state["worklist_saved"] = (
             f"Saved {action_type.replace('_', ' ')} on {item['invoice_id']} ({action_id})."
