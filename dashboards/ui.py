@@ -107,7 +107,9 @@ def chart_text(frame: pl.DataFrame, *columns: str) -> pl.DataFrame:
     """Text columns from the data for Plotly labels and hover texts, which understand a few HTML
     tags (<a href>, <b>, <br>): & < > as entities, so a name shows as written and links nowhere."""
     return frame.with_columns(
-        pl.col(column).str.replace_all("&", "&amp;", literal=True).str.replace_all("<", "&lt;", literal=True)
+        pl.col(column)
+        .str.replace_all("&", "&amp;", literal=True)
+        .str.replace_all("<", "&lt;", literal=True)
         .str.replace_all(">", "&gt;", literal=True)
         for column in columns
     )
