@@ -86,12 +86,21 @@ def text(value: object) -> str:
 
 # The ASCII punctuation that starts a construct of Streamlit's markdown: links and images `[ ] !`,
 # emphasis `* _ ~`, code, headings and lists `# + - .`, quotes and HTML `< >`, entities `&`, tables
-# `|`, LaTeX `$`, colour and icon directives `:red[…]`, autolinks `http:` `www.` `a@b` (`: . @`).
-# CommonMark takes any of them literally after a backslash. Brackets `( )` mean nothing without a
-# `]` before them and stay as they are.
+# `|`, LaTeX `$`, colour and icon directives `:red[…]`. CommonMark takes any of them literally after
+# a backslash. Brackets `( )` mean nothing without a `]` before them and stay as they are.
 _MARKDOWN_PUNCTUATION = re.compile(r"([\\`*_{}\[\]<>#+\-.!|~$:@&])")
 # Line and paragraph breaks and other control characters: a second line could start a heading.
 _BREAKS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
+# Streamlit's markdown (remark-gfm) turns `http://…`, `www.…` and `a@b.c` into links after the
+# escapes are read, and `:smile:` into emoji: an invisible WORD JOINER after every `:` and `@` and
+# after `www` keeps them text. It shows nothing and never breaks the line.
+WORD_JOINER = "\u2060"
+_WWW = re.compile(r"(www)(?=\.)", re.IGNORECASE)
+
+
+def _escaped(match: re.Match[str]) -> str:
+    character = match.group(1)
+    return "\\" + character + (WORD_JOINER if character in ":@" else "")
 
 
 def plain(value: object) -> str:
@@ -100,7 +109,7 @@ def plain(value: object) -> str:
     texts): shown literally, on one line, never as a link, an image, emphasis or HTML. "(none)"
     where there is no value."""
     flat = _BREAKS.sub(" ", text(value)).strip()
-    return _MARKDOWN_PUNCTUATION.sub(r"\\\1", flat)
+    return _MARKDOWN_PUNCTUATION.sub(_escaped, _WWW.sub(r"\1" + WORD_JOINER, flat))
 
 
 def chart_text(frame: pl.DataFrame, *columns: str) -> pl.DataFrame:
