@@ -21,6 +21,7 @@ from babel import Locale, localedata
 from alerts import data, recipients, render
 from alerts.config import AlertConfig
 from alerts.mail import Email
+from core import formatting
 from core.settings import Settings
 
 # The customers' countries: how their letters write numbers and dates.
@@ -153,7 +154,7 @@ def emails(
         try:
             to = recipients.one(first["billing_email"])
         except recipients.BadAddress as bad:
-            what = f"{listed.height} items not reminded"
+            what = f"{formatting.count(listed.height, 'item')} not reminded"
             skipped.append(
                 recipients.report(
                     f"dunning: customer {customer_id!r}", "billing_email", first["billing_email"], str(bad), what

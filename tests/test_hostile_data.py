@@ -14,6 +14,7 @@ import csv
 import datetime as dt
 import io
 import json
+import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -179,7 +180,7 @@ def test_the_catalogue_has_every_kind_of_payload() -> None:
 def test_a_bad_email_field_is_refused_with_its_reason(payload) -> None:
     with pytest.raises(recipients.BadAddress):
         recipients.one(payload.text)
-    line = recipients.report("dunning: customer 'E1'", "billing_email", payload.text, "x", "1 items not reminded")
+    line = recipients.report("dunning: customer 'E1'", "billing_email", payload.text, "x", "1 item not reminded")
     assert "\r" not in line and "\n" not in line and line.startswith("dunning: customer 'E1': billing_email ")
 
 
@@ -214,7 +215,6 @@ def test_markdown_shows_every_payload_as_its_literal_text(payload) -> None:
     """ui.plain through a CommonMark parser (with GFM tables and strikethrough): one paragraph
     holding exactly the text, no link, image, emphasis, heading, list, code or HTML."""
     import html
-    import re
 
     from dashboards import ui
 
@@ -375,7 +375,7 @@ def test_dunning_skips_only_the_bad_addresses_and_the_refused_mailbox(sent: Sent
     for i, payload in enumerate(BAD_EMAILS):
         line = next(s for s in dunning.skipped if s.startswith(f"dunning: customer 'E{i:02d}': billing_email "))
         stored = None if not payload.text.strip() else payload.text  # a blank cell loads as null
-        assert repr(stored) in line and line.endswith("; 1 items not reminded"), line
+        assert repr(stored) in line and line.endswith("; 1 item not reminded"), line
         assert "\n" not in line and "\r" not in line
     assert len(dunning.refused) == 1 and REFUSED in dunning.refused[0] and "550" in dunning.refused[0]
     assert dunning.sent == len(expected_to) - 1
@@ -525,7 +525,9 @@ def test_csv_and_excel_downloads_quote_formula_cells_and_keep_numbers(world_env:
     sheet, formulas = read_xlsx(ui.excel(frame))
     assert formulas == 0
     for cells in sheet[1:]:
-        assert cells[1] == formatting.spreadsheet_text(names[cells[0]])
+        # the file writes control characters as OOXML escapes (_x000D_), which Excel reads back
+        shown = re.sub(r"_x([0-9A-F]{4})_", lambda m: chr(int(m.group(1), 16)), cells[1])
+        assert shown == formatting.spreadsheet_text(names[cells[0]])
         assert not str(cells[2]).startswith(FORMULA_STARTS)
         assert cells[3] == -12.5  # a number cell, not text
 
@@ -579,3 +581,17 @@ def test_customer_360_and_a_receipt_in_a_real_browser_fetch_nothing_external(wor
         finally:
             browser.close()
     assert [u for u in outside if EVIL in u] == []
+
+
+def test_the_credit_hold_csv_quotes_formula_names(world_env: Path, tmp_path: Path) -> None:
+    from alerts import data, writeback
+    from alerts.config import AlertConfig
+    from core.settings import get_settings
+
+    frame = writeback.recommend(data.snapshot(get_settings().serving), AlertConfig())
+    rows = list(csv.DictReader(writeback.write_csv(tmp_path, frame, AS_OF).open(encoding="utf-8", newline="")))
+    names = published_names()
+    assert len(rows) == DUE  # every customer is over its limit of 100.00
+    for row in rows:
+        assert row["customer_name"] == formatting.spreadsheet_text(names[row["customer_id"]])
+        assert not row["customer_name"].startswith(FORMULA_STARTS)
