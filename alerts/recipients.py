@@ -46,11 +46,18 @@ def one(value: str | None) -> str:
         raise BadAddress("holds an invisible or direction-changing character")
     if not value.isascii():
         raise BadAddress("holds non-ASCII characters (only plain ASCII addresses are sent to)")
-    text = value.strip()
+    return _checked(_the_address(value.strip()))
+
+
+def _the_address(text: str) -> str:
+    """The address part of a field: the field itself when bare, else the one address after a
+    display name or in angle brackets (the name is dropped, see the module's docstring)."""
+    if re.fullmatch(r"[^<>,;\s\"()]+", text):
+        return text
     parsed = getaddresses([text])
     if len(parsed) != 1 or ";" in text:
         raise BadAddress("holds more than one address (one address per field)")
-    name, address = parsed[0]
+    address = parsed[0][1]
     # Only the forms the docstring names: getaddresses is lenient and would pick one address out
     # of text that holds two.
     bare = text.strip("<>") if text.startswith("<") and text.endswith(">") else text
@@ -58,6 +65,11 @@ def one(value: str | None) -> str:
         prefix = text.removesuffix(f"<{address}>")
         if prefix == text or _NAME_SPECIALS.search(prefix):
             raise BadAddress("is not one address (a display name may not hold < > @ , or ;)")
+    return address
+
+
+def _checked(address: str) -> str:
+    """`address` when it is name@domain.tld within SMTP's lengths."""
     if address.count("@") != 1:
         raise BadAddress("is not an address of the form name@domain.tld")
     local, domain = address.split("@")
@@ -65,7 +77,6 @@ def one(value: str | None) -> str:
         raise BadAddress(f"is too long for SMTP ({len(local)} characters before the @, {len(address)} in all)")
     if not _LOCAL.fullmatch(local) or not _DOMAIN.fullmatch(domain):
         raise BadAddress("is not an address of the form name@domain.tld")
-    del name  # the display name of a field is dropped: see the module's docstring
     return address
 
 
