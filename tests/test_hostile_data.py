@@ -595,3 +595,49 @@ def test_the_credit_hold_csv_quotes_formula_names(world_env: Path, tmp_path: Pat
     for row in rows:
         assert row["customer_name"] == formatting.spreadsheet_text(names[row["customer_id"]])
         assert not row["customer_name"].startswith(FORMULA_STARTS)
+
+
+@pytest.mark.check
+def test_a_message_whose_header_cannot_be_built_is_skipped_and_the_others_go(
+    smtp: mail_world.Inbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An invoice id with a line break makes the X-O2C-Key header unbuildable: that letter is
+    skipped with its reason, the other customer's letter goes (hand-built serving file)."""
+    from alerts import runner
+    from core.settings import get_settings
+
+    serving = tmp_path / "serving.duckdb"
+    with mail_world.serving_file(serving) as con:
+        con.execute("create schema marts")
+        con.execute(
+            "create table marts.dim_customers as select * from (values "
+            "('C1', 'Good GmbH', 'K1', 'ap@good.example', 'en', 'DE'), "
+            "('C2', 'Broken Ltd', 'K1', 'ap@broken.example', 'en', 'GB')) "
+            "as t(customer_id, customer_name, collector_id, billing_email, language, country)"
+        )
+        con.execute(
+            "create table marts.fct_ar_aging as select * from (values "
+            "(date '2026-11-30', 'I1', 'C1', 'EUR', date '2026-10-01', date '2026-10-31', 30, '1-30', "
+            "100.00::decimal(18,2), 100.00::decimal(18,2)), "
+            "(date '2026-11-30', E'I2\\r\\nX-Evil: 1', 'C2', 'EUR', date '2026-10-01', date '2026-10-31', 30, "
+            "'1-30', 200.00::decimal(18,2), 200.00::decimal(18,2))) as t(as_of_date, invoice_id, customer_id, "
+            "currency, invoice_date, due_date, days_past_due, aging_bucket, open_balance, open_balance_rc)"
+        )
+        con.execute(
+            "create table marts.fct_invoices as select invoice_id, 'N-' || customer_id as invoice_number, "
+            "false as is_disputed from marts.fct_ar_aging"
+        )
+        con.execute(
+            "create table marts.fct_collection_actions (invoice_id varchar, is_latest_promise boolean, "
+            "promise_status varchar)"
+        )
+    monkeypatch.setenv("O2C_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("O2C_SERVING_PATH", str(serving))
+    monkeypatch.delenv("O2C_OPS_URL", raising=False)
+    monkeypatch.delenv("O2C_ALERTS_CONFIG", raising=False)
+    outcome = runner.run("dunning", get_settings())
+    assert (outcome.sent, len(outcome.skipped), outcome.refused) == (1, 1, [])
+    assert outcome.skipped[0].startswith("dunning: 'dunning/I2\\r\\nX-Evil: 1/overdue_30' to ")
+    assert "not built" in outcome.skipped[0]
+    assert [m["To"].addresses[0].addr_spec for m in smtp.messages] == ["ap@good.example"]
+    assert outcome.summary() == "dunning: 1 sent, 0 already sent before, 1 skipped, 0 refused by the server"
