@@ -8,9 +8,9 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from alerts import data, render
+from alerts import data, recipients, render
 from alerts.config import AlertConfig
-from alerts.mail import Attachment, Email, address
+from alerts.mail import Attachment, Email
 from core import formatting
 
 CSV_COLUMNS = (
@@ -127,7 +127,10 @@ def emails(
     dashboard_url: str,
     reporting_currency: str,
     daily_items: int = 25,
+    skipped: list[str] | None = None,
 ) -> list[Email]:
+    """One email per collector with something to report. A collector whose email is not exactly
+    one address (alerts/recipients) gets none: one line in `skipped` says why; the others go."""
     rows = exceptions(snapshot, config)
     collectors = snapshot.frame(data.COLLECTORS)
     top = snapshot.frame(data.WORKLIST_TOP, top=daily_items)
@@ -137,13 +140,18 @@ def emails(
         mine = rows.filter(pl.col("collector_id") == collector_id)
         my_top = top.filter(pl.col("collector_id") == collector_id)
         key = f"collector_report/{collector_id}/{snapshot.as_of}"
+        try:
+            to = (recipients.header(name, recipients.one(email_address)),)
+        except recipients.BadAddress as bad:
+            if skipped is not None and (config.collector_all_clear or not (mine.is_empty() and my_top.is_empty())):
+                who = f"collector_reports: collector {collector_id!r}"
+                skipped.append(recipients.report(who, "email", email_address, str(bad), "no report sent"))
+            continue
         context = {"collector_name": name, "as_of": formatting.date(snapshot.as_of), "build_id": snapshot.build_id}
         if mine.is_empty() and my_top.is_empty():
             if config.collector_all_clear:
                 text = render.text("all_clear", **context)
-                out.append(
-                    Email(key, (address(name, email_address),), f"All clear — {snapshot.as_of}", f"<p>{text}</p>", text)
-                )
+                out.append(Email(key, to, f"All clear — {snapshot.as_of}", f"<p>{text}</p>", text))
             continue
         mine_totals = totals.get(collector_id, {})
         worklist_items = int(mine_totals.get("worklist_items") or 0)
@@ -161,11 +169,11 @@ def emails(
             "worklist_url": f"{dashboard_url.rstrip('/')}/worklist",
         }
         buffer = io.BytesIO()
-        mine.select(CSV_COLUMNS).write_csv(buffer)
+        formatting.spreadsheet_safe(mine.select(CSV_COLUMNS)).write_csv(buffer)  # no formula runs
         out.append(
             Email(
                 key=key,
-                to=(address(name, email_address),),
+                to=to,
                 subject=f"Your collections day {snapshot.as_of}: top {my_top.height} of {worklist_items} items",
                 html=render.html("collector_report", **context),
                 text=render.text("collector_report", **context),

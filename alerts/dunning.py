@@ -18,9 +18,10 @@ from dataclasses import dataclass
 import polars as pl
 from babel import Locale, localedata
 
-from alerts import data, render
+from alerts import data, recipients, render
 from alerts.config import AlertConfig
-from alerts.mail import Email, address
+from alerts.mail import Email
+from core import formatting
 from core.settings import Settings
 
 # The customers' countries: how their letters write numbers and dates.
@@ -139,17 +140,26 @@ def letter(
 def emails(
     snapshot: data.Snapshot, config: AlertConfig, already_sent: set[str], sender: Sender
 ) -> tuple[list[Email], list[str]]:
-    """(emails, warnings). A customer gets an email when at least one of its items reached a level
-    not sent before; the email lists every item at a level, so the customer sees the full picture."""
+    """(emails, skipped). A customer gets an email when at least one of its items reached a level
+    not sent before; the email lists every item at a level, so the customer sees the full picture.
+    A customer whose billing_email is not exactly one address (alerts/recipients) is skipped with
+    one line saying why; the other customers' letters still go."""
     items = due_items(snapshot, config)
     new = items.filter(~pl.col("key").is_in(list(already_sent)))
     countries = dict(snapshot.frame(COUNTRIES).iter_rows()) if new.height else {}
-    out, warnings = [], []
+    out, skipped = [], []
     for customer_id in new["customer_id"].unique(maintain_order=True).to_list():
         listed = items.filter(pl.col("customer_id") == customer_id).sort("due_date", "invoice_id")
         first = listed.row(0, named=True)
-        if not first["billing_email"]:
-            warnings.append(f"dunning: customer {customer_id} has no billing_email; {listed.height} items not reminded")
+        try:
+            to = recipients.one(first["billing_email"])
+        except recipients.BadAddress as bad:
+            what = f"{formatting.count(listed.height, 'item')} not reminded"
+            skipped.append(
+                recipients.report(
+                    f"dunning: customer {customer_id!r}", "billing_email", first["billing_email"], str(bad), what
+                )
+            )
             continue
         locale = letter_locale(first["language"], countries.get(customer_id), sender.default_locale)
         template = template_for(customer_id, locale, config)
@@ -158,10 +168,10 @@ def emails(
         out.append(
             Email(
                 key="|".join(keys),
-                to=(address(first["customer_name"], first["billing_email"]),),
+                to=(recipients.header(first["customer_name"], to),),
                 subject=subject,
                 html=html,
                 text=text,
             )
         )
-    return out, warnings
+    return out, skipped

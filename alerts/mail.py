@@ -80,11 +80,28 @@ def address(name: str, email_address: str) -> str:
     return formataddr((_one_line(name), email_address))
 
 
-def send(messages: list[EmailMessage], smtp: SmtpSettings, on_sent: Callable[[EmailMessage], None]) -> None:
-    """Send over one SMTP session, calling `on_sent` after each message the server accepted.
+# What the server says about one message (a recipient or its content refused): the session
+# goes on with the next message when the caller takes these (`on_refused`).
+_REFUSALS = (
+    smtplib.SMTPRecipientsRefused,
+    smtplib.SMTPSenderRefused,
+    smtplib.SMTPDataError,
+    smtplib.SMTPNotSupportedError,
+)
 
-    Any failure (server down, login refused, a rejected recipient) raises SmtpError naming the
-    server (never the password); messages not yet accepted were not sent and are not recorded.
+
+def send(
+    messages: list[EmailMessage],
+    smtp: SmtpSettings,
+    on_sent: Callable[[EmailMessage], None],
+    on_refused: Callable[[EmailMessage, str], None] | None = None,
+) -> None:
+    """Send over one SMTP session, calling `on_sent` after each message the server accepted, and
+    `on_refused` (when given) with the reason for each message the server refused: one bad
+    recipient never stops the other messages.
+
+    Any other failure (server down, login refused, the session dropped) raises SmtpError naming
+    the server (never the password); messages not yet accepted were not sent and are not recorded.
     """
     try:
         with smtplib.SMTP(smtp.host, smtp.port, timeout=smtp.timeout) as client:
@@ -93,7 +110,13 @@ def send(messages: list[EmailMessage], smtp: SmtpSettings, on_sent: Callable[[Em
             if smtp.user:
                 client.login(smtp.user, smtp.password or "")
             for message in messages:
-                client.send_message(message)
+                try:
+                    client.send_message(message)
+                except _REFUSALS as refusal:
+                    if on_refused is None:
+                        raise
+                    on_refused(message, f"{type(refusal).__name__}: {refusal}")
+                    continue
                 on_sent(message)
     except (OSError, smtplib.SMTPException) as error:
         raise SmtpError(f"SMTP server {smtp.host}:{smtp.port}: {type(error).__name__}: {error}") from error

@@ -8,6 +8,7 @@ Figures are written by core/formatting through the filters `money`, `number`, `d
 (e.g. `{{ item.open_balance|money(item.currency, 2, locale) }}`): templates format, never compute.
 """
 
+import re
 from functools import cache
 from pathlib import Path
 
@@ -17,6 +18,8 @@ import jinja2
 from core import formatting
 
 TEMPLATES = Path(__file__).parent / "templates"
+# What a subject line cannot hold: line breaks and other control characters (a header injection).
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 # Never fetch a stylesheet over the network while rendering: every style is in the templates.
 _INLINER = css_inline.CSSInliner(keep_at_rules=True, load_remote_stylesheets=False)
@@ -56,4 +59,4 @@ def subject(name: str, **context: object) -> str:
     """The one-line subject in `<name>.subject`, a text template (so it can say "1 invoice" or
     "3 invoices" in its own language); line breaks are folded, a header cannot hold them."""
     rendered = _environment(False).get_template(f"{name}.subject").render(**context)
-    return " ".join(rendered.split())
+    return " ".join(_CONTROL.sub(" ", rendered).split())

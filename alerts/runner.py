@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from email.message import EmailMessage
 from pathlib import Path
 
-from alerts import cfo_digest, collector_report, data, dunning, mail, sendlog, thresholds, writeback
+from alerts import cfo_digest, collector_report, data, dunning, mail, recipients, sendlog, thresholds, writeback
 from alerts.config import AlertConfig, load
 from core.kpi_definitions import targets as kpi_targets
 from core.settings import Settings
@@ -22,6 +22,17 @@ class Outcome:
     already_sent: int = 0
     previews: list[Path] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    # Emails not sent, one line each naming whom and why: a bad address or header in the data
+    # (skipped until the data is fixed) or a message the server refused (tried again next run).
+    # One of them never stops the others: sent + already_sent + skipped + refused = what was due.
+    skipped: list[str] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        return (
+            f"{self.kind}: {self.sent} sent, {self.already_sent} already sent before, "
+            f"{len(self.skipped)} skipped, {len(self.refused)} refused by the server"
+        )
 
 
 def smtp_settings(settings: Settings) -> mail.SmtpSettings:
@@ -35,8 +46,16 @@ def smtp_settings(settings: Settings) -> mail.SmtpSettings:
     )
 
 
-def _recipients(value: str | None) -> tuple[str, ...]:
-    return tuple(x.strip() for x in (value or "").split(",") if x.strip())
+def _recipients(value: str | None, setting: str, outcome: Outcome) -> tuple[str, ...]:
+    """The good addresses of a comma-separated setting; a bad one is reported and left out."""
+    good = []
+    for part in (value or "").split(","):
+        if part.strip():
+            try:
+                good.append(recipients.one(part))
+            except recipients.BadAddress as bad:
+                outcome.warnings.append(recipients.report(setting, "address", part.strip(), str(bad), "left out"))
+    return tuple(good)
 
 
 def _keys(email: mail.Email) -> list[str]:
@@ -45,27 +64,28 @@ def _keys(email: mail.Email) -> list[str]:
 
 def _collector_reports(snapshot: data.Snapshot, config: AlertConfig, settings: Settings, outcome: Outcome):
     return collector_report.emails(
-        snapshot, config, settings.dashboard_url, settings.reporting_currency, settings.collector_daily_items
+        snapshot,
+        config,
+        settings.dashboard_url,
+        settings.reporting_currency,
+        settings.collector_daily_items,
+        skipped=outcome.skipped,
     )
 
 
 def _cfo_digest(snapshot: data.Snapshot, config: AlertConfig, settings: Settings, outcome: Outcome):
-    recipients = _recipients(settings.cfo_emails)
-    if not recipients:
+    to = _recipients(settings.cfo_emails, "O2C_CFO_EMAILS", outcome)
+    if not to:
         outcome.warnings.append("cfo_digest: no recipients (set O2C_CFO_EMAILS)")
         return []
-    return [
-        cfo_digest.email(
-            snapshot, recipients, settings.dashboard_url, settings.reporting_currency, kpi_targets(settings)
-        )
-    ]
+    return [cfo_digest.email(snapshot, to, settings.dashboard_url, settings.reporting_currency, kpi_targets(settings))]
 
 
 def _dunning(snapshot: data.Snapshot, config: AlertConfig, settings: Settings, outcome: Outcome):
     keys = dunning.due_items(snapshot, config)["key"].to_list()
     sender = dunning.Sender.from_settings(settings)
-    emails, warnings = dunning.emails(snapshot, config, sendlog.already_sent(settings.ops(), keys), sender)
-    outcome.warnings += warnings
+    emails, skipped = dunning.emails(snapshot, config, sendlog.already_sent(settings.ops(), keys), sender)
+    outcome.skipped += skipped
     return emails
 
 
@@ -73,13 +93,13 @@ def _threshold_alerts(snapshot: data.Snapshot, config: AlertConfig, settings: Se
     alerts = thresholds.evaluate(snapshot, config)
     done = sendlog.already_sent(settings.ops(), [a.key for a in alerts])
     new = [a for a in alerts if a.key not in done]
-    recipients = _recipients(settings.alert_emails)
     if not new:
         return []
-    if not recipients:
+    to = _recipients(settings.alert_emails, "O2C_ALERT_EMAILS", outcome)
+    if not to:
         outcome.warnings.append(f"threshold_alerts: {len(new)} alerts but no recipients (set O2C_ALERT_EMAILS)")
         return []
-    return [thresholds.email(new, snapshot, recipients, settings.dashboard_url)]
+    return [thresholds.email(new, snapshot, to, settings.dashboard_url)]
 
 
 # The emails of each kind (in KINDS' order), composed from the snapshot.
@@ -100,8 +120,10 @@ def _emails(kind: str, snapshot: data.Snapshot, config: AlertConfig, settings: S
 def run(kind: str, settings: Settings, *, preview: bool = False, config: AlertConfig | None = None) -> Outcome:
     """Send (or, with `preview`, render to the outbox) what `kind` has to say now.
 
-    Raises mail.SmtpError when the server cannot be reached or refuses a message; every message
-    accepted before that is in the send log, the rest go out on the next run.
+    Raises mail.SmtpError when the server cannot be reached or drops the session; every message
+    accepted before that is in the send log, the rest go out on the next run. A message that
+    cannot be built (a header from the data) or that the server refuses is counted in the
+    outcome with its reason, and the others still go.
     """
     outcome = Outcome(kind)
     snapshot = data.snapshot(settings.serving)
@@ -111,7 +133,12 @@ def run(kind: str, settings: Settings, *, preview: bool = False, config: AlertCo
     done = sendlog.already_sent(ops, [k for e in emails for k in _keys(e)])
     fresh = [e for e in emails if not set(_keys(e)) <= done]
     outcome.already_sent = len(emails) - len(fresh)
-    messages = [(mail.build(e, settings.mail_from), e) for e in fresh]
+    messages = []
+    for email in fresh:
+        try:
+            messages.append((mail.build(email, settings.mail_from), email))
+        except ValueError as bad:  # the email policy refuses a header with a line break
+            outcome.skipped.append(f"{kind}: {email.key.split('|')[0]!r} to {', '.join(email.to)!r} not built: {bad}")
     if preview:
         outcome.previews = mail.write_outbox([m for m, _ in messages], settings.outbox / kind)
         return outcome
@@ -122,16 +149,25 @@ def run(kind: str, settings: Settings, *, preview: bool = False, config: AlertCo
         sendlog.record(ops, _keys(email), kind, ", ".join(email.to), email.subject)
         outcome.sent += 1
 
+    def refused(message: EmailMessage, reason: str) -> None:
+        outcome.refused.append(f"{kind}: {message['X-O2C-Key']!r} to {message['To']!r} refused: {reason}")
+
     if messages:
-        mail.send([m for m, _ in messages], smtp_settings(settings), on_sent=sent)
+        mail.send([m for m, _ in messages], smtp_settings(settings), on_sent=sent, on_refused=refused)
     if kind == "threshold_alerts" and fresh and settings.alert_webhook_url is not None:
         _post_webhook(settings.alert_webhook_url.get_secret_value(), fresh[0], snapshot)
     return outcome
 
 
 def _post_webhook(url: str, email: mail.Email, snapshot: data.Snapshot) -> None:
+    # JSON-encoded data; the texts a chat tool shows are escaped for it (thresholds.chat_text).
     body = json.dumps(
-        {"as_of": str(snapshot.as_of), "subject": email.subject, "alerts": _keys(email), "text": email.text}
+        {
+            "as_of": str(snapshot.as_of),
+            "subject": thresholds.chat_text(email.subject),
+            "alerts": _keys(email),
+            "text": thresholds.chat_text(email.text),
+        }
     )
     request = urllib.request.Request(
         url, data=body.encode(), headers={"Content-Type": "application/json"}, method="POST"

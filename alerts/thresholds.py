@@ -1,6 +1,7 @@
 """Threshold alerts: DSO above target, customers over their credit limit, large invoices gone past
 due, failed data checks. Each alert has a key, so it is sent once, not on every run."""
 
+import re
 from dataclasses import dataclass
 
 import polars as pl
@@ -37,7 +38,7 @@ def evaluate(snapshot: data.Snapshot, config: AlertConfig) -> list[Alert]:
             Alert(
                 f"alert/credit_limit/{row['customer_id']}/{snapshot.as_of:%Y-%m}",
                 "credit_limit",
-                f"{row['customer_name']} ({row['customer_id']}) is over its credit limit: exposure "
+                f"{_one_line(row['customer_name'])} ({row['customer_id']}) is over its credit limit: exposure "
                 f"{row['exposure']:,.2f} {row['currency']} against {row['credit_limit']:,.2f} "
                 f"({row['credit_utilisation_pct']:.0f} %).",
             )
@@ -50,7 +51,7 @@ def evaluate(snapshot: data.Snapshot, config: AlertConfig) -> list[Alert]:
             Alert(
                 f"alert/large_past_due/{row['invoice_id']}",
                 "large_invoice_past_due",
-                f"Invoice {row['invoice_number']} of {row['customer_name']}, {row['open_balance']:,.2f} "
+                f"Invoice {row['invoice_number']} of {_one_line(row['customer_name'])}, {row['open_balance']:,.2f} "
                 f"{row['currency']}, is {row['days_past_due']} days past due.",
             )
         )
@@ -65,6 +66,24 @@ def evaluate(snapshot: data.Snapshot, config: AlertConfig) -> list[Alert]:
                 )
             )
     return alerts
+
+
+# Control characters other than the line break: a chat tool or a terminal may act on them.
+_CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def _one_line(name: object) -> str:
+    """A name from the data inside an alert's one-line message: a line break in it cannot start
+    a line that looks like another alert."""
+    return " ".join(_CONTROL.sub(" ", str(name)).split())
+
+
+def chat_text(text: str) -> str:
+    """Text for a chat webhook: & < > as the entities Slack (and Mattermost) require, so that a
+    customer name like `<!channel>` or `<http://evil|Pay here>` shows as typed and never mentions
+    anyone or becomes a link; control and direction-changing characters dropped."""
+    cleaned = _CONTROL.sub("", text)
+    return cleaned.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def email(alerts: list[Alert], snapshot: data.Snapshot, recipients: tuple[str, ...], dashboard_url: str) -> Email:

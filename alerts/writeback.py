@@ -13,6 +13,7 @@ import sqlalchemy as sa
 
 from alerts import data
 from alerts.config import AlertConfig
+from core import formatting
 
 TABLE = "o2c_credit_hold_recommendations"
 CANDIDATES = """
@@ -105,5 +106,6 @@ def write_erp(url: str, frame: pl.DataFrame, as_of: dt.date) -> dict[str, int]:
 def write_csv(folder: Path, frame: pl.DataFrame, as_of: dt.date) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"credit_hold_recommendations_{as_of}.csv"
-    frame.filter("recommend_hold").write_csv(path)
+    # customer names are data: a formula-like one is quoted (core/formatting.spreadsheet_safe)
+    formatting.spreadsheet_safe(frame.filter("recommend_hold")).write_csv(path)
     return path

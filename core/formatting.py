@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import re
 from decimal import Decimal
 from functools import cache
 
+import polars as pl
 from babel import Locale, numbers
 from babel.dates import format_date
 
@@ -268,3 +270,31 @@ def aging_colours(labels_in_order: list[str]) -> dict[str, str]:
     """Each aging bucket's colour, given the buckets from current to oldest (their `order` in
     the marts), so that the oldest is always the darkest red whatever the buckets are called."""
     return dict(zip(labels_in_order, severity_colours(len(labels_in_order)), strict=True))
+
+
+# ---- Cells of files people open in a spreadsheet ------------------------------------------
+
+# What makes Excel, LibreOffice or Sheets read a cell as a formula (OWASP "CSV injection"): = + - @
+# and a leading tab or carriage return, and the full-width forms some of them also accept.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+
+
+def spreadsheet_text(value: str | None) -> str | None:
+    """A text cell as a spreadsheet must receive it: one starting with a formula character gets a
+    leading single quote, so it shows as the text it is and is never run ("=HYPERLINK(…)" →
+    "'=HYPERLINK(…)"). The one home of the rule: every CSV and Excel file o2c writes goes through
+    it (spreadsheet_safe)."""
+    if value and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def spreadsheet_safe(frame: pl.DataFrame) -> pl.DataFrame:
+    """`frame` with every text cell made safe (spreadsheet_text). Only text columns: a negative
+    amount typed as a number (-12.50) is a number, stays one and stays summable."""
+    pattern = "^[" + "".join(re.escape(c) for c in FORMULA_STARTS) + "]"
+    text_columns = [name for name, dtype in frame.schema.items() if dtype == pl.String]
+    return frame.with_columns(
+        pl.when(pl.col(name).str.contains(pattern)).then(pl.lit("'") + pl.col(name)).otherwise(pl.col(name)).alias(name)
+        for name in text_columns
+    )

@@ -4,6 +4,7 @@ and the "Not available" notes for what a company's data does not have."""
 import datetime as dt
 import io
 import json
+import re
 from decimal import Decimal
 
 import duckdb
@@ -82,6 +83,52 @@ def available() -> dict[str, int]:
 def text(value: object) -> str:
     """An optional attribute for display: "(none)" where the data has no value."""
     return "(none)" if value is None else str(value)
+
+
+# The ASCII punctuation that starts a construct of Streamlit's markdown: links and images `[ ] !`,
+# emphasis `* _ ~`, code, headings and lists `# + - .`, quotes and HTML `< >`, entities `&`, tables
+# `|`, LaTeX `$`, colour and icon directives `:red[…]`. CommonMark takes any of them literally after
+# a backslash. Brackets `( )` mean nothing without a `]` before them and stay as they are.
+_MARKDOWN_PUNCTUATION = re.compile(r"([\\`*_{}\[\]<>#+\-.!|~$:@&])")
+# Line and paragraph breaks and other control characters: a second line could start a heading.
+_BREAKS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
+# Streamlit's markdown (remark-gfm) turns `http://…`, `www.…` and `a@b.c` into links after the
+# escapes are read, and `:smile:` into emoji: an invisible WORD JOINER after every `:` and `@` and
+# after `www` keeps them text. It shows nothing and never breaks the line.
+WORD_JOINER = "\u2060"
+_WWW = re.compile(r"(www)(?=\.)", re.IGNORECASE)
+
+
+def _escaped(match: re.Match[str]) -> str:
+    character = match.group(1)
+    return "\\" + character + (WORD_JOINER if character in ":@" else "")
+
+
+def plain(value: object) -> str:
+    """Text from the data (a customer name, a payer, a note, an id typed in a URL) for a place that
+    renders markdown (st.markdown, caption, subheader, info, warning, error, success, progress
+    texts): shown literally, on one line, never as a link, an image, emphasis or HTML. "(none)"
+    where there is no value."""
+    flat = _BREAKS.sub(" ", text(value)).strip()
+    return _MARKDOWN_PUNCTUATION.sub(_escaped, _WWW.sub(r"\1" + WORD_JOINER, flat))
+
+
+def chart_text(frame: pl.DataFrame, *columns: str) -> pl.DataFrame:
+    """Text columns from the data for Plotly labels and hover texts, which understand a few HTML
+    tags (<a href>, <b>, <br>): & < > as entities, so a name shows as written and links nowhere."""
+    return frame.with_columns(
+        pl.col(column)
+        .str.replace_all("&", "&amp;", literal=True)
+        .str.replace_all("<", "&lt;", literal=True)
+        .str.replace_all(">", "&gt;", literal=True)
+        for column in columns
+    )
+
+
+def csv_bytes(frame: pl.DataFrame) -> bytes:
+    """A table as a CSV download: text cells that a spreadsheet would run as a formula are
+    quoted (core/formatting.spreadsheet_safe); numbers stay numbers."""
+    return formatting.spreadsheet_safe(frame).write_csv().encode()
 
 
 def currency() -> str:
@@ -224,14 +271,15 @@ EXCEL_FORMATS = {"%,.2f": "#,##0.00", "%,.1f": "#,##0.0", "%,d": "#,##0", "%d": 
 def excel(frame: pl.DataFrame) -> bytes:
     """The table as an .xlsx workbook, with the same human headers and decimals as on the page.
 
-    Every text cell is written as text: a value starting with = + - @ (a customer name, a
-    remittance note) is never a formula, and no text becomes a link."""
+    Every text cell is written as text, and one starting with = + - @ or a tab (a customer name, a
+    remittance note) carries the leading quote of core/formatting.spreadsheet_safe, as in the
+    CSV downloads and email attachments: never a formula, and no text becomes a link."""
     from xlsxwriter import Workbook
 
     buffer = io.BytesIO()
     # Excel has no time zones and no 128-bit decimals: amounts as numbers (exact to the cent),
     # times as the UTC clock time.
-    cleaned = frame.with_columns(
+    cleaned = formatting.spreadsheet_safe(frame).with_columns(
         pl.col(pl.Decimal).cast(pl.Float64),
         pl.col(pl.Datetime("us", "*"), pl.Datetime("ns", "*"), pl.Datetime("ms", "*"))
         .dt.convert_time_zone("UTC")

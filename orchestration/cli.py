@@ -408,12 +408,12 @@ def _run_alerts(kinds: list[str] | None, preview: bool) -> None:
             console.print(f"[red]{kind}: not sent[/red] — {error}. Nothing unsent was recorded; run again to send it.")
             failed = True
             continue
-        for warning in outcome.warnings:
-            console.print(f"[yellow]{warning}[/yellow]")
+        for warning in outcome.warnings + outcome.skipped + outcome.refused:
+            console.print(warning, style="yellow", markup=False, highlight=False)  # data: never markup
         if preview:
             console.print(f"{kind}: {len(outcome.previews)} rendered to {s.outbox / kind} (not sent)")
         else:
-            console.print(f"{kind}: {outcome.sent} sent, {outcome.already_sent} already sent before")
+            console.print(outcome.summary(), markup=False, highlight=False)
     if failed:
         raise typer.Exit(1)
 

@@ -138,13 +138,13 @@ selection = ui.table(by_customer, on_select="rerun", selection_mode="single-row"
 chosen = selection.selection.rows if selection else []
 if chosen:
     customer = by_customer.row(chosen[0], named=True)
-    st.markdown(f"**Invoices of {customer['customer_name']}** as of {as_of}")
+    st.markdown(f"**Invoices of {ui.plain(customer['customer_name'])}** as of {as_of}")
     ui.table(db.query("aging_items", {**filters, "customer_id": customer["customer_id"]}))
 
 st.download_button(
     "Download the open items (CSV)",
     # Only when clicked: every open item under the filters, which can be large.
-    lambda: db.query("aging_items", {**filters, "customer_id": None}).write_csv(),
+    lambda: ui.csv_bytes(db.query("aging_items", {**filters, "customer_id": None})),
     file_name=f"ar_aging_{as_of}.csv",
     mime="text/csv",
 )

@@ -144,5 +144,5 @@ selection = ui.table(by_customer, on_select="rerun", selection_mode="single-row"
 chosen = selection.selection.rows if selection else []
 if chosen:
     customer = by_customer.row(chosen[0], named=True)
-    st.markdown(f"**{ui.text(customer['customer_name'])}** ({customer['customer_id']})")
+    st.markdown(f"**{ui.plain(customer['customer_name'])}** ({ui.plain(customer['customer_id'])})")
     show(bridge(customer["customer_id"]), "customer")

@@ -34,12 +34,12 @@ if customer_id is None:
 st.query_params["customer"] = customer_id
 profile = db.query("customer", {"customer_id": customer_id}).row(0, named=True)
 
-st.subheader(profile["customer_name"])
+st.subheader(ui.plain(profile["customer_name"]))  # data, never markdown
 since = profile["first_order_date"] or profile["customer_since_date"]
 # Optional attributes appear only where the data has them.
 st.caption(
     " · ".join(
-        part
+        ui.plain(part)
         for part in (
             profile["segment"],
             profile["region"],

@@ -41,7 +41,7 @@ with left:
     else:
         figure = px.scatter(
             # the legend says what the colour means, not true and false
-            customers.drop_nulls("credit_limit").with_columns(
+            ui.chart_text(customers.drop_nulls("credit_limit"), "customer_name").with_columns(
                 pl.when(pl.col("is_over_credit_limit"))
                 .then(pl.lit("over limit"))
                 .otherwise(pl.lit("within limit"))
@@ -68,7 +68,7 @@ with right:
         ui.not_available("clv")
     else:
         figure = px.scatter(
-            ui.worded(customers.drop_nulls("predicted_revenue_12m_rc"), "segment"),
+            ui.chart_text(ui.worded(customers.drop_nulls("predicted_revenue_12m_rc"), "segment"), "customer_name"),
             x="probability_alive",
             y="predicted_revenue_12m_rc",
             # Coloured by segment only where customers have one.

@@ -28,14 +28,14 @@ def save(action: ops_store.ManualApplication, what: str) -> None:
             raise ValueError(refused)
         saved_id = ops_store.record_manual_application(ops_url, action)
     except ValueError as problem:
-        st.error(f"Not saved: {problem}.")
+        st.error(f"Not saved: {ui.plain(problem)}.")
     else:
         st.session_state["unapplied_saved"] = f"Saved: {what} ({saved_id}). It takes effect on the next run."
         st.rerun()
 
 
 if saved := st.session_state.pop("unapplied_saved", None):
-    st.success(saved)
+    st.success(ui.plain(saved))
 as_of = meta["as_of_date"]
 
 have = ui.available()
@@ -76,7 +76,7 @@ wanted = st.text_input("Find a receipt by payment id", value=st.query_params.get
 if receipt is None and wanted.strip():
     found = db.query("payment_for_application", {"payment_id": wanted.strip()})
     if found.is_empty():
-        st.warning(f"No receipt {wanted.strip()!r} in this build (refunds cannot be applied).")
+        st.warning(f"No receipt {ui.plain(repr(wanted.strip()))} in this build (refunds cannot be applied).")
     else:
         receipt = found.row(0, named=True)
 if receipt is None and not receipts.is_empty():
@@ -84,12 +84,12 @@ if receipt is None and not receipts.is_empty():
 
 if receipt is not None:
     payment_id = receipt["payment_id"]
-    st.subheader(f"{payment_id} · {receipt['customer_or_payer'] or 'unknown payer'}")
+    st.subheader(f"{ui.plain(payment_id)} · {ui.plain(receipt['customer_or_payer'] or 'unknown payer')}")
     in_receipt_currency = partial(formatting.money, currency=receipt["currency"], decimals=2)
     st.caption(
         f"{receipt['payment_date']} · {in_receipt_currency(receipt['amount'])} received, "
         f"{in_receipt_currency(receipt['unapplied_amount'])} unapplied · "
-        f"remittance: {receipt['remittance_info'] or '(none)'}"
+        f"remittance: {ui.plain(receipt['remittance_info'])}"
     )
     suggestions = db.query("unapplied_suggestions", {"payment_id": payment_id})
     st.markdown("**Suggested matches**")

@@ -22,7 +22,7 @@ st.title("Collections worklist")
 ui.freshness(meta)
 ops_url = get_settings().ops()
 if saved := st.session_state.pop("worklist_saved", None):
-    st.success(saved)  # from the run that saved it, which rerun to show the action in the list
+    st.success(ui.plain(saved))  # from the run that saved it, which rerun to show the action in the list
 
 have = ui.available()
 if have["invoices"] == 0:
@@ -38,7 +38,7 @@ if not names:
 collector_id = st.selectbox("Collector", list(names), format_func=lambda c: names[c])
 
 worklist = db.query("worklist_items", {"collector_id": collector_id})
-if ui.empty(worklist, f"{names[collector_id]}: nothing overdue or due this week"):
+if ui.empty(worklist, f"{ui.plain(names[collector_id])}: nothing overdue or due this week"):
     st.stop()
 customer_ids = worklist["customer_id"].unique().to_list()
 logged = ops_store.actions(ops_url, customer_ids)
@@ -74,7 +74,7 @@ st.progress(
 if broken.height:
     st.warning(
         "Broken promises: "
-        + ", ".join(broken["invoice_id"].to_list()[:10])
+        + ", ".join(ui.plain(i) for i in broken["invoice_id"].to_list()[:10])
         + " — the promised date has passed and the item is still open."
     )
 
@@ -118,7 +118,7 @@ row = selection.selection.rows[0] if selection and selection.selection.rows else
 item = (worklist if show_all else today_items).row(row, named=True)
 
 who = viewer()
-st.subheader(f"Log an action on {item['invoice_id']} · {item['customer_name']}")
+st.subheader(f"Log an action on {ui.plain(item['invoice_id'])} · {ui.plain(item['customer_name'])}")
 if not who.may_act:
     st.info(f"Read-only: your role ({who.role}) records no actions.")
 else:
@@ -151,7 +151,7 @@ else:
                 raise ValueError(refused)
             action_id = ops_store.record(ops_url, action)
         except ValueError as problem:
-            st.error(f"Not saved: {problem}.")
+            st.error(f"Not saved: {ui.plain(problem)}.")
         else:
             st.session_state["worklist_saved"] = (
                 f"Saved {action_type.replace('_', ' ')} on {item['invoice_id']} ({action_id})."

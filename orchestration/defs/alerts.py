@@ -30,9 +30,9 @@ def _send(context: OpExecutionContext, kind: str) -> None:
         outcome = runner.run(kind, get_settings())
     except SmtpError as error:
         raise Failure(description=f"{kind}: {error}. Nothing unsent was recorded; the next run sends it.") from error
-    for warning in outcome.warnings:
+    for warning in outcome.warnings + outcome.skipped + outcome.refused:
         context.log.warning(warning)
-    context.log.info(f"{kind}: {outcome.sent} sent, {outcome.already_sent} already sent before")
+    context.log.info(outcome.summary())
 
 
 @op
