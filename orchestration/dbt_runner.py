@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +18,9 @@ DBT_PROJECT = REPO_ROOT / "dbt_project"
 MANIFEST = DBT_PROJECT / "target" / "manifest.json"
 # What MetricFlow reads (`o2c metrics`): the semantic models and metrics, written by the same parse.
 SEMANTIC_MANIFEST = DBT_PROJECT / "target" / "semantic_manifest.json"
-# dbt installed beside this Python, whether or not the environment is activated.
-DBT_EXECUTABLE = Path(sys.executable).parent / "dbt"
+# dbt installed beside this Python, whether or not the environment is activated, started through
+# `o2c-dbt` (orchestration/dbt_guard.py) so that it dies with the process that started it.
+DBT_EXECUTABLE = Path(sys.executable).parent / "o2c-dbt"
 # The dbt models that score the Python forecasts (dbt_project/models/forecasts/): they read the
 # forecasts' tables (dbt sources), so they are built after forecasting, never in the first dbt step.
 FORECAST_SCORING = "source:forecasts+"
@@ -125,6 +128,34 @@ def parse_manifest() -> dict[str, Any]:
         os.replace(Path(work) / "target" / "semantic_manifest.json", SEMANTIC_MANIFEST)
         os.replace(parsed, MANIFEST)
     return manifest
+
+
+# What dbt_project/target/ keeps between runs: the parsed project the Dagster definitions, the
+# metrics and `make docs` read. Everything else there is one run's output: dagster-dbt writes each
+# dbt invocation into a folder of its own (compiled SQL, run_results.json, its log: about 10 MB a
+# run), `o2c build` writes compiled/ and run/, a killed parse leaves its .parse-* folder.
+TARGET_KEEPS = frozenset({"manifest.json", "semantic_manifest.json"})
+# A parse in progress elsewhere (`dagster dev` reloading its code) is younger than this.
+PARSE_LEFTOVER_SECONDS = 3600
+
+
+def clean_target(keep: frozenset[str] = TARGET_KEEPS) -> list[Path]:
+    """Remove what earlier runs left in dbt_project/target/; the removed paths. Called under the
+    warehouse lock, when no other run's dbt can be writing there."""
+    removed = []
+    if not MANIFEST.parent.is_dir():
+        return removed
+    for path in MANIFEST.parent.iterdir():
+        if path.name in keep:
+            continue
+        if path.name.startswith(".parse-") and time.time() - path.stat().st_mtime < PARSE_LEFTOVER_SECONDS:
+            continue  # maybe a parse running now in another process
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+        removed.append(path)
+    return removed
 
 
 if __name__ == "__main__":
