@@ -249,12 +249,12 @@ def run(
     full_refresh: Annotated[bool, typer.Option("--full-refresh", help="Rebuild incremental dbt models.")] = False,
 ) -> None:
     """Run the whole pipeline (ingest → dbt build with its checks → publish) in this process."""
-    from orchestration.dbt_runner import prepare_manifest_if_stale
-    from orchestration.resources import ensure_dagster_home
-
     s = get_settings()
     command = f"o2c run{' --select ' + select if select else ''}{' --full-refresh' if full_refresh else ''}"
-    with writing_warehouse(command):
+    with writing_warehouse(command):  # first: a busy warehouse is said at once, before the slow imports
+        from orchestration.dbt_runner import prepare_manifest_if_stale
+        from orchestration.resources import ensure_dagster_home
+
         ensure_dagster_home(s)
         prepare_manifest_if_stale()  # the graph follows the dbt models as they are now
         _run(s, select, full_refresh)
@@ -265,12 +265,12 @@ def rebuild() -> None:
     """Recover from a corrupt warehouse: move it aside (kept, named with the time), rebuild it from
     the sources (every row read again, every dbt model fully refreshed) and publish. The serving
     file stays served until the new one replaces it."""
-    from orchestration.dbt_runner import prepare_manifest_if_stale
-    from orchestration.rebuild import move_aside
-    from orchestration.resources import ensure_dagster_home
-
     s = get_settings()
     with writing_warehouse("o2c rebuild"):
+        from orchestration.dbt_runner import prepare_manifest_if_stale
+        from orchestration.rebuild import move_aside
+        from orchestration.resources import ensure_dagster_home
+
         for old, kept in move_aside(s):
             console.print(f"Moved {old} aside to {kept}")
         ensure_dagster_home(s)

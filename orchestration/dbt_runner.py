@@ -130,31 +130,39 @@ def parse_manifest() -> dict[str, Any]:
     return manifest
 
 
-# What dbt_project/target/ keeps between runs: the parsed project the Dagster definitions, the
-# metrics and `make docs` read. Everything else there is one run's output: dagster-dbt writes each
-# dbt invocation into a folder of its own (compiled SQL, run_results.json, its log: about 10 MB a
-# run), `o2c build` writes compiled/ and run/, a killed parse leaves its .parse-* folder.
+def run_output_dir(data_dir: Path) -> Path:
+    """Where the pipeline's dbt steps write their output (compiled SQL, run_results.json, dbt's
+    log: about 10 MB a run), one folder per invocation: under the data directory, whose warehouse
+    lock the run holds, so cleaning it never touches another installation's running dbt."""
+    return data_dir.absolute() / "dbt_runs"
+
+
+# What dbt_project/target/ keeps: the parsed project that the Dagster definitions, the metrics
+# and `make docs` read. Anything else there is older runs' output (dagster-dbt's per-invocation
+# folders before they moved to run_output_dir, `o2c build`'s compiled/ and run/) or a killed
+# parse's .parse-* folder; it is removed once it is older than this, as another installation
+# sharing the project (or a parse in progress) may still be writing a young one.
 TARGET_KEEPS = frozenset({"manifest.json", "semantic_manifest.json"})
-# A parse in progress elsewhere (`dagster dev` reloading its code) is younger than this.
-PARSE_LEFTOVER_SECONDS = 3600
+LEFTOVER_SECONDS = 3600
 
 
-def clean_target(keep: frozenset[str] = TARGET_KEEPS) -> list[Path]:
-    """Remove what earlier runs left in dbt_project/target/; the removed paths. Called under the
-    warehouse lock, when no other run's dbt can be writing there."""
+def clean_run_output(data_dir: Path) -> list[Path]:
+    """Remove what earlier runs' dbt left: all of run_output_dir (call it holding the warehouse
+    lock) and old leftovers in dbt_project/target/; the removed paths."""
     removed = []
-    if not MANIFEST.parent.is_dir():
-        return removed
-    for path in MANIFEST.parent.iterdir():
-        if path.name in keep:
-            continue
-        if path.name.startswith(".parse-") and time.time() - path.stat().st_mtime < PARSE_LEFTOVER_SECONDS:
-            continue  # maybe a parse running now in another process
-        if path.is_dir() and not path.is_symlink():
-            shutil.rmtree(path, ignore_errors=True)
-        else:
-            path.unlink(missing_ok=True)
-        removed.append(path)
+    output = run_output_dir(data_dir)
+    if output.is_dir():
+        removed += list(output.iterdir())
+        shutil.rmtree(output, ignore_errors=True)
+    if MANIFEST.parent.is_dir():
+        for path in MANIFEST.parent.iterdir():
+            if path.name in TARGET_KEEPS or time.time() - path.lstat().st_mtime < LEFTOVER_SECONDS:
+                continue
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+            removed.append(path)
     return removed
 
 

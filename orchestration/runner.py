@@ -157,9 +157,9 @@ def prepare_run(settings: Settings) -> None:
     per-run output in dbt_project/target/, files of failed publishes), and a warehouse that is not
     a database stops the run at once with one line naming it (CorruptDatabase), instead of every
     step failing on it."""
-    from orchestration.dbt_runner import clean_target
+    from orchestration.dbt_runner import clean_run_output
 
-    clean_target()
+    clean_run_output(settings.data_dir)
     for path in serving.leftovers(settings.serving):
         path.unlink(missing_ok=True)
     if settings.warehouse.exists():
