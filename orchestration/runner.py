@@ -78,6 +78,11 @@ def failure_reason(step: str, message: str) -> str:
     dbt_failures = sorted(set(_DBT_FAILURE.findall(message)))
     if dbt_failures:
         return f"{step}: dbt failed on {', '.join(dbt_failures)}"
+    return f"{step}: {cause_line(message)}"
+
+
+def cause_line(message: str) -> str:
+    """An error chain's messages (error_messages) in one line that names the cause."""
     lines = [line.strip() for line in message.splitlines() if line.strip()]
     # "Exceeded max_retries of 3" (a retried step) names no cause: the next message in the chain does.
     first = next((line for line in lines if not _WRAPPERS.match(line)), "failed")
@@ -89,7 +94,7 @@ def failure_reason(step: str, message: str) -> str:
         first = in_plain_words(first)
         if cause not in first:  # a driver's words deeper in the chain, under a line that does not name it
             first = cause
-    return f"{step}: {first[:500]}"
+    return first[:500]
 
 
 def _process_alive(pid: int) -> bool:

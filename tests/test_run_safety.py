@@ -10,7 +10,6 @@ import queue
 import random
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -129,6 +128,22 @@ def test_a_dagster_run_holds_the_warehouse_lock_from_first_step_to_last(
         found = HELD_BY.search(failure)
         assert found is not None and int(found[1]) == holder.pid, failure
         assert busy.get_step_success_events() == []  # no step ran
+        # The run-failure notice (email, webhook) says the same line, not "an exception was thrown".
+        from dagster import build_run_status_sensor_context
+
+        from orchestration.defs.automation import failed_run
+
+        notice = failed_run(
+            build_run_status_sensor_context(
+                sensor_name="run_failure_notice",
+                dagster_instance=instance,
+                dagster_run=busy.dagster_run,
+                dagster_event=busy.get_run_failure_event(),
+            ).for_run_failure()
+        )
+        assert notice.step is None and notice.error == failure.strip().removeprefix(
+            "orchestration.warehouse_lock.WarehouseBusy: "
+        )
 
         holder.kill()
         holder.wait()
