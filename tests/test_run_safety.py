@@ -364,3 +364,27 @@ def test_a_corrupt_warehouse_is_named_then_rebuilt_and_a_killed_rebuild_takes_it
     assert_same(tables, good_tables)  # the same sources give the same marts
     assert not leftover.exists()
     assert {p.name.rsplit("-", 1)[1] for p in (world / "dbt_runs").iterdir()} == {build[:8]}
+
+
+@pytest.mark.check
+def test_a_run_clears_what_earlier_runs_dbt_left_and_nothing_it_needs(tmp_path: Path) -> None:
+    from orchestration.dbt_runner import LEFTOVER_SECONDS, MANIFEST, clean_run_output, run_output_dir
+
+    data = tmp_path / "data"
+    killed = run_output_dir(data) / "o2c_dbt_assets-1a2b3c4d"
+    (killed / "compiled").mkdir(parents=True)
+    (killed / "run_results.json").write_text("{}")
+    target = MANIFEST.parent  # shared by every installation of this project: only old leftovers go
+    old, young = target / f".parse-{os.getpid()}-old", target / f".parse-{os.getpid()}-young"
+    for folder in (old, young):
+        (folder / "target").mkdir(parents=True)
+    hours_ago = time.time() - LEFTOVER_SECONDS - 3600
+    os.utime(old, (hours_ago, hours_ago))
+    try:
+        removed = clean_run_output(data)
+        assert {killed, old} <= set(removed) and young not in removed
+        assert not run_output_dir(data).exists() and not old.exists() and young.exists()
+        assert MANIFEST.exists() and (target / "semantic_manifest.json").exists()
+    finally:
+        shutil.rmtree(old, ignore_errors=True)
+        shutil.rmtree(young, ignore_errors=True)
