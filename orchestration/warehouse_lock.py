@@ -22,7 +22,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 # How often a waiting process tries again, and tells that it still waits.
@@ -34,13 +33,7 @@ class WarehouseBusy(RuntimeError):
     """Another process held the warehouse for longer than we were allowed to wait."""
 
 
-@dataclass
-class _Held:
-    fd: int
-    depth: int
-
-
-_held: dict[Path, _Held] = {}  # the locks this process holds, by lock file
+_held: set[Path] = set()  # the lock files this process holds
 _guard = threading.Lock()
 
 
@@ -76,15 +69,9 @@ def warehouse_lock(
     the holder."""
     path = lock_path(warehouse)
     with _guard:
-        held = _held.get(path)
-        if held is not None:
-            held.depth += 1
-    if held is not None:
-        try:
-            yield
-        finally:
-            with _guard:
-                held.depth -= 1
+        again = path in _held
+    if again:  # this process holds it already (the outer block releases it)
+        yield
         return
     path.parent.mkdir(parents=True, exist_ok=True)
     # Opened without truncating: the holder's line must survive a waiter's open.
@@ -96,12 +83,12 @@ def warehouse_lock(
         os.ftruncate(fd, 0)
         os.pwrite(fd, json.dumps(info).encode(), 0)
         with _guard:
-            _held[path] = _Held(fd, 1)
+            _held.add(path)
         try:
             yield
         finally:
             with _guard:
-                del _held[path]
+                _held.discard(path)
             os.ftruncate(fd, 0)  # nobody holds it; the next holder writes its own line
     finally:
         os.close(fd)  # releases the flock
