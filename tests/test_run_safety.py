@@ -348,7 +348,10 @@ def test_a_corrupt_warehouse_is_named_then_rebuilt_and_a_killed_rebuild_takes_it
     process, lines = _start(world, "rebuild")
     _wait_for(lines, process, "started o2c_dbt_assets")
     deadline = time.monotonic() + 120
-    while not (dbt := _dbt_processes(warehouse)) and time.monotonic() < deadline:
+    while time.monotonic() < deadline:
+        dbt = _dbt_processes(warehouse)
+        if dbt and list((world / "dbt_runs").glob("o2c_dbt_assets-*/dbt.log")):
+            break  # dbt is building: it has started its log
         time.sleep(0.2)
     assert dbt, "no dbt process of the rebuild found"
     process.kill()  # the o2c process only, not its process group
@@ -358,7 +361,7 @@ def test_a_corrupt_warehouse_is_named_then_rebuilt_and_a_killed_rebuild_takes_it
         time.sleep(0.1)
     assert _dbt_processes(warehouse) == set()
     assert serving_tables(serving)[0] == good_build  # still served
-    assert (world / "dbt_runs").is_dir()  # the killed dbt's output, for the next run to clear
+    killed_output = list((world / "dbt_runs").iterdir())  # the killed dbt's, for the next run to clear
     leftover = serving.with_name(".serving.duckdb.killed.building")
     leftover.write_bytes(b"half a file")
 
@@ -370,6 +373,7 @@ def test_a_corrupt_warehouse_is_named_then_rebuilt_and_a_killed_rebuild_takes_it
     assert build != good_build
     assert_same(tables, good_tables)  # the same sources give the same marts
     assert not leftover.exists()
+    assert killed_output and not any(p.exists() for p in killed_output)
     assert {p.name.rsplit("-", 1)[1] for p in (world / "dbt_runs").iterdir()} == {build[:8]}
 
 
