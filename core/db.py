@@ -1,4 +1,4 @@
-"""Generic DuckDB helpers every stage uses: open a file, cap memory, read a query into Polars,
+"""Generic DuckDB helpers every stage uses: open a file (naming a corrupt one), cap memory, read a query into Polars,
 ask whether a table exists."""
 
 from __future__ import annotations
@@ -12,9 +12,24 @@ import duckdb
 import polars as pl
 
 
-def connect(path: Path) -> duckdb.DuckDBPyConnection:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return duckdb.connect(str(path))
+class CorruptDatabase(RuntimeError):
+    """A DuckDB file that is not a database (overwritten, truncated by a failing disk): no retry
+    helps; `o2c rebuild` moves it aside and rebuilds the warehouse from the sources."""
+
+
+def connect(path: Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """The DuckDB file at `path` (made, with its folder, when missing and not read-only); a file
+    that is not a database raises CorruptDatabase naming it."""
+    if not read_only:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        return duckdb.connect(str(path), read_only=read_only)
+    except duckdb.IOException as error:
+        if "not a valid DuckDB database file" not in str(error):
+            raise
+        raise CorruptDatabase(
+            f"corrupt database file at {path}: `o2c rebuild` moves it aside and rebuilds it from the sources"
+        ) from error
 
 
 # A DuckDB memory size such as 8GB or 512MiB (settings validate with it too).

@@ -75,6 +75,12 @@ class Settings(BaseSettings):
     source_freshness_hours: int = Field(
         30, ge=1, description="A source not loaded for this long fails its freshness check."
     )
+    lock_wait_seconds: int = Field(
+        600,
+        ge=0,
+        description="A run, load or rebuild that finds the warehouse in use by another waits this long for it, "
+        "then stops with a message naming the holder (0: stop at once).",
+    )
     collector_daily_items: int = Field(
         25,
         ge=1,

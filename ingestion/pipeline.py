@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import shutil
+import sqlite3
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +28,7 @@ os.environ.setdefault("NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID", "true")
 import dlt
 
 from core import db
+from core.errors import in_plain_words
 from ingestion import sources, warehouse
 from ingestion.conform import (
     LINEAGE,
@@ -363,6 +365,8 @@ def connect_sql(source: str, url: str) -> sa.Engine:
     parsed = sa.engine.make_url(url)
     if _missing_sqlite_file(url):
         raise SourceUnavailable(f"{source}: {setting} points at {_describe_url(parsed)}, which does not exist")
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        _check_sqlite_file(source, setting, Path(parsed.database))
     engine = sa.create_engine(url)
     try:
         with engine.connect():
@@ -371,9 +375,22 @@ def connect_sql(source: str, url: str) -> sa.Engine:
         engine.dispose()
         reason = next((line.strip() for line in str(error).splitlines() if line.strip()), type(error).__name__)
         raise SourceUnavailable(
-            f"{source}: cannot connect to {_describe_url(parsed)} ({setting}): {reason[:200]}"
+            f"{source}: cannot connect to {_describe_url(parsed)} ({setting}): {in_plain_words(reason)[:200]}"
         ) from error
     return engine
+
+
+def _check_sqlite_file(source: str, setting: str, path: Path) -> None:
+    """A SQLite source opened read-only (mode=ro never creates a file, whatever the path) and its
+    header read: a file that is not a database fails here, once, not on every retry of the load."""
+    try:
+        con = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True)
+        try:
+            con.execute("select count(*) from sqlite_master").fetchall()
+        finally:
+            con.close()
+    except sqlite3.DatabaseError as error:
+        raise SourceUnavailable(f"{source}: corrupt database file at {path} ({setting}): {error}") from error
 
 
 def check_contract_dir(config: IngestConfig) -> Path:

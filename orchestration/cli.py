@@ -6,6 +6,7 @@ import contextlib
 import datetime as dt
 import sys
 import traceback
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
@@ -14,7 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from core.settings import SettingsError, get_settings, hide_password
+from core.settings import Settings, SettingsError, get_settings, hide_password
 
 if TYPE_CHECKING:
     from orchestration.runner import RunSummary, StepResult
@@ -70,6 +71,30 @@ def fail(message: str, code: int = 1) -> NoReturn:
     """End the command with one line on stderr (passwords hidden) and exit `code`."""
     print(f"error: {hide_password(message)}", file=sys.stderr)
     raise typer.Exit(code)
+
+
+# Exit code of a command that found the warehouse in use: "try again later" (sysexits EX_TEMPFAIL).
+BUSY = 75
+
+
+@contextlib.contextmanager
+def writing_warehouse(command: str) -> Iterator[None]:
+    """Hold the warehouse lock (orchestration/warehouse_lock.py) while a command writes it: one
+    writer at a time, across processes. Busy: wait up to O2C_LOCK_WAIT_SECONDS, saying who holds
+    it, then end with one line naming the holder and exit BUSY."""
+    from orchestration.warehouse_lock import WarehouseBusy, warehouse_lock
+
+    s = get_settings()
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(warehouse_lock(s.warehouse, command, s.lock_wait_seconds, on_wait=_say_waiting))
+        except WarehouseBusy as error:
+            fail(str(error), code=BUSY)
+        yield
+
+
+def _say_waiting(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
 
 
 def one_line(error: BaseException) -> str:
@@ -153,7 +178,8 @@ def ingest(
 
     s = get_settings()
     try:
-        reports = run_ingest(_ingest_config(), source)
+        with writing_warehouse("o2c ingest"):
+            reports = run_ingest(_ingest_config(), source)
     except (ValueError, FileNotFoundError, SourceUnavailable) as error:
         if options.debug:
             traceback.print_exc()
@@ -209,7 +235,8 @@ def build(
 
     s = get_settings()
     args = ["build", *(["--select", select] if select else []), *(["--full-refresh"] if full_refresh else [])]
-    result = run_dbt(args, s.warehouse)
+    with writing_warehouse("o2c build"):
+        result = run_dbt(args, s.warehouse)
     if result.returncode != 0:
         console.print(f"[red]dbt build failed[/red] on {s.warehouse}")
         raise typer.Exit(result.returncode)
@@ -222,31 +249,61 @@ def run(
     full_refresh: Annotated[bool, typer.Option("--full-refresh", help="Rebuild incremental dbt models.")] = False,
 ) -> None:
     """Run the whole pipeline (ingest → dbt build with its checks → publish) in this process."""
-    from orchestration.dbt_runner import prepare_manifest_if_stale
-    from orchestration.resources import ensure_dagster_home
+    s = get_settings()
+    command = f"o2c run{' --select ' + select if select else ''}{' --full-refresh' if full_refresh else ''}"
+    with writing_warehouse(command):  # first: a busy warehouse is said at once, before the slow imports
+        from orchestration.dbt_runner import prepare_manifest_if_stale
+        from orchestration.resources import ensure_dagster_home
+
+        ensure_dagster_home(s)
+        prepare_manifest_if_stale()  # the graph follows the dbt models as they are now
+        _run(s, select, full_refresh)
+
+
+@app.command()
+def rebuild() -> None:
+    """Recover from a corrupt warehouse: move it aside (kept, named with the time), rebuild it from
+    the sources (every row read again, every dbt model fully refreshed) and publish. The serving
+    file stays served until the new one replaces it."""
+    s = get_settings()
+    with writing_warehouse("o2c rebuild"):
+        from orchestration.dbt_runner import prepare_manifest_if_stale
+        from orchestration.rebuild import move_aside
+        from orchestration.resources import ensure_dagster_home
+
+        for old, kept in move_aside(s):
+            console.print(f"Moved {old} aside to {kept}")
+        ensure_dagster_home(s)
+        prepare_manifest_if_stale()
+        _run(s, None, full_refresh=True)
+
+
+def _run(s: Settings, select: str | None, full_refresh: bool) -> None:
+    """The pipeline, under the warehouse lock, and its summary (`o2c run`, `o2c rebuild`)."""
+    from core.db import CorruptDatabase
     from orchestration.runner import run_pipeline
 
-    s = get_settings()
-    ensure_dagster_home(s)
-    prepare_manifest_if_stale()  # the graph follows the dbt models as they are now
     console.print(f"Running the pipeline on {s.warehouse} ...")
     # Without --debug, what Dagster and dbt write themselves (dbt's log lines, Dagster's warnings)
     # goes to a log file, and the terminal shows one line per finished step.
     log_path = s.data_dir / "logs" / "last_run.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     progress = Console(file=sys.stdout, soft_wrap=True)
-    with contextlib.ExitStack() as stack:
-        if not options.debug:
-            log = stack.enter_context(log_path.open("w"))
-            stack.enter_context(contextlib.redirect_stdout(log))
-            stack.enter_context(contextlib.redirect_stderr(log))
-        summary = run_pipeline(
-            s,
-            select=select,
-            full_refresh=full_refresh,
-            on_step=lambda step: _print_step(progress, step),
-            on_start=lambda step: progress.print(f"  [dim]  started {step}[/dim]"),
-        )
+    try:
+        with contextlib.ExitStack() as stack:
+            if not options.debug:
+                log = stack.enter_context(log_path.open("w"))
+                stack.enter_context(contextlib.redirect_stdout(log))
+                stack.enter_context(contextlib.redirect_stderr(log))
+            summary = run_pipeline(
+                s,
+                select=select,
+                full_refresh=full_refresh,
+                on_step=lambda step: _print_step(progress, step),
+                on_start=lambda step: progress.print(f"  [dim]  started {step}[/dim]"),
+            )
+    except CorruptDatabase as error:  # named before any step ran; the serving file stays
+        fail(str(error))
     console.print(run_table(summary))
     if not options.debug:
         console.print(f"dbt's and Dagster's own output: {log_path}")
@@ -318,15 +375,16 @@ def check(
         raise typer.Exit(1)
     chosen = source or configured_sources(_ingest_config())
     run_id = f"cli-{new_load_id()}"
-    results = (
-        []
-        if marts_only
-        else suites.check_warehouse(
-            s.warehouse, chosen, source_entities, run_id=run_id, full=full, docs_dir=s.quality_dir
+    with writing_warehouse("o2c check"):  # the results are recorded in the warehouse
+        results = (
+            []
+            if marts_only
+            else suites.check_warehouse(
+                s.warehouse, chosen, source_entities, run_id=run_id, full=full, docs_dir=s.quality_dir
+            )
         )
-    )
-    if marts or marts_only:
-        results += _mart_tests(s.warehouse, run_id)
+        if marts or marts_only:
+            results += _mart_tests(s.warehouse, run_id)
     table = Table("source", "entity", "expectation", "column", "severity", "result", "unexpected", "sample")
     for r in sorted(results, key=lambda r: (r.success, r.severity != dq.ERROR, r.source, r.entity)):
         result = (
@@ -524,6 +582,15 @@ def forecast() -> None:
     The same steps the build runs after dbt, then the dbt models that score past forecasts against
     the actuals; writes forecasts.* in the warehouse, which the next `o2c run` publishes.
     """
+    s = get_settings()
+    if not s.warehouse.exists():
+        console.print(f"No warehouse at {s.warehouse} yet: run `o2c run` first.")
+        raise typer.Exit(1)
+    with writing_warehouse("o2c forecast"):
+        _forecast(s)
+
+
+def _forecast(s: Settings) -> None:
     import time
 
     import duckdb
@@ -531,10 +598,6 @@ def forecast() -> None:
     from core.db import memory_limited
     from forecasting import run
 
-    s = get_settings()
-    if not s.warehouse.exists():
-        console.print(f"No warehouse at {s.warehouse} yet: run `o2c run` first.")
-        raise typer.Exit(1)
     con = duckdb.connect(str(s.warehouse))
     try:
         with memory_limited(con, s.duckdb_memory_limit):
@@ -559,15 +622,24 @@ def backtest() -> None:
 
     Writes forecasts.backtest_* in the warehouse; the next `o2c run` publishes them.
     """
+    s = get_settings()
+    if not s.warehouse.exists():
+        console.print(f"No warehouse at {s.warehouse} yet: run `o2c run` first.")
+        raise typer.Exit(1)
+    with writing_warehouse("o2c backtest"):
+        rows = _backtest(s)
+    table = Table("evaluation", "method", "metric", "value", "origins", title="Backtest (pooled over origins)")
+    for evaluation, method, metric, value, n_origins in rows:
+        table.add_row(evaluation, method, metric, f"{value:,.2f}", str(n_origins))
+    console.print(table)
+
+
+def _backtest(s: Settings) -> list[tuple]:
     import duckdb
 
     from core.db import memory_limited
     from forecasting import run
 
-    s = get_settings()
-    if not s.warehouse.exists():
-        console.print(f"No warehouse at {s.warehouse} yet: run `o2c run` first.")
-        raise typer.Exit(1)
     con = duckdb.connect(str(s.warehouse))
     try:
         with memory_limited(con, s.duckdb_memory_limit):
@@ -577,10 +649,7 @@ def backtest() -> None:
         ).fetchall()
     finally:
         con.close()
-    table = Table("evaluation", "method", "metric", "value", "origins", title="Backtest (pooled over origins)")
-    for evaluation, method, metric, value, n_origins in rows:
-        table.add_row(evaluation, method, metric, f"{value:,.2f}", str(n_origins))
-    console.print(table)
+    return rows
 
 
 @app.command()

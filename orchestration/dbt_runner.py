@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +18,9 @@ DBT_PROJECT = REPO_ROOT / "dbt_project"
 MANIFEST = DBT_PROJECT / "target" / "manifest.json"
 # What MetricFlow reads (`o2c metrics`): the semantic models and metrics, written by the same parse.
 SEMANTIC_MANIFEST = DBT_PROJECT / "target" / "semantic_manifest.json"
-# dbt installed beside this Python, whether or not the environment is activated.
-DBT_EXECUTABLE = Path(sys.executable).parent / "dbt"
+# dbt installed beside this Python, whether or not the environment is activated, started through
+# `o2c-dbt` (orchestration/dbt_guard.py) so that it dies with the process that started it.
+DBT_EXECUTABLE = Path(sys.executable).parent / "o2c-dbt"
 # The dbt models that score the Python forecasts (dbt_project/models/forecasts/): they read the
 # forecasts' tables (dbt sources), so they are built after forecasting, never in the first dbt step.
 FORECAST_SCORING = "source:forecasts+"
@@ -125,6 +128,42 @@ def parse_manifest() -> dict[str, Any]:
         os.replace(Path(work) / "target" / "semantic_manifest.json", SEMANTIC_MANIFEST)
         os.replace(parsed, MANIFEST)
     return manifest
+
+
+def run_output_dir(data_dir: Path) -> Path:
+    """Where the pipeline's dbt steps write their output (compiled SQL, run_results.json, dbt's
+    log: about 10 MB a run), one folder per invocation: under the data directory, whose warehouse
+    lock the run holds, so cleaning it never touches another installation's running dbt."""
+    return data_dir.absolute() / "dbt_runs"
+
+
+# What dbt_project/target/ keeps: the parsed project that the Dagster definitions, the metrics
+# and `make docs` read. Anything else there is older runs' output (dagster-dbt's per-invocation
+# folders before they moved to run_output_dir, `o2c build`'s compiled/ and run/) or a killed
+# parse's .parse-* folder; it is removed once it is older than this, as another installation
+# sharing the project (or a parse in progress) may still be writing a young one.
+TARGET_KEEPS = frozenset({"manifest.json", "semantic_manifest.json"})
+LEFTOVER_SECONDS = 3600
+
+
+def clean_run_output(data_dir: Path) -> list[Path]:
+    """Remove what earlier runs' dbt left: all of run_output_dir (call it holding the warehouse
+    lock) and old leftovers in dbt_project/target/; the removed paths."""
+    removed = []
+    output = run_output_dir(data_dir)
+    if output.is_dir():
+        removed += list(output.iterdir())
+        shutil.rmtree(output, ignore_errors=True)
+    if MANIFEST.parent.is_dir():
+        for path in MANIFEST.parent.iterdir():
+            if path.name in TARGET_KEEPS or time.time() - path.lstat().st_mtime < LEFTOVER_SECONDS:
+                continue
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
 
 
 if __name__ == "__main__":

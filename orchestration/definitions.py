@@ -24,7 +24,7 @@ def defs() -> Definitions:
         prepare_manifest()
 
     from core.settings import get_settings
-    from orchestration.defs import alerts, automation, forecasting, publish, quality, sources, transform
+    from orchestration.defs import alerts, automation, execution, forecasting, publish, quality, sources, transform
 
     # Only what Dagster fixes when it loads (schedule times); no shape.
     settings = get_settings()
@@ -39,4 +39,5 @@ def defs() -> Definitions:
         automation.schedule_defs(settings),
         alerts.defs,
         alerts.schedule_defs(settings),
+        execution.defs,
     )

@@ -11,7 +11,11 @@ from dataclasses import dataclass, field
 
 from dagster import AssetCheckSeverity, AssetSelection, DagsterEventType, DagsterInstance, DagsterRunStatus, RunsFilter
 
+from core import db
+from core.errors import in_plain_words, plain_cause
 from core.settings import Settings
+from orchestration import serving
+from orchestration.warehouse_lock import warehouse_lock
 from quality import freshness
 
 
@@ -41,7 +45,10 @@ class RunSummary:
     failures: list[str] = field(default_factory=list)  # readable reasons, one per failed step
 
 
-_EXCEPTION_NAME = re.compile(r"^[\w.]*(?:Failure|SourceUnavailable): ")
+# "dagster._core.definitions.events.Failure: ", "duckdb.IOException: ", "FileNotFoundError: ".
+_EXCEPTION_NAME = re.compile(r"^(?:(?:[a-z_]\w*\.)+[A-Z]\w*|[A-Z]\w*(?:Error|Exception|Failure|Unavailable)): ")
+# Lines that wrap an error without saying what it was: its cause, further down the chain, does.
+_WRAPPERS = re.compile(r"^(?:Exceeded max_retries of \d+|Error occurred while executing )")
 _DBT_FAILURE = re.compile(r"(?:Failure|Error) in (?:test|unit_test|model|snapshot|seed) ([\w.]+)")
 
 
@@ -65,14 +72,29 @@ def error_messages(error) -> str:
 
 def failure_reason(step: str, message: str) -> str:
     """One line for a failed step: the dbt models that failed, or the error's first line without
-    the exception's class name ("raw_erp: erp: O2C_ERP_URL points at ...")."""
+    the exception's class name ("raw_erp: erp: O2C_ERP_URL points at ..."), past the lines that
+    name no cause ("Exceeded max_retries of 3"), with a driver's words put plainly (core.errors:
+    "raw_erp: corrupt database file at /data/warehouse.duckdb")."""
     dbt_failures = sorted(set(_DBT_FAILURE.findall(message)))
     if dbt_failures:
         return f"{step}: dbt failed on {', '.join(dbt_failures)}"
-    first = next((line.strip() for line in message.splitlines() if line.strip()), "failed")
+    return f"{step}: {cause_line(message)}"
+
+
+def cause_line(message: str) -> str:
+    """An error chain's messages (error_messages) in one line that names the cause."""
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    # "Exceeded max_retries of 3" (a retried step) names no cause: the next message in the chain does.
+    first = next((line for line in lines if not _WRAPPERS.match(line)), "failed")
     # "dagster._core.definitions.events.Failure: erp: …" says nothing the reader needs.
     first = _EXCEPTION_NAME.sub("", first, count=1)
-    return f"{step}: {first[:500]}"
+    found = plain_cause(message)
+    if found is not None:
+        cause, _ = found
+        first = in_plain_words(first)
+        if cause not in first:  # a driver's words deeper in the chain, under a line that does not name it
+            first = cause
+    return first[:500]
 
 
 def _process_alive(pid: int) -> bool:
@@ -135,6 +157,20 @@ class _Progress:
                 self.on_step(result)
 
 
+def prepare_run(settings: Settings) -> None:
+    """Before a run, under the warehouse lock: what earlier runs left behind is removed (dbt's
+    per-run output in dbt_project/target/, files of failed publishes), and a warehouse that is not
+    a database stops the run at once with one line naming it (CorruptDatabase), instead of every
+    step failing on it."""
+    from orchestration.dbt_runner import clean_run_output
+
+    clean_run_output(settings.data_dir)
+    for path in serving.leftovers(settings.serving):
+        path.unlink(missing_ok=True)
+    if settings.warehouse.exists():
+        db.connect(settings.warehouse).close()
+
+
 def run_pipeline(
     settings: Settings,
     select: str | None = None,
@@ -142,9 +178,26 @@ def run_pipeline(
     on_step: Callable[[StepResult], None] | None = None,
     on_start: Callable[[str], None] | None = None,
     log_level: str = "INFO",
+    on_wait: Callable[[str], None] | None = None,
 ) -> RunSummary:
-    """The pipeline in this process. `on_start` hears of each step as it starts, `on_step` as it
-    finishes (the CLI's progress); `log_level` is Dagster's own console log (CRITICAL silences it)."""
+    """The pipeline in this process, holding the warehouse lock (waiting for it up to
+    O2C_LOCK_WAIT_SECONDS, telling `on_wait`; then WarehouseBusy). `on_start` hears of each step
+    as it starts, `on_step` as it finishes (the CLI's progress); `log_level` is Dagster's own
+    console log (CRITICAL silences it)."""
+    command = f"o2c run{' --select ' + select if select else ''}{' --full-refresh' if full_refresh else ''}"
+    with warehouse_lock(settings.warehouse, command, settings.lock_wait_seconds, on_wait):
+        prepare_run(settings)
+        return _run_pipeline(settings, select, full_refresh, on_step, on_start, log_level)
+
+
+def _run_pipeline(
+    settings: Settings,
+    select: str | None,
+    full_refresh: bool,
+    on_step: Callable[[StepResult], None] | None,
+    on_start: Callable[[str], None] | None,
+    log_level: str,
+) -> RunSummary:
     from orchestration.definitions import defs as load_definitions
     from orchestration.defs.transform import o2c_dbt_assets
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -91,11 +92,46 @@ def _copy_comments(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> N
         con.execute(f'comment on column "{schema}"."{table}"."{column}" is {_quoted(comment)}')
 
 
+class NoSpace(RuntimeError):
+    """Not enough free disk to build the new serving file beside the old one."""
+
+
+# The new file is built beside the old one, which stays served until the swap: it needs as much
+# again as the last one took (or the warehouse, before a first publish), with a margin for growth.
+SPACE_MARGIN = 1.25
+SPACE_FLOOR_BYTES = 64 * 1024**2
+
+
+def needed_bytes(warehouse: Path, serving: Path) -> int:
+    basis = serving.stat().st_size if serving.exists() else warehouse.stat().st_size
+    return int(basis * SPACE_MARGIN) + SPACE_FLOOR_BYTES
+
+
+def leftovers(serving: Path) -> list[Path]:
+    """Files of publishes that failed or were killed: `.serving.duckdb.<build>.building` (and
+    its .wal)."""
+    return sorted(serving.parent.glob(f".{serving.name}.*.building*"))
+
+
+def check_free_space(warehouse: Path, serving: Path) -> None:
+    needed = needed_bytes(warehouse, serving)
+    free = shutil.disk_usage(serving.parent).free
+    if free < needed:
+        raise NoSpace(
+            f"not enough free disk to publish {serving}: needs {needed:,} bytes, {free:,} free "
+            f"under {serving.parent}; the previous serving file stays"
+        )
+
+
 def publish(warehouse: Path, serving: Path, build_id: str, checks: list[dict[str, object]]) -> Published:
-    """Copy the marts of `warehouse` into a new file and swap it over `serving`."""
+    """Copy the marts of `warehouse` into a new file and swap it over `serving`. Files that earlier
+    failed publishes left are removed first (publishes run one at a time, under the warehouse
+    lock), then the free disk is checked."""
     serving.parent.mkdir(parents=True, exist_ok=True)
+    for path in leftovers(serving):
+        path.unlink(missing_ok=True)
+    check_free_space(warehouse, serving)
     building = serving.with_name(f".{serving.name}.{build_id}.building")
-    building.unlink(missing_ok=True)
     con = duckdb.connect(str(building))
     try:
         con.execute("attach ? as warehouse (read_only)", [str(warehouse)])
@@ -124,8 +160,12 @@ def publish(warehouse: Path, serving: Path, build_id: str, checks: list[dict[str
             ],
         )
         con.execute("checkpoint")
-    finally:
+    except BaseException:
         con.close()
+        for path in (building, building.with_name(building.name + ".wal")):
+            path.unlink(missing_ok=True)  # a disk that filled up gets its space back at once
+        raise
+    con.close()
     # Readers opening the path now get the new file; open connections keep the old one.
     os.replace(building, serving)
     return Published(serving, build_id, tables)

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from orchestration.cli import app
 
 runner = CliRunner()
-COMMANDS = ["simulate", "ingest", "build", "run", "check", "ui", "status", "contract", "doctor"]
+COMMANDS = ["simulate", "ingest", "build", "run", "rebuild", "check", "ui", "status", "contract", "doctor"]
 
 
 @pytest.mark.parametrize("command", [[], *[[c] for c in COMMANDS]])

@@ -120,6 +120,16 @@ def test_definitions_hold_the_whole_asset_graph(tmp_path: Path, monkeypatch: pyt
     # Every step that writes the warehouse is in the single-writer pool.
     pools = {a.op.pool for a in defs.assets if hasattr(a, "op") and a.op.pool}
     assert pools == {"warehouse"}
+    # Every run that writes the warehouse holds its lock from first step to last (a Dagster run in
+    # one process inside it); the alert jobs, which read the serving file only, do not wait for it.
+    from dagster import in_process_executor
+
+    from orchestration.defs.execution import warehouse_executor
+
+    for name in ("full_build", "ingest_only", "dbt_only", "publish_only", "source_freshness_checks"):
+        assert defs.resolve_job_def(name).executor_def is warehouse_executor, name
+    for name in ("collector_reports", "cfo_digest", "dunning", "after_publish"):
+        assert defs.resolve_job_def(name).executor_def is in_process_executor, name
 
 
 def _files(root: Path) -> dict[str, tuple[int, int]]:

@@ -22,6 +22,7 @@ import pytest
 
 from tests.conftest import END, o2c
 from tests.test_orchestration import _start, assert_same, serving_tables
+from tests.test_run_safety import dbt_processes
 
 
 @pytest.fixture
@@ -51,8 +52,14 @@ def test_a_run_killed_during_dbt_leaves_the_last_good_serving_file(world: Path) 
         pytest.fail("the dbt step never started")
     time.sleep(1.0)  # well inside dbt's models now
     assert process.poll() is None, "the run finished before it could be killed"
-    os.killpg(process.pid, signal.SIGKILL)  # the run and its dbt subprocess
+    warehouse = world / "warehouse" / "warehouse.duckdb"
+    assert dbt_processes(warehouse), "no dbt process of the run found"
+    os.kill(process.pid, signal.SIGKILL)  # the o2c process only (no handler runs), not its group
     process.wait(timeout=30)
+    deadline = time.monotonic() + 10
+    while dbt_processes(warehouse) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert dbt_processes(warehouse) == set(), "dbt outlived its run"  # o2c-dbt: it dies with its parent
     build, tables = serving_tables(serving)  # still opens, read-only
     assert build == good_build
     assert_same(tables, good_tables)

@@ -14,6 +14,7 @@ from dagster import (
     ScheduleDefinition,
     SensorEvaluationContext,
     asset_sensor,
+    in_process_executor,
     job,
     op,
 )
@@ -60,22 +61,27 @@ def write_credit_holds(context: OpExecutionContext) -> None:
     context.log.info(f"credit-hold recommendations: {runner.write_back(get_settings())}")
 
 
-@job(description="Each collector's exceptions, one email each.")
+# The alert jobs read the serving file and the ops store, never the warehouse: they run without
+# the warehouse lock (orchestration/defs/execution.py), beside a build.
+@job(executor_def=in_process_executor, description="Each collector's exceptions, one email each.")
 def collector_reports():
     send_collector_reports()
 
 
-@job(description="The weekly CFO digest.")
+@job(executor_def=in_process_executor, description="The weekly CFO digest.")
 def cfo_digest():
     send_cfo_digest()
 
 
-@job(description="Dunning reminders at the configured levels.")
+@job(executor_def=in_process_executor, description="Dunning reminders at the configured levels.")
 def dunning():
     send_dunning()
 
 
-@job(description="Threshold alerts and the credit-hold write-back, after each published build.")
+@job(
+    executor_def=in_process_executor,
+    description="Threshold alerts and the credit-hold write-back, after each published build.",
+)
 def after_publish():
     send_threshold_alerts()
     write_credit_holds()

@@ -80,7 +80,7 @@ class FailedRun:
 
 
 def failed_run(context: RunFailureSensorContext) -> FailedRun:
-    from orchestration.runner import error_messages, failure_reason
+    from orchestration.runner import cause_line, error_messages, failure_reason
 
     run = context.dagster_run
     failures = context.get_step_failure_events()
@@ -89,6 +89,10 @@ def failed_run(context: RunFailureSensorContext) -> FailedRun:
         # "raw_erp: erp: cannot connect to ...": the same line `o2c run` prints
         error = failure_reason(first.step_key, error_messages(first.event_specific_data.error))
         return FailedRun(run.job_name, run.run_id, first.step_key, error)
+    # Failed before any step: the warehouse busy or corrupt (orchestration/defs/execution.py).
+    error = getattr(context.failure_event.event_specific_data, "error", None)
+    if error is not None:
+        return FailedRun(run.job_name, run.run_id, None, cause_line(error_messages(error)))
     message = context.failure_event.message or "failed"
     return FailedRun(run.job_name, run.run_id, None, message.splitlines()[0])
 

@@ -89,7 +89,7 @@ def raw_source_assets(source: str) -> AssetsDefinition:
             return
         try:
             prepared = pipeline.prepare(source, config, load_id=context.run_id)
-        except pipeline.SourceUnavailable as error:  # a missing path or host: retrying will not help
+        except (pipeline.SourceUnavailable, db.CorruptDatabase) as error:  # retrying will not help
             raise Failure(description=str(error), allow_retries=False) from error
         dlt_pipeline = pipeline.dlt_pipeline_for(source, config)
         results = {b.entity.name: b.result for b in prepared.batches}

@@ -9,7 +9,7 @@ from dagster import AssetExecutionContext, AssetSpec, Config, Definitions
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject, dbt_assets
 
 from core.settings import get_settings
-from orchestration.dbt_runner import DBT_EXECUTABLE, DBT_PROJECT, FORECAST_SCORING, dbt_environment
+from orchestration.dbt_runner import DBT_EXECUTABLE, DBT_PROJECT, FORECAST_SCORING, dbt_environment, run_output_dir
 from orchestration.resources import WAREHOUSE_POOL
 from quality.dbt_results import record_dbt_results
 
@@ -69,8 +69,10 @@ def _build(context: AssetExecutionContext, dbt: DbtCliResource, args: list[str])
     # dbt's profile and vars read O2C_WAREHOUSE_PATH and co. from the environment, which dbt
     # inherits from this process: set from the settings as they are now, for this call only.
     settings = get_settings()
+    # Its output under the data directory, removed by the next run (orchestration.runner.prepare_run).
+    target = run_output_dir(settings.data_dir) / f"{context.op_execution_context.op.name}-{context.run_id[:8]}"
     with _environment(dbt_environment(settings.warehouse)):
-        invocation = dbt.cli(args, context=context)
+        invocation = dbt.cli(args, context=context, target_path=target)
         try:
             yield from invocation.stream()
         finally:

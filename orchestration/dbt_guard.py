@@ -1,0 +1,40 @@
+"""`o2c-dbt`: dbt, started so that it dies with the process that started it.
+
+Every dbt process o2c starts (dagster-dbt's `dbt build`, `dbt parse`, `o2c build`) goes through
+this small program: it asks Linux to kill it when its parent dies (prctl PR_SET_PDEATHSIG), then
+becomes dbt (exec, same process). Without it a killed `o2c run` (kill -9, an OOM kill, a stopped
+Dagster run worker) left `dbt build` running on, writing the warehouse that the next run opens.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import sys
+from pathlib import Path
+
+PR_SET_PDEATHSIG = 1
+# dbt beside this Python, as orchestration.dbt_runner finds it.
+DBT = Path(sys.executable).parent / "dbt"
+
+
+def die_with_parent() -> None:
+    """SIGKILL this process when its parent ends. Linux only; elsewhere a no-op."""
+    if not sys.platform.startswith("linux"):
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+
+
+def main() -> None:
+    parent = os.getppid()
+    die_with_parent()
+    if os.getppid() != parent:  # the parent died before the request took effect
+        sys.exit(1)
+    os.execv(DBT, [str(DBT), *sys.argv[1:]])  # the death signal stays set across exec
+
+
+if __name__ == "__main__":
+    main()
