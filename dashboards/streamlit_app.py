@@ -1,4 +1,7 @@
-"""o2c dashboards: `streamlit run dashboards/streamlit_app.py` (or `make demo`).
+"""o2c dashboards: `o2c dashboard` (or `make demo`).
+
+Nobody sees a page before signing in (dashboards/auth.py); the navigation holds only the pages the
+signed-in role may open (core/access.py): the audit page for those who read the audit trail.
 
 Every page reads the published serving file read-only (dashboards/db.py); the worklist writes
 collectors' actions, and the unapplied-cash page manual cash applications, to the ops store (core/ops_store.py), never to the warehouse.
@@ -14,7 +17,12 @@ if str(ROOT) not in sys.path:
 
 import streamlit as st  # noqa: E402
 
+from dashboards import auth  # noqa: E402
+
 st.set_page_config(page_title="o2c — order to cash", page_icon=":material/payments:", layout="wide")
+
+who = auth.sign_in()  # stops here, showing the sign-in, until someone has signed in
+auth.sidebar(who)
 
 PAGES = {
     "Finance": [
@@ -34,5 +42,7 @@ PAGES = {
     ],
     "Operations": [st.Page("app_pages/data_health.py", title="Data health", icon=":material/monitor_heart:")],
 }
+if who.reads_audit:
+    PAGES["Operations"].append(st.Page("app_pages/audit.py", title="Audit trail", icon=":material/policy:"))
 
 st.navigation(PAGES).run()

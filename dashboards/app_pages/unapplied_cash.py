@@ -12,9 +12,10 @@ import streamlit as st
 
 from core import formatting, ops_store
 from core.settings import get_settings
-from dashboards import db, ui
+from dashboards import auth, db, ui
 
 meta = ui.guard()
+who = auth.viewer()
 st.title("Unapplied cash")
 ui.freshness(meta)
 ops_url = get_settings().ops()
@@ -110,38 +111,42 @@ if receipt is not None:
     }
     first_amount = float(choices["suggested_amount"][0] or receipt["unapplied_amount"]) if choices.height else 0.0
 
-    st.markdown("**Apply this receipt to an invoice**")
-    with st.form("apply", clear_on_submit=True):
-        columns = st.columns(3)
-        invoice_id = columns[0].selectbox("Invoice", list(labels), format_func=lambda i: labels[i])
-        typed = columns[1].text_input("…or invoice id", help="For an invoice not in the list (an unidentified payer).")
-        amount = columns[2].number_input(
-            f"Amount ({receipt['currency']})",
-            min_value=0.0,
-            value=min(first_amount, float(receipt["unapplied_amount"])),
-            step=100.0,
-            help="At most what the receipt has unapplied; the run caps it to the invoice's open balance too.",
-        )
-        columns = st.columns(3)
-        entered_by = columns[0].text_input("Your name", key="applied_by")
-        action_date = columns[1].date_input(
-            "Effective date",
-            as_of,
-            help="Defaults to the data's as-of date, so the balances of this build's date show it.",
-        )
-        note = columns[2].text_input("Note", max_chars=2000)
-        apply_clicked = st.form_submit_button("Apply (takes effect on the next run)")
-    if apply_clicked:
-        application = ops_store.ManualApplication(
-            action="apply",
-            payment_id=payment_id,
-            invoice_id=(typed or "").strip() or invoice_id or "",
-            action_date=action_date,
-            entered_by=entered_by,
-            applied_amount=Decimal(str(amount)).quantize(Decimal("0.01")),
-            note=note or None,
-        )
-        save(application, f"apply {in_receipt_currency(amount)} of {payment_id} to {application.invoice_id}")
+    if who.may_act:
+        st.markdown("**Apply this receipt to an invoice**")
+        with st.form("apply", clear_on_submit=True):
+            columns = st.columns(3)
+            invoice_id = columns[0].selectbox("Invoice", list(labels), format_func=lambda i: labels[i])
+            typed = columns[1].text_input(
+                "…or invoice id", help="For an invoice not in the list (an unidentified payer)."
+            )
+            amount = columns[2].number_input(
+                f"Amount ({receipt['currency']})",
+                min_value=0.0,
+                value=min(first_amount, float(receipt["unapplied_amount"])),
+                step=100.0,
+                help="At most what the receipt has unapplied; the run caps it to the invoice's open balance too.",
+            )
+            columns = st.columns(2)
+            action_date = columns[0].date_input(
+                "Effective date",
+                as_of,
+                help="Defaults to the data's as-of date, so the balances of this build's date show it.",
+            )
+            note = columns[1].text_input("Note", max_chars=2000)
+            apply_clicked = st.form_submit_button("Apply (takes effect on the next run)")
+        if apply_clicked:
+            application = ops_store.ManualApplication(
+                action="apply",
+                payment_id=payment_id,
+                invoice_id=(typed or "").strip() or invoice_id or "",
+                action_date=action_date,
+                entered_by=who.username,
+                applied_amount=Decimal(str(amount)).quantize(Decimal("0.01")),
+                note=note or None,
+            )
+            save(application, f"apply {in_receipt_currency(amount)} of {payment_id} to {application.invoice_id}")
+    else:
+        st.info(f"Read-only: the {who.role} role sees unapplied cash but does not apply it.")
 
     applied = db.query("payment_applications", {"payment_id": payment_id})
     st.markdown("**Applied in this build** (what a reversal takes back)")
@@ -151,22 +156,26 @@ if receipt is not None:
             r["invoice_id"]: f"{r['invoice_number']} · {r['match_method']} · {in_receipt_currency(r['applied_amount'])}"
             for r in applied.iter_rows(named=True)
         }
-        with st.form("reverse", clear_on_submit=True):
-            columns = st.columns(3)
-            reverse_invoice = columns[0].selectbox("Application", list(reversible), format_func=lambda i: reversible[i])
-            reversed_by = columns[1].text_input("Your name", key="reversed_by")
-            reverse_note = columns[2].text_input("Note", max_chars=2000, key="reverse_note")
-            reverse_clicked = st.form_submit_button("Reverse (takes effect on the next run)")
-        if reverse_clicked:
-            reversal = ops_store.ManualApplication(
-                action="reverse",
-                payment_id=payment_id,
-                invoice_id=reverse_invoice or "",
-                action_date=as_of,
-                entered_by=reversed_by,
-                note=reverse_note or None,
-            )
-            save(reversal, f"reverse {payment_id} from {reverse_invoice}")
+        if who.may_act:
+            with st.form("reverse", clear_on_submit=True):
+                columns = st.columns(2)
+                reverse_invoice = columns[0].selectbox(
+                    "Application", list(reversible), format_func=lambda i: reversible[i]
+                )
+                reverse_note = columns[1].text_input("Note", max_chars=2000, key="reverse_note")
+                reverse_clicked = st.form_submit_button("Reverse (takes effect on the next run)")
+            if reverse_clicked:
+                reversal = ops_store.ManualApplication(
+                    action="reverse",
+                    payment_id=payment_id,
+                    invoice_id=reverse_invoice or "",
+                    action_date=as_of,
+                    entered_by=who.username,
+                    note=reverse_note or None,
+                )
+                save(reversal, f"reverse {payment_id} from {reverse_invoice}")
+        else:
+            st.caption("Read-only: no reversals.")
 
 st.markdown("**Entered in the ops store** (newest first; the next run applies those this build does not have yet)")
 pending = ops_store.manual_applications(ops_url)

@@ -14,9 +14,10 @@ import streamlit as st
 
 from core import formatting, ops_store
 from core.settings import get_settings
-from dashboards import db, ui
+from dashboards import auth, db, ui
 
 meta = ui.guard()
+who = auth.viewer()
 st.title("Collections worklist")
 ui.freshness(meta)
 ops_url = get_settings().ops()
@@ -113,40 +114,44 @@ selection = ui.table(shown, on_select="rerun", selection_mode="single-row", key=
 row = selection.selection.rows[0] if selection and selection.selection.rows else 0
 item = (worklist if show_all else today_items).row(row, named=True)
 
-st.subheader(f"Log an action on {item['invoice_id']} · {item['customer_name']}")
-with st.form("action", clear_on_submit=True):
-    columns = st.columns(3)
-    action_type = columns[0].selectbox("Action", ops_store.ACTION_TYPES, format_func=lambda a: a.replace("_", " "))
-    action_date = columns[1].date_input("Date", dt.date.today())
-    reason = columns[2].selectbox("Dispute reason", ("", *ops_store.DISPUTE_REASONS))
-    columns = st.columns(3)
-    promised_date = columns[0].date_input("Promised date", value=None, min_value=None)
-    promised_amount = columns[1].number_input(
-        f"Promised amount ({item['currency']})", min_value=0.0, value=float(item["open_balance"]), step=100.0
-    )
-    note = st.text_area("Note", max_chars=2000)
-    submitted = st.form_submit_button("Save action")
-if submitted:
-    action = ops_store.Action(
-        customer_id=item["customer_id"],
-        collector_id=collector_id,
-        action_type=action_type,
-        action_date=action_date,
-        invoice_id=item["invoice_id"],
-        promised_date=promised_date if action_type == "promise_to_pay" else None,
-        promised_amount=Decimal(str(promised_amount)) if action_type == "promise_to_pay" else None,
-        note=note or None,
-        dispute_reason=reason or None if action_type == "dispute" else None,
-    )
-    try:
-        action_id = ops_store.record(ops_url, action)
-    except ValueError as problem:
-        st.error(f"Not saved: {problem}.")
-    else:
-        st.session_state["worklist_saved"] = (
-            f"Saved {action_type.replace('_', ' ')} on {item['invoice_id']} ({action_id})."
+if who.may_act:
+    st.subheader(f"Log an action on {item['invoice_id']} · {item['customer_name']}")
+    with st.form("action", clear_on_submit=True):
+        columns = st.columns(3)
+        action_type = columns[0].selectbox("Action", ops_store.ACTION_TYPES, format_func=lambda a: a.replace("_", " "))
+        action_date = columns[1].date_input("Date", dt.date.today())
+        reason = columns[2].selectbox("Dispute reason", ("", *ops_store.DISPUTE_REASONS))
+        columns = st.columns(3)
+        promised_date = columns[0].date_input("Promised date", value=None, min_value=None)
+        promised_amount = columns[1].number_input(
+            f"Promised amount ({item['currency']})", min_value=0.0, value=float(item["open_balance"]), step=100.0
         )
-        st.rerun()
+        note = st.text_area("Note", max_chars=2000)
+        submitted = st.form_submit_button("Save action")
+    if submitted:
+        action = ops_store.Action(
+            customer_id=item["customer_id"],
+            collector_id=collector_id,
+            action_type=action_type,
+            action_date=action_date,
+            invoice_id=item["invoice_id"],
+            promised_date=promised_date if action_type == "promise_to_pay" else None,
+            promised_amount=Decimal(str(promised_amount)) if action_type == "promise_to_pay" else None,
+            note=note or None,
+            dispute_reason=reason or None if action_type == "dispute" else None,
+            entered_by=who.username,
+        )
+        try:
+            action_id = ops_store.record(ops_url, action)
+        except ValueError as problem:
+            st.error(f"Not saved: {problem}.")
+        else:
+            st.session_state["worklist_saved"] = (
+                f"Saved {action_type.replace('_', ' ')} on {item['invoice_id']} ({action_id})."
+            )
+            st.rerun()
+else:
+    st.info(f"Read-only: the {who.role} role sees the worklist but does not log actions.")
 
 st.markdown("**Saved, counted from the next run**")
 st.caption(
