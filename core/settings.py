@@ -101,6 +101,11 @@ class Settings(BaseSettings):
         description="ID-token claim with the user's groups/roles; a value equal to a role (cfo, controller, "
         "analyst, admin) gives it to a user not in the list (collectors must be in the list).",
     )
+    oidc_prompt: Literal["login", "select_account", "consent"] = Field(
+        "login",
+        description="OIDC prompt sent to the identity provider: login (ask for the credentials at each "
+        "dashboard sign-in), select_account (Google, Entra) or consent.",
+    )
     auth_cookie_secret: SecretStr | None = Field(
         None, description="Secret signing the sign-in cookie (32+ random characters; needed with an identity provider)."
     )

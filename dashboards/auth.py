@@ -215,7 +215,11 @@ def streamlit_secrets(settings: Settings) -> str:
         "server_metadata_url": settings.oidc_server_metadata_url,
     }
     # a JSON string is a valid TOML basic string (same escapes), so no value can break the file
-    return "[auth]\n" + "".join(f"{key} = {json.dumps(value)}\n" for key, value in values.items())
+    return (
+        "[auth]\n"
+        + "".join(f"{key} = {json.dumps(value)}\n" for key, value in values.items())
+        + f"[auth.client_kwargs]\nprompt = {json.dumps(settings.oidc_prompt)}\n"
+    )
 
 
 def write_streamlit_secrets(settings: Settings) -> Path:

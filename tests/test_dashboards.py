@@ -585,9 +585,10 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def serve_dashboards(tmp_path: Path) -> Iterator[str]:
-    """`o2c dashboard` on a free port, with this process's environment; its URL once healthy."""
-    port = _free_port()
+def serve_dashboards(tmp_path: Path, port: int | None = None) -> Iterator[str]:
+    """`o2c dashboard` on `port` (default a free one), with this process's environment; its URL
+    once healthy."""
+    port = port or _free_port()
     log_path = tmp_path / "streamlit.log"
     with log_path.open("w") as log:
         process = subprocess.Popen(
