@@ -146,6 +146,8 @@ def _oidc(settings: Settings, url: str) -> Viewer:
     user = users.find(url, identity) if identity else None
     if user is not None:
         signed_in: Viewer | None = user.viewer()
+        if user.display_name == user.username and claims.get("name"):  # added without --name: the provider's
+            signed_in = Viewer(user.username, str(claims["name"]), user.role, user.collector_id)
     else:
         signed_in = _role_from_claim(claims, settings, identity)
     if signed_in is None:

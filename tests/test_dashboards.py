@@ -833,11 +833,20 @@ def test_unapplied_cash_page_shows_the_marts_and_records_the_signed_in_user(app_
     )
     assert float(latest["unapplied_on_account_rc"]) == pytest.approx(by_status["on account"]["rc"], abs=0.01)
     assert latest["open_ar_net_rc"] == latest["open_ar_rc"] - latest["unapplied_on_account_rc"]
-    # Applied, the row names the signed-in user (the tests' CFO, tests/conftest.py): nobody types a name.
+    # Applied to its suggestion, the row names the signed-in user (the tests' CFO, tests/conftest.py):
+    # nobody types a name.
+    suggested = mart(
+        app_env,
+        "select payment_id from marts.fct_cash_application_suggestions order by match_confidence desc, payment_id",
+    )["payment_id"][0]
     assert ops_store.manual_applications(get_settings().ops()).height == 0
+    at = AppTest.from_file(str(APP), default_timeout=60).run()
+    at.query_params["payment"] = suggested
+    at.switch_page("app_pages/unapplied_cash.py").run()
     next(b for b in at.button if b.label.startswith("Apply")).click().run()
+    assert_clean(at)
     stored = ops_store.manual_applications(get_settings().ops())
-    assert stored["entered_by"].to_list() == ["test-cfo"]
+    assert stored.select("payment_id", "entered_by").rows() == [(suggested, "test-cfo")]
 
 
 def _apply_preselected_suggestion(tab: Page, url: str, payment_id: str, note: str) -> None:
