@@ -133,14 +133,13 @@ def _password_form(url: str) -> Viewer:
 
 
 def _oidc(settings: Settings, url: str) -> Viewer:
-    found = st.session_state.get(SESSION_KEY)
     if not st.user.is_logged_in:
         _forget()
         st.title("o2c — sign in")
         st.button("Sign in with your company account", type="primary", on_click=st.login)
         st.stop()
-    if isinstance(found, Viewer) and st.session_state.get(METHOD_KEY) == "oidc":
-        return found
+    # The provider vouches for who it is (its cookie lasts); the role is looked up again on every
+    # run, so a user removed from the list, or whose role changed, loses access on their next click.
     claims = st.user.to_dict()
     identity = str(claims.get(settings.oidc_user_claim) or "")
     user = users.find(url, identity) if identity else None
@@ -151,6 +150,7 @@ def _oidc(settings: Settings, url: str) -> Viewer:
     else:
         signed_in = _role_from_claim(claims, settings, identity)
     if signed_in is None:
+        _forget()
         if not st.session_state.get("o2c_refusal_recorded"):
             detail = f"no user {identity!r} in the user list" if identity else f"no {settings.oidc_user_claim} claim"
             ops_store.record_sign_in(url, identity or "(unknown)", "oidc", False, detail)
@@ -161,7 +161,8 @@ def _oidc(settings: Settings, url: str) -> Viewer:
         )
         st.button("Sign out", on_click=st.logout)
         st.stop()
-    ops_store.record_sign_in(url, signed_in.username, "oidc", True)
+    if st.session_state.get(SESSION_KEY) != signed_in:  # once per session (and again if the role changed)
+        ops_store.record_sign_in(url, signed_in.username, "oidc", True)
     st.session_state[SESSION_KEY] = signed_in
     st.session_state[METHOD_KEY] = "oidc"
     return signed_in

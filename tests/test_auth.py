@@ -153,6 +153,28 @@ def test_o2c_users_adds_lists_and_removes_users(tmp_path: Path, monkeypatch: pyt
 
 
 @pytest.mark.check
+def test_the_first_dashboard_start_creates_an_admin_and_prints_the_password_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """How `make demo` on a fresh machine gets a user to sign in with."""
+    from core import users
+    from core.settings import get_settings
+    from orchestration.cli import _dashboard_sign_in
+
+    monkeypatch.setenv("O2C_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("O2C_OPS_URL", raising=False)
+    monkeypatch.delenv(TEST_VIEWER_ENV)
+    assert _dashboard_sign_in(get_settings()) is None  # no identity provider: no secrets file
+    printed = capsys.readouterr().out
+    assert "No users yet: created user admin (role admin), password (shown once): " in printed
+    password = printed.split("password (shown once): ")[1].split()[0]
+    admin = users.check_password(f"sqlite:///{tmp_path / 'ops' / 'ops.sqlite'}", "admin", password)
+    assert admin is not None and admin.role == "admin"
+    _dashboard_sign_in(get_settings())  # a list with a user: nothing created, nothing printed
+    assert capsys.readouterr().out == ""
+
+
+@pytest.mark.check
 def test_the_identity_provider_settings_become_a_private_streamlit_secrets_file(tmp_path: Path) -> None:
     from dashboards.auth import write_streamlit_secrets
 
