@@ -1,7 +1,7 @@
 """Who is looking at the dashboards: sign-in, sign-out and the signed-in `Viewer` (core/access.py).
 
-streamlit_app.py calls `sign_in()` before any page runs: it returns the session's viewer, or shows
-the way to sign in and stops. Two ways, chosen by the settings (docs/security.md):
+streamlit_app.py calls `sign_in()` before any page runs: it returns the session's viewer, or draws
+the way to sign in and returns None (the app then runs no page). Two ways, chosen by the settings (docs/security.md):
 
 - the company's identity provider (OpenID Connect, O2C_OIDC_*): Streamlit's built-in `st.login`;
   the provider vouches for who the user is, the user list (core/users.py) for their role;
@@ -64,8 +64,8 @@ def plain(text: str) -> str:
     return "`" + " ".join(text.replace("`", "'").split())[:200] + "`"
 
 
-def sign_in() -> Viewer:
-    """The session's viewer; otherwise the sign-in form (or button) and the page stops."""
+def sign_in() -> Viewer | None:
+    """The session's viewer; otherwise None, with the sign-in form (or button) drawn."""
     settings = get_settings()
     url = settings.ops()
     test = test_viewer()
@@ -95,7 +95,7 @@ def _forget() -> None:
     st.session_state.pop(METHOD_KEY, None)
 
 
-def _password_form(url: str) -> Viewer:
+def _password_form(url: str) -> None:
     st.title("o2c — sign in")
     if not users.all_users(url):
         st.info(
@@ -115,7 +115,7 @@ def _password_form(url: str) -> Viewer:
             st.error(
                 f"Too many failed sign-ins for this user name: try again in {FAILURE_WINDOW.seconds // 60} minutes."
             )
-            st.stop()
+            return None
         user = users.check_password(url, username, password)
         ops_store.record_sign_in(
             url,
@@ -129,15 +129,15 @@ def _password_form(url: str) -> Viewer:
             st.session_state[METHOD_KEY] = "password"
             st.rerun()
         st.error(WRONG)
-    st.stop()
+    return None
 
 
-def _oidc(settings: Settings, url: str) -> Viewer:
+def _oidc(settings: Settings, url: str) -> Viewer | None:
     if not st.user.is_logged_in:
         _forget()
         st.title("o2c — sign in")
         st.button("Sign in with your company account", type="primary", on_click=st.login)
-        st.stop()
+        return None
     # The provider vouches for who it is (its cookie lasts); the role is looked up again on every
     # run, so a user removed from the list, or whose role changed, loses access on their next click.
     claims = st.user.to_dict()
@@ -160,7 +160,7 @@ def _oidc(settings: Settings, url: str) -> Viewer:
             "access to o2c yet: ask an admin to add you to the user list."
         )
         st.button("Sign out", on_click=st.logout)
-        st.stop()
+        return None
     if st.session_state.get(SESSION_KEY) != signed_in:  # once per session (and again if the role changed)
         ops_store.record_sign_in(url, signed_in.username, "oidc", True)
     st.session_state[SESSION_KEY] = signed_in

@@ -21,8 +21,9 @@ from dashboards import auth  # noqa: E402
 
 st.set_page_config(page_title="o2c — order to cash", page_icon=":material/payments:", layout="wide")
 
-who = auth.sign_in()  # stops here, showing the sign-in, until someone has signed in
-auth.sidebar(who)
+who = auth.sign_in()  # None, with the sign-in drawn, until someone has signed in
+if who is not None:
+    auth.sidebar(who)
 
 PAGES = {
     "Finance": [
@@ -42,7 +43,12 @@ PAGES = {
     ],
     "Operations": [st.Page("app_pages/data_health.py", title="Data health", icon=":material/monitor_heart:")],
 }
-if who.reads_audit:
+if who is None or who.reads_audit:
     PAGES["Operations"].append(st.Page("app_pages/audit.py", title="Audit trail", icon=":material/policy:"))
 
-st.navigation(PAGES).run()
+# Signed out, the pages stay registered but hidden and none runs: a page's URL (a link in an
+# email) shows the sign-in, not "page not found", leads to that page once signed in, and no
+# navigation of an earlier sign-in stays in the sidebar.
+navigation = st.navigation(PAGES, position="sidebar" if who is not None else "hidden")
+if who is not None:
+    navigation.run()

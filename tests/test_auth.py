@@ -267,10 +267,9 @@ def test_an_analyst_reads_without_forms_and_only_audit_roles_see_the_audit_trail
     assert not [b for b in at.button if b.label.startswith(("Apply", "Reverse"))]
     # The audit page: not in an analyst's navigation, and refused if reached anyway.
     assert "Audit trail" not in json.dumps([str(p) for p in signed_in(analyst).get("navigation")])
-    at = signed_in(analyst, "audit")
-    assert "Audit trail" not in [t.value for t in at.title] and not at.dataframe
-    for role in ("cfo", "controller", "admin"):
-        assert [t.value for t in signed_in(Viewer("x", "X", role), "audit").title] == ["Audit trail"]
+    with pytest.raises(ValueError, match=r"Could not find a navigation page for .*audit\.py"):
+        signed_in(analyst, "audit")
+    assert [t.value for t in signed_in(Viewer("root", "Root", "admin"), "audit").title] == ["Audit trail"]
 
 
 def test_the_audit_page_names_who_signed_in_and_who_recorded_what(app_env: Path) -> None:
@@ -336,8 +335,9 @@ def oidc_provider(port: int, redirect_uri: str, accounts: dict[str, dict[str, ob
 
 
 def test_sign_in_and_out_through_a_real_openid_connect_provider(
-    dashboard_world: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Sign-in needs no data: the pages behind it say there is none yet."""
     from playwright.sync_api import sync_playwright
 
     from core import ops_store, users
@@ -354,7 +354,6 @@ def test_sign_in_and_out_through_a_real_openid_connect_provider(
         monkeypatch.delenv(TEST_VIEWER_ENV)
         for name, value in {
             "O2C_DATA_DIR": str(tmp_path / "data"),
-            "O2C_SERVING_PATH": str(dashboard_world / "warehouse" / "serving.duckdb"),
             "O2C_OPS_URL": ops_url,
             "O2C_DASHBOARD_URL": app_url,
             "O2C_OIDC_SERVER_METADATA_URL": f"{issuer}/.well-known/openid-configuration",
@@ -377,7 +376,7 @@ def test_sign_in_and_out_through_a_real_openid_connect_provider(
 
                 sign_in_at_the_provider("ann")
                 _wait_for_app(tab, "Signed in as Ann Example")
-                assert tab.get_by_text("admin", exact=True).count() >= 1
+                assert "Signed in as Ann Example\nadmin" in tab.locator('[data-testid="stSidebar"]').inner_text()
                 tab.get_by_role("link", name="Audit trail").wait_for(timeout=10_000)
 
                 tab.get_by_role("button", name="Sign out").click()
@@ -400,21 +399,23 @@ def test_sign_in_and_out_through_a_real_openid_connect_provider(
     ]
 
 
-def test_a_local_user_signs_in_in_the_browser_records_an_action_and_the_audit_page_names_them(
-    app_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_local_user_signs_in_and_out_in_the_browser(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The password form in a real browser (sign-in needs no data: the pages behind it say there
+    is none yet); the audit page and an action recorded under the signed-in user are the AppTests
+    above."""
     from playwright.sync_api import sync_playwright
 
     from core import ops_store, users
-    from core.settings import get_settings
 
-    url = get_settings().ops()
-    users.add(url, "ann.clerk", "controller", created_by="test", display_name="Ann Clerk", password=PASSWORD)
+    url = f"sqlite:///{tmp_path / 'ops.sqlite'}"
+    monkeypatch.setenv("O2C_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("O2C_OPS_URL", url)
     monkeypatch.delenv(TEST_VIEWER_ENV)
+    users.add(url, "ann.clerk", "controller", created_by="test", display_name="Ann Clerk", password=PASSWORD)
     with serve_dashboards(tmp_path) as app, sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"], headless=True)
         try:
-            tab = browser.new_page(viewport={"width": 1500, "height": 1400})
+            tab = browser.new_page(viewport={"width": 1400, "height": 1000})
 
             def sign_in(password: str) -> None:
                 tab.get_by_label("User name").fill("ann.clerk")
@@ -423,30 +424,18 @@ def test_a_local_user_signs_in_in_the_browser_records_an_action_and_the_audit_pa
 
             tab.goto(f"{app}/worklist")  # a page's URL leads to the sign-in first
             _wait_for_app(tab, "o2c — sign in")
+            assert tab.locator('[data-testid="stSidebarNav"]').count() == 0
             sign_in("not the password")
             _wait_for_app(tab, WRONG)
             sign_in(PASSWORD)
             _wait_for_app(tab, "Signed in as Ann Clerk")
-
-            tab.goto(f"{app}/worklist")  # a new session: signed in again
-            _wait_for_app(tab, "o2c — sign in")
-            sign_in(PASSWORD)
-            tab.get_by_role("link", name="Collections worklist").click()
-            _wait_for_app(tab, "Log an action on")
-            tab.get_by_label("Note").fill("called, will pay Friday")
-            tab.get_by_role("button", name="Save action").click()
-            _wait_for_app(tab, "Saved call")
-
-            tab.get_by_role("link", name="Audit trail").click()
-            _wait_for_app(tab, "Actions and manual cash applications")
+            tab.get_by_role("link", name="Audit trail").wait_for(timeout=10_000)  # a controller's page
             tab.get_by_role("button", name="Sign out").click()
             _wait_for_app(tab, "o2c — sign in")
+            tab.locator('[data-testid="stSidebarNav"]').wait_for(state="detached", timeout=10_000)
         finally:
             browser.close()
-    # What the audit page lists (its tables are drawn on a canvas: read from the ops store it shows).
-    assert ops_store.sign_in_events(url).select("username", "succeeded").rows() == [
-        ("ann.clerk", True),
-        ("ann.clerk", True),
-        ("ann.clerk", False),
+    assert ops_store.sign_in_events(url).select("username", "method", "succeeded").rows() == [
+        ("ann.clerk", "password", True),
+        ("ann.clerk", "password", False),
     ]
-    assert ops_store.recorded_actions(url).select("entered_by", "what").rows() == [("ann.clerk", "call")]
