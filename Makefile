@@ -38,8 +38,9 @@ $(MANIFEST): $(VENV)/.synced $(shell find dbt_project \( -name target -o -name l
 
 setup: $(VENV)/.synced $(MANIFEST)
 
-# Debian packages the tests use: PostgreSQL server binaries (a real ERP database) and Chromium
-# (the dashboards' browser tests; Playwright cannot download its own browser here).
+# Debian packages the tests use: PostgreSQL server binaries (a real ERP database), Chromium
+# (the dashboards' browser tests; Playwright cannot download its own browser here) and Node.js
+# (the OpenID Connect provider of the sign-in tests).
 system-deps:
 	@if ! command -v chromium >/dev/null 2>&1; then \
 		echo "Installing Chromium (Debian package chromium)"; \
@@ -49,6 +50,16 @@ system-deps:
 		echo "Installing PostgreSQL server binaries (Debian package postgresql)"; \
 		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends postgresql; \
 	fi
+	@if ! command -v npm >/dev/null 2>&1; then \
+		echo "Installing Node.js and npm (Debian packages nodejs npm: the OpenID Connect provider of the sign-in tests)"; \
+		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends nodejs npm; \
+	fi
+
+# The tests' OpenID Connect provider (tests/oidc_provider: the certified `oidc-provider` package),
+# installed exactly as locked; again when the lock file changes.
+OIDC_PROVIDER := tests/oidc_provider/node_modules/.package-lock.json
+$(OIDC_PROVIDER): tests/oidc_provider/package-lock.json | system-deps
+	cd tests/oidc_provider && npm ci --no-audit --no-fund
 
 demo: setup
 	$(BIN)/o2c simulate --customers $(CUSTOMERS) --days $(DAYS) --seed $(SEED)
@@ -72,7 +83,7 @@ check: setup
 
 # The 30 slowest set-ups and tests are listed at the end: where the suite's time goes. Modules go
 # to the two workers slowest first (tests/conftest.py SLOWEST_FIRST), not by xdist's test count.
-test: setup system-deps
+test: setup system-deps $(OIDC_PROVIDER)
 	$(BIN)/pytest -n 2 --dist loadfile --no-loadscope-reorder --durations=30
 
 # Benchmarks: make bench SCALE=s|m|l-half|l (results in benchmarks/results/ and docs/performance.md).
@@ -92,7 +103,7 @@ contract-docs: setup
 	$(BIN)/o2c contract --write docs/sources.md --write-dbt dbt_project/macros/contract_columns.sql
 
 clean:
-	rm -rf data/sources data/warehouse data/dlt dbt_project/target dbt_project/logs
+	rm -rf data/sources data/warehouse data/dlt dbt_project/target dbt_project/logs tests/oidc_provider/node_modules
 
 # dbt docs of the published marts (read-only on the serving file, so it runs beside the
 # dashboards), served on O2C_DOCS_PORT (default http://localhost:8580); Ctrl-C stops them.

@@ -42,6 +42,8 @@ collection_actions = sa.Table(
     sa.Column("note", sa.Text),
     sa.Column("dispute_reason", sa.String(32)),
     sa.Column("updated_at", sa.DateTime, nullable=False),
+    # the signed-in user who recorded it (empty on rows written before sign-in existed)
+    sa.Column("entered_by", sa.String(128)),
 )
 manual_cash_applications = sa.Table(
     "manual_cash_applications",
@@ -56,6 +58,32 @@ manual_cash_applications = sa.Table(
     sa.Column("note", sa.Text),
     sa.Column("updated_at", sa.DateTime, nullable=False),
 )
+# The dashboards' local user list (core/users.py), also the role of each identity-provider user.
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("username", sa.String(128), primary_key=True),  # an OIDC user: the email (or subject) claim
+    sa.Column("display_name", sa.String(200), nullable=False),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("collector_id", sa.String(64)),
+    sa.Column("password_hash", sa.String(300)),  # empty: signs in through the identity provider only
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("created_by", sa.String(128), nullable=False),
+)
+# Every sign-in attempt to the dashboards, kept for the audit page (never deleted by o2c).
+sign_ins = sa.Table(
+    "sign_ins",
+    metadata,
+    sa.Column("sign_in_id", sa.String(64), primary_key=True),
+    sa.Column("at", sa.DateTime, nullable=False),
+    sa.Column("username", sa.String(200), nullable=False),
+    sa.Column("method", sa.String(16), nullable=False),  # password or oidc
+    sa.Column("succeeded", sa.Boolean, nullable=False),
+    sa.Column("detail", sa.String(300)),
+)
+# Columns added after the first release, with their type: an older SQLite (or other) ops store
+# gets them on first open (ALTER TABLE … ADD COLUMN, nullable, so every existing row stays valid).
+ADDED_COLUMNS = {"collection_actions": {"entered_by": sa.String(128)}}
 
 
 def _amount_problem(value: Decimal) -> str | None:
@@ -102,6 +130,7 @@ class Action:
     promised_amount: Decimal | None = None
     note: str | None = None
     dispute_reason: str | None = None
+    entered_by: str | None = None  # the signed-in user (dashboards.auth.viewer().username)
 
     def problems(self) -> list[str]:
         """What is wrong with the action, in words a collector understands (empty when fine).
@@ -132,7 +161,23 @@ def engine(url: str) -> sa.Engine:
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     created = sa.create_engine(url)
     metadata.create_all(created)
+    _add_missing_columns(created)
+    if url.startswith("sqlite:///"):
+        # it holds the dashboards' password hashes and the audit trail: readable by its owner only
+        Path(url.removeprefix("sqlite:///")).chmod(0o600)
     return created
+
+
+def _add_missing_columns(created: sa.Engine) -> None:
+    """Give an ops store made by an older version the columns added since (see ADDED_COLUMNS)."""
+    inspector = sa.inspect(created)
+    for table, columns in ADDED_COLUMNS.items():
+        present = {column["name"] for column in inspector.get_columns(table)}
+        for name, type_ in columns.items():
+            if name not in present:
+                kind = type_.compile(dialect=created.dialect)
+                with created.begin() as con:
+                    con.execute(sa.text(f'ALTER TABLE {table} ADD COLUMN "{name}" {kind}'))
 
 
 def record(url: str, action: Action) -> str:
@@ -173,6 +218,7 @@ def actions(url: str, customer_ids: list[str] | None = None) -> pl.DataFrame:
         "note": pl.String,
         "dispute_reason": pl.String,
         "updated_at": pl.Datetime,
+        "entered_by": pl.String,
     }
     return pl.DataFrame(
         [{**r, "promised_amount": None if r["promised_amount"] is None else float(r["promised_amount"])} for r in rows],
@@ -266,3 +312,89 @@ def manual_applications(url: str) -> pl.DataFrame:
         [{**r, "applied_amount": None if r["applied_amount"] is None else float(r["applied_amount"])} for r in rows],
         schema=schema,
     )
+
+
+# ---- the audit trail: who signed in, who recorded what -----------------------------------------
+
+SIGN_IN_METHODS = ("password", "oidc")
+
+
+def record_sign_in(url: str, username: str, method: str, succeeded: bool, detail: str | None = None) -> None:
+    """One sign-in attempt (kept for the audit page). `username` is what was typed or the identity
+    provider's claim, cut to 200 characters: a failed attempt may carry anything."""
+    if method not in SIGN_IN_METHODS:
+        raise ValueError(f"unknown sign-in method {method!r} (one of {', '.join(SIGN_IN_METHODS)})")
+    with engine(url).begin() as con:
+        con.execute(
+            sign_ins.insert().values(
+                sign_in_id=f"SIG-{uuid.uuid4().hex[:16]}",
+                at=dt.datetime.now(dt.UTC).replace(tzinfo=None),
+                username=username[:200],
+                method=method,
+                succeeded=succeeded,
+                detail=None if detail is None else detail[:300],
+            )
+        )
+
+
+def sign_in_events(url: str, username: str | None = None) -> pl.DataFrame:
+    """Sign-in attempts (of one user), newest first; `at` in UTC."""
+    query = sa.select(sign_ins).order_by(sign_ins.c.at.desc(), sign_ins.c.sign_in_id.desc())
+    if username is not None:
+        query = query.where(sign_ins.c.username == username)
+    with engine(url).connect() as con:
+        rows = con.execute(query).mappings().all()
+    schema = {
+        "sign_in_id": pl.String,
+        "at": pl.Datetime,
+        "username": pl.String,
+        "method": pl.String,
+        "succeeded": pl.Boolean,
+        "detail": pl.String,
+    }
+    return pl.DataFrame([dict(r) for r in rows], schema=schema)
+
+
+def recorded_actions(url: str, username: str | None = None) -> pl.DataFrame:
+    """Every worklist action and manual cash application, with who recorded it (of one user),
+    newest first: recorded_at (UTC), entered_by, what, customer_id, payment_id, invoice_id,
+    amount, record_id."""
+    a, m = collection_actions.c, manual_cash_applications.c
+    worklist = sa.select(
+        a.updated_at.label("recorded_at"),
+        a.entered_by,
+        a.action_type.label("what"),
+        a.customer_id,
+        sa.null().label("payment_id"),
+        a.invoice_id,
+        a.promised_amount.label("amount"),
+        a.action_id.label("record_id"),
+    )
+    manual = sa.select(
+        m.updated_at,
+        m.entered_by,
+        (sa.literal("cash application: ") + m.action).label("what"),
+        sa.null(),
+        m.payment_id,
+        m.invoice_id,
+        m.applied_amount,
+        m.manual_application_id,
+    )
+    if username is not None:
+        worklist = worklist.where(a.entered_by == username)
+        manual = manual.where(m.entered_by == username)
+    both = sa.union_all(worklist, manual).subquery()
+    query = sa.select(both).order_by(both.c.recorded_at.desc(), both.c.record_id.desc())
+    with engine(url).connect() as con:
+        rows = con.execute(query).mappings().all()
+    schema = {
+        "recorded_at": pl.Datetime,
+        "entered_by": pl.String,
+        "what": pl.String,
+        "customer_id": pl.String,
+        "payment_id": pl.String,
+        "invoice_id": pl.String,
+        "amount": pl.Decimal(18, 2),
+        "record_id": pl.String,
+    }
+    return pl.DataFrame([dict(r) for r in rows], schema=schema)

@@ -88,6 +88,34 @@ class Settings(BaseSettings):
         "(fct_worklist_items.priority_rank), and the page counts progress against it.",
     )
 
+    # Sign-in to the dashboards (docs/security.md "Sign-in and roles"). Without an identity
+    # provider the dashboards ask for a user name and password from the local user list.
+    oidc_server_metadata_url: str | None = Field(
+        None,
+        description="OpenID Connect discovery URL of the company's identity provider "
+        "(…/.well-known/openid-configuration); empty = local user list with passwords.",
+    )
+    oidc_client_id: str | None = Field(None, description="The dashboards' client id at the identity provider.")
+    oidc_client_secret: SecretStr | None = Field(
+        None, description="The dashboards' client secret at the identity provider (secret: never logged)."
+    )
+    oidc_user_claim: str = Field(
+        "email", description="ID-token claim naming the user in the user list (email, preferred_username, sub)."
+    )
+    oidc_roles_claim: str | None = Field(
+        None,
+        description="ID-token claim with the user's groups/roles; a value equal to a role (cfo, controller, "
+        "analyst, admin) gives it to a user not in the list (collectors must be in the list).",
+    )
+    oidc_prompt: Literal["login", "select_account", "consent"] = Field(
+        "login",
+        description="OIDC prompt sent to the identity provider: login (ask for the credentials at each "
+        "dashboard sign-in), select_account (Google, Entra) or consent.",
+    )
+    auth_cookie_secret: SecretStr | None = Field(
+        None, description="Secret signing the sign-in cookie (32+ random characters; needed with an identity provider)."
+    )
+
     @field_validator("write_off_after_days_past_due", mode="before")
     @classmethod
     def _empty_is_off(cls, value: object) -> object:
@@ -138,7 +166,7 @@ class Settings(BaseSettings):
                 raise ValueError("is not a SQLAlchemy URL (e.g. postgresql+psycopg://user@host/erp)") from None
         return value
 
-    @field_validator("alert_webhook_url", "dashboard_url")
+    @field_validator("alert_webhook_url", "dashboard_url", "oidc_server_metadata_url")
     @classmethod
     def _http_url(cls, value: str | SecretStr | None) -> str | SecretStr | None:
         text = value.get_secret_value() if isinstance(value, SecretStr) else value
@@ -163,6 +191,10 @@ class Settings(BaseSettings):
         if value is not None and not value.is_file():
             raise ValueError("is not a file (the TOML of alert thresholds, see docs/alerts.md)")
         return value
+
+    @property
+    def oidc_configured(self) -> bool:
+        return self.oidc_server_metadata_url is not None
 
     @cached_property
     def sources(self) -> Path:
@@ -255,7 +287,9 @@ class Settings(BaseSettings):
         return None if isinstance(value, str) and not value.strip() else value
 
 
-SECRET_FIELDS = frozenset({"erp_url", "ops_url", "smtp_password", "alert_webhook_url"})
+SECRET_FIELDS = frozenset(
+    {"erp_url", "ops_url", "smtp_password", "alert_webhook_url", "oidc_client_secret", "auth_cookie_secret"}
+)
 
 
 class SettingsError(ValueError):
@@ -270,7 +304,11 @@ def hide_password(text: str) -> str:
 
 def _shown(field: str, value: object) -> str:
     if field in SECRET_FIELDS:
-        return "'***'" if field == "smtp_password" else repr(hide_password(str(value)))
+        return (
+            "'***'"
+            if field in ("smtp_password", "oidc_client_secret", "auth_cookie_secret")
+            else repr(hide_password(str(value)))
+        )
     return repr(value)
 
 

@@ -1,4 +1,7 @@
-"""o2c dashboards: `streamlit run dashboards/streamlit_app.py` (or `make demo`).
+"""o2c dashboards: `o2c dashboard` (or `make demo`).
+
+Nobody sees a page before signing in (dashboards/auth.py); the navigation holds only the pages the
+signed-in role may open (core/access.py): the audit page for those who read the audit trail.
 
 Every page reads the published serving file read-only (dashboards/db.py); the worklist writes
 collectors' actions, and the unapplied-cash page manual cash applications, to the ops store (core/ops_store.py), never to the warehouse.
@@ -14,7 +17,13 @@ if str(ROOT) not in sys.path:
 
 import streamlit as st  # noqa: E402
 
+from dashboards import auth  # noqa: E402
+
 st.set_page_config(page_title="o2c — order to cash", page_icon=":material/payments:", layout="wide")
+
+who = auth.sign_in()  # None, with the sign-in drawn, until someone has signed in
+if who is not None:
+    auth.sidebar(who)
 
 PAGES = {
     "Finance": [
@@ -34,5 +43,12 @@ PAGES = {
     ],
     "Operations": [st.Page("app_pages/data_health.py", title="Data health", icon=":material/monitor_heart:")],
 }
+if who is None or who.reads_audit:
+    PAGES["Operations"].append(st.Page("app_pages/audit.py", title="Audit trail", icon=":material/policy:"))
 
-st.navigation(PAGES).run()
+# Signed out, the pages stay registered but hidden and none runs: a page's URL (a link in an
+# email) shows the sign-in, not "page not found", leads to that page once signed in, and no
+# navigation of an earlier sign-in stays in the sidebar.
+navigation = st.navigation(PAGES, position="sidebar" if who is not None else "hidden")
+if who is not None:
+    navigation.run()

@@ -488,6 +488,7 @@ ENTITIES: dict[str, Entity] = {
                     "For a dispute: pricing, quantity, quality, not_received or duplicate.",
                     required=False,
                 ),
+                Column("entered_by", "string", "The signed-in dashboard user who recorded it.", required=False),
                 _updated_at(),
             ),
             references=(("customer_id", "customers"),),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import os
 import sys
 import traceback
 from collections.abc import Iterator
@@ -499,6 +500,32 @@ def alerts_write_back() -> None:
     console.print(runner.write_back(get_settings()))
 
 
+def _dashboard_sign_in(s: Settings) -> Path | None:
+    """Prepare sign-in before the dashboards start: Streamlit's secrets.toml for the identity
+    provider (its path), or, with the local user list still empty, a first admin whose password is
+    printed once (so `make demo` on a fresh machine can sign in)."""
+    from core import users
+    from dashboards import auth
+
+    if os.environ.get(auth.TEST_VIEWER_ENV):
+        console.print(f"[red]{auth.TEST_VIEWER_ENV} is set: every visitor is signed in without a password.[/red]")
+        return None
+    if s.oidc_configured:
+        try:
+            return auth.write_streamlit_secrets(s)
+        except ValueError as problem:
+            fail(str(problem))
+    if not users.all_users(s.ops()):
+        password = users.generate_password()
+        users.add(s.ops(), "admin", "admin", created_by=_operator(), display_name="Administrator", password=password)
+        console.print(
+            f"No users yet: created user admin (role admin), password (shown once): {password}\n"
+            "Add the others with `o2c users add NAME --role cfo|controller|collector|analyst|admin`.",
+            markup=False,
+        )
+    return None
+
+
 @app.command()
 def dashboard(
     port: Annotated[int, typer.Option(help="Port to serve on.")] = 8501,
@@ -520,6 +547,7 @@ def dashboard(
     publish_data_docs(data_docs_index(s.quality_dir).parent)
     if not s.serving.exists():
         console.print(f"No serving file at {s.serving} yet: the pages will say so until `o2c run` publishes one.")
+    secrets = _dashboard_sign_in(s)
     command = [
         sys.executable,
         "-m",
@@ -538,9 +566,97 @@ def dashboard(
         "false",
         "--client.toolbarMode",
         "minimal",
+        *(["--secrets.files", str(secrets)] if secrets else []),
     ]
     console.print(f"Dashboards on http://{address}:{port}")
     raise typer.Exit(subprocess.call(command, env=os.environ.copy()))
+
+
+users_app = typer.Typer(help="Who may sign in to the dashboards, with which role (docs/security.md).")
+app.add_typer(users_app, name="users")
+
+
+def _operator() -> str:
+    """Who ran the command, for the user list's created_by: the operating-system account."""
+    import getpass
+
+    try:
+        return f"os:{getpass.getuser()}"
+    except (KeyError, OSError):  # a container without a passwd entry for the uid
+        return "os:unknown"
+
+
+@users_app.command("add")
+def users_add(
+    username: Annotated[str, typer.Argument(help="Login name, or the email an identity-provider user signs in with.")],
+    role: Annotated[str, typer.Option(help="cfo, controller, collector, analyst or admin.")],
+    collector: Annotated[
+        str | None, typer.Option(help="The collector id (e.g. COL01) whose customers a collector sees.")
+    ] = None,
+    name: Annotated[str | None, typer.Option(help="Display name (default: the user name).")] = None,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from the first line of stdin (scripts).")
+    ] = False,
+    no_password: Annotated[
+        bool, typer.Option("--no-password", help="Signs in through the identity provider only (O2C_OIDC_*).")
+    ] = False,
+) -> None:
+    """Add a user. Without --password-stdin or --no-password, a random password is made and
+    printed once."""
+    from core import users
+
+    generated = None
+    if no_password:
+        password = None
+    elif password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = generated = users.generate_password()
+    try:
+        user = users.add(
+            get_settings().ops(),
+            username,
+            role,
+            created_by=_operator(),
+            display_name=name,
+            collector_id=collector,
+            password=password,
+        )
+    except ValueError as problem:
+        fail(str(problem))
+    scope = f" of collector {user.collector_id}" if user.collector_id else ""
+    console.print(f"Added {user.username} ({user.role}{scope}).", markup=False)
+    if generated:
+        console.print(f"Password (shown once): {generated}", markup=False)
+
+
+@users_app.command("list")
+def users_list() -> None:
+    """The users, their roles and how they sign in (never their password hashes)."""
+    from core import users
+
+    table = Table("user", "name", "role", "collector", "signs in with", "created", title="o2c users")
+    for user in users.all_users(get_settings().ops()):
+        table.add_row(
+            user.username,
+            user.display_name,
+            user.role,
+            user.collector_id or "",
+            "password" if user.has_password else "identity provider",
+            f"{user.created_at:%Y-%m-%d %H:%M} by {user.created_by}",
+        )
+    console.print(table, markup=False)  # names come from people: text, never rich markup
+
+
+@users_app.command("remove")
+def users_remove(username: Annotated[str, typer.Argument(help="The user to remove.")]) -> None:
+    """Remove a user: they cannot sign in any more (a signed-in session ends on its next click);
+    what they recorded keeps their name."""
+    from core import users
+
+    if not users.remove(get_settings().ops(), username):
+        fail(f"no user {username!r} (see `o2c users list`)")
+    console.print(f"Removed {users.normalise(username)}.", markup=False)
 
 
 @app.command()

@@ -101,6 +101,20 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             raise pytest.UsageError(f"tests/conftest.py CHECK_TESTS names tests that do not exist: {sorted(missing)}")
 
 
+# Every test's dashboards (an AppTest, or `o2c dashboard` in a subprocess) are signed in as this
+# CFO: dashboards/auth.py TEST_VIEWER_ENV, docs/security.md "Sign-in and roles". A test signs an
+# AppTest in as someone else by setting its session state (tests/test_auth.py `signed_in`), and
+# the tests of sign-in itself remove the variable. Session-wide, so module-scoped servers have it.
+TEST_VIEWER = "cfo:test-cfo"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def dashboards_signed_in_as_a_test_cfo() -> Iterator[None]:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("O2C_INSECURE_TEST_VIEWER", TEST_VIEWER)
+        yield
+
+
 def o2c(
     data_dir: Path, *args: str, check: bool = True, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:

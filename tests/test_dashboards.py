@@ -586,9 +586,10 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def serve_dashboards(tmp_path: Path) -> Iterator[str]:
-    """`o2c dashboard` on a free port, with this process's environment; its URL once healthy."""
-    port = _free_port()
+def serve_dashboards(tmp_path: Path, port: int | None = None) -> Iterator[str]:
+    """`o2c dashboard` on `port` (default a free one), with this process's environment; its URL
+    once healthy."""
+    port = port or _free_port()
     log_path = tmp_path / "streamlit.log"
     with log_path.open("w") as log:
         process = subprocess.Popen(
@@ -807,7 +808,7 @@ def test_actions_reach_the_warehouse_on_the_next_run(
 # ---- unapplied cash: the page, and manual application through the browser to the warehouse ----
 
 
-def test_unapplied_cash_page_shows_the_marts_and_needs_a_name(app_env: Path) -> None:
+def test_unapplied_cash_page_shows_the_marts_and_records_the_signed_in_user(app_env: Path) -> None:
     from core import ops_store
     from core.settings import get_settings
 
@@ -833,31 +834,38 @@ def test_unapplied_cash_page_shows_the_marts_and_needs_a_name(app_env: Path) -> 
     )
     assert float(latest["unapplied_on_account_rc"]) == pytest.approx(by_status["on account"]["rc"], abs=0.01)
     assert latest["open_ar_net_rc"] == latest["open_ar_rc"] - latest["unapplied_on_account_rc"]
-    # Without a name nothing is stored, and the page says why.
-    next(b for b in at.button if b.label.startswith("Apply")).click().run()
-    assert any("who is applying is missing" in e.value for e in at.error)
+    # Applied to its suggestion, the row names the signed-in user (the tests' CFO, tests/conftest.py):
+    # nobody types a name.
+    suggested = mart(
+        app_env,
+        "select payment_id from marts.fct_cash_application_suggestions order by match_confidence desc, payment_id",
+    )["payment_id"][0]
     assert ops_store.manual_applications(get_settings().ops()).height == 0
+    at = AppTest.from_file(str(APP), default_timeout=60).run()
+    at.query_params["payment"] = suggested
+    at.switch_page("app_pages/unapplied_cash.py").run()
+    next(b for b in at.button if b.label.startswith("Apply")).click().run()
+    assert_clean(at)
+    stored = ops_store.manual_applications(get_settings().ops())
+    assert stored.select("payment_id", "entered_by").rows() == [(suggested, "test-cfo")]
 
 
-def _apply_preselected_suggestion(tab: Page, url: str, payment_id: str, who: str, note: str) -> None:
+def _apply_preselected_suggestion(tab: Page, url: str, payment_id: str, note: str) -> None:
     """In the Unapplied cash page, apply the receipt to the suggestion the form preselects."""
     tab.goto(f"{url}/unapplied_cash?payment={payment_id}")
     _wait_for_app(tab, "Apply this receipt")
     form = tab.locator('[data-testid="stForm"]').first
-    form.get_by_label("Your name").fill(who)
     form.get_by_label("Note").fill(note)
     tab.get_by_role("button", name="Apply (takes effect on the next run)").click()
     _wait_for_app(tab, "Saved: apply")
 
 
-def _reverse_first_application(tab: Page, url: str, payment_id: str, who: str) -> None:
+def _reverse_first_application(tab: Page, url: str, payment_id: str) -> None:
     """Reverse the application the reversal form lists first (the marts then say which it was)."""
     # Applied in full, the receipt has left the unapplied list: its link still reaches it.
     tab.goto(f"{url}/unapplied_cash?payment={payment_id}")
     _wait_for_app(tab, "Applied in this build")
     _wait_for_app(tab, "Audit trail")  # its table is drawn on a canvas: its rows are checked in the mart
-    reverse = tab.locator('[data-testid="stForm"]').nth(1)
-    reverse.get_by_label("Your name").fill(who)
     tab.get_by_role("button", name="Reverse (takes effect on the next run)").click()
     _wait_for_app(tab, "Saved: reverse")
 
@@ -878,7 +886,7 @@ def test_a_suggested_match_applied_and_reversed_in_the_browser_reaches_the_wareh
     built: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The AR clerk applies a receipt to its suggested invoice in a real browser: one row in the
-    ops store with who and when; the next build applies it (method 'manual', audit 'applied').
+    ops store with who (the signed-in user, here the tests' CFO) and when; the next build applies it (method 'manual', audit 'applied').
     Published, the clerk reverses it: the next build takes it back (audit 'reversed')."""
     import shutil
 
@@ -921,7 +929,7 @@ def test_a_suggested_match_applied_and_reversed_in_the_browser_reaches_the_wareh
         browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"], headless=True)
         try:
             tab = browser.new_page(viewport={"width": 1500, "height": 1400})
-            _apply_preselected_suggestion(tab, url, payment_id, "Ann Clerk", "remittance by phone")
+            _apply_preselected_suggestion(tab, url, payment_id, "remittance by phone")
 
             rows = _manual_cash_applications(ops_file)
             assert len(rows) == 1
@@ -930,7 +938,7 @@ def test_a_suggested_match_applied_and_reversed_in_the_browser_reaches_the_wareh
                 "apply",
                 payment_id,
                 invoice_id,
-                "Ann Clerk",
+                "test-cfo",
                 "remittance by phone",
             )
             assert float(amount) == pytest.approx(suggestion["amount"], abs=0.01)
@@ -946,11 +954,11 @@ def test_a_suggested_match_applied_and_reversed_in_the_browser_reaches_the_wareh
                 "select outcome, entered_by, amount_applied::double from marts.fct_cash_application_audit "
                 "where payment_id = ? and invoice_id = ?"
             )
-            assert audit == [("applied", "Ann Clerk", pytest.approx(suggestion["amount"], abs=0.01))]
+            assert audit == [("applied", "test-cfo", pytest.approx(suggestion["amount"], abs=0.01))]
 
             # What the next run publishes; the clerk takes the application back.
             publish(warehouse, serving(data), build_id="applied", checks=[])
-            _reverse_first_application(tab, url, payment_id, "Bob Manager")
+            _reverse_first_application(tab, url, payment_id)
         finally:
             browser.close()
 
@@ -960,5 +968,5 @@ def test_a_suggested_match_applied_and_reversed_in_the_browser_reaches_the_wareh
         "select action, outcome, entered_by, outcome_reason from marts.fct_cash_application_audit "
         "where payment_id = ? and invoice_id = ? order by entered_at"
     )
-    assert audit[0][:3] == ("apply", "not applied", "Ann Clerk") and audit[0][3].startswith("reversed on")
-    assert audit[1][:3] == ("reverse", "reversed", "Bob Manager")
+    assert audit[0][:3] == ("apply", "not applied", "test-cfo") and audit[0][3].startswith("reversed on")
+    assert audit[1][:3] == ("reverse", "reversed", "test-cfo")

@@ -37,6 +37,7 @@ import pytest
 from core import ops_store
 from core.access import Viewer
 from core.settings import REPO_ROOT
+from dashboards.auth import SESSION_KEY
 
 APP = REPO_ROOT / "dashboards" / "streamlit_app.py"
 QUERIES = REPO_ROOT / "dashboards" / "queries"
@@ -85,7 +86,7 @@ def open_page(page: str, who: Viewer, **query: str):
     from streamlit.testing.v1 import AppTest
 
     at = AppTest.from_file(str(APP.parent / "app_pages" / f"{page}.py"), default_timeout=60)
-    at.session_state["viewer"] = who
+    at.session_state[SESSION_KEY] = who
     for name, value in query.items():
         at.query_params[name] = value
     at.run()
@@ -225,7 +226,7 @@ def test_another_collectors_customer_by_url_or_id_is_not_found_and_cannot_be_act
     assert not NOT_MINE.findall(shown(at)[0].replace("P2", "")), "the receipt of C3 is shown"  # the link's own aside
 
     # The save paths' own check (not only the forms' choices), as the pages call it.
-    st.session_state["viewer"] = KIM
+    st.session_state[SESSION_KEY] = KIM
     try:
         assert db.why_not_act(customer_ids=("C1",), invoice_ids=("I1",)) is None
         assert db.why_not_act(customer_ids=("C3",), invoice_ids=("I5",)) == (
@@ -235,12 +236,12 @@ def test_another_collectors_customer_by_url_or_id_is_not_found_and_cannot_be_act
             db.why_not_act(invoice_ids=("I7",), payment_ids=("P1",)) == "that invoice is not among those you may act on"
         )
         assert db.why_not_act(payment_ids=("P2",)) == "that payment is not among those you may act on"
-        st.session_state["viewer"] = ANALYST
+        st.session_state[SESSION_KEY] = ANALYST
         assert db.why_not_act(customer_ids=("C1",)) == "your role (analyst) is read-only"
-        st.session_state["viewer"] = CONTROLLER
+        st.session_state[SESSION_KEY] = CONTROLLER
         assert db.why_not_act(customer_ids=("C3",), invoice_ids=("I5",), payment_ids=("P2",)) is None
     finally:
-        del st.session_state["viewer"]
+        del st.session_state[SESSION_KEY]
 
     # An analyst reads the worklist but gets no form to act with; Kim gets hers.
     assert not open_page("worklist", ANALYST).button
@@ -260,7 +261,7 @@ import streamlit as st  # noqa: E402
 
 from core.access import Viewer  # noqa: E402
 
-st.session_state["viewer"] = Viewer({username!r}, {name!r}, {role!r}, {collector!r})
+st.session_state[{key!r}] = Viewer({username!r}, {name!r}, {role!r}, {collector!r})
 runpy.run_path({app!r}, run_name="__main__")
 """
 
@@ -277,6 +278,7 @@ def serve_signed_in(tmp_path: Path, who: Viewer) -> Iterator[str]:
     entry = folder / "app.py"
     entry.write_text(
         SIGNED_IN_APP.format(
+            key=SESSION_KEY,
             username=who.username,
             name=who.display_name,
             role=who.role,

@@ -12,10 +12,10 @@ import streamlit as st
 
 from core import formatting, ops_store
 from core.settings import get_settings
-from dashboards import db, ui
-from dashboards.auth import viewer
+from dashboards import auth, db, ui
 
 meta = ui.guard()
+who = auth.viewer()
 st.title("Unapplied cash")
 ui.freshness(meta)
 ops_url = get_settings().ops()
@@ -59,7 +59,6 @@ tiles[1].metric(
 tiles[2].metric("Receipts unapplied", ui.count(on_account.get("receipts", 0) + unidentified.get("receipts", 0)))
 oldest = max(on_account.get("oldest_days") or 0, unidentified.get("oldest_days") or 0)
 tiles[3].metric("Oldest", ui.days(oldest, 0) if totals else "–")
-who = viewer()
 if not who.sees_all_customers:
     st.caption("Receipts of your customers only: unidentified receipts (payer not known) are not shown to collectors.")
 
@@ -117,7 +116,7 @@ if receipt is not None:
     first_amount = float(choices["suggested_amount"][0] or receipt["unapplied_amount"]) if choices.height else 0.0
 
     if not who.may_act:
-        st.info(f"Read-only: your role ({who.role}) applies and reverses no cash.")
+        st.info(f"Read-only: the {who.role} role sees unapplied cash but does not apply it.")
     else:
         st.markdown("**Apply this receipt to an invoice**")
         with st.form("apply", clear_on_submit=True):
@@ -133,14 +132,13 @@ if receipt is not None:
                 step=100.0,
                 help="At most what the receipt has unapplied; the run caps it to the invoice's open balance too.",
             )
-            columns = st.columns(3)
-            entered_by = columns[0].text_input("Your name", key="applied_by")
-            action_date = columns[1].date_input(
+            columns = st.columns(2)
+            action_date = columns[0].date_input(
                 "Effective date",
                 as_of,
                 help="Defaults to the data's as-of date, so the balances of this build's date show it.",
             )
-            note = columns[2].text_input("Note", max_chars=2000)
+            note = columns[1].text_input("Note", max_chars=2000)
             apply_clicked = st.form_submit_button("Apply (takes effect on the next run)")
         if apply_clicked:
             application = ops_store.ManualApplication(
@@ -148,7 +146,7 @@ if receipt is not None:
                 payment_id=payment_id,
                 invoice_id=(typed or "").strip() or invoice_id or "",
                 action_date=action_date,
-                entered_by=entered_by,
+                entered_by=who.username,
                 applied_amount=Decimal(str(amount)),  # extra decimals refused, never rounded
                 note=note or None,
             )
@@ -164,12 +162,11 @@ if receipt is not None:
         }
         if who.may_act:
             with st.form("reverse", clear_on_submit=True):
-                columns = st.columns(3)
+                columns = st.columns(2)
                 reverse_invoice = columns[0].selectbox(
                     "Application", list(reversible), format_func=lambda i: reversible[i]
                 )
-                reversed_by = columns[1].text_input("Your name", key="reversed_by")
-                reverse_note = columns[2].text_input("Note", max_chars=2000, key="reverse_note")
+                reverse_note = columns[1].text_input("Note", max_chars=2000, key="reverse_note")
                 reverse_clicked = st.form_submit_button("Reverse (takes effect on the next run)")
             if reverse_clicked:
                 reversal = ops_store.ManualApplication(
@@ -177,10 +174,12 @@ if receipt is not None:
                     payment_id=payment_id,
                     invoice_id=reverse_invoice or "",
                     action_date=as_of,
-                    entered_by=reversed_by,
+                    entered_by=who.username,
                     note=reverse_note or None,
                 )
                 save(reversal, f"reverse {payment_id} from {reverse_invoice}")
+        else:
+            st.caption("Read-only: no reversals.")
 
 st.markdown("**Entered in the ops store** (newest first; the next run applies those this build does not have yet)")
 pending = ops_store.manual_applications(ops_url)

@@ -14,10 +14,10 @@ import streamlit as st
 
 from core import formatting, ops_store
 from core.settings import get_settings
-from dashboards import db, ui
-from dashboards.auth import viewer
+from dashboards import auth, db, ui
 
 meta = ui.guard()
+who = auth.viewer()
 st.title("Collections worklist")
 ui.freshness(meta)
 ops_url = get_settings().ops()
@@ -117,10 +117,9 @@ selection = ui.table(shown, on_select="rerun", selection_mode="single-row", key=
 row = selection.selection.rows[0] if selection and selection.selection.rows else 0
 item = (worklist if show_all else today_items).row(row, named=True)
 
-who = viewer()
 st.subheader(f"Log an action on {ui.plain(item['invoice_id'])} · {ui.plain(item['customer_name'])}")
 if not who.may_act:
-    st.info(f"Read-only: your role ({who.role}) records no actions.")
+    st.info(f"Read-only: the {who.role} role sees the worklist but does not log actions.")
 else:
     with st.form("action", clear_on_submit=True):
         columns = st.columns(3)
@@ -145,6 +144,7 @@ else:
             promised_amount=Decimal(str(promised_amount)) if action_type == "promise_to_pay" else None,
             note=note or None,
             dispute_reason=reason or None if action_type == "dispute" else None,
+            entered_by=who.username,
         )
         try:
             if refused := db.why_not_act(customer_ids=(action.customer_id,), invoice_ids=(action.invoice_id,)):

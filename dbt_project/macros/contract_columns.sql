@@ -15,7 +15,7 @@
     'payments': [('payment_id', 'string'), ('customer_id', 'string'), ('payer_name', 'string'), ('payer_account', 'string'), ('invoice_id', 'string'), ('payment_date', 'date'), ('amount', 'money'), ('currency', 'string'), ('payment_method', 'string'), ('payment_type', 'string'), ('remittance_info', 'string'), ('original_payment_id', 'string'), ('updated_at', 'timestamp')],
     'payment_applications': [('application_id', 'string'), ('payment_id', 'string'), ('invoice_id', 'string'), ('applied_amount', 'money'), ('applied_date', 'date'), ('updated_at', 'timestamp')],
     'fx_rates': [('rate_date', 'date'), ('from_currency', 'string'), ('to_currency', 'string'), ('rate', 'rate'), ('updated_at', 'timestamp')],
-    'collection_actions': [('action_id', 'string'), ('customer_id', 'string'), ('invoice_id', 'string'), ('collector_id', 'string'), ('action_type', 'string'), ('action_date', 'date'), ('promised_date', 'date'), ('promised_amount', 'money'), ('note', 'string'), ('dispute_reason', 'string'), ('updated_at', 'timestamp')],
+    'collection_actions': [('action_id', 'string'), ('customer_id', 'string'), ('invoice_id', 'string'), ('collector_id', 'string'), ('action_type', 'string'), ('action_date', 'date'), ('promised_date', 'date'), ('promised_amount', 'money'), ('note', 'string'), ('dispute_reason', 'string'), ('entered_by', 'string'), ('updated_at', 'timestamp')],
     'manual_cash_applications': [('manual_application_id', 'string'), ('action', 'string'), ('payment_id', 'string'), ('invoice_id', 'string'), ('applied_amount', 'money'), ('action_date', 'date'), ('entered_by', 'string'), ('note', 'string'), ('updated_at', 'timestamp')],
 } -%}
 {{ return(columns[entity]) }}

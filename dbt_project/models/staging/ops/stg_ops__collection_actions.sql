@@ -18,6 +18,7 @@ renamed as (
         action_type,
         dispute_reason,
         note,
+        entered_by,
         -- amounts
         promised_amount,
         -- dates
