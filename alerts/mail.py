@@ -48,13 +48,14 @@ def _one_line(value: str) -> str:
     return re.sub(r"[\r\n]+", " ", value).strip()
 
 
-def build(email: Email, sender: str) -> EmailMessage:
-    """The MIME message. Header values with line breaks raise ValueError (policy `default`)."""
+def build(email: Email, sender: str, message_id: str | None = None) -> EmailMessage:
+    """The MIME message. Header values with line breaks raise ValueError (policy `default`).
+    `message_id`: the logical email's own (alerts/sendlog.message_id), the same on every attempt."""
     message = EmailMessage()
     message["From"] = sender
     message["To"] = ", ".join(email.to)
     message["Subject"] = email.subject
-    message["Message-ID"] = make_msgid(domain="o2c.local")
+    message["Message-ID"] = message_id or make_msgid(domain="o2c.local")
     # What the message is about (the first send-log key): names the outbox file, helps support.
     message["X-O2C-Key"] = email.key.split("|")[0]
     message.set_content(email.text)
@@ -80,27 +81,75 @@ def address(name: str, email_address: str) -> str:
     return formataddr((_one_line(name), email_address))
 
 
-def send(messages: list[EmailMessage], smtp: SmtpSettings, on_sent: Callable[[EmailMessage], None]) -> None:
-    """Send over one SMTP session, calling `on_sent` after each message the server accepted.
+class _Client(smtplib.SMTP):
+    """smtplib's client, knowing whether a message's content went out after DATA's 354: from then
+    on a lost connection leaves it unknown whether the server has it (its reply may be what was lost)."""
 
-    Any failure (server down, login refused, a rejected recipient) raises SmtpError naming the
-    server (never the password); messages not yet accepted were not sent and are not recorded.
+    content_out = False
+    _last_code = 0
+
+    def getreply(self) -> tuple[int, bytes]:
+        code, text = super().getreply()
+        self._last_code = code
+        return code, text
+
+    def send(self, s: bytes | str) -> None:
+        if self._last_code == 354:  # the one thing sent after 354 is the content
+            self.content_out = True
+        super().send(s)
+
+
+def send(
+    messages: list[EmailMessage],
+    smtp: SmtpSettings,
+    on_sent: Callable[[EmailMessage], None],
+    on_sending: Callable[[EmailMessage], bool] | None = None,
+) -> None:
+    """Send over one SMTP session: `on_sending` before each message's transaction (False: skip
+    it), `on_sent` after the server accepted it.
+
+    Any failure (server down, login refused, a rejected recipient, a dropped connection) raises
+    SmtpError naming the server (never the password) and the message in flight, and whether that
+    one is ambiguous (its content went out, no reply came back: the server may have it).
     """
+    in_flight: EmailMessage | None = None
+    client: _Client | None = None
     try:
-        with smtplib.SMTP(smtp.host, smtp.port, timeout=smtp.timeout) as client:
+        with _Client(smtp.host, smtp.port, timeout=smtp.timeout) as client:
             if smtp.starttls:
                 client.starttls(context=ssl.create_default_context())
             if smtp.user:
                 client.login(smtp.user, smtp.password or "")
             for message in messages:
+                if on_sending is not None and not on_sending(message):
+                    continue
+                in_flight, client.content_out = message, False
                 client.send_message(message)
+                in_flight = None
                 on_sent(message)
     except (OSError, smtplib.SMTPException) as error:
-        raise SmtpError(f"SMTP server {smtp.host}:{smtp.port}: {type(error).__name__}: {error}") from error
+        # A reply (4xx/5xx) is a definite "no"; anything else after the content went out is not.
+        ambiguous = (
+            in_flight is not None
+            and client is not None
+            and client.content_out
+            and not isinstance(error, smtplib.SMTPResponseException)
+        )
+        raise SmtpError(
+            f"SMTP server {smtp.host}:{smtp.port}: {type(error).__name__}: {error}", in_flight, ambiguous
+        ) from error
 
 
 class SmtpError(RuntimeError):
-    """Mail could not be sent; what was sent before the failure is in the send log."""
+    """Mail could not be sent; what was sent before the failure is in the send log.
+
+    `in_flight`: the message being sent when it failed (None: before or between messages);
+    `ambiguous`: its content went out but no reply came, so the server may have delivered it."""
+
+    def __init__(self, text: str, in_flight: EmailMessage | None = None, ambiguous: bool = False) -> None:
+        super().__init__(text)
+        self.in_flight = in_flight
+        self.ambiguous = ambiguous
 
 
 def write_outbox(messages: list[EmailMessage], folder: Path) -> list[Path]:

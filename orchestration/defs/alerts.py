@@ -20,6 +20,7 @@ from dagster import (
 
 from alerts import runner
 from alerts.mail import SmtpError
+from alerts.sendlog import SendingHeld
 from core.settings import Settings, get_settings
 
 SERVING_KEY = AssetKey(["serving", "warehouse"])
@@ -28,11 +29,16 @@ SERVING_KEY = AssetKey(["serving", "warehouse"])
 def _send(context: OpExecutionContext, kind: str) -> None:
     try:
         outcome = runner.run(kind, get_settings())
+    except SendingHeld as held:
+        raise Failure(description=f"{kind}: sending held — {held}") from held
     except SmtpError as error:
         raise Failure(description=f"{kind}: {error}. Nothing unsent was recorded; the next run sends it.") from error
     for warning in outcome.warnings:
         context.log.warning(warning)
-    context.log.info(f"{kind}: {outcome.sent} sent, {outcome.already_sent} already sent before")
+    context.log.info(
+        f"{kind}: {outcome.sent} sent, {outcome.already_sent} already sent before, "
+        f"{outcome.resent} unconfirmed sent again, {len(outcome.unconfirmed)} unconfirmed held"
+    )
 
 
 @op
