@@ -23,11 +23,12 @@ import hashlib
 import os
 import uuid
 from email.utils import parseaddr
+from functools import cache
 from pathlib import Path
 
 import sqlalchemy as sa
+from sqlalchemy.pool import NullPool
 
-from core.ops_store import engine as ops_engine
 from core.settings import Settings, hide_password
 
 SENDING, SENT, ASSUMED = "sending", "sent", "assumed"  # ASSUMED: baseline after a lost send log
@@ -85,21 +86,21 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
+@cache
 def _engine(path: Path) -> sa.Engine:
-    return _cached_engine(str(path))
+    # No pooled connections: a send log deleted and made again (a lost one, a restored backup) is
+    # read afresh, never through a connection to the old file. Tables are made with the file (_create).
+    return sa.create_engine(f"sqlite:///{path}", poolclass=NullPool)
 
 
-_ENGINES: dict[str, sa.Engine] = {}
-
-
-def _cached_engine(path: str) -> sa.Engine:
-    # Not functools.cache: a file deleted and made again must get a fresh engine and tables.
-    if path not in _ENGINES or not Path(path).exists():
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        created = sa.create_engine(f"sqlite:///{path}")
-        metadata.create_all(created)
-        _ENGINES[path] = created
-    return _ENGINES[path]
+def _ops(url: str) -> sa.Engine:
+    """The ops store, for its identity row only; unpooled for the same reason (a recreated store)."""
+    ops_file = _ops_file(url)
+    if ops_file is not None:
+        ops_file.parent.mkdir(parents=True, exist_ok=True)
+    engine = sa.create_engine(url, poolclass=NullPool)
+    ops_metadata.create_all(engine)
+    return engine
 
 
 def already_sent(path: Path, keys: list[str]) -> set[str]:
@@ -194,9 +195,7 @@ def _read_ids(con: sa.Connection) -> dict[str, str]:
 
 
 def _ops_ids(url: str) -> dict[str, str]:
-    engine = ops_engine(url)
-    ops_metadata.create_all(engine)
-    with engine.connect() as con:
+    with _ops(url).connect() as con:
         return _read_ids(con)
 
 
@@ -267,40 +266,40 @@ def _create(path: Path, url: str) -> list[str]:
     temporary name and renamed into place, so a half-made log never looks like a real one."""
     building = path.with_name(path.name + ".building")
     building.unlink(missing_ok=True)
+    building.parent.mkdir(parents=True, exist_ok=True)
     notes = []
     engine = _engine(building)
-    copied = _copy_old_log(url, engine)
+    metadata.create_all(engine)
+    keys, copied = _copy_old_log(url, engine)
     if copied:
-        notes.append(f"send log: {copied} sent messages copied from the ops store's alert_send_log to {path}")
+        notes.append(
+            f"send log: {copied} sent messages ({keys} keys) copied from the ops store's alert_send_log to {path}"
+        )
     sendlog_id = uuid.uuid4().hex
-    ops = ops_engine(url)
-    ops_metadata.create_all(ops)
-    with ops.begin() as con:
+    with _ops(url).begin() as con:
         store_id = _read_ids(con).get("store_id") or uuid.uuid4().hex
-        _write_ids(con, {"store_id": store_id, "sendlog_id": sendlog_id, "sendlog_keys": "0"})
+        _write_ids(con, {"store_id": store_id, "sendlog_id": sendlog_id})
     with engine.begin() as con:
         _write_ids(con, {"sendlog_id": sendlog_id, "ops_store_id": store_id})
-    engine.dispose()
-    _ENGINES.pop(str(building), None)
     os.replace(building, path)
     _remember_count(path, url)
     return notes
 
 
 def _remember_count(path: Path, url: str) -> None:
-    with ops_engine(url).begin() as con:
+    with _ops(url).begin() as con:
         _write_ids(con, {"sendlog_keys": str(_key_count(path))})
 
 
-def _copy_old_log(url: str, target: sa.Engine) -> int:
+def _copy_old_log(url: str, target: sa.Engine) -> tuple[int, int]:
     """Rows of the ops store's `alert_send_log` (one per key), grouped back into messages: the keys
     recorded together (same kind, recipient, subject and time) were one email."""
     ops_file = _ops_file(url)
     if ops_file is not None and not ops_file.exists():
-        return 0
-    source = ops_engine(url)
+        return 0, 0
+    source = _ops(url)
     if not sa.inspect(source).has_table("alert_send_log"):
-        return 0
+        return 0, 0
     old = sa.Table("alert_send_log", sa.MetaData(), autoload_with=source)
     with source.connect() as con:
         rows = con.execute(sa.select(old)).mappings().all()
@@ -323,7 +322,7 @@ def _copy_old_log(url: str, target: sa.Engine) -> int:
                 )
             )
             con.execute(message_keys.insert(), [{"key": k, "message_id": mid} for k in keys])
-    return len(rows)
+    return len(rows), len(grouped)
 
 
 def acknowledge(settings: Settings, due: dict[str, list[str]]) -> list[str]:
@@ -357,9 +356,7 @@ def acknowledge(settings: Settings, due: dict[str, list[str]]) -> list[str]:
         return [f"new send log {path}", *notes]
     with _engine(path).connect() as con:
         sendlog_id = _read_ids(con)["sendlog_id"]
-    ops = ops_engine(url)
-    ops_metadata.create_all(ops)
-    with ops.begin() as con:
+    with _ops(url).begin() as con:
         store_id = _read_ids(con).get("store_id") or uuid.uuid4().hex
         _write_ids(con, {"store_id": store_id, "sendlog_id": sendlog_id})
     with _engine(path).begin() as con:
