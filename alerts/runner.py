@@ -230,10 +230,10 @@ def settle(settings: Settings, message_id: str, *, resend: bool) -> str:
         raise ValueError(f"no unconfirmed message {message_id!r} in the send log {log} (`o2c alerts unconfirmed`)")
     row = rows[0]
     if not resend:
-        sendlog.mark_sent(log, message_id, "confirmed delivered by an operator")
+        sendlog.mark_sent(log, message_id, f"confirmed delivered by {sendlog.operator()}")
         return f"{message_id} to {row['recipients']}: confirmed as delivered; it will not be sent again"
     message = message_from_bytes(row["content"], policy=policy.default)
-    note = "sent again by an operator after an unconfirmed attempt"
+    note = f"sent again by {sendlog.operator()} after an unconfirmed attempt"
     try:
         mail.send([message], smtp_settings(settings), on_sent=lambda m: sendlog.mark_sent(log, message_id, note))
     finally:

@@ -19,6 +19,7 @@ until an operator runs `o2c alerts acknowledge`.
 from __future__ import annotations
 
 import datetime as dt
+import getpass
 import hashlib
 import os
 import uuid
@@ -58,6 +59,14 @@ identity = sa.Table(
     metadata,
     sa.Column("name", sa.String(40), primary_key=True),
     sa.Column("value", sa.String(100), nullable=False),
+)
+# What happened to the log itself, for the auditors: made, copied, acknowledged, settled; by whom.
+events = sa.Table(
+    "events",
+    metadata,
+    sa.Column("at", sa.DateTime, nullable=False),
+    sa.Column("by", sa.String(100), nullable=False),
+    sa.Column("event", sa.String(1000), nullable=False),
 )
 # The same identity table, in the ops store (its own metadata: the ops store's tables are not ours).
 ops_metadata = sa.MetaData()
@@ -101,6 +110,27 @@ def _ops(url: str) -> sa.Engine:
     engine = sa.create_engine(url, poolclass=NullPool)
     ops_metadata.create_all(engine)
     return engine
+
+
+def operator() -> str:
+    """Who runs this command (the OS user): what the log's events and settlements name."""
+    try:
+        return getpass.getuser()
+    except OSError:  # no user name for this uid (a container)
+        return f"uid {os.getuid()}"
+
+
+def record_event(path: Path, event: str) -> None:
+    with _engine(path).begin() as con:
+        con.execute(events.insert().values(at=_now(), by=operator(), event=event))
+
+
+def history(path: Path) -> list[dict[str, object]]:
+    """The log's own events, oldest first."""
+    if not path.exists():
+        return []
+    with _engine(path).connect() as con:
+        return [dict(r) for r in con.execute(sa.select(events).order_by(events.c.at)).mappings()]
 
 
 def already_sent(path: Path, keys: list[str]) -> set[str]:
@@ -281,6 +311,8 @@ def _create(path: Path, url: str) -> list[str]:
         _write_ids(con, {"store_id": store_id, "sendlog_id": sendlog_id})
     with engine.begin() as con:
         _write_ids(con, {"sendlog_id": sendlog_id, "ops_store_id": store_id})
+        made = f"send log {sendlog_id} made, paired with ops store {store_id}"
+        con.execute(events.insert().values(at=_now(), by=operator(), event="; ".join([made, *notes])))
     os.replace(building, path)
     _remember_count(path, url)
     return notes
@@ -353,7 +385,9 @@ def acknowledge(settings: Settings, due: dict[str, list[str]]) -> list[str]:
                 con.execute(message_keys.insert(), [{"key": k, "message_id": mid} for k in fresh])
                 notes.append(f"{kind}: {len(fresh)} keys due now counted as sent")
         _remember_count(path, url)
-        return [f"new send log {path}", *notes]
+        done = [f"new send log {path}", *notes]
+        record_event(path, "acknowledged a lost send log: " + "; ".join(done))
+        return done
     with _engine(path).connect() as con:
         sendlog_id = _read_ids(con)["sendlog_id"]
     with _ops(url).begin() as con:
@@ -362,4 +396,6 @@ def acknowledge(settings: Settings, due: dict[str, list[str]]) -> list[str]:
     with _engine(path).begin() as con:
         _write_ids(con, {"ops_store_id": store_id})
     _remember_count(path, url)
-    return [f"send log {path} paired with the ops store {_ops_file(url) or hide_password(url)} as it is now"]
+    done = f"send log {path} paired with the ops store {_ops_file(url) or hide_password(url)} as it is now"
+    record_event(path, f"acknowledged: {done} (store id {store_id})")
+    return [done]

@@ -13,6 +13,7 @@ C4 one (I7 overdue_7): 4 letters, 5 keys. The collector reports: one to K1 and o
 from __future__ import annotations
 
 import datetime as dt
+import getpass
 import shutil
 import sqlite3
 from email import message_from_bytes, policy
@@ -121,6 +122,8 @@ def test_a_reply_lost_after_data_is_one_letter_over_two_runs_and_the_operator_is
         outcome = runner.run("dunning", settings(third.port))
     assert (outcome.sent, outcome.already_sent, outcome.unconfirmed, third.messages) == (0, 0, [], [])
     assert {r["status"] for r in sendlog.sent(log)} == {"sent"}
+    notes = {r["note"] for r in sendlog.sent(log) if r["message_id"] == lost["Message-ID"]}
+    assert notes == {f"confirmed delivered by {getpass.getuser()}"}  # who settled it, for the auditors
 
 
 def test_resend_sends_the_recorded_letter_again_with_its_own_message_id(env: Path) -> None:
@@ -208,6 +211,13 @@ def test_a_lost_send_log_holds_sending_and_acknowledging_counts_what_is_due_as_s
             assert (outcome.sent, outcome.unconfirmed) == (0, []), kind
     assert len(server.messages) == 6  # 4 letters and 2 reports, each once
     assert {r["status"] for r in sendlog.sent(log)} == {"assumed"}
+    made, acknowledged = [(e["by"], e["event"]) for e in sendlog.history(log)]
+    assert made[1].startswith("send log ") and " made, paired with ops store " in made[1]
+    assert acknowledged == (
+        getpass.getuser(),
+        f"acknowledged a lost send log: new send log {log}; collector_reports: 2 keys due now counted as sent; "
+        "dunning: 5 keys due now counted as sent",
+    )
 
 
 def test_an_upgrade_copies_the_send_log_out_of_the_ops_store_and_sends_nothing_again(env: Path) -> None:
