@@ -81,6 +81,26 @@ def address(name: str, email_address: str) -> str:
     return formataddr((_one_line(name), email_address))
 
 
+# The server's answer to one message (its recipients, its sender, its content): the session is fine.
+_REFUSALS = (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused, smtplib.SMTPDataError)
+
+
+def _describe(smtp: SmtpSettings, error: Exception) -> str:
+    return f"SMTP server {smtp.host}:{smtp.port}: {type(error).__name__}: {error}"
+
+
+class SmtpError(RuntimeError):
+    """Mail could not be sent; what was sent before the failure is in the send log.
+
+    `in_flight`: the message being sent when it failed (None: before or between messages);
+    `ambiguous`: its content went out but no reply came, so the server may have delivered it."""
+
+    def __init__(self, text: str, in_flight: EmailMessage | None = None, ambiguous: bool = False) -> None:
+        super().__init__(text)
+        self.in_flight = in_flight
+        self.ambiguous = ambiguous
+
+
 class _Client(smtplib.SMTP):
     """smtplib's client, knowing whether a message's content went out after DATA's 354: from then
     on a lost connection leaves it unknown whether the server has it (its reply may be what was lost)."""
@@ -104,13 +124,16 @@ def send(
     smtp: SmtpSettings,
     on_sent: Callable[[EmailMessage], None],
     on_sending: Callable[[EmailMessage], bool] | None = None,
+    on_refused: Callable[[EmailMessage, SmtpError], None] | None = None,
 ) -> None:
     """Send over one SMTP session: `on_sending` before each message's transaction (False: skip
-    it), `on_sent` after the server accepted it.
+    it), `on_sent` after the server accepted it, and with `on_refused`, when the server refused
+    this one message (a recipient, the sender or the content), that callback and on to the next.
 
-    Any failure (server down, login refused, a rejected recipient, a dropped connection) raises
-    SmtpError naming the server (never the password) and the message in flight, and whether that
-    one is ambiguous (its content went out, no reply came back: the server may have it).
+    Any other failure (server down, login refused, a dropped connection; a refusal without
+    `on_refused`) raises SmtpError naming the server (never the password) and the message in
+    flight, and whether that one is ambiguous (its content went out, no reply came back: the
+    server may have it).
     """
     in_flight: EmailMessage | None = None
     client: _Client | None = None
@@ -124,7 +147,15 @@ def send(
                 if on_sending is not None and not on_sending(message):
                     continue
                 in_flight, client.content_out = message, False
-                client.send_message(message)
+                try:
+                    client.send_message(message)
+                except _REFUSALS as error:
+                    if on_refused is None:
+                        raise
+                    # a definite "no" to this message; smtplib reset the transaction for the next
+                    on_refused(message, SmtpError(_describe(smtp, error), message))
+                    in_flight = None
+                    continue
                 in_flight = None
                 on_sent(message)
     except (OSError, smtplib.SMTPException) as error:
@@ -135,21 +166,7 @@ def send(
             and client.content_out
             and not isinstance(error, smtplib.SMTPResponseException)
         )
-        raise SmtpError(
-            f"SMTP server {smtp.host}:{smtp.port}: {type(error).__name__}: {error}", in_flight, ambiguous
-        ) from error
-
-
-class SmtpError(RuntimeError):
-    """Mail could not be sent; what was sent before the failure is in the send log.
-
-    `in_flight`: the message being sent when it failed (None: before or between messages);
-    `ambiguous`: its content went out but no reply came, so the server may have delivered it."""
-
-    def __init__(self, text: str, in_flight: EmailMessage | None = None, ambiguous: bool = False) -> None:
-        super().__init__(text)
-        self.in_flight = in_flight
-        self.ambiguous = ambiguous
+        raise SmtpError(_describe(smtp, error), in_flight, ambiguous) from error
 
 
 def write_outbox(messages: list[EmailMessage], folder: Path) -> list[Path]:

@@ -27,6 +27,7 @@ class Outcome:
     sent: int = 0
     already_sent: int = 0
     resent: int = 0  # unconfirmed internal messages sent again with their own Message-ID
+    refused: int = 0  # messages the server refused (named in warnings); the next run tries them again
     unconfirmed: list[str] = field(default_factory=list)  # Message-IDs held: the server may have them
     previews: list[Path] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
@@ -182,10 +183,17 @@ def _send(
         else:
             outcome.sent += 1
 
+    def refused(message: EmailMessage, error: mail.SmtpError) -> None:
+        outcome.refused += 1
+        outcome.warnings.append(f"{kind}: {message['Message-ID']} to {message['To']} not sent, refused: {error}")
+        _settle_failure(error, log, set(by_id))
+
     try:
-        mail.send([m for m, _ in messages], smtp_settings(settings), on_sent=sent, on_sending=sending)
+        mail.send(
+            [m for m, _ in messages], smtp_settings(settings), on_sent=sent, on_sending=sending, on_refused=refused
+        )
     except mail.SmtpError as error:
-        raise _settle_failure(error, log) from error
+        raise _settle_failure(error, log, set(by_id)) from error
     finally:
         sendlog.remember_count(settings)
 
@@ -201,16 +209,17 @@ def held_line(row: dict[str, object]) -> str:
     )
 
 
-def _settle_failure(error: mail.SmtpError, log: Path) -> mail.SmtpError:
-    """After a failed send: a message refused or never started is forgotten (the next run sends
-    it); one whose content went out without a reply stays unconfirmed, and the error says so."""
+def _settle_failure(error: mail.SmtpError, log: Path, claimed_now: set[str]) -> mail.SmtpError:
+    """After a failed send: a message of this run (`claimed_now`: their Message-IDs) that was refused
+    or never started is taken off the log (the next run sends it); one whose content went out without
+    a reply stays unconfirmed, and the error says so. An unconfirmed message sent again stays
+    unconfirmed either way: whether its first attempt arrived is still unknown."""
     message = error.in_flight
     if message is None:
         return error
     if not error.ambiguous:
-        if any(r["message_id"] == message["Message-ID"] for r in sendlog.unconfirmed(log)):
-            return error  # an unconfirmed one sent again and refused: still unknown whether the first got there
-        sendlog.release(log, message["Message-ID"])
+        if message["Message-ID"] in claimed_now:
+            sendlog.release(log, message["Message-ID"])
         return error
     return mail.SmtpError(
         f"{error}; the server may have delivered {message['Message-ID']} to {message['To']} before the connection "

@@ -420,7 +420,11 @@ def _run_alerts(kinds: list[str] | None, preview: bool) -> None:
         else:
             held = f", {len(outcome.unconfirmed)} unconfirmed held" if outcome.unconfirmed else ""
             again = f", {outcome.resent} unconfirmed sent again" if outcome.resent else ""
-            console.print(f"{kind}: {outcome.sent} sent, {outcome.already_sent} already sent before{again}{held}")
+            refused = f", {outcome.refused} refused by the server" if outcome.refused else ""
+            console.print(
+                f"{kind}: {outcome.sent} sent, {outcome.already_sent} already sent before{again}{held}{refused}"
+            )
+            failed |= outcome.refused > 0
     if failed:
         raise typer.Exit(1)
 

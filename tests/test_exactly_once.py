@@ -54,6 +54,20 @@ class DropsReply(mail_world.Inbox):
         return "250 OK"
 
 
+class RefusesRecipient(mail_world.Inbox):
+    """Answers 550 to one recipient address, takes the rest."""
+
+    def __init__(self, refused: str) -> None:
+        super().__init__()
+        self.refused = refused
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address == self.refused:
+            return "550 5.1.1 no such mailbox"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+
 @pytest.fixture
 def env(collector_world: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """This test's data directory (send log, ops store) on the collectors' world's serving file."""
@@ -143,6 +157,23 @@ def test_resend_sends_the_recorded_letter_again_with_its_own_message_id(env: Pat
         outcome = runner.run("dunning", settings(second.port))
     assert (outcome.sent, outcome.already_sent, outcome.unconfirmed) == (3, 0, [])
     assert sorted(recipient(m) for m in second.messages) == sorted(LETTERS)
+
+
+def test_a_refused_letter_is_reported_and_never_stops_the_others(env: Path) -> None:
+    with mail_world.smtp_server(RefusesRecipient("ap@bolt.example")) as server:
+        outcome = runner.run("dunning", settings(server.port))
+    assert (outcome.sent, outcome.refused) == (3, 1)
+    assert sorted(recipient(m) for m in server.messages) == sorted(set(LETTERS) - {"ap@bolt.example"})
+    bolt = sendlog.message_id(LETTERS["ap@bolt.example"], SENDER)
+    assert outcome.warnings == [
+        f"dunning: {bolt} to Bolt Ltd <ap@bolt.example> not sent, refused: SMTP server 127.0.0.1:{server.port}: "
+        "SMTPRecipientsRefused: {'ap@bolt.example': (550, b'5.1.1 no such mailbox')}"
+    ]
+    logged = {r["key"] for r in sendlog.sent(sendlog.location(settings(server.port)))}
+    assert logged == {k for keys in LETTERS.values() for k in keys} - set(LETTERS["ap@bolt.example"])
+    with mail_world.smtp_server() as second:  # the address fixed (or the server back): it goes now
+        assert runner.run("dunning", settings(second.port)).sent == 1
+    assert [recipient(m) for m in second.messages] == ["ap@bolt.example"]
 
 
 def test_an_unconfirmed_internal_report_goes_again_with_the_same_message_id(env: Path) -> None:

@@ -37,8 +37,13 @@ def _send(context: OpExecutionContext, kind: str) -> None:
         context.log.warning(warning)
     context.log.info(
         f"{kind}: {outcome.sent} sent, {outcome.already_sent} already sent before, "
-        f"{outcome.resent} unconfirmed sent again, {len(outcome.unconfirmed)} unconfirmed held"
+        f"{outcome.resent} unconfirmed sent again, {len(outcome.unconfirmed)} unconfirmed held, "
+        f"{outcome.refused} refused by the server"
     )
+    if outcome.refused:
+        raise Failure(
+            description=f"{kind}: the server refused {outcome.refused} messages (see the warnings); the rest went"
+        )
 
 
 @op
