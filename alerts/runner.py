@@ -110,9 +110,10 @@ def run(kind: str, settings: Settings, *, preview: bool = False, config: AlertCo
     """Send (or, with `preview`, render to the outbox) what `kind` has to say now.
 
     Raises sendlog.SendingHeld (nothing sent) when the send log and the ops store do not match,
-    and mail.SmtpError when the server cannot be reached or refuses a message; every message
+    and mail.SmtpError when the server cannot be reached or the connection breaks; every message
     accepted before that is in the send log, the rest go out on the next run, except one whose
-    content went out without a reply: that one is unconfirmed (see RESEND_UNCONFIRMED).
+    content went out without a reply: that one is unconfirmed (see RESEND_UNCONFIRMED). A message
+    the server refuses is counted in `refused`, named in the warnings, and the others still go.
     """
     outcome = Outcome(kind)
     log = sendlog.location(settings)
