@@ -95,7 +95,6 @@ def at(port: int) -> dict[str, str]:
     return {"O2C_SMTP_PORT": str(port)}
 
 
-@pytest.mark.check
 def test_the_message_id_is_the_logical_emails_own() -> None:
     keys = ["dunning/I1/overdue_30", "dunning/I2/due_soon"]
     first = sendlog.message_id(keys, SENDER)
