@@ -21,11 +21,12 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner, Result
 
 from alerts import mail, runner, sendlog
 from core.settings import Settings
+from orchestration.cli import app
 from tests import mail_world
-from tests.conftest import o2c
 
 LETTERS = {
     "ap@acme.example": ["dunning/I1/final_60", "dunning/I2/due_soon"],
@@ -90,9 +91,9 @@ def recipient(message: EmailMessage) -> str:
     return message["To"].addresses[0].addr_spec
 
 
-def at(port: int) -> dict[str, str]:
-    """The `o2c` command's extra environment: the SMTP server at `port` (the rest is the test's)."""
-    return {"O2C_SMTP_PORT": str(port)}
+def o2c(*args: str, port: int) -> Result:
+    """The `o2c` command (in this process: the test's environment), sending to the server at `port`."""
+    return CliRunner().invoke(app, list(args), env={"O2C_SMTP_PORT": str(port)})
 
 
 def test_the_message_id_is_the_logical_emails_own() -> None:
@@ -129,8 +130,8 @@ def test_a_reply_lost_after_data_is_one_letter_over_two_runs_and_the_operator_is
         assert message["Message-ID"] == sendlog.message_id(LETTERS[recipient(message)], SENDER)
 
     # The operator finds the Message-ID in the mail server's log and confirms it: settled for good.
-    confirmed = o2c(env, "alerts", "confirm", lost["Message-ID"], env=at(second.port))
-    assert "confirmed as delivered" in confirmed.stdout
+    confirmed = o2c("alerts", "confirm", lost["Message-ID"], port=second.port)
+    assert confirmed.exit_code == 0 and "confirmed as delivered" in confirmed.stdout
     with mail_world.smtp_server() as third:
         outcome = runner.run("dunning", settings(third.port))
     assert (outcome.sent, outcome.already_sent, outcome.unconfirmed, third.messages) == (0, 0, [], [])
@@ -194,8 +195,8 @@ def test_a_lost_or_recreated_ops_store_sends_nothing_again_and_says_why(env: Pat
         ops = env / "ops" / "ops.sqlite"
         ops.unlink()
 
-        result = o2c(env, "alerts", "send", "--kind", "dunning", check=False, env=at(server.port))
-        assert result.returncode == 1
+        result = o2c("alerts", "send", "--kind", "dunning", port=server.port)
+        assert result.exit_code == 1
         lines = [line for line in result.stdout.splitlines() if line.strip()]
         assert len(lines) == 1 and lines[0].startswith("sending held — the ops store ")
         assert f"{ops} is missing" in result.stdout.replace("\n", "") and not ops.exists()
