@@ -48,13 +48,14 @@ def _one_line(value: str) -> str:
     return re.sub(r"[\r\n]+", " ", value).strip()
 
 
-def build(email: Email, sender: str) -> EmailMessage:
-    """The MIME message. Header values with line breaks raise ValueError (policy `default`)."""
+def build(email: Email, sender: str, message_id: str | None = None) -> EmailMessage:
+    """The MIME message. Header values with line breaks raise ValueError (policy `default`).
+    `message_id`: the logical email's own (alerts/sendlog.message_id), the same on every attempt."""
     message = EmailMessage()
     message["From"] = sender
     message["To"] = ", ".join(email.to)
     message["Subject"] = email.subject
-    message["Message-ID"] = make_msgid(domain="o2c.local")
+    message["Message-ID"] = message_id or make_msgid(domain="o2c.local")
     # What the message is about (the first send-log key): names the outbox file, helps support.
     message["X-O2C-Key"] = email.key.split("|")[0]
     message.set_content(email.text)
@@ -80,50 +81,97 @@ def address(name: str, email_address: str) -> str:
     return formataddr((_one_line(name), email_address))
 
 
-# What the server says about one message (a recipient or its content refused): the session
-# goes on with the next message when the caller takes these (`on_refused`).
+# The server's answer to one message (its recipients, its sender, its content): the session is fine.
 _REFUSALS = (
     smtplib.SMTPRecipientsRefused,
     smtplib.SMTPSenderRefused,
     smtplib.SMTPDataError,
-    smtplib.SMTPNotSupportedError,
+    smtplib.SMTPNotSupportedError,  # e.g. a non-ASCII address to a server without SMTPUTF8
 )
+
+
+def _describe(smtp: SmtpSettings, error: Exception) -> str:
+    return f"SMTP server {smtp.host}:{smtp.port}: {type(error).__name__}: {error}"
+
+
+class SmtpError(RuntimeError):
+    """Mail could not be sent; what was sent before the failure is in the send log.
+
+    `in_flight`: the message being sent when it failed (None: before or between messages);
+    `ambiguous`: its content went out but no reply came, so the server may have delivered it."""
+
+    def __init__(self, text: str, in_flight: EmailMessage | None = None, ambiguous: bool = False) -> None:
+        super().__init__(text)
+        self.in_flight = in_flight
+        self.ambiguous = ambiguous
+
+
+class _Client(smtplib.SMTP):
+    """smtplib's client, knowing whether a message's content went out after DATA's 354: from then
+    on a lost connection leaves it unknown whether the server has it (its reply may be what was lost)."""
+
+    content_out = False
+    _last_code = 0
+
+    def getreply(self) -> tuple[int, bytes]:
+        code, text = super().getreply()
+        self._last_code = code
+        return code, text
+
+    def send(self, s: bytes | str) -> None:
+        if self._last_code == 354:  # the one thing sent after 354 is the content
+            self.content_out = True
+        super().send(s)
 
 
 def send(
     messages: list[EmailMessage],
     smtp: SmtpSettings,
     on_sent: Callable[[EmailMessage], None],
-    on_refused: Callable[[EmailMessage, str], None] | None = None,
+    on_sending: Callable[[EmailMessage], bool] | None = None,
+    on_refused: Callable[[EmailMessage, SmtpError], None] | None = None,
 ) -> None:
-    """Send over one SMTP session, calling `on_sent` after each message the server accepted, and
-    `on_refused` (when given) with the reason for each message the server refused: one bad
-    recipient never stops the other messages.
+    """Send over one SMTP session: `on_sending` before each message's transaction (False: skip
+    it), `on_sent` after the server accepted it, and with `on_refused`, when the server refused
+    this one message (a recipient, the sender or the content), that callback and on to the next.
 
-    Any other failure (server down, login refused, the session dropped) raises SmtpError naming
-    the server (never the password); messages not yet accepted were not sent and are not recorded.
+    Any other failure (server down, login refused, a dropped connection; a refusal without
+    `on_refused`) raises SmtpError naming the server (never the password) and the message in
+    flight, and whether that one is ambiguous (its content went out, no reply came back: the
+    server may have it).
     """
+    in_flight: EmailMessage | None = None
+    client: _Client | None = None
     try:
-        with smtplib.SMTP(smtp.host, smtp.port, timeout=smtp.timeout) as client:
+        with _Client(smtp.host, smtp.port, timeout=smtp.timeout) as client:
             if smtp.starttls:
                 client.starttls(context=ssl.create_default_context())
             if smtp.user:
                 client.login(smtp.user, smtp.password or "")
             for message in messages:
+                if on_sending is not None and not on_sending(message):
+                    continue
+                in_flight, client.content_out = message, False
                 try:
                     client.send_message(message)
-                except _REFUSALS as refusal:
+                except _REFUSALS as error:
                     if on_refused is None:
                         raise
-                    on_refused(message, f"{type(refusal).__name__}: {refusal}")
+                    # a definite "no" to this message; smtplib reset the transaction for the next
+                    on_refused(message, SmtpError(_describe(smtp, error), message))
+                    in_flight = None
                     continue
+                in_flight = None
                 on_sent(message)
     except (OSError, smtplib.SMTPException) as error:
-        raise SmtpError(f"SMTP server {smtp.host}:{smtp.port}: {type(error).__name__}: {error}") from error
-
-
-class SmtpError(RuntimeError):
-    """Mail could not be sent; what was sent before the failure is in the send log."""
+        # A reply (4xx/5xx) is a definite "no"; anything else after the content went out is not.
+        ambiguous = (
+            in_flight is not None
+            and client is not None
+            and client.content_out
+            and not isinstance(error, smtplib.SMTPResponseException)
+        )
+        raise SmtpError(_describe(smtp, error), in_flight, ambiguous) from error
 
 
 def write_outbox(messages: list[EmailMessage], folder: Path) -> list[Path]:

@@ -457,12 +457,17 @@ KindOption = Annotated[
 def _run_alerts(kinds: list[str] | None, preview: bool) -> None:
     from alerts import runner
     from alerts.mail import SmtpError
+    from alerts.sendlog import SendingHeld
 
     s = get_settings()
     failed = False
     for kind in kinds or runner.KINDS:
         try:
             outcome = runner.run(kind, s, preview=preview)
+        except SendingHeld as held:
+            # the same cause for every kind: one line, nothing sent
+            console.print(f"[red]sending held[/red] — {held}")
+            raise typer.Exit(1) from None
         except SmtpError as error:
             console.print(f"[red]{kind}: not sent[/red] — {error}. Nothing unsent was recorded; run again to send it.")
             failed = True
@@ -473,6 +478,7 @@ def _run_alerts(kinds: list[str] | None, preview: bool) -> None:
             console.print(f"{kind}: {len(outcome.previews)} rendered to {s.outbox / kind} (not sent)")
         else:
             console.print(outcome.summary(), markup=False, highlight=False)
+            failed |= bool(outcome.refused)  # tried again next run, but an operator should know now
     if failed:
         raise typer.Exit(1)
 
@@ -490,6 +496,54 @@ def alerts_send(
 ) -> None:
     """Send what is due now over SMTP (O2C_SMTP_*); the send log keeps anything from going twice."""
     _run_alerts(kind, preview=dry_run)
+
+
+@alerts_app.command("unconfirmed")
+def alerts_unconfirmed() -> None:
+    """Messages whose SMTP transaction broke off after their content went out: the server may have them."""
+    from alerts import runner, sendlog
+
+    rows = sendlog.unconfirmed(sendlog.location(get_settings()))
+    for row in rows:
+        console.print(runner.held_line(row), soft_wrap=True)
+    console.print(f"{len(rows)} unconfirmed")
+
+
+MessageIdArgument = Annotated[str, typer.Argument(help="The Message-ID, as `o2c alerts unconfirmed` shows it.")]
+
+
+@alerts_app.command("confirm")
+def alerts_confirm(message_id: MessageIdArgument) -> None:
+    """The mail server's log shows the unconfirmed message was delivered: record it as sent."""
+    _settle(message_id, resend=False)
+
+
+@alerts_app.command("resend")
+def alerts_resend(message_id: MessageIdArgument) -> None:
+    """The mail server's log shows the unconfirmed message was not delivered: send it again (same Message-ID)."""
+    _settle(message_id, resend=True)
+
+
+def _settle(message_id: str, resend: bool) -> None:
+    from alerts import runner
+    from alerts.mail import SmtpError
+    from alerts.sendlog import SendingHeld
+
+    try:
+        console.print(runner.settle(get_settings(), message_id, resend=resend), soft_wrap=True)
+    except (ValueError, SendingHeld, SmtpError) as error:
+        console.print(f"[red]{error}[/red]", soft_wrap=True)
+        raise typer.Exit(1) from None
+
+
+@alerts_app.command("acknowledge")
+def alerts_acknowledge() -> None:
+    """Settle a hold on sending: pair the send log with the ops store as it is now; if the send log
+    was lost, start a new one in which everything due now counts as sent (docs/alerts.md)."""
+    from alerts import runner
+
+    for line in runner.acknowledge(get_settings()):
+        console.print(line, soft_wrap=True)
 
 
 @alerts_app.command("write-back")

@@ -49,6 +49,7 @@ CHECK_TESTS = frozenset(
     {
         "test_forecasting.py::test_baseline_rules_delay_promise_dispute_and_never_before_tomorrow",
         "test_forecasting.py::test_cash_forecast_spreads_new_invoicing_by_the_collection_curve",
+        "test_exactly_once.py::test_the_message_id_is_the_logical_emails_own",
         "test_ingestion.py::test_contract_docs_are_generated_from_the_contract",
         "test_quality.py::test_absent_or_empty_optional_data_passes_and_extra_columns_are_a_warning",
         "test_quality.py::test_required_columns_and_present_optional_values_are_still_checked",

@@ -37,9 +37,10 @@ def free_port() -> int:
 
 
 @contextmanager
-def smtp_server() -> Iterator[Inbox]:
-    """A real SMTP server on 127.0.0.1 at a free port (inbox.port) for the duration of the block."""
-    inbox = Inbox()
+def smtp_server(inbox: Inbox | None = None) -> Iterator[Inbox]:
+    """A real SMTP server on 127.0.0.1 at a free port (inbox.port) for the duration of the block;
+    `inbox`: a handler of your own (an Inbox that misbehaves)."""
+    inbox = inbox or Inbox()
     inbox.port = free_port()
     controller = Controller(inbox, hostname="127.0.0.1", port=inbox.port)
     controller.start()

@@ -131,7 +131,7 @@ def test_scheduled_collector_reports_one_email_each_with_only_their_customers(
     before = len(smtp.messages)
     assert defs().get_job_def("collector_reports").execute_in_process().success
     assert len(smtp.messages) == before
-    assert len(sendlog.sent(f"sqlite:///{world / 'ops' / 'ops.sqlite'}", "collector_reports")) == before
+    assert len(sendlog.sent(world / "warehouse" / "sendlog.sqlite", "collector_reports")) == before
 
 
 def test_dunning_sends_each_level_once_and_only_the_next_level_after_the_world_moves(
@@ -145,8 +145,8 @@ def test_dunning_sends_each_level_once_and_only_the_next_level_after_the_world_m
     # One email per customer, never one per invoice; disputed and promised items left out.
     recipients = [m["To"].addresses[0].addr_spec for m in smtp.messages]
     assert len(recipients) == len(set(recipients))
-    ops = f"sqlite:///{world / 'ops' / 'ops.sqlite'}"
-    sent_keys = {r["key"] for r in sendlog.sent(ops, "dunning")}
+    log = world / "warehouse" / "sendlog.sqlite"
+    sent_keys = {r["key"] for r in sendlog.sent(log, "dunning")}
     disputed = set(mart(world, "select invoice_id from marts.fct_invoices where is_disputed")["invoice_id"])
     assert not {k.split("/")[1] for k in sent_keys} & disputed
     assert runner.run("dunning", get_settings(), config=config).sent == 0  # nothing twice
@@ -155,7 +155,7 @@ def test_dunning_sends_each_level_once_and_only_the_next_level_after_the_world_m
     o2c(world, "run")
     smtp.messages.clear()
     runner.run("dunning", get_settings(), config=config)
-    new_keys = {r["key"] for r in sendlog.sent(ops, "dunning")} - sent_keys
+    new_keys = {r["key"] for r in sendlog.sent(log, "dunning")} - sent_keys
     assert new_keys
     order = {level.name: i for i, level in enumerate(config.dunning_levels)}
     earlier = {}
@@ -192,8 +192,8 @@ def test_an_smtp_outage_fails_clearly_records_nothing_and_a_retry_sends(
     with pytest.raises(mail.SmtpError) as failure:
         runner.run("collector_reports", get_settings())
     assert "127.0.0.1" in str(failure.value) and "s3cret-pw" not in str(failure.value)
-    ops = f"sqlite:///{world / 'ops' / 'ops.sqlite'}"
-    assert sendlog.sent(ops) == []
+    log = world / "warehouse" / "sendlog.sqlite"
+    assert sendlog.sent(log) == []
     cli = o2c(world, "alerts", "send", "--kind", "collector_reports", check=False)
     assert cli.returncode == 1 and "not sent" in cli.stdout
 
@@ -202,7 +202,7 @@ def test_an_smtp_outage_fails_clearly_records_nothing_and_a_retry_sends(
         monkeypatch.delenv("O2C_SMTP_USER")
         outcome = runner.run("collector_reports", get_settings())
     assert outcome.sent == len(inbox.messages) > 0
-    assert len(sendlog.sent(ops)) == outcome.sent
+    assert len(sendlog.sent(log)) == outcome.sent
 
 
 def test_cfo_digest_has_its_aging_chart_inline(world: Path, smtp: mail_world.Inbox) -> None:

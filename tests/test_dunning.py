@@ -344,7 +344,7 @@ def test_the_dunning_run_sends_the_letters_through_smtp(
     assert "<style" not in page
     assert re.search(r'<td class="num" style="[^"]*text-align: right', page)
     assert re.search(r'<tr class="total"><td colspan="4" style="[^"]*font-weight: bold', page)
-    ops = get_settings().ops()
+    log = sendlog.location(get_settings())
     # Every letter's invoices recorded (C_AT one, the others three each); nothing goes twice.
-    assert len(sendlog.sent(ops, "dunning")) == 3 * (len(CUSTOMERS) - 1) + 1
+    assert len(sendlog.sent(log, "dunning")) == 3 * (len(CUSTOMERS) - 1) + 1
     assert runner.run("dunning", get_settings()).sent == 0

@@ -21,6 +21,7 @@ from dagster import (
 
 from alerts import runner
 from alerts.mail import SmtpError
+from alerts.sendlog import SendingHeld
 from core.settings import Settings, get_settings
 
 SERVING_KEY = AssetKey(["serving", "warehouse"])
@@ -29,11 +30,17 @@ SERVING_KEY = AssetKey(["serving", "warehouse"])
 def _send(context: OpExecutionContext, kind: str) -> None:
     try:
         outcome = runner.run(kind, get_settings())
+    except SendingHeld as held:
+        raise Failure(description=f"{kind}: sending held — {held}") from held
     except SmtpError as error:
         raise Failure(description=f"{kind}: {error}. Nothing unsent was recorded; the next run sends it.") from error
     for warning in outcome.warnings + outcome.skipped + outcome.refused:
         context.log.warning(warning)
     context.log.info(outcome.summary())
+    if outcome.refused:
+        raise Failure(
+            description=f"{kind}: the server refused {len(outcome.refused)} messages (see the warnings); the rest went"
+        )
 
 
 @op
