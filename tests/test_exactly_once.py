@@ -165,7 +165,7 @@ def test_a_refused_letter_is_reported_and_never_stops_the_others(env: Path) -> N
     assert (outcome.sent, len(outcome.refused)) == (3, 1)
     assert sorted(recipient(m) for m in server.messages) == sorted(set(LETTERS) - {"ap@bolt.example"})
     bolt = sendlog.message_id(LETTERS["ap@bolt.example"], SENDER)
-    assert outcome.warnings == [
+    assert outcome.refused == [
         f"dunning: {bolt} to Bolt Ltd <ap@bolt.example> not sent, refused: SMTP server 127.0.0.1:{server.port}: "
         "SMTPRecipientsRefused: {'ap@bolt.example': (550, b'5.1.1 no such mailbox')}"
     ]
