@@ -18,6 +18,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from core.serving import open_read_only
 from dashboards import scope
@@ -65,8 +66,11 @@ def connection() -> duckdb.DuckDBPyConnection:
         identity = _identity(path)
     except FileNotFoundError:
         raise NoServingFile(str(path)) from None
-    who = viewer()
-    if who.sees_all_customers:
+    # Outside a Streamlit run (a benchmark, a test calling a query from Python) nobody signs in:
+    # such a caller reads the files directly anyway, so the query runs unscoped. Every page runs
+    # inside a script run, where the signed-in viewer decides.
+    who = viewer() if get_script_run_ctx(suppress_warning=True) is not None else None
+    if who is None or who.sees_all_customers:
         shared = _connect(str(path), identity)
     else:
         shared = _connect_collector(str(path), identity, str(who.collector_id))
