@@ -110,6 +110,8 @@ def _samples(con: duckdb.DuckDBPyConnection) -> dict[str, object]:
         "search": "",
         "customer_id": customer,
         "customer_ids": [customer],  # the worklist's customers, whose built actions it looks up
+        "kind": "customer",  # visible_ids: which of these ids a signed-in user may see
+        "ids": [customer],
         "collector_id": collector,
         "payment_id": payment,
         "currency": currency,

@@ -20,9 +20,10 @@ import polars as pl
 import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
+from core.access import Viewer
 from core.serving import open_read_only
 from dashboards import scope
-from dashboards.auth import viewer
+from dashboards.auth import SESSION_KEY, viewer
 
 QUERIES = Path(__file__).parent / "queries"
 
@@ -66,10 +67,15 @@ def connection() -> duckdb.DuckDBPyConnection:
         identity = _identity(path)
     except FileNotFoundError:
         raise NoServingFile(str(path)) from None
-    # Outside a Streamlit run (a benchmark, a test calling a query from Python) nobody signs in:
-    # such a caller reads the files directly anyway, so the query runs unscoped. Every page runs
-    # inside a script run, where the signed-in viewer decides.
-    who = viewer() if get_script_run_ctx(suppress_warning=True) is not None else None
+    # Every page runs inside a script run, where the signed-in viewer decides. Outside one (a
+    # benchmark, a test calling a query from Python) nobody signs in: the viewer the caller put in
+    # the session decides, and with none the query runs unscoped (such a caller reads the files
+    # directly anyway).
+    if get_script_run_ctx(suppress_warning=True) is not None:
+        who: Viewer | None = viewer()
+    else:
+        found = st.session_state.get(SESSION_KEY)
+        who = found if isinstance(found, Viewer) else None
     if who is None or who.sees_all_customers:
         shared = _connect(str(path), identity)
     else:

@@ -30,12 +30,12 @@ def save(action: ops_store.ManualApplication, what: str) -> None:
     except ValueError as problem:
         st.error(f"Not saved: {ui.plain(problem)}.")
     else:
-        st.session_state["unapplied_saved"] = f"Saved: {what} ({saved_id}). It takes effect on the next run."
+        st.session_state["unapplied_saved"] = f"{what} ({saved_id}). It takes effect on the next run."
         st.rerun()
 
 
 if saved := st.session_state.pop("unapplied_saved", None):
-    st.success(ui.plain(saved))
+    st.success(f"Saved: {ui.plain(saved)}")  # the ids and amounts are data; "Saved:" is ours
 as_of = meta["as_of_date"]
 
 have = ui.available()
