@@ -232,12 +232,12 @@ def build(
     full_refresh: Annotated[bool, typer.Option("--full-refresh", help="Rebuild incremental models.")] = False,
 ) -> None:
     """Build and test the dbt models (staging → intermediate → marts) on the warehouse."""
-    from orchestration.dbt_runner import run_dbt
+    from orchestration.dbt_runner import BUILD, run_pipeline_dbt
 
     s = get_settings()
-    args = ["build", *(["--select", select] if select else []), *(["--full-refresh"] if full_refresh else [])]
+    args = [*BUILD, *(["--select", select] if select else []), *(["--full-refresh"] if full_refresh else [])]
     with writing_warehouse("o2c build"):
-        result = run_dbt(args, s.warehouse)
+        result = run_pipeline_dbt("o2c-build", args)
     if result.returncode != 0:
         console.print(f"[red]dbt build failed[/red] on {s.warehouse}")
         raise typer.Exit(result.returncode)
@@ -778,9 +778,9 @@ def _forecast(s: Settings) -> None:
     finally:
         con.close()
     # The forecast-vs-actual tables are dbt models on the histories just written, as in the build.
-    from orchestration.dbt_runner import FORECAST_SCORING, run_dbt
+    from orchestration.dbt_runner import BUILD, FORECAST_SCORING, run_pipeline_dbt
 
-    result = run_dbt(["build", "--select", FORECAST_SCORING], s.warehouse)
+    result = run_pipeline_dbt("o2c-forecast", [*BUILD, "--select", FORECAST_SCORING])
     if result.returncode != 0:
         console.print(f"[red]dbt build --select {FORECAST_SCORING} failed[/red] on {s.warehouse}")
         raise typer.Exit(result.returncode)

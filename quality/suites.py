@@ -465,12 +465,12 @@ def _validate_table(
     rows: int,
     source: str,
     entity: str,
-    keep: bool,
+    kept: list[ExpectationSuiteIdentifier | ValidationResultIdentifier] | None,
 ) -> list[CheckResult]:
     """Validate `suite` on the rows `sql` returns, which hold the `columns` and number of `rows` the
     table-level expectations see. The value expectations run on CHUNK_ROWS rows at a time and their
-    results are added up into one per expectation, as if GX had the whole table. With `keep`, the
-    suite and that result are stored, for the data docs."""
+    results are added up into one per expectation, as if GX had the whole table. With `kept`, the
+    suite and that result are stored for the data docs, and their keys added to `kept`."""
     batch_definition = _batch_definition(datasource, f"{source}_{entity}")
     # GX lets an expectation belong to one suite only: the two parts hold copies.
     on_table = [copy.copy(e) for e in suite.expectations if e.expectation_type in TABLE_EXPECTATIONS]
@@ -510,7 +510,7 @@ def _validate_table(
         },
         meta=meta,
     )
-    if keep:
+    if kept is not None:
         suite = context.suites.add_or_update(suite)
         run_id = RunIdentifier(run_time=dt.datetime.now(dt.UTC))
         combined.meta.update(run_id=run_id, validation_time=run_id.run_time)
@@ -520,6 +520,7 @@ def _validate_table(
             batch_identifier=table_result.batch_id,
         )
         context.validation_results_store.set(key, combined)
+        kept += [key.expectation_suite_identifier, key]
     return _results(suite, combined, source, entity, rows)
 
 
@@ -535,11 +536,15 @@ def _prune_results(docs_dir: Path, keep: int) -> None:
                 shutil.rmtree(old, ignore_errors=True)
 
 
-def _build_data_docs(context, docs_dir: Path) -> None:
+def build_data_docs(docs_dir: Path, new: list[ExpectationSuiteIdentifier | ValidationResultIdentifier]) -> None:
+    """Render the suites and results just stored in `docs_dir` (`new`), and the index of all kept
+    ones, as GX data docs: once per check of the warehouse. Rendering every kept result (30 per
+    suite) on every run took longer than the checks themselves."""
     _prune_results(docs_dir, KEPT_RESULTS)
+    context = gx.get_context(mode="file", project_root_dir=str(docs_dir))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        context.build_data_docs()
+        context.build_data_docs(resource_identifiers=new)
 
 
 def _loads_with_rows(con: duckdb.DuckDBPyConnection, schema: str, entity: str) -> list[tuple[str, int]]:
@@ -581,10 +586,14 @@ def validate_source(
     *,
     full: bool = False,
     docs_dir: Path | None = None,
+    kept: list[ExpectationSuiteIdentifier | ValidationResultIdentifier] | None = None,
 ) -> list[CheckResult]:
     """Run each entity's suite on the rows of the source's latest load (or all rows); with
-    `docs_dir`, results are also kept there and rendered as GX data docs."""
+    `docs_dir`, the suites and results are also stored there and their keys added to `kept`
+    (build_data_docs renders them)."""
     logging.getLogger("great_expectations").setLevel(logging.ERROR)
+    if docs_dir is not None and kept is None:
+        kept = []  # stored all the same, rendered by a later build_data_docs
     if docs_dir is not None:
         docs_dir.mkdir(parents=True, exist_ok=True)
         context = gx.get_context(mode="file", project_root_dir=str(docs_dir))
@@ -664,11 +673,9 @@ def validate_source(
                 rows=rows,
                 source=source,
                 entity=name,
-                keep=docs_dir is not None,
+                kept=kept if docs_dir is not None else None,
             )
         )
-    if docs_dir is not None:
-        _build_data_docs(context, docs_dir)
     return results
 
 
@@ -688,11 +695,14 @@ def _checks_connection(path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
 def check_warehouse(
     path: Path, sources: list[str], entities_of, *, run_id: str, full: bool = False, docs_dir: Path | None = None
 ) -> list[CheckResult]:
+    kept: list[ExpectationSuiteIdentifier | ValidationResultIdentifier] = []
     with _checks_connection(path) as con:
         results = [
             r
             for source in sources
-            for r in validate_source(con, source, entities_of(source), full=full, docs_dir=docs_dir)
+            for r in validate_source(con, source, entities_of(source), full=full, docs_dir=docs_dir, kept=kept)
         ]
         record_results(con, results, run_id)
-        return results
+    if docs_dir is not None and kept:
+        build_data_docs(docs_dir, kept)
+    return results

@@ -243,11 +243,24 @@ def test_full_graph_in_process_publishes_the_warehouse_marts(tmp_path: Path, mon
     assert "raw_invoices" in docs
     assert {w["source"] for w in watermarks} == {"erp", "processor", "bank", "fx", "ops"}
     assert not schemas & {"raw_erp", "staging", "intermediate"}  # marts only
+    assert_dbt_steps_build_data_and_reuse_the_parse(world, summary.run_id)
     con = duckdb.connect(str(settings.warehouse), read_only=True)
     raw_schemas = {r[0] for r in con.sql("select schema_name from information_schema.schemata").fetchall()}
     con.close()
     assert {"raw_erp", "raw_processor", "raw_bank", "raw_fx", "raw_ops"} <= raw_schemas
     assert "raw_files" not in raw_schemas
+
+
+def assert_dbt_steps_build_data_and_reuse_the_parse(data_dir: Path, run_id: str) -> None:
+    """The pipeline's dbt builds models and their data tests, no unit tests (logic on fixed rows,
+    run by make test); its second dbt step starts from the parse the first left in the data
+    directory instead of parsing the whole project again."""
+    runs = data_dir / "dbt_runs"
+    built = json.loads((runs / f"o2c_dbt_assets-{run_id[:8]}" / "run_results.json").read_text())
+    assert {r["unique_id"].split(".")[0] for r in built["results"]} == {"model", "test"}
+    assert (data_dir / "dbt_parse" / "partial_parse.msgpack").is_file()
+    scoring_log = (runs / f"forecast_scoring_dbt_assets-{run_id[:8]}" / "dbt.log").read_text()
+    assert "Partial parsing enabled" in scoring_log and "Unable to do partial parsing" not in scoring_log
 
 
 def _start(data_dir: Path, *args: str) -> tuple[subprocess.Popen[str], queue.Queue[str]]:

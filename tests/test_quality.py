@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
@@ -183,7 +184,12 @@ def test_data_docs_keep_the_newest_results_of_each_suite(
         assert len(list(suite.glob("*/*/*.json"))) == 2, suite.name
     pages = docs / "gx" / "uncommitted" / "data_docs" / "local_site" / "validations" / "raw_invoices"
     assert len(list(pages.glob("*/*/*.html"))) == 2
-    assert data_docs_index(docs).exists()
+    # Each check renders only its own results, and the index links every kept one: the two runs
+    # kept, not the pruned first.
+    index = data_docs_index(docs).read_text()
+    kept = {p.relative_to(pages).parts[1] for p in pages.glob("*/*/*.html")}
+    linked = set(re.findall(r"validations/raw_invoices/[^/]+/([^/]+)/", index))
+    assert len(kept) == 2 and linked == kept, (kept, linked)
     # Every run is still in the results table: only the rendered history is bounded.
     con = duckdb.connect(str(config.warehouse), read_only=True)
     runs = con.sql("select distinct run_id from quality.dq_results order by 1").fetchall()

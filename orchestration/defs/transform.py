@@ -9,7 +9,15 @@ from dagster import AssetExecutionContext, AssetSpec, Config, Definitions
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject, dbt_assets
 
 from core.settings import get_settings
-from orchestration.dbt_runner import DBT_EXECUTABLE, DBT_PROJECT, FORECAST_SCORING, dbt_environment, run_output_dir
+from orchestration.dbt_runner import (
+    BUILD,
+    DBT_EXECUTABLE,
+    DBT_PROJECT,
+    FORECAST_SCORING,
+    dbt_environment,
+    reusing_parse,
+    run_output_dir,
+)
 from orchestration.resources import WAREHOUSE_POOL
 from quality.dbt_results import record_dbt_results
 
@@ -49,7 +57,7 @@ TRANSLATOR = LayerTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_
     dagster_dbt_translator=TRANSLATOR,
 )
 def o2c_dbt_assets(context: AssetExecutionContext, dbt: DbtCliResource, config: DbtBuildConfig):
-    args = ["build", *(["--full-refresh"] if config.full_refresh else [])]
+    args = [*BUILD, *(["--full-refresh"] if config.full_refresh else [])]
     yield from _build(context, dbt, args)
 
 
@@ -62,7 +70,7 @@ def o2c_dbt_assets(context: AssetExecutionContext, dbt: DbtCliResource, config: 
 )
 def forecast_scoring_dbt_assets(context: AssetExecutionContext, dbt: DbtCliResource):
     # Tables rebuilt in full from the histories every time: no incremental model, no full refresh.
-    yield from _build(context, dbt, ["build"])
+    yield from _build(context, dbt, BUILD)
 
 
 def _build(context: AssetExecutionContext, dbt: DbtCliResource, args: list[str]) -> Iterator:
@@ -71,7 +79,7 @@ def _build(context: AssetExecutionContext, dbt: DbtCliResource, args: list[str])
     settings = get_settings()
     # Its output under the data directory, removed by the next run (orchestration.runner.prepare_run).
     target = run_output_dir(settings.data_dir) / f"{context.op_execution_context.op.name}-{context.run_id[:8]}"
-    with _environment(dbt_environment(settings.warehouse)):
+    with _environment(dbt_environment(settings.warehouse)), reusing_parse(settings.data_dir, target):
         invocation = dbt.cli(args, context=context, target_path=target)
         try:
             yield from invocation.stream()
