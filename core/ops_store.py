@@ -204,8 +204,6 @@ def actions(url: str, customer_ids: list[str] | None = None) -> pl.DataFrame:
     )
     if customer_ids is not None:
         query = query.where(collection_actions.c.customer_id.in_(customer_ids))
-    with engine(url).connect() as con:
-        rows = con.execute(query).mappings().all()
     schema = {
         "action_id": pl.String,
         "customer_id": pl.String,
@@ -220,10 +218,7 @@ def actions(url: str, customer_ids: list[str] | None = None) -> pl.DataFrame:
         "updated_at": pl.Datetime,
         "entered_by": pl.String,
     }
-    return pl.DataFrame(
-        [{**r, "promised_amount": None if r["promised_amount"] is None else float(r["promised_amount"])} for r in rows],
-        schema=schema,
-    )
+    return _frame(url, query, schema)
 
 
 @dataclass(frozen=True)
@@ -295,8 +290,6 @@ def manual_applications(url: str) -> pl.DataFrame:
     query = sa.select(manual_cash_applications).order_by(
         manual_cash_applications.c.updated_at.desc(), manual_cash_applications.c.manual_application_id
     )
-    with engine(url).connect() as con:
-        rows = con.execute(query).mappings().all()
     schema = {
         "manual_application_id": pl.String,
         "action": pl.String,
@@ -308,9 +301,17 @@ def manual_applications(url: str) -> pl.DataFrame:
         "note": pl.String,
         "updated_at": pl.Datetime,
     }
+    return _frame(url, query, schema)
+
+
+def _frame(url: str, query: sa.Select, schema: dict[str, type[pl.DataType] | pl.DataType]) -> pl.DataFrame:
+    """The rows of `query` as a DataFrame of `schema` (every list the ops store returns): an
+    amount (NUMERIC, read as a Decimal) in a Float64 column becomes a float."""
+    with engine(url).connect() as con:
+        rows = con.execute(query).mappings().all()
+    floats = [name for name, kind in schema.items() if kind == pl.Float64]
     return pl.DataFrame(
-        [{**r, "applied_amount": None if r["applied_amount"] is None else float(r["applied_amount"])} for r in rows],
-        schema=schema,
+        [{**r, **{name: None if r[name] is None else float(r[name]) for name in floats}} for r in rows], schema=schema
     )
 
 
@@ -342,8 +343,6 @@ def sign_in_events(url: str, username: str | None = None) -> pl.DataFrame:
     query = sa.select(sign_ins).order_by(sign_ins.c.at.desc(), sign_ins.c.sign_in_id.desc())
     if username is not None:
         query = query.where(sign_ins.c.username == username)
-    with engine(url).connect() as con:
-        rows = con.execute(query).mappings().all()
     schema = {
         "sign_in_id": pl.String,
         "at": pl.Datetime,
@@ -352,7 +351,7 @@ def sign_in_events(url: str, username: str | None = None) -> pl.DataFrame:
         "succeeded": pl.Boolean,
         "detail": pl.String,
     }
-    return pl.DataFrame([dict(r) for r in rows], schema=schema)
+    return _frame(url, query, schema)
 
 
 def recorded_actions(url: str, username: str | None = None) -> pl.DataFrame:
@@ -385,8 +384,6 @@ def recorded_actions(url: str, username: str | None = None) -> pl.DataFrame:
         manual = manual.where(m.entered_by == username)
     both = sa.union_all(worklist, manual).subquery()
     query = sa.select(both).order_by(both.c.recorded_at.desc(), both.c.record_id.desc())
-    with engine(url).connect() as con:
-        rows = con.execute(query).mappings().all()
     schema = {
         "recorded_at": pl.Datetime,
         "entered_by": pl.String,
@@ -397,4 +394,4 @@ def recorded_actions(url: str, username: str | None = None) -> pl.DataFrame:
         "amount": pl.Decimal(18, 2),
         "record_id": pl.String,
     }
-    return pl.DataFrame([dict(r) for r in rows], schema=schema)
+    return _frame(url, query, schema)
