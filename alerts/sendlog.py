@@ -145,23 +145,29 @@ def already_sent(path: Path, keys: list[str]) -> set[str]:
     return found
 
 
+def _insert(con: sa.Connection, mid: str, keys: list[str], **values: object) -> None:
+    """One message and the keys it covers, in the caller's transaction (a key already claimed
+    raises IntegrityError, and the transaction takes the message back with it)."""
+    con.execute(messages.insert().values(message_id=mid, **values))
+    con.execute(message_keys.insert(), [{"key": k, "message_id": mid} for k in keys])
+
+
 def claim(path: Path, mid: str, keys: list[str], kind: str, recipients: str, subject: str, content: bytes) -> bool:
     """Record a message as `sending` before it goes; False when one of its keys is already claimed
     (another run got there first): it must not be sent."""
     try:
         with _engine(path).begin() as con:
-            con.execute(
-                messages.insert().values(
-                    message_id=mid,
-                    kind=kind,
-                    recipients=recipients,
-                    subject=subject,
-                    status=SENDING,
-                    attempted_at=_now(),
-                    content=content,
-                )
+            _insert(
+                con,
+                mid,
+                keys,
+                kind=kind,
+                recipients=recipients,
+                subject=subject,
+                status=SENDING,
+                attempted_at=_now(),
+                content=content,
             )
-            con.execute(message_keys.insert(), [{"key": k, "message_id": mid} for k in keys])
     except sa.exc.IntegrityError:
         return False
     return True
@@ -340,20 +346,18 @@ def _copy_old_log(url: str, target: sa.Engine) -> tuple[int, int]:
         grouped.setdefault((row["kind"], row["recipient"], row["subject"], row["sent_at"]), []).append(row["key"])
     with target.begin() as con:
         for (kind, recipient, subject, sent_at), keys in grouped.items():
-            mid = message_id(keys, "o2c.local")
-            con.execute(
-                messages.insert().values(
-                    message_id=mid,
-                    kind=kind,
-                    recipients=recipient,
-                    subject=subject,
-                    status=SENT,
-                    attempted_at=sent_at,
-                    sent_at=sent_at,
-                    note="copied from the ops store's alert_send_log",
-                )
+            _insert(
+                con,
+                message_id(keys, "o2c.local"),
+                keys,
+                kind=kind,
+                recipients=recipient,
+                subject=subject,
+                status=SENT,
+                attempted_at=sent_at,
+                sent_at=sent_at,
+                note="copied from the ops store's alert_send_log",
             )
-            con.execute(message_keys.insert(), [{"key": k, "message_id": mid} for k in keys])
     return len(rows), len(grouped)
 
 
@@ -370,19 +374,17 @@ def acknowledge(settings: Settings, due: dict[str, list[str]]) -> list[str]:
                 fresh = sorted(set(keys))
                 if not fresh:
                     continue
-                mid = f"<assumed.{kind}.{uuid.uuid4().hex}@o2c.local>"
-                con.execute(
-                    messages.insert().values(
-                        message_id=mid,
-                        kind=kind,
-                        recipients="",
-                        subject="",
-                        status=ASSUMED,
-                        attempted_at=now,
-                        note="due when a lost send log was acknowledged: counted as sent, never sent again",
-                    )
+                _insert(
+                    con,
+                    f"<assumed.{kind}.{uuid.uuid4().hex}@o2c.local>",
+                    fresh,
+                    kind=kind,
+                    recipients="",
+                    subject="",
+                    status=ASSUMED,
+                    attempted_at=now,
+                    note="due when a lost send log was acknowledged: counted as sent, never sent again",
                 )
-                con.execute(message_keys.insert(), [{"key": k, "message_id": mid} for k in fresh])
                 notes.append(f"{kind}: {len(fresh)} keys due now counted as sent")
         _remember_count(path, url)
         done = [f"new send log {path}", *notes]
