@@ -21,6 +21,7 @@ import streamlit as st
 from core import ops_store, users
 from core.access import Viewer
 from core.settings import Settings, get_settings
+from dashboards.plain_text import plain
 
 # The session-state entries: the signed-in Viewer, and how they signed in ("password", "oidc").
 # Only code running in the server can set session state (a browser cannot), so tests sign an
@@ -56,12 +57,6 @@ def test_viewer() -> Viewer | None:
         return None
     role, username, *collector = value.split(":")
     return Viewer(username, f"{username} (test sign-in)", role, collector[0] if collector else None)
-
-
-def plain(text: str) -> str:
-    """Text from a user or an identity provider inside a message that Streamlit renders as
-    markdown: as a code span, so it is shown, never rendered (a link, an image, HTML)."""
-    return "`" + " ".join(text.replace("`", "'").split())[:200] + "`"
 
 
 def sign_in() -> Viewer | None:
@@ -156,7 +151,7 @@ def _oidc(settings: Settings, url: str) -> Viewer | None:
             ops_store.record_sign_in(url, identity or "(unknown)", "oidc", False, detail)
             st.session_state["o2c_refusal_recorded"] = True
         st.error(
-            f"You are signed in as {plain(identity or '(no ' + settings.oidc_user_claim + ' claim)')}, but have no "
+            f"You are signed in as {plain((identity or '(no ' + settings.oidc_user_claim + ' claim)')[:200])}, but have no "
             "access to o2c yet: ask an admin to add you to the user list."
         )
         st.button("Sign out", on_click=st.logout)
