@@ -6,6 +6,7 @@ import datetime as dt
 import fcntl
 import glob
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -19,6 +20,7 @@ import polars as pl
 import pytest
 
 import simulator
+from core.settings import REPO_ROOT
 from ingestion.contract import ENTITIES
 from ingestion.pipeline import IngestConfig
 from tests import mail_world
@@ -206,6 +208,33 @@ def built_once(
             build(data)
             done.touch()
     return data
+
+
+# The pages that show warehouse data, as the app registers them; the audit page shows the ops
+# store's sign-ins and records instead, to the roles that read the audit trail.
+DATA_PAGES = tuple(
+    p
+    for p in re.findall(
+        r'st\.Page\(\s*"app_pages/(\w+)\.py"', (REPO_ROOT / "dashboards" / "streamlit_app.py").read_text()
+    )
+    if p != "audit"
+)
+
+
+def point_the_app_at(data: Path, monkeypatch: pytest.MonkeyPatch, ops_dir: Path) -> None:
+    """The dashboards' settings read this data directory (its serving file, never written) and a
+    test's own ops store in `ops_dir`."""
+    monkeypatch.setenv("O2C_DATA_DIR", str(data))
+    monkeypatch.setenv("O2C_OPS_URL", f"sqlite:///{ops_dir / 'ops.sqlite'}")
+    for name in ("O2C_SERVING_PATH", "O2C_WAREHOUSE_PATH"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def app_env(dashboard_world: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """The shared published world, read only; this test's own ops store."""
+    point_the_app_at(dashboard_world, monkeypatch, tmp_path)
+    return dashboard_world
 
 
 @pytest.fixture(scope="session")

@@ -244,16 +244,6 @@ def test_the_form_refuses_wrong_passwords_in_one_message_and_locks_after_five(
     assert events["detail"][0] == "locked: too many failures"
 
 
-@pytest.fixture
-def app_env(dashboard_world: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    """The shared published world, read only; this test's own ops store."""
-    monkeypatch.setenv("O2C_DATA_DIR", str(dashboard_world))
-    monkeypatch.setenv("O2C_OPS_URL", f"sqlite:///{tmp_path / 'ops.sqlite'}")
-    monkeypatch.delenv("O2C_SERVING_PATH", raising=False)
-    monkeypatch.delenv("O2C_WAREHOUSE_PATH", raising=False)
-    return dashboard_world
-
-
 def test_an_analyst_reads_without_forms_and_only_audit_roles_see_the_audit_trail(app_env: Path) -> None:
     analyst = Viewer("sam", "Sam Analyst", "analyst")
     at = signed_in(analyst, "worklist")

@@ -23,6 +23,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from tests.conftest import point_the_app_at
 from tests.own_data import publish_export, serving_query, write_csv
 
 CUSTOMERS = [
@@ -195,10 +196,8 @@ def app_env(world, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     data, env = world
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    monkeypatch.setenv("O2C_DATA_DIR", str(data))
-    monkeypatch.setenv("O2C_OPS_URL", f"sqlite:///{tmp_path / 'ops.sqlite'}")
-    for name in ("O2C_SERVING_PATH", "O2C_WAREHOUSE_PATH", "O2C_TARGET_PCT_CURRENT"):
-        monkeypatch.delenv(name, raising=False)
+    point_the_app_at(data, monkeypatch, tmp_path)
+    monkeypatch.delenv("O2C_TARGET_PCT_CURRENT", raising=False)
     monkeypatch.setenv("O2C_TARGET_DSO_DAYS", "45")
     monkeypatch.setenv("O2C_TARGET_CEI_PCT", "80")
     return data

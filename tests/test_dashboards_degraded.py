@@ -23,21 +23,20 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.settings import REPO_ROOT
-from tests.test_dashboards import PAGE_TITLES, assert_clean, mart, metrics, money, page, serve_dashboards, serving
+from tests.test_dashboards import (
+    PAGE_TITLES,
+    PAGES,
+    assert_clean,
+    mart,
+    metrics,
+    money,
+    page,
+    serve_dashboards,
+    serving,
+)
 
 APP = REPO_ROOT / "dashboards" / "streamlit_app.py"
 CHROMIUM = "/usr/bin/chromium"
-PAGES = (
-    "overview",
-    "ar_aging",
-    "cycle_times",
-    "cash_forecast",
-    "customers",
-    "customer_360",
-    "worklist",
-    "unapplied_cash",
-    "data_health",
-)
 
 # The notes, word for word as a user reads them.
 NO = {

@@ -32,7 +32,7 @@ from markdown_it import MarkdownIt
 from alerts import recipients
 from core import formatting
 from tests import mail_world
-from tests.conftest import built_once
+from tests.conftest import DATA_PAGES, built_once
 from tests.hostile_payloads import BAD_EMAILS, EVIL, GOOD_EMAILS, TEXTS
 from tests.own_data import serving_query, write_csv
 
@@ -435,18 +435,7 @@ def test_threshold_alerts_still_go_and_the_webhook_text_is_escaped_for_chat(sent
 
 # ---- Pages and downloads --------------------------------------------------------------------
 
-PAGES = (
-    "overview",
-    "ar_aging",
-    "ar_bridge",
-    "cycle_times",
-    "cash_forecast",
-    "customers",
-    "customer_360",
-    "worklist",
-    "unapplied_cash",
-    "data_health",
-)
+PAGES = DATA_PAGES
 # What a page may never render from markdown: a link, image or frame pointing at the evil host,
 # or live markup.
 FORBIDDEN_MARKUP = ("<img", "<script", "<iframe", "<svg", '<a href="javascript', f'{EVIL}"')

@@ -38,6 +38,7 @@ from core import ops_store
 from core.access import Viewer
 from core.settings import REPO_ROOT
 from dashboards.auth import SESSION_KEY
+from tests.conftest import DATA_PAGES, point_the_app_at
 
 APP = REPO_ROOT / "dashboards" / "streamlit_app.py"
 QUERIES = REPO_ROOT / "dashboards" / "queries"
@@ -53,9 +54,8 @@ NOT_MINE = re.compile(
     r"\bC3\b|\bC4\b|\bI5\b|\bI6\b|\bI7\b|\bP2\b|2026-00[567]"
 )
 NOT_MINE_AMOUNTS = re.compile(r"(?m)(?:^|,)(?:400|700|250)(?:\.0+)?(?=,|$)|€(?:400|700|250)(?![\d,])")
-# The pages that show warehouse data; the audit page shows the ops store's sign-ins and records,
-# and only to the roles that read the audit trail (its refusal of a collector is checked below).
-PAGES = [p for p in re.findall(r'st\.Page\(\s*"app_pages/(\w+)\.py"', APP.read_text()) if p != "audit"]
+# The pages that show warehouse data (the audit page's refusal of a collector is checked below).
+PAGES = DATA_PAGES
 
 
 def shown(at) -> tuple[str, str]:
@@ -98,11 +98,9 @@ def open_page(page: str, who: Viewer, **query: str):
 
 @pytest.fixture
 def app_env(collector_world: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("O2C_DATA_DIR", str(collector_world))
-    monkeypatch.setenv("O2C_OPS_URL", f"sqlite:///{tmp_path / 'ops.sqlite'}")
+    point_the_app_at(collector_world, monkeypatch, tmp_path)
     monkeypatch.setenv("O2C_REPORTING_CURRENCY", "EUR")
-    for name in ("O2C_SERVING_PATH", "O2C_WAREHOUSE_PATH", "O2C_CONTRACT_DIR"):
-        monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv("O2C_CONTRACT_DIR", raising=False)
     return collector_world / "warehouse" / "serving.duckdb"
 
 
