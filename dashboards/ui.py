@@ -4,6 +4,7 @@ and the "Not available" notes for what a company's data does not have."""
 import datetime as dt
 import io
 import json
+from collections.abc import Callable
 from decimal import Decimal
 
 import duckdb
@@ -283,3 +284,25 @@ def excel_download(frame: pl.DataFrame, name: str, key: str) -> None:
         key=key,
         on_click="ignore",
     )
+
+
+def save(key: str, refused: str | None, store: Callable[[], str], saved: Callable[[str], str]) -> None:
+    """A form's save: unless `refused` says why the user may not (db.why_not_act, checked on the
+    server whatever the form offered), `store` records it in the ops store and returns its id;
+    `saved(id)` is what show_saved(key) says after the rerun that lists it. What the ops store
+    refuses (ValueError) is said at once, nothing saved."""
+    try:
+        if refused:
+            raise ValueError(refused)
+        record_id = store()
+    except ValueError as problem:
+        st.error(f"Not saved: {plain(problem)}.")
+    else:
+        st.session_state[key] = saved(record_id)
+        st.rerun()
+
+
+def show_saved(key: str) -> None:
+    """What the last save of this form stored (see save); the ids and amounts in it are data."""
+    if message := st.session_state.pop(key, None):
+        st.success(f"Saved: {plain(message)}")

@@ -274,7 +274,7 @@ def test_the_audit_page_names_who_signed_in_and_who_recorded_what(app_env: Path)
     next(s for s in at.selectbox if s.label == "Action").set_value("note")
     next(t for t in at.text_area if t.label == "Note").input("left a voicemail")
     next(b for b in at.button if b.label == "Save action").click().run()
-    assert any("Saved note" in m.value for m in at.success)
+    assert any("Saved: note" in m.value for m in at.success)
     saved = ops_store.actions(url)
     assert saved.select("action_type", "note", "entered_by").rows() == [("note", "left a voicemail", "ann.clerk")]
 

@@ -529,7 +529,7 @@ def test_worklist_records_a_promise_in_the_ops_store(app_env: Path) -> None:
     next(d for d in at.date_input if d.label == "Promised date").set_value(dt.date.today() + dt.timedelta(days=10))
     next(b for b in at.button if b.label == "Save action").click().run()
     assert_clean(at)
-    assert any("Saved promise to pay" in m.value for m in at.success)
+    assert any("Saved: promise to pay" in m.value for m in at.success)
     from core import ops_store
     from core.settings import get_settings
 
@@ -641,7 +641,7 @@ def test_every_page_in_a_real_browser_and_a_promise_persisted(app_env: Path, ser
             year.press_sequentially((dt.date.today() + dt.timedelta(days=14)).strftime("%Y%m%d"), delay=50)
             tab.keyboard.press("Tab")
             tab.get_by_role("button", name="Save action").click()
-            _wait_for_app(tab, "Saved promise to pay")
+            _wait_for_app(tab, "Saved: promise to pay")
             tab.screenshot(path=str(shots / "worklist_promise_saved.png"), full_page=True)
         finally:
             browser.close()

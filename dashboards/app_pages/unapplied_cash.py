@@ -23,19 +23,15 @@ ops_url = get_settings().ops()
 
 def save(action: ops_store.ManualApplication, what: str) -> None:
     """Store an application or reversal; say what was saved (after the rerun) or why not."""
-    try:
-        if refused := db.why_not_act(invoice_ids=(action.invoice_id,), payment_ids=(action.payment_id,)):
-            raise ValueError(refused)
-        saved_id = ops_store.record_manual_application(ops_url, action)
-    except ValueError as problem:
-        st.error(f"Not saved: {ui.plain(problem)}.")
-    else:
-        st.session_state["unapplied_saved"] = f"{what} ({saved_id}). It takes effect on the next run."
-        st.rerun()
+    ui.save(
+        "unapplied_saved",
+        db.why_not_act(invoice_ids=(action.invoice_id,), payment_ids=(action.payment_id,)),
+        lambda: ops_store.record_manual_application(ops_url, action),
+        lambda saved_id: f"{what} ({saved_id}). It takes effect on the next run.",
+    )
 
 
-if saved := st.session_state.pop("unapplied_saved", None):
-    st.success(f"Saved: {ui.plain(saved)}")  # the ids and amounts are data; "Saved:" is ours
+ui.show_saved("unapplied_saved")
 as_of = meta["as_of_date"]
 
 have = ui.available()

@@ -21,8 +21,7 @@ who = auth.viewer()
 st.title("Collections worklist")
 ui.freshness(meta)
 ops_url = get_settings().ops()
-if saved := st.session_state.pop("worklist_saved", None):
-    st.success(ui.plain(saved))  # from the run that saved it, which rerun to show the action in the list
+ui.show_saved("worklist_saved")  # from the run that saved it, which reran to show the action in the list
 
 have = ui.available()
 if have["invoices"] == 0:
@@ -146,17 +145,12 @@ else:
             dispute_reason=reason or None if action_type == "dispute" else None,
             entered_by=who.username,
         )
-        try:
-            if refused := db.why_not_act(customer_ids=(action.customer_id,), invoice_ids=(action.invoice_id,)):
-                raise ValueError(refused)
-            action_id = ops_store.record(ops_url, action)
-        except ValueError as problem:
-            st.error(f"Not saved: {ui.plain(problem)}.")
-        else:
-            st.session_state["worklist_saved"] = (
-                f"Saved {action_type.replace('_', ' ')} on {item['invoice_id']} ({action_id})."
-            )
-            st.rerun()
+        ui.save(
+            "worklist_saved",
+            db.why_not_act(customer_ids=(action.customer_id,), invoice_ids=(action.invoice_id,)),
+            lambda: ops_store.record(ops_url, action),
+            lambda action_id: f"{action_type.replace('_', ' ')} on {item['invoice_id']} ({action_id}).",
+        )
 
 st.markdown("**Saved, counted from the next run**")
 st.caption(
