@@ -125,8 +125,8 @@ def suite_for(
     there is nothing to check, and its type may be whatever the loader guessed for no values.
     Without rows (an optional entity the source has none of) no column is demanded: no row lacks
     a value, and every value expectation holds."""
-    suite = gx.ExpectationSuite(name=f"raw_{entity.name}")
-    add = suite.add_expectation
+    expectations: list[gxe.Expectation] = []
+    add = expectations.append
     present = (set(columns) - empty_columns) | ({joined_date} if joined_date else set())
 
     def mandatory(column: str) -> bool:
@@ -169,7 +169,17 @@ def suite_for(
     if len(recent_rows) >= 3:
         typical = sorted(recent_rows)[len(recent_rows) // 2]
         add(gxe.ExpectTableRowCountToBeBetween(min_value=0, max_value=max(10 * typical, 1000), meta={"severity": WARN}))
-    return suite
+    # Made in one go: ExpectationSuite.add_expectation compares each new expectation with every
+    # one before it (seconds per run for the sources' suites); the same expectation twice is
+    # still kept once, as it would keep it.
+    unique = {_identity(e): e for e in expectations}
+    return gx.ExpectationSuite(name=f"raw_{entity.name}", expectations=list(unique.values()))
+
+
+def _identity(expectation: gxe.Expectation) -> str:
+    """What makes two expectations the same in a suite (as GX compares them: not id, notes, meta)."""
+    fields = expectation.dict(exclude={"id", "rendered_content", "notes", "meta"})
+    return json.dumps([expectation.expectation_type, fields], sort_keys=True, default=str)
 
 
 def _rule_expectation(rule: Rule, currencies: list[str]) -> gxe.Expectation | None:
