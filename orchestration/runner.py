@@ -17,6 +17,7 @@ from core.settings import Settings
 from orchestration import serving
 from orchestration.warehouse_lock import warehouse_lock
 from quality import freshness
+from quality.dbt_results import dbt_results_of_run
 
 
 @dataclass
@@ -199,6 +200,7 @@ def _run_pipeline(
     log_level: str,
 ) -> RunSummary:
     from orchestration.definitions import defs as load_definitions
+    from orchestration.defs.publish import dbt_check_record
     from orchestration.defs.transform import o2c_dbt_assets
 
     defs = load_definitions()
@@ -234,4 +236,10 @@ def _run_pipeline(
                 summary.warned_checks.append(name)
             else:
                 summary.failed_checks.append(name)
+    # dbt's data tests are no Dagster checks (one event each cost a run 15 s): the dbt steps
+    # record them in quality.dq_results, read back here as the publish step reads them.
+    for check in map(dbt_check_record, dbt_results_of_run(settings.warehouse, result.run_id)):
+        if not check["passed"]:
+            warned = check["severity"] == AssetCheckSeverity.WARN.value
+            (summary.warned_checks if warned else summary.failed_checks).append(f"{check['check']} on {check['asset']}")
     return summary

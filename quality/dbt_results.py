@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from core import db
-from quality.results import ERROR, WARN, CheckResult, record_results
+from quality.results import ERROR, QUALITY_SCHEMA, RESULTS_TABLE, WARN, CheckResult, record_results
 
 # dbt statuses of a data test that ran; `skipped` (its model failed to build) and anything else
 # did not evaluate the test, so nothing is recorded for it.
@@ -66,3 +66,26 @@ def record_dbt_results(warehouse: Path, target: Path, run_id: str) -> list[Check
     finally:
         con.close()
     return results
+
+
+def dbt_results_of_run(warehouse: Path, run_id: str) -> list[CheckResult]:
+    """The dbt data tests recorded for the run `run_id` (record_dbt_results), read back from
+    quality.dq_results: the one record of them that the publish step and the run summary read."""
+    if not warehouse.exists():  # a run that failed before building anything
+        return []
+    con = db.connect(warehouse)  # as the run's other steps open it (one configuration per process)
+    try:
+        if not db.table_exists(con, QUALITY_SCHEMA, RESULTS_TABLE):
+            return []
+        rows = con.execute(
+            f"select suite, source, entity, expectation, column_name, severity, success, unexpected_count, "
+            f"sample_unexpected from {QUALITY_SCHEMA}.{RESULTS_TABLE} where run_id = ? and suite like 'dbt\\_%' escape '\\' "
+            "order by source, entity, expectation, column_name",
+            [run_id],
+        ).fetchall()
+    finally:
+        con.close()
+    return [
+        CheckResult(suite, source, entity, expectation, column, severity, success, None, failures, json.loads(sample))
+        for suite, source, entity, expectation, column, severity, success, failures, sample in rows
+    ]

@@ -1,5 +1,7 @@
 """The publish step: marts into serving.duckdb, only after every blocking check passed."""
 
+from pathlib import Path
+
 from dagster import (
     AssetCheckSeverity,
     AssetExecutionContext,
@@ -17,6 +19,8 @@ from orchestration.defs.transform import forecast_scoring_dbt_assets, o2c_dbt_as
 from orchestration.resources import WAREHOUSE_POOL, WarehouseResource
 from orchestration.serving import publish
 from quality import freshness
+from quality.dbt_results import dbt_results_of_run
+from quality.results import WARN, CheckResult
 
 SERVING_KEY = AssetKey(["serving", "warehouse"])
 
@@ -36,8 +40,9 @@ def blocking(check: dict[str, object]) -> bool:
     )
 
 
-def check_results(context: AssetExecutionContext) -> list[dict[str, object]]:
-    """Every asset check evaluated in this run, as records for the serving file's _meta."""
+def check_results(context: AssetExecutionContext, warehouse: Path) -> list[dict[str, object]]:
+    """Every check of this run, as records for the serving file's _meta: the asset checks Dagster
+    evaluated (GX suites, source freshness) and the dbt data tests the dbt steps recorded."""
     records = context.instance.get_records_for_run(
         context.run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION
     ).records
@@ -52,8 +57,20 @@ def check_results(context: AssetExecutionContext) -> list[dict[str, object]]:
                 "severity": evaluation.severity.value,
             }
         )
+    results += [dbt_check_record(result) for result in dbt_results_of_run(warehouse, context.run_id)]
     # Whether each stopped the publish, recorded so that data health reads the rule, not repeats it.
     return [{**r, "blocking": blocking(r)} for r in results]
+
+
+def dbt_check_record(result: CheckResult) -> dict[str, object]:
+    """A dbt data test as a check record: on its model (schema/name), named by the test and its
+    column, with Dagster's severity names as the other checks have them."""
+    return {
+        "asset": f"{result.source}/{result.entity}",
+        "check": result.expectation + (f"({result.column})" if result.column else ""),
+        "passed": result.success,
+        "severity": (AssetCheckSeverity.WARN if result.severity == WARN else AssetCheckSeverity.ERROR).value,
+    }
 
 
 @asset(
@@ -66,7 +83,7 @@ def check_results(context: AssetExecutionContext) -> list[dict[str, object]]:
 )
 def serving_warehouse(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
     """The marts and forecasts, copied into a new serving.duckdb and swapped in atomically."""
-    checks = check_results(context)
+    checks = check_results(context, warehouse.path())
     failed = [c for c in checks if c["blocking"]]
     if failed:
         names = ", ".join(f"{c['check']} on {c['asset']}" for c in failed)

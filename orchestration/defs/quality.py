@@ -106,6 +106,6 @@ def _results_for(context, checked, keys_by_entity: dict[str, AssetKey]):
         )
 
 
-# The checks on marts are dbt tests: dagster-dbt makes each an asset check of its model
-# (orchestration/defs/transform.py), blocking when its severity is error.
+# The checks on marts are dbt tests inside the dbt build (orchestration/defs/transform.py): one
+# of severity error fails the dbt step, which blocks everything downstream.
 defs = Definitions(asset_checks=[source_quality_checks()])
