@@ -82,11 +82,11 @@ check: setup
 	$(BIN)/pytest -n 2 --dist loadfile -m check
 
 # The 30 slowest set-ups and tests are listed at the end: where the suite's time goes. Modules go
-# to the workers slowest first (tests/conftest.py SLOWEST_FIRST), not by xdist's test count.
-# Three workers on two cores: with two, a fifth of the CPU sat idle while tests waited on
-# subprocesses, servers and the browser.
+# to the two workers slowest first (tests/conftest.py SLOWEST_FIRST), not by xdist's test count.
+# Two workers for two cores: a third made the suite slower (2,978 s against 2,665 s; the same
+# 171 % of CPU, 14 % more CPU time as three processes shared two cores).
 test: setup system-deps $(OIDC_PROVIDER)
-	$(BIN)/pytest -n 3 --dist loadfile --no-loadscope-reorder --durations=30
+	$(BIN)/pytest -n 2 --dist loadfile --no-loadscope-reorder --durations=30
 
 # Benchmarks: make bench SCALE=s|m|l-half|l (results in benchmarks/results/ and docs/performance.md).
 SCALE ?= s
