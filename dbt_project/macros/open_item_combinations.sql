@@ -23,7 +23,7 @@
     select
         items.payment_id,
         cast(null as bigint) as single_rank,
-        members.subset_mask,
+        masks.subset_mask,
         count(*) as n_items,
         sum(items.open_amount) as combination_amount,
         sum(items.closeness) as closeness_sum
@@ -35,19 +35,13 @@
         from {{ open_items }}
         where bound_rank is not null
     ) as items
-    -- Each subset mask with each of its members' bound_rank: the items join their subsets on an
-    -- equality (a hash join), not by testing each of the 2^max_items masks against each item.
     inner join (
-        select
-            cast(masks.generated_number as bigint) as subset_mask,
-            ranks.generated_number as bound_rank
-        from ({{ dbt.generate_series(2 ** max_items - 1) }}) as masks
-        cross join ({{ dbt.generate_series(max_items) }}) as ranks
-        where {{ bit_is_set('cast(masks.generated_number as bigint)', 'ranks.generated_number - 1') }}
-    ) as members
-        on items.bound_rank = members.bound_rank
-        and members.subset_mask < items.n_subsets
-    group by items.payment_id, members.subset_mask
+        select cast(generated_number as bigint) as subset_mask
+        from ({{ dbt.generate_series(2 ** max_items - 1) }}) as series
+    ) as masks
+        on masks.subset_mask < items.n_subsets
+        and {{ bit_is_set('masks.subset_mask', 'items.bound_rank - 1') }}
+    group by items.payment_id, masks.subset_mask
 
 {% endmacro %}
 
