@@ -227,19 +227,25 @@ def _run_pipeline(
     for event in result.all_events:
         if event.event_type == DagsterEventType.STEP_FAILURE:
             summary.failures.append(failure_reason(event.step_key, error_messages(event.event_specific_data.error)))
-    for evaluation in result.get_asset_check_evaluations():
-        if not evaluation.passed:
-            name = f"{evaluation.check_name} on {evaluation.asset_key.to_user_string()}"
-            if evaluation.check_name == freshness.CHECK:  # never blocks the publish (defs/publish.py)
-                summary.stale_sources.append(f"{evaluation.asset_key.to_user_string()}: {evaluation.description}")
-            elif evaluation.severity == AssetCheckSeverity.WARN:
-                summary.warned_checks.append(name)
-            else:
-                summary.failed_checks.append(name)
-    # dbt's data tests are no Dagster checks (one event each cost a run 15 s): the dbt steps
-    # record them in quality.dq_results, read back here as the publish step reads them.
-    for check in map(dbt_check_record, dbt_results_of_run(settings.warehouse, result.run_id)):
-        if not check["passed"]:
-            warned = check["severity"] == AssetCheckSeverity.WARN.value
-            (summary.warned_checks if warned else summary.failed_checks).append(f"{check['check']} on {check['asset']}")
+    # Dagster's checks (GX suites, freshness) and dbt's data tests, which the dbt steps record in
+    # quality.dq_results instead (read back as the publish step reads them), sorted by one rule.
+    checks = [
+        {
+            "asset": evaluation.asset_key.to_user_string(),
+            "check": evaluation.check_name,
+            "passed": evaluation.passed,
+            "severity": evaluation.severity.value,
+            "description": evaluation.description,
+        }
+        for evaluation in result.get_asset_check_evaluations()
+    ] + [dbt_check_record(r) for r in dbt_results_of_run(settings.warehouse, result.run_id)]
+    for check in checks:
+        if check["passed"]:
+            continue
+        if check["check"] == freshness.CHECK:  # never blocks the publish (defs/publish.py)
+            summary.stale_sources.append(f"{check['asset']}: {check['description']}")
+        elif check["severity"] == AssetCheckSeverity.WARN.value:
+            summary.warned_checks.append(f"{check['check']} on {check['asset']}")
+        else:
+            summary.failed_checks.append(f"{check['check']} on {check['asset']}")
     return summary

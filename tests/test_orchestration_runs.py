@@ -139,6 +139,8 @@ def test_a_failing_blocking_check_stops_the_publish(world: Path) -> None:
     result = o2c(world, "run", check=False)
     assert result.returncode == 1
     assert "assert_invoice_lines_sum_to_invoice_total" in result.stdout
+    # named among the failed checks too, read back from quality.dq_results
+    assert "failed check assert_invoice_lines_sum_to_invoice_total on dbt/" in " ".join(result.stdout.split())
     assert "was not replaced" in result.stdout.replace("\n", " ")
     build, tables = serving_tables(serving)
     assert build == good_build
