@@ -1,0 +1,284 @@
+{#- Cash application, step 3: one amount pass (int_payments_matched_to_invoices has the whole
+    rule). Passes 1 and 2 match at the payment date; pass 2 tries again the receipts whose items
+    an earlier receipt took in pass 1. Pass 3 on retries what is still on account
+    `cash_application_retry_days` after the payment, against the items open then, and applies
+    it on that day. Each pass is its own model (int_cash_application_pass_<n>), reading the
+    earlier passes' tables: one statement per pass keeps every engine's planner on a small
+    query. A pass beyond the configured retries matches nothing. -#}
+{% macro cash_application_amount_pass(pass) %}
+
+{% set max_items = var('cash_application_max_open_items') %}
+{% set tolerance_rc = var('cash_application_tolerance_rc') %}
+{% set tolerance_pct = var('cash_application_tolerance_pct') %}
+{% set overpayment_pct = var('cash_application_overpayment_pct') %}
+{% set retry_days = var('cash_application_retry_days') %}
+{% set configured = pass <= 2 + retry_days | length %}
+{% set delay_days = 0 if pass <= 2 or not configured else retry_days[pass - 3] %}
+{#- a receipt is retried only once the data reaches every retry date up to this pass -#}
+{% set latest_retry_days = ([0] + retry_days[:pass - 2]) | max %}
+
+with
+
+receipts as (
+
+    select
+        payment_id,
+        customer_id,
+        payment_date,
+        currency,
+        fx_rate,
+        residual,
+        has_references,
+        usual_delay_days,
+        cast({{ dbt.dateadd('day', delay_days, 'payment_date') }} as date) as matched_on
+    from {{ ref('int_cash_application_receipts') }}
+    {% if not configured %}
+    where 1 = 0
+    {% else %}
+    where 1 = 1
+        {% for earlier in range(1, pass) %}
+        and payment_id not in (
+            select earlier_matches.payment_id from {{ ref('int_cash_application_pass_' ~ earlier) }} as earlier_matches
+        )
+        {% endfor %}
+        {% if pass > 2 %}
+        and {{ dbt.dateadd('day', latest_retry_days, 'payment_date') }}
+        <= (select max(payments.payment_date) from {{ ref('int_payments_unioned') }} as payments)
+        {% endif %}
+    {% endif %}
+
+),
+
+invoices as (
+
+    select
+        invoice_id,
+        customer_id,
+        invoice_date,
+        due_date,
+        currency,
+        invoice_amount
+    from {{ ref('stg_erp__invoices') }}
+
+),
+
+-- manual applications (int_manual_cash_applications): pairs reversed by hand, whatever applied them
+reversed_pairs as (
+
+    select
+        payment_id,
+        invoice_id
+    from {{ ref('int_manual_cash_applications') }}
+    where action = 'reverse'
+
+),
+
+-- What was settled before: credits, the source's, people's and references' applications, and
+-- the earlier passes' matches.
+settled as (
+
+    select
+        invoice_id,
+        credit_memo_date as event_date,
+        credit_amount as amount
+    from {{ ref('stg_erp__credit_memos') }}
+    where invoice_id is not null
+    union all
+    select
+        invoice_id,
+        applied_date as event_date,
+        applied_amount as amount
+    from {{ ref('int_cash_application_references') }}
+    where applied_amount > 0
+    {% for earlier in range(1, pass) %}
+    union all
+    select
+        invoice_id,
+        applied_date as event_date,
+        applied_amount as amount
+    from {{ ref('int_cash_application_pass_' ~ earlier) }}
+    {% endfor %}
+
+),
+
+-- The customer's items open at the payment date: all of them for a single-item match, the
+-- `cash_application_max_open_items` most likely (due closest to the customer's usual delay
+-- before the payment) for combinations.
+open_items as (
+
+    select
+        *,
+        case when closeness <= {{ max_items }} then
+                row_number() over (partition by payment_id, closeness <= {{ max_items }} order by due_date, invoice_id)
+        end as bound_rank
+    from (
+        select
+            *,
+            row_number() over (partition by payment_id order by due_date, invoice_id) as item_rank,
+            row_number() over (
+                partition by payment_id order by abs(expected_lag_days), due_date, invoice_id
+            ) as closeness
+        from (
+            select
+                receipts.payment_id,
+                invoices.invoice_id,
+                invoices.due_date,
+                {{ days_between('invoices.due_date', 'receipts.payment_date') }}
+                - receipts.usual_delay_days as expected_lag_days,
+                invoices.invoice_amount - coalesce(sum(settled.amount), 0) as open_amount
+            from receipts as receipts
+            inner join invoices
+                on receipts.customer_id = invoices.customer_id
+                and receipts.currency = invoices.currency
+                and receipts.payment_date >= invoices.invoice_date
+            left join settled as settled
+                on invoices.invoice_id = settled.invoice_id and receipts.matched_on >= settled.event_date
+            -- manual applications (int_manual_cash_applications)
+            where not exists (
+                    select 1 from reversed_pairs as r
+                    where r.payment_id = receipts.payment_id and r.invoice_id = invoices.invoice_id
+                )
+            group by
+                receipts.payment_id, invoices.invoice_id, invoices.due_date, invoices.invoice_amount,
+                receipts.payment_date, receipts.usual_delay_days
+            having invoices.invoice_amount - coalesce(sum(settled.amount), 0) > 0
+        ) as open_at_payment
+    ) as ranked
+
+),
+
+fits as (
+
+    select
+        combinations.*,
+        receipts.fx_rate,
+        combinations.combination_amount - receipts.residual as difference,
+        abs(combinations.combination_amount - receipts.residual) as abs_difference
+    from ({{ open_item_combinations('open_items', max_items) }}) as combinations
+    inner join receipts as receipts on combinations.payment_id = receipts.payment_id
+    where combinations.combination_amount = receipts.residual
+        -- within the tolerance: one item only (several would fit by chance), and not for what a
+        -- receipt quoting invoices paid beyond them (an overpayment, not a fee)
+        or (
+            combinations.n_items = 1
+            and not receipts.has_references
+            and combinations.closeness_sum <= {{ max_items }}
+            and abs(combinations.combination_amount - receipts.residual) * receipts.fx_rate <= {{ tolerance_rc }}
+            and abs(combinations.combination_amount - receipts.residual)
+            <= combinations.combination_amount * {{ tolerance_pct }} / 100
+        )
+        -- an overpayment: one of the likeliest items and a little more, the rest left on account
+        or (
+            combinations.n_items = 1
+            and not receipts.has_references
+            and combinations.closeness_sum <= 3
+            and combinations.combination_amount < receipts.residual
+            and receipts.residual - combinations.combination_amount
+            <= combinations.combination_amount * {{ overpayment_pct }} / 100
+        )
+
+),
+
+ranked as (
+
+    select
+        *,
+        row_number() over (
+            partition by payment_id
+            order by fit_kind, abs_difference, n_items, closeness_sum, single_rank, subset_mask
+        ) as fit_rank,
+        count(*) over (partition by payment_id, abs_difference, n_items) as n_equal_fits,
+        count(*) over (partition by payment_id, fit_kind) as n_kind_fits
+    from (
+        select
+            *,
+            case
+                when difference = 0 then 1
+                when abs_difference * fx_rate <= {{ tolerance_rc }}
+                    and abs_difference <= combination_amount * {{ tolerance_pct }} / 100 then 2
+                else 3
+            end as fit_kind
+        from fits
+    ) as kinds
+
+),
+
+chosen as (
+
+    select
+        payment_id,
+        single_rank,
+        subset_mask,
+        difference,
+        case
+            when fit_kind = 1 and n_items = 1 then 'amount'
+            when fit_kind = 1 then 'amount_combination'
+            when fit_kind = 2 then 'amount_tolerance'
+            else 'amount_overpayment'
+        end as match_method,
+        case
+            when fit_kind = 1 and n_equal_fits > 1 then 0.60
+            when fit_kind = 1 and n_items = 1 then 0.90
+            when fit_kind = 1 then 0.85
+            when fit_kind = 2 then 0.70
+            else 0.65
+        end as match_confidence
+    from ranked
+    where fit_rank = 1
+        -- a tie that is not exact is a guess, and so is an overpayment two items could explain:
+        -- left for review
+        and (fit_kind = 1 or (fit_kind = 2 and n_equal_fits = 1) or (fit_kind = 3 and n_kind_fits = 1))
+
+),
+
+-- Each chosen item gets its open amount; a short payment leaves its shortfall on the newest.
+members as (
+
+    select
+        chosen.payment_id,
+        items.invoice_id,
+        receipts.matched_on as applied_date,
+        chosen.match_method,
+        chosen.match_confidence,
+        case
+            when chosen.difference > 0
+                and items.item_rank = max(items.item_rank) over (partition by chosen.payment_id)
+                then items.open_amount - chosen.difference
+            else items.open_amount
+        end as applied_amount
+    from chosen as chosen
+    inner join open_items as items
+        on chosen.payment_id = items.payment_id
+        and {{ is_combination_member('items.item_rank', 'items.bound_rank') }}
+    inner join receipts as receipts on chosen.payment_id = receipts.payment_id
+
+),
+
+-- Two receipts claiming one invoice: the earlier keeps its whole choice, the later tries again
+-- in the next pass (or stays unapplied).
+matches as (
+
+    select
+        payment_id,
+        invoice_id,
+        applied_date,
+        match_method,
+        match_confidence,
+        applied_amount
+    from members
+    where payment_id not in (
+            select claims.payment_id
+            from (
+                select
+                    payment_id,
+                    row_number() over (partition by invoice_id order by applied_date, payment_id) as claim_rank
+                from members
+            ) as claims
+            where claims.claim_rank > 1
+        )
+
+)
+
+select * from matches
+
+{% endmacro %}

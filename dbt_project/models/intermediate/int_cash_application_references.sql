@@ -1,0 +1,488 @@
+-- Cash application, steps 1 and 2 (int_payments_matched_to_invoices has the whole rule): the
+-- pairs the source system or a person applied, and the invoices quoted in remittance texts,
+-- each pair with what it applies once no invoice is taken below zero (0 when an earlier pair
+-- took it all). method_rank 0 = source or manual, 1 = reference. Zero rows are kept: a receipt
+-- the source applied is left to the source even when its pair applies nothing.
+
+with
+
+payments as (
+
+    select
+        payment_id,
+        customer_id,
+        payment_date,
+        amount,
+        currency,
+        fx_rate,
+        remittance_info
+    from {{ ref('int_payments_unioned') }}
+    where payment_type = 'payment'
+
+),
+
+invoices as (
+
+    select
+        invoice_id,
+        invoice_number,
+        customer_id,
+        invoice_date,
+        due_date,
+        currency,
+        invoice_amount,
+        {{ reference_key('invoice_number') }} as reference_key,
+        {{ digits_of('invoice_number') }} as reference_digits
+    from {{ ref('stg_erp__invoices') }}
+
+),
+
+credits as (
+
+    select
+        invoice_id,
+        credit_memo_date,
+        credit_amount
+    from {{ ref('stg_erp__credit_memos') }}
+    where invoice_id is not null
+
+),
+
+-- manual applications (int_manual_cash_applications)
+manual_applications as (
+
+    select * from {{ ref('int_manual_cash_applications') }}
+    where action = 'apply' and applied_amount > 0
+
+),
+
+-- manual applications (int_manual_cash_applications): pairs reversed by hand, whatever applied them
+reversed_pairs as (
+
+    select
+        payment_id,
+        invoice_id
+    from {{ ref('int_manual_cash_applications') }}
+    where action = 'reverse'
+
+),
+
+-- 1. Applications made by the source (e.g. portal payments recorded in the ERP), and receipts
+-- the source recorded against one invoice (an AR ledger's settlement line) that it did not
+-- also apply explicitly.
+source_applications as (
+
+    select
+        payment_id,
+        invoice_id,
+        applied_date,
+        applied_amount
+    from {{ ref('stg_erp__payment_applications') }}
+
+    union all
+
+    select
+        payment_id,
+        invoice_id,
+        payment_date as applied_date,
+        amount as applied_amount
+    from {{ ref('int_payments_unioned') }}
+    where invoice_id is not null
+        and payment_type = 'payment'
+        and payment_id not in (
+            select source_applications.payment_id
+            from {{ ref('stg_erp__payment_applications') }} as source_applications
+        )
+
+),
+
+source_pairs as (
+
+    select
+        applications.payment_id,
+        applications.invoice_id,
+        applications.applied_date,
+        applications.applied_amount as requested_amount,
+        payments.amount as payment_amount,
+        'source' as match_method,
+        cast(1.00 as decimal(3, 2)) as match_confidence,
+        0 as method_rank
+    from source_applications as applications
+    inner join payments on applications.payment_id = payments.payment_id
+    inner join invoices on applications.invoice_id = invoices.invoice_id
+    -- manual applications (int_manual_cash_applications): a pair reversed or applied by hand
+    where not exists (
+            select 1 from reversed_pairs as r
+            where r.payment_id = applications.payment_id and r.invoice_id = applications.invoice_id
+        )
+        and not exists (
+            select 1 from manual_applications as m
+            where m.payment_id = applications.payment_id and m.invoice_id = applications.invoice_id
+        )
+
+    union all
+
+    -- manual applications (int_manual_cash_applications): top priority, never more than what the
+    -- payment has left after the source's own applications and the manual ones entered before
+    select
+        manual.payment_id,
+        manual.invoice_id,
+        greatest(manual.applied_date, payments.payment_date) as applied_date,
+        least(
+            manual.applied_amount,
+            greatest(
+                payments.amount
+                - coalesce((
+                    select sum(s.applied_amount) from source_applications as s
+                    where s.payment_id = manual.payment_id
+                        and not exists (
+                            select 1 from reversed_pairs as r
+                            where r.payment_id = s.payment_id and r.invoice_id = s.invoice_id
+                        )
+                ), 0)
+                - coalesce(sum(manual.applied_amount) over (
+                    partition by manual.payment_id order by manual.applied_date, manual.updated_at, manual.invoice_id
+                    rows between unbounded preceding and 1 preceding
+                ), 0),
+                0
+            )
+        ) as requested_amount,
+        payments.amount as payment_amount,
+        manual.match_method,
+        manual.match_confidence,
+        0 as method_rank
+    from manual_applications as manual
+    inner join payments on manual.payment_id = payments.payment_id
+    inner join invoices on manual.invoice_id = invoices.invoice_id
+
+),
+
+-- 2. Invoice numbers quoted in the remittance text, compared as letters and digits only; a
+-- word of digits alone matches the digits of an invoice number (at least six, so amounts and
+-- dates do not).
+tokens as (
+
+    select distinct
+        payment_id,
+        {{ reference_key('token') }} as token_key,
+        {{ digits_of('token') }} as token_digits
+    from (
+        select
+            payment_id,
+            {{ split_to_rows('remittance_info') }} as token
+        from payments
+        where remittance_info is not null
+            and payment_id not in (select source_pairs.payment_id from source_pairs)
+    ) as words
+
+),
+
+quoted as (
+
+    select
+        tokens.payment_id,
+        tokens.token_key,
+        invoices.invoice_id
+    from tokens
+    inner join invoices on tokens.token_key = invoices.reference_key
+
+    union
+
+    select
+        tokens.payment_id,
+        tokens.token_key,
+        invoices.invoice_id
+    from tokens
+    inner join invoices on tokens.token_digits = invoices.reference_digits
+    where length(tokens.token_digits) >= 6
+        and tokens.token_key = tokens.token_digits
+
+),
+
+exact_references as (
+
+    select distinct
+        payments.payment_id,
+        quoted.token_key,
+        invoices.invoice_id,
+        payments.payment_date as applied_date,
+        payments.amount as payment_amount,
+        case when payments.customer_id is null then 0.90 else 0.99 end as match_confidence,
+        'reference' as match_method
+    from quoted
+    inner join payments on quoted.payment_id = payments.payment_id
+    inner join invoices on quoted.invoice_id = invoices.invoice_id
+    where invoices.currency = payments.currency
+        and invoices.invoice_date <= payments.payment_date
+        -- a reference to another customer's invoice is a typo more often than not
+        and (payments.customer_id is null or payments.customer_id = invoices.customer_id)
+        -- manual applications (int_manual_cash_applications)
+        and not exists (
+            select 1 from reversed_pairs as r
+            where r.payment_id = payments.payment_id and r.invoice_id = invoices.invoice_id
+        )
+
+),
+
+-- A receipt quoting one invoice of its customer for an amount that invoice is not owed, while
+-- exactly one other invoice of the customer, one character off, is owed exactly that amount:
+-- the quote is that invoice mistyped (a typo can hit another real invoice number).
+misquoted as (
+
+    select
+        quoted.payment_id,
+        quoted.invoice_id as quoted_invoice_id,
+        min(neighbour.invoice_id) as invoice_id
+    from exact_references as quoted
+    inner join payments on quoted.payment_id = payments.payment_id
+    inner join invoices as quoted_invoice on quoted.invoice_id = quoted_invoice.invoice_id
+    inner join invoices as neighbour
+        on quoted_invoice.customer_id = neighbour.customer_id
+        and quoted_invoice.currency = neighbour.currency
+        and quoted_invoice.invoice_id != neighbour.invoice_id
+        and payments.payment_date >= neighbour.invoice_date
+        and length(quoted_invoice.reference_key) = length(neighbour.reference_key)
+        and levenshtein(quoted_invoice.reference_key, neighbour.reference_key) = 1
+    where payments.customer_id is not null
+        and quoted.payment_id in (
+            select exact_references.payment_id from exact_references
+            group by exact_references.payment_id
+            having count(*) = 1
+        )
+        and payments.amount != quoted_invoice.invoice_amount - coalesce((
+            select sum(credits.credit_amount) from credits
+            where credits.invoice_id = quoted_invoice.invoice_id and credits.credit_memo_date <= payments.payment_date
+        ), 0)
+        and payments.amount = neighbour.invoice_amount - coalesce((
+            select sum(credits.credit_amount) from credits
+            where credits.invoice_id = neighbour.invoice_id and credits.credit_memo_date <= payments.payment_date
+        ), 0)
+    group by quoted.payment_id, quoted.invoice_id
+    having count(*) = 1
+
+),
+
+-- A word that looks like an invoice number but is none: one character off from exactly one
+-- invoice of the (known) paying customer is that invoice mistyped.
+fuzzy_candidates as (
+
+    select
+        payments.payment_id,
+        tokens.token_key,
+        invoices.invoice_id,
+        payments.payment_date as applied_date,
+        payments.amount as payment_amount
+    from tokens
+    inner join payments on tokens.payment_id = payments.payment_id
+    inner join invoices
+        on payments.customer_id = invoices.customer_id
+        and payments.currency = invoices.currency
+        and payments.payment_date >= invoices.invoice_date
+    where length(tokens.token_digits) >= 6
+        -- (another customer's invoice number is no match for this customer: it may be a typo)
+        and not exists (
+            select 1 from exact_references
+            where exact_references.payment_id = tokens.payment_id and exact_references.token_key = tokens.token_key
+        )
+        and length(invoices.reference_key) = length(tokens.token_key)
+        and levenshtein(tokens.token_key, invoices.reference_key) = 1
+        -- manual applications (int_manual_cash_applications)
+        and not exists (
+            select 1 from reversed_pairs as r
+            where r.payment_id = payments.payment_id and r.invoice_id = invoices.invoice_id
+        )
+
+),
+
+fuzzy_references as (
+
+    select
+        payment_id,
+        min(invoice_id) as invoice_id,
+        min(applied_date) as applied_date,
+        min(payment_amount) as payment_amount,
+        0.85 as match_confidence,
+        'reference_fuzzy' as match_method
+    from fuzzy_candidates
+    group by payment_id, token_key
+    having count(distinct invoice_id) = 1
+
+),
+
+reference_candidates as (
+
+    select distinct
+        payment_id,
+        invoice_id,
+        applied_date,
+        payment_amount,
+        match_confidence,
+        match_method
+    from exact_references
+    where not exists (
+            select 1 from misquoted
+            where misquoted.payment_id = exact_references.payment_id
+                and misquoted.quoted_invoice_id = exact_references.invoice_id
+        )
+    union
+    select
+        misquoted.payment_id,
+        misquoted.invoice_id,
+        payments.payment_date as applied_date,
+        payments.amount as payment_amount,
+        0.85 as match_confidence,
+        'reference_fuzzy' as match_method
+    from misquoted
+    inner join payments on misquoted.payment_id = payments.payment_id
+    union
+    select * from fuzzy_references
+    where not exists (
+            select 1 from exact_references
+            where exact_references.payment_id = fuzzy_references.payment_id
+                and exact_references.invoice_id = fuzzy_references.invoice_id
+        )
+
+),
+
+reference_counts as (
+
+    select
+        payment_id,
+        count(*) as n_references
+    from reference_candidates
+    group by payment_id
+
+),
+
+-- What each invoice is owed at the date of each candidate pair: amount less credits to date.
+pairs as (
+
+    select
+        payment_id,
+        invoice_id,
+        applied_date,
+        payment_amount,
+        requested_amount,
+        match_method,
+        match_confidence,
+        method_rank,
+        1 as n_references
+    from source_pairs
+
+    union all
+
+    select
+        candidates.payment_id,
+        candidates.invoice_id,
+        candidates.applied_date,
+        candidates.payment_amount,
+        null as requested_amount,
+        candidates.match_method,
+        cast(candidates.match_confidence as decimal(3, 2)) as match_confidence,
+        1 as method_rank,
+        reference_counts.n_references
+    from reference_candidates as candidates
+    inner join reference_counts on candidates.payment_id = reference_counts.payment_id
+
+),
+
+pairs_with_net as (
+
+    select
+        pairs.payment_id,
+        pairs.invoice_id,
+        pairs.applied_date,
+        pairs.payment_amount,
+        pairs.requested_amount,
+        pairs.match_method,
+        pairs.match_confidence,
+        pairs.method_rank,
+        pairs.n_references,
+        invoices.due_date,
+        invoices.invoice_amount - coalesce(sum(credits.credit_amount), 0) as net_amount
+    from pairs
+    inner join invoices on pairs.invoice_id = invoices.invoice_id
+    left join credits
+        on pairs.invoice_id = credits.invoice_id and pairs.applied_date >= credits.credit_memo_date
+    group by
+        pairs.payment_id, pairs.invoice_id, pairs.applied_date, pairs.payment_amount, pairs.requested_amount,
+        pairs.match_method, pairs.match_confidence, pairs.method_rank, pairs.n_references, invoices.due_date,
+        invoices.invoice_amount
+
+),
+
+-- Estimate what is still open before each pair from the earlier pairs whose amounts are
+-- certain (source applications, payments quoting a single invoice).
+estimated as (
+
+    select
+        *,
+        greatest(
+            net_amount - coalesce(sum(
+                case
+                    when method_rank = 0 then requested_amount
+                    when n_references = 1 then payment_amount
+                    else 0
+                end
+            ) over (
+                partition by invoice_id order by applied_date, method_rank, payment_id
+                rows between unbounded preceding and 1 preceding
+            ), 0),
+            0
+        ) as open_estimate
+    from pairs_with_net
+
+),
+
+-- A payment quoting several invoices settles the smallest whole invoices first; what is left
+-- goes to the next (so one part-paid invoice per payment, as remitters do).
+requested as (
+
+    select
+        *,
+        case
+            when method_rank = 0 then requested_amount
+            else least(
+                    open_estimate,
+                    greatest(
+                        payment_amount - coalesce(sum(open_estimate) over (
+                            partition by payment_id order by open_estimate, due_date, invoice_id
+                            rows between unbounded preceding and 1 preceding
+                        ), 0),
+                        0
+                    )
+                )
+        end as requested,
+        -- quoting several invoices and paying less than they owe: which one stays short is the
+        -- smallest-first rule's choice, not the remitter's word, so it says so in its confidence
+        method_rank = 1
+        and n_references > 1
+        and sum(open_estimate) over (partition by payment_id) > payment_amount as split_by_rule
+    from estimated
+
+),
+
+-- Never apply more to an invoice than it is owed: later pairs get what earlier ones left.
+capped as (
+
+    select
+        payment_id,
+        invoice_id,
+        applied_date,
+        match_method,
+        method_rank,
+        case when split_by_rule then cast(0.75 as decimal(3, 2)) else match_confidence end as match_confidence,
+        {{ capped_to_open_balance('requested', 'applied_date, method_rank, payment_id') }} as applied_amount
+    from requested
+
+)
+
+select
+    payment_id,
+    invoice_id,
+    applied_date,
+    match_method,
+    match_confidence,
+    method_rank,
+    applied_amount
+from capped
