@@ -20,7 +20,6 @@ STAGES = {
     "ingest ops",
     "checks (raw loads)",
     "dbt build",
-    "checks (key marts)",
     "forecasting",
     "publish",
 }
