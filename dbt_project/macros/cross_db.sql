@@ -79,3 +79,45 @@
 {% macro date_literal(value) -%}
     cast('{{ value }}' as date)
 {%- endmacro %}
+
+{#- The distinct non-null values of a group, sorted and joined by `separator` (null when none). -#}
+{% macro sorted_distinct_string_agg(expression, separator) -%}
+    {{ return(adapter.dispatch('sorted_distinct_string_agg', 'o2c')(expression, separator)) }}
+{%- endmacro %}
+
+{% macro default__sorted_distinct_string_agg(expression, separator) -%}
+    string_agg(distinct {{ expression }}, '{{ separator }}' order by {{ expression }})
+{%- endmacro %}
+
+{% macro spark__sorted_distinct_string_agg(expression, separator) -%}
+    nullif(array_join(array_sort(collect_set({{ expression }})), '{{ separator }}'), '')
+{%- endmacro %}
+
+{#- The `fraction` quantile of a group's values, interpolated linearly between the two nearest
+    ranks (DuckDB's quantile_cont, Spark's percentile). -#}
+{% macro continuous_quantile(expression, fraction) -%}
+    {{ return(adapter.dispatch('continuous_quantile', 'o2c')(expression, fraction)) }}
+{%- endmacro %}
+
+{% macro default__continuous_quantile(expression, fraction) -%}
+    quantile_cont({{ expression }}, {{ fraction }})
+{%- endmacro %}
+
+{% macro spark__continuous_quantile(expression, fraction) -%}
+    percentile({{ expression }}, {{ fraction }})
+{%- endmacro %}
+
+{#- How a model that replaces part of itself on each run is materialised: incremental where the
+    engine can delete rows (DuckDB), rebuilt whole where its tables cannot (Spark's Parquet
+    tables have no DELETE; merge needs Delta or Iceberg). -#}
+{% macro partly_replaced_materialization() -%}
+    {{ return(adapter.dispatch('partly_replaced_materialization', 'o2c')()) }}
+{%- endmacro %}
+
+{% macro default__partly_replaced_materialization() -%}
+    {{ return('incremental') }}
+{%- endmacro %}
+
+{% macro spark__partly_replaced_materialization() -%}
+    {{ return('table') }}
+{%- endmacro %}

@@ -6,16 +6,18 @@
 -- effective in the current month (Unapplied cash page) changes what its payment applied back to
 -- the payment date: the run recomputes from that date (int_manual_cash_applications).
 
+-- On Spark the model is rebuilt whole (partly_replaced_materialization, macros/cross_db.sql).
+
 -- depends_on: {{ ref('int_manual_cash_applications') }}
 -- depends_on: {{ ref('int_payments_unioned') }}
 
 {{
     config(
-        materialized='incremental',
+        materialized=partly_replaced_materialization(),
         unique_key=['as_of_date'],
         incremental_strategy='delete+insert',
         on_schema_change='fail',
-        post_hook="delete from {{ this }} where as_of_date not in (select as_of_date from {{ ref('int_as_of_dates') }})",
+        post_hook="{% if is_incremental() %}delete from {{ this }} where as_of_date not in (select as_of_date from {{ ref('int_as_of_dates') }}){% endif %}",
     )
 }}
 

@@ -85,6 +85,14 @@ histogram as (
 
 ),
 
+quantile_fractions as (
+
+    select 0.5 as q
+    union all
+    select 0.9 as q
+
+),
+
 -- The 0-based rank of each quantile among the month's sorted durations, as quantile_cont takes it.
 ranks as (
 
@@ -94,7 +102,8 @@ ranks as (
         histogram.n_orders,
         quantiles.q,
         (histogram.n_orders - 1) * quantiles.q as rank
-    from histogram, unnest([0.5, 0.9]) as quantiles (q)
+    from histogram
+    cross join quantile_fractions as quantiles
 
 ),
 

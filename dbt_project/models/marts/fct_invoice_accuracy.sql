@@ -77,7 +77,7 @@ inaccuracy_reasons as (
 
     select
         invoice_id,
-        string_agg(distinct reason, ', ' order by reason) as inaccuracy_reasons
+        {{ sorted_distinct_string_agg('reason', ', ') }} as inaccuracy_reasons
     from (
         select
             invoice_id,

@@ -30,11 +30,11 @@ by_order_month as (
         count(is_otif) as n_otif_measured,
         count(*) filter (where is_perfect_order) as n_perfect_orders,
         count(is_perfect_order) as n_perfect_measured,
-        quantile_cont(days_order_to_first_shipment, 0.5) as days_to_ship_p50,
-        quantile_cont(days_order_to_first_shipment, 0.9) as days_to_ship_p90,
+        {{ continuous_quantile('days_order_to_first_shipment', 0.5) }} as days_to_ship_p50,
+        {{ continuous_quantile('days_order_to_first_shipment', 0.9) }} as days_to_ship_p90,
         avg(days_order_to_first_shipment) as days_to_ship_mean,
-        quantile_cont(days_order_to_last_shipment, 0.5) as days_to_last_ship_p50,
-        quantile_cont(days_order_to_last_shipment, 0.9) as days_to_last_ship_p90
+        {{ continuous_quantile('days_order_to_last_shipment', 0.5) }} as days_to_last_ship_p50,
+        {{ continuous_quantile('days_order_to_last_shipment', 0.9) }} as days_to_last_ship_p90
     from orders
     group by order_month
 
