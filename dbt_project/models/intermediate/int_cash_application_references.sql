@@ -96,6 +96,21 @@ source_applications as (
 
 ),
 
+-- What the source applied of each payment, pairs reversed by hand aside.
+source_applied as (
+
+    select
+        applications.payment_id,
+        sum(applications.applied_amount) as applied_amount
+    from source_applications as applications
+    where not exists (
+            select 1 from reversed_pairs as r
+            where r.payment_id = applications.payment_id and r.invoice_id = applications.invoice_id
+        )
+    group by applications.payment_id
+
+),
+
 source_pairs as (
 
     select
@@ -132,14 +147,7 @@ source_pairs as (
             manual.applied_amount,
             greatest(
                 payments.amount
-                - coalesce((
-                    select sum(s.applied_amount) from source_applications as s
-                    where s.payment_id = manual.payment_id
-                        and not exists (
-                            select 1 from reversed_pairs as r
-                            where r.payment_id = s.payment_id and r.invoice_id = s.invoice_id
-                        )
-                ), 0)
+                - coalesce(source_applied.applied_amount, 0)
                 - coalesce(sum(manual.applied_amount) over (
                     partition by manual.payment_id order by manual.applied_date, manual.updated_at, manual.invoice_id
                     rows between unbounded preceding and 1 preceding
@@ -154,6 +162,7 @@ source_pairs as (
     from manual_applications as manual
     inner join payments on manual.payment_id = payments.payment_id
     inner join invoices on manual.invoice_id = invoices.invoice_id
+    left join source_applied on manual.payment_id = source_applied.payment_id
 
 ),
 
@@ -227,12 +236,12 @@ exact_references as (
 -- A receipt quoting one invoice of its customer for an amount that invoice is not owed, while
 -- exactly one other invoice of the customer, one character off, is owed exactly that amount:
 -- the quote is that invoice mistyped (a typo can hit another real invoice number).
-misquoted as (
+misquoted_candidates as (
 
     select
         quoted.payment_id,
         quoted.invoice_id as quoted_invoice_id,
-        min(neighbour.invoice_id) as invoice_id
+        neighbour.invoice_id
     from exact_references as quoted
     inner join payments on quoted.payment_id = payments.payment_id
     inner join invoices as quoted_invoice on quoted.invoice_id = quoted_invoice.invoice_id
@@ -249,15 +258,51 @@ misquoted as (
             group by exact_references.payment_id
             having count(*) = 1
         )
-        and payments.amount != quoted_invoice.invoice_amount - coalesce((
-            select sum(credits.credit_amount) from credits
-            where credits.invoice_id = quoted_invoice.invoice_id and credits.credit_memo_date <= payments.payment_date
-        ), 0)
-        and payments.amount = neighbour.invoice_amount - coalesce((
-            select sum(credits.credit_amount) from credits
-            where credits.invoice_id = neighbour.invoice_id and credits.credit_memo_date <= payments.payment_date
-        ), 0)
-    group by quoted.payment_id, quoted.invoice_id
+
+),
+
+-- What the quoted invoice and each neighbour are owed at the payment date: amount less credits
+-- to date (a join, not a correlated subquery per row, which Spark plans slowly).
+owed_at_payment as (
+
+    select
+        named.payment_id,
+        named.invoice_id,
+        min(invoices.invoice_amount) - coalesce(sum(credits.credit_amount), 0) as owed_amount
+    from (
+        select
+            payment_id,
+            quoted_invoice_id as invoice_id
+        from misquoted_candidates
+        union
+        select
+            payment_id,
+            invoice_id
+        from misquoted_candidates
+    ) as named
+    inner join payments on named.payment_id = payments.payment_id
+    inner join invoices on named.invoice_id = invoices.invoice_id
+    left join credits
+        on named.invoice_id = credits.invoice_id and payments.payment_date >= credits.credit_memo_date
+    group by named.payment_id, named.invoice_id
+
+),
+
+misquoted as (
+
+    select
+        candidates.payment_id,
+        candidates.quoted_invoice_id,
+        min(candidates.invoice_id) as invoice_id
+    from misquoted_candidates as candidates
+    inner join payments on candidates.payment_id = payments.payment_id
+    inner join owed_at_payment as quoted_owed
+        on candidates.payment_id = quoted_owed.payment_id and candidates.quoted_invoice_id = quoted_owed.invoice_id
+    inner join owed_at_payment as neighbour_owed
+        on candidates.payment_id = neighbour_owed.payment_id and candidates.invoice_id = neighbour_owed.invoice_id
+    where payments.amount != quoted_owed.owed_amount
+        and payments.amount = neighbour_owed.owed_amount
+    group by candidates.payment_id, candidates.quoted_invoice_id
     having count(*) = 1
 
 ),

@@ -91,16 +91,34 @@ combined as (
 
 ),
 
+-- What each invoice is owed at each date an application is dated: amount less credits to date.
+net_at_date as (
+
+    select
+        dated.invoice_id,
+        dated.applied_date,
+        min(invoices.invoice_amount) - coalesce(sum(credits.credit_amount), 0) as net_amount
+    from (
+        select distinct
+            invoice_id,
+            applied_date
+        from combined
+    ) as dated
+    inner join invoices on dated.invoice_id = invoices.invoice_id
+    left join credits
+        on dated.invoice_id = credits.invoice_id and dated.applied_date >= credits.credit_memo_date
+    group by dated.invoice_id, dated.applied_date
+
+),
+
 combined_with_net as (
 
     select
         combined.*,
-        invoices.invoice_amount - coalesce((
-            select sum(credits.credit_amount) from credits
-            where credits.invoice_id = combined.invoice_id and credits.credit_memo_date <= combined.applied_date
-        ), 0) as net_amount
+        net_at_date.net_amount
     from combined
-    inner join invoices on combined.invoice_id = invoices.invoice_id
+    inner join net_at_date
+        on combined.invoice_id = net_at_date.invoice_id and combined.applied_date = net_at_date.applied_date
 
 ),
 
