@@ -1,0 +1,286 @@
+-- Cash application, step 2 (int_payments_matched_to_invoices has the whole rule): the invoices
+-- each receipt's remittance text quotes, exactly (`reference`) or one character off
+-- (`reference_fuzzy`), before the amounts are settled (int_cash_application_references). Every
+-- receipt with a text is read; the references model leaves out those the source or a person
+-- applied. A model of its own so no engine plans it together with the settling.
+
+with
+
+payments as (
+
+    select
+        payment_id,
+        customer_id,
+        payment_date,
+        amount,
+        currency,
+        fx_rate,
+        remittance_info
+    from {{ ref('int_payments_unioned') }}
+    where payment_type = 'payment'
+
+),
+
+invoices as (
+
+    select
+        invoice_id,
+        invoice_number,
+        customer_id,
+        invoice_date,
+        due_date,
+        currency,
+        invoice_amount,
+        {{ reference_key('invoice_number') }} as reference_key,
+        {{ digits_of('invoice_number') }} as reference_digits
+    from {{ ref('stg_erp__invoices') }}
+
+),
+
+credits as (
+
+    select
+        invoice_id,
+        credit_memo_date,
+        credit_amount
+    from {{ ref('stg_erp__credit_memos') }}
+    where invoice_id is not null
+
+),
+
+-- manual applications (int_manual_cash_applications)
+
+-- manual applications (int_manual_cash_applications): pairs reversed by hand, whatever applied them
+reversed_pairs as (
+
+    select
+        payment_id,
+        invoice_id
+    from {{ ref('int_manual_cash_applications') }}
+    where action = 'reverse'
+
+),
+
+-- 2. Invoice numbers quoted in the remittance text, compared as letters and digits only; a
+-- word of digits alone matches the digits of an invoice number (at least six, so amounts and
+-- dates do not).
+tokens as (
+
+    select distinct
+        payment_id,
+        {{ reference_key('token') }} as token_key,
+        {{ digits_of('token') }} as token_digits
+    from (
+        select
+            payment_id,
+            {{ split_to_rows('remittance_info') }} as token
+        from payments
+        where remittance_info is not null
+    ) as words
+
+),
+
+quoted as (
+
+    select
+        tokens.payment_id,
+        tokens.token_key,
+        invoices.invoice_id
+    from tokens
+    inner join invoices on tokens.token_key = invoices.reference_key
+
+    union
+
+    select
+        tokens.payment_id,
+        tokens.token_key,
+        invoices.invoice_id
+    from tokens
+    inner join invoices on tokens.token_digits = invoices.reference_digits
+    where length(tokens.token_digits) >= 6
+        and tokens.token_key = tokens.token_digits
+
+),
+
+exact_references as (
+
+    select distinct
+        payments.payment_id,
+        quoted.token_key,
+        invoices.invoice_id,
+        payments.payment_date as applied_date,
+        payments.amount as payment_amount,
+        case when payments.customer_id is null then 0.90 else 0.99 end as match_confidence,
+        'reference' as match_method
+    from quoted
+    inner join payments on quoted.payment_id = payments.payment_id
+    inner join invoices on quoted.invoice_id = invoices.invoice_id
+    where invoices.currency = payments.currency
+        and invoices.invoice_date <= payments.payment_date
+        -- a reference to another customer's invoice is a typo more often than not
+        and (payments.customer_id is null or payments.customer_id = invoices.customer_id)
+        -- manual applications (int_manual_cash_applications)
+        and not exists (
+            select 1 from reversed_pairs as r
+            where r.payment_id = payments.payment_id and r.invoice_id = invoices.invoice_id
+        )
+
+),
+
+-- A receipt quoting one invoice of its customer for an amount that invoice is not owed, while
+-- exactly one other invoice of the customer, one character off, is owed exactly that amount:
+-- the quote is that invoice mistyped (a typo can hit another real invoice number).
+misquoted_candidates as (
+
+    select
+        quoted.payment_id,
+        quoted.invoice_id as quoted_invoice_id,
+        neighbour.invoice_id
+    from exact_references as quoted
+    inner join payments on quoted.payment_id = payments.payment_id
+    inner join invoices as quoted_invoice on quoted.invoice_id = quoted_invoice.invoice_id
+    inner join invoices as neighbour
+        on quoted_invoice.customer_id = neighbour.customer_id
+        and quoted_invoice.currency = neighbour.currency
+        and quoted_invoice.invoice_id != neighbour.invoice_id
+        and payments.payment_date >= neighbour.invoice_date
+        and length(quoted_invoice.reference_key) = length(neighbour.reference_key)
+        and levenshtein(quoted_invoice.reference_key, neighbour.reference_key) = 1
+    where payments.customer_id is not null
+        and quoted.payment_id in (
+            select exact_references.payment_id from exact_references
+            group by exact_references.payment_id
+            having count(*) = 1
+        )
+
+),
+
+-- What the quoted invoice and each neighbour are owed at the payment date: amount less credits
+-- to date (a join, not a correlated subquery per row, which Spark plans slowly).
+owed_at_payment as (
+
+    select
+        named.payment_id,
+        named.invoice_id,
+        min(invoices.invoice_amount) - coalesce(sum(credits.credit_amount), 0) as owed_amount
+    from (
+        select
+            payment_id,
+            quoted_invoice_id as invoice_id
+        from misquoted_candidates
+        union
+        select
+            payment_id,
+            invoice_id
+        from misquoted_candidates
+    ) as named
+    inner join payments on named.payment_id = payments.payment_id
+    inner join invoices on named.invoice_id = invoices.invoice_id
+    left join credits
+        on named.invoice_id = credits.invoice_id and payments.payment_date >= credits.credit_memo_date
+    group by named.payment_id, named.invoice_id
+
+),
+
+misquoted as (
+
+    select
+        candidates.payment_id,
+        candidates.quoted_invoice_id,
+        min(candidates.invoice_id) as invoice_id
+    from misquoted_candidates as candidates
+    inner join payments on candidates.payment_id = payments.payment_id
+    inner join owed_at_payment as quoted_owed
+        on candidates.payment_id = quoted_owed.payment_id and candidates.quoted_invoice_id = quoted_owed.invoice_id
+    inner join owed_at_payment as neighbour_owed
+        on candidates.payment_id = neighbour_owed.payment_id and candidates.invoice_id = neighbour_owed.invoice_id
+    where payments.amount != quoted_owed.owed_amount
+        and payments.amount = neighbour_owed.owed_amount
+    group by candidates.payment_id, candidates.quoted_invoice_id
+    having count(*) = 1
+
+),
+
+-- A word that looks like an invoice number but is none: one character off from exactly one
+-- invoice of the (known) paying customer is that invoice mistyped.
+fuzzy_candidates as (
+
+    select
+        payments.payment_id,
+        tokens.token_key,
+        invoices.invoice_id,
+        payments.payment_date as applied_date,
+        payments.amount as payment_amount
+    from tokens
+    inner join payments on tokens.payment_id = payments.payment_id
+    inner join invoices
+        on payments.customer_id = invoices.customer_id
+        and payments.currency = invoices.currency
+        and payments.payment_date >= invoices.invoice_date
+    where length(tokens.token_digits) >= 6
+        -- (another customer's invoice number is no match for this customer: it may be a typo)
+        and not exists (
+            select 1 from exact_references
+            where exact_references.payment_id = tokens.payment_id and exact_references.token_key = tokens.token_key
+        )
+        and length(invoices.reference_key) = length(tokens.token_key)
+        and levenshtein(tokens.token_key, invoices.reference_key) = 1
+        -- manual applications (int_manual_cash_applications)
+        and not exists (
+            select 1 from reversed_pairs as r
+            where r.payment_id = payments.payment_id and r.invoice_id = invoices.invoice_id
+        )
+
+),
+
+fuzzy_references as (
+
+    select
+        payment_id,
+        min(invoice_id) as invoice_id,
+        min(applied_date) as applied_date,
+        min(payment_amount) as payment_amount,
+        0.85 as match_confidence,
+        'reference_fuzzy' as match_method
+    from fuzzy_candidates
+    group by payment_id, token_key
+    having count(distinct invoice_id) = 1
+
+),
+
+reference_candidates as (
+
+    select distinct
+        payment_id,
+        invoice_id,
+        applied_date,
+        payment_amount,
+        match_confidence,
+        match_method
+    from exact_references
+    where not exists (
+            select 1 from misquoted
+            where misquoted.payment_id = exact_references.payment_id
+                and misquoted.quoted_invoice_id = exact_references.invoice_id
+        )
+    union
+    select
+        misquoted.payment_id,
+        misquoted.invoice_id,
+        payments.payment_date as applied_date,
+        payments.amount as payment_amount,
+        0.85 as match_confidence,
+        'reference_fuzzy' as match_method
+    from misquoted
+    inner join payments on misquoted.payment_id = payments.payment_id
+    union
+    select * from fuzzy_references
+    where not exists (
+            select 1 from exact_references
+            where exact_references.payment_id = fuzzy_references.payment_id
+                and exact_references.invoice_id = fuzzy_references.invoice_id
+        )
+
+)
+
+select * from reference_candidates
