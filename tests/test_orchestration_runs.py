@@ -15,9 +15,12 @@ import subprocess
 import sys
 import textwrap
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import duckdb
+import polars as pl
 import pytest
 
 from tests.conftest import END, o2c
@@ -28,49 +31,10 @@ from tests.test_run_safety import dbt_processes
 @pytest.fixture
 def world(dashboard_world: Path, tmp_path: Path) -> Path:
     """A copy of the session's published world (tests/conftest.py dashboard_world), which these
-    tests change: advance, break and run again."""
+    tests change: break and run again."""
     data = tmp_path / "data"
     shutil.copytree(dashboard_world, data)
     return data
-
-
-def test_a_run_killed_during_dbt_leaves_the_last_good_serving_file_and_the_next_run_the_same_content(
-    world: Path,
-) -> None:
-    """The sources do not change between the runs: the run after the killed one publishes a new
-    build with the same content, so neither the killed run nor running again changes a figure."""
-    serving = world / "warehouse" / "serving.duckdb"
-    good_build, good_tables = serving_tables(serving)
-    process, lines = _start(world, "run")
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        try:
-            line = lines.get(timeout=1)
-        except queue.Empty:
-            assert process.poll() is None, "the run ended before its dbt step"
-            continue
-        if "started o2c_dbt_assets" in line:  # `o2c run`'s progress line
-            break
-    else:
-        pytest.fail("the dbt step never started")
-    time.sleep(1.0)  # well inside dbt's models now
-    assert process.poll() is None, "the run finished before it could be killed"
-    warehouse = world / "warehouse" / "warehouse.duckdb"
-    assert dbt_processes(warehouse), "no dbt process of the run found"
-    os.kill(process.pid, signal.SIGKILL)  # the o2c process only (no handler runs), not its group
-    process.wait(timeout=30)
-    deadline = time.monotonic() + 10
-    while dbt_processes(warehouse) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert dbt_processes(warehouse) == set(), "dbt outlived its run"  # o2c-dbt: it dies with its parent
-    build, tables = serving_tables(serving)  # still opens, read-only
-    assert build == good_build
-    assert_same(tables, good_tables)
-    assert not list(serving.parent.glob(".serving.duckdb.*"))
-    o2c(world, "run")  # the next run recovers and completes
-    new_build, new_tables = serving_tables(serving)
-    assert new_build != good_build
-    assert_same(new_tables, good_tables)
 
 
 READER = textwrap.dedent(
@@ -104,24 +68,110 @@ READER = textwrap.dedent(
 )
 
 
-def test_readers_query_the_serving_file_throughout_a_run_without_a_lock_error(world: Path, tmp_path: Path) -> None:
+@dataclass
+class KilledThenRerun:
+    """What the two tests below assert on: one copy of the published world, one `o2c run` killed
+    during its dbt step, then the next `o2c run` (the same sources) with a reader querying the
+    serving file from before it started until it had seen the build it published."""
+
+    good_build: str
+    good_tables: dict[str, pl.DataFrame]
+    ended_before_dbt: bool  # the killed run finished before its dbt step could be killed
+    dbt_of_the_run: set[int]  # dbt processes building the warehouse just before the kill
+    dbt_after_kill: set[int]  # ... and once the killed run had gone
+    build_after_kill: str
+    tables_after_kill: dict[str, pl.DataFrame]
+    building_files_after_kill: list[Path]
+    new_build: str
+    new_tables: dict[str, pl.DataFrame]
+    reader: dict[str, Any]  # the reader's report: builds seen, errors, queries
+
+
+@pytest.fixture(scope="module")
+def killed_then_rerun(dashboard_world: Path, tmp_path_factory: pytest.TempPathFactory) -> KilledThenRerun:
+    """One run for both tests (a full `o2c run` is most of their time): the run after the killed
+    one is the run the reader queries the serving file throughout."""
+    root = tmp_path_factory.mktemp("killed_then_rerun")
+    world = root / "data"
+    shutil.copytree(dashboard_world, world)
     serving = world / "warehouse" / "serving.duckdb"
-    old_build, _ = serving_tables(serving)
-    o2c(world, "simulate", "--advance", "2")
-    script, stop, out = tmp_path / "reader.py", tmp_path / "stop", tmp_path / "reader.json"
+    warehouse = world / "warehouse" / "warehouse.duckdb"
+    good_build, good_tables = serving_tables(serving)
+    process, lines = _start(world, "run")
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        try:
+            line = lines.get(timeout=1)
+        except queue.Empty:
+            assert process.poll() is None, "the run ended before its dbt step"
+            continue
+        if "started o2c_dbt_assets" in line:  # `o2c run`'s progress line
+            break
+    else:
+        pytest.fail("the dbt step never started")
+    time.sleep(1.0)  # well inside dbt's models now
+    ended_before_dbt = process.poll() is not None
+    dbt_of_the_run = dbt_processes(warehouse)
+    if not ended_before_dbt:
+        os.kill(process.pid, signal.SIGKILL)  # the o2c process only (no handler runs), not its group
+    process.wait(timeout=30)
+    deadline = time.monotonic() + 10
+    while dbt_processes(warehouse) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    dbt_after_kill = dbt_processes(warehouse)
+    build_after_kill, tables_after_kill = serving_tables(serving)  # still opens, read-only
+    building_files_after_kill = list(serving.parent.glob(".serving.duckdb.*"))
+
+    script, stop, out = root / "reader.py", root / "stop", root / "reader.json"
     script.write_text(READER)
     reader = subprocess.Popen([sys.executable, str(script), str(serving), str(stop), str(out)])
-    new_build = ""
+    new_build, new_tables = "", {}
     try:
         time.sleep(0.5)
-        o2c(world, "run")
-        new_build, _ = serving_tables(serving)
+        o2c(world, "run")  # the next run recovers and completes
+        new_build, new_tables = serving_tables(serving)
     finally:
         stop.write_text(new_build)  # the reader goes on until it has queried the new build too
         reader.wait(timeout=300)
-    report = json.loads(out.read_text())
+    return KilledThenRerun(
+        good_build,
+        good_tables,
+        ended_before_dbt,
+        dbt_of_the_run,
+        dbt_after_kill,
+        build_after_kill,
+        tables_after_kill,
+        building_files_after_kill,
+        new_build,
+        new_tables,
+        json.loads(out.read_text()),
+    )
+
+
+def test_a_run_killed_during_dbt_leaves_the_last_good_serving_file_and_the_next_run_the_same_content(
+    killed_then_rerun: KilledThenRerun,
+) -> None:
+    """The sources do not change between the runs: the run after the killed one publishes a new
+    build with the same content, so neither the killed run nor running again changes a figure."""
+    run = killed_then_rerun
+    assert not run.ended_before_dbt, "the run finished before it could be killed"
+    assert run.dbt_of_the_run, "no dbt process of the run found"
+    assert run.dbt_after_kill == set(), "dbt outlived its run"  # o2c-dbt: it dies with its parent
+    assert run.build_after_kill == run.good_build
+    assert_same(run.tables_after_kill, run.good_tables)
+    assert not run.building_files_after_kill
+    assert run.new_build != run.good_build  # the next run recovered and completed
+    assert_same(run.new_tables, run.good_tables)
+
+
+def test_readers_query_the_serving_file_throughout_a_run_without_a_lock_error(
+    killed_then_rerun: KilledThenRerun,
+) -> None:
+    """The reader queried the serving file from before the run after the killed one started until
+    it had seen the build that run published."""
+    report = killed_then_rerun.reader
     assert report["errors"] == []
-    assert report["seen"] == [old_build, new_build]
+    assert report["seen"] == [killed_then_rerun.good_build, killed_then_rerun.new_build]
     assert report["queries"] > 50
 
 
