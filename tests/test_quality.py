@@ -596,23 +596,28 @@ def test_invoice_lines_sum_to_the_total_only_for_invoices_that_have_lines(tmp_pa
     assert [r[0] for r in stored] == wrong
 
 
-def test_an_incremental_run_checks_references_after_every_load_of_the_run(tmp_path: Path) -> None:
+def test_an_incremental_run_checks_references_after_every_load_of_the_run(
+    dashboard_world: Path, tmp_path: Path
+) -> None:
     """The false warning of issue 18: on an incremental run, new ERP payment applications refer to
     processor payments that arrive in the same run's processor file. The ERP's suite compares them
     with every source's payments, so it must run after the processor's load; checked in between,
     the references read as unknown (`check warning gx_suite on erp/payment_applications`)."""
+    import shutil
     import sqlite3
 
     from tests.conftest import o2c
 
-    o2c(tmp_path, "simulate", "--customers", "60", "--days", "240", "--end-date", "2026-06-30", "--seed", "5")
-    o2c(tmp_path, "run", "--select", "group:sources")
-    warehouse = tmp_path / "warehouse" / "warehouse.duckdb"
+    # The world of 60 customers over 240 days to 2026-06-30 (seed 5), every source loaded by its
+    # first run: a copy of the session's published world (tests/conftest.py PUBLISHED_WORLD).
+    data = tmp_path / "data"
+    shutil.copytree(dashboard_world, data)
+    warehouse = data / "warehouse" / "warehouse.duckdb"
     with duckdb.connect(str(warehouse), read_only=True) as con:
         known = {k for (k,) in con.execute("select payment_id from raw_processor.payments").fetchall()}
         applied = {k for (k,) in con.execute("select application_id from raw_erp.payment_applications").fetchall()}
-    o2c(tmp_path, "simulate", "--advance", "6")
-    with sqlite3.connect(tmp_path / "sources" / "erp.sqlite") as con:
+    o2c(data, "simulate", "--advance", "6")
+    with sqlite3.connect(data / "sources" / "erp.sqlite") as con:
         new = {
             (application, payment)
             for application, payment in con.execute("select application_id, payment_id from payment_applications")
@@ -622,7 +627,7 @@ def test_an_incremental_run_checks_references_after_every_load_of_the_run(tmp_pa
     late = {payment for _, payment in new if payment not in known}
     assert new and late
 
-    result = o2c(tmp_path, "run", "--select", "group:sources")
+    result = o2c(data, "run", "--select", "group:sources")
     assert "check warning" not in result.stdout and "failed check" not in result.stdout, result.stdout
     with duckdb.connect(str(warehouse), read_only=True) as con:
         # they are real payments, loaded from the processor's file in this same run ...
