@@ -148,7 +148,8 @@ bucket_rates as (
 
     select
         buckets.aging_bucket_order,
-        cast(bucket_history.paid_rc / bucket_history.cohort_rc as double) as paid_share
+        -- divided as doubles: Spark would divide decimals to 6 places, DuckDB as doubles
+        cast(bucket_history.paid_rc as double) / cast(bucket_history.cohort_rc as double) as paid_share
     from bucket_history
     inner join buckets on bucket_history.aging_bucket = buckets.aging_bucket
     cross join all_history
@@ -172,7 +173,7 @@ recovery as (
 
 overall_recovery as (
 
-    select cast(paid_rc / nullif(cohort_rc, 0) as double) as recovery_likelihood
+    select cast(paid_rc as double) / cast(nullif(cohort_rc, 0) as double) as recovery_likelihood
     from all_history
     where paid_rc > 0
 
@@ -306,7 +307,10 @@ scored as (
             when urgency_reason = 'slipping' then 2
             else 1
         end as urgency,
-        cast(round(open_balance_rc * recovery_likelihood, 2) as {{ money_type() }}) as expected_recoverable_rc,
+        -- rounded in decimal: a double's half cent rounds differently from engine to engine
+        cast(
+            round(open_balance_rc * cast(recovery_likelihood as decimal(18, 10)), 2) as {{ money_type() }}
+        ) as expected_recoverable_rc,
         case
             when
                 urgency_reason = 'disputed'
