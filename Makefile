@@ -40,7 +40,7 @@ setup: $(VENV)/.synced $(MANIFEST)
 
 # Debian packages the tests use: PostgreSQL server binaries (a real ERP database), Chromium
 # (the dashboards' browser tests; Playwright cannot download its own browser here) and Node.js
-# (the OpenID Connect provider of the sign-in tests).
+# (the OpenID Connect provider of the sign-in tests), Java (the local Spark of O2C_ENGINE=spark).
 system-deps:
 	@if ! command -v chromium >/dev/null 2>&1; then \
 		echo "Installing Chromium (Debian package chromium)"; \
@@ -53,6 +53,10 @@ system-deps:
 	@if ! command -v npm >/dev/null 2>&1; then \
 		echo "Installing Node.js and npm (Debian packages nodejs npm: the OpenID Connect provider of the sign-in tests)"; \
 		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends nodejs npm; \
+	fi
+	@if ! command -v java >/dev/null 2>&1; then \
+		echo "Installing Java (Debian package default-jre-headless: the local Spark of O2C_ENGINE=spark and its test)"; \
+		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends default-jre-headless; \
 	fi
 
 # The tests' OpenID Connect provider (tests/oidc_provider: the certified `oidc-provider` package),

@@ -88,6 +88,25 @@ class Settings(BaseSettings):
         "(fct_worklist_items.priority_rank), and the page counts progress against it.",
     )
 
+    # The engine the dbt project builds on (docs/operations.md "Engines"). DuckDB is one machine;
+    # Spark runs the same project through dbt-spark, on a local Spark in this process or on a
+    # cluster's Thrift server, reading the raw tables as Parquet files from the lake folder.
+    engine: Literal["duckdb", "spark"] = Field(
+        "duckdb", description="What builds the dbt models: duckdb (this machine) or spark (Apache Spark)."
+    )
+    spark_master: str = Field(
+        "local[2]", description="Spark master of the in-process Spark (engine spark, no spark_host): local[N] or a URL."
+    )
+    spark_host: str | None = Field(
+        None, description="A Spark Thrift server to build on instead of an in-process Spark (engine spark)."
+    )
+    spark_port: int = Field(10000, ge=1, le=65535, description="Port of the Spark Thrift server.")
+    lake_dir: Path | None = Field(
+        None,
+        description="Where engine spark reads the raw tables and forecasts as Parquet (default data/lake); "
+        "with a Thrift server, a path the cluster reads too.",
+    )
+
     # Sign-in to the dashboards (docs/security.md "Sign-in and roles"). Without an identity
     # provider the dashboards ask for a user name and password from the local user list.
     oidc_server_metadata_url: str | None = Field(
@@ -211,6 +230,22 @@ class Settings(BaseSettings):
     @cached_property
     def serving(self) -> Path:
         return self.serving_path or self.warehouse.with_name("serving.duckdb")
+
+    @cached_property
+    def lake(self) -> Path:
+        return self.lake_dir or self.data_dir / "lake"
+
+    @cached_property
+    def spark_dir(self) -> Path:
+        """The in-process Spark's own state: its managed tables (the models) and its metastore."""
+        return self.data_dir / "spark"
+
+    @property
+    def dbt_target(self) -> str:
+        """The profile's output dbt builds with (dbt_project/profiles.yml)."""
+        if self.engine == "duckdb":
+            return "dev"
+        return "spark" if self.spark_host is None else "spark_thrift"
 
     @cached_property
     def dagster_home(self) -> Path:

@@ -14,7 +14,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from core.settings import REPO_ROOT, get_settings
+from core.settings import REPO_ROOT, Settings, get_settings
+from orchestration import lake
 
 DBT_PROJECT = REPO_ROOT / "dbt_project"
 MANIFEST = DBT_PROJECT / "target" / "manifest.json"
@@ -46,7 +47,37 @@ def dbt_environment(warehouse: Path) -> dict[str, str]:
         "O2C_WRITE_OFF_AFTER_DAYS_PAST_DUE": "" if policy is None else str(policy),
         **freshness_environment(settings.source_freshness_hours),
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+        **(spark_environment(settings) if settings.engine == "spark" else {}),
     }
+
+
+def spark_environment(settings: Settings) -> dict[str, str]:
+    """What the profile's Spark outputs and the lake's registration (macros/lake.sql) read."""
+    return {
+        "O2C_SPARK_MASTER": settings.spark_master,
+        "O2C_SPARK_DIR": str(settings.spark_dir.absolute()),
+        "O2C_SPARK_HOST": settings.spark_host or "",
+        "O2C_SPARK_PORT": str(settings.spark_port),
+        "O2C_LAKE_DIR": str(settings.lake.absolute()),
+        "O2C_LAKE_TABLES": ",".join(lake.lake_tables(settings.lake)),
+    }
+
+
+@contextmanager
+def on_engine(settings: Settings, target: Path) -> Iterator[None]:
+    """Around a dbt command that writes its artifacts to `target`: on Spark, the tables dbt reads
+    go to the lake first, and the published tables it built come back into the warehouse after
+    (orchestration/lake.py), also when it failed half-way, as DuckDB keeps what it built. On
+    DuckDB, nothing: dbt builds in the warehouse itself."""
+    if settings.engine != "spark":
+        yield
+        return
+    manifest = json.loads(MANIFEST.read_text())
+    lake.export_to_lake(settings.warehouse, settings.lake, lake.dbt_sources(manifest))
+    try:
+        yield
+    finally:
+        lake.bring_back(settings, target)
 
 
 # The var source_freshness_hours (every source's error_after) defaults to this variable.
@@ -68,6 +99,8 @@ def parsed_freshness_hours(manifest: dict[str, Any]) -> str | None:
 def dbt_command(args: list[str], warehouse: Path, work_dir: Path | None = None) -> tuple[list[str], dict[str, str]]:
     """The dbt command line and environment; `work_dir` keeps target/ and logs/ apart per run."""
     command = [str(DBT_EXECUTABLE), *args, "--project-dir", str(DBT_PROJECT), "--profiles-dir", str(DBT_PROJECT)]
+    if "--target" not in args:
+        command += ["--target", get_settings().dbt_target]
     env = {**os.environ, **dbt_environment(warehouse)}
     if work_dir is not None:
         env |= {"DBT_TARGET_PATH": str(work_dir / "target"), "DBT_LOG_PATH": str(work_dir / "logs")}
@@ -113,7 +146,7 @@ def run_pipeline_dbt(name: str, args: list[str]) -> subprocess.CompletedProcess[
     directory's run_output_dir (removed by the next run), from the directory's last parse."""
     settings = get_settings()
     work = run_output_dir(settings.data_dir) / f"{name}-{os.getpid()}"
-    with reusing_parse(settings.data_dir, work / "target"):
+    with reusing_parse(settings.data_dir, work / "target"), on_engine(settings, work / "target"):
         return run_dbt(args, settings.warehouse, work)
 
 

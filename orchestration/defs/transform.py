@@ -19,6 +19,7 @@ from orchestration.dbt_runner import (
     DBT_PROJECT,
     FORECAST_SCORING,
     dbt_environment,
+    on_engine,
     reusing_parse,
     run_output_dir,
 )
@@ -83,8 +84,13 @@ def _build(context: AssetExecutionContext, dbt: DbtCliResource, args: list[str])
     settings = get_settings()
     # Its output under the data directory, removed by the next run (orchestration.runner.prepare_run).
     target = run_output_dir(settings.data_dir) / f"{context.op_execution_context.op.name}-{context.run_id[:8]}"
-    with _environment(dbt_environment(settings.warehouse)), reusing_parse(settings.data_dir, target):
-        invocation = dbt.cli(args, context=context, target_path=target)
+    # On Spark, the lake is written first: the environment lists its tables.
+    with (
+        on_engine(settings, target),
+        _environment(dbt_environment(settings.warehouse)),
+        reusing_parse(settings.data_dir, target),
+    ):
+        invocation = dbt.cli([*args, "--target", settings.dbt_target], context=context, target_path=target)
         try:
             # dagster-dbt reports each data test as an AssetObservation when tests are not asset
             # checks: 330 more Dagster events a run (about 7 s), saying what dq_results holds.
