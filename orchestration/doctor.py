@@ -1,10 +1,13 @@
 """`o2c doctor`: is this installation ready to run? Configuration, connectivity (ERP, ops store,
-SMTP, webhook), disk and the serving file, each one line with what it found."""
+SMTP, webhook), disk, the serving file and the engine, each one line with what it found."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import smtplib
+import socket
+import subprocess
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -115,7 +118,33 @@ def check_serving(settings: Settings) -> Check:
     return Check("serving file", OK, f"{path} readable, {tables} tables")
 
 
-CHECKS = (check_erp, check_ops_store, check_smtp, check_webhook, check_disk, check_serving)
+def check_engine(settings: Settings) -> Check:
+    """What builds the dbt project (docs/operations.md "Engines"): nothing to check for DuckDB; a
+    local Spark needs Java, a cluster's Thrift server must accept connections."""
+    if settings.engine == "duckdb":
+        return Check("engine", OK, "duckdb, on this machine (O2C_ENGINE)")
+    if settings.spark_host is not None:
+        where = f"{settings.spark_host}:{settings.spark_port} (O2C_SPARK_HOST, O2C_SPARK_PORT)"
+        try:
+            socket.create_connection((settings.spark_host, settings.spark_port), timeout=TIMEOUT_SECONDS).close()
+        except OSError as error:
+            return Check("engine", FAIL, f"cannot reach the Spark Thrift server at {where}: {error}")
+        return Check("engine", OK, f"spark: the Thrift server at {where} accepts connections")
+    home = os.environ.get("JAVA_HOME")
+    java = str(Path(home) / "bin" / "java") if home else shutil.which("java")
+    if java is None or not Path(java).exists():
+        return Check(
+            "engine",
+            FAIL,
+            "O2C_ENGINE=spark runs a local Spark, which needs Java 17: no java in JAVA_HOME or on PATH "
+            "(`make system-deps` installs default-jre-headless)",
+        )
+    version = subprocess.run([java, "-version"], capture_output=True, text=True, timeout=30).stderr
+    first = version.splitlines()[0] if version else "version unknown"
+    return Check("engine", OK, f"spark, local ({settings.spark_master}, O2C_SPARK_MASTER): {first} at {java}")
+
+
+CHECKS = (check_erp, check_ops_store, check_smtp, check_webhook, check_disk, check_serving, check_engine)
 
 
 def run_checks() -> list[Check]:

@@ -284,12 +284,18 @@ def test_doctor_checks_each_thing_and_fails_on_each_broken_one(tmp_path: Path, s
     }
     code, rows = _doctor(data, good)
     assert code == 0, rows
-    assert list(rows) == ["configuration", "ERP", "ops store", "SMTP", "webhook", "disk", "serving file"]
+    assert list(rows) == ["configuration", "ERP", "ops store", "SMTP", "webhook", "disk", "serving file", "engine"]
     assert {status for status, _ in rows.values()} == {"ok"}
     assert rows["ERP"][1] == f"connected to sqlite:///{erp}"
     assert rows["SMTP"][1].startswith(f"127.0.0.1:{smtp_port} (O2C_SMTP_HOST, O2C_SMTP_PORT) answered EHLO: ")
     assert rows["webhook"][1] == f"http://127.0.0.1:{http_port} answered HTTP 405"
     assert rows["serving file"][1] == f"{serving} readable, 1 tables"
+    assert rows["engine"][1] == "duckdb, on this machine (O2C_ENGINE)"
+    java = shutil.which("java")  # the local Spark's Java (make system-deps)
+    _, rows = _doctor(data, {**good, "O2C_ENGINE": "spark", "JAVA_HOME": ""})
+    assert rows["engine"][0] == "ok" and rows["engine"][1].startswith("spark, local (local[2], O2C_SPARK_MASTER): ")
+    assert rows["engine"][1].endswith(f" at {java}") and "version" in rows["engine"][1]
+    code, rows = _doctor(data, good)
     free = shutil.disk_usage(tmp_path).free / 1024**3
     shown, rest = rows["disk"][1].split(" GB free under ")
     # The data dir does not exist yet: the disk it will be on; other tests write meanwhile.
@@ -313,7 +319,19 @@ def test_doctor_checks_each_thing_and_fails_on_each_broken_one(tmp_path: Path, s
             {"O2C_SERVING_PATH": str(tmp_path / "none.duckdb")},
             f"no serving file at {tmp_path / 'none.duckdb'}: run `o2c run`",
         ),
+        "engine": (
+            {"O2C_ENGINE": "spark", "O2C_SPARK_HOST": "127.0.0.1", "O2C_SPARK_PORT": str(closed)},
+            f"cannot reach the Spark Thrift server at 127.0.0.1:{closed} (O2C_SPARK_HOST, O2C_SPARK_PORT): "
+            "[Errno 111] Connection refused",
+        ),
     }
+    no_java = {"O2C_ENGINE": "spark", "JAVA_HOME": "", "PATH": str(tmp_path / "no-java")}
+    code, rows = _doctor(data, {**good, **no_java})
+    assert code == 1 and rows["engine"] == (
+        "FAIL",
+        "O2C_ENGINE=spark runs a local Spark, which needs Java 17: no java in JAVA_HOME or on PATH "
+        "(`make system-deps` installs default-jre-headless)",
+    )
     for check, (change, detail) in broken.items():
         code, rows = _doctor(data, {**good, **change})
         assert code == 1, check
