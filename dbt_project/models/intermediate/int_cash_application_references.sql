@@ -11,12 +11,8 @@ payments as (
 
     select
         payment_id,
-        customer_id,
         payment_date,
-        amount,
-        currency,
-        fx_rate,
-        remittance_info
+        amount
     from {{ ref('int_payments_unioned') }}
     where payment_type = 'payment'
 
@@ -26,14 +22,8 @@ invoices as (
 
     select
         invoice_id,
-        invoice_number,
-        customer_id,
-        invoice_date,
         due_date,
-        currency,
-        invoice_amount,
-        {{ reference_key('invoice_number') }} as reference_key,
-        {{ digits_of('invoice_number') }} as reference_digits
+        invoice_amount
     from {{ ref('stg_erp__invoices') }}
 
 ),
