@@ -6,10 +6,11 @@ Every figure is read from a mart (fct_ar_kpis_weekly, fct_ar_month_to_date, fct_
 fct_ar_aging, fct_ar_customer_movers) and written down with core/kpi_definitions and
 core/formatting, exactly as the overview shows it: the email formats, it does not compute."""
 
-import datetime as dt
+from __future__ import annotations
 
-import plotly.express as px
-import plotly.graph_objects as go
+import datetime as dt
+from typing import TYPE_CHECKING
+
 import polars as pl
 
 from alerts import data, render
@@ -17,6 +18,9 @@ from alerts.mail import Attachment, Email
 from core import formatting
 from core.kpi_definitions import KPIS, Comparison, compare, period_text
 from quality.aging import aging_bucket_labels
+
+if TYPE_CHECKING:
+    import plotly.graph_objects as go
 
 KPIS_MONTHLY = "select * from marts.fct_ar_kpis_monthly order by month_start desc limit 2"
 MONTH_TO_DATE = "select * from marts.fct_ar_month_to_date order by period_order desc"
@@ -50,6 +54,10 @@ TONE_COLOURS = {"good": "#2e7d32", "bad": "#c62828", "neutral": "#555555"}
 def aging_figure(aging: pl.DataFrame, currency: str) -> go.Figure:
     """Open AR by bucket at the last month-ends and today, coloured by age: the oldest bucket the
     darkest red (core/formatting.aging_colours), whichever buckets the data holds."""
+    # Imported here, not with the module: every `o2c` command loads the pipeline's definitions,
+    # which import this module, and plotly.express takes 2 s to import.
+    import plotly.express as px
+
     buckets = aging_bucket_labels()
     figure = px.bar(
         aging.with_columns(pl.Series("as_of_date", [formatting.date(d) for d in aging["as_of_date"]], dtype=pl.String)),

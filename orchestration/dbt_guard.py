@@ -4,6 +4,10 @@ Every dbt process o2c starts (dagster-dbt's `dbt build`, `dbt parse`, `o2c build
 this small program: it asks Linux to kill it when its parent dies (prctl PR_SET_PDEATHSIG), then
 becomes dbt (exec, same process). Without it a killed `o2c run` (kill -9, an OOM kill, a stopped
 Dagster run worker) left `dbt build` running on, writing the warehouse that the next run opens.
+
+`o2c-dbt --version` answers from the installed packages instead: dagster-dbt asks it once a run,
+and dbt's own answer took 4 CPU-seconds and asked PyPI for the latest release, which an
+air-gapped server cannot reach.
 """
 
 from __future__ import annotations
@@ -12,11 +16,14 @@ import ctypes
 import os
 import signal
 import sys
+from importlib import metadata
 from pathlib import Path
 
 PR_SET_PDEATHSIG = 1
 # dbt beside this Python, as orchestration.dbt_runner finds it.
 DBT = Path(sys.executable).parent / "dbt"
+# The adapters o2c's profile names (dbt_project/profiles.yml), listed when installed.
+ADAPTERS = ("duckdb", "spark")
 
 
 def die_with_parent() -> None:
@@ -28,7 +35,22 @@ def die_with_parent() -> None:
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
 
 
+def installed_versions() -> str:
+    """What `dbt --version` says of the installed dbt, in its layout (dagster-dbt reads the
+    first version number as dbt-core's)."""
+    lines = ["Core:", f"  - installed: {metadata.version('dbt-core')}", "", "Plugins:"]
+    for adapter in ADAPTERS:
+        try:
+            lines.append(f"  - {adapter}: {metadata.version(f'dbt-{adapter}')}")
+        except metadata.PackageNotFoundError:
+            continue
+    return "\n".join(lines)
+
+
 def main() -> None:
+    if sys.argv[1:] == ["--version"]:
+        print(installed_versions())
+        return
     parent = os.getppid()
     die_with_parent()
     if os.getppid() != parent:  # the parent died before the request took effect

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -37,3 +38,17 @@ def test_the_manifest_is_current_until_a_file_it_is_parsed_from_changes(
         assert not dbt_runner.manifest_is_current(), changed
         _at(tmp_path / changed, 100)
     assert dbt_runner.manifest_is_current()
+
+
+def test_o2c_dbt_reports_the_installed_dbt_version_without_starting_dbt() -> None:
+    """dagster-dbt asks `o2c-dbt --version` once a run: the answer is dbt-core's version, the one
+    dagster-dbt parses, read from the installed packages (dbt's own took 4 CPU-seconds and asked
+    PyPI for the latest release)."""
+    from dagster_dbt import DbtCliResource
+    from dbt.version import __version__ as dbt_core
+
+    result = subprocess.run([str(dbt_runner.DBT_EXECUTABLE), "--version"], capture_output=True, text=True, check=True)
+    assert result.stdout.splitlines()[:2] == ["Core:", f"  - installed: {dbt_core}"]
+    assert "  - duckdb: " in result.stdout
+    resource = DbtCliResource(project_dir=str(dbt_runner.DBT_PROJECT), dbt_executable=str(dbt_runner.DBT_EXECUTABLE))
+    assert str(resource._cli_version) == dbt_core
