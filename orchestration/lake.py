@@ -41,27 +41,53 @@ def dbt_sources(manifest: dict) -> set[tuple[str, str]]:
     return {(source["schema"], source["identifier"]) for source in manifest["sources"].values()}
 
 
+# Beside each table's Parquet (Spark skips files whose name starts with _): the fingerprint of
+# the rows it was written from.
+FINGERPRINT = "_o2c_fingerprint"
+
+
+def _fingerprint(con, schema: str, table: str) -> str:
+    """The table's columns, row count and sum of its rows' hashes: they change with any column or
+    row added, changed or removed, and cost a tenth of writing the table (0.1 s against 1.1 s
+    for 476,274 bank payments)."""
+    columns = con.execute(
+        "select string_agg(column_name || ' ' || data_type, ', ' order by ordinal_position) "
+        "from information_schema.columns where table_schema = ? and table_name = ?",
+        [schema, table],
+    ).fetchall()[0][0]
+    count, total = con.execute(f"select count(*), sum(hash(t)::hugeint) from {schema}.{table} t").fetchall()[0]
+    return f"{columns}\n{count} rows, hash sum {total}"
+
+
 def export_to_lake(warehouse: Path, lake: Path, sources: set[tuple[str, str]]) -> list[str]:
     """Write the tables of `warehouse` that dbt reads (`sources`: the raw tables, the forecasts)
     to the lake, each table's folder replaced whole, and remove the folders of tables the
-    warehouse no longer has; the tables written, as schema.table."""
+    warehouse no longer has; the tables written, as schema.table. A table whose rows are those
+    its folder was written from is left as it is: every dbt step of a run exports, and a daily
+    load changes a few raw tables, so most exports were copies of unchanged tables."""
     con = db.connect(warehouse)
     try:
         present = con.execute(
             "select table_schema, table_name from information_schema.tables where table_type = 'BASE TABLE'"
         ).fetchall()
-        written = []
+        exported, written = [], []
         for schema, table in sorted(set(present) & sources):
             folder = lake / schema / table
+            exported.append(f"{schema}.{table}")
+            fingerprint = _fingerprint(con, schema, table)
+            stored = folder / FINGERPRINT
+            if stored.is_file() and stored.read_text() == fingerprint:
+                continue
             fresh = folder.with_name(f".{table}.{os.getpid()}")
             shutil.rmtree(fresh, ignore_errors=True)
             fresh.mkdir(parents=True)
             con.execute(f"copy {schema}.{table} to '{fresh / 'part-0.parquet'}' (format parquet)")
+            (fresh / FINGERPRINT).write_text(fingerprint)
             _replace_folder(fresh, folder)
             written.append(f"{schema}.{table}")
     finally:
         con.close()
-    for stale in set(lake_tables(lake)) - set(written):
+    for stale in set(lake_tables(lake)) - set(exported):
         shutil.rmtree(lake.joinpath(*stale.split(".")), ignore_errors=True)
     return written
 
