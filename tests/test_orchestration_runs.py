@@ -109,9 +109,15 @@ def killed_then_rerun(dashboard_world: Path, tmp_path_factory: pytest.TempPathFa
             break
     else:
         pytest.fail("the dbt step never started")
-    time.sleep(1.0)  # well inside dbt's models now
-    ended_before_dbt = process.poll() is not None
+    # dagster-dbt starts `dbt build` a few seconds into the step (it loads dbt's adapter first):
+    # wait for that process, then a moment more to be well inside its models.
+    deadline = time.monotonic() + 120
     dbt_of_the_run = dbt_processes(warehouse)
+    while not dbt_of_the_run and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+        dbt_of_the_run = dbt_processes(warehouse)
+    time.sleep(1.0)
+    ended_before_dbt = process.poll() is not None
     if not ended_before_dbt:
         os.kill(process.pid, signal.SIGKILL)  # the o2c process only (no handler runs), not its group
     process.wait(timeout=30)
