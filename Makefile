@@ -88,7 +88,8 @@ check: setup
 # The 30 slowest set-ups and tests are listed at the end: where the suite's time goes. Modules go
 # to the two workers slowest first (tests/conftest.py SLOWEST_FIRST), not by xdist's test count.
 # Two workers for two cores: a third made the suite slower (2,978 s against 2,665 s; the same
-# 171 % of CPU, 14 % more CPU time as three processes shared two cores).
+# 171 % of CPU, 14 % more CPU time as three processes shared two cores), and again on 2026-12-02
+# (3,716 s against 3,385 s, 151 % against 152 %).
 test: setup system-deps $(OIDC_PROVIDER)
 	$(BIN)/pytest -n 2 --dist loadfile --no-loadscope-reorder --durations=30
 
