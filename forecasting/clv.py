@@ -35,7 +35,6 @@ class FittedModel:
     parameters: dict[str, float]
     log_likelihood: float
     n_customers: int
-    model: object  # the fitted pymc-marketing model, for predictions
 
 
 def rfm_summary(transactions: pl.DataFrame, observation_end: dt.date) -> pl.DataFrame:
@@ -98,7 +97,7 @@ def _fit(model_class, name: str, parameters: tuple[str, ...], data: pd.DataFrame
     model.fit(data=data, method="map", progressbar=False)
     posterior = model.idata.posterior
     estimates = {p: float(posterior[p].values.squeeze()) for p in parameters}
-    return FittedModel(name, estimates, _log_likelihood(model.model, estimates), len(data), model)
+    return FittedModel(name, estimates, _log_likelihood(model.model, estimates), len(data))
 
 
 def _log_likelihood(model, estimates: dict[str, float]) -> float:
@@ -130,25 +129,51 @@ def fit_gamma_gamma(rfm: pl.DataFrame) -> FittedModel:
     return _fit(GammaGammaModel, "gamma_gamma", GAMMA_GAMMA_PARAMETERS, data)
 
 
-def _per_customer(values) -> np.ndarray:
-    """A MAP fit has one chain and one draw: the per-customer values."""
-    return np.asarray(values.mean(dim=("chain", "draw")).values, dtype=float)
+def probability_alive(bgnbd: dict[str, float], x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> np.ndarray:
+    """P(alive | x, t_x, T) under BG/NBD (Fader, Hardie & Lee, "Computing P(alive) using the BG/NBD
+    model", 2008): 1 for a customer without repeat purchases, who cannot have dropped out yet."""
+    return 1 / (1 + _odds_dropped_out(bgnbd, x, t_x, T))
 
 
-def predict(rfm: pl.DataFrame, purchases: FittedModel, spend: FittedModel, horizon_weeks: int) -> pl.DataFrame:
-    """Per customer: probability alive, expected purchases and revenue over the horizon.
+def expected_purchases(bgnbd: dict[str, float], x: np.ndarray, t_x: np.ndarray, T: np.ndarray, t: float) -> np.ndarray:
+    """E[purchases in the next t periods | x, t_x, T] under BG/NBD (Fader, Hardie & Lee 2005)."""
+    from scipy.special import hyp2f1
+
+    r, alpha, a, b = (bgnbd[k] for k in BGNBD_PARAMETERS)
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        unconditional = ((a + b + x - 1) / (a - 1)) * (
+            1 - ((alpha + T) / (alpha + T + t)) ** (r + x) * hyp2f1(r + x, b + x, a + b + x - 1, t / (alpha + T + t))
+        )
+    return unconditional / (1 + _odds_dropped_out(bgnbd, x, t_x, T))
+
+
+def _odds_dropped_out(bgnbd: dict[str, float], x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> np.ndarray:
+    """a/(b+x-1) · ((alpha+T)/(alpha+t_x))^(r+x) for x > 0, 0 otherwise; in logs, since the power overflows
+    for a long-silent frequent buyer (whose odds are then infinite: P(alive) 0)."""
+    r, alpha, a, b = (bgnbd[k] for k in BGNBD_PARAMETERS)
+    repeat = x > 0
+    with np.errstate(over="ignore"):
+        log_odds = (r + x) * (np.log(alpha + T) - np.log(alpha + t_x)) + np.log(a) - np.log(b + np.maximum(x, 1) - 1)
+        return np.where(repeat, np.exp(log_odds), 0.0)
+
+
+def predict(
+    rfm: pl.DataFrame, bgnbd: dict[str, float], gamma_gamma: dict[str, float], horizon_weeks: int
+) -> pl.DataFrame:
+    """Per customer: probability alive, expected purchases and revenue over the horizon, from the
+    models' parameters (a fit's, or the stored ones of a recent fit).
 
     Expected spend per purchase is the Gamma-Gamma conditional mean for repeat customers and the
     population mean for the others; predicted revenue = expected purchases × expected spend.
     """
-    data = rfm.select("customer_id", "frequency", "recency", "T", "monetary_value").to_pandas()
-    bg = purchases.model
-    alive = _per_customer(bg.expected_probability_alive(data=data))
-    expected = _per_customer(bg.expected_purchases(data=data, future_t=horizon_weeks))
-    p, q, v = (spend.parameters[k] for k in GAMMA_GAMMA_PARAMETERS)
+    x = rfm["frequency"].to_numpy().astype(float)
+    t_x = rfm["recency"].to_numpy().astype(float)
+    T = rfm["T"].to_numpy().astype(float)
+    m = rfm["monetary_value"].to_numpy().astype(float)
+    alive = probability_alive(bgnbd, x, t_x, T)
+    expected = expected_purchases(bgnbd, x, t_x, T, horizon_weeks)
+    p, q, v = (gamma_gamma[k] for k in GAMMA_GAMMA_PARAMETERS)
     population_spend = p * v / (q - 1) if q > 1 else float("nan")
-    x = data["frequency"].to_numpy(dtype=float)
-    m = data["monetary_value"].to_numpy(dtype=float)
     # Gamma-Gamma conditional expectation of a customer's mean spend (Fader & Hardie 2013): a weighted mean of the
     # population mean and the customer's observed mean, the weight growing with repeat purchases.
     conditional = ((q - 1) / (p * x + q - 1)) * population_spend + (p * x / (p * x + q - 1)) * m

@@ -18,7 +18,7 @@ import duckdb
 import numpy as np
 import polars as pl
 
-from core.db import query_frame
+from core.db import query_frame, table_exists
 
 HISTORY_TABLE = "pay_date_history"  # a temporary table of the connection that staged it
 RECENT_DAYS = 365  # "recent" payment history: the last year
@@ -314,6 +314,55 @@ def train(rows: pl.DataFrame) -> PayDateModel:
 def train_if_enough(rows: pl.DataFrame) -> PayDateModel | None:
     """The model, or None on fewer than MIN_TRAINING_ROWS paid items (the baseline is used)."""
     return train(rows) if rows.height >= MIN_TRAINING_ROWS else None
+
+
+# The model the daily runs predict with between refits. Its own schema, which is not published:
+# a pickled estimator is of no use to an analyst. Only o2c writes the warehouse, and whoever can
+# write it can already change what runs; the pickle is read back only by the scikit-learn version
+# that wrote it (any other retrains).
+MODEL_SCHEMA = "forecast_models"
+MODEL_TABLE = "pay_date_model"
+
+
+@dataclass(frozen=True)
+class StoredModel:
+    trained_as_of: dt.date
+    training_rows: int
+    model: PayDateModel | None  # None: too few rows to train on at that date, the baseline predicts
+
+
+def save(con: duckdb.DuckDBPyConnection, stored: StoredModel) -> None:
+    import pickle
+
+    import sklearn
+
+    model = stored.model
+    estimator = None if model is None else pickle.dumps(model.estimator, protocol=pickle.HIGHEST_PROTOCOL)
+    features = None if model is None else list(model.features)
+    con.execute(f"create schema if not exists {MODEL_SCHEMA}")
+    con.execute(
+        f"create or replace table {MODEL_SCHEMA}.{MODEL_TABLE} as select ?::date as trained_as_of, "
+        "?::bigint as training_rows, ?::varchar[] as features, ?::varchar as sklearn_version, ?::blob as estimator",
+        [stored.trained_as_of, stored.training_rows, features, sklearn.__version__, estimator],
+    )
+
+
+def load(con: duckdb.DuckDBPyConnection) -> StoredModel | None:
+    """The stored model; None without one or when this scikit-learn is not the one that pickled it."""
+    import pickle
+
+    import sklearn
+
+    if not table_exists(con, MODEL_SCHEMA, MODEL_TABLE):
+        return None
+    rows = con.execute(
+        f"select trained_as_of, training_rows, features, sklearn_version, estimator from {MODEL_SCHEMA}.{MODEL_TABLE}"
+    ).fetchall()
+    if len(rows) != 1 or rows[0][3] != sklearn.__version__:
+        return None
+    trained_as_of, training_rows, features, _, estimator = rows[0]
+    model = None if estimator is None else PayDateModel(pickle.loads(estimator), tuple(features))
+    return StoredModel(trained_as_of, training_rows, model)
 
 
 def with_model_prediction(items: pl.DataFrame, model: PayDateModel | None) -> pl.DataFrame:

@@ -16,9 +16,17 @@ from core.db import query_frame, table_exists
 from forecasting import backtest, cash, clv, pay_dates, revenue, tables
 
 CLV_HORIZON_WEEKS = 52
-# The daily build refreshes the backtests once the data is this many days newer; `o2c backtest`
-# runs them at any time.
-BACKTEST_EVERY_DAYS = 7
+# The daily build refits the CLV and pay-date models, and reruns the backtests, once the data is
+# this many days newer than their last fit: a day's data moves none of them much, and fitting is
+# most of what forecasting costs. In between, the stored fits predict. `o2c forecast --refit`
+# refits (and `o2c backtest` reruns the backtests) at any time.
+REFIT_EVERY_DAYS = 7
+
+
+def _due(last: dt.date | None, as_of: dt.date) -> bool:
+    """A fit made on the data as of `last` is due for a refit on the data as of `as_of` (no fit yet,
+    REFIT_EVERY_DAYS passed, or data older than the fit's: a restored or replaced warehouse)."""
+    return last is None or not 0 <= (as_of - last).days < REFIT_EVERY_DAYS
 
 
 def data_as_of(con: duckdb.DuckDBPyConnection) -> dt.date | None:
@@ -53,9 +61,27 @@ _CLV_PARAMETERS = {
 }
 
 
-def customer_clv(con: duckdb.DuckDBPyConnection) -> dict[str, object]:
+def _stored_clv_fit(con: duckdb.DuckDBPyConnection) -> tuple[dt.date, dict[str, float], dict[str, float]] | None:
+    """(data as-of date of the fit, BG/NBD parameters, Gamma-Gamma parameters) of the stored fit;
+    None without one (never fitted, or the last run could not fit)."""
+    if not table_exists(con, tables.SCHEMA, "clv_model_parameters"):
+        return None
+    rows = con.execute(
+        f"select origin_date, model, parameter, value from {tables.SCHEMA}.clv_model_parameters"
+    ).fetchall()
+    fitted = {(model, parameter): value for _, model, parameter, value in rows}
+    bgnbd = {p: fitted.get(("bg_nbd", p)) for p in clv.BGNBD_PARAMETERS}
+    gamma_gamma = {p: fitted.get(("gamma_gamma", p)) for p in clv.GAMMA_GAMMA_PARAMETERS}
+    if None in bgnbd.values() or None in gamma_gamma.values():
+        return None
+    return rows[0][0], bgnbd, gamma_gamma
+
+
+def customer_clv(con: duckdb.DuckDBPyConnection, *, force: bool = False) -> dict[str, object]:
     """BG/NBD + Gamma-Gamma per customer; empty tables, with the reason in forecast_status, when
-    there are too few repeat customers to fit them or the fit gives no finite prediction."""
+    there are too few repeat customers to fit them or the fit gives no finite prediction. The
+    models are refitted when due (REFIT_EVERY_DAYS, or `force`); in between the stored parameters
+    predict on the day's purchase histories."""
     origin = data_as_of(con)
     if origin is None:
         return _no_data(con, "customer_clv")
@@ -66,13 +92,18 @@ def customer_clv(con: duckdb.DuckDBPyConnection) -> dict[str, object]:
     )
     rfm = clv.rfm_summary(orders, origin)
     reason = clv.why_not_fit(rfm)
-    fitted: list[clv.FittedModel] = []
+    fitted: list[clv.FittedModel] = []  # the models fitted in this run, if any
+    parameters: dict[str, dict[str, float]] = {}  # the parameters predicting, by model
     if reason is None:
-        purchases, spend = clv.fit_bgnbd(rfm), clv.fit_gamma_gamma(rfm)
-        predictions = clv.predict(rfm, purchases, spend, CLV_HORIZON_WEEKS)
-        if predictions["predicted_revenue"].is_finite().all():
-            fitted = [purchases, spend]
+        stored = None if force else _stored_clv_fit(con)
+        if stored is None or _due(stored[0], origin):
+            fitted = [clv.fit_bgnbd(rfm), clv.fit_gamma_gamma(rfm)]
+            fitted_as_of, parameters = origin, {model.name: model.parameters for model in fitted}
         else:
+            fitted_as_of, parameters = stored[0], {"bg_nbd": stored[1], "gamma_gamma": stored[2]}
+        predictions = clv.predict(rfm, parameters["bg_nbd"], parameters["gamma_gamma"], CLV_HORIZON_WEEKS)
+        if not predictions["predicted_revenue"].is_finite().all():
+            fitted, parameters = [], {}
             reason = "the BG/NBD and Gamma-Gamma fits give no finite prediction for every customer"
     if reason is not None:
         rfm = rfm.clear()
@@ -90,7 +121,23 @@ def customer_clv(con: duckdb.DuckDBPyConnection) -> dict[str, object]:
         .select(list(tables.TABLES["customer_clv"][1]))
         .sort("value_rank")
     )
-    parameters = pl.DataFrame(
+    tables.replace(con, "customer_clv", predicted)
+    if fitted or not parameters:  # a new fit, or none that predicts: the stored parameters go
+        tables.replace(con, "clv_model_parameters", _clv_parameters(origin, fitted))
+    status = tables.record_status(
+        con, "customer_clv", origin, "bg_nbd+gamma_gamma", [reason] if reason else [], predicted.height
+    )
+    return {
+        "customers": predicted.height,
+        "predicted_revenue_rc": round(float(predicted["predicted_revenue"].sum()), 2),
+        **({"fitted_as_of": str(fitted_as_of)} if parameters else {}),
+        **{f"{model}_{k}": round(v, 4) for model, values in parameters.items() for k, v in values.items()},
+        **status,
+    }
+
+
+def _clv_parameters(origin: dt.date, fitted: list[clv.FittedModel]) -> pl.DataFrame:
+    return pl.DataFrame(
         [
             {
                 "origin_date": origin,
@@ -106,17 +153,6 @@ def customer_clv(con: duckdb.DuckDBPyConnection) -> dict[str, object]:
         ],
         schema=_CLV_PARAMETERS,
     )
-    tables.replace(con, "customer_clv", predicted)
-    tables.replace(con, "clv_model_parameters", parameters)
-    status = tables.record_status(
-        con, "customer_clv", origin, "bg_nbd+gamma_gamma", [reason] if reason else [], predicted.height
-    )
-    return {
-        "customers": predicted.height,
-        "predicted_revenue_rc": round(float(predicted["predicted_revenue"].sum()), 2),
-        **{f"{m.name}_{k}": round(v, 4) for m in fitted for k, v in m.parameters.items()},
-        **status,
-    }
 
 
 def _last_backtest(con: duckdb.DuckDBPyConnection) -> dt.date | None:
@@ -131,16 +167,16 @@ def _last_backtest(con: duckdb.DuckDBPyConnection) -> dt.date | None:
 
 
 def backtests(con: duckdb.DuckDBPyConnection, *, force: bool = False) -> dict[str, object]:
-    """Rolling-origin backtests, when the stored ones are BACKTEST_EVERY_DAYS older than the data
+    """Rolling-origin backtests, when the stored ones are REFIT_EVERY_DAYS older than the data
     (or `force`): they re-fit the pay-date model at every past month-end, the costliest forecasting
     step, and their verdict moves slowly."""
     as_of = data_as_of(con)
     if as_of is None:
         return _no_data(con, "backtests")
     last = _last_backtest(con)
-    if not force and last is not None and (as_of - last).days < BACKTEST_EVERY_DAYS:
+    if not force and not _due(last, as_of):
         # The stored backtests and their forecast_status row still stand.
-        return {"skipped": f"backtests from data as of {last} are under {BACKTEST_EVERY_DAYS} days old"}
+        return {"skipped": f"backtests from data as of {last} are under {REFIT_EVERY_DAYS} days old"}
     result = backtest.run(con, pay_dates.History(con, _aging_dates(con)), as_of)
     tables.replace(con, "backtest_pay_date", result.pay_date)
     tables.replace(con, "backtest_cash_weekly", result.cash_weekly)
@@ -155,16 +191,17 @@ def backtests(con: duckdb.DuckDBPyConnection, *, force: bool = False) -> dict[st
     }
 
 
-def pay_date_predictions(con: duckdb.DuckDBPyConnection) -> dict[str, object]:
+def pay_date_predictions(con: duckdb.DuckDBPyConnection, *, force: bool = False) -> dict[str, object]:
     """Predicted pay date of every open item: per segment the method the backtests chose; the
-    baseline without a trained model or backtest scores; the due date without any payment history."""
+    baseline without a trained model or backtest scores; the due date without any payment history.
+    The model is retrained when due (REFIT_EVERY_DAYS, or `force`); in between the stored one scores."""
     origin = data_as_of(con)
     if origin is None:
         return _no_data(con, "pay_date_predictions")
     history = pay_dates.History(con, _aging_dates(con))
     open_now = history.at(origin)
     reasons = []
-    training_rows = 0
+    training_rows, trained_as_of = 0, None
     if pay_dates.paid_items_known(con, origin) == 0:
         # Nothing to learn a delay from: the due date is the only prediction that is not invented.
         model, methods, default = None, {}, "naive"
@@ -173,10 +210,13 @@ def pay_date_predictions(con: duckdb.DuckDBPyConnection) -> dict[str, object]:
             "and assumed collected in full"
         )
     else:
-        training = history.training_set(origin)
-        training_rows = training.height
-        model = pay_dates.train_if_enough(training)
-        del training
+        stored = None if force else pay_dates.load(con)
+        if stored is None or _due(stored.trained_as_of, origin):
+            training = history.training_set(origin)
+            stored = pay_dates.StoredModel(origin, training.height, pay_dates.train_if_enough(training))
+            del training
+            pay_dates.save(con, stored)
+        model, training_rows, trained_as_of = stored.model, stored.training_rows, stored.trained_as_of
         scores = (
             query_frame(con, f"select * from {tables.SCHEMA}.backtest_pay_date")
             if table_exists(con, tables.SCHEMA, "backtest_pay_date")
@@ -208,7 +248,8 @@ def pay_date_predictions(con: duckdb.DuckDBPyConnection) -> dict[str, object]:
     tables.replace(con, "pay_date_predictions", predictions)
     used = sorted(set(predictions["method"])) or [default]
     status = tables.record_status(con, "pay_date_predictions", origin, "+".join(used), reasons, predictions.height)
-    return {"open_items": predictions.height, "training_rows": training_rows, **methods, **status}
+    trained = {"trained_as_of": str(trained_as_of)} if trained_as_of else {}
+    return {"open_items": predictions.height, "training_rows": training_rows, **trained, **methods, **status}
 
 
 def revenue_forecast(con: duckdb.DuckDBPyConnection) -> dict[str, object]:
@@ -296,3 +337,10 @@ def _upstream_reasons(con: duckdb.DuckDBPyConnection) -> list[str]:
 # In dependency order: pay-date predictions use the backtests' method choice; the cash forecast
 # uses the pay-date predictions and the revenue forecast.
 STEPS = (customer_clv, backtests, pay_date_predictions, revenue_forecast, cash_forecast)
+# The steps that refit only when due (the revenue models are cheap and refit on every run).
+REFITTING_STEPS = (customer_clv, backtests, pay_date_predictions)
+
+
+def run_step(step, con: duckdb.DuckDBPyConnection, *, refit: bool = False) -> dict[str, object]:
+    """One step of STEPS; `refit` refits its models (and reruns the backtests) whatever their age."""
+    return step(con, force=True) if refit and step in REFITTING_STEPS else step(con)

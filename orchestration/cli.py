@@ -746,21 +746,29 @@ def docs(
 
 
 @app.command()
-def forecast() -> None:
+def forecast(
+    refit: Annotated[
+        bool,
+        typer.Option(
+            "--refit", help="Refit the CLV and pay-date models and rerun the backtests, however recent their fit."
+        ),
+    ] = False,
+) -> None:
     """Refresh every forecast (CLV, backtests, pay dates, revenue, cash) from the current marts.
 
     The same steps the build runs after dbt, then the dbt models that score past forecasts against
-    the actuals; writes forecasts.* in the warehouse, which the next `o2c run` publishes.
+    the actuals; writes forecasts.* in the warehouse, which the next `o2c run` publishes. Like the
+    build, it refits the models once the data is a week newer than their last fit.
     """
     s = get_settings()
     if not s.warehouse.exists():
         console.print(f"No warehouse at {s.warehouse} yet: run `o2c run` first.")
         raise typer.Exit(1)
     with writing_warehouse("o2c forecast"):
-        _forecast(s)
+        _forecast(s, refit)
 
 
-def _forecast(s: Settings) -> None:
+def _forecast(s: Settings, refit: bool) -> None:
     import time
 
     import duckdb
@@ -773,7 +781,7 @@ def _forecast(s: Settings) -> None:
         with memory_limited(con, s.duckdb_memory_limit):
             for step in run.STEPS:
                 started = time.perf_counter()
-                metadata = step(con)
+                metadata = run.run_step(step, con, refit=refit)
                 console.print(f"{step.__name__}: {time.perf_counter() - started:.1f} s {metadata}")
     finally:
         con.close()

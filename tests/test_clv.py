@@ -8,6 +8,7 @@ import datetime as dt
 import os
 from pathlib import Path
 
+import pandas as pd
 import polars as pl
 import pytest
 
@@ -62,7 +63,7 @@ def test_bgnbd_and_gamma_gamma_reproduce_the_published_parameters(rfm: pl.DataFr
     assert purchases.log_likelihood == pytest.approx(-9582.4, abs=0.5)  # FHL (2005), table 1
     assert spend.n_customers == 946
 
-    predicted = clv.predict(rfm, purchases, spend, horizon_weeks=39)
+    predicted = clv.predict(rfm, purchases.parameters, spend.parameters, horizon_weeks=39)
     assert predicted.height == rfm.height
     assert predicted["probability_alive"].is_between(0, 1).all()
     # A customer with no repeat purchase is alive with certainty under BG/NBD.
@@ -76,3 +77,29 @@ def test_bgnbd_and_gamma_gamma_reproduce_the_published_parameters(rfm: pl.DataFr
     low = pl.min_horizontal(pl.col("monetary_value"), pl.lit(population))
     high = pl.max_horizontal(pl.col("monetary_value"), pl.lit(population))
     assert repeaters.select(pl.col("expected_spend_per_purchase").is_between(low - 1e-9, high + 1e-9).all()).item()
+
+
+def test_bgnbd_predictions_match_the_published_example_and_lifetimes(rfm: pl.DataFrame):
+    """The closed-form predictions (which the daily run uses with stored parameters) against FHL
+    (2005)'s worked example and against the `lifetimes` package's own implementation."""
+    import lifetimes
+    import numpy as np
+
+    # FHL (2005): a customer with 2 repeat purchases, t_x = 30.43 and T = 38.86 weeks is expected
+    # to make 1.226 purchases in the next 39 weeks, at the published estimates.
+    one = np.array([2.0]), np.array([30.43]), np.array([38.86])
+    assert clv.expected_purchases(PUBLISHED_BGNBD, *one, 39)[0] == pytest.approx(1.226, abs=5e-4)
+
+    fitter = lifetimes.BetaGeoFitter()
+    fitter.params_ = pd.Series(PUBLISHED_BGNBD)
+    x, t_x, T = (rfm[c].to_numpy().astype(float) for c in ("frequency", "recency", "T"))
+    ours = clv.expected_purchases(PUBLISHED_BGNBD, x, t_x, T, 39)
+    theirs = fitter.conditional_expected_number_of_purchases_up_to_time(39, x, t_x, T)
+    assert np.asarray(ours) == pytest.approx(np.asarray(theirs), rel=1e-9)
+    alive = clv.probability_alive(PUBLISHED_BGNBD, x, t_x, T)
+    assert alive == pytest.approx(np.asarray(fitter.conditional_probability_alive(x, t_x, T)), rel=1e-9)
+    assert alive[x == 0] == pytest.approx(1.0)
+    # A frequent buyer silent for a long time: the odds overflow, P(alive) is 0, not NaN.
+    silent = np.array([300.0]), np.array([1.0]), np.array([500.0])
+    assert clv.probability_alive(PUBLISHED_BGNBD, *silent)[0] == 0.0
+    assert clv.expected_purchases(PUBLISHED_BGNBD, *silent, 39)[0] == pytest.approx(0.0, abs=1e-12)

@@ -8,6 +8,7 @@ import datetime as dt
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import polars as pl
 import pytest
 
@@ -206,6 +207,129 @@ def test_backtests_refresh_weekly_in_the_build_and_on_demand(built: Path, tmp_pa
         con.close()
 
 
+@pytest.fixture
+def fits(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The names of the model fits that run, in order."""
+    names: list[str] = []
+
+    def counted(name: str, fit):
+        def wrapper(*args, **kwargs):
+            names.append(name)
+            return fit(*args, **kwargs)
+
+        return wrapper
+
+    monkeypatch.setattr(clv, "fit_bgnbd", counted("bg_nbd", clv.fit_bgnbd))
+    monkeypatch.setattr(clv, "fit_gamma_gamma", counted("gamma_gamma", clv.fit_gamma_gamma))
+    monkeypatch.setattr(pay_dates, "train", counted("pay_date", pay_dates.train))
+    return names
+
+
+def _copied_warehouse(built: Path, tmp_path: Path) -> duckdb.DuckDBPyConnection:
+    import shutil
+
+    warehouse = tmp_path / "warehouse.duckdb"
+    shutil.copy(built / "warehouse" / "warehouse.duckdb", warehouse)
+    return duckdb.connect(str(warehouse))
+
+
+def _rows(con: duckdb.DuckDBPyConnection, sql: str) -> pl.DataFrame:
+    return pl.from_arrow(con.sql(sql).to_arrow_table())
+
+
+CLV_ROWS = "select * from forecasts.customer_clv order by customer_id"
+CLV_PARAMETERS = "select * from forecasts.clv_model_parameters order by model, parameter"
+
+
+def test_clv_refits_weekly_and_the_stored_parameters_predict_in_between(
+    built: Path, tmp_path: Path, fits: list[str]
+) -> None:
+    """Issue 20: the daily run refits only when due. In between, the stored BG/NBD and
+    Gamma-Gamma parameters predict on the day's purchase histories, with no fit at all."""
+    con = _copied_warehouse(built, tmp_path)
+    try:
+        as_of = run.data_as_of(con)
+        built_clv, built_parameters = _rows(con, CLV_ROWS), _rows(con, CLV_PARAMETERS)
+        assert built_parameters["origin_date"].unique().to_list() == [as_of]
+
+        # The build fitted today: the next run predicts from the stored fit, with the same result.
+        assert run.customer_clv(con)["fitted_as_of"] == str(as_of)
+        assert fits == []
+        assert _rows(con, CLV_ROWS).equals(built_clv)
+        assert _rows(con, CLV_PARAMETERS).equals(built_parameters)
+
+        # It is the stored parameters that predict: halve r and the purchases predicted follow
+        # the BG/NBD formula with the halved r.
+        con.execute("update forecasts.clv_model_parameters set value = value / 2 where parameter = 'r'")
+        run.customer_clv(con)
+        assert fits == []
+        halved = dict(zip(built_parameters["parameter"], built_parameters["value"], strict=True))
+        halved["r"] /= 2
+        customer = built_clv.row(0, named=True)
+        history = (np.array([float(customer[c])]) for c in ("frequency", "recency", "T"))
+        expected = clv.expected_purchases(halved, *history, run.CLV_HORIZON_WEEKS)[0]
+        again = _rows(con, CLV_ROWS).row(0, named=True)
+        assert again["customer_id"] == customer["customer_id"]
+        assert again["expected_purchases"] == pytest.approx(expected, rel=1e-12)
+        assert again["expected_purchases"] != pytest.approx(customer["expected_purchases"], rel=1e-3)
+
+        # A week later it is fitted again, to what the build fitted on the same data.
+        con.execute("update forecasts.clv_model_parameters set origin_date = origin_date - interval 7 day")
+        assert run.customer_clv(con)["fitted_as_of"] == str(as_of)
+        assert fits == ["bg_nbd", "gamma_gamma"]
+        refitted = _rows(con, CLV_PARAMETERS)
+        assert refitted["origin_date"].unique().to_list() == [as_of]
+        assert refitted["value"].to_list() == pytest.approx(built_parameters["value"].to_list(), rel=1e-6)
+        # `o2c forecast --refit` fits at once.
+        run.run_step(run.customer_clv, con, refit=True)
+        assert fits == ["bg_nbd", "gamma_gamma"] * 2
+    finally:
+        con.close()
+
+
+def test_pay_date_model_retrains_weekly_and_the_stored_model_predicts_in_between(
+    built: Path, tmp_path: Path, fits: list[str]
+) -> None:
+    predictions = "select * from forecasts.pay_date_predictions order by invoice_id"
+    stored_model = f"{pay_dates.MODEL_SCHEMA}.{pay_dates.MODEL_TABLE}"
+    con = _copied_warehouse(built, tmp_path)
+    try:
+        as_of = run.data_as_of(con)
+        built_predictions = _rows(con, predictions)
+        assert set(built_predictions["method"]) & {"model"}, "the world is meant to use the model"
+        stored = pay_dates.load(con)
+        assert stored is not None and stored.model is not None and stored.trained_as_of == as_of
+
+        # Trained today by the build: the next run scores with the stored model, no training.
+        metadata = run.pay_date_predictions(con)
+        assert fits == [] and metadata["trained_as_of"] == str(as_of)
+        assert metadata["training_rows"] == stored.training_rows > 0
+        assert _rows(con, predictions).equals(built_predictions)
+
+        # A week later it is retrained, to the same model on the same data.
+        con.execute(f"update {stored_model} set trained_as_of = ? - 7", [as_of])
+        assert run.pay_date_predictions(con)["trained_as_of"] == str(as_of)
+        assert fits == ["pay_date"]
+        assert _rows(con, predictions).equals(built_predictions)
+
+        # `o2c forecast --refit` retrains at once; so does a model another scikit-learn pickled.
+        run.run_step(run.pay_date_predictions, con, refit=True)
+        assert fits == ["pay_date"] * 2
+        con.execute(f"update {stored_model} set sklearn_version = '0.1'")
+        assert pay_dates.load(con) is None
+        run.pay_date_predictions(con)
+        assert fits == ["pay_date"] * 3
+    finally:
+        con.close()
+    # The stored model is the pipeline's own: it is not published beside the forecasts.
+    published = _frame(
+        built / "warehouse" / "serving.duckdb",
+        "select count(*) as n from duckdb_tables() where schema_name = ?",
+        [pay_dates.MODEL_SCHEMA],
+    )
+    assert published["n"][0] == 0
+
+
 def test_forecast_history_is_kept_and_scored_against_actuals(built: Path, tmp_path: Path) -> None:
     import shutil
 
@@ -368,7 +492,7 @@ def _forecast_sparse(built: Path, tmp_path: Path, statements: list[str]) -> tupl
     assert rebuilt.returncode == 0, rebuilt.stdout[-3000:]
     con = duckdb.connect(str(warehouse))
     try:
-        metadata = {step.__name__: step(con, force=True) if step is run.backtests else step(con) for step in run.STEPS}
+        metadata = {step.__name__: run.run_step(step, con, refit=True) for step in run.STEPS}
     finally:
         con.close()
     return warehouse, metadata
