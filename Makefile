@@ -94,9 +94,11 @@ test: setup system-deps $(OIDC_PROVIDER)
 	$(BIN)/pytest -n 2 --dist loadfile --no-loadscope-reorder --durations=30
 
 # Benchmarks: make bench SCALE=s|m|l-half|l (results in benchmarks/results/ and docs/performance.md).
+# SPARK=1 also builds the world on Apache Spark (local, in-process), beside DuckDB.
 SCALE ?= s
+SPARK ?=
 bench: setup
-	$(BIN)/python benchmarks/run.py --scale $(SCALE)
+	$(BIN)/python benchmarks/run.py --scale $(SCALE) $(if $(SPARK),--spark)
 
 # sqlfluff's dbt templater compiles each model against the profile's `lint` target (an in-memory
 # DuckDB), with its own target path so it never touches the pipeline's manifest or partial parse.

@@ -89,7 +89,26 @@ def dbt_models(target: Path) -> list[dict[str, object]]:
     )
 
 
-def run(scale: str, work: Path) -> dict[str, object]:
+def dbt_elapsed(target: Path) -> float:
+    """dbt's own time for the command (run_results.json), without the process around it."""
+    return round(json.loads((target / "run_results.json").read_text())["elapsed_time"], 2)
+
+
+def on_spark(name: str, world: Path, spark: Path) -> dict[str, object]:
+    """`o2c build` on Apache Spark (in-process, local[2]) from the DuckDB world's warehouse as it is
+    now: the raw tables go to the lake as Parquet, Spark builds the models, the published ones come
+    back. `spark` is its own data directory (lake, Spark's tables and metastore), kept from the full
+    build to the daily one as a deployment keeps it, so the daily build's incremental models and
+    lake export start from the full build's."""
+    (spark / "warehouse").mkdir(parents=True, exist_ok=True)
+    warehouse = spark / "warehouse" / "warehouse.duckdb"
+    shutil.copyfile(world / "warehouse" / "warehouse.duckdb", warehouse)
+    env = {**os.environ, "O2C_DATA_DIR": str(spark), "O2C_WAREHOUSE_PATH": str(warehouse), "O2C_ENGINE": "spark"}
+    stage = measure(name, [sys.executable, "-m", "orchestration.cli", "build"], env)
+    return {**stage, "dbt_seconds": dbt_elapsed(last_build_target(spark))}
+
+
+def run(scale: str, work: Path, spark: bool = False) -> dict[str, object]:
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     env = {
@@ -128,6 +147,7 @@ def run(scale: str, work: Path) -> dict[str, object]:
     stages.append(measure("dbt build", [*o2c, "build"], env))
     target = last_build_target(work)
     models = dbt_models(target)
+    engines = {"duckdb": [{**stages[-1], "dbt_seconds": dbt_elapsed(target)}], "spark": []}
     # The marts' data tests run inside `dbt build`, as in the pipeline: no separate stage for them.
     # The same SQL straight into DuckDB, before later builds overwrite dbt's run results.
     engine_sql = engine.raw_sql_seconds(work / "warehouse" / "warehouse.duckdb", target, work)
@@ -136,13 +156,26 @@ def run(scale: str, work: Path) -> dict[str, object]:
     rows = counts(work / "warehouse" / "warehouse.duckdb")
     direct = engine.direct_file_reads(work / "sources" / "landing")
     latency = engine.dashboard_latency(work / "warehouse" / "serving.duckdb")
+    if spark:  # the world Spark's full build starts from: the raw tables before the daily load
+        (work / "before-daily" / "warehouse").mkdir(parents=True)
+        shutil.copyfile(
+            work / "warehouse" / "warehouse.duckdb", work / "before-daily" / "warehouse" / "warehouse.duckdb"
+        )
     daily = [measure("daily: simulate --advance 1", [*o2c, "simulate", "--advance", "1"], env)]
     for source in SOURCES:
         daily.append(measure(f"daily: ingest {source}", [*o2c, "ingest", "--source", source], env))
     daily.append(measure("daily: checks", [*o2c, "check", "--no-marts"], env))
     daily.append(measure("daily: dbt build", [*o2c, "build"], env))
+    engines["duckdb"].append({**daily[-1], "dbt_seconds": dbt_elapsed(last_build_target(work))})
     daily.append(measure("daily: forecasting", [*o2c, "forecast"], env))
     daily.append(measure("daily: publish", publish, env))
+    if spark:
+        # Last, so that Spark's JVM never shares the machine with a DuckDB stage being measured.
+        # Both builds read the raw tables as they were before the day's load and after it.
+        engines["spark"] = [
+            on_spark("dbt build on Spark", work / "before-daily", work / "spark"),
+            on_spark("daily: dbt build on Spark", work, work / "spark"),
+        ]
     full = sum(s["seconds"] for s in stages if s["stage"] != "simulate")
     seconds = {s["stage"]: s["seconds"] for s in stages}
     ingestion = {
@@ -173,6 +206,7 @@ def run(scale: str, work: Path) -> dict[str, object]:
             "ingestion": ingestion,
         },
         "dashboard_latency": latency,
+        **({"engines": engines} if spark else {}),
     }  # fmt: skip
 
 
@@ -196,8 +230,30 @@ def markdown(result: dict[str, object]) -> str:
         + ".",
         "",
         *_engine_lines(result),
+        *_spark_lines(result),
     ]
     return "\n".join(lines)
+
+
+def _spark_lines(result: dict[str, object]) -> list[str]:
+    """The dbt build on DuckDB and on Spark, side by side (`--spark`)."""
+    engines = result.get("engines")
+    if not engines:
+        return []
+    rows = [
+        f"| {when} | {duck['seconds']} s ({duck['dbt_seconds']} s of dbt), {duck['peak_rss_mib']:,.0f} MiB "
+        f"| {spark['seconds']} s ({spark['dbt_seconds']} s of dbt), {spark['peak_rss_mib']:,.0f} MiB |"
+        for when, duck, spark in zip(("full", "daily"), engines["duckdb"], engines["spark"], strict=True)
+    ]
+    return [
+        "The same `o2c build` on each engine (Spark: local[2], in this process; its time includes exporting the "
+        "changed raw tables to the lake and bringing the published marts back):",
+        "",
+        "| build | DuckDB | Spark |",
+        "|---|---:|---:|",
+        *rows,
+        "",
+    ]
 
 
 def _engine_lines(result: dict[str, object]) -> list[str]:
@@ -233,8 +289,9 @@ def main() -> None:
     parser.add_argument("--no-record", action="store_true", help="Print only; write no result file or doc.")
     parser.add_argument("--results", type=Path, default=RESULTS, help="Folder for <scale>-<date>.json.")
     parser.add_argument("--doc", type=Path, default=PERFORMANCE_DOC, help="Markdown file holding the tables.")
+    parser.add_argument("--spark", action="store_true", help="Also build the world on Apache Spark (local), after.")
     args = parser.parse_args()
-    result = run(args.scale, args.work / args.scale)
+    result = run(args.scale, args.work / args.scale, spark=args.spark)
     if args.no_record:
         print(json.dumps(result, indent=2))
         return
