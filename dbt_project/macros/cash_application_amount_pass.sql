@@ -125,7 +125,9 @@ open_items as (
                 invoices.due_date,
                 {{ days_between('invoices.due_date', 'receipts.payment_date') }}
                 - receipts.usual_delay_days as expected_lag_days,
-                invoices.invoice_amount - coalesce(sum(settled.amount), 0) as open_amount
+                invoices.invoice_amount - coalesce(sum(settled.amount), 0) as open_amount,
+                -- several items are a fit only when they make the receipt exactly
+                receipts.residual as most_amount
             from receipts as receipts
             inner join invoices
                 on receipts.customer_id = invoices.customer_id
@@ -140,7 +142,7 @@ open_items as (
                 )
             group by
                 receipts.payment_id, invoices.invoice_id, invoices.due_date, invoices.invoice_amount,
-                receipts.payment_date, receipts.usual_delay_days
+                receipts.payment_date, receipts.usual_delay_days, receipts.residual
             having invoices.invoice_amount - coalesce(sum(settled.amount), 0) > 0
         ) as open_at_payment
     ) as ranked

@@ -2,10 +2,11 @@
     its customer's open items. `open_items` has one row per (payment_id, invoice) with item_rank
     (due-date order over all the receipt's open items), closeness (1 = the item the receipt most
     likely pays), bound_rank (1..max_items among the closest items; null beyond them) and
-    open_amount. Returns one row per combination: every single open item (single_rank), and
-    every subset of the closest items (subset_mask: bit k-1 set = the item of bound_rank k is in),
-    so a batch payer's transfer for any of the items due around its date is found.
-    closeness_sum breaks ties between equally good fits. -#}
+    open_amount (always positive), and most_amount: the receipt's largest amount worth making of
+    several items. Returns one row per combination: every single open item (single_rank), and
+    every subset of the closest items (subset_mask: bit k-1 set = the item of bound_rank k is in)
+    of several items up to most_amount, so a batch payer's transfer for any of the items due
+    around its date is found. closeness_sum breaks ties between equally good fits. -#}
 {% macro open_item_combinations(open_items, max_items) %}
 
     select
@@ -21,28 +22,65 @@
     union all
 
     select
-        items.payment_id,
+        payment_id,
         cast(null as bigint) as single_rank,
-        masks.subset_mask,
-        count(*) as n_items,
-        sum(items.open_amount) as combination_amount,
-        sum(items.closeness) as closeness_sum
-    from (
-        select
-            *,
-            -- masks beyond the receipt's own items would repeat its subsets
-            power(2, max(bound_rank) over (partition by payment_id)) as n_subsets
-        from {{ open_items }}
-        where bound_rank is not null
-    ) as items
-    inner join (
-        select cast(generated_number as bigint) as subset_mask
-        from ({{ dbt.generate_series(2 ** max_items - 1) }}) as series
-    ) as masks
-        on masks.subset_mask < items.n_subsets
-        and {{ bit_is_set('masks.subset_mask', 'items.bound_rank - 1') }}
-    group by items.payment_id, masks.subset_mask
+        subset_mask,
+        n_items,
+        combination_amount,
+        closeness_sum
+    from ({{ subsets_by_doubling(open_items, max_items) }}) as subsets
+    where subset_mask > 0
 
+{% endmacro %}
+
+{#- The subsets of each receipt's items of bound_rank 1..max_items (the empty one included) that
+    are single items or add up to at most most_amount, with their item count, amount and
+    closeness. Built by doubling: the subsets of the first k items are those of the first k-1,
+    without and with item k. Items are positive, so a subset past most_amount is dropped when it
+    is made: every subset built from it would be past it too. At most 2^n rows for a receipt
+    with n items, each made once (summing the members of every (subset, item) pair instead made
+    n·2^(n-1) rows, then grouped them: most of the cash application's time). One subquery per
+    level, each reading the one below once. -#}
+{% macro subsets_by_doubling(open_items, max_items) %}
+    {%- set ns = namespace(sql='') -%}
+    {%- set ns.sql -%}
+        select
+            payment_id,
+            cast(0 as bigint) as subset_mask,
+            0 as n_items,
+            open_amount - open_amount as combination_amount, {#- a zero of the amounts' own type #}
+            0 as closeness_sum,
+            most_amount
+        from {{ open_items }}
+        where bound_rank = 1
+    {%- endset -%}
+    {%- for k in range(1, max_items + 1) -%}
+        {%- set ns.sql -%}
+        select
+            smaller.payment_id,
+            smaller.subset_mask + taken.is_in * {{ 2 ** (k - 1) }} as subset_mask,
+            smaller.n_items + taken.is_in as n_items,
+            case
+                when taken.is_in = 1 then smaller.combination_amount + item.open_amount
+                else smaller.combination_amount
+            end as combination_amount,
+            case
+                when taken.is_in = 1 then smaller.closeness_sum + item.closeness
+                else smaller.closeness_sum
+            end as closeness_sum,
+            smaller.most_amount
+        from ({{ ns.sql }}) as smaller
+        left join {{ open_items }} as item
+            on smaller.payment_id = item.payment_id and item.bound_rank = {{ k }}
+        inner join (select 0 as is_in union all select 1 as is_in) as taken
+            on taken.is_in = 0
+            or (
+                item.payment_id is not null
+                and (smaller.n_items = 0 or smaller.combination_amount + item.open_amount <= smaller.most_amount)
+            )
+        {%- endset -%}
+    {%- endfor -%}
+    {{ ns.sql }}
 {% endmacro %}
 
 {#- Whether an open item (its item_rank and bound_rank) belongs to a combination. -#}

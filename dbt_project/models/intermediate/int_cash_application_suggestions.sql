@@ -13,6 +13,8 @@
 -- One row per receipt and item, at the rank of the best suggestion it belongs to.
 
 {% set max_items = var('cash_application_max_open_items') %}
+{#- how far from what the receipt holds an amount suggestion may be -#}
+{% set within = 0.05 %}
 
 with
 
@@ -60,6 +62,8 @@ candidates as (
         open_today.invoice_number,
         open_today.due_date,
         open_today.open_balance as open_amount,
+        -- combinations are suggested within 5 % of what the receipt holds
+        (1 + {{ within }}) * receipts.unapplied_amount as most_amount,
         abs({{ days_between('open_today.due_date', 'receipts.payment_date') }}) as days_from_due
     from receipts
     inner join open_today
@@ -104,7 +108,7 @@ fits as (
         ) as fit_rank
     from ({{ open_item_combinations('open_items', max_items) }}) as combinations
     inner join receipts on combinations.payment_id = receipts.payment_id
-    where abs(combinations.combination_amount - receipts.unapplied_amount) <= 0.05 * receipts.unapplied_amount
+    where abs(combinations.combination_amount - receipts.unapplied_amount) <= {{ within }} * receipts.unapplied_amount
 
 ),
 
