@@ -72,12 +72,18 @@ def on_engine(settings: Settings, target: Path) -> Iterator[None]:
     if settings.engine != "spark":
         yield
         return
-    manifest = json.loads(MANIFEST.read_text())
-    lake.export_to_lake(settings.warehouse, settings.lake, lake.dbt_sources(manifest))
+    lake.export_to_lake(settings.warehouse, settings.lake, lake_sources())
     try:
         yield
     finally:
         lake.bring_back(settings, target)
+
+
+def lake_sources() -> set[tuple[str, str]]:
+    """The tables the dbt project reads, which Spark reads from the lake: from the manifest, parsed
+    first when it is missing or stale (`O2C_ENGINE=spark o2c build` may be the first dbt command
+    of an installation, and a new source must reach the lake)."""
+    return lake.dbt_sources(json.loads(prepare_manifest_if_stale().read_text()))
 
 
 # The var source_freshness_hours (every source's error_after) defaults to this variable.

@@ -52,3 +52,24 @@ def test_o2c_dbt_reports_the_installed_dbt_version_without_starting_dbt() -> Non
     assert "  - duckdb: " in result.stdout
     resource = DbtCliResource(project_dir=str(dbt_runner.DBT_PROJECT), dbt_executable=str(dbt_runner.DBT_EXECUTABLE))
     assert str(resource._cli_version) == dbt_core
+
+
+def test_spark_finds_the_tables_dbt_reads_on_an_installation_never_parsed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`O2C_ENGINE=spark o2c build` as the first dbt command of a fresh clone: there is no manifest
+    to list the sources the lake must hold, so it is parsed (it failed with FileNotFoundError)."""
+    monkeypatch.setattr(dbt_runner, "MANIFEST", tmp_path / "target" / "manifest.json")
+    monkeypatch.setattr(dbt_runner, "SEMANTIC_MANIFEST", tmp_path / "target" / "semantic_manifest.json")
+    sources = dbt_runner.lake_sources()
+    assert dbt_runner.MANIFEST.exists()
+    assert {("raw_erp", "invoices"), ("raw_bank", "payments"), ("forecasts", "cash_forecast_history")} <= sources
+    assert {schema for schema, _ in sources} <= {
+        "raw_erp",
+        "raw_processor",
+        "raw_bank",
+        "raw_fx",
+        "raw_ops",
+        "raw_files",
+        "forecasts",
+    }
