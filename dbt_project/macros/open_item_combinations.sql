@@ -39,8 +39,11 @@
     without and with item k. Items are positive, so a subset past most_amount is dropped when it
     is made: every subset built from it would be past it too. At most 2^n rows for a receipt
     with n items, each made once (summing the members of every (subset, item) pair instead made
-    n·2^(n-1) rows, then grouped them: most of the cash application's time). One subquery per
-    level, each reading the one below once. -#}
+    n·2^(n-1) rows, then grouped them: most of the cash application's time).
+    The receipt's items are first laid out in one row (amount_k, closeness_k for bound_rank k),
+    which each level carries along: each level reads only the one below it, and `open_items` is
+    read once. Joining every level to `open_items` made Spark, which inlines it, compute it again
+    for each level, and run out of memory at scale s. -#}
 {% macro subsets_by_doubling(open_items, max_items) %}
     {%- set ns = namespace(sql='') -%}
     {%- set ns.sql -%}
@@ -48,11 +51,16 @@
             payment_id,
             cast(0 as bigint) as subset_mask,
             0 as n_items,
-            open_amount - open_amount as combination_amount, {#- a zero of the amounts' own type #}
+            min(open_amount) - min(open_amount) as combination_amount, {#- a zero of the amounts' own type #}
             0 as closeness_sum,
-            most_amount
+            max(most_amount) as most_amount
+            {%- for k in range(1, max_items + 1) %},
+            max(case when bound_rank = {{ k }} then open_amount end) as amount_{{ k }},
+            max(case when bound_rank = {{ k }} then closeness end) as closeness_{{ k }}
+            {%- endfor %}
         from {{ open_items }}
-        where bound_rank = 1
+        where bound_rank is not null
+        group by payment_id
     {%- endset -%}
     {%- for k in range(1, max_items + 1) -%}
         {%- set ns.sql -%}
@@ -61,22 +69,27 @@
             smaller.subset_mask + taken.is_in * {{ 2 ** (k - 1) }} as subset_mask,
             smaller.n_items + taken.is_in as n_items,
             case
-                when taken.is_in = 1 then smaller.combination_amount + item.open_amount
+                when taken.is_in = 1 then smaller.combination_amount + smaller.amount_{{ k }}
                 else smaller.combination_amount
             end as combination_amount,
             case
-                when taken.is_in = 1 then smaller.closeness_sum + item.closeness
+                when taken.is_in = 1 then smaller.closeness_sum + smaller.closeness_{{ k }}
                 else smaller.closeness_sum
             end as closeness_sum,
             smaller.most_amount
+            {%- for later in range(k + 1, max_items + 1) %},
+            smaller.amount_{{ later }},
+            smaller.closeness_{{ later }}
+            {%- endfor %}
         from ({{ ns.sql }}) as smaller
-        left join {{ open_items }} as item
-            on smaller.payment_id = item.payment_id and item.bound_rank = {{ k }}
         inner join (select 0 as is_in union all select 1 as is_in) as taken
             on taken.is_in = 0
             or (
-                item.payment_id is not null
-                and (smaller.n_items = 0 or smaller.combination_amount + item.open_amount <= smaller.most_amount)
+                smaller.amount_{{ k }} is not null
+                and (
+                    smaller.n_items = 0
+                    or smaller.combination_amount + smaller.amount_{{ k }} <= smaller.most_amount
+                )
             )
         {%- endset -%}
     {%- endfor -%}
