@@ -8,6 +8,10 @@ Dagster run worker) left `dbt build` running on, writing the warehouse that the 
 `o2c-dbt --version` answers from the installed packages instead: dagster-dbt asks it once a run,
 and dbt's own answer took 4 CPU-seconds and asked PyPI for the latest release, which an
 air-gapped server cannot reach.
+
+With O2C_DBT_WORKING_DIR set (orchestration/dbt_runner.py WORKING_DIR), dbt starts in that folder,
+the warehouse's, which the profile then names by its file name alone; the project and profiles
+are found as they would have been from where o2c-dbt was started.
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ PR_SET_PDEATHSIG = 1
 DBT = Path(sys.executable).parent / "dbt"
 # The adapters o2c's profile names (dbt_project/profiles.yml), listed when installed.
 ADAPTERS = ("duckdb", "spark")
+# orchestration.dbt_runner.WORKING_DIR (not imported: this program starts before every dbt command)
+WORKING_DIR = "O2C_DBT_WORKING_DIR"
 
 
 def die_with_parent() -> None:
@@ -47,10 +53,23 @@ def installed_versions() -> str:
     return "\n".join(lines)
 
 
+def start_in(folder: Path) -> None:
+    """Move to `folder` (made if missing, as DuckDB makes a warehouse file), keeping where dbt
+    finds its project and profiles: the folder it was started in, unless flags or DBT_* say."""
+    here = Path.cwd()
+    os.environ.setdefault("DBT_PROJECT_DIR", str(here))
+    if (here / "profiles.yml").exists():
+        os.environ.setdefault("DBT_PROFILES_DIR", str(here))
+    folder.mkdir(parents=True, exist_ok=True)
+    os.chdir(folder)
+
+
 def main() -> None:
     if sys.argv[1:] == ["--version"]:
         print(installed_versions())
         return
+    if os.environ.get(WORKING_DIR):
+        start_in(Path(os.environ[WORKING_DIR]))
     parent = os.getppid()
     die_with_parent()
     if os.getppid() != parent:  # the parent died before the request took effect

@@ -10,7 +10,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,19 @@ FORECAST_SCORING = "source:forecasts+"
 # documentation advises: they were a third of a small build's time.
 BUILD = ["build", "--exclude-resource-type", "unit_test"]
 PARTIAL_PARSE = "partial_parse.msgpack"
+# The parse `make setup` (prepare_manifest) leaves beside the manifest: where a data directory's
+# first dbt command starts from (reusing_parse), made with the profile that DuckDB builds use.
+SEED_PARSE = DBT_PROJECT / "target" / PARTIAL_PARSE
+# The profile output the manifest is parsed with: DuckDB's, whatever the engine (the definitions
+# and the metrics read it against the serving file, which is DuckDB).
+MANIFEST_TARGET = "dev"
+# Set for dbt only: dbt_project/profiles.yml takes the warehouse as a file name and `o2c-dbt`
+# (orchestration/dbt_guard.py) starts dbt in the warehouse's folder. dbt keeps a parse only for
+# the profile it was made with, and a profile naming the warehouse by its full path would differ
+# for every data directory: each one's first dbt command parsed the whole project again (about
+# 7 CPU-s, and the test suite makes some 40 data directories).
+WAREHOUSE_FILE = "O2C_DBT_WAREHOUSE_FILE"
+WORKING_DIR = "O2C_DBT_WORKING_DIR"
 
 
 def dbt_environment(warehouse: Path) -> dict[str, str]:
@@ -42,6 +55,8 @@ def dbt_environment(warehouse: Path) -> dict[str, str]:
     policy = settings.write_off_after_days_past_due
     return {
         "O2C_WAREHOUSE_PATH": str(warehouse),
+        WAREHOUSE_FILE: warehouse.name,
+        WORKING_DIR: str(warehouse.absolute().parent),
         "O2C_DUCKDB_MEMORY_LIMIT": settings.duckdb_memory_limit,
         # the var write_off_after_days_past_due
         "O2C_WRITE_OFF_AFTER_DAYS_PAST_DUE": "" if policy is None else str(policy),
@@ -127,15 +142,15 @@ def parse_cache(data_dir: Path) -> Path:
 
 @contextmanager
 def reusing_parse(data_dir: Path, target: Path) -> Iterator[None]:
-    """Start a dbt command writing to `target` from this data directory's last parse, and keep
-    the parse it leaves. dbt parses the whole project again (8-10 s) when the profile differs
-    from the one its saved parse was made with, and the profile holds the warehouse path: the
-    parse in dbt_project/target, made for another warehouse, is never reused. dbt checks every
-    file's hash against the parse it starts from, so an outdated one only costs a re-parse."""
+    """Start a dbt command writing to `target` from this data directory's last parse (the first
+    from the parse `make setup` left, SEED_PARSE), and keep the parse it leaves. dbt checks the
+    profile, vars and every file's hash against the parse it starts from: one made with other
+    settings (another engine, say) or before a model changed only costs a parse (8-10 s)."""
     cache = parse_cache(data_dir)
     target.mkdir(parents=True, exist_ok=True)
-    if cache.exists():
-        shutil.copyfile(cache, target / PARTIAL_PARSE)
+    start = cache if cache.exists() else SEED_PARSE
+    with suppress(FileNotFoundError):  # no parse to start from: dbt parses the project
+        shutil.copyfile(start, target / PARTIAL_PARSE)
     try:
         yield
     finally:
@@ -190,25 +205,31 @@ def prepare_manifest() -> Path:
 def parse_manifest() -> dict[str, Any]:
     """Parse the dbt project into dbt_project/target/manifest.json and return what was parsed
     (another process may replace the file right after). Parsed beside it and moved in, so
-    concurrent parses never leave a half-written manifest. Opens no warehouse; of the settings it
-    reads only the freshness bound, which dbt renders into the sources' freshness (the freshness
-    check reads it from the manifest; everything else dbt re-reads when it builds)."""
+    concurrent parses never leave a half-written manifest. Opens no warehouse. Of the settings,
+    the freshness bound is rendered into the sources' freshness (the freshness check reads it from
+    the manifest; everything else dbt re-reads when it builds); all that the profile and vars read
+    are given as a DuckDB build gives them, so that the parse left beside the manifest (SEED_PARSE)
+    is one a build can start from."""
     MANIFEST.parent.mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory(dir=MANIFEST.parent, prefix=".parse-") as work:
-        command = [str(DBT_EXECUTABLE), "parse", "--project-dir", str(DBT_PROJECT), "--profiles-dir", str(DBT_PROJECT)]
+        command = [
+            str(DBT_EXECUTABLE), "parse", "--target", MANIFEST_TARGET,
+            "--project-dir", str(DBT_PROJECT), "--profiles-dir", str(DBT_PROJECT),
+        ]  # fmt: skip
         env = {
             **os.environ,
-            **freshness_environment(get_settings().source_freshness_hours),
-            "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+            **dbt_environment(get_settings().warehouse),
             "DBT_TARGET_PATH": str(Path(work) / "target"),
             "DBT_LOG_PATH": str(Path(work) / "logs"),
         }
+        env.pop(WORKING_DIR)  # a parse opens no warehouse: no folder to start in
         result = subprocess.run(command, env=env, text=True, capture_output=True, check=False)
         if result.returncode != 0:
             raise RuntimeError(f"dbt parse failed:\n{result.stdout[-3000:]}")
         parsed = Path(work) / "target" / "manifest.json"
         manifest: dict[str, Any] = json.loads(parsed.read_text())
         os.replace(Path(work) / "target" / "semantic_manifest.json", SEMANTIC_MANIFEST)
+        os.replace(Path(work) / "target" / PARTIAL_PARSE, SEED_PARSE)
         os.replace(parsed, MANIFEST)
     return manifest
 
@@ -225,7 +246,7 @@ def run_output_dir(data_dir: Path) -> Path:
 # folders before they moved to run_output_dir, `o2c build`'s compiled/ and run/) or a killed
 # parse's .parse-* folder; it is removed once it is older than this, as another installation
 # sharing the project (or a parse in progress) may still be writing a young one.
-TARGET_KEEPS = frozenset({"manifest.json", "semantic_manifest.json"})
+TARGET_KEEPS = frozenset({"manifest.json", "semantic_manifest.json", PARTIAL_PARSE})
 LEFTOVER_SECONDS = 3600
 
 

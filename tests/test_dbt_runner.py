@@ -61,6 +61,7 @@ def test_spark_finds_the_tables_dbt_reads_on_an_installation_never_parsed(
     to list the sources the lake must hold, so it is parsed (it failed with FileNotFoundError)."""
     monkeypatch.setattr(dbt_runner, "MANIFEST", tmp_path / "target" / "manifest.json")
     monkeypatch.setattr(dbt_runner, "SEMANTIC_MANIFEST", tmp_path / "target" / "semantic_manifest.json")
+    monkeypatch.setattr(dbt_runner, "SEED_PARSE", tmp_path / "target" / dbt_runner.PARTIAL_PARSE)
     sources = dbt_runner.lake_sources()
     assert dbt_runner.MANIFEST.exists()
     assert {("raw_erp", "invoices"), ("raw_bank", "payments"), ("forecasts", "cash_forecast_history")} <= sources
@@ -73,3 +74,25 @@ def test_spark_finds_the_tables_dbt_reads_on_an_installation_never_parsed(
         "raw_files",
         "forecasts",
     }
+
+
+def test_each_new_data_directory_starts_dbt_from_the_parse_setup_left(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """dbt keeps a parse only for the profile it was made with. Named by its full path, the
+    warehouse made every data directory's profile different, and each one's first dbt command
+    parsed the whole project again. Two new data directories: neither parses it, both open their
+    own warehouse, and each keeps the parse for its next command."""
+    dbt_runner.prepare_manifest_if_stale()
+    assert dbt_runner.SEED_PARSE.exists()
+    for name in ("first", "second"):
+        data = tmp_path / name
+        monkeypatch.setenv("O2C_DATA_DIR", str(data))
+        monkeypatch.delenv("O2C_WAREHOUSE_PATH", raising=False)
+        result = dbt_runner.run_pipeline_dbt("probe", ["show", "--inline", "select 42 as answer"])
+        assert result.returncode == 0, f"dbt show failed in {data}"
+        (log,) = (data / "dbt_runs").glob("probe-*/logs/dbt.log")
+        text = log.read_text()
+        assert "Partial parsing enabled" in text and "Unable to do partial parsing" not in text, name
+        assert (data / "warehouse" / "warehouse.duckdb").exists()  # its own, opened where it lies
+        assert dbt_runner.parse_cache(data).exists()
