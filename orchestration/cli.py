@@ -785,7 +785,8 @@ def _forecast(s: Settings, refit: bool) -> None:
                 console.print(f"{step.__name__}: {time.perf_counter() - started:.1f} s {metadata}")
     finally:
         con.close()
-    # The forecast-vs-actual tables are dbt models on the histories just written, as in the build.
+    # The forecast-vs-actual tables are dbt models on the histories: built again on the ones just
+    # written (a build scores them before its forecasts; the weeks that have ended are the same).
     from orchestration.dbt_runner import BUILD, FORECAST_SCORING, run_pipeline_dbt
 
     result = run_pipeline_dbt("o2c-forecast", [*BUILD, "--select", FORECAST_SCORING])

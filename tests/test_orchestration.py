@@ -103,7 +103,15 @@ def test_definitions_hold_the_whole_asset_graph(tmp_path: Path, monkeypatch: pyt
         AssetKey(["forecasts", n])
         for n in ("customer_clv", "backtests", "pay_date_predictions", "revenue_forecast", "cash_forecast")
     }
-    assert marts | forecasts <= set(graph.get(AssetKey(["serving", "warehouse"])).parent_keys)
+    scoring = {AssetKey(["forecasts", f"{n}_forecast_vs_actual"]) for n in ("cash", "revenue")}
+    assert marts | forecasts | scoring <= set(graph.get(AssetKey(["serving", "warehouse"])).parent_keys)
+    # The scoring models are in the one dbt step: they read the histories earlier runs left, not
+    # this run's forecasting steps (which come after that step).
+    assert graph.get(AssetKey(["forecasts", "cash_forecast_vs_actual"])).parent_keys == {
+        AssetKey(["forecasts", "cash_forecast_history"]),
+        AssetKey(["intermediate", "int_data_as_of"]),
+        AssetKey(["marts", "fct_receipts_weekly"]),
+    }
     assert AssetKey(["marts", "fct_ar_aging"]) in graph.get(AssetKey(["forecasts", "backtests"])).parent_keys
     assert {AssetKey(["forecasts", "pay_date_predictions"]), AssetKey(["forecasts", "revenue_forecast"])} <= set(
         graph.get(AssetKey(["forecasts", "cash_forecast"])).parent_keys
@@ -243,7 +251,7 @@ def test_full_graph_in_process_publishes_the_warehouse_marts(tmp_path: Path, mon
     assert "raw_invoices" in docs
     assert {w["source"] for w in watermarks} == {"erp", "processor", "bank", "fx", "ops"}
     assert not schemas & {"raw_erp", "staging", "intermediate"}  # marts only
-    assert_dbt_steps_build_data_and_reuse_the_parse(world, summary.run_id)
+    assert_the_dbt_step_builds_data_from_a_saved_parse(world, summary.run_id)
     con = duckdb.connect(str(settings.warehouse), read_only=True)
     raw_schemas = {r[0] for r in con.sql("select schema_name from information_schema.schemata").fetchall()}
     con.close()
@@ -251,17 +259,22 @@ def test_full_graph_in_process_publishes_the_warehouse_marts(tmp_path: Path, mon
     assert "raw_files" not in raw_schemas
 
 
-def assert_dbt_steps_build_data_and_reuse_the_parse(data_dir: Path, run_id: str) -> None:
+def assert_the_dbt_step_builds_data_from_a_saved_parse(data_dir: Path, run_id: str) -> None:
     """The pipeline's dbt builds models and their data tests, no unit tests (logic on fixed rows,
-    run by make test); its second dbt step starts from the parse the first left in the data
-    directory instead of parsing the whole project again."""
+    run by make test), the forecasts' scoring models with the marts, in one dbt step; it starts
+    from a saved parse instead of parsing the whole project again, and leaves its own in the data
+    directory for the next."""
     runs = data_dir / "dbt_runs"
+    assert sorted(p.name for p in runs.iterdir()) == [f"o2c_dbt_assets-{run_id[:8]}"]  # one dbt step
     built = json.loads((runs / f"o2c_dbt_assets-{run_id[:8]}" / "run_results.json").read_text())
     # models, data tests and the on-run-start hook (macros/lake.sql; nothing to do on DuckDB)
     assert {r["unique_id"].split(".")[0] for r in built["results"]} == {"model", "test", "operation"}
+    assert {"model.o2c.cash_forecast_vs_actual", "model.o2c.revenue_forecast_vs_actual"} <= {
+        r["unique_id"] for r in built["results"]
+    }
     assert (data_dir / "dbt_parse" / "partial_parse.msgpack").is_file()
-    scoring_log = (runs / f"forecast_scoring_dbt_assets-{run_id[:8]}" / "dbt.log").read_text()
-    assert "Partial parsing enabled" in scoring_log and "Unable to do partial parsing" not in scoring_log
+    log = (runs / f"o2c_dbt_assets-{run_id[:8]}" / "dbt.log").read_text()
+    assert "Partial parsing enabled" in log and "Unable to do partial parsing" not in log
 
 
 def _start(data_dir: Path, *args: str) -> tuple[subprocess.Popen[str], queue.Queue[str]]:

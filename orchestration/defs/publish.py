@@ -15,7 +15,7 @@ from dagster import (
 
 from core.settings import get_settings
 from orchestration.defs.forecasting import FORECAST_ASSETS
-from orchestration.defs.transform import forecast_scoring_dbt_assets, o2c_dbt_assets
+from orchestration.defs.transform import o2c_dbt_assets
 from orchestration.resources import WAREHOUSE_POOL, WarehouseResource
 from orchestration.serving import publish
 from quality import freshness
@@ -25,9 +25,10 @@ from quality.results import WARN, CheckResult
 SERVING_KEY = AssetKey(["serving", "warehouse"])
 
 
-def _mart_keys() -> list[AssetKey]:
-    # The dbt models in the marts schema (dbt-dagster keys a model [schema, name]).
-    return [key for key in o2c_dbt_assets.keys if key.path[0] == "marts"]
+def _published_model_keys() -> list[AssetKey]:
+    # The dbt models in the marts and forecasts schemas (dbt-dagster keys a model [schema, name]):
+    # the marts and the models that score the forecasts (forecasts.*_vs_actual).
+    return sorted(key for key in o2c_dbt_assets.keys if key.path[0] in ("marts", "forecasts"))
 
 
 def blocking(check: dict[str, object]) -> bool:
@@ -76,7 +77,7 @@ def dbt_check_record(result: CheckResult) -> dict[str, object]:
 @asset(
     key=SERVING_KEY,
     # The marts, the forecasts and the dbt models that score them (forecasts.*_vs_actual).
-    deps=_mart_keys() + [a.key for a in FORECAST_ASSETS] + sorted(forecast_scoring_dbt_assets.keys),
+    deps=_published_model_keys() + [a.key for a in FORECAST_ASSETS],
     pool=WAREHOUSE_POOL,
     group_name="publish",
     kinds={"duckdb"},

@@ -17,7 +17,6 @@ from orchestration.dbt_runner import (
     BUILD,
     DBT_EXECUTABLE,
     DBT_PROJECT,
-    FORECAST_SCORING,
     dbt_environment,
     on_engine,
     reusing_parse,
@@ -47,35 +46,21 @@ class DbtBuildConfig(Config):
     full_refresh: bool = False
 
 
-# The models that score the Python forecasts (FORECAST_SCORING) read the forecasts' tables,
-# declared as dbt sources whose asset keys are the forecasting assets that write them
-# (meta.dagster.asset_key): they are a second dbt step, after those assets, and the first step
-# leaves them out, so it never reads a forecast table before forecasting has run.
 TRANSLATOR = LayerTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=False))
 
 
+# Every model, the ones that score past forecasts (forecasts.*_vs_actual) included: they read the
+# forecast histories as the earlier runs left them, which scores the same weeks as reading them
+# after this run's forecasts (dbt_project/models/forecasts/_forecasts__sources.yml says why).
 @dbt_assets(
     manifest=dbt_project.manifest_path,
     project=dbt_project,
-    exclude=FORECAST_SCORING,
     pool=WAREHOUSE_POOL,
     dagster_dbt_translator=TRANSLATOR,
 )
 def o2c_dbt_assets(context: AssetExecutionContext, dbt: DbtCliResource, config: DbtBuildConfig):
     args = [*BUILD, *(["--full-refresh"] if config.full_refresh else [])]
     yield from _build(context, dbt, args)
-
-
-@dbt_assets(
-    manifest=dbt_project.manifest_path,
-    project=dbt_project,
-    select=FORECAST_SCORING,
-    pool=WAREHOUSE_POOL,
-    dagster_dbt_translator=TRANSLATOR,
-)
-def forecast_scoring_dbt_assets(context: AssetExecutionContext, dbt: DbtCliResource):
-    # Tables rebuilt in full from the histories every time: no incremental model, no full refresh.
-    yield from _build(context, dbt, BUILD)
 
 
 def _build(context: AssetExecutionContext, dbt: DbtCliResource, args: list[str]) -> Iterator:
@@ -120,6 +105,6 @@ def _environment(values: dict[str, str]) -> Iterator[None]:
 
 
 defs = Definitions(
-    assets=[o2c_dbt_assets, forecast_scoring_dbt_assets],
+    assets=[o2c_dbt_assets],
     resources={"dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=str(DBT_EXECUTABLE))},
 )
