@@ -229,13 +229,21 @@ def ingest(
 @app.command()
 def build(
     select: Annotated[str | None, typer.Option(help="dbt selection, e.g. 'marts' or '+fct_ar_aging'.")] = None,
+    exclude: Annotated[
+        str | None, typer.Option(help="dbt exclusion, e.g. 'test_name:not_null' (several: space-separated).")
+    ] = None,
     full_refresh: Annotated[bool, typer.Option("--full-refresh", help="Rebuild incremental models.")] = False,
 ) -> None:
     """Build and test the dbt models (staging → intermediate → marts) on the warehouse."""
     from orchestration.dbt_runner import BUILD, run_pipeline_dbt
 
     s = get_settings()
-    args = [*BUILD, *(["--select", select] if select else []), *(["--full-refresh"] if full_refresh else [])]
+    args = [
+        *BUILD,
+        *(["--select", select] if select else []),
+        *(["--exclude", exclude] if exclude else []),
+        *(["--full-refresh"] if full_refresh else []),
+    ]
     with writing_warehouse("o2c build"):
         result = run_pipeline_dbt("o2c-build", args)
     if result.returncode != 0:
@@ -756,9 +764,10 @@ def forecast(
 ) -> None:
     """Refresh every forecast (CLV, backtests, pay dates, revenue, cash) from the current marts.
 
-    The same steps the build runs after dbt, then the dbt models that score past forecasts against
-    the actuals; writes forecasts.* in the warehouse, which the next `o2c run` publishes. Like the
-    build, it refits the models once the data is a week newer than their last fit.
+    The same steps the build runs after dbt; writes forecasts.* in the warehouse, which the next
+    `o2c run` publishes. Like the build, it refits the models once the data is a week newer than
+    their last fit. The dbt models that score past forecasts against the actuals are the build's:
+    no week of a forecast made today has ended, so only a build on newer data has more to score.
     """
     s = get_settings()
     if not s.warehouse.exists():
@@ -785,14 +794,6 @@ def _forecast(s: Settings, refit: bool) -> None:
                 console.print(f"{step.__name__}: {time.perf_counter() - started:.1f} s {metadata}")
     finally:
         con.close()
-    # The forecast-vs-actual tables are dbt models on the histories: built again on the ones just
-    # written (a build scores them before its forecasts; the weeks that have ended are the same).
-    from orchestration.dbt_runner import BUILD, FORECAST_SCORING, run_pipeline_dbt
-
-    result = run_pipeline_dbt("o2c-forecast", [*BUILD, "--select", FORECAST_SCORING])
-    if result.returncode != 0:
-        console.print(f"[red]dbt build --select {FORECAST_SCORING} failed[/red] on {s.warehouse}")
-        raise typer.Exit(result.returncode)
 
 
 @app.command()

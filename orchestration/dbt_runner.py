@@ -24,9 +24,6 @@ SEMANTIC_MANIFEST = DBT_PROJECT / "target" / "semantic_manifest.json"
 # dbt installed beside this Python, whether or not the environment is activated, started through
 # `o2c-dbt` (orchestration/dbt_guard.py) so that it dies with the process that started it.
 DBT_EXECUTABLE = Path(sys.executable).parent / "o2c-dbt"
-# The dbt models that score the Python forecasts (dbt_project/models/forecasts/), on the forecasts'
-# tables (dbt sources): built with the marts in a run, and again by `o2c forecast` after it writes.
-FORECAST_SCORING = "source:forecasts+"
 # What every build of the pipeline runs (Dagster's dbt steps, `o2c build`, `o2c forecast`): the
 # models and their data tests. dbt's unit tests check the SQL's logic on fixed inputs, so they run
 # where the SQL changes (`make test`, `make check`), not on every load of new data, as dbt's
