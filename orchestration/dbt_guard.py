@@ -9,7 +9,7 @@ Dagster run worker) left `dbt build` running on, writing the warehouse that the 
 and dbt's own answer took 4 CPU-seconds and asked PyPI for the latest release, which an
 air-gapped server cannot reach.
 
-With O2C_DBT_WORKING_DIR set (orchestration/dbt_runner.py WORKING_DIR), dbt starts in that folder,
+With O2C_DBT_WORKING_DIR set (WORKING_DIR below), dbt starts in that folder,
 the warehouse's, which the profile then names by its file name alone; the project and profiles
 are found as they would have been from where o2c-dbt was started.
 """
@@ -28,7 +28,7 @@ PR_SET_PDEATHSIG = 1
 DBT = Path(sys.executable).parent / "dbt"
 # The adapters o2c's profile names (dbt_project/profiles.yml), listed when installed.
 ADAPTERS = ("duckdb", "spark")
-# orchestration.dbt_runner.WORKING_DIR (not imported: this program starts before every dbt command)
+# The folder dbt starts in, the warehouse's (set by orchestration.dbt_runner.dbt_environment).
 WORKING_DIR = "O2C_DBT_WORKING_DIR"
 
 
@@ -54,8 +54,9 @@ def installed_versions() -> str:
 
 
 def start_in(folder: Path) -> None:
-    """Move to `folder` (made if missing, as DuckDB makes a warehouse file), keeping where dbt
-    finds its project and profiles: the folder it was started in, unless flags or DBT_* say."""
+    """Move to `folder` (made if missing: DuckDB makes a missing warehouse file, not its folder),
+    keeping where dbt finds its project and profiles: the folder it was started in, unless flags
+    or DBT_* say otherwise."""
     here = Path.cwd()
     os.environ.setdefault("DBT_PROJECT_DIR", str(here))
     if (here / "profiles.yml").exists():

@@ -16,6 +16,7 @@ from typing import Any
 
 from core.settings import REPO_ROOT, Settings, get_settings
 from orchestration import lake
+from orchestration.dbt_guard import WORKING_DIR
 
 DBT_PROJECT = REPO_ROOT / "dbt_project"
 MANIFEST = DBT_PROJECT / "target" / "manifest.json"
@@ -24,7 +25,7 @@ SEMANTIC_MANIFEST = DBT_PROJECT / "target" / "semantic_manifest.json"
 # dbt installed beside this Python, whether or not the environment is activated, started through
 # `o2c-dbt` (orchestration/dbt_guard.py) so that it dies with the process that started it.
 DBT_EXECUTABLE = Path(sys.executable).parent / "o2c-dbt"
-# What every build of the pipeline runs (Dagster's dbt steps, `o2c build`, `o2c forecast`): the
+# What every build of the pipeline runs (Dagster's dbt step, `o2c build`): the
 # models and their data tests. dbt's unit tests check the SQL's logic on fixed inputs, so they run
 # where the SQL changes (`make test`, `make check`), not on every load of new data, as dbt's
 # documentation advises: they were a third of a small build's time.
@@ -42,7 +43,6 @@ MANIFEST_TARGET = "dev"
 # for every data directory: each one's first dbt command parsed the whole project again (about
 # 7 CPU-s, and the test suite makes some 40 data directories).
 WAREHOUSE_FILE = "O2C_DBT_WAREHOUSE_FILE"
-WORKING_DIR = "O2C_DBT_WORKING_DIR"
 
 
 def dbt_environment(warehouse: Path) -> dict[str, str]:
