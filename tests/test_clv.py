@@ -8,6 +8,7 @@ import datetime as dt
 import os
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import polars as pl
 import pytest
@@ -83,7 +84,6 @@ def test_bgnbd_predictions_match_the_published_example_and_lifetimes(rfm: pl.Dat
     """The closed-form predictions (which the daily run uses with stored parameters) against FHL
     (2005)'s worked example and against the `lifetimes` package's own implementation."""
     import lifetimes
-    import numpy as np
 
     # FHL (2005): a customer with 2 repeat purchases, t_x = 30.43 and T = 38.86 weeks is expected
     # to make 1.226 purchases in the next 39 weeks, at the published estimates.
@@ -103,3 +103,84 @@ def test_bgnbd_predictions_match_the_published_example_and_lifetimes(rfm: pl.Dat
     silent = np.array([300.0]), np.array([1.0]), np.array([500.0])
     assert clv.probability_alive(PUBLISHED_BGNBD, *silent)[0] == 0.0
     assert clv.expected_purchases(PUBLISHED_BGNBD, *silent, 39)[0] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_the_log_likelihoods_are_the_published_ones_as_lifetimes_computes_them(rfm: pl.DataFrame):
+    """Each customer's log-likelihood the fits maximise, at parameters away from the optimum, against
+    the `lifetimes` package's own (FHL 2005 equation 6; Fader & Hardie 2013 equation 4)."""
+    import lifetimes
+
+    x, t_x, T, m = (rfm[c].to_numpy().astype(float) for c in ("frequency", "recency", "T", "monetary_value"))
+    weights = np.ones(len(x))
+    for parameters in ([0.243, 4.414, 0.793, 2.426], [2.0, 0.5, 0.01, 300.0]):
+        ours = clv.bgnbd_log_likelihood(np.array(parameters), x, t_x, T).sum()
+        theirs = -lifetimes.BetaGeoFitter._negative_log_likelihood(np.log(parameters), x, t_x, T, weights, 0) * len(x)
+        assert ours == pytest.approx(theirs, rel=1e-12)
+    repeat = (x > 0) & (m > 0)
+    for parameters in ([6.25, 3.74, 15.44], [0.5, 55.0, 366_000.0]):
+        ours = clv.gamma_gamma_log_likelihood(np.array(parameters), x[repeat], m[repeat]).sum()
+        theirs = (
+            -lifetimes.GammaGammaFitter._negative_log_likelihood(
+                np.log(parameters), x[repeat], m[repeat], weights[repeat], 0
+            )
+            * repeat.sum()
+        )
+        assert ours == pytest.approx(theirs, rel=1e-12)
+
+
+def _drawn_from_the_models(n: int, bgnbd: dict[str, float], gamma_gamma: dict[str, float], seed: int) -> pl.DataFrame:
+    """An RFM summary of `n` customers drawn from BG/NBD and Gamma-Gamma themselves: a purchase
+    rate from Gamma(r, α), a drop-out probability after each purchase from Beta(a, b), each over
+    their own observation time; a spend scale from Gamma(q, v), each purchase from Gamma(p, that)."""
+    rng = np.random.default_rng(seed)
+    rate = rng.gamma(bgnbd["r"], 1 / bgnbd["alpha"], n)
+    drop = rng.beta(bgnbd["a"], bgnbd["b"], n)
+    T = rng.uniform(20, 80, n)
+    frequency, recency = np.zeros(n), np.zeros(n)
+    for i in range(n):
+        t = 0.0
+        while True:
+            t += rng.exponential(1 / rate[i])
+            if t > T[i]:
+                break
+            frequency[i], recency[i] = frequency[i] + 1, t
+            if rng.random() < drop[i]:
+                break
+    scale = rng.gamma(gamma_gamma["q"], 1 / gamma_gamma["v"], n)
+    spend = [
+        rng.gamma(gamma_gamma["p"], 1 / s, int(k)).mean() if k else 0.0 for s, k in zip(scale, frequency, strict=True)
+    ]
+    return pl.DataFrame(
+        {"customer_id": [f"C{i}" for i in range(n)], "frequency": frequency, "recency": recency, "T": T},
+    ).with_columns(pl.Series("monetary_value", spend), pl.col("frequency").cast(pl.Int64))
+
+
+def test_the_fits_recover_the_parameters_of_customers_drawn_from_the_models():
+    """B2B-sized spend (thousands per order) and frequent buyers, unlike CDNOW: the maximum-likelihood
+    fits find the parameters the customers were drawn with, and the population's mean spend."""
+    bgnbd = {"r": 1.5, "alpha": 4.0, "a": 0.6, "b": 3.0}
+    gamma_gamma = {"p": 3.0, "q": 8.0, "v": 28_000.0}  # mean spend per order p·v/(q-1) = 12,000
+    rfm = _drawn_from_the_models(4_000, bgnbd, gamma_gamma, seed=3)
+    purchases, spend = clv.fit_bgnbd(rfm), clv.fit_gamma_gamma(rfm)
+    for name, drawn in bgnbd.items():
+        assert purchases.parameters[name] == pytest.approx(drawn, rel=0.2), name
+    for name, drawn in gamma_gamma.items():
+        assert spend.parameters[name] == pytest.approx(drawn, rel=0.2), name
+    p, q, v = (spend.parameters[k] for k in clv.GAMMA_GAMMA_PARAMETERS)
+    assert p * v / (q - 1) == pytest.approx(12_000, rel=0.03)
+    # The estimates are the maximum: a step away from them in any parameter lowers the likelihood.
+    for model, log_likelihood, data in (
+        (purchases, clv.bgnbd_log_likelihood, [rfm[c].to_numpy().astype(float) for c in ("frequency", "recency", "T")]),
+        (
+            spend,
+            clv.gamma_gamma_log_likelihood,
+            [rfm.filter(pl.col("frequency") > 0)[c].to_numpy().astype(float) for c in ("frequency", "monetary_value")],
+        ),
+    ):
+        best = np.array(list(model.parameters.values()))
+        assert log_likelihood(best, *data).sum() == pytest.approx(model.log_likelihood, rel=1e-12)
+        for i in range(len(best)):
+            for factor in (0.99, 1.01):
+                nearby = best.copy()
+                nearby[i] *= factor
+                assert log_likelihood(nearby, *data).sum() < model.log_likelihood
