@@ -27,6 +27,10 @@ concurrency:
     default_limit: 1
 telemetry:
   enabled: false
+# Dagster's SQLite event log, its databases kept connected (orchestration/dagster_events.py).
+event_log_storage:
+  module: orchestration.dagster_events
+  class: PooledSqliteEventLogStorage
 """
 
 

@@ -252,11 +252,38 @@ def test_full_graph_in_process_publishes_the_warehouse_marts(tmp_path: Path, mon
     assert {w["source"] for w in watermarks} == {"erp", "processor", "bank", "fx", "ops"}
     assert not schemas & {"raw_erp", "staging", "intermediate"}  # marts only
     assert_the_dbt_step_builds_data_from_a_saved_parse(world, summary.run_id)
+    assert_dagster_reads_the_run_from_its_own_event_log(settings.dagster_home, summary.run_id)
     con = duckdb.connect(str(settings.warehouse), read_only=True)
     raw_schemas = {r[0] for r in con.sql("select schema_name from information_schema.schemata").fetchall()}
     con.close()
     assert {"raw_erp", "raw_processor", "raw_bank", "raw_fx", "raw_ops"} <= raw_schemas
     assert "raw_files" not in raw_schemas
+
+
+def assert_dagster_reads_the_run_from_its_own_event_log(home: Path, run_id: str) -> None:
+    """o2c writes the event log through PooledSqliteEventLogStorage (its databases kept connected:
+    orchestration/dagster_events.py), and what it writes is Dagster's own: Dagster's plain SQLite
+    storage, as a Dagster UI with the default configuration would, finds every asset the run
+    materialised both in the run's log and in the cross-run index."""
+    from dagster import AssetKey, DagsterEventType, DagsterInstance
+    from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
+
+    from orchestration.dagster_events import PooledSqliteEventLogStorage
+
+    assert isinstance(DagsterInstance.get().event_log_storage, PooledSqliteEventLogStorage)
+    plain = SqliteEventLogStorage(str(home / "history" / "runs"))
+    logged = {
+        event.dagster_event.asset_key
+        for event in plain.get_logs_for_run(run_id)
+        if event.dagster_event_type == DagsterEventType.ASSET_MATERIALIZATION
+    }
+    assert {
+        AssetKey(["erp", "invoices"]),
+        AssetKey(["marts", "fct_invoices"]),
+        AssetKey(["serving", "warehouse"]),
+    } <= logged
+    latest = plain.get_latest_materialization_events(list(logged))
+    assert {key for key, event in latest.items() if event is not None and event.run_id == run_id} == logged
 
 
 def assert_the_dbt_step_builds_data_from_a_saved_parse(data_dir: Path, run_id: str) -> None:
