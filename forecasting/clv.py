@@ -64,11 +64,16 @@ def rfm_summary(transactions: pl.DataFrame, observation_end: dt.date) -> pl.Data
     )
 
 
+def repeat_customers(rfm: pl.DataFrame) -> pl.DataFrame:
+    """The customers Gamma-Gamma learns spend from: at least one repeat purchase, with spend."""
+    return rfm.filter((pl.col("frequency") > 0) & (pl.col("monetary_value") > 0))
+
+
 def why_not_fit(rfm: pl.DataFrame) -> str | None:
     """Why the models cannot be fitted on this RFM summary; None when they can."""
     if rfm.is_empty():
         return "no orders: the CLV models need each customer's purchase history"
-    repeaters = rfm.filter((pl.col("frequency") > 0) & (pl.col("monetary_value") > 0)).height
+    repeaters = repeat_customers(rfm).height
     if repeaters < MIN_REPEAT_CUSTOMERS:
         return (
             f"{repeaters} of {rfm.height} customers with orders bought again on a later day: BG/NBD and "
@@ -94,7 +99,7 @@ def bgnbd_log_likelihood(parameters: np.ndarray, x: np.ndarray, t_x: np.ndarray,
 
 def gamma_gamma_log_likelihood(parameters: np.ndarray, x: np.ndarray, m: np.ndarray) -> np.ndarray:
     """Each repeat customer's Gamma-Gamma log-likelihood of their mean spend m over x purchases
-    (Fader & Hardie 2013, "The Gamma-Gamma model of monetary value", equation 4)."""
+    (Fader & Hardie 2013, "The Gamma-Gamma model of monetary value")."""
     from scipy.special import gammaln
 
     p, q, v = parameters
@@ -139,7 +144,7 @@ def fit_bgnbd(rfm: pl.DataFrame) -> FittedModel:
 
 def fit_gamma_gamma(rfm: pl.DataFrame) -> FittedModel:
     """Gamma-Gamma on the mean repeat spend of customers with at least one repeat purchase."""
-    repeaters = rfm.filter((pl.col("frequency") > 0) & (pl.col("monetary_value") > 0))
+    repeaters = repeat_customers(rfm)
     x, m = (repeaters[c].to_numpy().astype(float) for c in ("frequency", "monetary_value"))
     return _maximum_likelihood("gamma_gamma", GAMMA_GAMMA_PARAMETERS, gamma_gamma_log_likelihood, x, m)
 

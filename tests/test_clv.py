@@ -107,7 +107,7 @@ def test_bgnbd_predictions_match_the_published_example_and_lifetimes(rfm: pl.Dat
 
 def test_the_log_likelihoods_are_the_published_ones_as_lifetimes_computes_them(rfm: pl.DataFrame):
     """Each customer's log-likelihood the fits maximise, at parameters away from the optimum, against
-    the `lifetimes` package's own (FHL 2005 equation 6; Fader & Hardie 2013 equation 4)."""
+    the `lifetimes` package's own (FHL 2005 equation 6; Fader & Hardie 2013)."""
     import lifetimes
 
     x, t_x, T, m = (rfm[c].to_numpy().astype(float) for c in ("frequency", "recency", "T", "monetary_value"))
