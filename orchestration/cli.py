@@ -42,12 +42,18 @@ options = Options()
 def start(
     ctx: typer.Context,
     debug: Annotated[
-        bool, typer.Option("--debug", help="Show the traceback of an error, and the pipeline's own log in `run`.")
+        bool,
+        typer.Option(
+            "--debug",
+            help="Show the traceback of an error, and the pipeline's own log in `run`; dbt logs at debug level.",
+        ),
     ] = False,
 ) -> None:
     """Every command starts by validating the settings: a bad one stops it before anything is read
     or written."""
     options.debug = debug
+    if debug:  # dbt's log file (under data/dbt_runs/) with every statement, as dbt's own default
+        os.environ.setdefault("DBT_LOG_LEVEL_FILE", "debug")
     if ctx.invoked_subcommand != "doctor":  # the doctor reports bad settings in its table
         get_settings()
 

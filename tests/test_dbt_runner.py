@@ -85,6 +85,7 @@ def test_each_new_data_directory_starts_dbt_from_the_parse_setup_left(
     own warehouse, and each keeps the parse for its next command."""
     dbt_runner.prepare_manifest_if_stale()
     assert dbt_runner.SEED_PARSE.exists()
+    monkeypatch.setenv("DBT_LOG_LEVEL_FILE", "debug")  # dbt logs "Partial parsing enabled" at debug
     for name in ("first", "second"):
         data = tmp_path / name
         monkeypatch.setenv("O2C_DATA_DIR", str(data))
@@ -96,3 +97,17 @@ def test_each_new_data_directory_starts_dbt_from_the_parse_setup_left(
         assert "Partial parsing enabled" in text and "Unable to do partial parsing" not in text, name
         assert (data / "warehouse" / "warehouse.duckdb").exists()  # its own, opened where it lies
         assert dbt_runner.parse_cache(data).exists()
+
+
+def test_dbt_logs_at_info_unless_debug_is_asked_for(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """dbt's log file of an o2c dbt command has each node's start and result, not dbt's debug
+    lines (every statement: 7 % of a small build's CPU); DBT_LOG_LEVEL_FILE=debug brings them back."""
+    dbt_runner.prepare_manifest_if_stale()
+    monkeypatch.setenv("O2C_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("O2C_WAREHOUSE_PATH", raising=False)
+    monkeypatch.delenv("DBT_LOG_LEVEL_FILE", raising=False)
+    assert dbt_runner.run_pipeline_dbt("info", ["show", "--inline", "select 42 as answer"]).returncode == 0
+    (log,) = (tmp_path / "dbt_runs").glob("info-*/logs/dbt.log")
+    lines = log.read_text().splitlines()
+    assert any("[info ]" in line and "Running with dbt=" in line for line in lines)
+    assert not [line for line in lines if "[debug]" in line]

@@ -20,7 +20,7 @@ import pytest
 
 from core.settings import REPO_ROOT as REPO
 from ingestion.pipeline import SOURCES
-from orchestration.dbt_runner import DBT_PROJECT, prepare_manifest
+from orchestration.dbt_runner import DBT_PROJECT, prepare_manifest_if_stale
 from tests.conftest import END, O2C, o2c
 
 WORLD = ["--customers", "50", "--days", "100", "--end-date", END.isoformat()]
@@ -54,7 +54,7 @@ def assert_same(actual: dict[str, pl.DataFrame], expected: dict[str, pl.DataFram
 
 
 def test_definitions_hold_the_whole_asset_graph(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    prepare_manifest()
+    prepare_manifest_if_stale()  # `make setup` parsed it; again only if a project file changed since
     from dagster import AssetKey
 
     from ingestion.contract import ENTITIES, ERP_ENTITIES
@@ -211,11 +211,12 @@ def test_full_graph_in_process_publishes_the_warehouse_marts(tmp_path: Path, mon
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     monkeypatch.setenv("O2C_DATA_DIR", str(elsewhere))
-    prepare_manifest()
+    prepare_manifest_if_stale()  # `make setup` parsed it; again only if a project file changed since
     load_definitions()
     world = tmp_path / "world"
     monkeypatch.setenv("O2C_DATA_DIR", str(world))
     monkeypatch.setenv("DAGSTER_HOME", str(world / "dagster"))
+    monkeypatch.setenv("DBT_LOG_LEVEL_FILE", "debug")  # dbt logs "Partial parsing enabled" at debug
     o2c(world, "simulate", *WORLD)
     settings = get_settings()
     ensure_dagster_home(settings)  # sets DAGSTER_HOME, restored by monkeypatch
