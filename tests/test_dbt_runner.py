@@ -111,3 +111,19 @@ def test_dbt_logs_at_info_unless_debug_is_asked_for(tmp_path: Path, monkeypatch:
     lines = log.read_text().splitlines()
     assert any("[info ]" in line and "Running with dbt=" in line for line in lines)
     assert not [line for line in lines if "[debug]" in line]
+
+
+def test_o2c_debug_asks_dbt_for_its_debug_lines(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`o2c --debug <command>` gives the dbt commands it starts the debug level; without it, info."""
+    from typer.testing import CliRunner
+
+    from orchestration.cli import app
+
+    monkeypatch.setenv("O2C_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("DBT_LOG_LEVEL_FILE", "unset")  # recorded, so that the test's change is undone
+    monkeypatch.delenv("DBT_LOG_LEVEL_FILE")
+    warehouse = tmp_path / "warehouse" / "warehouse.duckdb"
+    CliRunner().invoke(app, ["status"])
+    assert dbt_runner.dbt_environment(warehouse)["DBT_LOG_LEVEL_FILE"] == "info"
+    CliRunner().invoke(app, ["--debug", "status"])
+    assert dbt_runner.dbt_environment(warehouse)["DBT_LOG_LEVEL_FILE"] == "debug"
