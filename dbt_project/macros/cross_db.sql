@@ -15,6 +15,29 @@
     explode(split(upper({{ text }}), '[\\s,;:]+'))
 {%- endmacro %}
 
+{#- Rows of the positions 1..length of a text, as many as it has characters (none for an empty
+    one): to look at a key one character at a time. -#}
+{% macro character_positions(text) -%}
+    {{ return(adapter.dispatch('character_positions', 'o2c')(text)) }}
+{%- endmacro %}
+
+{% macro default__character_positions(text) -%}
+    unnest(range(1, length({{ text }}) + 1))
+{%- endmacro %}
+
+{% macro spark__character_positions(text) -%}
+    {#- sequence(1, 0) counts down; explode(null) gives no rows -#}
+    explode(case when length({{ text }}) > 0 then sequence(1, length({{ text }})) end)
+{%- endmacro %}
+
+{#- The keys one character off a key (same length, one character different: levenshtein 1) share
+    one of its masked forms, the key with one position replaced by `*`, and differ. Joining on the
+    masked forms finds them by equality, where comparing every pair of a customer's keys grows
+    with the square of its invoices. Keys are letters and digits, so `*` is no character of them. -#}
+{% macro masked_key(key, position) -%}
+    concat(substr({{ key }}, 1, {{ position }} - 1), '*', substr({{ key }}, {{ position }} + 1))
+{%- endmacro %}
+
 {#- A reference as a key: upper-cased letters and digits only (`inv-2025/0401` → `INV20250401`). -#}
 {% macro reference_key(text) -%}
     {{ return(adapter.dispatch('reference_key', 'o2c')(text)) }}

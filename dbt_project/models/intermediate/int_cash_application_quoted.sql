@@ -37,6 +37,31 @@ invoices as (
 
 ),
 
+-- Each invoice's key once per character, that character masked (macros/cross_db.sql
+-- masked_key): keys one character off another share a masked form, so they are found by
+-- equality instead of comparing every pair of a customer's invoices.
+invoice_key_variants as (
+
+    select
+        invoice_id,
+        customer_id,
+        currency,
+        invoice_date,
+        reference_key,
+        {{ masked_key('reference_key', 'key_position') }} as masked_key
+    from (
+        select
+            invoice_id,
+            customer_id,
+            currency,
+            invoice_date,
+            reference_key,
+            {{ character_positions('reference_key') }} as key_position
+        from invoices
+    ) as positions
+
+),
+
 credits as (
 
     select
@@ -130,22 +155,14 @@ exact_references as (
 -- A receipt quoting one invoice of its customer for an amount that invoice is not owed, while
 -- exactly one other invoice of the customer, one character off, is owed exactly that amount:
 -- the quote is that invoice mistyped (a typo can hit another real invoice number).
-misquoted_candidates as (
+-- The receipts of a known customer quoting exactly one invoice, and what it is owed then.
+single_quotes as (
 
     select
         quoted.payment_id,
-        quoted.invoice_id as quoted_invoice_id,
-        neighbour.invoice_id
+        quoted.invoice_id
     from exact_references as quoted
     inner join payments on quoted.payment_id = payments.payment_id
-    inner join invoices as quoted_invoice on quoted.invoice_id = quoted_invoice.invoice_id
-    inner join invoices as neighbour
-        on quoted_invoice.customer_id = neighbour.customer_id
-        and quoted_invoice.currency = neighbour.currency
-        and quoted_invoice.invoice_id != neighbour.invoice_id
-        and payments.payment_date >= neighbour.invoice_date
-        and length(quoted_invoice.reference_key) = length(neighbour.reference_key)
-        and levenshtein(quoted_invoice.reference_key, neighbour.reference_key) = 1
     where payments.customer_id is not null
         and quoted.payment_id in (
             select exact_references.payment_id from exact_references
@@ -155,30 +172,70 @@ misquoted_candidates as (
 
 ),
 
--- What the quoted invoice and each neighbour are owed at the payment date: amount less credits
--- to date (a join, not a correlated subquery per row, which Spark plans slowly).
-owed_at_payment as (
+quoted_owed as (
+
+    {{ owed_at_payment('single_quotes', 'payments', 'invoices', 'credits') }}
+
+),
+
+-- Only a receipt for an amount its quoted invoice is not owed can be a mistyped quote: the
+-- others are taken at their word before any neighbour is looked for. Each quoted key once per
+-- character, that character masked.
+mispaid_quote_variants as (
 
     select
-        named.payment_id,
-        named.invoice_id,
-        min(invoices.invoice_amount) - coalesce(sum(credits.credit_amount), 0) as owed_amount
+        payment_id,
+        invoice_id,
+        payment_date,
+        customer_id,
+        currency,
+        reference_key,
+        {{ masked_key('reference_key', 'key_position') }} as masked_key
     from (
         select
-            payment_id,
-            quoted_invoice_id as invoice_id
-        from misquoted_candidates
-        union
-        select
-            payment_id,
-            invoice_id
-        from misquoted_candidates
-    ) as named
-    inner join payments on named.payment_id = payments.payment_id
-    inner join invoices on named.invoice_id = invoices.invoice_id
-    left join credits
-        on named.invoice_id = credits.invoice_id and payments.payment_date >= credits.credit_memo_date
-    group by named.payment_id, named.invoice_id
+            quoted.payment_id,
+            quoted.invoice_id,
+            payments.payment_date,
+            invoices.customer_id,
+            invoices.currency,
+            invoices.reference_key,
+            {{ character_positions('invoices.reference_key') }} as key_position
+        from quoted_owed as quoted
+        inner join payments on quoted.payment_id = payments.payment_id
+        inner join invoices on quoted.invoice_id = invoices.invoice_id
+        where payments.amount != quoted.owed_amount
+    ) as positions
+
+),
+
+misquoted_candidates as (
+
+    select
+        quoted.payment_id,
+        quoted.invoice_id as quoted_invoice_id,
+        neighbour.invoice_id
+    from mispaid_quote_variants as quoted
+    inner join invoice_key_variants as neighbour
+        on quoted.customer_id = neighbour.customer_id
+        and quoted.currency = neighbour.currency
+        and quoted.masked_key = neighbour.masked_key
+        and quoted.reference_key != neighbour.reference_key
+        and quoted.payment_date >= neighbour.invoice_date
+
+),
+
+neighbour_pairs as (
+
+    select distinct
+        payment_id,
+        invoice_id
+    from misquoted_candidates
+
+),
+
+neighbour_owed as (
+
+    {{ owed_at_payment('neighbour_pairs', 'payments', 'invoices', 'credits') }}
 
 ),
 
@@ -190,12 +247,9 @@ misquoted as (
         min(candidates.invoice_id) as invoice_id
     from misquoted_candidates as candidates
     inner join payments on candidates.payment_id = payments.payment_id
-    inner join owed_at_payment as quoted_owed
-        on candidates.payment_id = quoted_owed.payment_id and candidates.quoted_invoice_id = quoted_owed.invoice_id
-    inner join owed_at_payment as neighbour_owed
+    inner join neighbour_owed
         on candidates.payment_id = neighbour_owed.payment_id and candidates.invoice_id = neighbour_owed.invoice_id
-    where payments.amount != quoted_owed.owed_amount
-        and payments.amount = neighbour_owed.owed_amount
+    where payments.amount = neighbour_owed.owed_amount
     group by candidates.payment_id, candidates.quoted_invoice_id
     having count(*) = 1
 
@@ -203,6 +257,33 @@ misquoted as (
 
 -- A word that looks like an invoice number but is none: one character off from exactly one
 -- invoice of the (known) paying customer is that invoice mistyped.
+-- The words left to read as a mistyped invoice number: six digits or more, in the text of a
+-- receipt whose customer is known, and no exact quote (another customer's invoice number is no
+-- match for this customer: it may be a typo). Each once per character, that character masked.
+unmatched_token_variants as (
+
+    select
+        payment_id,
+        token_key,
+        {{ masked_key('token_key', 'key_position') }} as masked_key
+    from (
+        select
+            tokens.payment_id,
+            tokens.token_key,
+            {{ character_positions('tokens.token_key') }} as key_position
+        from tokens
+        inner join payments on tokens.payment_id = payments.payment_id
+        where length(tokens.token_digits) >= 6
+            and payments.customer_id is not null
+            and not exists (
+                select 1 from exact_references
+                where exact_references.payment_id = tokens.payment_id
+                    and exact_references.token_key = tokens.token_key
+            )
+    ) as positions
+
+),
+
 fuzzy_candidates as (
 
     select
@@ -211,22 +292,16 @@ fuzzy_candidates as (
         invoices.invoice_id,
         payments.payment_date as applied_date,
         payments.amount as payment_amount
-    from tokens
+    from unmatched_token_variants as tokens
     inner join payments on tokens.payment_id = payments.payment_id
-    inner join invoices
+    inner join invoice_key_variants as invoices
         on payments.customer_id = invoices.customer_id
         and payments.currency = invoices.currency
+        and tokens.masked_key = invoices.masked_key
+        and tokens.token_key != invoices.reference_key
         and payments.payment_date >= invoices.invoice_date
-    where length(tokens.token_digits) >= 6
-        -- (another customer's invoice number is no match for this customer: it may be a typo)
-        and not exists (
-            select 1 from exact_references
-            where exact_references.payment_id = tokens.payment_id and exact_references.token_key = tokens.token_key
-        )
-        and length(invoices.reference_key) = length(tokens.token_key)
-        and levenshtein(tokens.token_key, invoices.reference_key) = 1
-        -- manual applications (int_manual_cash_applications)
-        and not exists (
+    -- manual applications (int_manual_cash_applications)
+    where not exists (
             select 1 from reversed_pairs as r
             where r.payment_id = payments.payment_id and r.invoice_id = invoices.invoice_id
         )
