@@ -56,6 +56,10 @@ paid as (
 -- them by then (money returned is no longer held; never below zero per receipt), at the
 -- payment-date rate as in fct_payments. On account = the paying customer is known (what net AR
 -- deducts). fct_unapplied_cash is the same rule as of the data's date, receipt by receipt.
+-- Each receipt's holding is kept as intervals between the dates its applications and refunds
+-- change it, and a period end takes the interval it falls in: most receipts are applied the
+-- day they arrive and hold nothing at any period end, where pairing every receipt with every
+-- later period end (and summing its applications again for each) grew with both.
 receipts as (
 
     select
@@ -69,30 +73,60 @@ receipts as (
 
 ),
 
-applied_by_period as (
+-- What was applied and refunded of each receipt on each date (none before it arrived: an
+-- earlier-dated event counts from its payment date, as it did at every period end after it).
+receipt_changes as (
 
     select
-        periods.month_start,
-        applications.payment_id,
-        sum(applications.applied_amount) as applied_amount
-    from periods
-    inner join {{ ref('int_payments_matched_to_invoices') }} as applications
-        on periods.period_end >= applications.applied_date
-    group by periods.month_start, applications.payment_id
+        receipts.payment_id,
+        case when changes.changed_on > receipts.payment_date then changes.changed_on else receipts.payment_date end
+            as changed_on,
+        sum(changes.applied_amount) as applied_amount,
+        sum(changes.refunded_amount) as refunded_amount
+    from (
+        select
+            arrived.payment_id,
+            arrived.payment_date as changed_on,
+            0 as applied_amount,
+            0 as refunded_amount
+        from receipts as arrived
+        union all
+        select
+            payment_id,
+            applied_date as changed_on,
+            applied_amount,
+            0 as refunded_amount
+        from {{ ref('int_payments_matched_to_invoices') }}
+        union all
+        select
+            original_payment_id as payment_id,
+            payment_date as changed_on,
+            0 as applied_amount,
+            amount as refunded_amount
+        from {{ ref('int_payments_unioned') }}
+        where is_refund and original_payment_id is not null
+    ) as changes
+    inner join receipts on changes.payment_id = receipts.payment_id
+    group by
+        receipts.payment_id,
+        case when changes.changed_on > receipts.payment_date then changes.changed_on else receipts.payment_date end
 
 ),
 
-refunded_by_period as (
+-- what had been applied and refunded of each receipt from each change to the next
+receipt_balances as (
 
     select
-        periods.month_start,
-        refunds.original_payment_id as payment_id,
-        sum(refunds.amount) as refunded_amount
-    from periods
-    inner join {{ ref('int_payments_unioned') }} as refunds
-        on refunds.is_refund and periods.period_end >= refunds.payment_date
-    where refunds.original_payment_id is not null
-    group by periods.month_start, refunds.original_payment_id
+        payment_id,
+        changed_on as held_from,
+        lead(changed_on) over (partition by payment_id order by changed_on) as held_until,
+        sum(applied_amount) over (
+            partition by payment_id order by changed_on rows between unbounded preceding and current row
+        ) as applied_to_date,
+        sum(refunded_amount) over (
+            partition by payment_id order by changed_on rows between unbounded preceding and current row
+        ) as refunded_to_date
+    from receipt_changes
 
 ),
 
@@ -103,16 +137,15 @@ held_by_period as (
         receipts.customer_id,
         greatest(
             receipts.amount_rc
-            - {{ to_reporting('coalesce(applied.applied_amount, 0)', 'receipts.fx_rate') }}
-            - {{ to_reporting('coalesce(refunded.refunded_amount, 0)', 'receipts.fx_rate') }},
+            - {{ to_reporting('balances.applied_to_date', 'receipts.fx_rate') }}
+            - {{ to_reporting('balances.refunded_to_date', 'receipts.fx_rate') }},
             0
         ) as held_rc
     from periods
-    inner join receipts on periods.period_end >= receipts.payment_date
-    left join applied_by_period as applied
-        on periods.month_start = applied.month_start and receipts.payment_id = applied.payment_id
-    left join refunded_by_period as refunded
-        on periods.month_start = refunded.month_start and receipts.payment_id = refunded.payment_id
+    inner join receipt_balances as balances
+        on periods.period_end >= balances.held_from
+        and (balances.held_until is null or periods.period_end < balances.held_until)
+    inner join receipts on balances.payment_id = receipts.payment_id
 
 ),
 
