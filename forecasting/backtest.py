@@ -82,12 +82,11 @@ _SCORED = (
 def run(con: duckdb.DuckDBPyConnection, history: pay_dates.History, as_of: dt.date) -> Backtest:
     """`history`: the items open at every aging date, staged in DuckDB."""
     tested = origins(history.origins, as_of)
+    # The training sets are read first (from DuckDB, one at a time), then fitted side by side.
+    models = pay_dates.train_each([history.training_set(origin) for origin in tested])
     scored_all, cash_rows, untrained = [], [], 0
-    for origin in tested:
-        training = history.training_set(origin)
-        model = pay_dates.train_if_enough(training)
+    for origin, model in zip(tested, models, strict=True):
         untrained += model is None
-        del training
         scored = pay_dates.with_model_prediction(history.at(origin), model).select(_SCORED)
         scored_all.append(scored)
         cash_rows.append(_cash_at(con, history, scored, origin))

@@ -407,6 +407,27 @@ def _item(**overrides: object) -> dict[str, object]:
     return {**item, **overrides}
 
 
+def test_backtest_origins_fitted_in_parallel_give_the_models_fitted_one_by_one() -> None:
+    rng = np.random.default_rng(7)
+
+    def training_set(rows: int) -> pl.DataFrame:
+        features = {f: rng.normal(30, 10, rows) for f in pay_dates.FEATURES if f != "segment_code"}
+        segment = rng.integers(0, 3, rows)
+        actual = 5 + 0.8 * features["days_past_due"] + 4 * segment + rng.normal(0, 3, rows)
+        return pl.DataFrame({**features, "segment_code": segment, "actual_days": np.maximum(np.rint(actual), 1)})
+
+    sets = [training_set(1_500), training_set(2_000), training_set(pay_dates.MIN_TRAINING_ROWS - 1)]
+    probe = pay_dates._matrix(training_set(50))
+    one_by_one = [pay_dates.train_if_enough(rows) for rows in sets]
+    side_by_side = pay_dates.train_each(sets, parallel_min_rows=0)  # two processes on the test machine's 2 cores
+    assert side_by_side[2] is None and one_by_one[2] is None  # too few rows: the baseline, either way
+    for parallel, serial in zip(side_by_side[:2], one_by_one[:2], strict=True):
+        assert parallel.features == serial.features
+        assert np.array_equal(parallel.estimator.predict(probe), serial.estimator.predict(probe))
+    # different sets, different models: the order of the results is the order of the sets
+    assert not np.array_equal(side_by_side[0].estimator.predict(probe), side_by_side[1].estimator.predict(probe))
+
+
 def test_baseline_rules_delay_promise_dispute_and_never_before_tomorrow() -> None:
     items = pl.DataFrame(
         [
