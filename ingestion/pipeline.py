@@ -17,6 +17,7 @@ import sqlite3
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import polars as pl
 import pyarrow as pa
@@ -25,6 +26,9 @@ import sqlalchemy as sa
 # dlt reads its log level when first imported; our own report carries what matters.
 os.environ.setdefault("RUNTIME__LOG_LEVEL", "ERROR")
 os.environ.setdefault("NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID", "true")
+# dlt's settings folder: ours holds an empty secrets.toml, without which dlt imports Streamlit to
+# look for secrets there (dlt_settings/.dlt/secrets.toml says more).
+os.environ.setdefault("DLT_PROJECT_DIR", str(Path(__file__).parent / "dlt_settings"))
 import dlt
 
 from core import db
@@ -43,6 +47,9 @@ from ingestion.conform import (
 from ingestion.contract import ENTITIES, ERP_ENTITIES, Entity
 from ingestion.mapping import MappedColumn, Mapping, MappingError, load_mapping
 from ingestion.spill import SpilledRows
+
+if TYPE_CHECKING:
+    from core.settings import Settings
 
 SOURCES = ("erp", "processor", "bank", "fx", "ops", "files")
 # Sources read from a database (through ADBC for SQLite and PostgreSQL, else SQLAlchemy), and the
@@ -84,6 +91,19 @@ class IngestConfig:
     ops_url: str | None = None
     # Rows of one entity held in memory before the rest goes to disk (a first load of a large ERP).
     spill_rows: int = 1_000_000
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> IngestConfig:
+        """The configuration the O2C_* settings describe (read when called, not when imported)."""
+        return cls(
+            warehouse=settings.warehouse,
+            dlt_dir=settings.dlt_dir,
+            erp_url=settings.erp_if_configured(),
+            landing=settings.landing,
+            contract_dir=settings.contract_dir,
+            lookback=dt.timedelta(hours=settings.incremental_lookback_hours),
+            ops_url=settings.ops(),
+        )
 
 
 @dataclass(frozen=True)
@@ -250,17 +270,17 @@ def _read_file(spec: FileSource, path: Path, root: Path, entity: str) -> sources
         file = sources.read_jsonl_file(path, root)
     else:
         file = sources.read_parquet_file(path, root)
-    if spec.fingerprint:
-        file.sha256 = hashlib.sha256(f"{file.sha256}:{spec.fingerprint}".encode()).hexdigest()
+    file.sha256 = _with_mapping(file.sha256, spec)
     return file
 
 
-def _read_one_file(source: str, spec: FileSource, path: Path, root: Path, batch: _Batch, digest_seen: str | None):
-    """Read one file into `batch` (rows, or quarantine records); its manifest row, or None if
-    the file is unchanged since it was loaded."""
+def _with_mapping(digest: str, spec: FileSource) -> str:
+    return hashlib.sha256(f"{digest}:{spec.fingerprint}".encode()).hexdigest() if spec.fingerprint else digest
+
+
+def _read_one_file(source: str, spec: FileSource, path: Path, root: Path, batch: _Batch) -> dict[str, object]:
+    """Read one new or changed file into `batch` (rows, or quarantine records); its manifest row."""
     file = _read_file(spec, path, root, batch.entity.name)
-    if digest_seen == file.sha256:
-        return None
     source_name, result = batch.entity.name, batch.result
     result.files_read += 1
     quarantine: list[pl.DataFrame] = []
@@ -285,7 +305,7 @@ def _read_one_file(source: str, spec: FileSource, path: Path, root: Path, batch:
             )
         mapped = None if missing else spec.to_contract(rows, source_name)
         if mapped is not None and spec.stamp_missing_cursor:
-            mapped = _stamped(mapped, batch.entity, path)
+            mapped = _stamped(mapped, batch.entity, {file.file: path})
         if mapped is not None:
             missing = missing_required(batch.entity, mapped.columns)
         if missing:
@@ -315,11 +335,17 @@ def _read_one_file(source: str, spec: FileSource, path: Path, root: Path, batch:
     }
 
 
-def _stamped(frame: pl.DataFrame, entity: Entity, path: Path) -> pl.DataFrame:
-    """Blank or missing cursor values become the file's modification time (UTC): a company's
-    export rarely says when each row last changed, and an unchanged file keeps its stamp."""
+def _modified(path: Path) -> str:
     modified = dt.datetime.fromtimestamp(path.stat().st_mtime, dt.UTC).replace(tzinfo=None)
-    stamp = pl.lit(modified.isoformat(sep=" ", timespec="seconds"))
+    return modified.isoformat(sep=" ", timespec="seconds")
+
+
+def _stamped(frame: pl.DataFrame, entity: Entity, paths: dict[str, Path]) -> pl.DataFrame:
+    """Blank or missing cursor values become their file's modification time (UTC; `paths` by
+    SOURCE_FILE): a company's export rarely says when each row last changed, and an unchanged file
+    keeps its stamp."""
+    stamps = {file: _modified(path) for file, path in paths.items()}
+    stamp = pl.col(SOURCE_FILE).replace_strict(stamps, return_dtype=pl.String)
     if entity.cursor not in frame.columns:
         return frame.with_columns(stamp.alias(entity.cursor))
     text = pl.col(entity.cursor).cast(pl.String).str.strip_chars()
@@ -471,16 +497,70 @@ def _extract_files(
         except MappingError as error:  # a wrong mapping file: nothing in the folder can load as meant
             raise SourceUnavailable(f"files: {error}") from error
     seen = warehouse.loaded_files(con, schema)
-    manifest: list[dict[str, object]] = []
+    # A file loaded before is hashed first: parsing it only to find it unchanged made a day's
+    # ingestion parse every file of the source's history again.
+    to_read: dict[str, list[Path]] = {}
     for path in sources.discover(root, spec.suffixes):
         name = spec.entity_of(path, root)
         if name is not None:
-            batch = batch_for(name)
-            row = _read_one_file(source, spec, path, root, batch, seen.get(str(path.relative_to(root))))
-            if row is not None:
-                manifest.append(row)
-                batch.result.rows_in += row["rows_in"]
+            batch_for(name)
+            digest_seen = seen.get(str(path.relative_to(root)))
+            if digest_seen is None or _with_mapping(sources.sha256_of(path), spec) != digest_seen:
+                to_read.setdefault(name, []).append(path)
+    manifest: list[dict[str, object]] = []
+    for name, paths in to_read.items():
+        batch = batch_for(name)
+        groups, alone = _read_together(spec, paths, root, name)
+        for group in groups:
+            rows = _add_group(spec, group, root, batch)
+            if rows is None:  # not one of the source's layouts: each file says what it lacks
+                alone.extend(root / file for file in group.files)
+            manifest.extend(rows or [])
+        manifest.extend(_read_one_file(source, spec, path, root, batch) for path in sorted(alone))
+    for row in manifest:
+        batch_for(str(row["entity"])).result.rows_in += int(row["rows_in"])
     return manifest
+
+
+def _read_together(
+    spec: FileSource, paths: list[Path], root: Path, entity: str
+) -> tuple[list[sources.FileGroup], list[Path]]:
+    """An entity's CSV and JSON-lines files of one layout in one pass each; the rest one by one."""
+    csv_files = [p for p in paths if p.suffix.lower() == ".csv"]
+    jsonl_files = [p for p in paths if p.suffix.lower() in (".jsonl", ".json")]
+    csv_groups, csv_alone = sources.read_csv_files(csv_files, root, *spec.csv_options(entity))
+    jsonl_groups, jsonl_alone = sources.read_jsonl_files(jsonl_files, root, spec.required_columns)
+    others = [p for p in paths if p not in set(csv_files) | set(jsonl_files)]
+    return csv_groups + jsonl_groups, csv_alone + jsonl_alone + others
+
+
+def _add_group(spec: FileSource, group: sources.FileGroup, root: Path, batch: _Batch) -> list[dict] | None:
+    """A group of files read together into `batch`; their manifest rows. None when the group
+    lacks a column the source or the contract requires: then each file is read and reported alone
+    (`_read_one_file`), as the files of one layout would all be."""
+    name, rows = batch.entity.name, group.rows
+    if any(c not in rows.columns for c in spec.required_columns) or spec.missing_columns(rows, name):
+        return None
+    mapped = spec.to_contract(rows, name)
+    if spec.stamp_missing_cursor:
+        mapped = _stamped(mapped, batch.entity, {file: root / file for file in group.files})
+    if missing_required(batch.entity, mapped.columns):
+        return None
+    if mapped.height:
+        batch.parts.add(mapped)
+    batch.result.files_read += len(group.files)
+    counts = dict(rows.group_by(SOURCE_FILE).len().iter_rows())
+    return [
+        {
+            "file": file,
+            "sha256": _with_mapping(digest, spec),
+            "entity": name,
+            "rows_in": counts.get(file, 0),
+            "rows_quarantined": 0,
+            "error": None,
+        }
+        for file, digest in zip(group.files, group.digests, strict=True)
+    ]
 
 
 def _missing_sqlite_file(url: str) -> bool:

@@ -207,8 +207,10 @@ def read_sql_table(
 # ---- Files ---------------------------------------------------------------------------------
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+def sha256_of(path: Path) -> str:
+    """The file's SHA-256, read in blocks (no copy of a large file in memory)."""
+    with path.open("rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def read_csv_file(path: Path, root: Path, delimiter: str = ",", encoding: str = "utf-8") -> FileBatch:
@@ -302,7 +304,7 @@ _BAD_LINE_SCHEMA = {"row_number": pl.Int64, "content": pl.String, "reason": pl.S
 
 def read_parquet_file(path: Path, root: Path) -> FileBatch:
     rel = str(path.relative_to(root))
-    digest = _sha256(path)
+    digest = sha256_of(path)
     try:
         frame = _as_text(pl.read_parquet(path))
     except Exception as exc:
@@ -354,6 +356,184 @@ def read_jsonl_file(path: Path, root: Path) -> FileBatch:
         if frame[SOURCE_PROBLEM].is_null().all():
             frame = frame.drop(SOURCE_PROBLEM)
     return FileBatch(rel, digest, frame, bad_lines=pl.DataFrame(bad, schema=_BAD_LINE_SCHEMA))
+
+
+# ---- Many files in one pass ------------------------------------------------------------------
+# A day's payment files hold a few hundred rows each: read one at a time, a source's history cost
+# more in per-file overhead (a parser and frames per file) than in parsing. Files of one layout are
+# read together, in chunks of about GROUP_BYTES; a file that needs a closer look (bytes that are
+# not UTF-8, a ragged row, a blank line, a BOM, a JSON value typed differently than alone) makes
+# its chunk fall back to the one-file readers above, which say exactly what is wrong with it.
+
+GROUP_BYTES = 64 << 20
+
+
+@dataclass
+class FileGroup:
+    """The rows of several files of one layout, read in one pass, numbered per file as if each had
+    been read alone (SOURCE_FILE, SOURCE_ROW)."""
+
+    files: list[str]  # paths relative to the source folder, in reading order
+    digests: list[str]  # each file's SHA-256
+    rows: pl.DataFrame
+
+
+@dataclass
+class _Chunk:
+    paths: list[Path] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
+    digests: list[str] = field(default_factory=list)
+    data: list[bytes] = field(default_factory=list)
+    size: int = 0
+
+    def add(self, path: Path, root: Path, data: bytes, digest: str) -> None:
+        self.paths.append(path)
+        self.files.append(str(path.relative_to(root)))
+        self.digests.append(digest)
+        self.data.append(data if data.endswith(b"\n") else data + b"\n")
+        self.size += len(data)
+
+
+def _chunked(chunks: dict[object, list[_Chunk]], key: object) -> _Chunk:
+    """The open chunk for `key`: a new one once the last holds GROUP_BYTES."""
+    open_chunks = chunks.setdefault(key, [_Chunk()])
+    if open_chunks[-1].size >= GROUP_BYTES:
+        open_chunks.append(_Chunk())
+    return open_chunks[-1]
+
+
+def _numbered(frame: pl.DataFrame, files: list[str], file_index: pl.Series) -> pl.DataFrame:
+    """SOURCE_FILE and SOURCE_ROW (1, 2, … within each file) from each row's file index."""
+    return (
+        frame.with_columns(file_index.alias("_file_index"))
+        .with_columns(
+            pl.Series(SOURCE_FILE, files, pl.String).gather(file_index),
+            pl.int_range(1, pl.len() + 1, dtype=pl.Int64).over("_file_index").alias(SOURCE_ROW),
+        )
+        .drop("_file_index")
+    )
+
+
+def _jsonl_rows(data: bytes) -> int | None:
+    """How many rows a JSON-lines file holds if each line is one (a blank line is not: the chunk's
+    row count then disagrees and it is read file by file); None for an empty file."""
+    body = data[:-1] if data.endswith(b"\n") else data
+    return body.count(b"\n") + 1 if body.strip() else None
+
+
+def read_jsonl_files(
+    paths: list[Path], root: Path, required: tuple[str, ...] = ()
+) -> tuple[list[FileGroup], list[Path]]:
+    """JSON-lines files read together; the files to read alone (`read_jsonl_file`).
+
+    Alone, a file lacking a key has no such column; together, the key is null on that file's rows.
+    So a file in which a `required` column is null on every row is read alone, and its chunk with
+    it: the file is then reported as lacking the column, as it would be on its own. A number is
+    text the way its file types it: a chunk where a column reads as floating point goes alone file
+    by file, so that 100 in a file of whole numbers stays "100", never "100.0"."""
+    chunks: dict[object, list[_Chunk]] = {}
+    alone: list[Path] = []
+    rows_of: dict[str, int] = {}
+    for path in paths:
+        data = path.read_bytes()
+        rows = _jsonl_rows(data)
+        if rows is None:
+            alone.append(path)
+            continue
+        chunk = _chunked(chunks, None)
+        chunk.add(path, root, data, hashlib.sha256(data).hexdigest())
+        rows_of[chunk.files[-1]] = rows
+    groups: list[FileGroup] = []
+    for chunk in (c for cs in chunks.values() for c in cs):
+        counts = [rows_of[f] for f in chunk.files]
+        try:
+            frame = pl.read_ndjson(io.BytesIO(b"".join(chunk.data)), infer_schema_length=None)
+            frame.to_arrow().validate(full=True)  # Polars does not check the bytes of JSON strings
+            if frame.height != sum(counts) or any(t.is_float() for t in frame.dtypes):
+                raise ValueError("a blank line, or a floating-point column")
+            frame = _as_text(frame)
+        except Exception:
+            alone.extend(chunk.paths)
+            continue
+        file_index = pl.Series(range(len(counts)), dtype=pl.Int64).repeat_by(pl.Series(counts)).explode()
+        frame = _numbered(frame, chunk.files, file_index)
+        present = [c for c in required if c in frame.columns]
+        if present:
+            empty = frame.group_by(SOURCE_FILE).agg(pl.any_horizontal(pl.col(c).is_null().all() for c in present))
+            if empty.get_column(empty.columns[1]).any():
+                alone.extend(chunk.paths)
+                continue
+        groups.append(FileGroup(chunk.files, chunk.digests, frame))
+    return groups, alone
+
+
+def read_csv_files(
+    paths: list[Path], root: Path, delimiter: str = ",", encoding: str = "utf-8"
+) -> tuple[list[FileGroup], list[Path]]:
+    """UTF-8 CSV files with the same header line read together; the files to read alone
+    (`read_csv_file`: another encoding, a ragged row, bytes that are not UTF-8).
+
+    Each file's header line stays in the stream, where it reads as a row equal to the column
+    names: that is where the file starts. Quoted line breaks are parsed as one file's would be. A
+    file that holds such a row elsewhere (a header repeated inside it) breaks the count of starts,
+    and its chunk is read file by file."""
+    chunks: dict[object, list[_Chunk]] = {}
+    alone: list[Path] = []
+    if codecs.lookup(encoding).name != "utf-8":
+        return [], list(paths)
+    for path in paths:
+        data = path.read_bytes()
+        digest = hashlib.sha256(data).hexdigest()
+        data = data.removeprefix(codecs.BOM_UTF8)
+        header = data[: data.find(b"\n")].rstrip(b"\r") if b"\n" in data else data
+        if not header.strip():
+            alone.append(path)
+            continue
+        _chunked(chunks, header).add(path, root, data, digest)
+    groups: list[FileGroup] = []
+    for header, chunk in ((h, c) for h, cs in chunks.items() for c in cs):
+        frame = _csv_chunk(chunk, header, delimiter)
+        if frame is None:
+            alone.extend(chunk.paths)
+        else:
+            groups.append(FileGroup(chunk.files, chunk.digests, frame))
+    return groups, alone
+
+
+def _csv_chunk(chunk: _Chunk, header: bytes, delimiter: str) -> pl.DataFrame | None:
+    """The chunk's rows with each file's numbering, or None if it has to be read file by file."""
+    names = next(csv.reader([header.decode("utf-8", errors="replace")], delimiter=delimiter), [])
+    if not names or "" in names or len(set(names)) != len(names):
+        return None
+    ragged: list[pa_csv.InvalidRow] = []
+    try:
+        table = pa_csv.read_csv(
+            io.BytesIO(b"".join(chunk.data)),
+            read_options=pa_csv.ReadOptions(use_threads=True, block_size=1 << 24, column_names=names),
+            parse_options=pa_csv.ParseOptions(
+                delimiter=delimiter,
+                newlines_in_values=True,
+                invalid_row_handler=lambda row: ragged.append(row) or "skip",
+            ),
+            convert_options=pa_csv.ConvertOptions(
+                column_types=dict.fromkeys(names, pa.string()),
+                null_values=[""],
+                strings_can_be_null=True,
+                quoted_strings_can_be_null=False,
+            ),
+        )
+    except Exception:  # bytes that are not UTF-8, a parser failure: each file says what alone
+        return None
+    if ragged:
+        return None
+    frame = pl.from_arrow(table)
+    starts = pl.all_horizontal(pl.col(c).eq_missing(pl.lit(c)) for c in names)
+    file_index = frame.select(starts.cast(pl.Int64).cum_sum() - 1).to_series()
+    is_start = frame.select(starts).to_series()
+    if is_start.sum() != len(chunk.files) or not is_start[0]:
+        return None
+    frame = _numbered(frame, chunk.files, file_index)
+    return frame.filter(~is_start).select(*names, SOURCE_FILE, pl.col(SOURCE_ROW) - 1)
 
 
 # ---- Source-specific layouts mapped to the contract ------------------------------------------

@@ -16,6 +16,8 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ingestion.conform import SOURCE_FILE
+
 # Buckets once rows are spilled: at 10 M invoice lines, about 600 k rows each.
 BUCKETS = 16
 # Rows per Arrow table handed to dlt when reading spilled files back.
@@ -74,15 +76,23 @@ class SpilledRows:
                 yield pl.concat(self.frames, how="diagonal")
             return
         self._spill()
+        # Every bucket has every column, as all rows held in memory would: a quarantined row's
+        # record then reads the same whichever other files' rows shared its bucket.
+        everything = pl.from_arrow(self._schema().empty_table())
         for number in sorted(self.files):
-            yield pl.concat([pl.read_parquet(f) for f in self.files[number]], how="diagonal")
+            bucket = pl.concat([pl.read_parquet(f) for f in self.files[number]], how="diagonal")
+            yield pl.concat([everything, bucket], how="diagonal_relaxed")
+
+    def _schema(self) -> pa.Schema:
+        """Every column any spill or frame has, in the order they first appear: files of one source
+        may differ in their extra columns, and a spill holds whichever files it held."""
+        spills = sorted({f for files in self.files.values() for f in files}, key=lambda f: f.name)
+        schemas = [pq.read_schema(f) for f in spills] + [frame.head(0).to_arrow().schema for frame in self.frames]
+        return pa.unify_schemas(schemas, promote_options="permissive") if schemas else pa.schema([])
 
     @property
     def columns(self) -> list[str]:
-        if self.frames:
-            return self.frames[0].columns
-        first = next(iter(self.files.values()), [])
-        return pq.read_schema(first[0]).names if first else []
+        return self._schema().names
 
     def clear(self) -> None:
         for path in (f for files in self.files.values() for f in files):
@@ -90,9 +100,21 @@ class SpilledRows:
         self.frames, self.files, self.in_memory, self.height = [], {}, 0, 0
 
     def arrow(self) -> Iterator[pa.Table]:
-        """All rows as Arrow tables of bounded size, for dlt."""
+        """All rows as Arrow tables of bounded size and one schema, for dlt (whose writer fails on a
+        table lacking a column an earlier one had: an extra column in some of a source's files)."""
+        schema = self._schema().remove_metadata()
+        # The lineage column stays last, after extra columns only some files have (as `conform` orders them).
+        if SOURCE_FILE in schema.names:
+            schema = schema.remove(schema.get_field_index(SOURCE_FILE)).append(schema.field(SOURCE_FILE))
+
+        def aligned(table: pa.Table) -> pa.Table:
+            for field in schema:
+                if field.name not in table.column_names:
+                    table = table.append_column(field.name, pa.nulls(table.num_rows, field.type))
+            return table.select(schema.names).cast(schema)
+
         for frame in self.frames:
-            yield frame.to_arrow()
+            yield aligned(frame.to_arrow())
         for path in (f for files in self.files.values() for f in files):
             for batch in pq.ParquetFile(path).iter_batches(batch_size=ARROW_BATCH_ROWS):
-                yield pa.Table.from_batches([batch])
+                yield aligned(pa.Table.from_batches([batch]))

@@ -129,9 +129,10 @@ def main() -> None:
 
 
 def _ingest_config():
-    from orchestration.resources import ingest_config
+    # from ingestion, not orchestration.resources: `o2c ingest` has no use for Dagster's 1.3 s of imports
+    from ingestion.pipeline import IngestConfig
 
-    return ingest_config(get_settings())
+    return IngestConfig.from_settings(get_settings())
 
 
 @app.command()

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,7 +13,6 @@ from dagster import ConfigurableResource
 from dagster_duckdb import DuckDBResource
 
 from core.settings import Settings, get_settings
-from ingestion.pipeline import IngestConfig
 
 # Every step that writes warehouse.duckdb holds a slot of this pool; its limit is 1.
 WAREHOUSE_POOL = "warehouse"
@@ -32,18 +30,6 @@ event_log_storage:
   module: orchestration.dagster_events
   class: PooledSqliteEventLogStorage
 """
-
-
-def ingest_config(settings: Settings) -> IngestConfig:
-    return IngestConfig(
-        warehouse=settings.warehouse,
-        dlt_dir=settings.dlt_dir,
-        erp_url=settings.erp_if_configured(),
-        landing=settings.landing,
-        contract_dir=settings.contract_dir,
-        lookback=dt.timedelta(hours=settings.incremental_lookback_hours),
-        ops_url=settings.ops(),
-    )
 
 
 class WarehouseResource(ConfigurableResource):

@@ -14,6 +14,7 @@ import polars as pl
 import pyarrow as pa
 import pytest
 
+from ingestion import sources
 from ingestion.conform import SOURCE_FILE, SOURCE_ROW, conform
 from ingestion.contract import ENTITIES, decimal_problem
 from ingestion.pipeline import EntityResult, IngestConfig, dlt_pipeline_for, ingest
@@ -253,3 +254,30 @@ def test_a_truncated_json_line_blocks_neither_its_file_nor_the_later_ones(tmp_pa
     again = _results(ingest(config, ["processor"]))["payments"]
     assert (again.files_read, again.rows_in) == (0, 0)
     assert dt.date(2026, 6, 30) == _query(config, "select max(payment_date) from raw_processor.payments")[0][0]
+
+
+def test_a_file_loaded_before_is_hashed_not_parsed_and_a_changed_one_is_read_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bank = tmp_path / "landing" / "bank"
+    bank.mkdir(parents=True)
+    header = "bank_transaction_id,statement_id,booking_date,value_date,amount,currency,counterparty_name,remittance_information\n"
+    first = bank / "statement_2026-06-29.csv"
+    first.write_text(header + "B1,S1,2026-06-29,2026-06-29,100.00,EUR,Acme,INV1\n")
+    (bank / "statement_2026-06-30.csv").write_text(header + "B2,S2,2026-06-30,2026-06-30,40.00,EUR,Acme,INV2\n")
+    config = _config(tmp_path)
+    assert _results(ingest(config, ["bank"]))["payments"].files_read == 2
+    parsed: list[str] = []
+    read_csv_file, read_csv_files = sources.read_csv_file, sources.read_csv_files
+    monkeypatch.setattr(sources, "read_csv_file", lambda path, *a: parsed.append(path.name) or read_csv_file(path, *a))
+    monkeypatch.setattr(
+        sources, "read_csv_files", lambda paths, *a: parsed.extend(p.name for p in paths) or read_csv_files(paths, *a)
+    )
+    again = _results(ingest(config, ["bank"]))["payments"]
+    assert (again.files_read, again.rows_in, parsed) == (0, 0, [])
+    # The same name with other bytes (a corrected statement) is parsed and merged again.
+    first.write_text(header + "B1,S1,2026-06-29,2026-06-29,100.50,EUR,Acme,INV1\n")
+    changed = _results(ingest(config, ["bank"]))["payments"]
+    assert (changed.files_read, changed.rows_in, parsed) == (1, 1, ["statement_2026-06-29.csv"])
+    amounts = "select payment_id, amount from raw_bank.payments order by 1"
+    assert _query(config, amounts) == [("B1", Decimal("100.50")), ("B2", Decimal("40.00"))]

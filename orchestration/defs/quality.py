@@ -13,9 +13,9 @@ from dagster import (
 )
 
 from core.settings import get_settings
-from ingestion.pipeline import configured_sources, source_entities
+from ingestion.pipeline import IngestConfig, configured_sources, source_entities
 from orchestration.defs.sources import sources
-from orchestration.resources import WAREHOUSE_POOL, ingest_config
+from orchestration.resources import WAREHOUSE_POOL
 from quality import results
 
 CHECK = "gx_suite"
@@ -43,7 +43,7 @@ def source_quality_checks() -> AssetChecksDefinition:
     def check(context: AssetCheckExecutionContext):
         settings = get_settings()
         selected = {check_key.asset_key for check_key in context.selected_asset_check_keys}
-        configured = configured_sources(ingest_config(settings))
+        configured = configured_sources(IngestConfig.from_settings(settings))
         chosen: dict[str, list[str]] = {}
         for source, source_keys in keys.items():
             entities = [key.path[-1] for key in source_keys if key in selected]

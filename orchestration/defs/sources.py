@@ -34,7 +34,7 @@ from core import db
 from core.settings import get_settings
 from ingestion import pipeline
 from orchestration.dbt_runner import MANIFEST, parse_manifest, parsed_freshness_hours
-from orchestration.resources import WAREHOUSE_POOL, ingest_config
+from orchestration.resources import WAREHOUSE_POOL
 from quality import freshness
 
 GROUP = "sources"
@@ -79,7 +79,8 @@ def raw_source_assets(source: str) -> AssetsDefinition:
         retry_policy=RetryPolicy(max_retries=3, delay=5, backoff=Backoff.EXPONENTIAL),
     )
     def load(context: AssetExecutionContext, dlt: DagsterDltResource):
-        config = ingest_config(get_settings())  # read now: the settings as they are when the step runs
+        # read now: the settings as they are when the step runs
+        config = pipeline.IngestConfig.from_settings(get_settings())
         if source not in pipeline.configured_sources(config):
             # Not configured here. The assets are reported as materialized, with nothing loaded,
             # so the build goes on: dbt reads only the raw schemas that exist.
@@ -166,7 +167,7 @@ def source_freshness(context: AssetCheckExecutionContext) -> Iterator[AssetCheck
     installation does not load gets no result, so Dagster shows its check as skipped, neither fresh
     nor stale; quality.source_freshness says "not configured"."""
     settings = get_settings()  # read now, as every step does
-    configured = pipeline.configured_sources(ingest_config(settings))
+    configured = pipeline.configured_sources(pipeline.IngestConfig.from_settings(settings))
     tables = sorted((k.asset_key.path[0], k.asset_key.path[1]) for k in context.selected_asset_check_keys)
     rules = freshness_rules(settings.source_freshness_hours)
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
