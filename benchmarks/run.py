@@ -74,6 +74,34 @@ def counts(warehouse: Path) -> dict[str, int]:
         con.close()
 
 
+def first_load_ids(warehouse: Path) -> dict[str, str]:
+    """Each file source's load so far (the full build's), by source."""
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        return {
+            source: con.execute(f"select max(load_id) from raw_{source}._o2c_load_log").fetchall()[0][0]
+            for source in ("processor", "bank")
+        }
+    finally:
+        con.close()
+
+
+def ingestion_seconds(warehouse: Path, load_ids: dict[str, str]) -> dict[str, float]:
+    """The file sources' own time in the full build (their load log: from reading the first file to
+    the load recorded), without the seconds a stage process spends starting and importing."""
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        return {
+            source: con.execute(
+                f"select epoch(max(finished_at) - min(started_at)) from raw_{source}._o2c_load_log where load_id = ?",
+                [load_id],
+            ).fetchall()[0][0]
+            for source, load_id in load_ids.items()
+        }
+    finally:
+        con.close()
+
+
 def last_build_target(work: Path) -> Path:
     """dbt's output of the last `o2c build` in this world: each writes its own folder under the
     data directory's dbt_runs/ (docs/operations.md)."""
@@ -143,6 +171,7 @@ def run(scale: str, work: Path, spark: bool = False) -> dict[str, object]:
     ]
     for source in SOURCES:
         stages.append(measure(f"ingest {source}", [*o2c, "ingest", "--source", source], env))
+    load_ids = first_load_ids(work / "warehouse" / "warehouse.duckdb")
     stages.append(measure("checks (raw loads)", [*o2c, "check", "--no-marts"], env))
     stages.append(measure("dbt build", [*o2c, "build"], env))
     target = last_build_target(work)
@@ -178,9 +207,11 @@ def run(scale: str, work: Path, spark: bool = False) -> dict[str, object]:
         ]
     full = sum(s["seconds"] for s in stages if s["stage"] != "simulate")
     seconds = {s["stage"]: s["seconds"] for s in stages}
+    own_time = ingestion_seconds(work / "warehouse" / "warehouse.duckdb", load_ids)
     ingestion = {
         source: {
             "pipeline_rows_per_second": round(direct[source]["rows"] / seconds[f"ingest {source}"]),
+            "pipeline_rows_per_second_own_time": round(direct[source]["rows"] / own_time[source]),
             "duckdb_rows_per_second": direct[source]["rows_per_second"],
         }
         for source in direct
@@ -265,13 +296,16 @@ def _engine_lines(result: dict[str, object]) -> list[str]:
     return [
         f"Engine limit: dbt build {engine_result['dbt_build_seconds']} s (its models' own times add up to "
         f"{engine_result['dbt_model_seconds']} s over dbt's threads; tests and start-up are the rest) against "
-        f"{engine_result['raw_sql_seconds']} s for the same {engine_result['models']} models' compiled SQL run one "
-        f"after another in one DuckDB process: **{engine_result['dbt_over_raw_sql']}×**.",
+        f"{engine_result['raw_sql_seconds']} s for the same SQL run one statement after another in one DuckDB "
+        f"process ({engine_result['models']} models {engine_result['raw_model_sql_seconds']} s, "
+        f"{engine_result['tests']} data tests {engine_result['raw_test_sql_seconds']} s): "
+        f"**{engine_result['dbt_over_raw_sql']}×**.",
         "",
-        "| files | pipeline rows/s | DuckDB reading them rows/s |",
-        "|---|---:|---:|",
+        "| files | pipeline rows/s (stage) | pipeline rows/s (its own time) | DuckDB reading them rows/s |",
+        "|---|---:|---:|---:|",
         *(
-            f"| {source} | {v['pipeline_rows_per_second']:,} | {v['duckdb_rows_per_second']:,} |"
+            f"| {source} | {v['pipeline_rows_per_second']:,} | {v['pipeline_rows_per_second_own_time']:,} "
+            f"| {v['duckdb_rows_per_second']:,} |"
             for source, v in engine_result["ingestion"].items()
         ),
         "",

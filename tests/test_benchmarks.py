@@ -53,7 +53,13 @@ def test_bench_writes_a_complete_results_file(tmp_path: Path) -> None:
     assert 2_000 < result["rows"]["raw_erp.invoices"] < 8_000  # scale xs: 60 customers, about 4,400 invoices
     assert result["engine"]["models"] >= 40 and result["engine"]["raw_sql_seconds"] > 0
     assert result["engine"]["dbt_over_raw_sql"] > 0
+    # The engine's side runs the same work as the build: the models' SQL, then the data tests'.
+    assert result["engine"]["tests"] >= 100 and result["engine"]["raw_test_sql_seconds"] > 0
+    assert result["engine"]["raw_sql_seconds"] >= result["engine"]["raw_model_sql_seconds"]
     assert set(result["engine"]["ingestion"]) == {"processor", "bank"}
+    # A source's own time (its load log) is the stage's less the process starting.
+    for rates in result["engine"]["ingestion"].values():
+        assert rates["pipeline_rows_per_second_own_time"] > rates["pipeline_rows_per_second"]
     queries = {p.stem for p in (REPO_ROOT / "dashboards" / "queries").glob("*.sql")}
     assert {q["query"] for q in result["dashboard_latency"]} == queries
     measured = [q for q in result["dashboard_latency"] if q["p50_ms"] is not None]
