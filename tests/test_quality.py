@@ -20,7 +20,7 @@ from ingestion.contract import ENTITIES, Entity
 from ingestion.pipeline import SOURCES, ingest, source_entities
 from orchestration.dbt_runner import run_dbt
 from quality import suites
-from quality.dbt_results import record_dbt_results
+from quality.dbt_results import dbt_test_results, record_dbt_results
 from quality.results import ERROR, SCHEMA_DRIFT, WARN, CheckResult, data_docs_index
 from quality.suites import check_warehouse
 from tests.conftest import ingest_config, raw_tables
@@ -549,6 +549,87 @@ def test_the_mart_value_rules_fail_on_the_rows_that_break_them(tmp_path: Path) -
     assert results[("fct_invoices", "not_before")].column == "due_date"
     recorded = [r for r in _dq_rows(path, "faults") if not r[4]]
     assert {(r[0], r[1], r[3]) for r in recorded} >= _failed(results)
+
+
+def test_a_models_required_columns_are_one_dbt_test_recorded_as_each_columns_not_null(tmp_path: Path) -> None:
+    """not_null_columns (one dbt test for a model's required columns) on a hand-made fct_payments:
+    recorded per column, a failure naming the columns with nulls and how many."""
+    path, work = tmp_path / "warehouse.duckdb", tmp_path / "dbt"
+    required = ["payment_id", "payment_type", "amount", "unapplied_amount", "amount_rc"]
+    con = duckdb.connect(str(path))
+    con.execute("create schema marts")
+    con.execute(
+        "create table marts.fct_payments as select printf('P%d', i) as payment_id, 'payment' as payment_type, "
+        "100.00::decimal(18, 2) as amount, 0::decimal(18, 2) as unapplied_amount, "
+        "100.00::decimal(18, 2) as amount_rc, null::varchar as customer_id from range(6) t(i)"
+    )  # customer_id is not required: its nulls fail nothing
+    con.close()
+
+    def run(run_id: str) -> tuple[dict[str, CheckResult], dict]:
+        run_dbt(
+            ["test", "--select", "test_name:not_null_columns", "--indirect-selection", "empty"],
+            path,
+            work,
+            capture=True,
+        )
+        recorded = record_dbt_results(path, work / "target", run_id)  # the tests of absent marts error
+        outcomes = json.loads((work / "target" / "run_results.json").read_text())["results"]
+        (outcome,) = [o for o in outcomes if o["unique_id"].startswith("test.o2c.not_null_columns_fct_payments")]
+        return {r.column: r for r in recorded if r.entity == "fct_payments"}, outcome
+
+    clean, outcome = run("clean")
+    assert outcome["status"] == "pass"
+    assert set(clean) == set(required)
+    assert all(r.expectation == "not_null" and r.success and r.unexpected_count == 0 for r in clean.values())
+
+    con = duckdb.connect(str(path))
+    con.execute("update marts.fct_payments set amount = null where payment_id in ('P1', 'P4')")
+    con.execute("update marts.fct_payments set payment_type = null where payment_id = 'P2'")
+    nulls = dict(
+        zip(
+            required,
+            con.execute(
+                f"select {', '.join(f'count(*) - count({c})' for c in required)} from marts.fct_payments"
+            ).fetchall()[0],
+            strict=True,
+        )
+    )
+    con.close()
+    faults, outcome = run("faults")
+    assert nulls == {"payment_id": 0, "payment_type": 1, "amount": 2, "unapplied_amount": 0, "amount_rc": 0}
+    assert outcome["status"] == "fail" and outcome["failures"] == 3  # dbt counts the rows with nulls
+    assert {c: r.unexpected_count for c, r in faults.items() if not r.success} == {"payment_type": 1, "amount": 2}
+    assert {c for c, r in faults.items() if r.success} == {"payment_id", "unapplied_amount", "amount_rc"}
+    assert faults["amount"].message.startswith("marts.fct_payments.amount")
+    stored = {(r[2], r[4], r[6]) for r in _dq_rows(path, "faults") if r[0] == "fct_payments"}
+    assert ("amount", False, 2) in stored and ("payment_id", True, 0) in stored
+
+
+def test_a_failed_not_null_columns_test_whose_model_cannot_be_read_names_every_column_checked() -> None:
+    """Built on Spark and not brought back, a model's nulls cannot be counted by column: the one
+    failure says the columns it covers and dbt's count."""
+    manifest = {
+        "nodes": {
+            "model.o2c.int_x": {"schema": "intermediate", "name": "int_x", "alias": "int_x"},
+            "test.o2c.nn": {
+                "name": "not_null_columns_int_x_a__b",
+                "attached_node": "model.o2c.int_x",
+                "column_name": None,
+                "config": {"severity": "ERROR"},
+                "test_metadata": {"name": "not_null_columns", "kwargs": {"column_names": ["a", "b"]}},
+            },
+        }
+    }
+    failed = {"results": [{"unique_id": "test.o2c.nn", "status": "fail", "failures": 4, "message": "Got 4 results"}]}
+    (result,) = dbt_test_results(failed, manifest, null_counts=lambda schema, name, columns: None)
+    assert (result.expectation, result.column, result.success, result.unexpected_count) == (
+        "not_null",
+        "a, b",
+        False,
+        4,
+    )
+    passed = {"results": [{"unique_id": "test.o2c.nn", "status": "pass", "failures": 0}]}
+    assert [(r.column, r.success) for r in dbt_test_results(passed, manifest)] == [("a", True), ("b", True)]
 
 
 def test_invoice_lines_sum_to_the_total_only_for_invoices_that_have_lines(tmp_path: Path) -> None:
