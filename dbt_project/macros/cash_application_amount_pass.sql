@@ -166,8 +166,11 @@ fits as (
             and not receipts.has_references
             and combinations.closeness_sum <= {{ max_items }}
             and abs(combinations.combination_amount - receipts.residual) * receipts.fx_rate <= {{ tolerance_rc }}
-            and abs(combinations.combination_amount - receipts.residual)
-            <= combinations.combination_amount * {{ tolerance_pct }} / 100
+            and {{ at_most_percent_of(
+                'abs(combinations.combination_amount - receipts.residual)',
+                'combinations.combination_amount',
+                tolerance_pct
+            ) }}
         )
         -- an overpayment: one of the likeliest items and a little more, the rest left on account
         or (
@@ -175,8 +178,11 @@ fits as (
             and not receipts.has_references
             and combinations.closeness_sum <= 3
             and combinations.combination_amount < receipts.residual
-            and receipts.residual - combinations.combination_amount
-            <= combinations.combination_amount * {{ overpayment_pct }} / 100
+            and {{ at_most_percent_of(
+                'receipts.residual - combinations.combination_amount',
+                'combinations.combination_amount',
+                overpayment_pct
+            ) }}
         )
 
 ),
@@ -197,7 +203,7 @@ ranked as (
             case
                 when difference = 0 then 1
                 when abs_difference * fx_rate <= {{ tolerance_rc }}
-                    and abs_difference <= combination_amount * {{ tolerance_pct }} / 100 then 2
+                    and {{ at_most_percent_of('abs_difference', 'combination_amount', tolerance_pct) }} then 2
                 else 3
             end as fit_kind
         from fits

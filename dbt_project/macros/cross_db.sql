@@ -89,9 +89,37 @@
     {{ dbt.datediff(start, end, 'day') }}
 {%- endmacro %}
 
-{#- Money in the reporting currency: amount × rate, rounded to the cent. -#}
+{#- Money in the reporting currency: amount × rate, rounded to the cent (half up) from the exact
+    product. -#}
 {% macro to_reporting(amount, rate) -%}
+    {{ return(adapter.dispatch('to_reporting', 'o2c')(amount, rate)) }}
+{%- endmacro %}
+
+{% macro default__to_reporting(amount, rate) -%}
     cast(round({{ amount }} * {{ rate }}, 2) as {{ money_type() }})
+{%- endmacro %}
+
+{#- Spark gives a product of more than 38 digits a smaller scale, rounding it before round() does:
+    a sum (decimal(38, 2)) × a rate (decimal(18, 8)) kept 6 places, and 693.8349999816 became
+    693.835000, then 693.84 where the exact product rounds to 693.83. Narrowed to 19 + 18 digits,
+    the product is exact. -#}
+{% macro spark__to_reporting(amount, rate) -%}
+    cast(round(cast({{ amount }} as decimal(19, 2)) * cast({{ rate }} as decimal(18, 8)), 2) as {{ money_type() }})
+{%- endmacro %}
+
+{#- numerator ÷ denominator rounded half away from zero to `places` decimals, the same on every
+    engine: DuckDB divides decimals into a double, Spark into a decimal, and an exact half such as
+    88,493.70 ÷ 20 = 4,424.685 is a double a hair below it (4,424.68 on DuckDB, 4,424.69 on Spark).
+    The quotient is taken to 6 decimals first on both. -#}
+{% macro rounded_quotient(numerator, denominator, places) -%}
+    round(cast({{ numerator }} / {{ denominator }} as decimal(38, 6)), {{ places }})
+{%- endmacro %}
+
+{#- `part` is at most `percent` % of `whole` (decimals), compared exactly on every engine: Spark
+    brings the two sides of a comparison to one scale first, and `0.17 <= 16.74 * 1 / 100` (0.1674)
+    was true there, 0.1674 rounded to 0.17. -#}
+{% macro at_most_percent_of(part, whole, percent) -%}
+    cast(({{ part }}) * 100 as decimal(38, 4)) <= cast(({{ whole }}) * {{ percent }} as decimal(38, 4))
 {%- endmacro %}
 
 {% macro money_type() -%}

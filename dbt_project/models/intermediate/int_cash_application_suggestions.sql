@@ -163,7 +163,7 @@ by_reference as (
         least(candidates.open_amount, candidates.unapplied_amount) as suggested_amount,
         'reference_fuzzy' as match_method,
         0.40 as match_confidence,
-        'the remittance text names a number one character off this invoice''s' as reason
+        'the remittance text names a number one character off this invoice number' as reason
     from candidates
     inner join remittance_tokens as tokens on candidates.payment_id = tokens.payment_id
     where length(tokens.token_key) >= 6

@@ -32,7 +32,10 @@ uninvoiced as (
     select
         customer_id,
         sum(uninvoiced_amount) as uninvoiced_orders,
-        sum(uninvoiced_amount * order_amount_rc / nullif(order_amount, 0)) as uninvoiced_orders_rc
+        -- each order's share to 6 decimals, so that the sum is the same on every engine
+        -- (macros/cross_db.sql rounded_quotient)
+        sum(cast(uninvoiced_amount * order_amount_rc / nullif(order_amount, 0) as decimal(38, 6)))
+            as uninvoiced_orders_rc
     from {{ ref('fct_orders') }}
     where not is_cancelled
     group by customer_id
@@ -108,8 +111,9 @@ select
     cast(held_on_account as {{ money_type() }}) as held_on_account,
     cast(open_ar + uninvoiced_orders - held_on_account as {{ money_type() }}) as exposure,
     cast(credit_limit - (open_ar + uninvoiced_orders - held_on_account) as {{ money_type() }}) as available_credit,
-    round(cast(100.0 * (open_ar + uninvoiced_orders - held_on_account) / nullif(credit_limit, 0) as double), 1)
-        as credit_utilisation_pct,
+    cast({{ rounded_quotient(
+        '100.0 * (open_ar + uninvoiced_orders - held_on_account)', 'nullif(credit_limit, 0)', 1
+    ) }} as double) as credit_utilisation_pct,
     open_ar + uninvoiced_orders - held_on_account > credit_limit as is_over_credit_limit,
     cast(open_ar_rc as {{ money_type() }}) as open_ar_rc,
     cast(uninvoiced_orders_rc as {{ money_type() }}) as uninvoiced_orders_rc,

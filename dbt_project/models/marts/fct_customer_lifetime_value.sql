@@ -107,11 +107,16 @@ select
     cast(net_revenue_rc as {{ money_type() }}) as net_revenue_rc,
     cast(cost_rc as {{ money_type() }}) as cost_rc,
     cast(net_revenue_rc - cost_rc - written_off_rc as {{ money_type() }}) as gross_margin_rc,
-    round(cast(100.0 * (net_revenue_rc - cost_rc - written_off_rc) / nullif(net_revenue_rc, 0) as double), 1)
-        as gross_margin_pct,
+    cast({{ rounded_quotient(
+        '100.0 * (net_revenue_rc - cost_rc - written_off_rc)', 'nullif(net_revenue_rc, 0)', 1
+    ) }} as double) as gross_margin_pct,
     cast(collected_rc as {{ money_type() }}) as collected_rc,
     cast(written_off_rc as {{ money_type() }}) as written_off_rc,
-    cast(net_revenue_rc / nullif(n_orders, 0) as {{ money_type() }}) as avg_order_value_rc,
+    cast({{ rounded_quotient(
+        'net_revenue_rc', 'nullif(n_orders, 0)', 2
+    ) }} as {{ money_type() }}) as avg_order_value_rc,
     -- Net revenue per 30 days of tenure: comparable across customers of different ages.
-    cast(net_revenue_rc * 30.0 / nullif(greatest(tenure_days, 1), 0) as {{ money_type() }}) as revenue_per_month_rc
+    cast({{ rounded_quotient(
+        'net_revenue_rc * 30.0', 'nullif(greatest(tenure_days, 1), 0)', 2
+    ) }} as {{ money_type() }}) as revenue_per_month_rc
 from summed

@@ -83,7 +83,15 @@ order_cycles as (
         -- amount-weighted days to pay of the order's invoices, less the payment terms
         case
             when invoices.n_unpaid_invoices = 0 and invoices.paid_amount > 0
-                then round(invoices.amount_days_to_pay / invoices.paid_amount - invoices.terms_days, 1)
+                -- in decimals on every engine (DuckDB divides decimals into a double, Spark into a
+                -- decimal, and a double's 0.25 rounded to 0.2 where the decimal's rounded to 0.3)
+                then cast(
+                        round(
+                            cast(invoices.amount_days_to_pay / invoices.paid_amount as decimal(18, 6))
+                            - invoices.terms_days,
+                            1
+                        ) as decimal(10, 1)
+                    )
         end as terms_variance_days,
         invoices.terms_days
     from orders
