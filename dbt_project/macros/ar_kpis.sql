@@ -5,20 +5,21 @@
 {#- Collection effectiveness index in percent, for one period (N = 1): what was collected of what
     could have been. -#}
 {% macro cei_pct(beginning_ar, credit_sales, ending_ar, ending_current_ar) -%}
-    round(cast(
-        100.0 * ({{ beginning_ar }} + {{ credit_sales }} - {{ ending_ar }})
-        / nullif({{ beginning_ar }} + {{ credit_sales }} - {{ ending_current_ar }}, 0) as double
-    ), 2)
+    {%- set collected %}100.0 * ({{ beginning_ar }} + {{ credit_sales }} - {{ ending_ar }}){% endset -%}
+    {%- set collectible %}nullif({{ beginning_ar }} + {{ credit_sales }} - {{ ending_current_ar }}, 0){% endset -%}
+    cast({{ rounded_quotient(collected, collectible, 2) }} as double)
 {%- endmacro %}
 
 {#- The share of open AR not yet due, in percent. -#}
 {% macro pct_current(ending_ar, ending_current_ar) -%}
-    round(cast(100.0 * {{ ending_current_ar }} / nullif({{ ending_ar }}, 0) as double), 2)
+    cast({{ rounded_quotient('100.0 * ' ~ ending_current_ar, 'nullif(' ~ ending_ar ~ ', 0)', 2) }} as double)
 {%- endmacro %}
 
 {#- An amount of AR in days of credit sales: the amount ÷ the credit sales of a trailing window ×
     the window's days. Simple DSO (open AR), best possible DSO (current AR), average days
     delinquent (past-due AR) and net DSO (open AR less unapplied cash on account). -#}
 {% macro days_of_sales(amount, window_sales, window_days) -%}
-    round(cast({{ amount }} / nullif({{ window_sales }}, 0) * {{ window_days }} as double), 2)
+    cast({{ rounded_quotient(
+        amount ~ ' * ' ~ window_days, 'nullif(' ~ window_sales ~ ', 0)', 2
+    ) }} as double)
 {%- endmacro %}

@@ -8,6 +8,8 @@
 -- 2. 0.17 is not within 1 % of 16.74 (0.1674; Spark had compared 0.17 with 0.1674 rounded to 0.17).
 -- 3. A decimal half rounds away from zero, 22.25 to 22.3 and -5.25 to -5.3 (a double's 22.25
 --    had rounded to 22.2 on DuckDB).
+-- 4. The KPI quotients round their exact value: 100 × 29 ÷ 20,000 is 0.145, 0.15 to the cent (the
+--    double DuckDB divides decimals into is 0.144999…, which had rounded to 0.14).
 
 with
 
@@ -28,6 +30,16 @@ cases as (
         'round_half_away_from_zero' as computation,
         round(cast(22.25 as decimal(18, 6)), 1) = cast(22.3 as decimal(10, 1))
         and round(cast(-5.25 as decimal(18, 6)), 1) = cast(-5.3 as decimal(10, 1))
+            as is_exact
+    union all
+    select
+        'kpi_quotients' as computation,
+        {{ pct_current('cast(20000 as decimal(18, 2))', 'cast(29 as decimal(18, 2))') }} = 0.15
+        and {{ days_of_sales('cast(29 as decimal(18, 2))', 'cast(20000 as decimal(18, 2))', 100) }} = 0.15
+        and {{ cei_pct(
+            'cast(20000 as decimal(18, 2))', 'cast(0 as decimal(18, 2))',
+            'cast(19971 as decimal(18, 2))', 'cast(0 as decimal(18, 2))'
+        ) }} = 0.15
             as is_exact
 
 )

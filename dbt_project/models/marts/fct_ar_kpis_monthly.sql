@@ -83,7 +83,9 @@ countback as (
 
     select
         month_start,
-        (days_through_k - k_days) + (ending_ar_rc - (sales_through_k - k_sales)) / k_sales * k_days as countback_dso
+        (days_through_k - k_days)
+        + {{ rounded_quotient('(ending_ar_rc - (sales_through_k - k_sales)) * k_days', 'k_sales', 6) }}
+            as countback_dso
     from (
         select
             *,
@@ -124,26 +126,33 @@ select
     -- KPIs
     {{ pct_current('m.ending_ar_rc', 'm.ending_current_ar_rc') }} as pct_current,
     {{ days_of_sales('m.ending_ar_rc', 'd.window_sales_rc', 'd.window_days') }} as dso_simple,
-    round(cast(case when m.ending_ar_rc <= 0 then 0 else c.countback_dso end as double), 2) as dso_countback,
+    cast(round(case when m.ending_ar_rc <= 0 then 0 else c.countback_dso end, 2) as double) as dso_countback,
     {{ days_of_sales('m.ending_current_ar_rc', 'd.window_sales_rc', 'd.window_days') }} as bpdso,
     {{ days_of_sales('(m.ending_ar_rc - m.ending_current_ar_rc)', 'd.window_sales_rc', 'd.window_days') }} as add_days,
     {{ days_of_sales(
         '(m.ending_ar_rc - coalesce(m.unapplied_on_account_rc, 0))', 'd.window_sales_rc', 'd.window_days'
     ) }} as dso_net,
     {{ cei_pct('m.beginning_ar_rc', 'm.credit_sales_rc', 'm.ending_ar_rc', 'm.ending_current_ar_rc') }} as cei,
-    round(cast(
-        100.0 * (m.quarter_beginning_ar_rc + q.quarter_sales_rc / 3 - m.ending_ar_rc)
-        / nullif(m.quarter_beginning_ar_rc + q.quarter_sales_rc / 3 - m.ending_current_ar_rc, 0) as double
-    ), 2)
-        as cei_3m,
-    round(cast(t.turnover_sales_rc / nullif((m.turnover_beginning_ar_rc + m.ending_ar_rc) / 2, 0) as double), 2)
-        as ar_turnover,
-    round(cast(
-        t.turnover_days / nullif(t.turnover_sales_rc / nullif((m.turnover_beginning_ar_rc + m.ending_ar_rc) / 2, 0), 0)
-        as double
-    ), 1) as days_to_collect,
-    round(cast(m.amount_days_to_pay_rc / nullif(m.paid_invoice_amount_rc, 0) as double), 2) as weighted_days_to_pay,
-    round(cast(m.amount_days_late_rc / nullif(m.paid_invoice_amount_rc, 0) as double), 2) as weighted_days_late
+    cast({{ rounded_quotient(
+        '100.0 * (3 * m.quarter_beginning_ar_rc + q.quarter_sales_rc - 3 * m.ending_ar_rc)',
+        'nullif(3 * m.quarter_beginning_ar_rc + q.quarter_sales_rc - 3 * m.ending_current_ar_rc, 0)',
+        2
+    ) }} as double) as cei_3m,
+    cast({{ rounded_quotient(
+        '2 * t.turnover_sales_rc', 'nullif(m.turnover_beginning_ar_rc + m.ending_ar_rc, 0)', 2
+    ) }} as double) as ar_turnover,
+    -- days ÷ turnover, i.e. days × average AR ÷ sales
+    cast({{ rounded_quotient(
+        't.turnover_days * nullif(m.turnover_beginning_ar_rc + m.ending_ar_rc, 0)',
+        'nullif(2 * t.turnover_sales_rc, 0)',
+        1
+    ) }} as double) as days_to_collect,
+    cast({{ rounded_quotient(
+        'm.amount_days_to_pay_rc', 'nullif(m.paid_invoice_amount_rc, 0)', 2
+    ) }} as double) as weighted_days_to_pay,
+    cast({{ rounded_quotient(
+        'm.amount_days_late_rc', 'nullif(m.paid_invoice_amount_rc, 0)', 2
+    ) }} as double) as weighted_days_late
 from with_previous as m
 inner join dso_window as d on m.month_start = d.month_start
 inner join turnover_window as t on m.month_start = t.month_start
