@@ -38,6 +38,21 @@
     concat(substr({{ key }}, 1, {{ position }} - 1), '*', substr({{ key }}, {{ position }} + 1))
 {%- endmacro %}
 
+{#- Each row of `relation` once per character of its `key`: that character's position
+    (`key_position`) and the key with it masked (`masked_key`). In two selects: Spark cannot use
+    a column in the select that explodes it. -#}
+{% macro masked_key_variants(relation, key) -%}
+    select
+        *,
+        {{ masked_key(key, 'key_position') }} as masked_key
+    from (
+        select
+            *,
+            {{ character_positions(key) }} as key_position
+        from {{ relation }}
+    ) as positions
+{%- endmacro %}
+
 {#- A reference as a key: upper-cased letters and digits only (`inv-2025/0401` → `INV20250401`). -#}
 {% macro reference_key(text) -%}
     {{ return(adapter.dispatch('reference_key', 'o2c')(text)) }}

@@ -42,23 +42,7 @@ invoices as (
 -- equality instead of comparing every pair of a customer's invoices.
 invoice_key_variants as (
 
-    select
-        invoice_id,
-        customer_id,
-        currency,
-        invoice_date,
-        reference_key,
-        {{ masked_key('reference_key', 'key_position') }} as masked_key
-    from (
-        select
-            invoice_id,
-            customer_id,
-            currency,
-            invoice_date,
-            reference_key,
-            {{ character_positions('reference_key') }} as key_position
-        from invoices
-    ) as positions
+    {{ masked_key_variants('invoices', 'reference_key') }}
 
 ),
 
@@ -72,8 +56,6 @@ credits as (
     where invoice_id is not null
 
 ),
-
--- manual applications (int_manual_cash_applications)
 
 -- manual applications (int_manual_cash_applications): pairs reversed by hand, whatever applied them
 reversed_pairs as (
@@ -181,30 +163,25 @@ quoted_owed as (
 -- Only a receipt for an amount its quoted invoice is not owed can be a mistyped quote: the
 -- others are taken at their word before any neighbour is looked for. Each quoted key once per
 -- character, that character masked.
-mispaid_quote_variants as (
+mispaid_quotes as (
 
     select
-        payment_id,
-        invoice_id,
-        payment_date,
-        customer_id,
-        currency,
-        reference_key,
-        {{ masked_key('reference_key', 'key_position') }} as masked_key
-    from (
-        select
-            quoted.payment_id,
-            quoted.invoice_id,
-            payments.payment_date,
-            invoices.customer_id,
-            invoices.currency,
-            invoices.reference_key,
-            {{ character_positions('invoices.reference_key') }} as key_position
-        from quoted_owed as quoted
-        inner join payments on quoted.payment_id = payments.payment_id
-        inner join invoices on quoted.invoice_id = invoices.invoice_id
-        where payments.amount != quoted.owed_amount
-    ) as positions
+        quoted.payment_id,
+        quoted.invoice_id,
+        payments.payment_date,
+        invoices.customer_id,
+        invoices.currency,
+        invoices.reference_key
+    from quoted_owed as quoted
+    inner join payments on quoted.payment_id = payments.payment_id
+    inner join invoices on quoted.invoice_id = invoices.invoice_id
+    where payments.amount != quoted.owed_amount
+
+),
+
+mispaid_quote_variants as (
+
+    {{ masked_key_variants('mispaid_quotes', 'reference_key') }}
 
 ),
 
@@ -260,27 +237,26 @@ misquoted as (
 -- The words left to read as a mistyped invoice number: six digits or more, in the text of a
 -- receipt whose customer is known, and no exact quote (another customer's invoice number is no
 -- match for this customer: it may be a typo). Each once per character, that character masked.
-unmatched_token_variants as (
+unmatched_tokens as (
 
     select
-        payment_id,
-        token_key,
-        {{ masked_key('token_key', 'key_position') }} as masked_key
-    from (
-        select
-            tokens.payment_id,
-            tokens.token_key,
-            {{ character_positions('tokens.token_key') }} as key_position
-        from tokens
-        inner join payments on tokens.payment_id = payments.payment_id
-        where length(tokens.token_digits) >= 6
-            and payments.customer_id is not null
-            and not exists (
-                select 1 from exact_references
-                where exact_references.payment_id = tokens.payment_id
-                    and exact_references.token_key = tokens.token_key
-            )
-    ) as positions
+        tokens.payment_id,
+        tokens.token_key
+    from tokens
+    inner join payments on tokens.payment_id = payments.payment_id
+    where length(tokens.token_digits) >= 6
+        and payments.customer_id is not null
+        and not exists (
+            select 1 from exact_references
+            where exact_references.payment_id = tokens.payment_id
+                and exact_references.token_key = tokens.token_key
+        )
+
+),
+
+unmatched_token_variants as (
+
+    {{ masked_key_variants('unmatched_tokens', 'token_key') }}
 
 ),
 
