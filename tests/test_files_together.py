@@ -10,6 +10,7 @@ from pathlib import Path
 
 import duckdb
 import polars as pl
+import pytest
 
 from ingestion import sources
 from ingestion.conform import SOURCE_FILE, SOURCE_ROW
@@ -231,3 +232,67 @@ def test_spilled_rows_of_files_with_different_extra_columns_reach_dlt_in_one_sch
     buckets = list(rows.buckets())
     assert all(b.columns == ["id", SOURCE_FILE, "channel"] for b in buckets)
     assert sorted(pl.concat(buckets)["id"].to_list()) == ["a", "b", "c", "d", "e"]
+
+
+def test_a_companys_day_first_exports_read_together_load_as_each_would_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A month's export per file, semicolons, day-first dates and decimal commas (mapping file):
+    the files of one layout take the one-pass read, and the mapping reads them as it reads a
+    file alone: 03/04/2026 is the 3rd of April, an impossible date is quarantined with its file,
+    row and value, and its neighbours load."""
+    exports = tmp_path / "exports"
+    exports.mkdir()
+    _write(
+        exports,
+        "o2c-mapping.toml",
+        '[defaults]\ndelimiter = ";"\ndate_format = "%d/%m/%Y"\ndecimal_separator = ","\n'
+        'thousands_separator = "."\ncurrency = "EUR"\n'
+        '[entities.customers]\nfiles = ["Debtors.csv"]\n'
+        '[entities.customers.columns]\ncustomer_id = "Account"\ncustomer_name = "Name"\n'
+        '[entities.invoices]\nfiles = ["AR_*.csv"]\n'
+        "[entities.invoices.columns]\n"
+        'invoice_id = "Doc"\ninvoice_number = "Doc"\ncustomer_id = "Account"\n'
+        'invoice_date = "Posted"\ndue_date = "Due"\ninvoice_amount = "Amount"\n',
+    )
+    _write(exports, "Debtors.csv", "Account;Name\nC1;Alpha\nC2;Beta\n")
+    header = "Doc;Account;Posted;Due;Amount\n"
+    months = {
+        "AR_2026-03.csv": "I1;C1;12/03/2026;11/04/2026;1.234,56\nI2;C2;31/03/2026;30/04/2026;99,90\n",
+        # 03/04 day first: the 3rd of April, due the 3rd of May; 31/02 is no date.
+        "AR_2026-04.csv": "I3;C1;03/04/2026;03/05/2026;2.000,00\nI4;C2;31/02/2026;01/05/2026;10,00\n",
+        "AR_2026-05.csv": "I5;C2;01/05/2026;31/05/2026;0,05\n",
+    }
+    files = [_write(exports, name, header + rows) for name, rows in months.items()]
+    # The one-pass read takes all three files (none is sent back to be read alone).
+    groups, alone = sources.read_csv_files(files, exports, ";", "utf-8")
+    assert alone == [] and [g.files for g in groups] == [list(months)]
+
+    def read_alone(path: Path, *_: object) -> None:
+        raise AssertionError(f"{path.name} was read alone")
+
+    monkeypatch.setattr(sources, "read_csv_file", read_alone)
+
+    config = IngestConfig(
+        warehouse=tmp_path / "warehouse.duckdb",
+        dlt_dir=tmp_path / "dlt",
+        erp_url=None,
+        landing=tmp_path / "landing",
+        contract_dir=exports,
+    )
+    ingest(config, ["files"])
+    assert _query(
+        config.warehouse, "select invoice_id, invoice_date, due_date, invoice_amount from raw_files.invoices order by 1"
+    ) == [
+        ("I1", dt.date(2026, 3, 12), dt.date(2026, 4, 11), Decimal("1234.56")),
+        ("I2", dt.date(2026, 3, 31), dt.date(2026, 4, 30), Decimal("99.90")),
+        ("I3", dt.date(2026, 4, 3), dt.date(2026, 5, 3), Decimal("2000.00")),
+        ("I5", dt.date(2026, 5, 1), dt.date(2026, 5, 31), Decimal("0.05")),
+    ]
+    assert _query(
+        config.warehouse, "select entity, file, row_number, column_name, value from raw_files.quarantine"
+    ) == [("invoices", "AR_2026-04.csv", 2, "invoice_date", "31/02/2026")]
+    assert _query(
+        config.warehouse,
+        "select entity, rows_in, rows_new, rows_quarantined from raw_files._o2c_load_log where entity = 'invoices'",
+    ) == [("invoices", 5, 4, 1)]
