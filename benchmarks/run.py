@@ -316,12 +316,23 @@ def _engine_lines(result: dict[str, object]) -> list[str]:
     ]
 
 
+def results_path(folder: Path, scale: str, date: str) -> Path:
+    """`<scale>-<date>.json`, or `<scale>-<date>-2.json` and on for a later run of the same day:
+    a run never overwrites another's results."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path, run = folder / f"{scale}-{date}.json", 1
+    while path.exists():
+        run += 1
+        path = folder / f"{scale}-{date}-{run}.json"
+    return path
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--scale", choices=list(SCALES), default="s")
     parser.add_argument("--work", type=Path, default=ROOT / "data" / "bench")
     parser.add_argument("--no-record", action="store_true", help="Print only; write no result file or doc.")
-    parser.add_argument("--results", type=Path, default=RESULTS, help="Folder for <scale>-<date>.json.")
+    parser.add_argument("--results", type=Path, default=RESULTS, help="Folder for <scale>-<date>[-<run>].json.")
     parser.add_argument("--doc", type=Path, default=PERFORMANCE_DOC, help="Markdown file holding the tables.")
     parser.add_argument("--spark", action="store_true", help="Also build the world on Apache Spark (local), after.")
     args = parser.parse_args()
@@ -329,8 +340,7 @@ def main() -> None:
     if args.no_record:
         print(json.dumps(result, indent=2))
         return
-    args.results.mkdir(parents=True, exist_ok=True)
-    path = args.results / f"{args.scale}-{result['date']}.json"
+    path = results_path(args.results, args.scale, str(result["date"]))
     path.write_text(json.dumps(result, indent=2) + "\n")
     begin, end = f"<!-- BEGIN SCALE {args.scale} -->", f"<!-- END SCALE {args.scale} -->"
     doc = args.doc.read_text() if args.doc.exists() else "# Performance\n"

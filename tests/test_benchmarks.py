@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from benchmarks.run import results_path
 from core.settings import REPO_ROOT
 
 STAGES = {
@@ -68,3 +69,14 @@ def test_bench_writes_a_complete_results_file(tmp_path: Path) -> None:
     assert all(0 < q["p50_ms"] <= q["p95_ms"] for q in measured)
     text = doc.read_text()
     assert "<!-- BEGIN SCALE xs -->" in text and "Engine limit" in text and "Dashboard queries" in text
+
+
+def test_a_second_run_of_the_day_gets_its_own_results_file(tmp_path: Path) -> None:
+    first = results_path(tmp_path / "results", "m", "2026-12-03")
+    assert first == tmp_path / "results" / "m-2026-12-03.json"
+    first.write_text("{}")
+    second = results_path(tmp_path / "results", "m", "2026-12-03")
+    assert second.name == "m-2026-12-03-2.json"
+    second.write_text("{}")
+    assert results_path(tmp_path / "results", "m", "2026-12-03").name == "m-2026-12-03-3.json"
+    assert results_path(tmp_path / "results", "s", "2026-12-03").name == "s-2026-12-03.json"
