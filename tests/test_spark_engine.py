@@ -140,3 +140,43 @@ def test_no_sql_string_escapes_a_quote_by_doubling_it() -> None:
         if doubled.search(line)
     ]
     assert found == []
+
+
+def _arguments(text: str, opening: int) -> str:
+    """The text between the parenthesis at `opening` and the one that closes it."""
+    depth = 0
+    for index in range(opening, len(text)):
+        depth += {"(": 1, ")": -1}.get(text[index], 0)
+        if depth == 0:
+            return text[opening + 1 : index]
+    return text[opening + 1 :]
+
+
+def _without_six_place_decimal_casts(expression: str) -> str:
+    """`expression` with each `cast(… as decimal(p, 6))` taken out: a quotient brought to 6 decimal
+    places is the same on both engines before it is rounded (macros/cross_db.sql rounded_quotient)."""
+    while True:
+        for cast in re.finditer(r"\bcast\s*\(", expression):
+            inner = _arguments(expression, cast.end() - 1)
+            if re.search(r"\bas\s+decimal\s*\(\s*\d+\s*,\s*6\s*\)\s*$", inner):
+                expression = expression[: cast.start()] + expression[cast.end() + len(inner) + 1 :]
+                break
+        else:
+            return expression
+
+
+def test_every_rounded_quotient_is_rounded_from_six_decimals() -> None:
+    """DuckDB divides decimals into a double, Spark into a decimal, so `round(a / b, 2)` rounds an
+    exact half such as 0.145 apart (0.14 on DuckDB, a double a hair below the half; 0.15 on
+    Spark). A quotient rounded in the same expression goes through `rounded_quotient` (or a cast
+    to 6 decimal places first). The KPI macros, CEI, turnover and OTIF had it this way until
+    2026-12-03; a quotient computed in one select and rounded in another is not seen here."""
+    project = Path(__file__).parent.parent / "dbt_project"
+    found = []
+    for folder in ("models", "macros"):
+        for path in sorted((project / folder).rglob("*.sql")):
+            text = re.sub(r"\{#.*?#\}", "", re.sub(r"--[^\n]*", "", path.read_text()), flags=re.S)
+            for call in re.finditer(r"\bround\s*\(", text):
+                if "/" in _without_six_place_decimal_casts(_arguments(text, call.end() - 1)):
+                    found.append(f"{path.relative_to(project)}:{text[: call.start()].count(chr(10)) + 1}")
+    assert found == []
