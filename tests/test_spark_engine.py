@@ -4,11 +4,14 @@ row for row, and the figures a CFO reads to the cent."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import math
 import os
 import re
 import shutil
 import subprocess
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 import duckdb
@@ -35,6 +38,10 @@ def engines(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     on_duckdb, on_spark = root / "duckdb", root / "spark"
     o2c(on_duckdb, "simulate", *WORLD)
     o2c(on_duckdb, "ingest")
+    # The edges of the engines' arithmetic, as a company's own export beside the ERP.
+    exports = root / "exports"
+    write_rounding_edges(exports, on_duckdb / "warehouse" / "warehouse.duckdb")
+    o2c(on_duckdb, "ingest", "--source", "files", env={"O2C_CONTRACT_DIR": str(exports)})
     shutil.copytree(on_duckdb, on_spark)
     o2c(on_duckdb, "build")
     # One shuffle partition: a few hundred rows per table (the setting a cluster raises). Every
@@ -51,6 +58,63 @@ def engines(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
         env={"O2C_ENGINE": "spark", "O2C_SPARK_SHUFFLE_PARTITIONS": "1"},
     )
     return on_duckdb / "warehouse" / "warehouse.duckdb", on_spark / "warehouse" / "warehouse.duckdb"
+
+
+# Rows where the engines' decimal arithmetic parted at scale m (docs/performance.md, "Spark
+# beside DuckDB"), which a 25-customer world holds by chance or not at all: an open balance in a
+# foreign currency whose exact value in USD is a hair below half a cent, a short payment just
+# outside the 1 % tolerance and one just inside, and weighted days to pay that are an exact half.
+EDGE_DATE = END - dt.timedelta(days=60)
+EDGE_CURRENCY = "EUR"
+
+
+def edge_amount(rate: Decimal) -> Decimal:
+    """The smallest amount from 1,000.00 whose exact product with `rate` (8 decimals) is at most
+    0.000005 below half a cent: rounded to 6 places first, then to the cent, it gains a cent it
+    does not have (what Spark did to a sum times a rate)."""
+    scaled, cent = int(rate * 10**8), 10**8  # the product in units of 10^-10: a cent is 10^8
+    step = math.gcd(scaled, cent)
+    modulus = cent // step
+    inverse = pow(scaled // step, -1, modulus)
+    lowest = -(-(cent // 2 - 5_000) // step) * step  # only multiples of step can be reached
+    candidates = []
+    for remainder in range(lowest, cent // 2, step):
+        cents = remainder // step * inverse % modulus  # cents × scaled ≡ remainder (mod 10^8)
+        candidates.append(cents + max(0, -(-(100_000 - cents) // modulus)) * modulus)
+    assert candidates, f"no amount has a half-cent edge at the rate {rate}"
+    return Decimal(min(candidates)) / 100
+
+
+def write_rounding_edges(folder: Path, warehouse: Path) -> None:
+    rate = figure(
+        warehouse,
+        f"select rate from raw_fx.fx_rates where from_currency = '{EDGE_CURRENCY}' and to_currency = 'USD' "
+        f"and rate_date <= '{EDGE_DATE}' order by rate_date desc limit 1",
+    )[0][0]
+    amount = edge_amount(rate)
+    day = EDGE_DATE.isoformat
+    due = (EDGE_DATE + dt.timedelta(days=30)).isoformat()
+    paid = {n: (EDGE_DATE + dt.timedelta(days=n)).isoformat() for n in (5, 10, 11)}
+    folder.mkdir(parents=True)
+    (folder / "customers.csv").write_text(
+        "customer_id,customer_name,currency\n"
+        f"EDGE-1,Edge One,{EDGE_CURRENCY}\nEDGE-2,Edge Two,USD\nEDGE-3,Edge Three,USD\nEDGE-4,Edge Four,USD\n"
+    )
+    (folder / "invoices.csv").write_text(
+        "invoice_id,invoice_number,customer_id,invoice_date,due_date,currency,invoice_amount\n"
+        f"EDGE-11,EDGE-0011,EDGE-1,{day()},{due},{EDGE_CURRENCY},{amount}\n"
+        f"EDGE-21,EDGE-0021,EDGE-2,{day()},{due},USD,16.74\n"
+        f"EDGE-31,EDGE-0031,EDGE-3,{day()},{due},USD,16.74\n"
+        f"EDGE-41,EDGE-0041,EDGE-4,{day()},{due},USD,13.00\n"
+        f"EDGE-42,EDGE-0042,EDGE-4,{day()},{due},USD,7.00\n"
+    )
+    (folder / "payments.csv").write_text(
+        "payment_id,customer_id,payment_date,amount,currency,remittance_info\n"
+        f"EDGE-P2,EDGE-2,{paid[5]},16.57,USD,\n"  # 0.17 short: more than 1 % of 16.74
+        f"EDGE-P3,EDGE-3,{paid[5]},16.58,USD,\n"  # 0.16 short: within 1 %
+        f"EDGE-P41,EDGE-4,{paid[10]},13.00,USD,EDGE-0041\n"
+        f"EDGE-P42,EDGE-4,{paid[11]},7.00,USD,EDGE-0042\n"
+    )
 
 
 def marts(warehouse: Path) -> dict[str, pl.DataFrame]:
@@ -105,6 +169,42 @@ def test_open_ar_dso_and_cash_applied_are_the_same_to_the_cent(engines: tuple[Pa
         expected = figure(on_duckdb, sql)
         assert expected, sql
         assert figure(on_spark, sql) == expected, sql
+
+
+def test_the_arithmetic_edges_are_exact_on_both_engines(engines: tuple[Path, Path]) -> None:
+    on_duckdb = engines[0]
+    (rate,) = figure(
+        on_duckdb,
+        f"select rate from raw_fx.fx_rates where from_currency = '{EDGE_CURRENCY}' and to_currency = 'USD' "
+        f"and rate_date <= '{EDGE_DATE}' order by rate_date desc limit 1",
+    )[0]
+    amount = edge_amount(rate)
+    exact = (amount * rate).quantize(Decimal("0.01"), ROUND_HALF_UP)
+    assert (amount * rate).quantize(Decimal("0.000001"), ROUND_HALF_UP).quantize(
+        Decimal("0.01"), ROUND_HALF_UP
+    ) != exact
+    for warehouse in engines:
+        # the open invoice at the last month-end, in USD: the exact product to the cent
+        assert figure(
+            warehouse,
+            f"select open_balance, open_balance_rc from marts.fct_ar_aging where invoice_id = 'EDGE-11' "
+            f"and as_of_date = '{END}'",
+        ) == [(amount, exact)], warehouse
+        # 16.57 for 16.74 is 0.17 short, more than 1 % (0.1674): left on account; 16.58 is applied
+        assert figure(
+            warehouse,
+            "select payment_id, invoice_id, match_method, applied_amount from marts.fct_cash_applications "
+            "where payment_id like 'EDGE-P%' order by 1",
+        ) == [
+            ("EDGE-P3", "EDGE-31", "amount_tolerance", Decimal("16.58")),
+            ("EDGE-P41", "EDGE-41", "reference", Decimal("13.00")),
+            ("EDGE-P42", "EDGE-42", "reference", Decimal("7.00")),
+        ], warehouse
+        # (13 × 10 + 7 × 11) ÷ 20 = 10.35 days, 10.4 to a tenth (a double's 10.35 is 10.3499...)
+        assert figure(
+            warehouse,
+            "select weighted_days_to_pay from marts.fct_customer_payment_behaviour where customer_id = 'EDGE-4'",
+        ) == [(10.4,)], warehouse
 
 
 def test_the_projects_own_data_tests_pass_on_spark(engines: tuple[Path, Path]) -> None:
