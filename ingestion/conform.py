@@ -191,7 +191,9 @@ def _unknown_values(values: pl.Series, keys: pl.Series) -> pl.Series:
     return present.join(keys.rename("k").to_frame(), on="k", how="anti")["k"]
 
 
-def _type_label(column: Column) -> str:
+def _type_label(column: Column, format_labels: dict[str, str]) -> str:
+    if column.type in format_labels:
+        return format_labels[column.type]
     return {
         "money": "an amount with at most 2 decimals",
         "rate": "a rate with at most 8 decimals",
@@ -208,11 +210,14 @@ def conform(
     *,
     source: str,
     known_keys: dict[str, tuple[pl.Series, str]] | None = None,
+    format_labels: dict[str, str] | None = None,
 ) -> Conformed:
     """Type `batch` (text columns plus SOURCE_FILE and SOURCE_ROW) against `entity`.
 
     `known_keys` maps a column to (the keys it must reference, the reason when it does not):
     referential checks against data already in the warehouse or in the same run.
+    `format_labels` maps a column type to the form its values must have where the source declares
+    its own (a mapping file's date_format): the reason a value in neither form is quarantined with.
     """
     warnings: list[str] = []
     file_label = _files_label(batch)
@@ -260,7 +265,13 @@ def conform(
         raw = _blank_to_null(_RAW + c.name)
         parsed = pl.col(c.name)
         checks.extend(_decimal_checks(c))
-        checks.append((raw.is_not_null() & parsed.is_null(), c.name, f"{c.name}: cannot parse as {_type_label(c)}"))
+        checks.append(
+            (
+                raw.is_not_null() & parsed.is_null(),
+                c.name,
+                f"{c.name}: cannot parse as {_type_label(c, format_labels or {})}",
+            )
+        )
         if c.required or c.name in entity.primary_key:
             checks.append((raw.is_null(), c.name, f"{c.name}: required value is missing"))
     for rule in entity.rules:

@@ -61,8 +61,8 @@ What each part does, in the order it is applied to a file's rows:
 
 A value that does not match the declared format is left exactly as it is, never blanked or
 dropped: the load then quarantines its row with the usual reason (for example
-`invoice_date: cannot parse as a date (YYYY-MM-DD)`), naming the file, row and value. A value
-already in contract form (`2026-04-03`, `1234.56`) therefore still loads.
+`invoice_date: cannot parse as a date (%d/%m/%Y, the mapping's date_format, or YYYY-MM-DD)`),
+naming the file, row and value. A value already in contract form (`2026-04-03`, `1234.56`) therefore still loads.
 
 The mapping file is checked when it is read: an unknown key, entity or contract column, a date or
 timestamp format without a year, month and day (timestamps: also hour and minute) or that cannot
@@ -159,6 +159,23 @@ class Mapping:
         """(delimiter, encoding) of the entity's CSV files."""
         formats = self.for_entity(entity).formats
         return formats.delimiter, formats.encoding
+
+    def format_labels(self, entity: str) -> dict[str, str]:
+        """What a date or timestamp of `entity` must look like, by column type, where the mapping
+        declares its own format: the reason a value that matches neither form is quarantined with
+        (`invoice_date: cannot parse as a date (%d/%m/%Y, the mapping's date_format, or YYYY-MM-DD)`)."""
+        formats = self.for_entity(entity).formats
+        labels = {}
+        if formats.date_format:
+            labels["date"] = f"a date ({formats.date_format}, the mapping's date_format, or YYYY-MM-DD)"
+        declared = [
+            f"{value}, the mapping's {key}"
+            for key, value in (("timestamp_format", formats.timestamp_format), ("date_format", formats.date_format))
+            if value
+        ]
+        if declared:
+            labels["timestamp"] = f"a timestamp ({'; '.join(declared)}; or YYYY-MM-DD HH:MM:SS, UTC)"
+        return labels
 
     def is_mapping_file(self, path: Path, root: Path) -> bool:
         return path.relative_to(root).as_posix() in MAPPING_FILE_NAMES

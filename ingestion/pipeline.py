@@ -128,6 +128,8 @@ class FileSource:
     fingerprint: str = ""
     # entity → (delimiter, encoding) of its CSV files
     csv_options: Callable[[str], tuple[str, str]] = lambda entity: (",", "utf-8")
+    # entity → what its dates and timestamps must look like, where the source declares its own forms
+    format_labels: Callable[[str], dict[str, str]] = lambda entity: {}
 
     def with_mapping(self, mapping: Mapping) -> FileSource:
         """This source read through a folder's mapping file: its globs say which file holds which
@@ -138,6 +140,7 @@ class FileSource:
             to_contract=mapping.apply,
             missing_columns=mapping.missing_columns,
             csv_options=mapping.csv_options,
+            format_labels=mapping.format_labels,
             fingerprint=hashlib.sha256(mapping.path.read_bytes()).hexdigest() if mapping.path else "",
         )
 
@@ -208,6 +211,8 @@ class _Batch:
     parts: SpilledRows  # text rows, per file or chunk of a table read
     rows: SpilledRows  # typed rows to merge
     quarantine: list[pl.DataFrame] = field(default_factory=list)
+    # column type → the form its values must have, where the source declares its own (a mapping file)
+    format_labels: dict[str, str] = field(default_factory=dict)
 
 
 def column_hints(entity: Entity, extras: list[str]) -> dict[str, dict[str, object]]:
@@ -510,6 +515,7 @@ def _extract_files(
     manifest: list[dict[str, object]] = []
     for name, paths in to_read.items():
         batch = batch_for(name)
+        batch.format_labels = spec.format_labels(name)
         groups, alone = _read_together(spec, paths, root, name)
         for group in groups:
             rows = _add_group(spec, group, root, batch)
@@ -605,7 +611,7 @@ def conform_batch(batch: _Batch, source: str, con, schema: str, known: KnownKeys
     for text in batch.parts.buckets():
         references = _references(entity, known) if references is None else references
         try:
-            conformed = conform(text, entity, source=source, known_keys=references)
+            conformed = conform(text, entity, source=source, known_keys=references, format_labels=batch.format_labels)
             batch.quarantine.append(conformed.quarantine)
             result.warnings.extend(w for w in conformed.warnings if w not in result.warnings)
             rows = conformed.rows

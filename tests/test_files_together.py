@@ -290,8 +290,17 @@ def test_a_companys_day_first_exports_read_together_load_as_each_would_alone(
         ("I5", dt.date(2026, 5, 1), dt.date(2026, 5, 31), Decimal("0.05")),
     ]
     assert _query(
-        config.warehouse, "select entity, file, row_number, column_name, value from raw_files.quarantine"
-    ) == [("invoices", "AR_2026-04.csv", 2, "invoice_date", "31/02/2026")]
+        config.warehouse, "select entity, file, row_number, column_name, value, reason from raw_files.quarantine"
+    ) == [
+        (
+            "invoices",
+            "AR_2026-04.csv",
+            2,
+            "invoice_date",
+            "31/02/2026",
+            "invoice_date: cannot parse as a date (%d/%m/%Y, the mapping's date_format, or YYYY-MM-DD)",
+        )
+    ]
     assert _query(
         config.warehouse,
         "select entity, rows_in, rows_new, rows_quarantined from raw_files._o2c_load_log where entity = 'invoices'",

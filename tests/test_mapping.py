@@ -454,7 +454,12 @@ updated_at = "Changed On"
     assert mapping.entity_of(csv, tmp_path) == "invoices"
     batch = read_csv_file(csv, tmp_path)
     assert batch.rows is not None and mapping.missing_columns(batch.rows, "invoices") == []
-    result = conform(mapping.apply(batch.rows, "invoices"), ENTITIES["invoices"], source="files")
+    result = conform(
+        mapping.apply(batch.rows, "invoices"),
+        ENTITIES["invoices"],
+        source="files",
+        format_labels=mapping.format_labels("invoices"),
+    )
 
     rows = result.rows.select("invoice_id", "invoice_date", "due_date", "invoice_amount", "currency", "updated_at")
     assert rows.rows() == [
@@ -468,10 +473,23 @@ updated_at = "Changed On"
         ),
         ("9002", dt.date(2025, 12, 31), dt.date(2026, 1, 30), Decimal("12.50"), "USD", dt.datetime(2026, 1, 2)),
     ]
-    # 31 February is not a date: the row is quarantined with the original text, not blanked.
+    # 31 February is not a date: the row is quarantined with the original text, not blanked, and
+    # the reason names the form the mapping declared, not only the contract's own.
     assert result.quarantine.select("file", "row_number", "column_name", "value", "reason").rows() == [
-        ("AR_Ledger_2026.csv", 3, "invoice_date", "31/02/2026", "invoice_date: cannot parse as a date (YYYY-MM-DD)")
+        (
+            "AR_Ledger_2026.csv",
+            3,
+            "invoice_date",
+            "31/02/2026",
+            "invoice_date: cannot parse as a date (%d/%m/%Y, the mapping's date_format, or YYYY-MM-DD)",
+        )
     ]
+    assert mapping.format_labels("invoices")["timestamp"] == (
+        "a timestamp (%d/%m/%Y %H:%M, the mapping's timestamp_format; %d/%m/%Y, the mapping's date_format; "
+        "or YYYY-MM-DD HH:MM:SS, UTC)"
+    )
+    # Without a declared format the contract's form is the only one.
+    assert Mapping.empty().format_labels("invoices") == {}
 
 
 def test_a_semicolon_separated_windows_1252_export_reads_as_declared(tmp_path: Path) -> None:
