@@ -12,7 +12,7 @@
 
 {#- The share of open AR not yet due, in percent. -#}
 {% macro pct_current(ending_ar, ending_current_ar) -%}
-    cast({{ rounded_quotient('100.0 * ' ~ ending_current_ar, 'nullif(' ~ ending_ar ~ ', 0)', 2) }} as double)
+    cast({{ rounded_quotient('100.0 * (' ~ ending_current_ar ~ ')', 'nullif(' ~ ending_ar ~ ', 0)', 2) }} as double)
 {%- endmacro %}
 
 {#- An amount of AR in days of credit sales: the amount ÷ the credit sales of a trailing window ×
@@ -20,6 +20,6 @@
     delinquent (past-due AR) and net DSO (open AR less unapplied cash on account). -#}
 {% macro days_of_sales(amount, window_sales, window_days) -%}
     cast({{ rounded_quotient(
-        amount ~ ' * ' ~ window_days, 'nullif(' ~ window_sales ~ ', 0)', 2
+        '(' ~ amount ~ ') * (' ~ window_days ~ ')', 'nullif(' ~ window_sales ~ ', 0)', 2
     ) }} as double)
 {%- endmacro %}
