@@ -5,21 +5,19 @@
 {#- Collection effectiveness index in percent, for one period (N = 1): what was collected of what
     could have been. -#}
 {% macro cei_pct(beginning_ar, credit_sales, ending_ar, ending_current_ar) -%}
-    {%- set collected %}100.0 * ({{ beginning_ar }} + {{ credit_sales }} - {{ ending_ar }}){% endset -%}
-    {%- set collectible %}nullif({{ beginning_ar }} + {{ credit_sales }} - {{ ending_current_ar }}, 0){% endset -%}
-    cast({{ rounded_quotient(collected, collectible, 2) }} as double)
+    {%- set collected %}{{ beginning_ar }} + {{ credit_sales }} - {{ ending_ar }}{% endset -%}
+    {%- set collectible %}{{ beginning_ar }} + {{ credit_sales }} - {{ ending_current_ar }}{% endset -%}
+    {{ percent_of(collected, collectible, 2) }}
 {%- endmacro %}
 
 {#- The share of open AR not yet due, in percent. -#}
 {% macro pct_current(ending_ar, ending_current_ar) -%}
-    cast({{ rounded_quotient('100.0 * (' ~ ending_current_ar ~ ')', 'nullif(' ~ ending_ar ~ ', 0)', 2) }} as double)
+    {{ percent_of(ending_current_ar, ending_ar, 2) }}
 {%- endmacro %}
 
 {#- An amount of AR in days of credit sales: the amount ÷ the credit sales of a trailing window ×
     the window's days. Simple DSO (open AR), best possible DSO (current AR), average days
     delinquent (past-due AR) and net DSO (open AR less unapplied cash on account). -#}
 {% macro days_of_sales(amount, window_sales, window_days) -%}
-    cast({{ rounded_quotient(
-        '(' ~ amount ~ ') * (' ~ window_days ~ ')', 'nullif(' ~ window_sales ~ ', 0)', 2
-    ) }} as double)
+    {{ rounded_ratio('(' ~ amount ~ ') * (' ~ window_days ~ ')', window_sales, 2) }}
 {%- endmacro %}

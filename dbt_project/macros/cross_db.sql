@@ -130,6 +130,17 @@
     round(cast({{ numerator }} / {{ denominator }} as decimal(38, 6)), {{ places }})
 {%- endmacro %}
 
+{#- A ratio as the marts publish it: numerator ÷ denominator rounded as rounded_quotient does, as a
+    double, and null where the denominator is zero (no ratio, rather than an error or infinity). -#}
+{% macro rounded_ratio(numerator, denominator, places) -%}
+    cast({{ rounded_quotient('(' ~ numerator ~ ')', 'nullif(' ~ denominator ~ ', 0)', places) }} as double)
+{%- endmacro %}
+
+{#- `part` as a percentage of `whole`, rounded to `places` (null where `whole` is zero). -#}
+{% macro percent_of(part, whole, places) -%}
+    {{ rounded_ratio('100.0 * (' ~ part ~ ')', whole, places) }}
+{%- endmacro %}
+
 {#- `part` is at most `percent` % of `whole` (decimals), compared exactly on every engine: Spark
     brings the two sides of a comparison to one scale first, and `0.17 <= 16.74 * 1 / 100` (0.1674)
     was true there, 0.1674 rounded to 0.17. -#}

@@ -133,26 +133,18 @@ select
         '(m.ending_ar_rc - coalesce(m.unapplied_on_account_rc, 0))', 'd.window_sales_rc', 'd.window_days'
     ) }} as dso_net,
     {{ cei_pct('m.beginning_ar_rc', 'm.credit_sales_rc', 'm.ending_ar_rc', 'm.ending_current_ar_rc') }} as cei,
-    cast({{ rounded_quotient(
-        '100.0 * (3 * m.quarter_beginning_ar_rc + q.quarter_sales_rc - 3 * m.ending_ar_rc)',
-        'nullif(3 * m.quarter_beginning_ar_rc + q.quarter_sales_rc - 3 * m.ending_current_ar_rc, 0)',
+    {{ percent_of(
+        '3 * m.quarter_beginning_ar_rc + q.quarter_sales_rc - 3 * m.ending_ar_rc',
+        '3 * m.quarter_beginning_ar_rc + q.quarter_sales_rc - 3 * m.ending_current_ar_rc',
         2
-    ) }} as double) as cei_3m,
-    cast({{ rounded_quotient(
-        '2 * t.turnover_sales_rc', 'nullif(m.turnover_beginning_ar_rc + m.ending_ar_rc, 0)', 2
-    ) }} as double) as ar_turnover,
+    ) }} as cei_3m,
+    {{ rounded_ratio('2 * t.turnover_sales_rc', 'm.turnover_beginning_ar_rc + m.ending_ar_rc', 2) }} as ar_turnover,
     -- days ÷ turnover, i.e. days × average AR ÷ sales
-    cast({{ rounded_quotient(
-        't.turnover_days * nullif(m.turnover_beginning_ar_rc + m.ending_ar_rc, 0)',
-        'nullif(2 * t.turnover_sales_rc, 0)',
-        1
-    ) }} as double) as days_to_collect,
-    cast({{ rounded_quotient(
-        'm.amount_days_to_pay_rc', 'nullif(m.paid_invoice_amount_rc, 0)', 2
-    ) }} as double) as weighted_days_to_pay,
-    cast({{ rounded_quotient(
-        'm.amount_days_late_rc', 'nullif(m.paid_invoice_amount_rc, 0)', 2
-    ) }} as double) as weighted_days_late
+    {{ rounded_ratio(
+        't.turnover_days * nullif(m.turnover_beginning_ar_rc + m.ending_ar_rc, 0)', '2 * t.turnover_sales_rc', 1
+    ) }} as days_to_collect,
+    {{ rounded_ratio('m.amount_days_to_pay_rc', 'm.paid_invoice_amount_rc', 2) }} as weighted_days_to_pay,
+    {{ rounded_ratio('m.amount_days_late_rc', 'm.paid_invoice_amount_rc', 2) }} as weighted_days_late
 from with_previous as m
 inner join dso_window as d on m.month_start = d.month_start
 inner join turnover_window as t on m.month_start = t.month_start

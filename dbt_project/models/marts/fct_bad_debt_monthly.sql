@@ -78,15 +78,13 @@ select
     -- trailing window
     cast(trailing_window.trailing_credit_sales_rc as {{ money_type() }}) as trailing_credit_sales_rc,
     cast(trailing_window.trailing_written_off_rc as {{ money_type() }}) as trailing_written_off_rc,
-    cast({{ rounded_quotient(
-        '100.0 * trailing_window.trailing_written_off_rc', 'nullif(trailing_window.trailing_credit_sales_rc, 0)', 2
-    ) }} as double) as bad_debt_ratio,
+    {{ percent_of(
+        'trailing_window.trailing_written_off_rc', 'trailing_window.trailing_credit_sales_rc', 2
+    ) }} as bad_debt_ratio,
     -- allowance at the period end
     cast(coalesce(allowance.open_ar_rc, 0) as {{ money_type() }}) as open_ar_rc,
     cast(allowance.expected_credit_loss_rc as {{ money_type() }}) as expected_credit_loss_rc,
-    cast({{ rounded_quotient(
-        '100.0 * allowance.expected_credit_loss_rc', 'nullif(allowance.open_ar_rc, 0)', 2
-    ) }} as double) as allowance_pct_of_open_ar,
+    {{ percent_of('allowance.expected_credit_loss_rc', 'allowance.open_ar_rc', 2) }} as allowance_pct_of_open_ar,
     coalesce(allowance.buckets_with_history, 0) as ecl_buckets_with_history
 from months
 inner join trailing_window on months.month_start = trailing_window.month_start

@@ -111,9 +111,7 @@ select
     cast(held_on_account as {{ money_type() }}) as held_on_account,
     cast(open_ar + uninvoiced_orders - held_on_account as {{ money_type() }}) as exposure,
     cast(credit_limit - (open_ar + uninvoiced_orders - held_on_account) as {{ money_type() }}) as available_credit,
-    cast({{ rounded_quotient(
-        '100.0 * (open_ar + uninvoiced_orders - held_on_account)', 'nullif(credit_limit, 0)', 1
-    ) }} as double) as credit_utilisation_pct,
+    {{ percent_of('open_ar + uninvoiced_orders - held_on_account', 'credit_limit', 1) }} as credit_utilisation_pct,
     open_ar + uninvoiced_orders - held_on_account > credit_limit as is_over_credit_limit,
     cast(open_ar_rc as {{ money_type() }}) as open_ar_rc,
     cast(uninvoiced_orders_rc as {{ money_type() }}) as uninvoiced_orders_rc,

@@ -107,9 +107,7 @@ select
     cast(net_revenue_rc as {{ money_type() }}) as net_revenue_rc,
     cast(cost_rc as {{ money_type() }}) as cost_rc,
     cast(net_revenue_rc - cost_rc - written_off_rc as {{ money_type() }}) as gross_margin_rc,
-    cast({{ rounded_quotient(
-        '100.0 * (net_revenue_rc - cost_rc - written_off_rc)', 'nullif(net_revenue_rc, 0)', 1
-    ) }} as double) as gross_margin_pct,
+    {{ percent_of('net_revenue_rc - cost_rc - written_off_rc', 'net_revenue_rc', 1) }} as gross_margin_pct,
     cast(collected_rc as {{ money_type() }}) as collected_rc,
     cast(written_off_rc as {{ money_type() }}) as written_off_rc,
     cast({{ rounded_quotient(

@@ -71,20 +71,12 @@ select
     behaviour.n_invoices,
     behaviour.n_invoices_paid,
     behaviour.n_invoices_paid_late,
-    cast({{ rounded_quotient(
-        '100.0 * behaviour.n_invoices_paid_late', 'nullif(behaviour.n_invoices_paid, 0)', 1
-    ) }} as double) as pct_paid_late,
-    cast({{ rounded_quotient(
-        'behaviour.amount_days_to_pay_rc', 'nullif(behaviour.paid_amount_rc, 0)', 1
-    ) }} as double) as weighted_days_to_pay,
-    cast({{ rounded_quotient(
-        'behaviour.amount_days_late_rc', 'nullif(behaviour.paid_amount_rc, 0)', 1
-    ) }} as double) as weighted_days_late,
+    {{ percent_of('behaviour.n_invoices_paid_late', 'behaviour.n_invoices_paid', 1) }} as pct_paid_late,
+    {{ rounded_ratio('behaviour.amount_days_to_pay_rc', 'behaviour.paid_amount_rc', 1) }} as weighted_days_to_pay,
+    {{ rounded_ratio('behaviour.amount_days_late_rc', 'behaviour.paid_amount_rc', 1) }} as weighted_days_late,
     coalesce(disputes.n_disputes, 0) as n_disputes,
     coalesce(disputes.n_open_disputes, 0) as n_open_disputes,
-    cast({{ rounded_quotient(
-        '100.0 * coalesce(disputes.n_disputes, 0)', 'nullif(behaviour.n_invoices, 0)', 1
-    ) }} as double) as dispute_rate_pct,
+    {{ percent_of('coalesce(disputes.n_disputes, 0)', 'behaviour.n_invoices', 1) }} as dispute_rate_pct,
     cast(behaviour.open_ar_rc as {{ money_type() }}) as open_ar_rc,
     cast(behaviour.overdue_ar_rc as {{ money_type() }}) as overdue_ar_rc,
     behaviour.max_days_past_due,

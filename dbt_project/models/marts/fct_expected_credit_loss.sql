@@ -129,9 +129,9 @@ matrix as (
         coalesce(loss_rates.months_of_history, 0) as months_of_history,
         cast(coalesce(loss_rates.history_balance_rc, 0) as {{ money_type() }}) as history_balance_rc,
         cast(coalesce(loss_rates.history_written_off_rc, 0) as {{ money_type() }}) as history_written_off_rc,
-        cast({{ rounded_quotient(
-            'loss_rates.history_written_off_rc', 'nullif(loss_rates.history_balance_rc, 0)', 4
-        ) }} as double) as historical_loss_rate
+        {{ rounded_ratio(
+            'loss_rates.history_written_off_rc', 'loss_rates.history_balance_rc', 4
+        ) }} as historical_loss_rate
     from as_of_dates
     cross join buckets
     left join balances

@@ -71,18 +71,10 @@ select
     coalesce(by_order_month.n_otif_measured, 0) as n_otif_measured,
     coalesce(by_order_month.n_perfect_orders, 0) as n_perfect_orders,
     coalesce(by_order_month.n_perfect_measured, 0) as n_perfect_measured,
-    cast({{ rounded_quotient(
-        '100.0 * by_order_month.n_on_time', 'nullif(by_order_month.n_on_time_measured, 0)', 2
-    ) }} as double) as on_time_pct,
-    cast({{ rounded_quotient(
-        '100.0 * by_order_month.n_in_full', 'nullif(by_order_month.n_in_full_measured, 0)', 2
-    ) }} as double) as in_full_pct,
-    cast({{ rounded_quotient(
-        '100.0 * by_order_month.n_otif', 'nullif(by_order_month.n_otif_measured, 0)', 2
-    ) }} as double) as otif_pct,
-    cast({{ rounded_quotient(
-        '100.0 * by_order_month.n_perfect_orders', 'nullif(by_order_month.n_perfect_measured, 0)', 2
-    ) }} as double) as perfect_order_pct,
+    {{ percent_of('by_order_month.n_on_time', 'by_order_month.n_on_time_measured', 2) }} as on_time_pct,
+    {{ percent_of('by_order_month.n_in_full', 'by_order_month.n_in_full_measured', 2) }} as in_full_pct,
+    {{ percent_of('by_order_month.n_otif', 'by_order_month.n_otif_measured', 2) }} as otif_pct,
+    {{ percent_of('by_order_month.n_perfect_orders', 'by_order_month.n_perfect_measured', 2) }} as perfect_order_pct,
     round(by_order_month.days_to_ship_p50, 1) as days_to_ship_p50,
     round(by_order_month.days_to_ship_p90, 1) as days_to_ship_p90,
     round(by_order_month.days_to_ship_mean, 1) as days_to_ship_mean,
@@ -91,9 +83,9 @@ select
     -- invoices (by invoice month)
     coalesce(by_invoice_month.n_invoices, 0) as n_invoices,
     coalesce(by_invoice_month.n_accurate_invoices, 0) as n_accurate_invoices,
-    cast({{ rounded_quotient(
-        '100.0 * by_invoice_month.n_accurate_invoices', 'nullif(by_invoice_month.n_accuracy_measured, 0)', 2
-    ) }} as double) as invoice_accuracy_pct
+    {{ percent_of(
+        'by_invoice_month.n_accurate_invoices', 'by_invoice_month.n_accuracy_measured', 2
+    ) }} as invoice_accuracy_pct
 from months
 left join by_order_month on months.month_start = by_order_month.month_start
 left join by_invoice_month on months.month_start = by_invoice_month.month_start
