@@ -151,6 +151,17 @@ def _query(warehouse: Path, sql: str) -> list[tuple]:
         con.close()
 
 
+def _config(tmp_path: Path, **settings: object) -> IngestConfig:
+    """An ingestion into a warehouse of its own under tmp_path, with no ERP."""
+    return IngestConfig(
+        warehouse=tmp_path / "warehouse.duckdb",
+        dlt_dir=tmp_path / "dlt",
+        erp_url=None,
+        landing=tmp_path / "landing",
+        **settings,
+    )
+
+
 def test_a_file_lacking_a_required_column_fails_alone_and_its_neighbours_load(tmp_path: Path) -> None:
     bank = tmp_path / "landing" / "bank"
     bank.mkdir(parents=True)
@@ -164,9 +175,7 @@ def test_a_file_lacking_a_required_column_fails_alone_and_its_neighbours_load(tm
             f"statement_2026-06-0{day}.csv",
             f"bank_transaction_id,value_date,currency\nBT{day},2026-06-0{day},EUR\n",
         )
-    config = IngestConfig(
-        warehouse=tmp_path / "warehouse.duckdb", dlt_dir=tmp_path / "dlt", erp_url=None, landing=tmp_path / "landing"
-    )
+    config = _config(tmp_path)
     [report] = ingest(config, ["bank"])
     payments: EntityResult = report.entities[0]
     assert (payments.files_read, payments.files_failed, payments.rows_in) == (5, 2, 8)
@@ -195,13 +204,7 @@ def test_exports_without_a_cursor_are_stamped_with_their_own_file_time_when_read
         path = _write(folder, name, f"customer_id,customer_name\n{customer},Name of {customer}\n")
         seconds = stamp.replace(tzinfo=dt.UTC).timestamp()
         os.utime(path, (seconds, seconds))
-    config = IngestConfig(
-        warehouse=tmp_path / "warehouse.duckdb",
-        dlt_dir=tmp_path / "dlt",
-        erp_url=None,
-        landing=tmp_path / "landing",
-        contract_dir=folder,
-    )
+    config = _config(tmp_path, contract_dir=folder)
     ingest(config, ["files"])
     assert _query(config.warehouse, "select customer_id, updated_at from raw_files.customers order by 1") == [
         ("C1", stamps["customers_north.csv"]),
@@ -273,13 +276,7 @@ def test_a_companys_day_first_exports_read_together_load_as_each_would_alone(
 
     monkeypatch.setattr(sources, "read_csv_file", read_alone)
 
-    config = IngestConfig(
-        warehouse=tmp_path / "warehouse.duckdb",
-        dlt_dir=tmp_path / "dlt",
-        erp_url=None,
-        landing=tmp_path / "landing",
-        contract_dir=exports,
-    )
+    config = _config(tmp_path, contract_dir=exports)
     ingest(config, ["files"])
     assert _query(
         config.warehouse, "select invoice_id, invoice_date, due_date, invoice_amount from raw_files.invoices order by 1"

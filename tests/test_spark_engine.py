@@ -85,13 +85,17 @@ def edge_amount(rate: Decimal) -> Decimal:
     return Decimal(min(candidates)) / 100
 
 
-def write_rounding_edges(folder: Path, warehouse: Path) -> None:
-    rate = figure(
+def edge_rate(warehouse: Path) -> Decimal:
+    """The world's USD rate for the edge currency on the edge date (the latest on or before it)."""
+    return figure(
         warehouse,
         f"select rate from raw_fx.fx_rates where from_currency = '{EDGE_CURRENCY}' and to_currency = 'USD' "
         f"and rate_date <= '{EDGE_DATE}' order by rate_date desc limit 1",
     )[0][0]
-    amount = edge_amount(rate)
+
+
+def write_rounding_edges(folder: Path, warehouse: Path) -> None:
+    amount = edge_amount(edge_rate(warehouse))
     day = EDGE_DATE.isoformat
     due = (EDGE_DATE + dt.timedelta(days=30)).isoformat()
     paid = {n: (EDGE_DATE + dt.timedelta(days=n)).isoformat() for n in (5, 10, 11)}
@@ -172,12 +176,7 @@ def test_open_ar_dso_and_cash_applied_are_the_same_to_the_cent(engines: tuple[Pa
 
 
 def test_the_arithmetic_edges_are_exact_on_both_engines(engines: tuple[Path, Path]) -> None:
-    on_duckdb = engines[0]
-    (rate,) = figure(
-        on_duckdb,
-        f"select rate from raw_fx.fx_rates where from_currency = '{EDGE_CURRENCY}' and to_currency = 'USD' "
-        f"and rate_date <= '{EDGE_DATE}' order by rate_date desc limit 1",
-    )[0]
+    rate = edge_rate(engines[0])
     amount = edge_amount(rate)
     exact = (amount * rate).quantize(Decimal("0.01"), ROUND_HALF_UP)
     assert (amount * rate).quantize(Decimal("0.000001"), ROUND_HALF_UP).quantize(
