@@ -6,6 +6,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import shutil
+import sqlite3
+from decimal import Decimal
 from pathlib import Path
 
 import duckdb
@@ -526,32 +528,134 @@ def test_aging_at_a_past_month_end_is_the_same_after_later_payments_arrive(tmp_p
     assert today == END + dt.timedelta(days=45)
 
 
-def test_incremental_aging_equals_a_full_refresh_after_the_world_advances(tmp_path: Path, built) -> None:
+def amend_the_erp_behind_the_simulator(erp: Path) -> tuple[str, str]:
+    """What a real ERP does that the simulator does not: a credit memo dated 100 days back on a
+    paid invoice (credit on account), and an old invoice's amount corrected (an open one if any). Both stamped
+    with the ERP's latest update time, as its own change log would. The two invoices' ids."""
+    con = sqlite3.connect(erp)
+    try:
+        (now,) = con.execute("select max(updated_at) from invoices").fetchone()
+        back = (dt.date.fromisoformat(now[:10]) - dt.timedelta(days=100)).isoformat()
+        paid, customer, currency = con.execute(
+            "select invoice_id, customer_id, currency from invoices where invoice_status = 'paid' "
+            "and invoice_date < ? order by invoice_id limit 1",
+            (back,),
+        ).fetchone()
+        con.execute(
+            "insert into credit_memos values ('CM-BACKDATED-1', 'CM-BACKDATED-1', ?, ?, ?, ?, 12.34, 'pricing', ?)",
+            (customer, paid, back, currency, now),
+        )
+        (corrected,) = con.execute(
+            "select invoice_id from invoices where invoice_id <> ? and invoice_date < ? "
+            "order by invoice_status = 'paid', invoice_date, invoice_id limit 1",
+            (paid, back),
+        ).fetchone()
+        con.execute(
+            "update invoices set invoice_amount = invoice_amount + 100, updated_at = ? where invoice_id = ?",
+            (now, corrected),
+        )
+        # an invoice open for weeks, cancelled by a credit note for all of it dated on its own date
+        cancelled = con.execute(
+            "select invoice_id, customer_id, invoice_date, currency, invoice_amount from invoices "
+            "where invoice_status <> 'paid' and invoice_id <> ? and invoice_date < ? "
+            "order by invoice_date desc, invoice_id limit 1",
+            (corrected, (dt.date.fromisoformat(now[:10]) - dt.timedelta(days=30)).isoformat()),
+        ).fetchone()
+        con.execute(
+            "insert into credit_memos values ('CM-CANCEL-1', 'CM-CANCEL-1', ?, ?, ?, ?, ?, 'cancellation', ?)",
+            (cancelled[1], cancelled[0], cancelled[2], cancelled[3], cancelled[4], now),
+        )
+        con.commit()
+    finally:
+        con.close()
+    return paid, corrected, cancelled[0]
+
+
+# Built incrementally: the AR aging by as-of date, the open-item ledger, its balance intervals and
+# the settlements by invoice (macros/incremental_by_key.sql).
+INCREMENTAL = ["fct_ar_aging", "int_open_item_events", "int_invoice_balance_intervals", "int_invoice_settlements"]
+
+
+def test_incremental_models_equal_a_full_refresh_after_the_world_advances(tmp_path: Path, built) -> None:
     sources, warehouse, _ = built
     root = tmp_path / "incremental"
     shutil.copytree(sources, root / "sources")
     url = f"sqlite:///{root / 'sources' / 'erp.sqlite'}"
     config = ingest_config(root, root / "sources", url)
     shutil.copy(warehouse, config.warehouse)
-    # Only what fct_ar_aging is built from (28 of the 76 models), without data tests (the whole
+    # Only what these are built from (30 of the 76 models), without data tests (the whole
     # project's are test_build_passes_every_test's; the marts that fct_ar_aging's tests reconcile
     # it with are not rebuilt here).
     no_tests = ["--exclude-resource-type", "test", "--exclude-resource-type", "unit_test"]
-    for days in (3, 31):  # within the month, then across a month-end
-        simulator.advance(root / "sources", url, days)
-        ingest(config)
-        build(config.warehouse, root / "dbt", "--select", "+fct_ar_aging", *no_tests)
-    sql = "select * from marts.fct_ar_aging order by as_of_date, invoice_id"
-    incremental = query(config.warehouse, sql)
+    selected = " ".join(f"+{name}" for name in INCREMENTAL)
+    simulator.advance(root / "sources", url, 3)  # within the month
+    paid, corrected, cancelled = amend_the_erp_behind_the_simulator(root / "sources" / "erp.sqlite")
+    had_intervals = query(
+        config.warehouse,
+        f"select count(*) as n from intermediate.int_invoice_balance_intervals where invoice_id = '{cancelled}'",
+    )["n"][0]
+    untouched = query(
+        config.warehouse,
+        "select min(invoice_id) as i from intermediate.int_invoice_settlements "
+        f"where paid_date < date '{END}' - 150 and invoice_id not in ('{paid}', '{corrected}', '{cancelled}')",
+    )["i"][0]
+    ingest(config)
+    # A mark on the ledger row of an invoice whose inputs did not change, and on one whose did:
+    # the incremental run rewrites only the second.
+    marked = [f"invoice|{invoice}" for invoice in (untouched, corrected)]
+    mark = "update intermediate.int_open_item_events set credit_on_account = ? where list_contains(?, event_id)"
+    write(config.warehouse, mark, 777, marked)
+    build(config.warehouse, root / "dbt", "--select", selected, *no_tests)
+    marks = query(
+        config.warehouse,
+        "select event_id, credit_on_account from intermediate.int_open_item_events "
+        f"where event_id in ('{marked[0]}', '{marked[1]}') order by event_id = '{marked[0]}' desc",
+    ).rows()
+    assert marks == [(marked[0], Decimal("777.00")), (marked[1], Decimal("0.00"))]
+    write(config.warehouse, mark, 0, marked[:1])
+    simulator.advance(root / "sources", url, 31)  # across a month-end
+    ingest(config)
+    build(config.warehouse, root / "dbt", "--select", selected, *no_tests)
+    tables = {name: f"select * from {schema(name)}.{name} order by all" for name in INCREMENTAL}
+    incremental = {name: query(config.warehouse, sql) for name, sql in tables.items()}
     # Refreshed in place, from the parse the incremental builds left (at another path, dbt would
     # parse the whole project again: the warehouse path is in its profile).
-    build(config.warehouse, root / "dbt", "--full-refresh", "--select", "fct_ar_aging", *no_tests)
-    refreshed = query(config.warehouse, sql)
-    assert incremental.height > 1000
-    assert incremental.equals(refreshed)
-    as_of_dates = incremental["as_of_date"].unique().sort()
+    build(config.warehouse, root / "dbt", "--full-refresh", "--select", " ".join(INCREMENTAL), *no_tests)
+    for name, sql in tables.items():
+        refreshed = query(config.warehouse, sql)
+        assert incremental[name].height > 500, name
+        assert incremental[name].equals(refreshed), name
+    aging = incremental["fct_ar_aging"]
+    as_of_dates = aging["as_of_date"].unique().sort()
     assert as_of_dates[-1] == END + dt.timedelta(days=34)
     assert (as_of_dates[:-1].dt.month_end() == as_of_dates[:-1]).all()  # yesterday's "today" is gone
+    # the ERP's own changes reached the ledger: the backdated credit, the corrected amount
+    ledger = incremental["int_open_item_events"]
+    assert ledger.filter(pl.col("event_id") == "credit_memo|CM-BACKDATED-1")["invoice_id"].to_list() == [paid]
+    settled = incremental["int_invoice_settlements"].filter(pl.col("invoice_id") == corrected)
+    erp = sqlite3.connect(root / "sources" / "erp.sqlite")
+    try:
+        (amount,) = erp.execute("select invoice_amount from invoices where invoice_id = ?", (corrected,)).fetchone()
+    finally:
+        erp.close()
+    assert settled["invoiced_amount"].to_list() == [Decimal(str(amount)).quantize(Decimal("0.01"))]
+    # the cancelled invoice's open periods are gone (it had some), and it is settled on its own date
+    assert had_intervals > 0
+    assert incremental["int_invoice_balance_intervals"].filter(pl.col("invoice_id") == cancelled).height == 0
+    cancellation = incremental["int_invoice_settlements"].filter(pl.col("invoice_id") == cancelled)
+    assert cancellation["open_balance"].to_list() == [Decimal("0.00")]
+
+
+def schema(model: str) -> str:
+    return "marts" if model.startswith("fct_") else "intermediate"
+
+
+def write(warehouse: Path, sql: str, *parameters: object) -> None:
+    con = duckdb.connect(str(warehouse))
+    try:
+        con.execute(sql, list(parameters))
+    finally:
+        con.close()
 
 
 def test_dbt_docs_generate_and_every_mart_column_is_described(built, tmp_path: Path) -> None:

@@ -1,8 +1,33 @@
 -- Periods over which an invoice's open balance is constant and positive: from valid_from to
 -- valid_to (inclusive). Aging as of any date joins these on that date, so it costs one row per
--- open invoice per as-of date, however long the history.
+-- open invoice per as-of date, however long the history. Incremental by invoice
+-- (macros/incremental_by_key.sql); on Spark the model is rebuilt whole.
+
+{{
+    config(
+        materialized=partly_replaced_materialization(),
+        unique_key='invoice_id',
+        incremental_strategy='delete+insert',
+        on_schema_change='sync_all_columns',
+        post_hook="{{ delete_tombstones('valid_from') }}",
+    )
+}}
 
 with
+
+fingerprints as (
+
+    {{ ledger_fingerprints() }}
+
+),
+
+{% if is_incremental() %}
+rebuilt as (
+
+    {{ rebuilt_keys('fingerprints', 'invoice_id') }}
+
+),
+{% endif %}
 
 daily as (
 
@@ -12,6 +37,9 @@ daily as (
         max(fx_rate) as fx_rate,
         sum(amount) as amount
     from {{ ref('int_open_item_events') }}
+    {% if is_incremental() %}
+    where invoice_id in (select rebuilt.invoice_id from rebuilt)
+    {% endif %}
     group by invoice_id, effective_date
 
 ),
@@ -34,10 +62,24 @@ running as (
 )
 
 select
-    invoice_id,
-    valid_from,
-    valid_to,
-    cast(open_balance as {{ money_type() }}) as open_balance,
-    {{ to_reporting('open_balance', 'fx_rate') }} as open_balance_rc
+    running.invoice_id,
+    running.valid_from,
+    running.valid_to,
+    cast(running.open_balance as {{ money_type() }}) as open_balance,
+    {{ to_reporting('running.open_balance', 'running.fx_rate') }} as open_balance_rc,
+    fingerprints.inputs_fingerprint
 from running
-where open_balance > 0
+inner join fingerprints on running.invoice_id = fingerprints.invoice_id
+where running.open_balance > 0
+{% if is_incremental() %}
+-- a tombstone per rebuilt invoice (macros/incremental_by_key.sql)
+union all
+select
+    invoice_id,
+    null as valid_from,
+    null as valid_to,
+    null as open_balance,
+    null as open_balance_rc,
+    null as inputs_fingerprint
+from rebuilt
+{% endif %}

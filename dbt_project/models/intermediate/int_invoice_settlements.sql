@@ -1,12 +1,40 @@
 -- Per invoice: what was credited, written off and applied, and the day its balance first
 -- reached zero (settled_date). It is paid on that day when payments settled it; written off or
--- credited invoices have no paid date.
+-- credited invoices have no paid date. Incremental by invoice (macros/incremental_by_key.sql);
+-- on Spark the model is rebuilt whole.
+
+{{
+    config(
+        materialized=partly_replaced_materialization(),
+        unique_key='invoice_id',
+        incremental_strategy='delete+insert',
+        on_schema_change='sync_all_columns',
+        post_hook="{{ delete_tombstones('open_balance') }}",
+    )
+}}
 
 with
+
+fingerprints as (
+
+    {{ ledger_fingerprints() }}
+
+),
+
+{% if is_incremental() %}
+rebuilt as (
+
+    {{ rebuilt_keys('fingerprints', 'invoice_id') }}
+
+),
+{% endif %}
 
 events as (
 
     select * from {{ ref('int_open_item_events') }}
+    {% if is_incremental() %}
+    where invoice_id in (select rebuilt.invoice_id from rebuilt)
+    {% endif %}
 
 ),
 
@@ -74,6 +102,31 @@ select
     case
         when settled.settled_date is not null and totals.applied_amount > 0 and totals.written_off_amount = 0
             then settled.settled_date
-    end as paid_date
+    end as paid_date,
+    fingerprints.inputs_fingerprint
 from totals
 left join settled on totals.invoice_id = settled.invoice_id
+inner join fingerprints on totals.invoice_id = fingerprints.invoice_id
+{% if is_incremental() %}
+-- a tombstone per rebuilt invoice (macros/incremental_by_key.sql)
+union all
+select
+    invoice_id,
+    null as fx_rate,
+    null as invoiced_amount,
+    null as credited_amount,
+    null as written_off_amount,
+    null as applied_amount,
+    null as open_balance,
+    null as first_payment_date,
+    null as last_payment_date,
+    null as invoiced_amount_rc,
+    null as credited_amount_rc,
+    null as written_off_amount_rc,
+    null as applied_amount_rc,
+    null as open_balance_rc,
+    null as settled_date,
+    null as paid_date,
+    null as inputs_fingerprint
+from rebuilt
+{% endif %}

@@ -5,6 +5,18 @@
 -- a settled invoice is settled in both currencies (FX differences belong to the cash side).
 -- A credit memo never takes an invoice below zero: what exceeds the balance still owed (say,
 -- a credit after full payment) is the customer's credit on account (`credit_on_account`).
+-- Incremental by invoice (macros/incremental_by_key.sql): a run rebuilds the invoices whose
+-- events or rate changed; on Spark the model is rebuilt whole.
+
+{{
+    config(
+        materialized=partly_replaced_materialization(),
+        unique_key='invoice_id',
+        incremental_strategy='delete+insert',
+        on_schema_change='sync_all_columns',
+        post_hook="{{ delete_tombstones('event_id') }}",
+    )
+}}
 
 with
 
@@ -62,6 +74,29 @@ events as (
 
 ),
 
+-- What an invoice's rows are computed from: its events and its rate.
+fingerprints as (
+
+    select
+        events.invoice_id,
+        {{ inputs_fingerprint([
+            'events.event_id', 'events.event_type', 'events.effective_date', 'events.amount',
+            'invoice_rates.customer_id', 'invoice_rates.currency', 'invoice_rates.rate',
+        ]) }} as inputs_fingerprint
+    from events
+    inner join invoice_rates on events.invoice_id = invoice_rates.invoice_id
+    group by events.invoice_id
+
+),
+
+{% if is_incremental() %}
+rebuilt as (
+
+    {{ rebuilt_keys('fingerprints', 'invoice_id') }}
+
+),
+{% endif %}
+
 -- Balance just before each event (credits taken at face value, which only understates it).
 sequenced as (
 
@@ -72,6 +107,9 @@ sequenced as (
             rows between unbounded preceding and 1 preceding
         ), 0) as balance_before
     from events
+    {% if is_incremental() %}
+    where invoice_id in (select rebuilt.invoice_id from rebuilt)
+    {% endif %}
 
 ),
 
@@ -105,6 +143,25 @@ select
     cast(events.credit_on_account as {{ money_type() }}) as credit_on_account,
     -- sums of events convert at this rate once, so a settled invoice is zero in both currencies
     invoice_rates.rate as fx_rate,
-    {{ to_reporting('events.amount', 'invoice_rates.rate') }} as amount_rc
+    {{ to_reporting('events.amount', 'invoice_rates.rate') }} as amount_rc,
+    fingerprints.inputs_fingerprint
 from capped as events
 inner join invoice_rates on events.invoice_id = invoice_rates.invoice_id
+inner join fingerprints on events.invoice_id = fingerprints.invoice_id
+{% if is_incremental() %}
+-- a tombstone per rebuilt invoice (macros/incremental_by_key.sql)
+union all
+select
+    null as event_id,
+    invoice_id,
+    null as customer_id,
+    null as event_type,
+    null as effective_date,
+    null as currency,
+    null as amount,
+    null as credit_on_account,
+    null as fx_rate,
+    null as amount_rc,
+    null as inputs_fingerprint
+from rebuilt
+{% endif %}
