@@ -31,14 +31,22 @@
 
 {#- The keys an incremental run rebuilds: those whose fingerprint in `fingerprints` (key,
     inputs_fingerprint) differs from the one the model kept, those it did not keep, and those it
-    holds that have no inputs any more. -#}
+    holds that have no inputs any more. A table built before the model kept fingerprints (a
+    warehouse from an earlier version) has every key rebuilt; dbt then adds the column
+    (on_schema_change='sync_all_columns'). -#}
 {% macro rebuilt_keys(fingerprints, key) -%}
+    {%- set kept_columns = adapter.get_columns_in_relation(this) | map(attribute='name') | map('lower') | list
+        if execute else [] -%}
     select coalesce(current_inputs.{{ key }}, kept.{{ key }}) as {{ key }}
     from {{ fingerprints }} as current_inputs
     full outer join (
         select
             {{ key }},
+            {% if 'inputs_fingerprint' in kept_columns -%}
             max(inputs_fingerprint) as inputs_fingerprint
+            {%- else -%}
+            null as inputs_fingerprint
+            {%- endif %}
         from {{ this }}
         group by {{ key }}
     ) as kept on current_inputs.{{ key }} = kept.{{ key }}
