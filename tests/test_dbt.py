@@ -528,7 +528,7 @@ def test_aging_at_a_past_month_end_is_the_same_after_later_payments_arrive(tmp_p
     assert today == END + dt.timedelta(days=45)
 
 
-def amend_the_erp_behind_the_simulator(erp: Path) -> tuple[str, str]:
+def amend_the_erp_behind_the_simulator(erp: Path) -> tuple[str, str, str]:
     """What a real ERP does that the simulator does not: a credit memo dated 100 days back on a
     paid invoice (credit on account), and an old invoice's amount corrected (an open one if any). Both stamped
     with the ERP's latest update time, as its own change log would. The two invoices' ids."""
