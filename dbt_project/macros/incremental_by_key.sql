@@ -15,42 +15,76 @@
     On Spark the model is rebuilt whole (partly_replaced_materialization); the fingerprint is
     computed all the same. -#}
 
+{#- The model's config: incremental by `key`, `marker` being a column never null in a real row
+    (the tombstones are the rows where it is null). -#}
+{% macro incremental_by_key(key, marker) -%}
+    {{ config(
+        materialized=partly_replaced_materialization(),
+        unique_key=key,
+        incremental_strategy='delete+insert',
+        on_schema_change='sync_all_columns',
+        pre_hook="{{ forget_rows_kept_without_fingerprints() }}",
+        post_hook="{{ delete_tombstones('" ~ marker ~ "') }}",
+    ) }}
+{%- endmacro %}
+
 {#- A fingerprint of a group of rows: the sum of the rows' hashes, so that it does not depend on
-    their order, salted with the model's SQL. -#}
-{% macro inputs_fingerprint(expressions) -%}
-    {{ return(adapter.dispatch('inputs_fingerprint', 'o2c')(expressions)) }}
+    their order, salted with the model's SQL and `salt` (the text of the macros holding the
+    model's rule, its settings). -#}
+{% macro inputs_fingerprint(expressions, salt='') -%}
+    sum({{ row_fingerprint(expressions, salt) }})
 {%- endmacro %}
 
-{% macro default__inputs_fingerprint(expressions) -%}
-    sum(hash({{ expressions | join(', ') }}, '{{ local_md5(model.raw_code) }}'))
+{#- One row's part of a fingerprint (summed by inputs_fingerprint). -#}
+{% macro row_fingerprint(expressions, salt='') -%}
+    {{ return(adapter.dispatch('row_fingerprint', 'o2c')(expressions, salt)) }}
 {%- endmacro %}
 
-{% macro spark__inputs_fingerprint(expressions) -%}
-    sum(cast(xxhash64({{ expressions | join(', ') }}, '{{ local_md5(model.raw_code) }}') as decimal(38, 0)))
+{% macro default__row_fingerprint(expressions, salt) -%}
+    hash({{ expressions | join(', ') }}, '{{ local_md5(model.raw_code ~ salt) }}')
+{%- endmacro %}
+
+{% macro spark__row_fingerprint(expressions, salt) -%}
+    cast(xxhash64({{ expressions | join(', ') }}, '{{ local_md5(model.raw_code ~ salt) }}') as decimal(38, 0))
 {%- endmacro %}
 
 {#- The keys an incremental run rebuilds: those whose fingerprint in `fingerprints` (key,
     inputs_fingerprint) differs from the one the model kept, those it did not keep, and those it
     holds that have no inputs any more. A table built before the model kept fingerprints (a
-    warehouse from an earlier version) has every key rebuilt; dbt then adds the column
-    (on_schema_change='sync_all_columns'). -#}
+    warehouse from an earlier version) is emptied first (forget_rows_kept_without_fingerprints)
+    and has every key rebuilt; dbt then adds the new columns (on_schema_change='sync_all_columns'). -#}
 {% macro rebuilt_keys(fingerprints, key) -%}
-    {%- set kept_columns = adapter.get_columns_in_relation(this) | map(attribute='name') | map('lower') | list
-        if execute else [] -%}
+    {%- if kept_fingerprints() -%}
     select coalesce(current_inputs.{{ key }}, kept.{{ key }}) as {{ key }}
     from {{ fingerprints }} as current_inputs
     full outer join (
         select
             {{ key }},
-            {% if 'inputs_fingerprint' in kept_columns -%}
             max(inputs_fingerprint) as inputs_fingerprint
-            {%- else -%}
-            null as inputs_fingerprint
-            {%- endif %}
         from {{ this }}
         group by {{ key }}
     ) as kept on current_inputs.{{ key }} = kept.{{ key }}
     where current_inputs.inputs_fingerprint is distinct from kept.inputs_fingerprint
+    {%- else -%}
+    select {{ key }} from {{ fingerprints }}
+    {%- endif -%}
+{%- endmacro %}
+
+{#- Whether the model's table keeps fingerprints (false for one an earlier version built). -#}
+{% macro kept_fingerprints() -%}
+    {%- if not execute -%}
+        {{ return(true) }}
+    {%- endif -%}
+    {%- set kept_columns = adapter.get_columns_in_relation(this) | map(attribute='name') | map('lower') | list -%}
+    {{ return('inputs_fingerprint' in kept_columns) }}
+{%- endmacro %}
+
+{#- The pre-hook that empties a table an earlier version built without fingerprints: its rows
+    may lack the key (a column added since), so they are all rebuilt. -#}
+{% macro forget_rows_kept_without_fingerprints() -%}
+    {%- if is_incremental() and not kept_fingerprints() -%}
+        delete from {{ this }}
+    {%- endif -%}
 {%- endmacro %}
 
 {#- Per invoice, the fingerprint of a model computed from the open-item ledger's events alone

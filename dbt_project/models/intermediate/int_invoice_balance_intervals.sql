@@ -3,15 +3,7 @@
 -- open invoice per as-of date, however long the history. Incremental by invoice
 -- (macros/incremental_by_key.sql); on Spark the model is rebuilt whole.
 
-{{
-    config(
-        materialized=partly_replaced_materialization(),
-        unique_key='invoice_id',
-        incremental_strategy='delete+insert',
-        on_schema_change='sync_all_columns',
-        post_hook="{{ delete_tombstones('valid_from') }}",
-    )
-}}
+{{ incremental_by_key('invoice_id', 'valid_from') }}
 
 with
 

@@ -3,15 +3,7 @@
 -- credited invoices have no paid date. Incremental by invoice (macros/incremental_by_key.sql);
 -- on Spark the model is rebuilt whole.
 
-{{
-    config(
-        materialized=partly_replaced_materialization(),
-        unique_key='invoice_id',
-        incremental_strategy='delete+insert',
-        on_schema_change='sync_all_columns',
-        post_hook="{{ delete_tombstones('open_balance') }}",
-    )
-}}
+{{ incremental_by_key('invoice_id', 'open_balance') }}
 
 with
 

@@ -8,15 +8,7 @@
 -- Incremental by invoice (macros/incremental_by_key.sql): a run rebuilds the invoices whose
 -- events or rate changed; on Spark the model is rebuilt whole.
 
-{{
-    config(
-        materialized=partly_replaced_materialization(),
-        unique_key='invoice_id',
-        incremental_strategy='delete+insert',
-        on_schema_change='sync_all_columns',
-        post_hook="{{ delete_tombstones('event_id') }}",
-    )
-}}
+{{ incremental_by_key('invoice_id', 'event_id') }}
 
 with
 
