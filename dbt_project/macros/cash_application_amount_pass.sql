@@ -4,7 +4,15 @@
     `cash_application_retry_days` after the payment, against the items open then, and applies
     it on that day. Each pass is its own model (int_cash_application_pass_<n>), reading the
     earlier passes' tables: one statement per pass keeps every engine's planner on a small
-    query. A pass beyond the configured retries matches nothing. -#}
+    query. A pass beyond the configured retries matches nothing.
+
+    A pass has one row per item a receipt was applied to, and one without an invoice for a
+    receipt it tried and left on account. It is incremental by customer
+    (macros/incremental_by_key.sql): a receipt meets only its customer's open items, their
+    settling events and the customer's other receipts, so a run tries again only the customers
+    with a new or changed receipt (for a retry, one that reached its retry date) or a change
+    to what their receipts can meet (see `fingerprints`). The rows of receipts left on account
+    are what lets a customer without a match keep its fingerprint. -#}
 {% macro cash_application_amount_pass(pass) %}
 
 {% set max_items = var('cash_application_max_open_items') %}
@@ -16,10 +24,17 @@
 {% set delay_days = 0 if pass <= 2 or not configured else retry_days[pass - 3] %}
 {#- a receipt is retried only once the data reaches every retry date up to this pass -#}
 {% set latest_retry_days = ([0] + retry_days[:pass - 2]) | max %}
+{#- the rule is this macro's and the subsets' (not the model's two lines): their text and the
+    settings go into the fingerprint, so a new version of the rule or a changed setting retries
+    every customer -#}
+{% set rule = cash_application_amount_pass.macro.macro_sql ~ open_item_combinations.macro.macro_sql
+    ~ [max_items, tolerance_rc, tolerance_pct, overpayment_pct, retry_days] | string %}
+
+{{ incremental_by_key('customer_id', 'payment_id') }}
 
 with
 
-receipts as (
+eligible_receipts as (
 
     select
         payment_id,
@@ -39,6 +54,7 @@ receipts as (
         {% for earlier in range(1, pass) %}
         and payment_id not in (
             select earlier_matches.payment_id from {{ ref('int_cash_application_pass_' ~ earlier) }} as earlier_matches
+            where earlier_matches.invoice_id is not null
         )
         {% endfor %}
         {% if pass > 2 %}
@@ -97,7 +113,86 @@ settled as (
         applied_date as event_date,
         applied_amount as amount
     from {{ ref('int_cash_application_pass_' ~ earlier) }}
+    where invoice_id is not null
     {% endfor %}
+
+),
+
+-- What a customer's matches are made of: its receipts this pass tries, and what they can meet:
+-- its invoices dated by its last receipt, what settled them by the last day a receipt is
+-- matched on, and the pairs reversed on them. A new invoice or settlement dated after that
+-- changes nothing this pass decides; a backdated one does.
+reach as (
+
+    select
+        customer_id,
+        max(payment_date) as last_payment_date,
+        max(matched_on) as last_matched_on
+    from eligible_receipts
+    group by customer_id
+
+),
+
+reachable_invoices as (
+
+    select invoices.*
+    from invoices
+    inner join reach
+        on invoices.customer_id = reach.customer_id and invoices.invoice_date <= reach.last_payment_date
+
+),
+
+fingerprints as (
+
+    select
+        customer_id,
+        sum(row_fingerprint) as inputs_fingerprint
+    from (
+        select
+            customer_id,
+            {{ row_fingerprint([
+                'payment_id', 'payment_date', 'currency', 'fx_rate', 'residual', 'has_references',
+                'usual_delay_days',
+            ], rule) }} as row_fingerprint
+        from eligible_receipts
+        union all
+        select
+            customer_id,
+            {{ row_fingerprint(['invoice_id', 'invoice_date', 'due_date', 'currency', 'invoice_amount'], rule) }}
+        from reachable_invoices
+        union all
+        select
+            invoices.customer_id,
+            {{ row_fingerprint(['settled.invoice_id', 'settled.event_date', 'settled.amount'], rule) }}
+        from settled
+        inner join reachable_invoices as invoices on settled.invoice_id = invoices.invoice_id
+        inner join reach on invoices.customer_id = reach.customer_id
+        where settled.event_date <= reach.last_matched_on
+        union all
+        select
+            invoices.customer_id,
+            {{ row_fingerprint(['reversed_pairs.payment_id', 'reversed_pairs.invoice_id'], rule) }}
+        from reversed_pairs
+        inner join reachable_invoices as invoices on reversed_pairs.invoice_id = invoices.invoice_id
+    ) as parts
+    group by customer_id
+
+),
+
+{% if is_incremental() %}
+rebuilt as (
+
+    {{ rebuilt_keys('fingerprints', 'customer_id') }}
+
+),
+{% endif %}
+
+receipts as (
+
+    select * from eligible_receipts
+    {% if is_incremental() %}
+    where customer_id in (select rebuilt.customer_id from rebuilt)
+    {% endif %}
 
 ),
 
@@ -287,6 +382,31 @@ matches as (
 
 )
 
-select * from matches
+select
+    receipts.payment_id,
+    receipts.customer_id,
+    matches.invoice_id,
+    matches.applied_date,
+    matches.match_method,
+    matches.match_confidence,
+    matches.applied_amount,
+    fingerprints.inputs_fingerprint
+from receipts
+inner join fingerprints on receipts.customer_id = fingerprints.customer_id
+left join matches on receipts.payment_id = matches.payment_id
+{% if is_incremental() %}
+-- a tombstone per rebuilt customer (macros/incremental_by_key.sql)
+union all
+select
+    null as payment_id,
+    customer_id,
+    null as invoice_id,
+    null as applied_date,
+    null as match_method,
+    null as match_confidence,
+    null as applied_amount,
+    null as inputs_fingerprint
+from rebuilt
+{% endif %}
 
 {% endmacro %}

@@ -87,6 +87,7 @@ combined as (
         applied_amount,
         {{ pass }} as method_order
     from {{ ref('int_cash_application_pass_' ~ pass) }}
+    where invoice_id is not null  -- not a receipt the pass left on account
     {% endfor %}
 
 ),
