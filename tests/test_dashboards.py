@@ -789,6 +789,35 @@ def test_actions_reach_the_warehouse_on_the_next_run(
 # ---- unapplied cash: the page, and manual application through the browser to the warehouse ----
 
 
+def test_unapplied_cash_lists_the_oldest_receipts_up_to_its_limit(app_env: Path, monkeypatch) -> None:
+    """At scale l 316,039 receipts are unapplied: the page lists the oldest, up to its limit (here
+    down to the first one with suggestions), and says how many there are; each listed receipt's
+    count of suggestions is the mart's."""
+    from dashboards import db
+
+    ranked = mart(
+        app_env,
+        "select cash.payment_id, count(s.payment_id) as suggestions from marts.fct_unapplied_cash as cash "
+        "left join marts.fct_cash_application_suggestions as s using (payment_id) "
+        "group by all order by any_value(cash.days_unapplied) desc, any_value(cash.unapplied_amount_rc) desc, "
+        "cash.payment_id",
+    )
+    with_suggestions = (ranked["suggestions"] > 0).arg_true()
+    assert with_suggestions.len() > 0  # the world has suggested matches
+    limit = max(3, with_suggestions[0] + 1)
+    assert ranked.height > limit
+    monkeypatch.setitem(db.ROW_LIMITS, "unapplied_receipts", limit)
+    at = page("unapplied_cash")
+    assert_clean(at)
+    oldest = ranked.head(limit)
+    receipts = next(d.value for d in at.dataframe if "days_unapplied" in d.value.columns)
+    assert receipts["payment_id"].tolist() == oldest["payment_id"].to_list()
+    assert receipts["suggestions"].tolist() == oldest["suggestions"].to_list()
+    assert oldest["suggestions"].sum() > 0
+    caption = f"The {limit:,} oldest of {ranked.height:,}: find any other by payment id below."
+    assert caption in [c.value for c in at.caption]
+
+
 def test_unapplied_cash_page_shows_the_marts_and_records_the_signed_in_user(app_env: Path) -> None:
     from core import ops_store
     from core.settings import get_settings

@@ -52,16 +52,21 @@ tiles[1].metric(
     ui.money(unidentified.get("unapplied_rc", 0.0)),
     help="Receipts whose payer is not known: not deducted from any customer's AR.",
 )
-tiles[2].metric("Receipts unapplied", ui.count(on_account.get("receipts", 0) + unidentified.get("receipts", 0)))
+unapplied = on_account.get("receipts", 0) + unidentified.get("receipts", 0)
+tiles[2].metric("Receipts unapplied", ui.count(unapplied))
 oldest = max(on_account.get("oldest_days") or 0, unidentified.get("oldest_days") or 0)
 tiles[3].metric("Oldest", ui.days(oldest, 0) if totals else "–")
 if not who.sees_all_customers:
     st.caption("Receipts of your customers only: unidentified receipts (payer not known) are not shown to collectors.")
 
-receipts = db.query("unapplied_receipts")
+receipts = db.query("unapplied_receipts", {"limit": db.ROW_LIMITS["unapplied_receipts"]})
 receipt = None
 if not ui.empty(receipts, "unapplied cash: every receipt is applied"):
     st.markdown("**Receipts with money unapplied** (oldest first; select one to apply it)")
+    if unapplied > receipts.height:
+        st.caption(
+            f"The {ui.count(receipts.height)} oldest of {ui.count(unapplied)}: find any other by payment id below."
+        )
     selection = ui.table(receipts, on_select="rerun", selection_mode="single-row", key="unapplied_table")
     if selection and selection.selection.rows:
         receipt = receipts.row(selection.selection.rows[0], named=True)
