@@ -573,6 +573,16 @@ def amend_the_erp_behind_the_simulator(erp: Path) -> tuple[str, str, str]:
     return paid, corrected, cancelled[0]
 
 
+# The first amount pass's rows with their receipts and the day their customer last paid: ordered by
+# it, customers who stopped paying come first, so no receipt of theirs in the next days retries them.
+PASS_1_RECEIPTS_WITH_LAST_PAID = (
+    "intermediate.int_cash_application_pass_1 as pass_1 "
+    "inner join intermediate.int_cash_application_receipts as receipts using (payment_id) "
+    "inner join (select customer_id, max(payment_date) as last_paid from intermediate.int_payments_unioned "
+    "group by customer_id) as customers on receipts.customer_id = customers.customer_id"
+)
+
+
 def make_two_receipts_on_account_payable(erp: Path, warehouse: Path) -> list[tuple[str, str]]:
     """Documents dated in the past that let two receipts the first amount pass left on account
     be applied, each of another customer: an invoice of exactly the first receipt's amount,
@@ -581,11 +591,7 @@ def make_two_receipts_on_account_payable(erp: Path, warehouse: Path) -> list[tup
     on_account = query(
         warehouse,
         "select receipts.payment_id, receipts.customer_id, receipts.payment_date, receipts.currency, "
-        "receipts.residual from intermediate.int_cash_application_pass_1 as pass_1 "
-        "inner join intermediate.int_cash_application_receipts as receipts using (payment_id) "
-        "inner join (select customer_id, max(payment_date) as last_paid from intermediate.int_payments_unioned "
-        "    group by customer_id) as customers on receipts.customer_id = customers.customer_id "
-        # customers who stopped paying first: no receipt of theirs in the next days retries them
+        f"receipts.residual from {PASS_1_RECEIPTS_WITH_LAST_PAID} "
         "where pass_1.invoice_id is null order by customers.last_paid, receipts.payment_date, receipts.payment_id",
     ).rows()
     first = on_account[0]
@@ -648,10 +654,7 @@ def reverse_an_amount_match_of_another_customer(ops_url: str, warehouse: Path, o
     pair = query(
         warehouse,
         "select pass_1.payment_id, pass_1.invoice_id, receipts.payment_date "
-        "from intermediate.int_cash_application_pass_1 as pass_1 "
-        "inner join intermediate.int_cash_application_receipts as receipts using (payment_id) "
-        "inner join (select customer_id, max(payment_date) as last_paid from intermediate.int_payments_unioned "
-        "    group by customer_id) as customers on receipts.customer_id = customers.customer_id "
+        f"from {PASS_1_RECEIPTS_WITH_LAST_PAID} "
         "where pass_1.invoice_id is not null and receipts.customer_id not in "
         f"    (select customer_id from intermediate.int_cash_application_receipts where list_contains({others!r}, payment_id)) "
         "order by customers.last_paid, receipts.payment_date, pass_1.payment_id limit 1",
