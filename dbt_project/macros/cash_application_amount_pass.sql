@@ -135,7 +135,9 @@ reach as (
 
 reachable_invoices as (
 
-    select invoices.*
+    select
+        invoices.*,
+        reach.last_matched_on
     from invoices
     inner join reach
         on invoices.customer_id = reach.customer_id and invoices.invoice_date <= reach.last_payment_date
@@ -166,8 +168,7 @@ fingerprints as (
             {{ row_fingerprint(['settled.invoice_id', 'settled.event_date', 'settled.amount'], rule) }}
         from settled
         inner join reachable_invoices as invoices on settled.invoice_id = invoices.invoice_id
-        inner join reach on invoices.customer_id = reach.customer_id
-        where settled.event_date <= reach.last_matched_on
+        where settled.event_date <= invoices.last_matched_on
         union all
         select
             invoices.customer_id,
