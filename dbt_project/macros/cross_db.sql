@@ -32,8 +32,8 @@
 
 {#- The keys one character off a key (same length, one character different: levenshtein 1) share
     one of its masked forms, the key with one position replaced by `*`, and differ. Joining on the
-    masked forms finds them by equality, where comparing every pair of a customer's keys grows
-    with the square of its invoices. Keys are letters and digits, so `*` is no character of them. -#}
+    masked forms finds them by equality (macros/invoices_one_character_off.sql says when that pays).
+    Keys are letters and digits, so `*` is no character of them. -#}
 {% macro masked_key(key, position) -%}
     concat(substr({{ key }}, 1, {{ position }} - 1), '*', substr({{ key }}, {{ position }} + 1))
 {%- endmacro %}
@@ -51,6 +51,21 @@
             {{ character_positions(key) }} as key_position
         from {{ relation }}
     ) as positions
+{%- endmacro %}
+
+{#- Two keys of the same length that differ in exactly one character. DuckDB's hamming needs
+    keys of one length (callers join on it); Spark has none, and between keys of one length a
+    Levenshtein distance of 1 is one character replaced. -#}
+{% macro one_character_apart(key, other) -%}
+    {{ return(adapter.dispatch('one_character_apart', 'o2c')(key, other)) }}
+{%- endmacro %}
+
+{% macro default__one_character_apart(key, other) -%}
+    hamming({{ key }}, {{ other }}) = 1
+{%- endmacro %}
+
+{% macro spark__one_character_apart(key, other) -%}
+    levenshtein({{ key }}, {{ other }}) = 1
 {%- endmacro %}
 
 {#- A reference as a key: upper-cased letters and digits only (`inv-2025/0401` → `INV20250401`). -#}

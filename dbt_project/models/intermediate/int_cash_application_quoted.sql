@@ -37,15 +37,6 @@ invoices as (
 
 ),
 
--- Each invoice's key once per character, that character masked (macros/cross_db.sql
--- masked_key): keys one character off another share a masked form, so they are found by
--- equality instead of comparing every pair of a customer's invoices.
-invoice_key_variants as (
-
-    {{ masked_key_variants('invoices', 'reference_key') }}
-
-),
-
 credits as (
 
     select
@@ -161,8 +152,7 @@ quoted_owed as (
 ),
 
 -- Only a receipt for an amount its quoted invoice is not owed can be a mistyped quote: the
--- others are taken at their word before any neighbour is looked for. Each quoted key once per
--- character, that character masked.
+-- others are taken at their word before any neighbour is looked for.
 mispaid_quotes as (
 
     select
@@ -179,25 +169,67 @@ mispaid_quotes as (
 
 ),
 
-mispaid_quote_variants as (
+-- The words left to read as a mistyped invoice number: six digits or more, in the text of a
+-- receipt whose customer is known, and no exact quote (another customer's invoice number is no
+-- match for this customer: it may be a typo).
+unmatched_tokens as (
 
-    {{ masked_key_variants('mispaid_quotes', 'reference_key') }}
+    select
+        tokens.payment_id,
+        tokens.token_key
+    from tokens
+    inner join payments on tokens.payment_id = payments.payment_id
+    where length(tokens.token_digits) >= 6
+        and payments.customer_id is not null
+        and not exists (
+            select 1 from exact_references
+            where exact_references.payment_id = tokens.payment_id
+                and exact_references.token_key = tokens.token_key
+        )
 
 ),
 
+-- The quotes and the words, each with the customer's invoices one character off it.
+typo_queries as (
+
+    select
+        payment_id,
+        invoice_id as quoted_invoice_id,
+        reference_key as query_key,
+        customer_id,
+        currency,
+        payment_date
+    from mispaid_quotes
+
+    union all
+
+    select
+        tokens.payment_id,
+        null as quoted_invoice_id,
+        tokens.token_key as query_key,
+        payments.customer_id,
+        payments.currency,
+        payments.payment_date
+    from unmatched_tokens as tokens
+    inner join payments on tokens.payment_id = payments.payment_id
+
+),
+
+typo_neighbours as (
+
+    {{ invoices_one_character_off('typo_queries', 'invoices') }}
+
+),
+
+-- The mistyped quotes: the other invoices of the customer one character off the quoted one.
 misquoted_candidates as (
 
     select
-        quoted.payment_id,
-        quoted.invoice_id as quoted_invoice_id,
-        neighbour.invoice_id
-    from mispaid_quote_variants as quoted
-    inner join invoice_key_variants as neighbour
-        on quoted.customer_id = neighbour.customer_id
-        and quoted.currency = neighbour.currency
-        and quoted.masked_key = neighbour.masked_key
-        and quoted.reference_key != neighbour.reference_key
-        and quoted.payment_date >= neighbour.invoice_date
+        payment_id,
+        quoted_invoice_id,
+        invoice_id
+    from typo_neighbours
+    where quoted_invoice_id is not null
 
 ),
 
@@ -234,52 +266,21 @@ misquoted as (
 
 -- A word that looks like an invoice number but is none: one character off from exactly one
 -- invoice of the (known) paying customer is that invoice mistyped.
--- The words left to read as a mistyped invoice number: six digits or more, in the text of a
--- receipt whose customer is known, and no exact quote (another customer's invoice number is no
--- match for this customer: it may be a typo). Each once per character, that character masked.
-unmatched_tokens as (
-
-    select
-        tokens.payment_id,
-        tokens.token_key
-    from tokens
-    inner join payments on tokens.payment_id = payments.payment_id
-    where length(tokens.token_digits) >= 6
-        and payments.customer_id is not null
-        and not exists (
-            select 1 from exact_references
-            where exact_references.payment_id = tokens.payment_id
-                and exact_references.token_key = tokens.token_key
-        )
-
-),
-
-unmatched_token_variants as (
-
-    {{ masked_key_variants('unmatched_tokens', 'token_key') }}
-
-),
-
 fuzzy_candidates as (
 
     select
         payments.payment_id,
-        tokens.token_key,
-        invoices.invoice_id,
+        neighbours.query_key as token_key,
+        neighbours.invoice_id,
         payments.payment_date as applied_date,
         payments.amount as payment_amount
-    from unmatched_token_variants as tokens
-    inner join payments on tokens.payment_id = payments.payment_id
-    inner join invoice_key_variants as invoices
-        on payments.customer_id = invoices.customer_id
-        and payments.currency = invoices.currency
-        and tokens.masked_key = invoices.masked_key
-        and tokens.token_key != invoices.reference_key
-        and payments.payment_date >= invoices.invoice_date
-    -- manual applications (int_manual_cash_applications)
-    where not exists (
+    from typo_neighbours as neighbours
+    inner join payments on neighbours.payment_id = payments.payment_id
+    where neighbours.quoted_invoice_id is null
+        -- manual applications (int_manual_cash_applications)
+        and not exists (
             select 1 from reversed_pairs as r
-            where r.payment_id = payments.payment_id and r.invoice_id = invoices.invoice_id
+            where r.payment_id = neighbours.payment_id and r.invoice_id = neighbours.invoice_id
         )
 
 ),
