@@ -706,6 +706,7 @@ def test_incremental_models_equal_a_full_refresh_after_the_world_advances(tmp_pa
         "select min(invoice_id) as i from intermediate.int_invoice_settlements "
         f"where paid_date < date '{END}' - 150 and invoice_id not in ('{paid}', '{corrected}', '{cancelled}')",
     )["i"][0]
+    aging_before = sorted_rows(config.warehouse, tables["fct_ar_aging"])
     ingest(config)
     # A mark on the ledger row of an invoice whose inputs did not change, and on one whose did:
     # the incremental run rewrites only the second.
@@ -722,9 +723,9 @@ def test_incremental_models_equal_a_full_refresh_after_the_world_advances(tmp_pa
     assert_marks_survive_only_where_the_inputs_did_not_change(config.warehouse, pass_1, kept)
     applied = query(config.warehouse, f"select payment_id, invoice_id from {pass_1} where invoice_id is not null")
     assert set(payable) <= set(applied.rows()) and reversed_pair not in applied.rows()
-    # The aging's own increment starts at the last month-end: for documents dated before it, the
-    # operator refreshes it (docs/operations.md); the ledger under it needs nothing.
-    build(config.warehouse, root / "dbt", "--full-refresh", "--select", "fct_ar_aging", *no_tests)
+    assert_the_aging_followed_documents_dated_before_its_last_month_end(
+        config.warehouse, root / "dbt", tables["fct_ar_aging"], aging_before, no_tests
+    )
     write(config.warehouse, f"update {pass_1} set applied_date = null where invoice_id is null")
     marks = query(
         config.warehouse,
@@ -754,6 +755,19 @@ def test_incremental_models_equal_a_full_refresh_after_the_world_advances(tmp_pa
     assert_the_erps_changes_reached_the_ledger(
         incremental, root / "sources" / "erp.sqlite", (paid, corrected, cancelled), had_intervals
     )
+
+
+def assert_the_aging_followed_documents_dated_before_its_last_month_end(
+    warehouse: Path, work: Path, sql: str, before: pl.DataFrame, no_tests: list[str]
+) -> None:
+    """The backdated documents changed month-ends older than the last one the aging had built,
+    which its increment starts from: the incremental aging has them as a full refresh does."""
+    month_ends = before.filter(pl.col("as_of_date") == pl.col("as_of_date").dt.month_end())["as_of_date"]
+    older = pl.col("as_of_date") < month_ends.max()
+    incremental = sorted_rows(warehouse, sql)
+    assert not incremental.filter(older).equals(before.filter(older))
+    build(warehouse, work, "--full-refresh", "--select", "fct_ar_aging", *no_tests)
+    assert incremental.equals(sorted_rows(warehouse, sql))
 
 
 def assert_the_erps_changes_reached_the_ledger(
@@ -799,17 +813,19 @@ def assert_an_upgraded_warehouse_is_rebuilt_whole(
     warehouse: Path, work: Path, tables: dict[str, str], no_tests: list[str]
 ) -> None:
     """A warehouse built before these models kept fingerprints (an upgrade; the amount passes had
-    no customer either, and no rows for receipts left on account): the next run, not a full
-    refresh, rebuilds every key and gives the rows a full build gives."""
+    no customer either, and no rows for receipts left on account; the aging no balance
+    fingerprints): the next run, not a full refresh, rebuilds every key (every as-of date) and
+    gives the rows a full build gives."""
     by_key = [name for name in tables if name.startswith("int_")]
-    built_whole = {name: sorted_rows(warehouse, tables[name]) for name in by_key}
+    built_whole = {name: sorted_rows(warehouse, tables[name]) for name in tables}
     for name in by_key:
         write(warehouse, f"alter table intermediate.{name} drop column inputs_fingerprint")
     for name in PASSES:
         write(warehouse, f"delete from intermediate.{name} where invoice_id is null")
         write(warehouse, f"alter table intermediate.{name} drop column customer_id")
-    build(warehouse, work, "--select", " ".join(by_key), *no_tests)
-    for name in by_key:
+    write(warehouse, "alter table marts.fct_ar_aging drop column balance_fingerprint")
+    build(warehouse, work, "--select", " ".join(tables), *no_tests)
+    for name in tables:
         assert sorted_rows(warehouse, tables[name]).equals(built_whole[name]), name
 
 

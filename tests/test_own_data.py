@@ -20,6 +20,7 @@ import pytest
 from tests import own_data
 from tests.conftest import o2c
 from tests.test_dashboards import PAGES, assert_clean, page
+from tests.test_dbt import INCREMENTAL, schema, sorted_rows
 
 
 def run_own_data(data: Path, folder: str, currency: str) -> dict[str, str]:
@@ -93,6 +94,64 @@ def test_ar_ledger_reaches_the_marts_with_the_right_figures(ar_ledger: tuple[Pat
         data, "select match_method, count(*) as n from marts.fct_cash_applications group by 1"
     )
     assert methods.rows() == [("source", 5)]
+
+
+def write_the_next_ar_ledger_export(export: Path) -> None:
+    """(a) a month later, as its accounting package exports it: April's invoices in a file of
+    their own, one of them posted late and dated in February (before the last month-end the
+    aging had built), and two receipts no settlement applies; INV-001's posting date corrected
+    from 15/01 to 01/02 (it was open at the end of January, now it never was at a month-end: no
+    balance of it holds on an old month-end any more, only its aged rows tell).
+    The files of January to March are written out whole again, the old rows with the new."""
+    invoices = export / "AR_Invoices_2026.csv"
+    text = invoices.read_text(encoding="cp1252")
+    invoices.write_text(text.replace("INV-001;C1;15/01/2026", "INV-001;C1;01/02/2026"), encoding="cp1252")
+    header = "Document No;Customer No;Posting Date;Due Date;Terms;Amount;Salesperson\n"
+    (export / "AR_Invoices_2026_04.csv").write_text(
+        header + "INV-008;C3;05/04/2026;05/05/2026;NET30;250,00;Anna\n"
+        "INV-009;C2;28/02/2026;30/03/2026;NET30;300,00;Ben\n",
+        encoding="cp1252",
+    )
+    receipts = export / "Receipts.csv"
+    text = receipts.read_text(encoding="cp1252")
+    receipts.write_text(
+        text.rstrip("\n") + "\nR-06;C3;10/04/2026;250,00\nR-07;C2;15/04/2026;300,00\n", encoding="cp1252"
+    )
+
+
+def test_the_next_export_builds_incrementally_to_what_a_full_refresh_gives(tmp_path: Path) -> None:
+    """The AR ledger run once, then its next export run again: the second run builds the
+    incremental models (the aging, the open-item ledger, the cash application's amount passes)
+    from where their inputs changed, and they equal a full refresh; the figures are the files'."""
+    export = tmp_path / "export"
+    shutil.copytree(own_data.FIXTURES / "ar_ledger", export)
+    data = tmp_path / "data"
+    run_own_data(data, str(export), "EUR")
+    before = own_data.published_open_ar(data)
+    write_the_next_ar_ledger_export(export)
+    env = run_own_data(data, str(export), "EUR")
+    warehouse = data / "warehouse" / "warehouse.duckdb"
+    tables = {name: f"select * from {schema(name)}.{name}" for name in INCREMENTAL}
+    incremental = {name: sorted_rows(warehouse, sql) for name, sql in tables.items()}
+    # By hand: INV-001 (1,000.00, paid 10/02) is no longer open at the end of January; INV-009
+    # (300.00, 28/02) is open at the end of February and March; at the data's as-of date, 15/04,
+    # R-06 and R-07 have paid INV-008 and INV-009, each the only open item of its customer for
+    # exactly the amount received.
+    after = {
+        dt.date(2026, 1, 31): Decimal("2500.50"),
+        dt.date(2026, 2, 28): Decimal("4400.50"),
+        dt.date(2026, 3, 31): Decimal("4750.00"),
+        dt.date(2026, 4, 15): Decimal("4450.00"),
+    }
+    assert [before[dt.date(2026, 1, 31)], before[dt.date(2026, 2, 28)]] == [Decimal("3500.50"), Decimal("4100.50")]
+    assert own_data.published_open_ar(data) == after
+    applied = own_data.serving_query(
+        data, "select payment_id, invoice_id, match_method from marts.fct_cash_applications where payment_id > 'R-05'"
+    )
+    assert sorted(applied.rows()) == [("R-06", "INV-008", "amount"), ("R-07", "INV-009", "amount")]
+    o2c(data, "build", "--full-refresh", env=env)
+    for name, sql in tables.items():
+        assert incremental[name].equals(sorted_rows(warehouse, sql)), name
 
 
 def test_ar_ledger_bad_row_is_quarantined_with_its_reason_and_counts_add_up(

@@ -70,19 +70,21 @@
     {%- endif -%}
 {%- endmacro %}
 
-{#- Whether the model's table keeps fingerprints (false for one an earlier version built). -#}
-{% macro kept_fingerprints() -%}
+{#- Whether the model's table keeps fingerprints in `column` (false for one an earlier version
+    built). -#}
+{% macro kept_fingerprints(column='inputs_fingerprint') -%}
     {%- if not execute -%}
         {{ return(true) }}
     {%- endif -%}
     {%- set kept_columns = adapter.get_columns_in_relation(this) | map(attribute='name') | map('lower') | list -%}
-    {{ return('inputs_fingerprint' in kept_columns) }}
+    {{ return(column in kept_columns) }}
 {%- endmacro %}
 
-{#- The pre-hook that empties a table an earlier version built without fingerprints: its rows
-    may lack the key (a column added since), so they are all rebuilt. -#}
-{% macro forget_rows_kept_without_fingerprints() -%}
-    {%- if is_incremental() and not kept_fingerprints() -%}
+{#- The pre-hook that empties a table an earlier version built without fingerprints in `column`:
+    its rows may lack the key (a column added since), or cannot tell which rows changed, so they
+    are all rebuilt. -#}
+{% macro forget_rows_kept_without_fingerprints(column='inputs_fingerprint') -%}
+    {%- if is_incremental() and not kept_fingerprints(column) -%}
         delete from {{ this }}
     {%- endif -%}
 {%- endmacro %}

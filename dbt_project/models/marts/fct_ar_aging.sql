@@ -1,59 +1,113 @@
 -- Accounts receivable aging: one row per open invoice per as-of date (every month-end and the
 -- data's as-of date), with days past due and the aging bucket. Incremental: a run recomputes
--- the as-of dates from the latest month-end already built onward; as-of dates that no longer
--- exist (yesterday's "today") are removed after the run. Each recomputed as-of date is replaced
--- whole (an invoice settled since the last run leaves it). A manual cash application or reversal
--- effective in the current month (Unapplied cash page) changes what its payment applied back to
--- the payment date: the run recomputes from that date (int_manual_cash_applications).
+-- the as-of dates from the latest month-end already built onward, or from an earlier as-of date
+-- whose open items changed since they were aged (a document dated before that month-end, a
+-- corrected amount or due date, a cancellation, a manual cash application back to its payment's
+-- date); as-of dates that no longer exist (yesterday's "today") are removed after the run. Each
+-- recomputed as-of date is replaced whole (an invoice settled since the last run leaves it).
 
 -- On Spark the model is rebuilt whole (partly_replaced_materialization, macros/cross_db.sql).
 -- unique_key is a string, not a list: dbt-duckdb then deletes `where as_of_date in (select ...)`;
 -- given a list it deletes `using` the new rows joined on as_of_date, which matches every old row
 -- of a date once per new row of it (a daily build at scale m: 135 s for that statement).
 
--- depends_on: {{ ref('int_manual_cash_applications') }}
--- depends_on: {{ ref('int_payments_unioned') }}
-
 {{
     config(
         materialized=partly_replaced_materialization(),
         unique_key='as_of_date',
         incremental_strategy='delete+insert',
-        on_schema_change='fail',
+        on_schema_change='sync_all_columns',
+        pre_hook="{{ forget_rows_kept_without_fingerprints('balance_fingerprint') }}",
         post_hook="{% if is_incremental() %}delete from {{ this }} where as_of_date not in (select as_of_date from {{ ref('int_as_of_dates') }}){% endif %}",
     )
 }}
 
+{#- a table an earlier version built has no fingerprints to compare: the pre-hook empties it -#}
+{%- set compares_fingerprints = is_incremental() and kept_fingerprints('balance_fingerprint') %}
+
 with
+
+-- the open items valid on each as-of date: fct_open_item_balances is their one home (the AR aging
+-- page ages any other date from the same rows); each with a fingerprint of the balance row it is
+-- aged from (macros/incremental_by_key.sql), so a later run sees which aged rows changed
+balances as (
+
+    select
+        *,
+        {{ row_fingerprint([
+            'invoice_id', 'customer_id', 'currency', 'invoice_date', 'due_date', 'valid_from', 'valid_to',
+            'open_balance', 'open_balance_rc',
+        ]) }} as balance_fingerprint
+    from {{ ref('fct_open_item_balances') }}
+
+),
+
+{% if is_incremental() %}
+last_month_end as (
+
+    select coalesce(max(as_of_date), {{ date_literal('1900-01-01') }}) as as_of_date
+    from {{ this }}
+    where as_of_date = cast({{ dbt.last_day('as_of_date', 'month') }} as date)
+
+),
+{% endif %}
+
+{% if compares_fingerprints %}
+-- The earliest as-of date before that month-end whose open items changed since they were aged:
+-- rows aged from a balance row that is gone (a payment, credit or correction dated before it, a
+-- cancelled invoice), or a balance row holding on a month-end before it that no row was aged
+-- from (an invoice dated before it). Compared by the balance row each was aged from, once per
+-- row: its first month-end is enough, as an unchanged row was aged at each month-end it holds on.
+changed_from as (
+
+    select min(coalesce(aged.as_of_date, expected.as_of_date)) as as_of_date
+    from (
+        select
+            invoice_id,
+            balance_fingerprint,
+            min(as_of_date) as as_of_date
+        from {{ this }}
+        where as_of_date < (select last_month_end.as_of_date from last_month_end)
+        group by invoice_id, balance_fingerprint
+    ) as aged
+    full outer join (
+        select
+            invoice_id,
+            balance_fingerprint,
+            first_month_end as as_of_date
+        from (
+            select
+                invoice_id,
+                balance_fingerprint,
+                valid_to,
+                cast({{ dbt.last_day('valid_from', 'month') }} as date) as first_month_end
+            from balances
+        ) as holding
+        where first_month_end <= valid_to
+            and first_month_end < (select last_month_end.as_of_date from last_month_end)
+    ) as expected
+        on aged.invoice_id = expected.invoice_id and aged.balance_fingerprint = expected.balance_fingerprint
+    where aged.invoice_id is null or expected.invoice_id is null
+
+),
+{% endif %}
 
 as_of_dates as (
 
     select as_of_date from {{ ref('int_as_of_dates') }}
     {% if is_incremental() %}
     where as_of_date >= least(
-        (
-            select coalesce(max(as_of_date), {{ date_literal('1900-01-01') }})
-            from {{ this }}
-            where as_of_date = cast({{ dbt.last_day('as_of_date', 'month') }} as date)
-        ),
-        -- manual applications (int_manual_cash_applications) effective since that month-end
-        coalesce((
-            select min(payments.payment_date)
-            from {{ ref('int_manual_cash_applications') }} as manual
-            inner join {{ ref('int_payments_unioned') }} as payments on manual.payment_id = payments.payment_id
-            where manual.applied_date >= (
-                select coalesce(max(as_of_date), {{ date_literal('1900-01-01') }})
-                from {{ this }}
-                where as_of_date = cast({{ dbt.last_day('as_of_date', 'month') }} as date)
-            )
-        ), {{ date_literal('9999-12-31') }})
+        (select last_month_end.as_of_date from last_month_end),
+        {% if compares_fingerprints -%}
+        coalesce((select changed_from.as_of_date from changed_from), {{ date_literal('9999-12-31') }})
+        {%- else -%}
+        {{ date_literal('9999-12-31') }}
+        {%- endif %}
     )
     {% endif %}
 
 ),
 
--- the open items valid on each as-of date: fct_open_item_balances is their one home (the AR aging
--- page ages any other date from the same rows)
 aged as (
 
     select
@@ -66,9 +120,10 @@ aged as (
         {{ days_between('balances.due_date', 'as_of_dates.as_of_date') }}
             as days_past_due,
         balances.open_balance,
-        balances.open_balance_rc
+        balances.open_balance_rc,
+        balances.balance_fingerprint
     from as_of_dates
-    inner join {{ ref('fct_open_item_balances') }} as balances
+    inner join balances
         on as_of_dates.as_of_date between balances.valid_from and balances.valid_to
 
 )
@@ -85,7 +140,8 @@ select
     {{ aging_bucket('days_past_due') }} as aging_bucket,
     {{ aging_bucket_order('days_past_due') }} as aging_bucket_order,
     open_balance,
-    open_balance_rc
+    open_balance_rc,
+    balance_fingerprint
 from aged
 -- Stored by as-of date, so a query for one date (every dashboard's) reads only that date's row
 -- groups: at scale l the aging queries take a third of the time they take on unsorted rows.
