@@ -241,7 +241,9 @@ def run(scale: str, work: Path, spark: bool = False) -> dict[str, object]:
     }  # fmt: skip
 
 
-def markdown(result: dict[str, object]) -> str:
+def markdown(result: dict[str, object], last_spark_run: tuple[str, dict[str, object]] | None = None) -> str:
+    """The scale's block of docs/performance.md; without Spark in `result`, the Spark table of
+    `last_spark_run` (its results file's name, its figures), said to be from that run."""
     lines = [
         f"### Scale {result['scale']} ({result['date']})",
         "",
@@ -261,14 +263,18 @@ def markdown(result: dict[str, object]) -> str:
         + ".",
         "",
         *_engine_lines(result),
-        *_spark_lines(result),
+        *_spark_lines(result, last_spark_run),
     ]
     return "\n".join(lines)
 
 
-def _spark_lines(result: dict[str, object]) -> list[str]:
-    """The dbt build on DuckDB and on Spark, side by side (`--spark`)."""
-    engines = result.get("engines")
+def _spark_lines(result: dict[str, object], last_spark_run: tuple[str, dict[str, object]] | None) -> list[str]:
+    """The dbt build on DuckDB and on Spark, side by side (`--spark`, or the last run with it)."""
+    engines, when_run = result.get("engines"), ""
+    if not engines and last_spark_run:
+        name, earlier = last_spark_run
+        engines = earlier["engines"]
+        when_run = f" in the last run that built on Spark too ({earlier['date']}, `benchmarks/results/{name}`)"
     if not engines:
         return []
     rows = [
@@ -277,8 +283,8 @@ def _spark_lines(result: dict[str, object]) -> list[str]:
         for when, duck, spark in zip(("full", "daily"), engines["duckdb"], engines["spark"], strict=True)
     ]
     return [
-        "The same `o2c build` on each engine (Spark: local[2], in this process; its time includes exporting the "
-        "changed raw tables to the lake and bringing the published marts back):",
+        f"The same `o2c build` on each engine{when_run} (Spark: local[2], in this process; its time includes "
+        "exporting the changed raw tables to the lake and bringing the published marts back):",
         "",
         "| build | DuckDB | Spark |",
         "|---|---:|---:|",
@@ -316,6 +322,21 @@ def _engine_lines(result: dict[str, object]) -> list[str]:
     ]
 
 
+def last_spark_run(folder: Path, scale: str) -> tuple[str, dict[str, object]] | None:
+    """The latest recorded run of `scale` that built on Spark too: its results file's name and
+    figures (runs of a day in the order results_path numbers them)."""
+    runs = []
+    for path in folder.glob(f"{scale}-*.json"):
+        result = json.loads(path.read_text())
+        if result.get("scale") == scale and result.get("engines"):
+            run = path.stem.removeprefix(f"{scale}-{result['date']}").removeprefix("-") or "1"
+            runs.append(((str(result["date"]), int(run)), path.name, result))
+    if not runs:
+        return None
+    _, name, result = max(runs, key=lambda found: found[0])
+    return name, result
+
+
 def results_path(folder: Path, scale: str, date: str) -> Path:
     """`<scale>-<date>.json`, or `<scale>-<date>-2.json` and on for a later run of the same day:
     a run never overwrites another's results."""
@@ -344,7 +365,7 @@ def main() -> None:
     path.write_text(json.dumps(result, indent=2) + "\n")
     begin, end = f"<!-- BEGIN SCALE {args.scale} -->", f"<!-- END SCALE {args.scale} -->"
     doc = args.doc.read_text() if args.doc.exists() else "# Performance\n"
-    section = f"{begin}\n{markdown(result)}{end}"
+    section = f"{begin}\n{markdown(result, None if args.spark else last_spark_run(args.results, args.scale))}{end}"
     doc = doc.split(begin)[0] + section + doc.split(end)[1] if begin in doc else doc.rstrip() + "\n\n" + section + "\n"
     args.doc.write_text(doc)
     print(f"Recorded {path} and {args.doc}")

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from benchmarks.run import results_path
+from benchmarks.run import last_spark_run, markdown, results_path
 from core.settings import REPO_ROOT
 
 STAGES = {
@@ -80,3 +80,38 @@ def test_a_second_run_of_the_day_gets_its_own_results_file(tmp_path: Path) -> No
     second.write_text("{}")
     assert results_path(tmp_path / "results", "m", "2026-12-03").name == "m-2026-12-03-3.json"
     assert results_path(tmp_path / "results", "s", "2026-12-03").name == "s-2026-12-03.json"
+
+
+def test_a_run_without_spark_shows_the_last_spark_figures_and_says_from_when(tmp_path: Path) -> None:
+    results = tmp_path / "results"
+    results.mkdir()
+
+    def engines(full: float) -> dict[str, list[dict[str, float]]]:
+        builds = [
+            {"seconds": full, "dbt_seconds": full - 2, "peak_rss_mib": 1500.0},
+            {"seconds": 7.5, "dbt_seconds": 6.0, "peak_rss_mib": 900.0},
+        ]
+        return {"duckdb": builds, "spark": [{**b, "seconds": b["seconds"] * 4} for b in builds]}
+
+    recorded = {
+        "m-2026-12-01.json": {"scale": "m", "date": "2026-12-01", "engines": engines(10.0)},
+        "m-2026-12-02-2.json": {"scale": "m", "date": "2026-12-02", "engines": engines(20.0)},
+        "m-2026-12-02-10.json": {"scale": "m", "date": "2026-12-02", "engines": engines(30.0)},
+        "m-2026-12-03.json": {"scale": "m", "date": "2026-12-03"},  # without Spark
+        "l-half-2026-12-04.json": {"scale": "l-half", "date": "2026-12-04", "engines": engines(40.0)},
+    }
+    for name, result in recorded.items():
+        (results / name).write_text(json.dumps(result))
+    assert last_spark_run(results, "l") is None  # l-half is another scale
+    name, found = last_spark_run(results, "m")
+    assert name == "m-2026-12-02-10.json" and found["engines"]["duckdb"][0]["seconds"] == 30.0
+    this_run = {
+        "scale": "m", "date": "2026-12-05", "customers": 10, "days": 30, "rows": {"raw_erp.invoices": 100},
+        "machine": {"cores": 2, "memory_gib": 24}, "stages": [], "daily": [], "full_build_seconds": 50.0,
+        "daily_build_seconds": 5.0, "slowest_models": [],
+    }  # fmt: skip
+    text = markdown(this_run, (name, found))
+    assert "in the last run that built on Spark too (2026-12-02, `benchmarks/results/m-2026-12-02-10.json`)" in text
+    assert "| full | 30.0 s (28.0 s of dbt), 1,500 MiB | 120.0 s (28.0 s of dbt), 1,500 MiB |" in text
+    assert "| daily | 7.5 s (6.0 s of dbt), 900 MiB | 30.0 s (6.0 s of dbt), 900 MiB |" in text
+    assert "Spark" not in markdown(this_run)  # no Spark run recorded: no Spark table
