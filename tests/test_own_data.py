@@ -96,59 +96,84 @@ def test_ar_ledger_reaches_the_marts_with_the_right_figures(ar_ledger: tuple[Pat
     assert methods.rows() == [("source", 5)]
 
 
-def write_the_next_ar_ledger_export(export: Path) -> None:
-    """(a) a month later, as its accounting package exports it: April's invoices in a file of
-    their own, one of them posted late and dated in February (before the last month-end the
-    aging had built), and two receipts no settlement applies; INV-001's posting date corrected
-    from 15/01 to 01/02 (it was open at the end of January, now it never was at a month-end: no
-    balance of it holds on an old month-end any more, only its aged rows tell).
-    The files of January to March are written out whole again, the old rows with the new."""
-    invoices = export / "AR_Invoices_2026.csv"
-    text = invoices.read_text(encoding="cp1252")
-    invoices.write_text(text.replace("INV-001;C1;15/01/2026", "INV-001;C1;01/02/2026"), encoding="cp1252")
-    header = "Document No;Customer No;Posting Date;Due Date;Terms;Amount;Salesperson\n"
+def append_rows(path: Path, *rows: str) -> None:
+    """A snapshot file of the AR ledger written out whole again, its old rows with new ones."""
+    text = path.read_text(encoding="cp1252").rstrip("\n")
+    path.write_text("\n".join([text, *rows]) + "\n", encoding="cp1252")
+
+
+def export_a_late_invoice(export: Path) -> None:
+    """April's invoices in a file of their own, INV-009 among them though posted in February
+    (before the last month-end the aging had built, 31/03), and two receipts that no settlement
+    applies: R-06 and R-07, each for exactly the only open item of its customer then."""
     (export / "AR_Invoices_2026_04.csv").write_text(
-        header + "INV-008;C3;05/04/2026;05/05/2026;NET30;250,00;Anna\n"
+        "Document No;Customer No;Posting Date;Due Date;Terms;Amount;Salesperson\n"
+        "INV-008;C3;05/04/2026;05/05/2026;NET30;250,00;Anna\n"
         "INV-009;C2;28/02/2026;30/03/2026;NET30;300,00;Ben\n",
         encoding="cp1252",
     )
-    receipts = export / "Receipts.csv"
-    text = receipts.read_text(encoding="cp1252")
-    receipts.write_text(
-        text.rstrip("\n") + "\nR-06;C3;10/04/2026;250,00\nR-07;C2;15/04/2026;300,00\n", encoding="cp1252"
-    )
+    append_rows(export / "Receipts.csv", "R-06;C3;10/04/2026;250,00", "R-07;C2;15/04/2026;300,00")
 
 
-def test_the_next_export_builds_incrementally_to_what_a_full_refresh_gives(tmp_path: Path) -> None:
-    """The AR ledger run once, then its next export run again: the second run builds the
+def export_a_corrected_posting_date(export: Path) -> None:
+    """INV-001's posting date corrected from 15/01 to 01/02: it was open at the end of January,
+    now it never was at a month-end (no balance of it holds on one; only its aged rows tell)."""
+    invoices = export / "AR_Invoices_2026.csv"
+    text = invoices.read_text(encoding="cp1252")
+    invoices.write_text(text.replace("INV-001;C1;15/01/2026", "INV-001;C1;01/02/2026"), encoding="cp1252")
+
+
+def export_an_early_payment(export: Path) -> None:
+    """R-08 paid INV-002 in full on 10/02: its balance, open at the end of January and February,
+    now ends before February's (the same balance, ending earlier; the later settlements of R-02
+    and R-04 find nothing left to pay)."""
+    append_rows(export / "Receipts.csv", "R-08;C2;10/02/2026;2.500,50")
+    append_rows(export / "Settlements.csv", "R-08;INV-002;2.500,50;10/02/2026")
+
+
+# Month-end open AR after each next export, by hand. After the late invoice: INV-009 (300.00) is
+# open at the end of February and March; at the data's as-of date, 15/04, R-06 and R-07 have paid
+# INV-008 and INV-009. After the corrected date: INV-001 (1,000.00) is no longer open at the end of
+# January. After the early payment: INV-002 (2,500.50) is no longer open at the end of February.
+NEXT_EXPORTS = [
+    (export_a_late_invoice, ["3500.50", "4400.50", "4750.00", "4450.00"]),
+    (export_a_corrected_posting_date, ["2500.50", "4400.50", "4750.00", "4450.00"]),
+    (export_an_early_payment, ["2500.50", "1900.00", "4750.00", "4450.00"]),
+]
+AS_OF_DATES = [dt.date(2026, 1, 31), dt.date(2026, 2, 28), dt.date(2026, 3, 31), dt.date(2026, 4, 15)]
+
+
+def test_the_next_exports_build_incrementally_to_what_a_full_refresh_gives(tmp_path: Path) -> None:
+    """(a) the AR ledger run once, then its next exports, each run again: each run builds the
     incremental models (the aging, the open-item ledger, the cash application's amount passes)
-    from where their inputs changed, and they equal a full refresh; the figures are the files'."""
+    from where their inputs changed, back before the last month-end the aging had built, with
+    the figures worked by hand; at the end they equal a full refresh. Each export changes the
+    aging in one way only its own part of the aging's comparison sees."""
     export = tmp_path / "export"
     shutil.copytree(own_data.FIXTURES / "ar_ledger", export)
     data = tmp_path / "data"
     run_own_data(data, str(export), "EUR")
-    before = own_data.published_open_ar(data)
-    write_the_next_ar_ledger_export(export)
-    env = run_own_data(data, str(export), "EUR")
-    warehouse = data / "warehouse" / "warehouse.duckdb"
-    tables = {name: f"select * from {schema(name)}.{name}" for name in INCREMENTAL}
-    incremental = {name: sorted_rows(warehouse, sql) for name, sql in tables.items()}
-    # By hand: INV-001 (1,000.00, paid 10/02) is no longer open at the end of January; INV-009
-    # (300.00, 28/02) is open at the end of February and March; at the data's as-of date, 15/04,
-    # R-06 and R-07 have paid INV-008 and INV-009, each the only open item of its customer for
-    # exactly the amount received.
-    after = {
-        dt.date(2026, 1, 31): Decimal("2500.50"),
-        dt.date(2026, 2, 28): Decimal("4400.50"),
-        dt.date(2026, 3, 31): Decimal("4750.00"),
-        dt.date(2026, 4, 15): Decimal("4450.00"),
-    }
-    assert [before[dt.date(2026, 1, 31)], before[dt.date(2026, 2, 28)]] == [Decimal("3500.50"), Decimal("4100.50")]
-    assert own_data.published_open_ar(data) == after
+    assert list(own_data.published_open_ar(data).values()) == [
+        Decimal("3500.50"),
+        Decimal("4100.50"),
+        Decimal("4450.00"),
+    ]
+    for write_export, open_ar in NEXT_EXPORTS:
+        write_export(export)
+        env = run_own_data(data, str(export), "EUR")
+        expected = dict(zip(AS_OF_DATES, map(Decimal, open_ar), strict=True))
+        assert own_data.published_open_ar(data) == expected, write_export.__name__
     applied = own_data.serving_query(
         data, "select payment_id, invoice_id, match_method from marts.fct_cash_applications where payment_id > 'R-05'"
     )
-    assert sorted(applied.rows()) == [("R-06", "INV-008", "amount"), ("R-07", "INV-009", "amount")]
+    assert sorted(applied.rows()) == [
+        ("R-06", "INV-008", "amount"),
+        ("R-07", "INV-009", "amount"),
+        ("R-08", "INV-002", "source"),
+    ]
+    warehouse = data / "warehouse" / "warehouse.duckdb"
+    tables = {name: f"select * from {schema(name)}.{name}" for name in INCREMENTAL}
+    incremental = {name: sorted_rows(warehouse, sql) for name, sql in tables.items()}
     o2c(data, "build", "--full-refresh", env=env)
     for name, sql in tables.items():
         assert incremental[name].equals(sorted_rows(warehouse, sql)), name

@@ -29,13 +29,15 @@ with
 
 -- the open items valid on each as-of date: fct_open_item_balances is their one home (the AR aging
 -- page ages any other date from the same rows); each with a fingerprint of the balance row it is
--- aged from (macros/incremental_by_key.sql), so a later run sees which aged rows changed
+-- aged from (macros/incremental_by_key.sql), so a later run sees which aged rows changed. Not of
+-- the day the balance ends: a payment today ends yesterday a balance that was open-ended, which
+-- was aged at the same month-ends all the same.
 balances as (
 
     select
         *,
         {{ row_fingerprint([
-            'invoice_id', 'customer_id', 'currency', 'invoice_date', 'due_date', 'valid_from', 'valid_to',
+            'invoice_id', 'customer_id', 'currency', 'invoice_date', 'due_date', 'valid_from',
             'open_balance', 'open_balance_rc',
         ]) }} as balance_fingerprint
     from {{ ref('fct_open_item_balances') }}
@@ -53,41 +55,72 @@ last_month_end as (
 {% endif %}
 
 {% if compares_fingerprints %}
--- The earliest as-of date before that month-end whose open items changed since they were aged:
--- rows aged from a balance row that is gone (a payment, credit or correction dated before it, a
--- cancelled invoice), or a balance row holding on a month-end before it that no row was aged
--- from (an invoice dated before it). Compared by the balance row each was aged from, once per
--- row: its first month-end is enough, as an unchanged row was aged at each month-end it holds on.
-changed_from as (
+-- The month-ends before that one each balance row was aged at, and those it holds on now: a run
+-- of month-ends, from its first to its last. Where a fingerprint's run differs between the two
+-- sides, or is on one side only (a payment, credit or correction dated before that month-end, a
+-- cancelled invoice, an invoice dated before it), the earliest month-end either side names is
+-- where ageing starts again (at worst one month-end early, never late).
+aged_runs as (
 
-    select min(coalesce(aged.as_of_date, expected.as_of_date)) as as_of_date
+    select
+        invoice_id,
+        balance_fingerprint,
+        min(as_of_date) as first_month_end,
+        max(as_of_date) as last_month_end
+    from {{ this }}
+    where as_of_date < (select last_month_end.as_of_date from last_month_end)
+    group by invoice_id, balance_fingerprint
+
+),
+
+held_runs as (
+
+    select
+        invoice_id,
+        balance_fingerprint,
+        first_month_end,
+        last_month_end
     from (
         select
             invoice_id,
             balance_fingerprint,
-            min(as_of_date) as as_of_date
-        from {{ this }}
-        where as_of_date < (select last_month_end.as_of_date from last_month_end)
-        group by invoice_id, balance_fingerprint
-    ) as aged
-    full outer join (
-        select
-            invoice_id,
-            balance_fingerprint,
-            first_month_end as as_of_date
-        from (
-            select
-                invoice_id,
-                balance_fingerprint,
-                valid_to,
-                cast({{ dbt.last_day('valid_from', 'month') }} as date) as first_month_end
-            from balances
-        ) as holding
-        where first_month_end <= valid_to
-            and first_month_end < (select last_month_end.as_of_date from last_month_end)
-    ) as expected
-        on aged.invoice_id = expected.invoice_id and aged.balance_fingerprint = expected.balance_fingerprint
-    where aged.invoice_id is null or expected.invoice_id is null
+            cast({{ dbt.last_day('valid_from', 'month') }} as date) as first_month_end,
+            -- the last month-end on or before the day the balance ends, and before the last built
+            least(
+                case
+                    when valid_to = cast({{ dbt.last_day('valid_to', 'month') }} as date) then valid_to
+                    else cast({{ dbt.last_day(dbt.dateadd('month', -1, 'valid_to'), 'month') }} as date)
+                end,
+                (
+                    select cast({{ dbt.last_day(dbt.dateadd('month', -1, 'last_month_end.as_of_date'), 'month') }} as date)
+                    from last_month_end
+                )
+            ) as last_month_end
+        from balances
+    ) as held
+    where first_month_end <= last_month_end
+
+),
+
+changed_from as (
+
+    select
+        min(
+            case
+                when aged.invoice_id is null then held.first_month_end
+                when held.invoice_id is null then aged.first_month_end
+                when aged.first_month_end != held.first_month_end
+                    then least(aged.first_month_end, held.first_month_end)
+                else least(aged.last_month_end, held.last_month_end)
+            end
+        ) as as_of_date
+    from aged_runs as aged
+    full outer join held_runs as held
+        on aged.invoice_id = held.invoice_id and aged.balance_fingerprint = held.balance_fingerprint
+    where aged.invoice_id is null
+        or held.invoice_id is null
+        or aged.first_month_end != held.first_month_end
+        or aged.last_month_end != held.last_month_end
 
 ),
 {% endif %}
