@@ -689,7 +689,7 @@ def test_incremental_models_equal_a_full_refresh_after_the_world_advances(tmp_pa
     # it with are not rebuilt here).
     no_tests = ["--exclude-resource-type", "test", "--exclude-resource-type", "unit_test"]
     selected = " ".join(f"+{name}" for name in INCREMENTAL)
-    tables = {name: f"select * from {schema(name)}.{name}" for name in INCREMENTAL}
+    tables = incremental_tables()
     assert_an_upgraded_warehouse_is_rebuilt_whole(config.warehouse, root / "dbt", tables, no_tests)
     simulator.advance(root / "sources", url, 3)  # within the month
     paid, corrected, cancelled = amend_the_erp_behind_the_simulator(root / "sources" / "erp.sqlite")
@@ -853,6 +853,11 @@ def assert_an_upgraded_warehouse_is_rebuilt_whole(
     build(warehouse, work, "--select", " ".join(tables), *no_tests)
     for name in tables:
         assert sorted_rows(warehouse, tables[name]).equals(built_whole[name]), name
+
+
+def incremental_tables() -> dict[str, str]:
+    """The query of each incremental model's rows, by its name."""
+    return {name: f"select * from {schema(name)}.{name}" for name in INCREMENTAL}
 
 
 def sorted_rows(warehouse: Path, sql: str) -> pl.DataFrame:

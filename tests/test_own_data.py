@@ -20,7 +20,7 @@ import pytest
 from tests import own_data
 from tests.conftest import o2c
 from tests.test_dashboards import PAGES, assert_clean, page
-from tests.test_dbt import INCREMENTAL, schema, sorted_rows
+from tests.test_dbt import incremental_tables, sorted_rows
 
 
 def run_own_data(data: Path, folder: str, currency: str) -> dict[str, str]:
@@ -172,7 +172,7 @@ def test_the_next_exports_build_incrementally_to_what_a_full_refresh_gives(tmp_p
         ("R-08", "INV-002", "source"),
     ]
     warehouse = data / "warehouse" / "warehouse.duckdb"
-    tables = {name: f"select * from {schema(name)}.{name}" for name in INCREMENTAL}
+    tables = incremental_tables()
     incremental = {name: sorted_rows(warehouse, sql) for name, sql in tables.items()}
     o2c(data, "build", "--full-refresh", env=env)
     for name, sql in tables.items():

@@ -176,7 +176,10 @@ unmatched_tokens as (
 
     select
         tokens.payment_id,
-        tokens.token_key
+        tokens.token_key,
+        payments.customer_id,
+        payments.currency,
+        payments.payment_date
     from tokens
     inner join payments on tokens.payment_id = payments.payment_id
     where length(tokens.token_digits) >= 6
@@ -204,14 +207,13 @@ typo_queries as (
     union all
 
     select
-        tokens.payment_id,
+        payment_id,
         null as quoted_invoice_id,
-        tokens.token_key as query_key,
-        payments.customer_id,
-        payments.currency,
-        payments.payment_date
-    from unmatched_tokens as tokens
-    inner join payments on tokens.payment_id = payments.payment_id
+        token_key as query_key,
+        customer_id,
+        currency,
+        payment_date
+    from unmatched_tokens
 
 ),
 
