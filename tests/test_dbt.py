@@ -664,8 +664,8 @@ def reverse_an_amount_match_of_another_customer(ops_url: str, warehouse: Path, o
     return pair[0], pair[1]
 
 
-# Built incrementally: the AR aging by as-of date, the open-item ledger, its balance intervals and
-# the settlements by invoice, the cash application's amount passes by customer
+# Built incrementally: the AR aging by as-of date, the open-item ledger, its balance intervals, the
+# settlements and the AR ledger mart by invoice, the cash application's amount passes by customer
 # (macros/incremental_by_key.sql).
 PASSES = [f"int_cash_application_pass_{n}" for n in range(1, 5)]
 INCREMENTAL = [
@@ -673,6 +673,7 @@ INCREMENTAL = [
     "int_open_item_events",
     "int_invoice_balance_intervals",
     "int_invoice_settlements",
+    "fct_open_item_events",
     *PASSES,
 ]
 
@@ -708,6 +709,7 @@ def test_incremental_models_equal_a_full_refresh_after_the_world_advances(tmp_pa
     )["i"][0]
     aging_before = sorted_rows(config.warehouse, tables["fct_ar_aging"])
     ingest(config)
+    vanished = remove_a_settled_invoice_from_the_raw_load(config.warehouse, (untouched, paid, corrected, cancelled))
     # A mark on the ledger row of an invoice whose inputs did not change, and on one whose did:
     # the incremental run rewrites only the second.
     marked = [f"invoice|{invoice}" for invoice in (untouched, corrected)]
@@ -755,6 +757,22 @@ def test_incremental_models_equal_a_full_refresh_after_the_world_advances(tmp_pa
     assert_the_erps_changes_reached_the_ledger(
         incremental, root / "sources" / "erp.sqlite", (paid, corrected, cancelled), had_intervals
     )
+    # the invoice gone from the load is gone from every model built by invoice (tombstones)
+    for name in ("int_open_item_events", "int_invoice_settlements", "fct_open_item_events"):
+        assert incremental[name].filter(pl.col("invoice_id") == vanished).height == 0, name
+
+
+def remove_a_settled_invoice_from_the_raw_load(warehouse: Path, kept: tuple[str, ...]) -> str:
+    """An invoice paid long ago taken out of the raw load, as reloading the table in full from
+    a source that no longer has it does (docs/operations.md, "Known limits"): the next run leaves
+    none of its rows in the models built by invoice. Its id."""
+    vanished = query(
+        warehouse,
+        "select min(invoice_id) as i from marts.fct_open_item_events where event_type = 'payment' "
+        f"and effective_date < date '{END}' - 150 and invoice_id not in ({', '.join(repr(i) for i in kept)})",
+    )["i"][0]
+    write(warehouse, "delete from raw_erp.invoices where invoice_id = ?", vanished)
+    return vanished
 
 
 def build_aging_no_month_end_before_the_last_again(warehouse: Path, work: Path, *args: str) -> None:
@@ -842,10 +860,10 @@ def assert_an_upgraded_warehouse_is_rebuilt_whole(
     no customer either, and no rows for receipts left on account; the aging no balance
     fingerprints): the next run, not a full refresh, rebuilds every key (every as-of date) and
     gives the rows a full build gives."""
-    by_key = [name for name in tables if name.startswith("int_")]
+    by_key = [name for name in tables if name != "fct_ar_aging"]
     built_whole = {name: sorted_rows(warehouse, tables[name]) for name in tables}
     for name in by_key:
-        write(warehouse, f"alter table intermediate.{name} drop column inputs_fingerprint")
+        write(warehouse, f"alter table {schema(name)}.{name} drop column inputs_fingerprint")
     for name in PASSES:
         write(warehouse, f"delete from intermediate.{name} where invoice_id is null")
         write(warehouse, f"alter table intermediate.{name} drop column customer_id")

@@ -99,6 +99,25 @@
     group by invoice_id
 {%- endmacro %}
 
+{#- The first CTEs of a model computed from the open-item ledger alone, incremental by invoice:
+    `fingerprints` (ledger_fingerprints) and, on an incremental run, the invoices it rebuilds
+    (`rebuilt`), each followed by a comma. -#}
+{% macro ledger_fingerprints_and_rebuilt_invoices() -%}
+fingerprints as (
+
+    {{ ledger_fingerprints() }}
+
+),
+
+{% if is_incremental() %}
+rebuilt as (
+
+    {{ rebuilt_keys('fingerprints', 'invoice_id') }}
+
+),
+{% endif %}
+{%- endmacro %}
+
 {#- The post-hook that removes the tombstones an incremental run left (rows whose `marker`
     column, never null in a real row, is null). -#}
 {% macro delete_tombstones(marker) -%}

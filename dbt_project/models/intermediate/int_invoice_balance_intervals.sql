@@ -7,19 +7,7 @@
 
 with
 
-fingerprints as (
-
-    {{ ledger_fingerprints() }}
-
-),
-
-{% if is_incremental() %}
-rebuilt as (
-
-    {{ rebuilt_keys('fingerprints', 'invoice_id') }}
-
-),
-{% endif %}
+{{ ledger_fingerprints_and_rebuilt_invoices() }}
 
 daily as (
 

@@ -13,8 +13,14 @@
 -- Events of one invoice on one day are taken invoice first, then credits, then payments (the
 -- order int_open_item_events caps credits in); only the split of a cent of rounding between
 -- them depends on it.
+-- Incremental by invoice (macros/incremental_by_key.sql): a run rebuilds the invoices whose
+-- ledger events changed; on Spark the model is rebuilt whole.
+
+{{ incremental_by_key('invoice_id', 'event_id') }}
 
 with
+
+{{ ledger_fingerprints_and_rebuilt_invoices() }}
 
 events as (
 
@@ -29,6 +35,9 @@ events as (
         fx_rate,
         case event_type when 'invoice' then 0 when 'payment' then 2 else 1 end as event_order
     from {{ ref('int_open_item_events') }}
+    {% if is_incremental() %}
+    where invoice_id in (select rebuilt.invoice_id from rebuilt)
+    {% endif %}
 
 ),
 
@@ -55,26 +64,63 @@ valued as (
         end as open_ar_after_rc
     from running
 
+),
+
+ledger as (
+
+    select
+        -- ids
+        valued.event_id,
+        valued.invoice_id,
+        valued.customer_id,
+        -- attributes
+        valued.event_type,
+        valued.currency,
+        -- dates
+        valued.effective_date,
+        -- amounts
+        valued.amount,
+        cast(
+            valued.open_ar_after_rc - coalesce(
+                lag(valued.open_ar_after_rc) over (
+                    partition by valued.invoice_id
+                    order by valued.effective_date, valued.event_order, valued.event_id
+                ),
+                0
+            ) as {{ money_type() }}
+        ) as amount_rc,
+        fingerprints.inputs_fingerprint
+    from valued
+    inner join fingerprints on valued.invoice_id = fingerprints.invoice_id
+
 )
 
 select
-    -- ids
     event_id,
     invoice_id,
     customer_id,
-    -- attributes
     event_type,
     currency,
-    -- dates
     effective_date,
-    -- amounts
     amount,
-    cast(
-        open_ar_after_rc - coalesce(
-            lag(open_ar_after_rc) over (partition by invoice_id order by effective_date, event_order, event_id),
-            0
-        ) as {{ money_type() }}
-    ) as amount_rc
-from valued
--- Stored by date: a bridge sums a date range and reads only that range's row groups.
+    amount_rc,
+    inputs_fingerprint
+from ledger
+{% if is_incremental() %}
+-- a tombstone per rebuilt invoice (macros/incremental_by_key.sql)
+union all
+select
+    null as event_id,
+    invoice_id,
+    null as customer_id,
+    null as event_type,
+    null as currency,
+    null as effective_date,
+    null as amount,
+    null as amount_rc,
+    null as inputs_fingerprint
+from rebuilt
+{% endif %}
+-- Stored by date: a bridge sums a date range and reads only that range's row groups (a daily
+-- run's rebuilt invoices go after them, in date order among themselves).
 order by effective_date, invoice_id
