@@ -130,10 +130,12 @@ receipt_balances as (
 
 ),
 
-held_by_period as (
+-- what each receipt held from each change to the next, in the reporting currency
+held as (
 
     select
-        periods.month_start,
+        balances.held_from,
+        coalesce(balances.held_until, {{ date_literal('9999-12-31') }}) as held_until,
         receipts.customer_id,
         greatest(
             receipts.amount_rc
@@ -141,11 +143,24 @@ held_by_period as (
             - {{ to_reporting('balances.refunded_to_date', 'receipts.fx_rate') }},
             0
         ) as held_rc
-    from periods
-    inner join receipt_balances as balances
-        on periods.period_end >= balances.held_from
-        and (balances.held_until is null or periods.period_end < balances.held_until)
+    from receipt_balances as balances
     inner join receipts on balances.payment_id = receipts.payment_id
+
+),
+
+-- Only the intervals that hold something meet the period ends (most hold nothing), on two
+-- plain inequalities the engine joins as a range.
+held_by_period as (
+
+    select
+        periods.month_start,
+        held.customer_id,
+        held.held_rc
+    from periods
+    inner join held
+        on periods.period_end >= held.held_from
+        and periods.period_end < held.held_until
+    where held.held_rc > 0
 
 ),
 
