@@ -23,54 +23,64 @@ aging as (
 
 ),
 
+-- every document's effect on open AR, on its date
 documents as (
 
     select
-        as_of_dates.as_of_date,
-        invoices.currency,
-        invoices.invoice_amount as amount
-    from as_of_dates
-    inner join {{ ref('stg_erp__invoices') }} as invoices on as_of_dates.as_of_date >= invoices.invoice_date
+        invoice_date as document_date,
+        currency,
+        invoice_amount as amount
+    from {{ ref('stg_erp__invoices') }}
 
     union all
 
     select
-        as_of_dates.as_of_date,
-        memos.currency,
-        -memos.credit_amount as amount
-    from as_of_dates
-    inner join {{ ref('stg_erp__credit_memos') }} as memos
-        on as_of_dates.as_of_date >= memos.credit_memo_date and memos.invoice_id is not null
+        credit_memo_date as document_date,
+        currency,
+        -credit_amount as amount
+    from {{ ref('stg_erp__credit_memos') }}
+    where invoice_id is not null
 
     union all
 
     select
-        as_of_dates.as_of_date,
-        events.currency,
-        events.credit_on_account as amount
-    from as_of_dates
-    inner join {{ ref('int_open_item_events') }} as events on as_of_dates.as_of_date >= events.effective_date
+        effective_date as document_date,
+        currency,
+        credit_on_account as amount
+    from {{ ref('int_open_item_events') }}
 
     union all
 
     select
-        as_of_dates.as_of_date,
+        applications.applied_date as document_date,
         invoices.currency,
         -applications.applied_amount as amount
-    from as_of_dates
-    inner join {{ ref('fct_cash_applications') }} as applications on as_of_dates.as_of_date >= applications.applied_date
+    from {{ ref('fct_cash_applications') }} as applications
     inner join {{ ref('stg_erp__invoices') }} as invoices on applications.invoice_id = invoices.invoice_id
+
+),
+
+-- summed by day first, so that each as-of date adds up days, not documents
+daily as (
+
+    select
+        document_date,
+        currency,
+        sum(amount) as amount
+    from documents
+    group by document_date, currency
 
 ),
 
 expected as (
 
     select
-        as_of_date,
-        currency,
-        sum(amount) as open_ar
-    from documents
-    group by as_of_date, currency
+        as_of_dates.as_of_date,
+        daily.currency,
+        sum(daily.amount) as open_ar
+    from as_of_dates
+    inner join daily on as_of_dates.as_of_date >= daily.document_date
+    group by as_of_dates.as_of_date, daily.currency
 
 )
 
