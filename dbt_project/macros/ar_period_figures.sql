@@ -33,13 +33,13 @@
     left join (
         select
             periods.{{ key }},
-            sum(intervals.open_balance_rc) as ending_ar_rc,
-            sum(case when invoices.due_date >= periods.{{ end }} then intervals.open_balance_rc else 0 end)
+            sum(balances.open_balance_rc) as ending_ar_rc,
+            sum(case when balances.due_date >= periods.{{ end }} then balances.open_balance_rc else 0 end)
                 as ending_current_ar_rc
         from {{ periods }} as periods
-        inner join {{ ref('int_invoice_balance_intervals') }} as intervals
-            on periods.{{ end }} between intervals.valid_from and intervals.valid_to
-        inner join {{ ref('fct_invoices') }} as invoices on intervals.invoice_id = invoices.invoice_id
+        -- the open items' one home, which carries each item's due date
+        inner join {{ ref('fct_open_item_balances') }} as balances
+            on periods.{{ end }} between balances.valid_from and balances.valid_to
         group by periods.{{ key }}
     ) as balances on periods.{{ key }} = balances.{{ key }}
 {% endmacro %}
