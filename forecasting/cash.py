@@ -57,6 +57,12 @@ def unapplied_share(con: duckdb.DuckDBPyConnection, origin: dt.date) -> float:
     return min(max(share, 0.0), 0.5)  # never let a data problem more than double the forecast
 
 
+def rates_window(origin: dt.date) -> tuple[dt.date, dt.date]:
+    """The origins collection rates are measured on, first and last: those of the year before
+    `origin` whose 13 weeks had passed by it."""
+    return origin - dt.timedelta(days=365), origin - dt.timedelta(days=HORIZON_WEEKS * 7)
+
+
 def collection_rates(history: History, origin: dt.date) -> pl.DataFrame:
     """Per aging bucket (fct_ar_aging's aging_bucket_order, so the bucket rule stays in dbt): the
     share of open balance at earlier origins collected within 13 weeks
@@ -69,10 +75,11 @@ def collection_rates(history: History, origin: dt.date) -> pl.DataFrame:
         sum(open_balance_rc) as open_rc,
         coalesce(sum(open_balance_rc) filter (where paid_date <= origin_date + {HORIZON_WEEKS * 7}), 0) as collected_rc
     from {HISTORY_TABLE}
-    where origin_date <= $origin::date - {HORIZON_WEEKS * 7} and origin_date >= $origin::date - 365
+    where origin_date between $first and $last
     group by aging_bucket_order
     """
-    rows = query_frame(history.con, sql, {"origin": origin})
+    first, last = rates_window(origin)
+    rows = query_frame(history.con, sql, {"first": first, "last": last})
     if not rows.is_empty() and rows["collected_rc"].sum() == 0:
         rows = rows.clear()
     return rows.select("aging_bucket_order", (pl.col("collected_rc") / pl.col("open_rc")).alias("collection_rate"))

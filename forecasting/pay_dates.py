@@ -63,6 +63,11 @@ def _disputes_sql() -> str:
     return "select invoice_id, opened_date, resolved_date from marts.fct_disputes"
 
 
+def training_window(origin: dt.date) -> tuple[dt.date, dt.date]:
+    """The origins the model for `origin` is trained on, first and last."""
+    return origin - dt.timedelta(days=TRAINING_WINDOW_DAYS), origin - dt.timedelta(days=MIN_TRAINING_LAG_DAYS)
+
+
 class History:
     """Every item open at each origin (aging date) with its point-in-time inputs and the actual
     paid date, staged once in a DuckDB temporary table: over two years of month-ends that is
@@ -83,11 +88,7 @@ class History:
         """Items open at earlier origins whose payment was known by `origin` (labels from the past
         only); a fixed sample of MAX_TRAINING_ROWS of them when there are more."""
         where = "origin_date between ? and ? and paid_date is not null and paid_date <= ?"
-        params = [
-            origin - dt.timedelta(days=TRAINING_WINDOW_DAYS),
-            origin - dt.timedelta(days=MIN_TRAINING_LAG_DAYS),
-            origin,
-        ]
+        params = [*training_window(origin), origin]
         count = self.con.execute(f"select count(*) from {HISTORY_TABLE} where {where}", params).fetchall()[0][0]
         sample = (
             f"order by hash(origin_date, invoice_id) limit {MAX_TRAINING_ROWS}" if count > MAX_TRAINING_ROWS else ""

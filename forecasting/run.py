@@ -39,6 +39,15 @@ def _aging_dates(con: duckdb.DuckDBPyConnection) -> list[dt.date]:
     return [r[0] for r in con.execute("select distinct as_of_date from marts.fct_ar_aging order by 1").fetchall()]
 
 
+def _history_origins(aging_dates: list[dt.date], origin: dt.date, training: bool) -> list[dt.date]:
+    """The aging dates a day's pay-date predictions read: the origin, the earlier ones collection
+    rates are measured on and, when the model is retrained, its training window. Each origin's
+    items do not depend on the others, and building them for every month-end of the history took
+    most of a day's forecasting."""
+    windows = [cash.rates_window(origin), *([pay_dates.training_window(origin)] if training else [])]
+    return [d for d in aging_dates if d == origin or any(first <= d <= last for first, last in windows)]
+
+
 def _no_data(con: duckdb.DuckDBPyConnection, forecast: str) -> dict[str, object]:
     """No activity in any source yet: nothing is forecast, and the status says so."""
     return tables.record_status(con, forecast, None, "none", ["no order, invoice or payment yet"], 0)
@@ -198,11 +207,14 @@ def pay_date_predictions(con: duckdb.DuckDBPyConnection, *, force: bool = False)
     origin = data_as_of(con)
     if origin is None:
         return _no_data(con, "pay_date_predictions")
-    history = pay_dates.History(con, _aging_dates(con))
+    paid_known = pay_dates.paid_items_known(con, origin) > 0
+    stored = pay_dates.load(con) if paid_known and not force else None
+    training = paid_known and (stored is None or _due(stored.trained_as_of, origin))
+    history = pay_dates.History(con, _history_origins(_aging_dates(con), origin, training))
     open_now = history.at(origin)
     reasons = []
     training_rows, trained_as_of = 0, None
-    if pay_dates.paid_items_known(con, origin) == 0:
+    if not paid_known:
         # Nothing to learn a delay from: the due date is the only prediction that is not invented.
         model, methods, default = None, {}, "naive"
         reasons.append(
@@ -210,11 +222,10 @@ def pay_date_predictions(con: duckdb.DuckDBPyConnection, *, force: bool = False)
             "and assumed collected in full"
         )
     else:
-        stored = None if force else pay_dates.load(con)
-        if stored is None or _due(stored.trained_as_of, origin):
-            training = history.training_set(origin)
-            stored = pay_dates.StoredModel(origin, training.height, pay_dates.train_if_enough(training))
-            del training
+        if training:
+            rows = history.training_set(origin)
+            stored = pay_dates.StoredModel(origin, rows.height, pay_dates.train_if_enough(rows))
+            del rows
             pay_dates.save(con, stored)
         model, training_rows, trained_as_of = stored.model, stored.training_rows, stored.trained_as_of
         scores = (

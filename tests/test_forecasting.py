@@ -233,8 +233,13 @@ def _copied_warehouse(built: Path, tmp_path: Path) -> duckdb.DuckDBPyConnection:
     return duckdb.connect(str(warehouse))
 
 
-def _rows(con: duckdb.DuckDBPyConnection, sql: str) -> pl.DataFrame:
-    return pl.from_arrow(con.sql(sql).to_arrow_table())
+def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: list[object] | None = None) -> pl.DataFrame:
+    return pl.from_arrow(con.sql(sql, params=params).to_arrow_table())
+
+
+def _staged_origins(con: duckdb.DuckDBPyConnection) -> set[dt.date]:
+    """The origins whose open items the last pay-date run staged (its temporary table)."""
+    return set(_rows(con, f"select distinct origin_date as d from {pay_dates.HISTORY_TABLE}")["d"])
 
 
 CLV_ROWS = "select * from forecasts.customer_clv order by customer_id"
@@ -300,17 +305,27 @@ def test_pay_date_model_retrains_weekly_and_the_stored_model_predicts_in_between
         stored = pay_dates.load(con)
         assert stored is not None and stored.model is not None and stored.trained_as_of == as_of
 
-        # Trained today by the build: the next run scores with the stored model, no training.
+        # Trained today by the build: the next run scores with the stored model, no training, and
+        # stages the items of today and of the month-ends collection rates are measured on (91 to
+        # 365 days back) only: the same predictions as the build's, which staged every month-end.
         metadata = run.pay_date_predictions(con)
         assert fits == [] and metadata["trained_as_of"] == str(as_of)
         assert metadata["training_rows"] == stored.training_rows > 0
         assert _rows(con, predictions).equals(built_predictions)
+        month_ends = _rows(con, "select distinct as_of_date as d from marts.fct_ar_aging where as_of_date < ?", [as_of])
+        back = [(as_of - d).days for d in month_ends["d"]]
+        rates_window = {d for d, days in zip(month_ends["d"], back, strict=True) if 91 <= days <= 365}
+        assert _staged_origins(con) == rates_window | {as_of}
+        assert any(days < 91 for days in back) and any(days > 365 for days in back)  # both left out
 
-        # A week later it is retrained, to the same model on the same data.
+        # A week later it is retrained, to the same model on the same data, on the month-ends 30 to
+        # 365 days back as well.
         con.execute(f"update {stored_model} set trained_as_of = ? - 7", [as_of])
         assert run.pay_date_predictions(con)["trained_as_of"] == str(as_of)
         assert fits == ["pay_date"]
         assert _rows(con, predictions).equals(built_predictions)
+        training_window = {d for d, days in zip(month_ends["d"], back, strict=True) if 30 <= days <= 365}
+        assert _staged_origins(con) == rates_window | training_window | {as_of}
 
         # `o2c forecast --refit` retrains at once; so does a model another scikit-learn pickled.
         run.run_step(run.pay_date_predictions, con, refit=True)
