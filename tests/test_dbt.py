@@ -767,8 +767,8 @@ def remove_a_settled_invoice_from_the_raw_load(warehouse: Path, kept: tuple[str,
     none of its rows in the models built by invoice. Its id."""
     vanished = query(
         warehouse,
-        "select min(invoice_id) as i from marts.fct_open_item_events where event_type = 'payment' "
-        f"and effective_date < date '{END}' - 150 and invoice_id not in ({', '.join(repr(i) for i in kept)})",
+        "select min(invoice_id) as i from intermediate.int_invoice_settlements "
+        f"where paid_date < date '{END}' - 150 and invoice_id not in ({', '.join(repr(i) for i in kept)})",
     )["i"][0]
     write(warehouse, "delete from raw_erp.invoices where invoice_id = ?", vanished)
     return vanished

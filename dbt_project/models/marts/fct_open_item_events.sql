@@ -121,6 +121,7 @@ select
     null as inputs_fingerprint
 from rebuilt
 {% endif %}
--- Stored by date: a bridge sums a date range and reads only that range's row groups (a daily
--- run's rebuilt invoices go after them, in date order among themselves).
+-- Stored by date: a bridge sums a date range and reads only that range's row groups. A daily run
+-- appends the invoices it rebuilds (each with its events of every date) after them; a full
+-- refresh puts the table back in date order.
 order by effective_date, invoice_id
