@@ -770,6 +770,7 @@ def remove_a_settled_invoice_from_the_raw_load(warehouse: Path, kept: tuple[str,
         "select min(invoice_id) as i from intermediate.int_invoice_settlements "
         f"where paid_date < date '{END}' - 150 and invoice_id not in ({', '.join(repr(i) for i in kept)})",
     )["i"][0]
+    assert vanished is not None, "the world has no invoice settled long ago to take out"
     write(warehouse, "delete from raw_erp.invoices where invoice_id = ?", vanished)
     return vanished
 
