@@ -324,13 +324,14 @@ def _engine_lines(result: dict[str, object]) -> list[str]:
 
 def last_spark_run(folder: Path, scale: str) -> tuple[str, dict[str, object]] | None:
     """The latest recorded run of `scale` that built on Spark too: its results file's name and
-    figures (runs of a day in the order results_path numbers them)."""
+    figures (runs of a day in the order results_path numbers them; a file renamed by hand, such
+    as `m-2026-12-03-pm.json`, counts as its day's first)."""
     runs = []
     for path in folder.glob(f"{scale}-*.json"):
         result = json.loads(path.read_text())
         if result.get("scale") == scale and result.get("engines"):
             run = path.stem.removeprefix(f"{scale}-{result['date']}").removeprefix("-") or "1"
-            runs.append(((str(result["date"]), int(run)), path.name, result))
+            runs.append(((str(result["date"]), int(run) if run.isdigit() else 1), path.name, result))
     if not runs:
         return None
     _, name, result = max(runs, key=lambda found: found[0])

@@ -97,6 +97,7 @@ def test_a_run_without_spark_shows_the_last_spark_figures_and_says_from_when(tmp
         "m-2026-12-01.json": {"scale": "m", "date": "2026-12-01", "engines": engines(10.0)},
         "m-2026-12-02-2.json": {"scale": "m", "date": "2026-12-02", "engines": engines(20.0)},
         "m-2026-12-02-10.json": {"scale": "m", "date": "2026-12-02", "engines": engines(30.0)},
+        "m-2026-12-02-pm.json": {"scale": "m", "date": "2026-12-02", "engines": engines(25.0)},  # renamed by hand
         "m-2026-12-03.json": {"scale": "m", "date": "2026-12-03"},  # without Spark
         "l-half-2026-12-04.json": {"scale": "l-half", "date": "2026-12-04", "engines": engines(40.0)},
     }
