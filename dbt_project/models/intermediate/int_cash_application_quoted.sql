@@ -3,21 +3,46 @@
 -- (`reference_fuzzy`), before the amounts are settled (int_cash_application_references). Every
 -- receipt with a text is read; the references model leaves out those the source or a person
 -- applied. A model of its own so no engine plans it together with the settling.
+--
+-- Incremental by payer and month (macros/incremental_by_key.sql): a receipt is read against
+-- invoices and credits dated by its own date only, those of its customer when the payer is
+-- known (every customer's when not: the unknown payers are one payer, ''). So the receipts of
+-- one payer in one month (`payer_month`) depend on those receipts, the pairs reversed on them,
+-- and the payer's invoices and credits dated by the month's end: a run reads again the months
+-- with a new or changed receipt, and those from the month of a new or changed invoice or credit
+-- on (a backdated one reads every later month of the payer again, today's only the current).
+
+{#- the rule is also in these macros: their text goes into the fingerprint, so a new version of
+    one reads every receipt again -#}
+{% set rule = owed_at_payment.macro.macro_sql ~ invoices_one_character_off.macro.macro_sql
+    ~ masked_key_variants.macro.macro_sql ~ masked_key.macro.macro_sql
+    ~ default__split_to_rows.macro.macro_sql ~ spark__split_to_rows.macro.macro_sql
+    ~ default__reference_key.macro.macro_sql ~ spark__reference_key.macro.macro_sql
+    ~ default__digits_of.macro.macro_sql ~ spark__digits_of.macro.macro_sql
+    ~ default__one_character_apart.macro.macro_sql ~ spark__one_character_apart.macro.macro_sql %}
+
+{{ incremental_by_key('payer_month', 'inputs_fingerprint') }}
 
 with
 
-payments as (
+all_payments as (
 
     select
-        payment_id,
-        customer_id,
-        payment_date,
-        amount,
-        currency,
-        fx_rate,
-        remittance_info
-    from {{ ref('int_payments_unioned') }}
-    where payment_type = 'payment'
+        *,
+        {{ dbt.concat(["payer", "'|'", "cast(payment_month as " ~ dbt.type_string() ~ ")"]) }} as payer_month
+    from (
+        select
+            payment_id,
+            customer_id,
+            coalesce(customer_id, '') as payer,
+            cast({{ dbt.date_trunc('month', 'payment_date') }} as date) as payment_month,
+            payment_date,
+            amount,
+            currency,
+            remittance_info
+        from {{ ref('int_payments_unioned') }}
+        where payment_type = 'payment'
+    ) as payments
 
 ),
 
@@ -56,6 +81,122 @@ reversed_pairs as (
         invoice_id
     from {{ ref('int_manual_cash_applications') }}
     where action = 'reverse'
+
+),
+
+-- The fingerprint of a payer's month: its receipts and the pairs reversed on them, and the
+-- payer's invoices and credits dated by the month's end (a running sum over the months).
+dated_parts as (
+
+    select
+        customer_id as payer,
+        cast({{ dbt.date_trunc('month', 'invoice_date') }} as date) as part_month,
+        {{ row_fingerprint(
+            ['invoice_id', 'invoice_number', 'customer_id', 'invoice_date', 'currency', 'invoice_amount'], rule
+        ) }} as part
+    from invoices
+    union all
+    select
+        invoices.customer_id as payer,
+        cast({{ dbt.date_trunc('month', 'credits.credit_memo_date') }} as date) as part_month,
+        {{ row_fingerprint(['credits.invoice_id', 'credits.credit_memo_date', 'credits.credit_amount'], rule) }}
+    from credits
+    inner join invoices on credits.invoice_id = invoices.invoice_id
+
+),
+
+monthly_parts as (
+
+    select
+        payer,
+        part_month,
+        sum(part) as part
+    from (
+        select * from dated_parts
+        union all
+        -- the unknown payers may quote any customer's invoice
+        select
+            '' as payer,
+            part_month,
+            part
+        from dated_parts
+        union all
+        -- a row in every month a payer has receipts, for the running sum to be read at
+        select distinct
+            payer,
+            payment_month as part_month,
+            0 as part
+        from all_payments
+    ) as parts
+    group by payer, part_month
+
+),
+
+dated_until as (
+
+    select
+        payer,
+        part_month,
+        sum(part) over (partition by payer order by part_month rows between unbounded preceding and current row)
+            as running_part
+    from monthly_parts
+
+),
+
+own_parts as (
+
+    select
+        payer_month,
+        payer,
+        payment_month,
+        sum(part) as part
+    from (
+        select
+            payer_month,
+            payer,
+            payment_month,
+            {{ row_fingerprint(
+                ['payment_id', 'customer_id', 'payment_date', 'amount', 'currency', 'remittance_info'], rule
+            ) }} as part
+        from all_payments
+        union all
+        select
+            payments.payer_month,
+            payments.payer,
+            payments.payment_month,
+            {{ row_fingerprint(['reversed_pairs.payment_id', 'reversed_pairs.invoice_id'], rule) }}
+        from reversed_pairs
+        inner join all_payments as payments on reversed_pairs.payment_id = payments.payment_id
+    ) as parts
+    group by payer_month, payer, payment_month
+
+),
+
+fingerprints as (
+
+    select
+        own_parts.payer_month,
+        own_parts.part + dated_until.running_part as inputs_fingerprint
+    from own_parts
+    inner join dated_until
+        on own_parts.payer = dated_until.payer and own_parts.payment_month = dated_until.part_month
+
+),
+
+{% if is_incremental() %}
+rebuilt as (
+
+    {{ rebuilt_keys('fingerprints', 'payer_month') }}
+
+),
+{% endif %}
+
+payments as (
+
+    select * from all_payments
+    {% if is_incremental() %}
+    where payer_month in (select rebuilt.payer_month from rebuilt)
+    {% endif %}
 
 ),
 
@@ -335,6 +476,36 @@ reference_candidates as (
                 and exact_references.invoice_id = fuzzy_references.invoice_id
         )
 
+),
+
+quoting as (
+
+    select
+        candidates.*,
+        payments.payer_month
+    from reference_candidates as candidates
+    inner join payments on candidates.payment_id = payments.payment_id
+
 )
 
-select * from reference_candidates
+select
+    quoting.*,
+    fingerprints.inputs_fingerprint
+from quoting
+inner join fingerprints on quoting.payer_month = fingerprints.payer_month
+union all
+-- A row for each payer's month (rebuilt) without a quote: with its fingerprint when it has
+-- receipts, which keeps the fingerprint (the month would be read again at every run without
+-- one); without, when it has none any more: a tombstone (macros/incremental_by_key.sql).
+select
+    null as payment_id,
+    null as invoice_id,
+    null as applied_date,
+    null as payment_amount,
+    null as match_confidence,
+    null as match_method,
+    payer_months.payer_month,
+    fingerprints.inputs_fingerprint
+from {{ 'rebuilt' if is_incremental() else 'fingerprints' }} as payer_months
+left join fingerprints on payer_months.payer_month = fingerprints.payer_month
+where payer_months.payer_month not in (select quoting.payer_month from quoting)

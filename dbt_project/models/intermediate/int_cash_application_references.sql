@@ -160,7 +160,8 @@ source_pairs as (
 reference_candidates as (
 
     select * from {{ ref('int_cash_application_quoted') }}
-    where payment_id not in (select source_pairs.payment_id from source_pairs)
+    where invoice_id is not null  -- not a month of a payer whose receipts quote nothing
+        and payment_id not in (select source_pairs.payment_id from source_pairs)
 
 ),
 

@@ -11,14 +11,23 @@
 -- Confidences are low on purpose: what reaches here is what the matcher could not decide (on
 -- the default simulated world about one suggestion in five is the truth).
 -- One row per receipt and item, at the rank of the best suggestion it belongs to.
+-- Incremental by customer (macros/incremental_by_key.sql): a receipt meets only its customer's
+-- items, so a run suggests again only for the customers whose money on account, open items
+-- today or reversed pairs changed.
 
 {% set max_items = var('cash_application_max_open_items') %}
 {#- how far from what the receipt holds an amount suggestion may be -#}
 {% set within = 0.05 %}
+{#- the rule is also in these macros: their text goes into the fingerprint -#}
+{% set rule = open_item_combinations.macro.macro_sql ~ is_combination_member.macro.macro_sql
+    ~ default__split_to_rows.macro.macro_sql ~ spark__split_to_rows.macro.macro_sql
+    ~ default__reference_key.macro.macro_sql ~ spark__reference_key.macro.macro_sql ~ max_items %}
+
+{{ incremental_by_key('customer_id', 'payment_id') }}
 
 with
 
-receipts as (
+all_receipts as (
 
     select * from {{ ref('int_unapplied_receipts') }}
     where customer_id is not null
@@ -49,6 +58,54 @@ open_today as (
         on as_of.as_of_date between intervals.valid_from and intervals.valid_to
     inner join {{ ref('stg_erp__invoices') }} as invoices on intervals.invoice_id = invoices.invoice_id
     where intervals.open_balance > 0
+
+),
+
+-- What a customer's suggestions are made of: its receipts holding money, its items open today
+-- and the pairs reversed on its receipts.
+fingerprints as (
+
+    select
+        customer_id,
+        sum(row_fingerprint) as inputs_fingerprint
+    from (
+        select
+            customer_id,
+            {{ row_fingerprint(
+                ['payment_id', 'currency', 'payment_date', 'unapplied_amount', 'remittance_info'], rule
+            ) }} as row_fingerprint
+        from all_receipts
+        union all
+        select
+            customer_id,
+            {{ row_fingerprint(['invoice_id', 'invoice_number', 'currency', 'due_date', 'open_balance'], rule) }}
+        from open_today
+        where customer_id in (select all_receipts.customer_id from all_receipts)
+        union all
+        select
+            receipts.customer_id,
+            {{ row_fingerprint(['reversed_pairs.payment_id', 'reversed_pairs.invoice_id'], rule) }}
+        from reversed_pairs
+        inner join all_receipts as receipts on reversed_pairs.payment_id = receipts.payment_id
+    ) as parts
+    group by customer_id
+
+),
+
+{% if is_incremental() %}
+rebuilt as (
+
+    {{ rebuilt_keys('fingerprints', 'customer_id') }}
+
+),
+{% endif %}
+
+receipts as (
+
+    select * from all_receipts
+    {% if is_incremental() %}
+    where customer_id in (select rebuilt.customer_id from rebuilt)
+    {% endif %}
 
 ),
 
@@ -199,13 +256,15 @@ unioned as (
 )
 
 select
-    payment_id,
-    invoice_id,
-    cast(suggested_amount as {{ money_type() }}) as suggested_amount,
-    match_method,
-    cast(match_confidence as decimal(3, 2)) as match_confidence,
-    reason,
-    suggestion_rank
+    best.payment_id,
+    best.invoice_id,
+    cast(best.suggested_amount as {{ money_type() }}) as suggested_amount,
+    best.match_method,
+    cast(best.match_confidence as decimal(3, 2)) as match_confidence,
+    best.reason,
+    best.suggestion_rank,
+    receipts.customer_id,
+    fingerprints.inputs_fingerprint
 from (
     select
         *,
@@ -213,4 +272,21 @@ from (
             as rank_for_pair
     from unioned
 ) as best
-where rank_for_pair = 1
+inner join receipts on best.payment_id = receipts.payment_id
+inner join fingerprints on receipts.customer_id = fingerprints.customer_id
+where best.rank_for_pair = 1
+{% if is_incremental() %}
+-- a tombstone per rebuilt customer (macros/incremental_by_key.sql)
+union all
+select
+    null as payment_id,
+    null as invoice_id,
+    null as suggested_amount,
+    null as match_method,
+    null as match_confidence,
+    null as reason,
+    null as suggestion_rank,
+    customer_id,
+    null as inputs_fingerprint
+from rebuilt
+{% endif %}
