@@ -789,8 +789,9 @@ def reverse_an_amount_match_of_another_customer(ops_url: str, warehouse: Path, o
 
 
 # Built incrementally: the AR aging by as-of date; by invoice the open-item ledger, its balance
-# intervals, the settlements and the AR ledger mart; the cash application's quoted invoices and
-# amount passes by customer (macros/incremental_by_key.sql).
+# intervals, the settlements, the AR ledger mart and the cash application's combined matches; the
+# cash application's quoted invoices by payer and month, its amount passes and suggestions by
+# customer (macros/incremental_by_key.sql).
 QUOTED = "int_cash_application_quoted"
 SUGGESTIONS = "int_cash_application_suggestions"
 PASSES = [f"int_cash_application_pass_{n}" for n in range(1, 5)]
@@ -799,6 +800,7 @@ BY_INVOICE = [
     "int_invoice_balance_intervals",
     "int_invoice_settlements",
     "fct_open_item_events",
+    "int_payments_matched_to_invoices",
 ]
 INCREMENTAL = ["fct_ar_aging", *BY_INVOICE, QUOTED, *PASSES, SUGGESTIONS]
 

@@ -32,7 +32,10 @@
 -- application, so a past application never changes when later data arrives.
 
 -- The steps are models of their own: int_cash_application_references (1 and 2),
--- int_cash_application_receipts and int_cash_application_pass_1 to _4 (3). This one combines them.
+-- int_cash_application_receipts and int_cash_application_pass_1 to _4 (3). This one combines them,
+-- incremental by invoice (macros/incremental_by_key.sql): an invoice's rows depend only on what
+-- the steps applied to it, its amount and its credits, so a run combines again only the invoices
+-- where one of those changed.
 
 {% set passes = range(1, 5) %}
 {% if var('cash_application_retry_days') | length > passes | length - 2 %}
@@ -41,6 +44,8 @@
     ~ " (int_cash_application_pass_3 and _4); got " ~ var('cash_application_retry_days')
 ) }}
 {% endif %}
+
+{{ incremental_by_key('invoice_id', 'application_id') }}
 
 with
 
@@ -64,7 +69,7 @@ credits as (
 
 ),
 
-combined as (
+all_combined as (
 
     select
         payment_id,
@@ -89,6 +94,57 @@ combined as (
     from {{ ref('int_cash_application_pass_' ~ pass) }}
     where invoice_id is not null  -- not a receipt the pass left on account
     {% endfor %}
+
+),
+
+-- What an invoice's rows are combined from: what each step applied to it, its amount and its
+-- credits.
+fingerprints as (
+
+    select
+        invoice_id,
+        sum(part) as inputs_fingerprint
+    from (
+        select
+            invoice_id,
+            {{ row_fingerprint([
+                'payment_id', 'invoice_id', 'applied_date', 'match_method', 'match_confidence', 'applied_amount',
+                'method_order',
+            ], capped_to_open_balance.macro.macro_sql) }} as part
+        from all_combined
+        union all
+        select
+            invoice_id,
+            {{ row_fingerprint(['invoice_id', 'invoice_amount'], capped_to_open_balance.macro.macro_sql) }}
+        from invoices
+        where invoice_id in (select all_combined.invoice_id from all_combined)
+        union all
+        select
+            invoice_id,
+            {{ row_fingerprint(
+                ['invoice_id', 'credit_memo_date', 'credit_amount'], capped_to_open_balance.macro.macro_sql
+            ) }}
+        from credits
+        where invoice_id in (select all_combined.invoice_id from all_combined)
+    ) as parts
+    group by invoice_id
+
+),
+
+{% if is_incremental() %}
+rebuilt as (
+
+    {{ rebuilt_keys('fingerprints', 'invoice_id') }}
+
+),
+{% endif %}
+
+combined as (
+
+    select * from all_combined
+    {% if is_incremental() %}
+    where invoice_id in (select rebuilt.invoice_id from rebuilt)
+    {% endif %}
 
 ),
 
@@ -158,11 +214,27 @@ final as (
 )
 
 select
-    {{ dbt.concat(["payment_id", "'|'", "invoice_id"]) }} as application_id,
-    payment_id,
-    invoice_id,
-    applied_date,
-    cast(applied_amount as {{ money_type() }}) as applied_amount,
-    match_method,
-    cast(match_confidence as decimal(3, 2)) as match_confidence
+    {{ dbt.concat(["final.payment_id", "'|'", "final.invoice_id"]) }} as application_id,
+    final.payment_id,
+    final.invoice_id,
+    final.applied_date,
+    cast(final.applied_amount as {{ money_type() }}) as applied_amount,
+    final.match_method,
+    cast(final.match_confidence as decimal(3, 2)) as match_confidence,
+    fingerprints.inputs_fingerprint
 from final
+inner join fingerprints on final.invoice_id = fingerprints.invoice_id
+{% if is_incremental() %}
+-- a tombstone per rebuilt invoice (macros/incremental_by_key.sql)
+union all
+select
+    null as application_id,
+    null as payment_id,
+    invoice_id,
+    null as applied_date,
+    null as applied_amount,
+    null as match_method,
+    null as match_confidence,
+    null as inputs_fingerprint
+from rebuilt
+{% endif %}
