@@ -54,7 +54,7 @@
     warehouse from an earlier version) is emptied first (forget_rows_kept_without_fingerprints)
     and has every key rebuilt; dbt then adds the new columns (on_schema_change='sync_all_columns'). -#}
 {% macro rebuilt_keys(fingerprints, key) -%}
-    {%- if kept_fingerprints() -%}
+    {%- if kept_fingerprints(key=key) -%}
     select coalesce(current_inputs.{{ key }}, kept.{{ key }}) as {{ key }}
     from {{ fingerprints }} as current_inputs
     full outer join (
@@ -70,21 +70,21 @@
     {%- endif -%}
 {%- endmacro %}
 
-{#- Whether the model's table keeps fingerprints in `column` (false for one an earlier version
-    built). -#}
-{% macro kept_fingerprints(column='inputs_fingerprint') -%}
+{#- Whether the model's table keeps fingerprints in `column`, by `key` when one is given (false
+    for one an earlier version built without them, or by another key). -#}
+{% macro kept_fingerprints(column='inputs_fingerprint', key=none) -%}
     {%- if not execute -%}
         {{ return(true) }}
     {%- endif -%}
     {%- set kept_columns = adapter.get_columns_in_relation(this) | map(attribute='name') | map('lower') | list -%}
-    {{ return(column in kept_columns) }}
+    {{ return(column in kept_columns and (key is none or key | lower in kept_columns)) }}
 {%- endmacro %}
 
-{#- The pre-hook that empties a table an earlier version built without fingerprints in `column`:
-    its rows may lack the key (a column added since), or cannot tell which rows changed, so they
-    are all rebuilt. -#}
+{#- The pre-hook that empties a table an earlier version built without fingerprints in `column`,
+    or by another key than the model's `unique_key`: its rows lack the key, or cannot tell which
+    rows changed, so they are all rebuilt. -#}
 {% macro forget_rows_kept_without_fingerprints(column='inputs_fingerprint') -%}
-    {%- if is_incremental() and not kept_fingerprints(column) -%}
+    {%- if is_incremental() and not kept_fingerprints(column, config.get('unique_key')) -%}
         delete from {{ this }}
     {%- endif -%}
 {%- endmacro %}
