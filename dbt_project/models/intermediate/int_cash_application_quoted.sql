@@ -486,26 +486,48 @@ quoting as (
     from reference_candidates as candidates
     inner join payments on candidates.payment_id = payments.payment_id
 
+),
+
+-- A row for each (rebuilt) payer's month without a quote, besides its quotes: with its
+-- fingerprint when it has receipts, which keeps the fingerprint (the month would be read again
+-- at every run without one); without, when it has none any more: a tombstone
+-- (macros/incremental_by_key.sql). Counted by a window, not a second read of the quotes (an
+-- engine that inlines the CTE would compute them twice).
+with_months as (
+
+    select
+        quoting.*,
+        fingerprints.inputs_fingerprint
+    from quoting
+    inner join fingerprints on quoting.payer_month = fingerprints.payer_month
+    union all
+    select
+        null as payment_id,
+        null as invoice_id,
+        null as applied_date,
+        null as payment_amount,
+        null as match_confidence,
+        null as match_method,
+        payer_months.payer_month,
+        fingerprints.inputs_fingerprint
+    from {{ 'rebuilt' if is_incremental() else 'fingerprints' }} as payer_months
+    left join fingerprints on payer_months.payer_month = fingerprints.payer_month
+
 )
 
 select
-    quoting.*,
-    fingerprints.inputs_fingerprint
-from quoting
-inner join fingerprints on quoting.payer_month = fingerprints.payer_month
-union all
--- A row for each payer's month (rebuilt) without a quote: with its fingerprint when it has
--- receipts, which keeps the fingerprint (the month would be read again at every run without
--- one); without, when it has none any more: a tombstone (macros/incremental_by_key.sql).
-select
-    null as payment_id,
-    null as invoice_id,
-    null as applied_date,
-    null as payment_amount,
-    null as match_confidence,
-    null as match_method,
-    payer_months.payer_month,
-    fingerprints.inputs_fingerprint
-from {{ 'rebuilt' if is_incremental() else 'fingerprints' }} as payer_months
-left join fingerprints on payer_months.payer_month = fingerprints.payer_month
-where payer_months.payer_month not in (select quoting.payer_month from quoting)
+    payment_id,
+    invoice_id,
+    applied_date,
+    payment_amount,
+    match_confidence,
+    match_method,
+    payer_month,
+    inputs_fingerprint
+from (
+    select
+        *,
+        count(invoice_id) over (partition by payer_month) as n_quotes
+    from with_months
+) as counted
+where invoice_id is not null or n_quotes = 0
