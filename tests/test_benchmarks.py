@@ -51,6 +51,14 @@ def test_bench_writes_a_complete_results_file(tmp_path: Path) -> None:
     assert {s["stage"] for s in result["stages"]} == STAGES
     assert all(s["seconds"] > 0 and s["peak_rss_mib"] > 0 for s in result["stages"] + result["daily"])
     assert {s["stage"] for s in result["daily"]} >= {"daily: dbt build", "daily: forecasting", "daily: publish"}
+    # The next day in one process, as the schedule runs it, with Dagster's record of its steps.
+    simulate, one_process = result["daily_one_process"]
+    assert (simulate["stage"], one_process["stage"]) == ("next day: simulate --advance 1", "next day: o2c run")
+    assert one_process["dagster"]["status"] == "SUCCESS"
+    steps = {step["step"]: step["seconds"] for step in one_process["dagster"]["steps"]}
+    assert {"raw_erp", "raw_bank", "gx_sources", "o2c_dbt_assets", "serving__warehouse"} <= set(steps)
+    assert 0 < sum(steps.values()) <= one_process["dagster"]["seconds"] <= one_process["seconds"]
+    assert result["daily_run_seconds"] == one_process["seconds"]
     assert 2_000 < result["rows"]["raw_erp.invoices"] < 8_000  # scale xs: 60 customers, about 4,400 invoices
     assert result["engine"]["models"] >= 40 and result["engine"]["raw_sql_seconds"] > 0
     assert result["engine"]["dbt_over_raw_sql"] > 0
@@ -68,6 +76,7 @@ def test_bench_writes_a_complete_results_file(tmp_path: Path) -> None:
     assert {q["query"] for q in result["dashboard_latency"]} - {q["query"] for q in measured} <= {"source_freshness"}
     assert all(0 < q["p50_ms"] <= q["p95_ms"] for q in measured)
     text = doc.read_text()
+    assert "as the daily schedule runs it (`o2c run`" in text and "| next day: o2c run |" in text
     assert "<!-- BEGIN SCALE xs -->" in text and "Engine limit" in text and "Dashboard queries" in text
 
 
