@@ -90,7 +90,7 @@ def _decimal_checks(column: Column) -> list[tuple[pl.Expr, str, str]]:
     quarantine reason, never a silent rounding) or too many digits; the limits live in the contract."""
     if column.type not in ("money", "rate"):
         return []
-    raw = _blank_to_null(_RAW + column.name)
+    raw = pl.col(_RAW + column.name)
     return [
         (raw.str.contains(pattern), column.name, f"{column.name}: {reason}")
         for pattern, reason in decimal_misfits(column.type)
@@ -250,9 +250,10 @@ def conform(
         + [pl.col(SOURCE_FILE), pl.col(SOURCE_ROW).cast(pl.Int64)]
         + [pl.col(SOURCE_PROBLEM) if SOURCE_PROBLEM in batch.columns else pl.lit(None, pl.String).alias(SOURCE_PROBLEM)]
     )
-    # Parsed values replace the text; the text stays beside them for the checks.
+    # Parsed values replace the text; the text, trimmed and blank as null, stays beside them for
+    # the checks (trimmed once here rather than again in every check).
     typed = text.with_columns(
-        [parse_expr(c) for c in entity.columns] + [pl.col(c.name).alias(_RAW + c.name) for c in entity.columns]
+        [parse_expr(c) for c in entity.columns] + [_blank_to_null(c.name).alias(_RAW + c.name) for c in entity.columns]
     )
 
     # One (failed?, column, value, reason) check per rule, in priority order. A value the connector
@@ -261,9 +262,11 @@ def conform(
         (pl.col(SOURCE_PROBLEM) == problem, problem.split(": ", 1)[0], problem)
         for problem in problems.drop_nulls().unique().sort()
     ]
+    misfits: set[int] = set()  # checks that only say why a value that does not parse fails
     for c in entity.columns:
-        raw = _blank_to_null(_RAW + c.name)
+        raw = pl.col(_RAW + c.name)
         parsed = pl.col(c.name)
+        misfits.update(range(len(checks), len(checks) + len(_decimal_checks(c))))
         checks.extend(_decimal_checks(c))
         checks.append(
             (
@@ -287,15 +290,20 @@ def conform(
         unknown = _unknown_values(typed[column], keys)
         checks.append((pl.col(column).is_in(unknown.implode()), column, f"{column}: {reason}"))
 
-    first_failure = pl.coalesce([pl.when(failed).then(pl.lit(i)) for i, (failed, _, _) in enumerate(checks)])
-    typed = typed.with_columns(first_failure.alias("_failure"))
+    typed = typed.with_columns(_first_failures(typed, checks, misfits))
     text = text.with_columns(typed["_failure"])
 
-    # Duplicate keys among the valid rows: keep the latest version, quarantine the others.
-    valid = typed.filter(pl.col("_failure").is_null()).sort([entity.cursor, SOURCE_FILE, SOURCE_ROW])
-    is_kept = valid.select(pl.struct(list(entity.primary_key)).is_last_distinct()).to_series()
-    duplicates = valid.filter(~is_kept)
-    kept = valid.filter(is_kept)
+    # Duplicate keys among the valid rows: keep the latest version, quarantine the others. Most
+    # batches have none, and counting the keys costs far less than the sort that picks the latest.
+    valid = typed.filter(pl.col("_failure").is_null())
+    key = pl.struct(list(entity.primary_key))
+    if valid.select(key.n_unique()).item() == valid.height:
+        duplicates, kept = valid.clear(), valid
+    else:
+        valid = valid.sort([entity.cursor, SOURCE_FILE, SOURCE_ROW])
+        is_kept = valid.select(key.is_last_distinct()).to_series()
+        duplicates = valid.filter(~is_kept)
+        kept = valid.filter(is_kept)
 
     quarantine = pl.concat(
         [
@@ -305,6 +313,20 @@ def conform(
     )
     ordered = kept.select(entity.column_names + extras + [SOURCE_FILE]).sort(list(entity.primary_key))
     return Conformed(rows=ordered, quarantine=quarantine, warnings=warnings)
+
+
+def _first_failures(typed: pl.DataFrame, checks: list[tuple[pl.Expr, str, str]], misfits: set[int]) -> pl.Series:
+    """Per row, the index of the first check it fails (null: none). Most rows fail none: one pass of
+    the checks over every row finds the others (a number that does not fit its column does not
+    parse either, so its more precise `misfits` checks need not screen), and only those rows are
+    told apart by the first check they fail."""
+    screen = pl.any_horizontal([failed for i, (failed, _, _) in enumerate(checks) if i not in misfits])
+    suspects = typed.select(screen).to_series().fill_null(False).arg_true()
+    first = pl.coalesce([pl.when(failed).then(pl.lit(i, pl.Int32)) for i, (failed, _, _) in enumerate(checks)])
+    failures = pl.repeat(None, typed.height, dtype=pl.Int32, eager=True).alias("_failure")
+    if suspects.len():
+        failures = failures.scatter(suspects, typed[suspects].select(first).to_series())
+    return failures
 
 
 def _record_json(frame: pl.DataFrame, columns: list[str]) -> pl.Expr:

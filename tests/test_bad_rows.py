@@ -72,6 +72,35 @@ def test_extra_decimals_and_oversized_amounts_are_named_never_rounded() -> None:
     ]
 
 
+def test_each_bad_row_is_quarantined_for_the_first_check_it_fails_and_a_key_sent_twice_keeps_its_latest() -> None:
+    # A bank export's shape: padded cells, blanks, a key sent twice (corrected later the same day).
+    batch = pl.DataFrame(
+        {
+            "payment_id": ["P1", " P2 ", "P3", "", "P5", "P6", "P1", "P7"],
+            "payment_date": ["2026-06-29", "2026-06-29", "29/06/2026", "2026-06-29", " ", "2026-06-30", "2026-06-29", "2026-06-29"],
+            "amount": ["10.00", " 20.5 ", "30", "40", "50.123", "-5", "11.00", "1e3"],
+            "currency": ["EUR", "EUR", "EUR", "EUR", "EUR", "EUR", "EUR", "XXX"],
+            "updated_at": ["2026-06-29 08:00:00"] * 6 + ["2026-06-29 09:00:00", "2026-06-29 08:00:00"],
+            SOURCE_FILE: ["bank.csv"] * 8,
+            SOURCE_ROW: list(range(1, 9)),
+        }
+    )  # fmt: skip
+    result = conform(batch, ENTITIES["payments"], source="bank")
+    # P1's later version (row 7) is kept; P2's cells are trimmed.
+    assert result.rows.select("payment_id", "amount").rows() == [("P1", Decimal("11.00")), ("P2", Decimal("20.50"))]
+    assert result.quarantine.sort("row_number").select("row_number", "value", "reason").rows() == [
+        (1, "P1", "payment_id: duplicate primary key; the row with the latest updated_at was kept"),
+        (3, "29/06/2026", "payment_date: cannot parse as a date (YYYY-MM-DD)"),
+        (4, "", "payment_id: required value is missing"),
+        # a missing date and too many decimals: the date's check comes first in the contract
+        (5, " ", "payment_date: required value is missing"),
+        (6, "-5", "amount: payment amount must be positive"),
+        # not a decimal (an exponent) and an unknown currency: the amount comes first
+        (8, "1e3", "amount: cannot parse as an amount with at most 2 decimals"),
+    ]
+    assert result.rows_in == batch.height
+
+
 def _erp(path: Path) -> None:
     """An ERP whose customer master holds a latin-1 name in a UTF-8 database, and an invoice of 123.456."""
     con = sqlite3.connect(path)
