@@ -15,6 +15,7 @@ import os
 import shutil
 import sqlite3
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -455,6 +456,10 @@ def extract(source: str, config: IngestConfig, con, schema: str) -> tuple[dict[s
     return batches, manifest
 
 
+# Tables of a source database read at once (each over its own connection).
+SQL_READERS = 2
+
+
 def _extract_sql(source: str, config: IngestConfig, con, schema: str, batch_for: Callable[[str], _Batch]) -> None:
     """Each table of a source database into its batch, from the entity's watermark less the look-back."""
     for name in SQL_SOURCES[source]:
@@ -465,6 +470,7 @@ def _extract_sql(source: str, config: IngestConfig, con, schema: str, batch_for:
     engine = connect_sql(source, url)
     try:
         present = set(sa.inspect(engine).get_table_names())
+        reads: list[tuple[_Batch, dt.datetime | None]] = []
         for name in SQL_SOURCES[source]:
             batch = batch_for(name)
             if name not in present:
@@ -479,9 +485,19 @@ def _extract_sql(source: str, config: IngestConfig, con, schema: str, batch_for:
             mark = warehouse.watermark(con, schema, batch.entity)
             since = mark - config.lookback if mark is not None else None
             batch.result.watermark_from = since
-            for part in sources.read_sql_table(engine, source, name, since, loaded_at=_utc_now()):
+            reads.append((batch, since))
+
+        def read(batch: _Batch, since: dt.datetime | None) -> None:
+            for part in sources.read_sql_table(engine, source, batch.entity.name, since, loaded_at=_utc_now()):
                 batch.parts.add(part)
                 batch.result.rows_in += part.height
+
+        # The database driver reads a table on its own core (ADBC hands over Arrow batches without
+        # holding Python's lock), so two tables are read at once, each into its own batch: the ERP
+        # at m, its extract step 9.5 s -> 6.6 s (docs/performance.md).
+        with ThreadPoolExecutor(max_workers=SQL_READERS) as readers:
+            for done in [readers.submit(read, batch, since) for batch, since in reads]:
+                done.result()  # a table that could not be read fails the load, as before
     finally:
         engine.dispose()
 
