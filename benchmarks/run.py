@@ -129,7 +129,9 @@ def pipeline_steps(work: Path) -> dict[str, object]:
     starting to its last ending, without the process's start) and each step's."""
     from dagster import DagsterInstance
 
-    # o2c's event log storage finds its files under DAGSTER_HOME, as in the run.
+    # o2c's event log storage finds its files under DAGSTER_HOME, as in the run; set only while
+    # reading, so that the stages measured after this one start from the bench's own environment.
+    before = os.environ.get("DAGSTER_HOME")
     os.environ["DAGSTER_HOME"] = str(work / "dagster")
     instance = DagsterInstance.get()
     try:
@@ -143,6 +145,10 @@ def pipeline_steps(work: Path) -> dict[str, object]:
         }
     finally:
         instance.dispose()
+        if before is None:
+            del os.environ["DAGSTER_HOME"]
+        else:
+            os.environ["DAGSTER_HOME"] = before
 
 
 def keep_warehouse(work: Path, world: Path) -> None:
