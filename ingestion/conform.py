@@ -266,8 +266,9 @@ def conform(
     for c in entity.columns:
         raw = pl.col(_RAW + c.name)
         parsed = pl.col(c.name)
-        misfits.update(range(len(checks), len(checks) + len(_decimal_checks(c))))
-        checks.extend(_decimal_checks(c))
+        decimal_checks = _decimal_checks(c)
+        misfits.update(range(len(checks), len(checks) + len(decimal_checks)))
+        checks.extend(decimal_checks)
         checks.append(
             (
                 raw.is_not_null() & parsed.is_null(),
