@@ -802,6 +802,7 @@ BY_INVOICE = [
     "fct_open_item_events",
     "int_payments_matched_to_invoices",
 ]
+BY_LOADS = BY_INVOICE[:4]  # the ledger and the models built from it: by what arrived since their last build
 INCREMENTAL = ["fct_ar_aging", *BY_INVOICE, QUOTED, *PASSES, SUGGESTIONS]
 
 
@@ -821,6 +822,7 @@ def test_incremental_models_equal_a_full_refresh_after_the_world_advances(tmp_pa
     assert_an_upgraded_warehouse_is_rebuilt_whole(config.warehouse, root / "dbt", tables, no_tests)
     simulator.advance(root / "sources", url, 3)  # within the month
     paid, corrected, cancelled = amend_the_erp_behind_the_simulator(root / "sources" / "erp.sqlite")
+    rate_corrected = correct_a_published_rate(root / "sources", config.warehouse)
     payable, reversed_pair, renumbered, owed_exactly = change_what_the_cash_application_reads(
         root / "sources" / "erp.sqlite", config.ops_url, config.warehouse
     )
@@ -834,16 +836,23 @@ def test_incremental_models_equal_a_full_refresh_after_the_world_advances(tmp_pa
         f"where paid_date < date '{END}' - 150 and invoice_id not in ('{paid}', '{corrected}', '{cancelled}')",
     )["i"][0]
     aging_before = sorted_rows(config.warehouse, tables["fct_ar_aging"])
+    pairs = [*payable, reversed_pair, renumbered, owed_exactly]
+    moved = move_a_credit_memo_to(
+        root / "sources" / "erp.sqlite", config.warehouse, paid, (untouched, corrected, cancelled), pairs
+    )
     ingest(config)
     assert_the_quoted_invoices_are_read_again_only_where_their_inputs_changed(
         config.warehouse, root / "dbt", renumbered, no_tests
     )
-    vanished = remove_a_settled_invoice_from_the_raw_load(config.warehouse, (untouched, paid, corrected, cancelled))
+    vanished, dropped, unpaid = take_documents_out_of_the_raw_load(
+        config.warehouse, (untouched, paid, corrected, cancelled), pairs, rate_corrected[0]
+    )
     # A mark on the ledger row of an invoice whose inputs did not change, and on one whose did:
     # the incremental run rewrites only the second.
     marked = [f"invoice|{invoice}" for invoice in (untouched, corrected)]
     mark = "update intermediate.int_open_item_events set credit_on_account = ? where list_contains(?, event_id)"
     write(config.warehouse, mark, 777, marked)
+    built_by_an_earlier_rule(config.warehouse, marked[0])
     # The same for the models built by customer: marks survive only where the inputs did not change.
     kept = mark_the_rows_built_by_customer(config.warehouse, [PASSES[0], SUGGESTIONS])
     build(config.warehouse, root / "dbt", "--select", selected, *no_tests)
@@ -858,6 +867,7 @@ def test_incremental_models_equal_a_full_refresh_after_the_world_advances(tmp_pa
         f"where event_id in ('{marked[0]}', '{marked[1]}') order by event_id = '{marked[0]}' desc",
     ).rows()
     assert marks == [(marked[0], Decimal("777.00")), (marked[1], Decimal("0.00"))]
+    assert_the_ledger_followed_what_arrived(config.warehouse, rate_corrected, (moved, paid), dropped, unpaid)
     write(config.warehouse, mark, 0, marked[:1])
     simulator.advance(root / "sources", url, 31)  # across a month-end
     ingest(config)
@@ -883,6 +893,169 @@ def test_incremental_models_equal_a_full_refresh_after_the_world_advances(tmp_pa
     # the invoice gone from the load is gone from every model built by invoice (tombstones)
     for name in BY_INVOICE:
         assert incremental[name].filter(pl.col("invoice_id") == vanished).height == 0, name
+
+
+def correct_a_published_rate(sources: Path, warehouse: Path) -> tuple[str, dt.date, Decimal]:
+    """What a rate provider does: a rate published 60 days or more before the world's end
+    corrected (1 % higher), sent again in a file of its own; of the currency most invoices are
+    in besides the reporting currency. The currency, the rate's date and the rate."""
+    currency, rate_date, rate, updated_at = query(
+        warehouse,
+        "select from_currency, rate_date, rate, updated_at from raw_fx.fx_rates "
+        f"where to_currency = 'USD' and rate_date <= date '{END}' - 60 and from_currency = ("
+        "    select currency from staging.stg_erp__invoices where currency <> 'USD' "
+        "    group by currency order by count(*) desc, currency limit 1) "
+        "order by rate_date desc limit 1",
+    ).row(0)
+    corrected = (rate * Decimal("1.01")).quantize(Decimal("0.00000001"))
+    stamp = (updated_at + dt.timedelta(days=61)).isoformat()
+    (sources / "landing" / "fx" / "fx_rates_correction.csv").write_text(
+        f"rate_date,from_currency,to_currency,rate,updated_at\n{rate_date},{currency},USD,{corrected},{stamp}\n"
+    )
+    return currency, rate_date, corrected
+
+
+def assert_the_corrected_rate_reached_the_ledger(warehouse: Path, rate_corrected: tuple[str, dt.date, Decimal]) -> None:
+    """The invoices dated from the corrected rate's date until the currency's next rate convert
+    at it in the incrementally built ledger (there are some)."""
+    currency, rate_date, rate = rate_corrected
+    rates = query(
+        warehouse,
+        "select distinct ledger.fx_rate from intermediate.int_open_item_events as ledger "
+        "inner join staging.stg_erp__invoices as invoices using (invoice_id) "
+        f"where invoices.currency = '{currency}' and invoices.invoice_date >= date '{rate_date}' "
+        "and invoices.invoice_date < (select min(rate_date) from raw_fx.fx_rates "
+        f"    where from_currency = '{currency}' and to_currency = 'USD' and rate_date > date '{rate_date}')",
+    )["fx_rate"].to_list()
+    assert rates == [rate]
+
+
+def built_by_an_earlier_rule(warehouse: Path, event_id: str) -> None:
+    """The AR ledger mart found built by an earlier rule (an upgrade that changed its SQL), and a
+    mark on one of its events: the next run rebuilds all of it, the marked event too."""
+    write(warehouse, "update marts.fct_open_item_events set rule_fingerprint = 'an earlier rule'")
+    write(warehouse, "update marts.fct_open_item_events set amount_rc = 777 where event_id = ?", event_id)
+
+
+def assert_the_ledger_followed_what_arrived(
+    warehouse: Path, rate_corrected: tuple[str, dt.date, Decimal], moved: tuple[str, str], dropped: str, unpaid: str
+) -> None:
+    """After the incremental run: the AR ledger mart rebuilt by its rule (no mark left, one rule),
+    the corrected rate in the ledger, the credit memo moved only on the invoice it moved to, the
+    one taken out of the load gone, and the invoice whose receipt was taken out unpaid."""
+    assert query(
+        warehouse,
+        "select count(*) filter (where amount_rc = 777) as marked, count(distinct rule_fingerprint) as rules "
+        "from marts.fct_open_item_events",
+    ).row(0) == (0, 1)
+    assert_the_corrected_rate_reached_the_ledger(warehouse, rate_corrected)
+    credit_memo, invoice = moved
+    credit_events = query(
+        warehouse,
+        "select event_id, invoice_id from intermediate.int_open_item_events "
+        f"where event_id in ('credit_memo|{credit_memo}', 'credit_memo|{dropped}')",
+    ).rows()
+    assert credit_events == [(f"credit_memo|{credit_memo}", invoice)]
+    events = query(warehouse, f"select event_type from intermediate.int_open_item_events where invoice_id = '{unpaid}'")
+    assert "invoice" in events["event_type"].to_list() and "payment" not in events["event_type"].to_list()
+
+
+# Where a change is seen only by the ledger's own look at what arrived: an invoice nothing was
+# applied to (the combined matches, which rebuild an invoice whose credits change, have no rows
+# for it), of an uninvolved customer: with no receipt on account (which a change could get
+# applied) and none of those the cash application's changes (`pairs`, a parameter) are about.
+NOTHING_APPLIED = "invoice_id not in (select invoice_id from intermediate.int_payments_matched_to_invoices)"
+UNINVOLVED = (
+    "customer_id not in (select customer_id from intermediate.int_unapplied_receipts where customer_id is not null) "
+    "and customer_id not in (select customer_id from staging.stg_erp__invoices where list_contains(?, invoice_id))"
+)
+
+
+def credit_memo_on_an_unpaid_invoice(
+    warehouse: Path, spared: tuple[str, ...], pairs: list[Pair], condition: str = "true", parameters: tuple = ()
+) -> str:
+    """The first credit memo on an invoice nothing was applied to, of an uninvolved customer, not
+    on one of `spared`, meeting `condition` (with its `parameters`)."""
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        rows = con.execute(
+            "select min(credit_memo_id) from staging.stg_erp__credit_memos "
+            f"where invoice_id is not null and not list_contains(?, invoice_id) and {NOTHING_APPLIED} and {UNINVOLVED} "
+            f"and {condition}",
+            [list(spared), [i for _, i in pairs], *parameters],
+        ).fetchall()
+    finally:
+        con.close()
+    assert rows[0][0] is not None, "the world has no credit memo on an invoice nothing was applied to"
+    return rows[0][0]
+
+
+def move_a_credit_memo_to(erp: Path, warehouse: Path, invoice: str, spared: tuple[str, ...], pairs: list[Pair]) -> str:
+    """What an ERP user does: a credit memo on an invoice nothing was applied to re-pointed to
+    `invoice` (stamped with the ERP's latest update time). Its id."""
+    moved = credit_memo_on_an_unpaid_invoice(warehouse, (invoice, *spared), pairs)
+    con = sqlite3.connect(erp)
+    try:
+        (now,) = con.execute("select max(updated_at) from invoices").fetchone()
+        con.execute(
+            "update credit_memos set invoice_id = ?, updated_at = ? where credit_memo_id = ?", (invoice, now, moved)
+        )
+        con.commit()
+    finally:
+        con.close()
+    return moved
+
+
+def take_documents_out_of_the_raw_load(
+    warehouse: Path, spared: tuple[str, ...], pairs: list[Pair], rate_currency: str
+) -> tuple[str, str, str]:
+    """An invoice settled long ago, a credit memo (not in `rate_currency`, whose rate was
+    corrected) and a receipt taken out of the raw load, none of the invoices `spared` nor of the
+    customers of `pairs`: the invoice's, the credit memo's and the receipt's invoice's ids."""
+    vanished = remove_a_settled_invoice_from_the_raw_load(warehouse, spared)
+    dropped = remove_a_credit_memo_from_the_raw_load(warehouse, (*spared, vanished), pairs, rate_currency)
+    return vanished, dropped, remove_a_receipt_from_the_raw_load(warehouse, (*spared, vanished), pairs)
+
+
+def remove_a_credit_memo_from_the_raw_load(
+    warehouse: Path, spared: tuple[str, ...], pairs: list[Pair], currency: str
+) -> str:
+    """A credit memo on an invoice nothing was applied to taken out of the raw load (as a table
+    reloaded in full without it): the next run takes it off its invoice. Its id."""
+    # nor one rebuilt for another reason: reloaded, or in the currency of the corrected rate
+    rebuilt_anyway = (
+        "(select invoice_id from raw_erp.invoices where currency = ? "
+        "    or _dlt_load_id = (select max(_dlt_load_id) from raw_erp.invoices))"
+    )
+    dropped = credit_memo_on_an_unpaid_invoice(
+        warehouse, spared, pairs, f"invoice_id not in {rebuilt_anyway}", [currency]
+    )
+    write(warehouse, "delete from raw_erp.credit_memos where credit_memo_id = ?", dropped)
+    return dropped
+
+
+def remove_a_receipt_from_the_raw_load(warehouse: Path, spared: tuple[str, ...], pairs: list[Pair]) -> str:
+    """A processor's receipt that paid one invoice in full, the invoice paid by nothing else,
+    taken out of the raw load with the ERP's application of it: the next run takes the payment
+    off the invoice (the combined matches have no rows for it any more). The invoice's id."""
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        payment, invoice = con.execute(
+            "with matched as (select *, count(*) over (partition by invoice_id) as on_invoice, "
+            "    count(*) over (partition by payment_id) as of_payment "
+            "    from intermediate.int_payments_matched_to_invoices) "
+            "select payment_id, invoice_id from matched "
+            "inner join staging.stg_erp__invoices as invoices using (invoice_id) "
+            "where match_method = 'source' and on_invoice = 1 and of_payment = 1 and not list_contains(?, invoice_id) "
+            f"and {UNINVOLVED} "
+            "order by payment_id limit 1",
+            [list(spared), [i for _, i in pairs]],
+        ).fetchall()[0]
+    finally:
+        con.close()
+    write(warehouse, "delete from raw_processor.payments where payment_id = ?", payment)
+    write(warehouse, "delete from raw_erp.payment_applications where payment_id = ?", payment)
+    return invoice
 
 
 def remove_a_settled_invoice_from_the_raw_load(warehouse: Path, kept: tuple[str, ...]) -> str:
@@ -1014,10 +1187,13 @@ def assert_an_upgraded_warehouse_is_rebuilt_whole(
     fingerprints), or kept them by another key (the quoted invoices, as if keyed by customer
     before): the next run, not a full refresh, rebuilds every key (every as-of date) and gives
     the rows a full build gives."""
-    by_key = [name for name in tables if name not in ("fct_ar_aging", QUOTED)]
+    by_key = [name for name in tables if name not in ("fct_ar_aging", QUOTED, *BY_LOADS)]
     built_whole = {name: sorted_rows(warehouse, tables[name]) for name in tables}
     for name in by_key:
         write(warehouse, f"alter table {schema(name)}.{name} drop column inputs_fingerprint")
+    for name in BY_LOADS:
+        write(warehouse, f"alter table {schema(name)}.{name} drop column built_at")
+        write(warehouse, f"alter table {schema(name)}.{name} drop column rule_fingerprint")
     write(warehouse, f"alter table intermediate.{QUOTED} rename column payer_month to customer_key")
     write(warehouse, f"alter table intermediate.{SUGGESTIONS} drop column customer_id")
     for name in PASSES:
@@ -1034,10 +1210,13 @@ def incremental_tables() -> dict[str, str]:
     return {name: f"select * from {schema(name)}.{name}" for name in INCREMENTAL}
 
 
+BUILT_AT = "built_at"  # when a row was built: differs between any two builds
+
+
 def sorted_rows(warehouse: Path, sql: str) -> pl.DataFrame:
     """A query's rows in an order that does not depend on the table's column order (a column
-    dbt added to an upgraded table comes last)."""
-    frame = query(warehouse, sql)
+    dbt added to an upgraded table comes last), without when they were built."""
+    frame = query(warehouse, sql).drop(BUILT_AT, strict=False)
     columns = sorted(frame.columns)
     return frame.select(columns).sort(columns, nulls_last=True)
 

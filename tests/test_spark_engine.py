@@ -134,9 +134,9 @@ def marts(warehouse: Path) -> dict[str, pl.DataFrame]:
 
 def comparable(frame: pl.DataFrame) -> pl.DataFrame:
     """Numbers as floats rounded to 6 places (the engines' decimal scales of derived figures may
-    differ, their values may not), rows in one order; without the bookkeeping fingerprints (each
-    engine hashes with its own function)."""
-    frame = frame.drop(c for c in frame.columns if c.endswith("_fingerprint"))
+    differ, their values may not), rows in one order; without the bookkeeping (fingerprints: each
+    engine hashes with its own function; when a row was built)."""
+    frame = frame.drop(c for c in frame.columns if c.endswith("_fingerprint") or c == "built_at")
     numeric = [c for c, t in frame.schema.items() if t.is_numeric()]
     frame = frame.with_columns(pl.col(numeric).cast(pl.Float64).round(6))
     return frame.sort(frame.columns, nulls_last=True)

@@ -16,14 +16,15 @@
     computed all the same. -#}
 
 {#- The model's config: incremental by `key`, `marker` being a column never null in a real row
-    (the tombstones are the rows where it is null). -#}
-{% macro incremental_by_key(key, marker) -%}
+    (the tombstones are the rows where it is null); `forget` the pre-hook that empties a table
+    whose rows cannot tell what changed. -#}
+{% macro incremental_by_key(key, marker, forget='forget_rows_kept_without_fingerprints()') -%}
     {{ config(
         materialized=partly_replaced_materialization(),
         unique_key=key,
         incremental_strategy='delete+insert',
         on_schema_change='sync_all_columns',
-        pre_hook="{{ forget_rows_kept_without_fingerprints() }}",
+        pre_hook="{{ " ~ forget ~ " }}",
         post_hook="{{ delete_tombstones('" ~ marker ~ "') }}",
     ) }}
 {%- endmacro %}
@@ -89,39 +90,128 @@
     {%- endif -%}
 {%- endmacro %}
 
-{#- Per invoice, the fingerprint of a model computed from the open-item ledger's events alone
-    (int_open_item_events): the fingerprints the ledger kept of their inputs. -#}
-{% macro ledger_fingerprints() -%}
-    select
-        invoice_id,
-        {{ inputs_fingerprint(['inputs_fingerprint']) }} as inputs_fingerprint
-    from {{ ref('int_open_item_events') }}
-    group by invoice_id
-{%- endmacro %}
-
-{#- The first CTEs of a model computed from the open-item ledger alone, incremental by invoice:
-    `fingerprints` (ledger_fingerprints) and, on an incremental run, the invoices it rebuilds
-    (`rebuilt`), each followed by a comma. -#}
-{% macro ledger_fingerprints_and_rebuilt_invoices() -%}
-fingerprints as (
-
-    {{ ledger_fingerprints() }}
-
-),
-
-{% if is_incremental() %}
-rebuilt as (
-
-    {{ rebuilt_keys('fingerprints', 'invoice_id') }}
-
-),
-{% endif %}
-{%- endmacro %}
-
 {#- The post-hook that removes the tombstones an incremental run left (rows whose `marker`
     column, never null in a real row, is null). -#}
 {% macro delete_tombstones(marker) -%}
     {%- if is_incremental() -%}
         delete from {{ this }} where {{ marker }} is null
     {%- endif -%}
+{%- endmacro %}
+
+{#- Incremental by loads: a model whose rows for one key depend only on that key's inputs, like
+    the above, but which finds the keys to rebuild from what arrived since it was last built
+    rather than from a fingerprint of every key's inputs (which reads all of them every day). Its
+    rows keep `built_at`, when the build that wrote them started, and `rule_fingerprint`, the
+    model's rule; the keys rebuilt are those of
+
+    - raw rows loaded since (`loaded_since_last_build`: a dlt load id is the time its load
+      started, and a load and a build never overlap: both hold the warehouse lock);
+    - rows an upstream model of this kind, or one incremental by key, wrote since
+      (`built_since_last_build`: those rows keep `built_at` too);
+    - and whatever the model decides those arrivals touch besides (the invoice a reloaded credit
+      memo was on before, the invoices dated in a reloaded rate's validity), and the keys it
+      holds that its inputs no longer have (a row taken out of a raw table).
+
+    A table with no rows, or built by another rule (this model's SQL, the SQL of every model it
+    is built from, the settings it reads), or by an earlier version without these columns, is
+    emptied first and has every key rebuilt; a changed macro needs `o2c build --full-refresh`,
+    as with any incremental model. Tombstones as above. -#}
+
+{#- The model's config: incremental by `key`, `marker` being a column never null in a real row. -#}
+{% macro incremental_by_loads(key, marker) -%}
+    {{ incremental_by_key(key, marker, forget='forget_rows_built_by_another_rule()') }}
+{%- endmacro %}
+
+{#- When the build writing a row started (UTC), as a timestamp every engine reads. -#}
+{% macro built_at() -%}
+    cast('{{ run_started_at.strftime("%Y-%m-%d %H:%M:%S.%f") }}' as timestamp)
+{%- endmacro %}
+
+{#- The rule a row was built by: the text of the model and of every model it is built from, and
+    the value of every dbt var that text names. -#}
+{% macro rule_fingerprint() -%}
+    {%- set code = [model.raw_code] -%}
+    {#- (a unit test's graph has no nodes: its rule is the model's text) -#}
+    {%- if execute and graph.nodes is defined -%}
+        {%- set seen = [] -%}
+        {%- set pending = upstream_nodes(model) -%}
+        {#- a walk up the graph; each node once (Jinja has no while: the list grows as it is read) -#}
+        {%- for node_id in pending if node_id not in seen -%}
+            {%- do seen.append(node_id) -%}
+            {%- set node = graph.nodes.get(node_id) -%}
+            {%- if node is not none -%}
+                {%- do code.append(node_id ~ node.raw_code) -%}
+                {%- do pending.extend(upstream_nodes(node)) -%}
+            {%- endif -%}
+        {%- endfor -%}
+    {%- endif -%}
+    {%- for name in modules.re.findall("var\\(\\s*['\"](\\w+)['\"]", code | join('\n')) | unique | sort -%}
+        {%- do code.append(name ~ '=' ~ var(name)) -%}
+    {%- endfor -%}
+    '{{ local_md5(code | join('\n')) }}'
+{%- endmacro %}
+
+{#- The ids of the nodes `node` is built from (none for a unit test's fixture). -#}
+{% macro upstream_nodes(node) -%}
+    {%- set depends_on = node.depends_on if node.depends_on is defined and node.depends_on else {} -%}
+    {{ return(depends_on.nodes | list if depends_on.nodes is defined and depends_on.nodes else []) }}
+{%- endmacro %}
+
+{#- When this model was last built: its rows' latest `built_at` (1900 for a table with no rows,
+    or one an earlier version built without the column, so that everything counts as arrived since). -#}
+{% macro last_built_at() -%}
+    {%- if kept_fingerprints('built_at') -%}
+    (select coalesce(max(built_at), {{ date_literal('1900-01-01') }}) from {{ this }})
+    {%- else -%}
+    {{ date_literal('1900-01-01') }}
+    {%- endif -%}
+{%- endmacro %}
+
+{#- Whether a raw row (its dlt load id in `load_id`) was loaded after this model was last built. -#}
+{% macro loaded_since_last_build(load_id='dlt_load_id') -%}
+    cast({{ load_id }} as double) > epoch({{ last_built_at() }})
+{%- endmacro %}
+
+{#- Whether an upstream model's row (its `built_at` column) was written after this model was last built. -#}
+{% macro built_since_last_build(column='built_at') -%}
+    {{ column }} > {{ last_built_at() }}
+{%- endmacro %}
+
+{#- The pre-hook that empties a table built by another rule than the model's now, or by an
+    earlier version that kept no rule: every key is then rebuilt (its last build counts as never). -#}
+{% macro forget_rows_built_by_another_rule() -%}
+    {%- if is_incremental() -%}
+        {%- if kept_fingerprints('rule_fingerprint', config.get('unique_key')) and kept_fingerprints('built_at') -%}
+            delete from {{ this }} where exists (
+                select 1 from {{ this }} where rule_fingerprint is distinct from {{ rule_fingerprint() }}
+            )
+        {%- else -%}
+            delete from {{ this }}
+        {%- endif -%}
+    {%- endif -%}
+{%- endmacro %}
+
+{#- The first CTE of a model computed from the open-item ledger alone, incremental by loads by
+    invoice, followed by a comma: on an incremental run, the invoices it rebuilds (`rebuilt`):
+    those the ledger rebuilt since this model's last build, and those it holds that the ledger
+    no longer has. -#}
+{% macro invoices_the_ledger_rebuilt() -%}
+{% if is_incremental() %}
+rebuilt as (
+
+    select invoice_id
+    from {{ ref('int_open_item_events') }}
+    where {{ built_since_last_build() }}
+
+    union
+
+    select invoice_id from (
+        select invoice_id from {{ this }}
+        except
+        -- every invoice the ledger has has its invoice event
+        select invoice_id from {{ ref('int_open_item_events') }} where event_type = 'invoice'
+    ) as gone
+
+),
+{% endif %}
 {%- endmacro %}

@@ -1,13 +1,14 @@
 -- Periods over which an invoice's open balance is constant and positive: from valid_from to
 -- valid_to (inclusive). Aging as of any date joins these on that date, so it costs one row per
--- open invoice per as-of date, however long the history. Incremental by invoice
--- (macros/incremental_by_key.sql); on Spark the model is rebuilt whole.
+-- open invoice per as-of date, however long the history. Incremental by loads, by invoice
+-- (macros/incremental_by_key.sql): a run rebuilds the invoices the ledger rebuilt since; on Spark
+-- the model is rebuilt whole.
 
-{{ incremental_by_key('invoice_id', 'valid_from') }}
+{{ incremental_by_loads('invoice_id', 'valid_from') }}
 
 with
 
-{{ ledger_fingerprints_and_rebuilt_invoices() }}
+{{ invoices_the_ledger_rebuilt() }}
 
 daily as (
 
@@ -47,9 +48,9 @@ select
     running.valid_to,
     cast(running.open_balance as {{ money_type() }}) as open_balance,
     {{ to_reporting('running.open_balance', 'running.fx_rate') }} as open_balance_rc,
-    fingerprints.inputs_fingerprint
+    {{ built_at() }} as built_at,
+    {{ rule_fingerprint() }} as rule_fingerprint
 from running
-inner join fingerprints on running.invoice_id = fingerprints.invoice_id
 where running.open_balance > 0
 {% if is_incremental() %}
 -- a tombstone per rebuilt invoice (macros/incremental_by_key.sql)
@@ -60,6 +61,7 @@ select
     null as valid_to,
     null as open_balance,
     null as open_balance_rc,
-    null as inputs_fingerprint
+    null as built_at,
+    null as rule_fingerprint
 from rebuilt
 {% endif %}

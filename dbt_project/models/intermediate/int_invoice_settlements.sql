@@ -1,13 +1,14 @@
 -- Per invoice: what was credited, written off and applied, and the day its balance first
 -- reached zero (settled_date). It is paid on that day when payments settled it; written off or
--- credited invoices have no paid date. Incremental by invoice (macros/incremental_by_key.sql);
--- on Spark the model is rebuilt whole.
+-- credited invoices have no paid date. Incremental by loads, by invoice
+-- (macros/incremental_by_key.sql): a run rebuilds the invoices the ledger rebuilt since; on Spark
+-- the model is rebuilt whole.
 
-{{ incremental_by_key('invoice_id', 'open_balance') }}
+{{ incremental_by_loads('invoice_id', 'open_balance') }}
 
 with
 
-{{ ledger_fingerprints_and_rebuilt_invoices() }}
+{{ invoices_the_ledger_rebuilt() }}
 
 events as (
 
@@ -83,10 +84,10 @@ select
         when settled.settled_date is not null and totals.applied_amount > 0 and totals.written_off_amount = 0
             then settled.settled_date
     end as paid_date,
-    fingerprints.inputs_fingerprint
+    {{ built_at() }} as built_at,
+    {{ rule_fingerprint() }} as rule_fingerprint
 from totals
 left join settled on totals.invoice_id = settled.invoice_id
-inner join fingerprints on totals.invoice_id = fingerprints.invoice_id
 {% if is_incremental() %}
 -- a tombstone per rebuilt invoice (macros/incremental_by_key.sql)
 union all
@@ -107,6 +108,7 @@ select
     null as open_balance_rc,
     null as settled_date,
     null as paid_date,
-    null as inputs_fingerprint
+    null as built_at,
+    null as rule_fingerprint
 from rebuilt
 {% endif %}

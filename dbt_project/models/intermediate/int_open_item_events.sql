@@ -5,10 +5,12 @@
 -- a settled invoice is settled in both currencies (FX differences belong to the cash side).
 -- A credit memo never takes an invoice below zero: what exceeds the balance still owed (say,
 -- a credit after full payment) is the customer's credit on account (`credit_on_account`).
--- Incremental by invoice (macros/incremental_by_key.sql): a run rebuilds the invoices whose
--- events or rate changed; on Spark the model is rebuilt whole.
+-- Incremental by loads, by invoice (macros/incremental_by_key.sql): a run rebuilds the invoices
+-- whose events or rate arrived or changed since the last; on Spark the model is rebuilt whole.
 
-{{ incremental_by_key('invoice_id', 'event_id') }}
+{{ incremental_by_loads('invoice_id', 'event_id') }}
+
+-- depends_on: {{ ref('stg_fx__fx_rates') }} (read only to find the invoices a run rebuilds)
 
 with
 
@@ -66,25 +68,113 @@ events as (
 
 ),
 
--- What an invoice's rows are computed from: its events and its rate.
-fingerprints as (
+{% if is_incremental() %}
+credit_memos as (
 
     select
-        events.invoice_id,
-        {{ inputs_fingerprint([
-            'events.event_id', 'events.event_type', 'events.effective_date', 'events.amount',
-            'invoice_rates.customer_id', 'invoice_rates.currency', 'invoice_rates.rate',
-        ]) }} as inputs_fingerprint
-    from events
-    inner join invoice_rates on events.invoice_id = invoice_rates.invoice_id
-    group by events.invoice_id
+        credit_memo_id,
+        invoice_id
+    from {{ ref('stg_erp__credit_memos') }}
+    where {{ loaded_since_last_build() }}
 
 ),
 
-{% if is_incremental() %}
+-- per currency, the earliest rate date loaded since: the invoices dated from then on may now
+-- convert at another rate (all of the currency's invoices when it is now the first rate, which
+-- holds for every day before it)
+rates_loaded as (
+
+    select
+        from_currency as currency,
+        min(rate_date) as rate_date
+    from {{ ref('stg_fx__fx_rates') }}
+    where to_currency = '{{ var("reporting_currency") }}' and {{ loaded_since_last_build() }}
+    group by from_currency
+
+),
+
+rates_from as (
+
+    select
+        rates_loaded.currency,
+        case
+            when rates_loaded.rate_date <= min(rates.rate_date) then {{ date_literal('1900-01-01') }}
+            else rates_loaded.rate_date
+        end as invoice_date
+    from rates_loaded
+    inner join {{ ref('stg_fx__fx_rates') }} as rates
+        on rates_loaded.currency = rates.from_currency
+    where rates.to_currency = '{{ var("reporting_currency") }}'
+    group by rates_loaded.currency, rates_loaded.rate_date
+
+),
+
+kept as (
+
+    select
+        event_id,
+        invoice_id,
+        event_type
+    from {{ this }}
+
+),
+
 rebuilt as (
 
-    {{ rebuilt_keys('fingerprints', 'invoice_id') }}
+    -- invoices loaded since
+    select invoice_id from invoices
+    where {{ loaded_since_last_build() }}
+
+    union
+
+    -- credit memos loaded since: the invoice each is on, and the one it was on before
+    select invoice_id from credit_memos
+    where invoice_id is not null
+
+    union
+
+    select kept.invoice_id from kept
+    inner join credit_memos on kept.event_id = {{ dbt.concat(["'credit_memo|'", "credit_memos.credit_memo_id"]) }}
+
+    union
+
+    -- invoices whose applications the cash application combined again since
+    select invoice_id from {{ ref('int_payments_matched_to_invoices') }}
+    where {{ built_since_last_build() }}
+
+    union
+
+    -- invoices dated where a rate loaded since holds
+    select invoices.invoice_id from invoices
+    inner join rates_from
+        on invoices.currency = rates_from.currency and invoices.invoice_date >= rates_from.invoice_date
+
+    union
+
+    -- what the inputs no longer have: an invoice (each kept has its invoice event), a credit
+    -- memo, every application of an invoice
+    select invoice_id from (
+        select invoice_id from kept where event_type = 'invoice'
+        except
+        select invoice_id from invoices
+    ) as invoices_gone
+
+    union
+
+    select kept.invoice_id from kept
+    inner join (
+        select event_id from kept where event_type in ('credit_memo', 'write_off')
+        except
+        select {{ dbt.concat(["'credit_memo|'", "credit_memo_id"]) }} from {{ ref('stg_erp__credit_memos') }}
+    ) as credit_memos_gone on kept.event_id = credit_memos_gone.event_id
+
+    union
+
+    select invoice_id from (
+        select invoice_id from kept where event_type = 'payment'
+        except
+        select invoice_id from {{ ref('int_payments_matched_to_invoices') }}
+    ) as applications_gone
 
 ),
 {% endif %}
@@ -136,10 +226,10 @@ select
     -- sums of events convert at this rate once, so a settled invoice is zero in both currencies
     invoice_rates.rate as fx_rate,
     {{ to_reporting('events.amount', 'invoice_rates.rate') }} as amount_rc,
-    fingerprints.inputs_fingerprint
+    {{ built_at() }} as built_at,
+    {{ rule_fingerprint() }} as rule_fingerprint
 from capped as events
 inner join invoice_rates on events.invoice_id = invoice_rates.invoice_id
-inner join fingerprints on events.invoice_id = fingerprints.invoice_id
 {% if is_incremental() %}
 -- a tombstone per rebuilt invoice (macros/incremental_by_key.sql)
 union all
@@ -154,6 +244,7 @@ select
     null as credit_on_account,
     null as fx_rate,
     null as amount_rc,
-    null as inputs_fingerprint
+    null as built_at,
+    null as rule_fingerprint
 from rebuilt
 {% endif %}

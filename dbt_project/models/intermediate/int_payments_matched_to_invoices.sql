@@ -221,7 +221,9 @@ select
     cast(final.applied_amount as {{ money_type() }}) as applied_amount,
     final.match_method,
     cast(final.match_confidence as decimal(3, 2)) as match_confidence,
-    fingerprints.inputs_fingerprint
+    fingerprints.inputs_fingerprint,
+    -- when: the ledger rebuilds the invoices combined again since its own last build
+    {{ built_at() }} as built_at
 from final
 inner join fingerprints on final.invoice_id = fingerprints.invoice_id
 {% if is_incremental() %}
@@ -235,6 +237,7 @@ select
     null as applied_amount,
     null as match_method,
     null as match_confidence,
-    null as inputs_fingerprint
+    null as inputs_fingerprint,
+    null as built_at
 from rebuilt
 {% endif %}

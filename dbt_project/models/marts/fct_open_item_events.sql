@@ -13,14 +13,14 @@
 -- Events of one invoice on one day are taken invoice first, then credits, then payments (the
 -- order int_open_item_events caps credits in); only the split of a cent of rounding between
 -- them depends on it.
--- Incremental by invoice (macros/incremental_by_key.sql): a run rebuilds the invoices whose
--- ledger events changed; on Spark the model is rebuilt whole.
+-- Incremental by loads, by invoice (macros/incremental_by_key.sql): a run rebuilds the invoices
+-- the ledger rebuilt since; on Spark the model is rebuilt whole.
 
-{{ incremental_by_key('invoice_id', 'event_id') }}
+{{ incremental_by_loads('invoice_id', 'event_id') }}
 
 with
 
-{{ ledger_fingerprints_and_rebuilt_invoices() }}
+{{ invoices_the_ledger_rebuilt() }}
 
 events as (
 
@@ -89,9 +89,9 @@ ledger as (
                 0
             ) as {{ money_type() }}
         ) as amount_rc,
-        fingerprints.inputs_fingerprint
+        {{ built_at() }} as built_at,
+        {{ rule_fingerprint() }} as rule_fingerprint
     from valued
-    inner join fingerprints on valued.invoice_id = fingerprints.invoice_id
 
 )
 
@@ -104,7 +104,8 @@ select
     effective_date,
     amount,
     amount_rc,
-    inputs_fingerprint
+    built_at,
+    rule_fingerprint
 from ledger
 {% if is_incremental() %}
 -- a tombstone per rebuilt invoice (macros/incremental_by_key.sql)
@@ -118,7 +119,8 @@ select
     null as effective_date,
     null as amount,
     null as amount_rc,
-    null as inputs_fingerprint
+    null as built_at,
+    null as rule_fingerprint
 from rebuilt
 {% endif %}
 -- Stored by date: a bridge sums a date range and reads only that range's row groups. A daily run
