@@ -985,29 +985,34 @@ UNINVOLVED = (
 )
 
 
-def credit_memo_on_an_unpaid_invoice(
-    warehouse: Path, spared: tuple[str, ...], pairs: list[Pair], condition: str = "true", parameters: tuple = ()
+def first_on_an_unpaid_invoice(
+    warehouse: Path,
+    row_id: str,
+    spared: tuple[str, ...],
+    pairs: list[Pair],
+    condition: str = "true",
+    *parameters: str,
 ) -> str:
-    """The first credit memo on an invoice nothing was applied to, of an uninvolved customer, not
-    on one of `spared`, meeting `condition` (with its `parameters`)."""
+    """The first `row_id` ("invoice_id" or "credit_memo_id", of the staged rows of that entity) on
+    an invoice nothing was applied to, of an uninvolved customer, not one of `spared`, meeting
+    `condition` (with its `parameters`)."""
     con = duckdb.connect(str(warehouse), read_only=True)
     try:
         rows = con.execute(
-            "select min(credit_memo_id) from staging.stg_erp__credit_memos "
-            f"where invoice_id is not null and not list_contains(?, invoice_id) and {NOTHING_APPLIED} and {UNINVOLVED} "
-            f"and {condition}",
+            f"select min({row_id}) from staging.stg_erp__{row_id.removesuffix('_id')}s "
+            f"where not list_contains(?, invoice_id) and {NOTHING_APPLIED} and {UNINVOLVED} and {condition}",
             [list(spared), [i for _, i in pairs], *parameters],
         ).fetchall()
     finally:
         con.close()
-    assert rows[0][0] is not None, "the world has no credit memo on an invoice nothing was applied to"
+    assert rows[0][0] is not None, f"the world has no {row_id} on an invoice nothing was applied to"
     return rows[0][0]
 
 
 def move_a_credit_memo_to(erp: Path, warehouse: Path, invoice: str, spared: tuple[str, ...], pairs: list[Pair]) -> str:
     """What an ERP user does: a credit memo on an invoice nothing was applied to re-pointed to
     `invoice` (stamped with the ERP's latest update time). Its id."""
-    moved = credit_memo_on_an_unpaid_invoice(warehouse, (invoice, *spared), pairs)
+    moved = first_on_an_unpaid_invoice(warehouse, "credit_memo_id", (invoice, *spared), pairs)
     con = sqlite3.connect(erp)
     try:
         (now,) = con.execute("select max(updated_at) from invoices").fetchone()
@@ -1029,7 +1034,14 @@ def take_documents_out_of_the_raw_load(
     whose rate was corrected): the two invoices', the credit memo's and the receipt's invoice's ids."""
     settled = remove_a_settled_invoice_from_the_raw_load(warehouse, spared)
     dropped = remove_a_credit_memo_from_the_raw_load(warehouse, (*spared, settled), pairs, rate_currency)
-    unpaid = invoice_nothing_was_applied_to(warehouse, (*spared, settled), pairs, rate_currency)
+    unpaid = first_on_an_unpaid_invoice(
+        warehouse,
+        "invoice_id",
+        (*spared, settled),
+        pairs,
+        f"invoice_id not in {REBUILT_ANYWAY}",
+        rate_currency,
+    )
     write(warehouse, "delete from raw_erp.invoices where invoice_id = ?", unpaid)
     return (settled, unpaid), dropped, remove_a_receipt_from_the_raw_load(warehouse, (*spared, settled, unpaid), pairs)
 
@@ -1042,31 +1054,14 @@ REBUILT_ANYWAY = (
 )
 
 
-def invoice_nothing_was_applied_to(warehouse: Path, spared: tuple[str, ...], pairs: list[Pair], currency: str) -> str:
-    """The first invoice nothing was applied to, of an uninvolved customer, not rebuilt for
-    another reason, not one of `spared`."""
-    con = duckdb.connect(str(warehouse), read_only=True)
-    try:
-        rows = con.execute(
-            "select min(invoice_id) from staging.stg_erp__invoices "
-            f"where not list_contains(?, invoice_id) and {NOTHING_APPLIED} and {UNINVOLVED} "
-            f"and invoice_id not in {REBUILT_ANYWAY}",
-            [list(spared), [i for _, i in pairs], currency],
-        ).fetchall()
-    finally:
-        con.close()
-    assert rows[0][0] is not None, "the world has no invoice nothing was applied to"
-    return rows[0][0]
-
-
 def remove_a_credit_memo_from_the_raw_load(
     warehouse: Path, spared: tuple[str, ...], pairs: list[Pair], currency: str
 ) -> str:
     """A credit memo on an invoice nothing was applied to, not rebuilt for another reason, taken
     out of the raw load (as a table reloaded in full without it): the next run takes it off its
     invoice. Its id."""
-    dropped = credit_memo_on_an_unpaid_invoice(
-        warehouse, spared, pairs, f"invoice_id not in {REBUILT_ANYWAY}", (currency,)
+    dropped = first_on_an_unpaid_invoice(
+        warehouse, "credit_memo_id", spared, pairs, f"invoice_id not in {REBUILT_ANYWAY}", currency
     )
     write(warehouse, "delete from raw_erp.credit_memos where credit_memo_id = ?", dropped)
     return dropped
