@@ -313,7 +313,7 @@ fits as (
         combinations.combination_amount - receipts.residual as difference,
         abs(combinations.combination_amount - receipts.residual) as abs_difference
     -- several items only when they make the receipt exactly (most_amount is its residual)
-    from ({{ open_item_combinations('open_items', max_items, several_from='most_amount') }}) as combinations
+    from ({{ open_item_combinations('open_items', max_items, several_only_exact=true) }}) as combinations
     inner join receipts as receipts on combinations.payment_id = receipts.payment_id
     where combinations.combination_amount = receipts.residual
         -- within the tolerance: one item only (several would fit by chance), and not for what a

@@ -7,11 +7,10 @@
     every subset of the closest items (subset_mask: bit k-1 set = the item of bound_rank k is in)
     of several items up to most_amount, so a batch payer's transfer for any of the items due
     around its date is found. closeness_sum breaks ties between equally good fits. With
-    `several_from`, a column of `open_items` (one value per receipt), the subsets of several
-    items are kept only from that amount up: a caller that accepts no other drops the rest here,
-    before they meet anything (the amount passes take several items only when they make the
-    receipt exactly; joining every subset to its receipt was a third of pass 1's CPU at m). -#}
-{% macro open_item_combinations(open_items, max_items, several_from=none) %}
+    `several_only_exact`, the subsets of several items are kept only when they make most_amount
+    exactly: a caller that takes no other (the amount passes) drops the rest here, before they
+    meet anything (joining every subset to its receipt was a third of pass 1's CPU at m). -#}
+{% macro open_item_combinations(open_items, max_items, several_only_exact=false) %}
 
     select
         payment_id,
@@ -32,10 +31,10 @@
         n_items,
         combination_amount,
         closeness_sum
-    from ({{ subsets_by_doubling(open_items, max_items, several_from) }}) as subsets
+    from ({{ subsets_by_doubling(open_items, max_items) }}) as subsets
     where subset_mask > 0
-        {%- if several_from %}
-        and (n_items = 1 or combination_amount >= several_from)
+        {%- if several_only_exact %}
+        and (n_items = 1 or combination_amount = most_amount)
         {%- endif %}
 
 {% endmacro %}
@@ -51,7 +50,7 @@
     which each level carries along: each level reads only the one below it, and `open_items` is
     read once. Joining every level to `open_items` made Spark, which inlines it, compute it again
     for each level, and run out of memory at scale s. -#}
-{% macro subsets_by_doubling(open_items, max_items, several_from=none) %}
+{% macro subsets_by_doubling(open_items, max_items) %}
     {%- set ns = namespace(sql='') -%}
     {%- set ns.sql -%}
         select
@@ -61,9 +60,6 @@
             min(open_amount) - min(open_amount) as combination_amount, {#- a zero of the amounts' own type #}
             0 as closeness_sum,
             max(most_amount) as most_amount
-            {%- if several_from %},
-            max({{ several_from }}) as several_from
-            {%- endif %}
             {%- for k in range(1, max_items + 1) %},
             max(case when bound_rank = {{ k }} then open_amount end) as amount_{{ k }},
             max(case when bound_rank = {{ k }} then closeness end) as closeness_{{ k }}
@@ -87,9 +83,6 @@
                 else smaller.closeness_sum
             end as closeness_sum,
             smaller.most_amount
-            {%- if several_from %},
-            smaller.several_from
-            {%- endif %}
             {%- for later in range(k + 1, max_items + 1) %},
             smaller.amount_{{ later }},
             smaller.closeness_{{ later }}
