@@ -79,9 +79,14 @@ _SCORED = (
 )
 
 
-def run(con: duckdb.DuckDBPyConnection, history: pay_dates.History, as_of: dt.date) -> Backtest:
-    """`history`: the items open at every aging date, staged in DuckDB."""
-    tested = origins(history.origins, as_of)
+def run(con: duckdb.DuckDBPyConnection, aging_dates: list[dt.date], as_of: dt.date) -> Backtest:
+    """`aging_dates`: every date fct_ar_aging holds. Only the items open at the tested origins and
+    in their training windows are staged."""
+    tested = origins(aging_dates, as_of)
+    windows = [pay_dates.training_window(origin) for origin in tested]
+    history = pay_dates.History(
+        con, [d for d in aging_dates if d in tested or any(first <= d <= last for first, last in windows)]
+    )
     # The training sets are read first (from DuckDB, one at a time), then fitted side by side.
     models = pay_dates.train_each([history.training_set(origin) for origin in tested])
     scored_all, cash_rows, untrained = [], [], 0
@@ -89,13 +94,13 @@ def run(con: duckdb.DuckDBPyConnection, history: pay_dates.History, as_of: dt.da
         untrained += model is None
         scored = pay_dates.with_model_prediction(history.at(origin), model).select(_SCORED)
         scored_all.append(scored)
-        cash_rows.append(_cash_at(con, history, scored, origin))
+        cash_rows.append(_cash_at(con, scored, origin))
     pay_date = _pay_date_errors(pl.concat(scored_all)) if scored_all else _empty_pay_date()
     # The cash backtest uses, per segment, the pay-date method the pay-date backtest chose.
     methods = pay_dates.choose_methods(pay_date)
     cash_weekly = pl.concat([rows(methods) for rows in cash_rows]) if cash_rows else pl.DataFrame(schema=_CASH_SCHEMA)
     summary = _summary(pay_date, cash_weekly)
-    return Backtest(pay_date, cash_weekly, summary, _reasons(history.origins, as_of, len(tested), untrained, summary))
+    return Backtest(pay_date, cash_weekly, summary, _reasons(aging_dates, as_of, len(tested), untrained, summary))
 
 
 def _reasons(
@@ -149,13 +154,13 @@ def _empty_pay_date() -> pl.DataFrame:
     )
 
 
-def _cash_at(con: duckdb.DuckDBPyConnection, history: pay_dates.History, scored: pl.DataFrame, origin: dt.date):
+def _cash_at(con: duckdb.DuckDBPyConnection, scored: pl.DataFrame, origin: dt.date):
     """The cash forecast made at `origin`, completed once the pay-date methods are chosen."""
     series = revenue.weekly_series(con, origin).filter(pl.col("unique_id") == "invoiced_revenue_rc")
     invoicing, _ = revenue.forecast(series)
     new_invoicing = invoicing.sort("week")["forecast"].to_numpy()
     curve = cash.collection_curve(con, origin).shares
-    rates = cash.collection_rates(history, origin)
+    rates = cash.collection_rates(con, origin)
     naive = cash.naive_forecast(con, origin)
     unapplied = cash.unapplied_share(con, origin)
     actual = cash.weekly_receipts(con, origin, cash.HORIZON_WEEKS)

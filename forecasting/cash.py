@@ -17,7 +17,6 @@ import numpy as np
 import polars as pl
 
 from core.db import query_frame
-from forecasting.pay_dates import HISTORY_TABLE, History
 
 HORIZON_WEEKS = 13
 CURVE_WEEKS = 26  # collections later than half a year after invoicing are not expected
@@ -63,23 +62,30 @@ def rates_window(origin: dt.date) -> tuple[dt.date, dt.date]:
     return origin - dt.timedelta(days=365), origin - dt.timedelta(days=HORIZON_WEEKS * 7)
 
 
-def collection_rates(history: History, origin: dt.date) -> pl.DataFrame:
+def collection_rates(con: duckdb.DuckDBPyConnection, origin: dt.date) -> pl.DataFrame:
     """Per aging bucket (fct_ar_aging's aging_bucket_order, so the bucket rule stays in dbt): the
     share of open balance at earlier origins collected within 13 weeks
     (only origins of the last year whose 13 weeks had passed by `origin`). None at all when nothing
     was collected: that is a missing payment history (an AR export without payments), not evidence
-    that nobody pays, and with_collection_rates then assumes full collection."""
+    that nobody pays, and with_collection_rates then assumes full collection.
+
+    Read from the marts, not from the pay-date history: the rates need an item's bucket, balance and
+    paid date only, and staging the features of every item of a year's month-ends for them was
+    most of a day's forecasting at scale l."""
     sql = f"""
     select
-        aging_bucket_order,
-        sum(open_balance_rc) as open_rc,
-        coalesce(sum(open_balance_rc) filter (where paid_date <= origin_date + {HORIZON_WEEKS * 7}), 0) as collected_rc
-    from {HISTORY_TABLE}
-    where origin_date between $first and $last
-    group by aging_bucket_order
+        aging.aging_bucket_order,
+        sum(aging.open_balance_rc)::double as open_rc,
+        coalesce(
+            sum(aging.open_balance_rc) filter (where invoices.paid_date <= aging.as_of_date + {HORIZON_WEEKS * 7}), 0
+        )::double as collected_rc
+    from marts.fct_ar_aging as aging
+    inner join marts.fct_invoices as invoices on aging.invoice_id = invoices.invoice_id
+    where aging.as_of_date between $first and $last
+    group by aging.aging_bucket_order
     """
     first, last = rates_window(origin)
-    rows = query_frame(history.con, sql, {"first": first, "last": last})
+    rows = query_frame(con, sql, {"first": first, "last": last})
     if not rows.is_empty() and rows["collected_rc"].sum() == 0:
         rows = rows.clear()
     return rows.select("aging_bucket_order", (pl.col("collected_rc") / pl.col("open_rc")).alias("collection_rate"))

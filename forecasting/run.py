@@ -40,12 +40,11 @@ def _aging_dates(con: duckdb.DuckDBPyConnection) -> list[dt.date]:
 
 
 def _history_origins(aging_dates: list[dt.date], origin: dt.date, training: bool) -> list[dt.date]:
-    """The aging dates a day's pay-date predictions read: the origin, the earlier ones collection
-    rates are measured on and, when the model is retrained, its training window. Each origin's
-    items do not depend on the others, and building them for every month-end of the history took
-    most of a day's forecasting."""
-    windows = [cash.rates_window(origin), *([pay_dates.training_window(origin)] if training else [])]
-    return [d for d in aging_dates if d == origin or any(first <= d <= last for first, last in windows)]
+    """The aging dates a day's pay-date predictions read: the origin and, when the model is
+    retrained, its training window. Each origin's items do not depend on the others, and building
+    them for every month-end of the history took most of a day's forecasting."""
+    first, last = pay_dates.training_window(origin)
+    return [d for d in aging_dates if d == origin or (training and first <= d <= last)]
 
 
 def _no_data(con: duckdb.DuckDBPyConnection, forecast: str) -> dict[str, object]:
@@ -186,7 +185,7 @@ def backtests(con: duckdb.DuckDBPyConnection, *, force: bool = False) -> dict[st
     if not force and not _due(last, as_of):
         # The stored backtests and their forecast_status row still stand.
         return {"skipped": f"backtests from data as of {last} are under {REFIT_EVERY_DAYS} days old"}
-    result = backtest.run(con, pay_dates.History(con, _aging_dates(con)), as_of)
+    result = backtest.run(con, _aging_dates(con), as_of)
     tables.replace(con, "backtest_pay_date", result.pay_date)
     tables.replace(con, "backtest_cash_weekly", result.cash_weekly)
     tables.replace(con, "backtest_summary", result.summary.with_columns(pl.lit(as_of).alias("data_as_of")))
@@ -244,7 +243,7 @@ def pay_date_predictions(con: duckdb.DuckDBPyConnection, *, force: bool = False)
             reasons.append("no backtest scores to choose between the model and the baseline: baseline used")
         else:
             methods = pay_dates.choose_methods(scores)
-    rates = cash.collection_rates(history, origin)
+    rates = cash.collection_rates(con, origin)
     if rates.is_empty() and default != "naive" and not open_now.is_empty():
         reasons.append(
             f"no items open {cash.HORIZON_WEEKS} weeks or more ago to measure collection rates on: every open "

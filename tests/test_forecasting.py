@@ -116,6 +116,35 @@ def test_pay_date_predictions_cover_exactly_todays_open_items(built: Path) -> No
     assert predictions["expected_collection_rate"].is_between(0, 1).all()
 
 
+def test_collection_rate_is_the_share_of_its_buckets_balance_collected_within_13_weeks(built: Path) -> None:
+    """Recomputed here from the published aging and invoices: per aging bucket, of the balance
+    open at the month-ends 91 to 365 days before the origin, the share paid within 91 days."""
+    serving = built / "warehouse" / "serving.duckdb"
+    predictions = _frame(
+        serving, "select invoice_id, origin_date, expected_collection_rate from forecasts.pay_date_predictions"
+    )
+    origin = predictions["origin_date"][0]
+    aging = _frame(
+        serving,
+        "select invoice_id, as_of_date, aging_bucket_order, open_balance_rc::double as open_balance_rc "
+        "from marts.fct_ar_aging",
+    )
+    paid = _frame(serving, "select invoice_id, paid_date from marts.fct_invoices")
+    earlier = aging.filter(
+        pl.col("as_of_date").is_between(origin - dt.timedelta(days=365), origin - dt.timedelta(days=91))
+    ).join(paid, on="invoice_id")
+    collected = pl.col("paid_date") <= pl.col("as_of_date") + pl.duration(days=91)
+    expected = earlier.group_by("aging_bucket_order").agg(
+        (pl.col("open_balance_rc").filter(collected).sum() / pl.col("open_balance_rc").sum()).alias("rate")
+    )
+    assert earlier["as_of_date"].n_unique() >= 3
+    assert expected.filter(pl.col("rate").is_between(0.05, 0.95)).height >= 2  # rates that tell buckets apart
+    today = aging.filter(pl.col("as_of_date") == origin).select("invoice_id", "aging_bucket_order")
+    got = predictions.join(today, on="invoice_id").join(expected, on="aging_bucket_order", how="left")
+    assert got.height == predictions.height
+    assert got["expected_collection_rate"].to_list() == pytest.approx(got["rate"].fill_null(1.0).to_list(), abs=1e-9)
+
+
 def test_cash_forecast_reconciles_to_the_pay_date_predictions(built: Path) -> None:
     serving = built / "warehouse" / "serving.duckdb"
     weekly = _frame(serving, "select * from forecasts.cash_forecast order by week")
@@ -306,26 +335,25 @@ def test_pay_date_model_retrains_weekly_and_the_stored_model_predicts_in_between
         assert stored is not None and stored.model is not None and stored.trained_as_of == as_of
 
         # Trained today by the build: the next run scores with the stored model, no training, and
-        # stages the items of today and of the month-ends collection rates are measured on (91 to
-        # 365 days back) only: the same predictions as the build's, which staged every month-end.
+        # stages today's items only (collection rates are read from the marts): the same
+        # predictions as the build's, which staged the model's training window as well.
         metadata = run.pay_date_predictions(con)
         assert fits == [] and metadata["trained_as_of"] == str(as_of)
         assert metadata["training_rows"] == stored.training_rows > 0
         assert _rows(con, predictions).equals(built_predictions)
-        month_ends = _rows(con, "select distinct as_of_date as d from marts.fct_ar_aging where as_of_date < ?", [as_of])
-        back = [(as_of - d).days for d in month_ends["d"]]
-        rates_window = {d for d, days in zip(month_ends["d"], back, strict=True) if 91 <= days <= 365}
-        assert _staged_origins(con) == rates_window | {as_of}
-        assert any(days < 91 for days in back) and any(days > 365 for days in back)  # both left out
+        assert _staged_origins(con) == {as_of}
 
         # A week later it is retrained, to the same model on the same data, on the month-ends 30 to
-        # 365 days back as well.
+        # 365 days back.
         con.execute(f"update {stored_model} set trained_as_of = ? - 7", [as_of])
         assert run.pay_date_predictions(con)["trained_as_of"] == str(as_of)
         assert fits == ["pay_date"]
         assert _rows(con, predictions).equals(built_predictions)
+        month_ends = _rows(con, "select distinct as_of_date as d from marts.fct_ar_aging where as_of_date < ?", [as_of])
+        back = [(as_of - d).days for d in month_ends["d"]]
         training_window = {d for d, days in zip(month_ends["d"], back, strict=True) if 30 <= days <= 365}
-        assert _staged_origins(con) == rates_window | training_window | {as_of}
+        assert _staged_origins(con) == training_window | {as_of}
+        assert any(days > 365 for days in back)  # the older ones left out
 
         # `o2c forecast --refit` retrains at once; so does a model another scikit-learn pickled.
         run.run_step(run.pay_date_predictions, con, refit=True)
