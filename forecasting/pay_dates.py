@@ -298,10 +298,14 @@ def train(rows: pl.DataFrame) -> PayDateModel:
     matrix = _matrix(rows)
     has_values = ~np.isnan(matrix).all(axis=0)
     features = tuple(f for f, kept in zip(FEATURES, has_values, strict=True) if kept)
+    # 100 rounds at a learning rate of 0.2, not 200 at 0.1: half the fitting time (2.35 s against
+    # 4.51 s per 300,000 items on one thread) for a backtest MAE 0.015 days higher (7.404 against
+    # 7.389 over 6 origins at scale m; the baseline's is 8.0-8.4), and fitting is most of a full
+    # build's forecasting (docs/forecasting.md).
     estimator = HistGradientBoostingRegressor(
         loss="absolute_error",
-        max_iter=200,
-        learning_rate=0.1,
+        max_iter=100,
+        learning_rate=0.2,
         max_leaf_nodes=31,
         min_samples_leaf=40,
         # segment_code is never missing (unknown segments are -1), so it is always kept.
