@@ -83,10 +83,7 @@ def run(con: duckdb.DuckDBPyConnection, aging_dates: list[dt.date], as_of: dt.da
     """`aging_dates`: every date fct_ar_aging holds. Only the items open at the tested origins and
     in their training windows are staged."""
     tested = origins(aging_dates, as_of)
-    windows = [pay_dates.training_window(origin) for origin in tested]
-    history = pay_dates.History(
-        con, [d for d in aging_dates if d in tested or any(first <= d <= last for first, last in windows)]
-    )
+    history = pay_dates.History(con, pay_dates.history_dates(aging_dates, tested, training=True))
     # The training sets are read first (from DuckDB, one at a time), then fitted side by side.
     models = pay_dates.train_each([history.training_set(origin) for origin in tested])
     scored_all, cash_rows, untrained = [], [], 0

@@ -68,6 +68,14 @@ def training_window(origin: dt.date) -> tuple[dt.date, dt.date]:
     return origin - dt.timedelta(days=TRAINING_WINDOW_DAYS), origin - dt.timedelta(days=MIN_TRAINING_LAG_DAYS)
 
 
+def history_dates(aging_dates: list[dt.date], origins: list[dt.date], training: bool) -> list[dt.date]:
+    """The aging dates whose items predicting at `origins` reads: the origins and, when a model is
+    trained for each, their training windows. Each date's items do not depend on the others', and
+    staging every month-end of the history took most of a day's forecasting."""
+    windows = [training_window(origin) for origin in origins] if training else []
+    return [d for d in aging_dates if d in origins or any(first <= d <= last for first, last in windows)]
+
+
 class History:
     """Every item open at each origin (aging date) with its point-in-time inputs and the actual
     paid date, staged once in a DuckDB temporary table: over two years of month-ends that is

@@ -39,14 +39,6 @@ def _aging_dates(con: duckdb.DuckDBPyConnection) -> list[dt.date]:
     return [r[0] for r in con.execute("select distinct as_of_date from marts.fct_ar_aging order by 1").fetchall()]
 
 
-def _history_origins(aging_dates: list[dt.date], origin: dt.date, training: bool) -> list[dt.date]:
-    """The aging dates a day's pay-date predictions read: the origin and, when the model is
-    retrained, its training window. Each origin's items do not depend on the others, and building
-    them for every month-end of the history took most of a day's forecasting."""
-    first, last = pay_dates.training_window(origin)
-    return [d for d in aging_dates if d == origin or (training and first <= d <= last)]
-
-
 def _no_data(con: duckdb.DuckDBPyConnection, forecast: str) -> dict[str, object]:
     """No activity in any source yet: nothing is forecast, and the status says so."""
     return tables.record_status(con, forecast, None, "none", ["no order, invoice or payment yet"], 0)
@@ -209,7 +201,7 @@ def pay_date_predictions(con: duckdb.DuckDBPyConnection, *, force: bool = False)
     paid_known = pay_dates.paid_items_known(con, origin) > 0
     stored = pay_dates.load(con) if paid_known and not force else None
     training = paid_known and (stored is None or _due(stored.trained_as_of, origin))
-    history = pay_dates.History(con, _history_origins(_aging_dates(con), origin, training))
+    history = pay_dates.History(con, pay_dates.history_dates(_aging_dates(con), [origin], training))
     open_now = history.at(origin)
     reasons = []
     training_rows, trained_as_of = 0, None

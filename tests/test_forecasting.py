@@ -450,6 +450,21 @@ def _item(**overrides: object) -> dict[str, object]:
     return {**item, **overrides}
 
 
+def test_history_stages_the_origins_and_their_training_windows_only() -> None:
+    """Month-ends of two years and the last two days: scoring at an origin stages that date; training
+    for it stages the month-ends 30 to 365 days before it as well, for each origin asked."""
+    month_ends = [dt.date(y, m, 1) - dt.timedelta(days=1) for y in (2025, 2026) for m in range(1, 13)]
+    dates = sorted({*month_ends, dt.date(2026, 11, 28), dt.date(2026, 11, 29)})
+    today = dt.date(2026, 11, 29)
+    assert pay_dates.history_dates(dates, [today], training=False) == [today]
+    trained = pay_dates.history_dates(dates, [today], training=True)
+    assert trained == [*[d for d in month_ends if 30 <= (today - d).days <= 365], today]
+    assert trained[0] == dt.date(2025, 11, 30) and trained[-2] == dt.date(2026, 9, 30)  # 31 October: 29 days
+    # Two backtest origins: their windows overlap, each date staged once.
+    both = pay_dates.history_dates(dates, [dt.date(2026, 3, 31), dt.date(2026, 4, 30)], training=True)
+    assert both == [d for d in month_ends if dt.date(2025, 3, 31) <= d <= dt.date(2026, 4, 30)]
+
+
 def test_backtest_origins_fitted_in_parallel_give_the_models_fitted_one_by_one() -> None:
     rng = np.random.default_rng(7)
 
