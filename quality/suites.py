@@ -389,8 +389,8 @@ def _pandas(batch: pa.RecordBatch | pa.Table) -> pd.DataFrame:
     """Rows for GX. Dates and timestamps become nanosecond datetimes and decimals floats: GX
     compares those with vectorised pandas, any other datetime unit and Python's Decimal one Python
     call per value (a third of the checks' time at scale m). A float holds the sign and range of
-    every DECIMAL(18, s) amount the checks compare; `_decimal_scales` writes the samples back at
-    their scale. A datetime outside the nanosecond range (beyond 2262) keeps its unit, and its
+    every DECIMAL(18, s) amount the checks compare; `_readable` writes the samples back at their
+    column's scale. A datetime outside the nanosecond range (beyond 2262) keeps its unit, and its
     check takes the slow path."""
     rows = pl.from_arrow(batch)
     frame = rows.with_columns(pl.col(pl.Decimal).cast(pl.Float64)).to_pandas()
@@ -402,6 +402,7 @@ def _pandas(batch: pa.RecordBatch | pa.Table) -> pd.DataFrame:
 
 
 def _decimal_scales(schema: pa.Schema) -> dict[str, int]:
+    """The scale of each decimal column of the rows validated (`_readable` writes samples with it)."""
     return {field.name: field.type.scale for field in schema if pa.types.is_decimal(field.type)}
 
 
