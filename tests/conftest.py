@@ -49,6 +49,7 @@ CHECK_MODULES = frozenset(
 )
 CHECK_TESTS = frozenset(
     {
+        "test_forecasting.py::test_history_stages_the_origins_and_their_training_windows_only",
         "test_forecasting.py::test_baseline_rules_delay_promise_dispute_and_never_before_tomorrow",
         "test_forecasting.py::test_cash_forecast_spreads_new_invoicing_by_the_collection_curve",
         "test_exactly_once.py::test_the_message_id_is_the_logical_emails_own",
