@@ -375,7 +375,14 @@ def ui(port: Annotated[int, typer.Option(help="Port of the web UI.")] = 3000) ->
 @app.command()
 def check(
     source: Annotated[list[str] | None, typer.Option(help="Source to check (repeatable); all by default.")] = None,
-    full: Annotated[bool, typer.Option("--full", help="Check every row, not only the latest load's.")] = False,
+    full: Annotated[
+        bool,
+        typer.Option(
+            "--full",
+            help="Check every row: not only the latest load's, and in the marts' incremental models not only the rows "
+            "written since each test last passed.",
+        ),
+    ] = False,
     marts: Annotated[bool, typer.Option(help="Also run the marts' dbt tests.")] = True,
     marts_only: Annotated[bool, typer.Option("--marts-only", help="Run only the marts' dbt tests.")] = False,
 ) -> None:
@@ -400,7 +407,7 @@ def check(
             )
         )
         if marts or marts_only:
-            results += _mart_tests(s.warehouse, run_id)
+            results += _mart_tests(s.warehouse, run_id, every_row=full)
     table = Table("source", "entity", "expectation", "column", "severity", "result", "unexpected", "sample")
     for r in sorted(results, key=lambda r: (r.success, r.severity != dq.ERROR, r.source, r.entity)):
         result = (
@@ -431,9 +438,11 @@ def check(
         raise typer.Exit(1)
 
 
-def _mart_tests(warehouse: Path, run_id: str) -> list[CheckResult]:
+def _mart_tests(warehouse: Path, run_id: str, every_row: bool) -> list[CheckResult]:
     """The data tests on the marts as they are now (`dbt test`, no rebuild; unit tests are logic
-    tests and stay with `dbt build`), recorded like the GX results."""
+    tests and stay with `dbt build`), recorded like the GX results. With `every_row`, the
+    row-level tests of the incremental models read every row, not only those written since they
+    last passed (dbt_project/macros/data_tests_on_new_rows.sql)."""
     import tempfile
 
     import duckdb
@@ -450,7 +459,8 @@ def _mart_tests(warehouse: Path, run_id: str) -> list[CheckResult]:
         return []  # no marts built yet (`o2c ingest` alone): nothing to test
     with tempfile.TemporaryDirectory(prefix="o2c-dbt-test-") as work:
         select = ["--select", "path:models/marts", "--exclude", "test_type:unit"]
-        result = run_dbt(["test", *select], warehouse, Path(work), capture=True)
+        every = ["--vars", "{test_every_row: true}"] if every_row else []
+        result = run_dbt(["test", *select, *every], warehouse, Path(work), capture=True)
         recorded = record_dbt_results(warehouse, Path(work) / "target", run_id)
     if not recorded and result.returncode != 0:
         # dbt could not run the tests at all (no marts built yet, a broken project): say why.

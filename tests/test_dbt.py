@@ -19,7 +19,7 @@ from core.ops_store import ManualApplication, record_manual_application
 from ingestion.pipeline import ingest
 from orchestration.dbt_runner import PARTIAL_PARSE, run_dbt
 from quality.aging import aging_bucket_labels, aging_bucket_of
-from tests.conftest import END, ingest_config, simulate_world
+from tests.conftest import END, ingest_config, o2c, simulate_world
 
 # Cash application recall by amount on the test world: 0.99 on the receipts that say which
 # invoices they pay and how much of each; what is reached overall (docs/metrics.md, Cash
@@ -896,6 +896,61 @@ def test_incremental_models_equal_a_full_refresh_after_the_world_advances(tmp_pa
     # (tombstones; the other, open, may be loaded again when the ERP updates it)
     for name in BY_INVOICE:
         assert incremental[name].filter(pl.col("invoice_id") == vanished[0]).height == 0, name
+
+
+def dbt_test(warehouse: Path, work: Path, *args: str) -> dict[str, str]:
+    """`dbt test`; the status of every test it ran, by name (failing tests do not raise)."""
+    run_dbt(["test", *args], warehouse, work, capture=True)
+    results = json.loads((work / "target" / "run_results.json").read_text())["results"]
+    return {r["unique_id"].split(".")[2]: r["status"] for r in results if r["unique_id"].startswith("test.")}
+
+
+def test_row_level_tests_read_the_rows_written_since_they_last_passed(tmp_path: Path, built) -> None:
+    """A daily build's row-level data tests of the incremental models read the rows written since
+    each last passed (macros/data_tests_on_new_rows.sql): a duplicate written before is not read
+    again (but `o2c check --full` finds it), a new row is tested against the whole table, and a
+    failed test reads the same rows again until it passes."""
+    _, warehouse, _ = built
+    copy = tmp_path / "warehouse.duckdb"
+    shutil.copy(warehouse, copy)
+    work = tmp_path / "dbt"
+    selected = ["--select", "int_open_item_events fct_ar_aging"]
+    uniques = [
+        "unique_int_open_item_events_event_id",
+        "unique_fct_ar_aging_aging_id",
+        "unique_combination_fct_ar_aging_as_of_date__invoice_id",
+    ]
+    # Rows copied with the built_at they had: written before the tests last passed (the build).
+    planted = [
+        (table, key, query(copy, f"select min({key}) as k from {table}")["k"][0])
+        for table, key in (("intermediate.int_open_item_events", "event_id"), ("marts.fct_ar_aging", "aging_id"))
+    ]
+    last_copy = "rowid = (select max(rowid) from {table} where {key} = ?)"
+    for table, key, value in planted:
+        write(copy, f"insert into {table} select * from {table} where {key} = ?", value)
+    statuses = dbt_test(copy, work, *selected)
+    assert [statuses[name] for name in uniques] == ["pass"] * 3
+    # `o2c check --full` reads every row (the marts: fct_ar_aging)
+    o2c(tmp_path / "data", "check", "--marts-only", "--full", check=False, env={"O2C_WAREHOUSE_PATH": str(copy)})
+    full = query(
+        copy,
+        "select expectation, success from quality.dq_results where run_id like 'cli-%' and entity = 'fct_ar_aging' "
+        "and expectation in ('unique', 'unique_combination') order by expectation",
+    ).rows()
+    assert full == [("unique", False), ("unique_combination", False)]
+    # The same copies as written now, by a later build: tested against the older rows they repeat.
+    later = "(select max(passed_at) + interval 1 second from main._o2c_test_passes)"
+    for table, key, value in planted:
+        write(copy, f"update {table} set built_at = {later} where " + last_copy.format(table=table, key=key), value)
+    for _ in range(2):  # a failure is not a pass: the next run reads the same rows
+        statuses = dbt_test(copy, work, *selected)
+        assert [statuses[name] for name in uniques] == ["fail"] * 3
+    for table, key, value in planted:
+        write(copy, f"delete from {table} where " + last_copy.format(table=table, key=key), value)
+    statuses = dbt_test(copy, work, *selected)
+    assert [statuses[name] for name in uniques] == ["pass"] * 3
+    # every test of these two models ran and passed: the row-level ones and the rest
+    assert len(statuses) > 10 and set(statuses.values()) == {"pass"}
 
 
 def correct_a_published_rate(sources: Path, warehouse: Path) -> tuple[str, dt.date, Decimal]:

@@ -17,10 +17,13 @@
 
 {#- The model's config: incremental by `key`, `marker` being a column never null in a real row
     (the tombstones are the rows where it is null); `forget` the pre-hook that empties a table
-    whose rows cannot tell what changed. -#}
-{% macro incremental_by_key(key, marker, forget='forget_rows_kept_without_fingerprints()') -%}
+    whose rows cannot tell what changed; `tests_on_new_rows` for a model whose rows keep
+    `built_at`: its row-level data tests read the rows written since they last passed
+    (macros/data_tests_on_new_rows.sql). -#}
+{% macro incremental_by_key(key, marker, forget='forget_rows_kept_without_fingerprints()', tests_on_new_rows=false) -%}
     {{ config(
         materialized=partly_replaced_materialization(),
+        meta={'tests_on_new_rows': tests_on_new_rows},
         unique_key=key,
         incremental_strategy='delete+insert',
         on_schema_change='sync_all_columns',
@@ -119,7 +122,7 @@
 
 {#- The model's config: incremental by `key`, `marker` being a column never null in a real row. -#}
 {% macro incremental_by_loads(key, marker) -%}
-    {{ incremental_by_key(key, marker, forget='forget_rows_built_by_another_rule()') }}
+    {{ incremental_by_key(key, marker, forget='forget_rows_built_by_another_rule()', tests_on_new_rows=true) }}
 {%- endmacro %}
 
 {#- When the build writing a row started (UTC), as a timestamp every engine reads. -#}

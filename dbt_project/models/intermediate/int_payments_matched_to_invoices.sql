@@ -45,7 +45,7 @@
 ) }}
 {% endif %}
 
-{{ incremental_by_key('invoice_id', 'application_id') }}
+{{ incremental_by_key('invoice_id', 'application_id', tests_on_new_rows=true) }}
 
 with
 

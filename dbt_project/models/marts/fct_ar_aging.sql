@@ -16,6 +16,7 @@
         materialized=partly_replaced_materialization(),
         unique_key='as_of_date',
         incremental_strategy='delete+insert',
+        meta={'tests_on_new_rows': true},
         on_schema_change='sync_all_columns',
         pre_hook="{{ forget_rows_kept_without_fingerprints('balance_fingerprint') }}",
         post_hook="{% if is_incremental() %}delete from {{ this }} where as_of_date not in (select as_of_date from {{ ref('int_as_of_dates') }}){% endif %}",
@@ -174,7 +175,10 @@ select
     {{ aging_bucket_order('days_past_due') }} as aging_bucket_order,
     open_balance,
     open_balance_rc,
-    balance_fingerprint
+    balance_fingerprint,
+    -- the as-of dates a run recomputed: their row-level data tests read these rows only
+    -- (macros/data_tests_on_new_rows.sql)
+    {{ built_at() }} as built_at
 from aged
 -- Stored by as-of date, so a query for one date (every dashboard's) reads only that date's row
 -- groups: at scale l the aging queries take a third of the time they take on unsorted rows.
