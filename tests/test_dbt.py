@@ -789,7 +789,8 @@ def reverse_an_amount_match_of_another_customer(ops_url: str, warehouse: Path, o
 
 
 # Built incrementally: the AR aging by as-of date; by invoice the open-item ledger, its balance
-# intervals, the settlements, the AR ledger mart and the cash application's combined matches; the
+# intervals, the settlements, the AR ledger and open-item balance marts and the cash application's
+# combined matches; the
 # cash application's quoted invoices by payer and month, its amount passes and suggestions by
 # customer (macros/incremental_by_key.sql).
 QUOTED = "int_cash_application_quoted"
@@ -800,9 +801,10 @@ BY_INVOICE = [
     "int_invoice_balance_intervals",
     "int_invoice_settlements",
     "fct_open_item_events",
+    "fct_open_item_balances",
     "int_payments_matched_to_invoices",
 ]
-BY_LOADS = BY_INVOICE[:4]  # the ledger and the models built from it: by what arrived since their last build
+BY_LOADS = BY_INVOICE[:5]  # the ledger and the models built from it: by what arrived since their last build
 INCREMENTAL = ["fct_ar_aging", *BY_INVOICE, QUOTED, *PASSES, SUGGESTIONS]
 
 
@@ -1272,7 +1274,7 @@ def assert_an_upgraded_warehouse_is_rebuilt_whole(
 ) -> None:
     """A warehouse built before these models kept fingerprints (an upgrade; the amount passes had
     no customer either, and no rows for receipts left on account; the aging no balance
-    fingerprints), or kept them by another key (the quoted invoices, as if keyed by customer
+    fingerprints nor built_at), or kept them by another key (the quoted invoices, as if keyed by customer
     before): the next run, not a full refresh, rebuilds every key (every as-of date) and gives
     the rows a full build gives."""
     by_key = [name for name in tables if name not in ("fct_ar_aging", QUOTED, *BY_LOADS)]
@@ -1288,6 +1290,7 @@ def assert_an_upgraded_warehouse_is_rebuilt_whole(
         write(warehouse, f"delete from intermediate.{name} where invoice_id is null")
         write(warehouse, f"alter table intermediate.{name} drop column customer_id")
     write(warehouse, "alter table marts.fct_ar_aging drop column balance_fingerprint")
+    write(warehouse, "alter table marts.fct_ar_aging drop column built_at")
     build(warehouse, work, "--select", " ".join(tables), *no_tests)
     for name in tables:
         assert sorted_rows(warehouse, tables[name]).equals(built_whole[name]), name
