@@ -123,28 +123,123 @@ def check_free_space(warehouse: Path, serving: Path) -> None:
         )
 
 
-def publish(warehouse: Path, serving: Path, build_id: str, checks: list[dict[str, object]]) -> Published:
+# A table a run replaced more of than this is copied whole: deleting and inserting most of it
+# costs more than copying it, and leaves the file more to reuse.
+MAX_CHANGED_SHARE = 0.5
+
+
+def _start_from(serving: Path, building: Path) -> duckdb.DuckDBPyConnection | None:
+    """The new file as a copy of the last serving file, when there is one that opens (one that
+    does not is not worth keeping rows from: the new file then starts empty)."""
+    if not serving.exists():
+        return None
+    shutil.copyfile(serving, building)
+    try:
+        return duckdb.connect(str(building))
+    except duckdb.Error:
+        building.unlink()
+        return None
+
+
+def _tables(con: duckdb.DuckDBPyConnection, catalog: str) -> list[tuple[str, str]]:
+    """The published schemas' tables in `catalog`, as (schema, table)."""
+    schemas = ", ".join(_quoted(schema) for schema in PUBLISHED_SCHEMAS)
+    return con.execute(
+        "select schema_name, table_name from duckdb_tables() where database_name = ? "
+        f"and schema_name in ({schemas}) order by all",
+        [catalog],
+    ).fetchall()
+
+
+def _columns(con: duckdb.DuckDBPyConnection, catalog: str, schema: str, table: str) -> list[tuple[str, str]]:
+    return con.execute(
+        "select column_name, data_type from duckdb_columns() where database_name = ? and schema_name = ? "
+        "and table_name = ? order by column_index",
+        [catalog, schema, table],
+    ).fetchall()
+
+
+def _same_columns(con: duckdb.DuckDBPyConnection, catalog: str, schema: str, table: str) -> bool:
+    """Whether the copy's table has the warehouse's columns (none if the warehouse no longer has
+    it), `built_at` among them."""
+    columns = _columns(con, catalog, schema, table)
+    return ("built_at", "TIMESTAMP") in columns and columns == _columns(con, "warehouse", schema, table)
+
+
+def _replace_changed_keys(con: duckdb.DuckDBPyConnection, schema: str, table: str, key: str) -> bool:
+    """Bring the last serving file's copy of a table a run replaces part of (its rows keep
+    `built_at`) up to the warehouse's: the rows of every `key` the warehouse wrote since that file's
+    rows were built, or no longer has, are replaced by the warehouse's. False, and the copy left to
+    be replaced whole, where that is not the cheaper or the safe way: most of the table changed (a
+    full refresh), or the warehouse holds nothing as new as what was published (one restored from
+    before it)."""
+    copy, source = f'"{schema}"."{table}"', f'warehouse."{schema}"."{table}"'
+    published_at = con.execute(f"select max(built_at) from {copy}").fetchone()[0]
+    built_at, rows, changed = con.execute(
+        f"select max(built_at), count(*), count(*) filter (where built_at > ?) from {source}", [published_at]
+    ).fetchone()
+    if published_at is None or built_at is None or built_at < published_at or changed > rows * MAX_CHANGED_SHARE:
+        return False
+    con.execute(
+        f'create or replace temp table changed_keys as select distinct "{key}" from {source} where built_at > ?',
+        [published_at],
+    )
+    con.execute(
+        f'delete from {copy} where "{key}" in (select "{key}" from changed_keys) '
+        f'or "{key}" in (select "{key}" from {copy} except select "{key}" from {source})'
+    )
+    con.execute(f'insert into {copy} select * from {source} where "{key}" in (select "{key}" from changed_keys)')
+    con.execute("drop table changed_keys")
+    return con.execute(f"select count(*) from {copy}").fetchone()[0] == rows
+
+
+def publish(
+    warehouse: Path,
+    serving: Path,
+    build_id: str,
+    checks: list[dict[str, object]],
+    replaced_by_key: dict[str, str] | None = None,
+) -> Published:
     """Copy the marts of `warehouse` into a new file and swap it over `serving`. Files that earlier
     failed publishes left are removed first (publishes run one at a time, under the warehouse
-    lock), then the free disk is checked."""
+    lock), then the free disk is checked.
+
+    `replaced_by_key` names the published tables a run replaces part of, by the key it replaces
+    them by (dbt's incremental models, whose rows keep `built_at`: {"marts.fct_ar_aging":
+    "as_of_date"}). The new file then starts as a copy of the last one, and takes of those tables
+    only the keys written since (_replace_changed_keys); every other table is copied whole."""
     serving.parent.mkdir(parents=True, exist_ok=True)
     for path in leftovers(serving):
         path.unlink(missing_ok=True)
     check_free_space(warehouse, serving)
     building = serving.with_name(f".{serving.name}.{build_id}.building")
-    con = duckdb.connect(str(building))
+    con = (_start_from(serving, building) if replaced_by_key else None) or duckdb.connect(str(building))
     try:
         con.execute("attach ? as warehouse (read_only)", [str(warehouse)])
+        here = con.execute("select current_database()").fetchone()[0]
+        published = _tables(con, "warehouse")
+        kept = [
+            (schema, table)
+            for schema, table in _tables(con, here)
+            if f"{schema}.{table}" in (replaced_by_key or {}) and _same_columns(con, here, schema, table)
+        ]
+        # What the copy holds besides goes first, so that the new copies reuse its space.
+        for schema, table in _tables(con, here):
+            if (schema, table) not in kept:
+                con.execute(f'drop table "{schema}"."{table}"')
+        con.execute("drop table if exists _meta")
+        con.execute("checkpoint")
         tables: dict[str, int] = {}
         for schema in PUBLISHED_SCHEMAS:
-            con.execute(f'create schema "{schema}"')
-            for (table,) in con.sql(
-                "select table_name from information_schema.tables where table_catalog = 'warehouse' "
-                f"and table_schema = '{schema}' and table_type = 'BASE TABLE' order by 1"
-            ).fetchall():
+            con.execute(f'create schema if not exists "{schema}"')
+        for schema, table in published:
+            if (schema, table) not in kept or not _replace_changed_keys(
+                con, schema, table, replaced_by_key[f"{schema}.{table}"]
+            ):
+                con.execute(f'drop table if exists "{schema}"."{table}"')
                 con.execute(f'create table "{schema}"."{table}" as select * from warehouse."{schema}"."{table}"')
-                _copy_comments(con, schema, table)
-                tables[f"{schema}.{table}"] = con.sql(f'select count(*) from "{schema}"."{table}"').fetchall()[0][0]
+            _copy_comments(con, schema, table)
+            tables[f"{schema}.{table}"] = con.sql(f'select count(*) from "{schema}"."{table}"').fetchall()[0][0]
         tables["quality.quarantine_summary"] = _quarantine_summary(con)
         watermarks = _source_watermarks(con)
         con.execute("detach warehouse")

@@ -5,6 +5,7 @@ cleaned, errors that name their cause, and the recovery of a corrupt warehouse (
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import random
 import re
@@ -289,6 +290,166 @@ def test_a_publish_checks_free_space_first_and_clears_what_failed_publishes_left
     published = publish(warehouse, serving, build_id="run-3", checks=[])
     assert published.tables["marts.fct_invoices"] == 1000
     assert sorted(p.name for p in serving.parent.iterdir()) == ["serving.duckdb"]
+
+
+KEYS = {"marts.fct_ledger": "invoice_id", "marts.fct_aging": "as_of_date"}
+
+
+def _warehouse_of_a_day(path: Path, day: int, *, rewritten: list[str], all_new: bool = False) -> None:
+    """A warehouse as a run leaves it: two tables that runs replace part of (their rows keep
+    built_at: a ledger by invoice, an aging by as-of date), a table rebuilt whole, a forecast. On
+    `day`, the invoices `rewritten` (and, with `all_new`, every row) were written again, with
+    other amounts; the invoices are I0..I199 less those ever settled and gone."""
+    con = duckdb.connect(str(path))
+    for statement in (
+        "create schema if not exists marts",
+        "create schema if not exists forecasts",
+        "create table if not exists marts.fct_ledger (event_id varchar, invoice_id varchar, amount decimal(18, 2), "
+        "built_at timestamp)",
+        "create table if not exists marts.fct_aging (as_of_date date, invoice_id varchar, open_balance decimal(18, 2), "
+        "built_at timestamp)",
+    ):
+        con.execute(statement)
+    built_at = dt.datetime(2026, 1, 1) + dt.timedelta(days=day)
+    if day == 0 or all_new:
+        con.execute("delete from marts.fct_ledger")
+        con.execute(
+            "insert into marts.fct_ledger select 'E' || i || '-' || j, 'I' || i, i + j, ? "
+            "from range(200) as a(i), range(3) as b(j)",
+            [built_at],
+        )
+    else:
+        con.execute("delete from marts.fct_ledger where list_contains(?, invoice_id)", [rewritten])
+        con.execute(
+            "insert into marts.fct_ledger select 'E' || invoice_id || '-' || j, invoice_id, 1000 * ? + j, ? "
+            "from unnest(?) as r(invoice_id), range(2) as b(j) where invoice_id <> 'I7'",
+            [day, built_at, rewritten],
+        )
+    # the aging: every month-end so far, and today's date (yesterday's gone); today's rewritten
+    con.execute("delete from marts.fct_aging where as_of_date > date '2026-01-31' or ?", [all_new])
+    for as_of in ["2026-01-31"] * (day == 0 or all_new) + [str(dt.date(2026, 2, 1) + dt.timedelta(days=day))]:
+        con.execute(
+            "insert into marts.fct_aging select ?::date, invoice_id, sum(amount), ? from marts.fct_ledger group by all",
+            [as_of, built_at],
+        )
+    con.execute(
+        "create or replace table marts.dim_customers as select 'C' || range as customer_id, ? as day from range(5)",
+        [day],
+    )
+    con.execute("create or replace table forecasts.cash_forecast as select ? as day, 1.5 as amount", [day])
+    con.close()
+
+
+def _differing_tables(serving: Path, warehouse: Path) -> list[str]:
+    """The published tables whose rows differ between the serving file and the warehouse (except
+    all, both ways), and those only one of the two has."""
+    con = duckdb.connect(str(serving), read_only=True)
+    try:
+        con.execute("attach ? as warehouse (read_only)", [str(warehouse)])
+        here = con.execute("select current_database()").fetchone()[0]
+        tables = {
+            catalog: set(
+                con.execute(
+                    "select schema_name, table_name from duckdb_tables() where database_name = ? "
+                    "and schema_name in ('marts', 'forecasts')",
+                    [catalog],
+                ).fetchall()
+            )
+            for catalog in (here, "warehouse")
+        }
+        differ = {f"{schema}.{table}" for schema, table in tables[here] ^ tables["warehouse"]}
+        for schema, table in tables[here] & tables["warehouse"]:
+            ours, theirs = f'"{schema}"."{table}"', f'warehouse."{schema}"."{table}"'
+            for a, b in ((ours, theirs), (theirs, ours)):
+                if con.execute(f"select count(*) from (select * from {a} except all select * from {b})").fetchone()[0]:
+                    differ.add(f"{schema}.{table}")
+        return sorted(differ)
+    finally:
+        con.close()
+
+
+@pytest.mark.check
+def test_a_publish_takes_only_the_changed_keys_of_the_tables_a_run_replaces_part_of(tmp_path: Path) -> None:
+    """The tables a run replaces part of (dbt's incremental models) are brought up to date in a
+    copy of the last serving file, key by key; everything else is copied whole; the result is the
+    warehouse's every time. A mark on a row the warehouse did not rewrite shows which way each
+    went: it stays where only changed keys were taken, and goes with a full refresh, a warehouse
+    older than the serving file, or a table whose columns changed."""
+    from orchestration.serving import publish
+
+    warehouse, serving = tmp_path / "warehouse.duckdb", tmp_path / "serving" / "serving.duckdb"
+    marked = "update marts.fct_ledger set amount = -1 where invoice_id = 'I100'"
+
+    def mark_survives() -> bool:
+        con = duckdb.connect(str(serving))
+        try:
+            return con.execute("select count(*) from marts.fct_ledger where amount = -1").fetchone()[0] == 3
+        finally:
+            con.close()
+
+    def published(build: str) -> dict[str, int]:
+        tables = publish(warehouse, serving, build, [], replaced_by_key=KEYS).tables
+        assert sorted(p.name for p in serving.parent.iterdir()) == ["serving.duckdb"]
+        return tables
+
+    _warehouse_of_a_day(warehouse, 0, rewritten=[])
+    assert published("day-0")["marts.fct_ledger"] == 600
+    assert _differing_tables(serving, warehouse) == []
+
+    def mark_the_last_serving_file() -> None:
+        con = duckdb.connect(str(serving))
+        con.execute(marked)
+        con.close()
+
+    # Day 1: three invoices rewritten (one, I7, now without rows), the aging's today replaced.
+    mark_the_last_serving_file()
+    _warehouse_of_a_day(warehouse, 1, rewritten=["I3", "I7", "I150"])
+    tables = published("day-1")
+    assert _differing_tables(serving, warehouse) == ["marts.fct_ledger"]  # the mark: not copied again
+    assert mark_survives()
+    assert tables["marts.fct_ledger"] == 600 - 3 * 3 + 2 * 2 and tables["marts.fct_aging"] == 200 + 199
+    con = duckdb.connect(str(warehouse))
+    con.execute(marked)  # (the warehouse has it too: the files are equal but for it)
+    con.close()
+    assert _differing_tables(serving, warehouse) == []
+
+    # Day 2: every row written again (a full refresh): copied whole, the mark goes with the rest.
+    mark_the_last_serving_file()
+    _warehouse_of_a_day(warehouse, 2, rewritten=[], all_new=True)
+    published("day-2")
+    assert not mark_survives() and _differing_tables(serving, warehouse) == []
+
+    # A warehouse restored from before the last publish: copied whole.
+    restored = tmp_path / "restored.duckdb"
+    shutil.copy(warehouse, restored)
+    _warehouse_of_a_day(warehouse, 3, rewritten=["I5"])
+    published("day-3")
+    mark_the_last_serving_file()
+    warehouse, restored = restored, warehouse
+    published("restored")
+    assert not mark_survives() and _differing_tables(serving, warehouse) == []
+
+    # A column added to a table (an upgrade): copied whole.
+    mark_the_last_serving_file()
+    con = duckdb.connect(str(warehouse))
+    con.execute("alter table marts.fct_ledger add column note varchar")
+    con.close()
+    published("upgraded")
+    assert not mark_survives() and _differing_tables(serving, warehouse) == []
+
+
+@pytest.mark.check
+def test_the_publish_step_takes_the_changed_keys_of_every_incremental_mart() -> None:
+    """The publish step names the published tables dbt replaces part of, with the key dbt replaces
+    them by, from the manifest: the models' own config is their one home."""
+    from orchestration.defs.publish import replaced_by_key
+    from orchestration.defs.transform import dbt_project
+
+    assert replaced_by_key(json.loads(dbt_project.manifest_path.read_text())) == {
+        "marts.fct_ar_aging": "as_of_date",
+        "marts.fct_open_item_balances": "invoice_id",
+        "marts.fct_open_item_events": "invoice_id",
+    }
 
 
 @pytest.fixture

@@ -1,6 +1,9 @@
 """The publish step: marts into serving.duckdb, only after every blocking check passed."""
 
+import json
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from dagster import (
     AssetCheckSeverity,
@@ -15,9 +18,9 @@ from dagster import (
 
 from core.settings import get_settings
 from orchestration.defs.forecasting import FORECAST_ASSETS
-from orchestration.defs.transform import o2c_dbt_assets
+from orchestration.defs.transform import dbt_project, o2c_dbt_assets
 from orchestration.resources import WAREHOUSE_POOL, WarehouseResource
-from orchestration.serving import publish
+from orchestration.serving import PUBLISHED_SCHEMAS, publish
 from quality import freshness
 from quality.dbt_results import dbt_results_of_run
 from quality.results import WARN, CheckResult
@@ -29,6 +32,19 @@ def _published_model_keys() -> list[AssetKey]:
     # The dbt models in the marts and forecasts schemas (dbt-dagster keys a model [schema, name]):
     # the marts and the models that score the forecasts (forecasts.*_vs_actual).
     return sorted(key for key in o2c_dbt_assets.keys if key.path[0] in ("marts", "forecasts"))
+
+
+def replaced_by_key(manifest: Mapping[str, Any]) -> dict[str, str]:
+    """The published tables a dbt run replaces part of (its incremental models), by the key it
+    replaces them by: the publish takes only their changed keys into the new serving file."""
+    return {
+        f"{node['schema']}.{node.get('alias') or node['name']}": node["config"]["unique_key"]
+        for node in manifest["nodes"].values()
+        if node["resource_type"] == "model"
+        and node["schema"] in PUBLISHED_SCHEMAS
+        and node["config"].get("materialized") == "incremental"
+        and isinstance(node["config"].get("unique_key"), str)
+    }
 
 
 def blocking(check: dict[str, object]) -> bool:
@@ -90,7 +106,10 @@ def serving_warehouse(context: AssetExecutionContext, warehouse: WarehouseResour
         names = ", ".join(f"{c['check']} on {c['asset']}" for c in failed)
         raise Failure(description=f"Not published, the previous serving file stays: blocking checks failed: {names}")
     settings = get_settings()
-    published = publish(warehouse.path(), settings.serving, build_id=context.run_id, checks=checks)
+    manifest = json.loads(dbt_project.manifest_path.read_text())
+    published = publish(
+        warehouse.path(), settings.serving, context.run_id, checks, replaced_by_key=replaced_by_key(manifest)
+    )
     return MaterializeResult(
         metadata={
             "path": str(published.path),
