@@ -908,30 +908,38 @@ def dbt_test(warehouse: Path, work: Path, *args: str) -> dict[str, str]:
 
 
 def test_row_level_tests_read_the_rows_written_since_they_last_passed(tmp_path: Path, built) -> None:
-    """A daily build's row-level data tests of the incremental models read the rows written since
-    each last passed (macros/data_tests_on_new_rows.sql): a duplicate written before is not read
-    again (but `o2c check --full` finds it), a new row is tested against the whole table, and a
-    failed test reads the same rows again until it passes."""
+    """A daily build's row-level data tests of the incremental models and the staging views read
+    the rows written (built, or loaded) since each last passed (macros/data_tests_on_new_rows.sql):
+    a duplicate written before is not read again (but `o2c check --full` finds it), a new row is
+    tested against the whole relation, and a failed test reads the same rows again until it
+    passes."""
     _, warehouse, _ = built
     copy = tmp_path / "warehouse.duckdb"
     shutil.copy(warehouse, copy)
     work = tmp_path / "dbt"
-    selected = ["--select", "int_open_item_events fct_ar_aging"]
+    selected = ["--select", "int_open_item_events fct_ar_aging stg_erp__invoice_lines"]
     uniques = [
         "unique_int_open_item_events_event_id",
         "unique_fct_ar_aging_aging_id",
         "unique_combination_fct_ar_aging_as_of_date__invoice_id",
+        "unique_stg_erp__invoice_lines_invoice_line_id",
     ]
-    # Rows copied with the built_at they had: written before the tests last passed (the build).
+    # Rows copied as they were, written before the tests last passed (the build, the load); then
+    # as written after it (a later build's built_at, a later load's id).
+    last_pass = "(select max(passed_at) + interval 1 second from main._o2c_test_passes)"
     planted = [
-        (table, key, query(copy, f"select min({key}) as k from {table}")["k"][0])
-        for table, key in (("intermediate.int_open_item_events", "event_id"), ("marts.fct_ar_aging", "aging_id"))
+        (table, key, query(copy, f"select min({key}) as k from {table}")["k"][0], later)
+        for table, key, later in (
+            ("intermediate.int_open_item_events", "event_id", f"built_at = {last_pass}"),
+            ("marts.fct_ar_aging", "aging_id", f"built_at = {last_pass}"),
+            ("raw_erp.invoice_lines", "invoice_line_id", f"_dlt_load_id = cast(epoch({last_pass}) as varchar)"),
+        )
     ]
     last_copy = "rowid = (select max(rowid) from {table} where {key} = ?)"
-    for table, key, value in planted:
+    for table, key, value, _ in planted:
         write(copy, f"insert into {table} select * from {table} where {key} = ?", value)
     statuses = dbt_test(copy, work, *selected)
-    assert [statuses[name] for name in uniques] == ["pass"] * 3
+    assert [statuses[name] for name in uniques] == ["pass"] * 4
     # `o2c check --full` reads every row (the marts: fct_ar_aging)
     o2c(tmp_path / "data", "check", "--marts-only", "--full", check=False, env={"O2C_WAREHOUSE_PATH": str(copy)})
     full = query(
@@ -940,19 +948,17 @@ def test_row_level_tests_read_the_rows_written_since_they_last_passed(tmp_path: 
         "and expectation in ('unique', 'unique_combination') order by expectation",
     ).rows()
     assert full == [("unique", False), ("unique_combination", False)]
-    # The same copies as written now, by a later build: tested against the older rows they repeat.
-    later = "(select max(passed_at) + interval 1 second from main._o2c_test_passes)"
-    for table, key, value in planted:
-        write(copy, f"update {table} set built_at = {later} where " + last_copy.format(table=table, key=key), value)
+    for table, key, value, later in planted:
+        write(copy, f"update {table} set {later} where " + last_copy.format(table=table, key=key), value)
     for _ in range(2):  # a failure is not a pass: the next run reads the same rows
         statuses = dbt_test(copy, work, *selected)
-        assert [statuses[name] for name in uniques] == ["fail"] * 3
-    for table, key, value in planted:
+        assert [statuses[name] for name in uniques] == ["fail"] * 4
+    for table, key, value, _ in planted:
         write(copy, f"delete from {table} where " + last_copy.format(table=table, key=key), value)
     statuses = dbt_test(copy, work, *selected)
-    assert [statuses[name] for name in uniques] == ["pass"] * 3
-    # every test of these two models ran and passed: the row-level ones and the rest
-    assert len(statuses) > 10 and set(statuses.values()) == {"pass"}
+    assert [statuses[name] for name in uniques] == ["pass"] * 4
+    # every test of these three ran and passed: the row-level ones and the rest
+    assert len(statuses) > 15 and set(statuses.values()) == {"pass"}
 
 
 def correct_a_published_rate(sources: Path, warehouse: Path) -> tuple[str, dt.date, Decimal]:

@@ -1,47 +1,69 @@
 {#- Data tests on the rows written since they last passed.
 
-    A daily build rewrites a small part of the models that replace only the keys whose inputs
-    changed (macros/incremental_by_key.sql); their rows keep `built_at`, when the build that wrote
-    them started. A data test that judges each row on its own, or by its key, needs to read only
-    the rows written since it last passed: the others were tested then and have not changed.
+    A daily run writes a small part of two kinds of relations: the staging views, whose rows are
+    the raw rows dlt loaded (each keeps `dlt_load_id`, when its load started), and the models
+    that rewrite only the keys whose inputs changed (macros/incremental_by_key.sql; each row keeps
+    `built_at`, when the build that wrote it started). A data test that judges each row on its
+    own, or by its key, needs to read only the rows written since it last passed: the others were
+    tested then and have not changed.
 
     - A failed test does not move that point: its rows are tested again on every run until it
       passes.
-    - A full refresh writes every row again, so every row is tested (and a table whose rows are
-      all new is tested as it is, without a filter).
-    - `unique` and `unique_combination` test the new rows' keys against the whole table: an older
-      row with a new row's key is a duplicate.
+    - A full refresh (or a full reload) writes every row again, so every row is tested (and a
+      relation whose rows are all new is tested as it is, without a filter).
+    - `unique` and `unique_combination` test the new rows' keys against the whole relation: an
+      older row with a new row's key is a duplicate.
     - A test whose arguments change counts as never passed (its key below includes them); a
       changed test macro needs `o2c build --full-refresh`, as with any incremental model.
-    - `--vars '{test_every_row: true}'` tests every row all the same.
+    - `--vars '{test_every_row: true}'` (`o2c check --full`) tests every row all the same.
 
-    Which tests: the row-level ones below, on a model whose config has meta.tests_on_new_rows
-    (a model incremental by loads, the combined matches, fct_ar_aging), materialised
-    incrementally (not on Spark, where these models are rebuilt whole). When each last passed is
-    kept in the target schema's _o2c_test_passes, which the run's end writes. A test of the rows
-    it no longer reads cannot see an older row orphaned by a parent that lost its key
-    (relationships); the incremental models rebuild the keys a parent loses, and
-    tests/test_incremental.py holds a daily build equal to a full refresh. -#}
+    Which tests: the row-level ones below, on a relation whose config has meta.tests_on_new_rows,
+    the column that says when a row was written (`built_at` or `dlt_load_id`), on DuckDB (on
+    Spark the incremental models are rebuilt whole: every test reads every row). When each last
+    passed is kept in the target schema's _o2c_test_passes, which the run's end writes. A test of
+    the new rows cannot see an older row orphaned by a parent that lost its key (relationships):
+    the incremental models rebuild the keys a parent loses (tests/test_dbt.py, incremental models
+    equal a full refresh), and `o2c check --full` reads every row. -#}
 
 {#- The generic tests that judge each row on its own or by its key (not a share of the rows,
-    nor whether the table has rows). -#}
+    nor whether the relation has rows). -#}
 {% macro row_level_tests() -%}
     {{ return(['unique', 'unique_combination', 'not_null', 'not_null_columns', 'accepted_values',
                'relationships', 'positive', 'non_negative', 'not_before', 'within_range']) }}
 {%- endmacro %}
 
-{#- Whether the data test `test` (a test node) reads only the rows written since it last passed. -#}
-{% macro tests_new_rows_only(test) -%}
+{#- The column saying when a row was written, if the data test `test` (a test node) reads only
+    the rows written since it last passed; none if it reads every row. -#}
+{% macro new_rows_column(test) -%}
     {%- set metadata = test.test_metadata if test.test_metadata is defined else none -%}
-    {%- if var('test_every_row', false) or not metadata or metadata.name not in row_level_tests() -%}
-        {{ return(false) }}
+    {%- if var('test_every_row', false) or not metadata or metadata.name not in row_level_tests()
+        or not tests_on_new_rows_supported() -%}
+        {{ return(none) }}
     {%- endif -%}
     {%- set tested = graph.nodes.get(test.attached_node) if test.attached_node else none -%}
-    {{ return(
-        tested is not none
-        and tested.config.materialized == 'incremental'
-        and tested.config.meta.get('tests_on_new_rows', false)
-    ) }}
+    {{ return(tested.config.meta.get('tests_on_new_rows') if tested is not none else none) }}
+{%- endmacro %}
+
+{% macro tests_on_new_rows_supported() -%}
+    {{ return(adapter.dispatch('tests_on_new_rows_supported', 'o2c')()) }}
+{%- endmacro %}
+
+{% macro default__tests_on_new_rows_supported() -%}
+    {{ return(true) }}
+{%- endmacro %}
+
+{% macro spark__tests_on_new_rows_supported() -%}
+    {{ return(false) }}
+{%- endmacro %}
+
+{#- Whether a row's `column` (built_at, a timestamp, or dlt_load_id, a load's start in epoch
+    seconds as text) says it was written after `time` (SQL of a timestamp). -#}
+{% macro written_after(column, time, alias) -%}
+    {%- if column == 'dlt_load_id' -%}
+        cast({{ alias }}.{{ column }} as double) > epoch({{ time }})
+    {%- else -%}
+        {{ alias }}.{{ column }} > {{ time }}
+    {%- endif -%}
 {%- endmacro %}
 
 {#- A test with its arguments: the key its last pass is kept under. -#}
@@ -58,9 +80,10 @@
 {% macro default__get_where_subquery(relation) -%}
     {%- set where = config.get('where', '') -%}
     {%- set conditions = ['(' ~ where ~ ')'] if where else [] -%}
-    {%- set since = tested_rows_since(relation) -%}
+    {%- set column = new_rows_column(model) if execute else none -%}
+    {%- set since = tested_rows_since(relation, column) if column else none -%}
     {%- if since is not none -%}
-        {%- do conditions.append(new_rows_condition(relation, since)) -%}
+        {%- do conditions.append(new_rows_condition(relation, column, since)) -%}
     {%- endif -%}
     {%- if conditions -%}
         {%- do return('(select * from ' ~ relation ~ ' as tested_rows where ' ~ conditions | join(' and ') ~ ') dbt_subquery') -%}
@@ -68,17 +91,17 @@
     {%- do return(relation) -%}
 {%- endmacro %}
 
-{#- When the running test last passed, if it reads the new rows only and the table has rows
-    written before then (none otherwise: every row is tested). -#}
-{% macro tested_rows_since(relation) -%}
-    {%- if not execute or not tests_new_rows_only(model) -%}
-        {{ return(none) }}
-    {%- endif -%}
+{#- When the running test last passed, if `relation` has rows written before then (none
+    otherwise: every row is tested). -#}
+{% macro tested_rows_since(relation, column) -%}
     {%- set passed -%}
         select cast(passes.passed_at as {{ dbt.type_string() }})
         from {{ test_passes_table() }} as passes
         where passes.test_key = '{{ test_pass_key(model) }}'
-            and exists (select 1 from {{ relation }} as kept where kept.built_at <= passes.passed_at)
+            and exists (
+                select 1 from {{ relation }} as kept
+                where not ({{ written_after(column, 'passes.passed_at', 'kept') }})
+            )
     {%- endset -%}
     {%- set found = run_query(passed) -%}
     {{ return(found.columns[0].values()[0] | string if found.rows else none) }}
@@ -86,20 +109,26 @@
 
 {#- The rows of `relation` (aliased tested_rows) a test of the new rows reads: those written
     after `since`, or for a uniqueness test those whose key a row written after it has. -#}
-{% macro new_rows_condition(relation, since) -%}
-    {%- set newer = "built_at > cast('" ~ since ~ "' as timestamp)" -%}
+{% macro new_rows_condition(relation, column, since) -%}
+    {%- set since = "cast('" ~ since ~ "' as timestamp)" -%}
     {%- set metadata = model.test_metadata -%}
     {%- if metadata.name == 'unique' -%}
-        {%- set column = metadata.kwargs.column_name -%}
-        {{ return(column ~ ' in (select ' ~ column ~ ' from ' ~ relation ~ ' where ' ~ newer ~ ')') }}
+        {%- set key = metadata.kwargs.column_name -%}
+        {{ return(
+            key ~ ' in (select new_rows.' ~ key ~ ' from ' ~ relation ~ ' as new_rows where '
+            ~ written_after(column, since, 'new_rows') ~ ')'
+        ) }}
     {%- elif metadata.name == 'unique_combination' -%}
         {%- set same_key = [] -%}
-        {%- for column in metadata.kwargs.columns -%}
-            {%- do same_key.append('new_rows.' ~ column ~ ' is not distinct from tested_rows.' ~ column) -%}
+        {%- for key in metadata.kwargs.columns -%}
+            {%- do same_key.append('new_rows.' ~ key ~ ' is not distinct from tested_rows.' ~ key) -%}
         {%- endfor -%}
-        {{ return('exists (select 1 from ' ~ relation ~ ' as new_rows where new_rows.' ~ newer ~ ' and ' ~ same_key | join(' and ') ~ ')') }}
+        {{ return(
+            'exists (select 1 from ' ~ relation ~ ' as new_rows where ' ~ written_after(column, since, 'new_rows')
+            ~ ' and ' ~ same_key | join(' and ') ~ ')'
+        ) }}
     {%- endif -%}
-    {{ return('tested_rows.' ~ newer) }}
+    {{ return(written_after(column, since, 'tested_rows')) }}
 {%- endmacro %}
 
 {#- on-run-start: the table of when each test of the new rows last passed. -#}
@@ -114,12 +143,13 @@
     )
 {%- endmacro %}
 
-{#- (Spark rebuilds these models whole: every test reads every row, nothing is kept) -#}
+{#- (Spark: every test reads every row, nothing is kept) -#}
 {% macro spark__create_test_passes_table() -%}
 {%- endmacro %}
 
 {#- on-run-end: the tests of the new rows that passed in this run, as passed when it started
-    (the `built_at` of the rows it wrote: the next run reads the rows written after). -#}
+    (the `built_at` of the rows it wrote, after the loads it read: the next run reads the rows
+    written after). -#}
 {% macro record_test_passes(results) -%}
     {{ return(adapter.dispatch('record_test_passes', 'o2c')(results)) }}
 {%- endmacro %}
@@ -127,7 +157,7 @@
 {% macro default__record_test_passes(results) -%}
     {%- set keys = [] -%}
     {%- for result in results if result.node.resource_type == 'test' and result.status == 'pass' -%}
-        {%- if tests_new_rows_only(result.node) -%}
+        {%- if new_rows_column(result.node) -%}
             {%- do keys.append("'" ~ test_pass_key(result.node) ~ "'") -%}
         {%- endif -%}
     {%- endfor -%}

@@ -23,7 +23,7 @@
 {% macro incremental_by_key(key, marker, forget='forget_rows_kept_without_fingerprints()', tests_on_new_rows=false) -%}
     {{ config(
         materialized=partly_replaced_materialization(),
-        meta={'tests_on_new_rows': tests_on_new_rows},
+        meta={'tests_on_new_rows': 'built_at' if tests_on_new_rows else none},
         unique_key=key,
         incremental_strategy='delete+insert',
         on_schema_change='sync_all_columns',

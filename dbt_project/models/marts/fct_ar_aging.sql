@@ -16,7 +16,7 @@
         materialized=partly_replaced_materialization(),
         unique_key='as_of_date',
         incremental_strategy='delete+insert',
-        meta={'tests_on_new_rows': true},
+        meta={'tests_on_new_rows': 'built_at'},
         on_schema_change='sync_all_columns',
         pre_hook="{{ forget_rows_kept_without_fingerprints('balance_fingerprint') }}",
         post_hook="{% if is_incremental() %}delete from {{ this }} where as_of_date not in (select as_of_date from {{ ref('int_as_of_dates') }}){% endif %}",
