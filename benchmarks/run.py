@@ -182,8 +182,9 @@ def run(scale: str, work: Path, spark: bool = False) -> dict[str, object]:
     o2c = [sys.executable, "-m", "orchestration.cli"]
     publish = [
         sys.executable, "-c",
-        "from orchestration.serving import publish; from core.settings import get_settings; "
-        "s = get_settings(); publish(s.warehouse, s.serving, 'bench', [])",
+        "from orchestration.serving import publish, replaced_by_key; from orchestration.dbt_runner import MANIFEST; "
+        "from core.settings import get_settings; "
+        "s = get_settings(); publish(s.warehouse, s.serving, 'bench', [], replaced_by_key=replaced_by_key(MANIFEST))",
     ]  # fmt: skip
     print(f"scale {scale}: {SCALES[scale]:,} customers × {DAYS} days in {work}", flush=True)
     stages = [

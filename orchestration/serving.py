@@ -123,6 +123,20 @@ def check_free_space(warehouse: Path, serving: Path) -> None:
         )
 
 
+def replaced_by_key(manifest: Path) -> dict[str, str]:
+    """The published tables a dbt run replaces part of (its incremental models), by the key it
+    replaces them by, from dbt's manifest: publish takes only their changed keys."""
+    nodes = json.loads(manifest.read_text())["nodes"].values()
+    return {
+        f"{node['schema']}.{node.get('alias') or node['name']}": node["config"]["unique_key"]
+        for node in nodes
+        if node["resource_type"] == "model"
+        and node["schema"] in PUBLISHED_SCHEMAS
+        and node["config"].get("materialized") == "incremental"
+        and isinstance(node["config"].get("unique_key"), str)
+    }
+
+
 # A table a run replaced more of than this is copied whole: deleting and inserting most of it
 # costs more than copying it, and leaves the file more to reuse.
 MAX_CHANGED_SHARE = 0.5

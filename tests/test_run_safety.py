@@ -5,7 +5,6 @@ cleaned, errors that name their cause, and the recovery of a corrupt warehouse (
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 import random
 import re
@@ -442,10 +441,10 @@ def test_a_publish_takes_only_the_changed_keys_of_the_tables_a_run_replaces_part
 def test_the_publish_step_takes_the_changed_keys_of_every_incremental_mart() -> None:
     """The publish step names the published tables dbt replaces part of, with the key dbt replaces
     them by, from the manifest: the models' own config is their one home."""
-    from orchestration.defs.publish import replaced_by_key
     from orchestration.defs.transform import dbt_project
+    from orchestration.serving import replaced_by_key
 
-    assert replaced_by_key(json.loads(dbt_project.manifest_path.read_text())) == {
+    assert replaced_by_key(dbt_project.manifest_path) == {
         "marts.fct_ar_aging": "as_of_date",
         "marts.fct_open_item_balances": "invoice_id",
         "marts.fct_open_item_events": "invoice_id",

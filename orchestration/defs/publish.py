@@ -1,9 +1,6 @@
 """The publish step: marts into serving.duckdb, only after every blocking check passed."""
 
-import json
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 from dagster import (
     AssetCheckSeverity,
@@ -20,7 +17,7 @@ from core.settings import get_settings
 from orchestration.defs.forecasting import FORECAST_ASSETS
 from orchestration.defs.transform import dbt_project, o2c_dbt_assets
 from orchestration.resources import WAREHOUSE_POOL, WarehouseResource
-from orchestration.serving import PUBLISHED_SCHEMAS, publish
+from orchestration.serving import publish, replaced_by_key
 from quality import freshness
 from quality.dbt_results import dbt_results_of_run
 from quality.results import WARN, CheckResult
@@ -32,19 +29,6 @@ def _published_model_keys() -> list[AssetKey]:
     # The dbt models in the marts and forecasts schemas (dbt-dagster keys a model [schema, name]):
     # the marts and the models that score the forecasts (forecasts.*_vs_actual).
     return sorted(key for key in o2c_dbt_assets.keys if key.path[0] in ("marts", "forecasts"))
-
-
-def replaced_by_key(manifest: Mapping[str, Any]) -> dict[str, str]:
-    """The published tables a dbt run replaces part of (its incremental models), by the key it
-    replaces them by: the publish takes only their changed keys into the new serving file."""
-    return {
-        f"{node['schema']}.{node.get('alias') or node['name']}": node["config"]["unique_key"]
-        for node in manifest["nodes"].values()
-        if node["resource_type"] == "model"
-        and node["schema"] in PUBLISHED_SCHEMAS
-        and node["config"].get("materialized") == "incremental"
-        and isinstance(node["config"].get("unique_key"), str)
-    }
 
 
 def blocking(check: dict[str, object]) -> bool:
@@ -106,9 +90,12 @@ def serving_warehouse(context: AssetExecutionContext, warehouse: WarehouseResour
         names = ", ".join(f"{c['check']} on {c['asset']}" for c in failed)
         raise Failure(description=f"Not published, the previous serving file stays: blocking checks failed: {names}")
     settings = get_settings()
-    manifest = json.loads(dbt_project.manifest_path.read_text())
     published = publish(
-        warehouse.path(), settings.serving, context.run_id, checks, replaced_by_key=replaced_by_key(manifest)
+        warehouse.path(),
+        settings.serving,
+        context.run_id,
+        checks,
+        replaced_by_key=replaced_by_key(dbt_project.manifest_path),
     )
     return MaterializeResult(
         metadata={
