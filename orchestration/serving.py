@@ -198,12 +198,16 @@ def _replace_changed_keys(con: duckdb.DuckDBPyConnection, schema: str, table: st
         f'create or replace temp table changed_keys as select distinct "{key}" from {source} where built_at > ?',
         [published_at],
     )
-    con.execute(
-        f'delete from {copy} where "{key}" in (select "{key}" from changed_keys) '
-        f'or "{key}" in (select "{key}" from {copy} except select "{key}" from {source})'
-    )
+    con.execute(f'delete from {copy} where "{key}" in (select "{key}" from changed_keys)')
     con.execute(f'insert into {copy} select * from {source} where "{key}" in (select "{key}" from changed_keys)')
     con.execute("drop table changed_keys")
+    # Every other key's rows are the warehouse's already, so more rows than it has are those of
+    # keys it no longer has (yesterday's as-of date, an invoice gone from the source): found only
+    # then, since comparing every key of both costs more than the rest (3 s a day at scale l).
+    if con.execute(f"select count(*) from {copy}").fetchone()[0] != rows:
+        con.execute(
+            f'delete from {copy} where "{key}" in (select "{key}" from {copy} except select "{key}" from {source})'
+        )
     return con.execute(f"select count(*) from {copy}").fetchone()[0] == rows
 
 
