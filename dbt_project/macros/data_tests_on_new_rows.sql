@@ -33,11 +33,13 @@
 {%- endmacro %}
 
 {#- The column saying when a row was written, if the data test `test` (a test node) reads only
-    the rows written since it last passed; none if it reads every row. -#}
+    the rows written since it last passed; none if it reads every row, and in a command that runs
+    no tests (`dbt compile`, `dbt docs generate`: `o2c docs` compiles on the read-only serving
+    file, which has no record of passes). -#}
 {% macro new_rows_column(test) -%}
     {%- set metadata = test.test_metadata if test.test_metadata is defined else none -%}
     {%- if var('test_every_row', false) or not metadata or metadata.name not in row_level_tests()
-        or not tests_on_new_rows_supported() -%}
+        or flags.WHICH not in ('build', 'test', 'retry') or not tests_on_new_rows_supported() -%}
         {{ return(none) }}
     {%- endif -%}
     {%- set tested = graph.nodes.get(test.attached_node) if test.attached_node else none -%}
