@@ -236,13 +236,14 @@ def publish(
         con.execute("attach ? as warehouse (read_only)", [str(warehouse)])
         here = con.execute("select current_database()").fetchone()[0]
         published = _tables(con, "warehouse")
+        copied = _tables(con, here)  # what the last serving file held (nothing when starting empty)
         kept = [
             (schema, table)
-            for schema, table in _tables(con, here)
+            for schema, table in copied
             if f"{schema}.{table}" in (replaced_by_key or {}) and _same_columns(con, here, schema, table)
         ]
         # What the copy holds besides goes first, so that the new copies reuse its space.
-        for schema, table in _tables(con, here):
+        for schema, table in copied:
             if (schema, table) not in kept:
                 con.execute(f'drop table "{schema}"."{table}"')
         con.execute("drop table if exists _meta")

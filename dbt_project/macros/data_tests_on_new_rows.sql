@@ -9,12 +9,14 @@
 
     - A failed test does not move that point: its rows are tested again on every run until it
       passes.
-    - A full refresh (or a full reload) writes every row again, so every row is tested (and a
-      relation whose rows are all new is tested as it is, without a filter).
+    - A full refresh writes every row of the incremental models again, and a full reload
+      (`o2c rebuild`) every staged row, so every row is tested (a relation whose rows are all new
+      is tested as it is, without a filter). A full refresh does not reload the staging views'
+      rows: `o2c check --full` tests them all.
     - `unique` and `unique_combination` test the new rows' keys against the whole relation: an
       older row with a new row's key is a duplicate.
-    - A test whose arguments change counts as never passed (its key below includes them); a
-      changed test macro needs `o2c build --full-refresh`, as with any incremental model.
+    - A test whose arguments change counts as never passed (its key below includes them); after
+      a change of a test macro, `o2c check --full` tests every row once.
     - `--vars '{test_every_row: true}'` (`o2c check --full`) tests every row all the same.
 
     Which tests: the row-level ones below, on a relation whose config has meta.tests_on_new_rows,
