@@ -529,10 +529,11 @@ def test_aging_at_a_past_month_end_is_the_same_after_later_payments_arrive(tmp_p
     assert today == END + dt.timedelta(days=45)
 
 
-def amend_the_erp_behind_the_simulator(erp: Path) -> tuple[str, str, str]:
+def amend_the_erp_behind_the_simulator(erp: Path) -> tuple[str, str, str, str]:
     """What a real ERP does that the simulator does not: a credit memo dated 100 days back on a
-    paid invoice (credit on account), and an old paid invoice's amount corrected (100 more). Both stamped
-    with the ERP's latest update time, as its own change log would. The two invoices' ids."""
+    paid invoice (credit on account), an old paid invoice's amount corrected (100 more), an open
+    invoice cancelled and a resolved dispute reopened. Each stamped with the ERP's latest update
+    time, as its own change log would. The four invoices' ids."""
     con = sqlite3.connect(erp)
     try:
         (now,) = con.execute("select max(updated_at) from invoices").fetchone()
@@ -570,7 +571,37 @@ def amend_the_erp_behind_the_simulator(erp: Path) -> tuple[str, str, str]:
         con.commit()
     finally:
         con.close()
-    return paid, corrected, cancelled[0]
+    return paid, corrected, cancelled[0], reopen_a_dispute_on_a_paid_invoice(erp, (paid, corrected, cancelled[0]))
+
+
+def reopen_a_dispute_on_a_paid_invoice(erp: Path, spared: tuple[str, ...]) -> str:
+    """What a collector's ERP does: a dispute resolved long ago on a paid invoice (none of
+    `spared`) opened again, stamped with the ERP's latest update time: the invoice is disputed
+    though nothing is owed on it. Its invoice's id."""
+    con = sqlite3.connect(erp)
+    try:
+        (now,) = con.execute("select max(updated_at) from invoices").fetchone()
+        dispute, invoice = con.execute(
+            "select dispute_id, invoice_id from disputes where dispute_status = 'resolved' and invoice_id in "
+            "    (select invoice_id from invoices where invoice_status = 'paid') "
+            f"and invoice_id not in ({', '.join('?' for _ in spared)}) order by opened_date, dispute_id limit 1",
+            spared,
+        ).fetchone()
+        con.execute(
+            "update disputes set dispute_status = 'open', resolution = null, resolved_date = null, updated_at = ? "
+            "where dispute_id = ?",
+            (now, dispute),
+        )
+        con.commit()
+    finally:
+        con.close()
+    return invoice
+
+
+def assert_the_invoice_mart_follows_its_disputes(invoices: pl.DataFrame, invoice: str, *, disputed: bool) -> None:
+    """The paid invoice's row in the incrementally built invoice mart: disputed or not, paid."""
+    row = invoices.filter(pl.col("invoice_id") == invoice).select("is_disputed", "invoice_status")
+    assert row.rows() == [(disputed, "paid")]
 
 
 Pair = tuple[str, str]
@@ -789,22 +820,23 @@ def reverse_an_amount_match_of_another_customer(ops_url: str, warehouse: Path, o
 
 
 # Built incrementally: the AR aging by as-of date; by invoice the open-item ledger, its balance
-# intervals, the settlements, the AR ledger and open-item balance marts and the cash application's
-# combined matches; the
+# intervals, the settlements, the AR ledger, open-item balance and invoice marts and the cash
+# application's combined matches; the
 # cash application's quoted invoices by payer and month, its amount passes and suggestions by
 # customer (macros/incremental_by_key.sql).
 QUOTED = "int_cash_application_quoted"
 SUGGESTIONS = "int_cash_application_suggestions"
 PASSES = [f"int_cash_application_pass_{n}" for n in range(1, 5)]
-BY_INVOICE = [
+# the ledger and the models built from it: by what arrived since their last build
+BY_LOADS = [
     "int_open_item_events",
     "int_invoice_balance_intervals",
     "int_invoice_settlements",
     "fct_open_item_events",
     "fct_open_item_balances",
-    "int_payments_matched_to_invoices",
+    "fct_invoices",
 ]
-BY_LOADS = BY_INVOICE[:5]  # the ledger and the models built from it: by what arrived since their last build
+BY_INVOICE = [*BY_LOADS, "int_payments_matched_to_invoices"]
 INCREMENTAL = ["fct_ar_aging", *BY_INVOICE, QUOTED, *PASSES, SUGGESTIONS]
 
 
@@ -823,7 +855,7 @@ def test_incremental_models_equal_a_full_refresh_after_the_world_advances(tmp_pa
     tables = incremental_tables()
     assert_an_upgraded_warehouse_is_rebuilt_whole(config.warehouse, root / "dbt", tables, no_tests)
     simulator.advance(root / "sources", url, 3)  # within the month
-    paid, corrected, cancelled = amend_the_erp_behind_the_simulator(root / "sources" / "erp.sqlite")
+    paid, corrected, cancelled, reopened = amend_the_erp_behind_the_simulator(root / "sources" / "erp.sqlite")
     rate_corrected = correct_a_published_rate(root / "sources", config.warehouse)
     payable, reversed_pair, renumbered, owed_exactly = change_what_the_cash_application_reads(
         root / "sources" / "erp.sqlite", config.ops_url, config.warehouse
@@ -847,7 +879,7 @@ def test_incremental_models_equal_a_full_refresh_after_the_world_advances(tmp_pa
         config.warehouse, root / "dbt", renumbered, no_tests
     )
     vanished, dropped, unpaid = take_documents_out_of_the_raw_load(
-        config.warehouse, (untouched, paid, corrected, cancelled), pairs, rate_corrected[0]
+        config.warehouse, (untouched, paid, corrected, cancelled, reopened), pairs, rate_corrected[0]
     )
     # A mark on the ledger row of an invoice whose inputs did not change, and on one whose did:
     # the incremental run rewrites only the second.
@@ -863,18 +895,19 @@ def test_incremental_models_equal_a_full_refresh_after_the_world_advances(tmp_pa
     assert_the_aging_followed_documents_dated_before_its_last_month_end(
         config.warehouse, root / "dbt", tables["fct_ar_aging"], aging_before, no_tests
     )
-    marks = query(
-        config.warehouse,
-        "select event_id, credit_on_account from intermediate.int_open_item_events "
-        f"where event_id in ('{marked[0]}', '{marked[1]}') order by event_id = '{marked[0]}' desc",
-    ).rows()
-    assert marks == [(marked[0], Decimal("777.00")), (marked[1], Decimal("0.00"))]
+    assert_the_invoice_mart_follows_its_disputes(
+        query(config.warehouse, tables["fct_invoices"]), reopened, disputed=True
+    )
+    assert_only_the_unchanged_invoice_kept_its_mark(config.warehouse, marked)
     assert_the_ledger_followed_what_arrived(
         config.warehouse, rate_corrected, (moved, paid), dropped, (unpaid, vanished[1])
     )
     write(config.warehouse, mark, 0, marked[:1])
     simulator.advance(root / "sources", url, 31)  # across a month-end
     ingest(config)
+    # the reopened dispute taken out of the load (as a table reloaded in full without it): nothing
+    # arrives for its paid invoice, which is no longer disputed
+    write(config.warehouse, "delete from raw_erp.disputes where invoice_id = ?", reopened)
     build_aging_no_month_end_before_the_last_again(config.warehouse, root / "dbt", "--select", selected, *no_tests)
     incremental = {name: sorted_rows(config.warehouse, sql) for name, sql in tables.items()}
     # Refreshed in place, from the parse the incremental builds left (at another path, dbt would
@@ -887,12 +920,11 @@ def test_incremental_models_equal_a_full_refresh_after_the_world_advances(tmp_pa
     # both kinds of pass rows were compared: matches and receipts left on account
     for name in PASSES[0], PASSES[2]:
         assert 0 < incremental[name]["invoice_id"].null_count() < incremental[name].height, name
-    aging = incremental["fct_ar_aging"]
-    as_of_dates = aging["as_of_date"].unique().sort()
+    as_of_dates = incremental["fct_ar_aging"]["as_of_date"].unique().sort()
     assert as_of_dates[-1] == END + dt.timedelta(days=34)
     assert (as_of_dates[:-1].dt.month_end() == as_of_dates[:-1]).all()  # yesterday's "today" is gone
     assert_the_erps_changes_reached_the_ledger(
-        incremental, root / "sources" / "erp.sqlite", (paid, corrected, cancelled), had_intervals
+        incremental, root / "sources" / "erp.sqlite", (paid, corrected, cancelled, reopened), had_intervals
     )
     # the invoice settled long ago, gone from the load, is gone from every model built by invoice
     # (tombstones; the other, open, may be loaded again when the ERP updates it)
@@ -994,6 +1026,16 @@ def assert_the_corrected_rate_reached_the_ledger(warehouse: Path, rate_corrected
         f"    where from_currency = '{currency}' and to_currency = 'USD' and rate_date > date '{rate_date}')",
     )["fx_rate"].to_list()
     assert rates == [rate]
+
+
+def assert_only_the_unchanged_invoice_kept_its_mark(warehouse: Path, marked: list[str]) -> None:
+    """Of the two marked ledger rows, the unchanged invoice's kept its mark, the changed one's not."""
+    marks = query(
+        warehouse,
+        "select event_id, credit_on_account from intermediate.int_open_item_events "
+        f"where event_id in ('{marked[0]}', '{marked[1]}') order by event_id = '{marked[0]}' desc",
+    ).rows()
+    assert marks == [(marked[0], Decimal("777.00")), (marked[1], Decimal("0.00"))]
 
 
 def built_by_an_earlier_rule(warehouse: Path, event_id: str) -> None:
@@ -1208,11 +1250,12 @@ def assert_the_aging_followed_documents_dated_before_its_last_month_end(
 
 
 def assert_the_erps_changes_reached_the_ledger(
-    incremental: dict[str, pl.DataFrame], erp_path: Path, amended: tuple[str, str, str], had_intervals: int
+    incremental: dict[str, pl.DataFrame], erp_path: Path, amended: tuple[str, str, str, str], had_intervals: int
 ) -> None:
     """The backdated credit, the corrected amount and the cancellation written into the ERP
-    (amend_the_erp_behind_the_simulator) are in the incrementally built ledger models."""
-    paid, corrected, cancelled = amended
+    (amend_the_erp_behind_the_simulator) are in the incrementally built ledger models; the invoice
+    whose reopened dispute was then taken out of the load is no longer disputed in the invoice mart."""
+    paid, corrected, cancelled, reopened = amended
     ledger = incremental["int_open_item_events"]
     assert ledger.filter(pl.col("event_id") == "credit_memo|CM-BACKDATED-1")["invoice_id"].to_list() == [paid]
     settled = incremental["int_invoice_settlements"].filter(pl.col("invoice_id") == corrected)
@@ -1227,6 +1270,7 @@ def assert_the_erps_changes_reached_the_ledger(
     assert incremental["int_invoice_balance_intervals"].filter(pl.col("invoice_id") == cancelled).height == 0
     cancellation = incremental["int_invoice_settlements"].filter(pl.col("invoice_id") == cancelled)
     assert cancellation["open_balance"].to_list() == [Decimal("0.00")]
+    assert_the_invoice_mart_follows_its_disputes(incremental["fct_invoices"], reopened, disputed=False)
 
 
 # How a run is seen to rebuild only the customers whose inputs changed: a mark set on rows of
