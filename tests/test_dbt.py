@@ -944,7 +944,8 @@ def test_row_level_tests_read_the_rows_written_since_they_last_passed(tmp_path: 
     the rows written (built, or loaded) since each last passed (macros/data_tests_on_new_rows.sql):
     a duplicate written before is not read again (but `o2c check --full` finds it), a new row is
     tested against the whole relation, and a failed test reads the same rows again until it
-    passes."""
+    passes. So does a singular test that judges each invoice on its own, by the invoices of the
+    rows written since: a negative balance planted in the ledger."""
     _, warehouse, _ = built
     copy = tmp_path / "warehouse.duckdb"
     shutil.copy(warehouse, copy)
@@ -955,6 +956,7 @@ def test_row_level_tests_read_the_rows_written_since_they_last_passed(tmp_path: 
         "unique_fct_ar_aging_aging_id",
         "unique_combination_fct_ar_aging_as_of_date__invoice_id",
         "unique_stg_erp__invoice_lines_invoice_line_id",
+        "assert_invoice_balances_never_negative",
     ]
     # Rows copied as they were, written before the tests last passed (the build, the load); then
     # as written after it (a later build's built_at, a later load's id).
@@ -970,8 +972,22 @@ def test_row_level_tests_read_the_rows_written_since_they_last_passed(tmp_path: 
     last_copy = "rowid = (select max(rowid) from {table} where {key} = ?)"
     for table, key, value, _ in planted:
         write(copy, f"insert into {table} select * from {table} where {key} = ?", value)
+    # a copy of that ledger event taking its invoice a billion below zero (another event id: a
+    # negative balance, not a duplicate)
+    negative = ("intermediate.int_open_item_events", "event_id", "negative|invoice", planted[0][3])
+    write(
+        copy,
+        f"insert into {negative[0]} select * replace (? as event_id, -1000000000 as amount) "
+        f"from {negative[0]} where event_id = ?",
+        negative[2],
+        planted[0][2],
+    )
+    planted.append(negative)
     statuses = dbt_test(copy, work, *selected)
-    assert [statuses[name] for name in uniques] == ["pass"] * 4
+    assert [statuses[name] for name in uniques] == ["pass"] * 5
+    # read whole, the ledger has a negative balance
+    every_row = dbt_test(copy, work, *selected, "--vars", "{test_every_row: true}")
+    assert every_row["assert_invoice_balances_never_negative"] == "fail"
     # `o2c check --full` reads every row (the marts: fct_ar_aging)
     o2c(tmp_path / "data", "check", "--marts-only", "--full", check=False, env={"O2C_WAREHOUSE_PATH": str(copy)})
     full = query(
@@ -984,11 +1000,11 @@ def test_row_level_tests_read_the_rows_written_since_they_last_passed(tmp_path: 
         write(copy, f"update {table} set {later} where " + last_copy.format(table=table, key=key), value)
     for _ in range(2):  # a failure is not a pass: the next run reads the same rows
         statuses = dbt_test(copy, work, *selected)
-        assert [statuses[name] for name in uniques] == ["fail"] * 4
+        assert [statuses[name] for name in uniques] == ["fail"] * 5
     for table, key, value, _ in planted:
         write(copy, f"delete from {table} where " + last_copy.format(table=table, key=key), value)
     statuses = dbt_test(copy, work, *selected)
-    assert [statuses[name] for name in uniques] == ["pass"] * 4
+    assert [statuses[name] for name in uniques] == ["pass"] * 5
     # every test of these three ran and passed: the row-level ones and the rest
     assert len(statuses) > 15 and set(statuses.values()) == {"pass"}
 

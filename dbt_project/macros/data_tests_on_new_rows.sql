@@ -20,9 +20,11 @@
     - `--vars '{test_every_row: true}'` (`o2c check --full`) tests every row all the same.
 
     Which tests: the row-level ones below, on a relation whose config has meta.tests_on_new_rows,
-    the column that says when a row was written (`built_at` or `dlt_load_id`), on DuckDB (on
-    Spark the incremental models are rebuilt whole: every test reads every row). When each last
-    passed is kept in the target schema's _o2c_test_passes, which the run's end writes. A test of
+    the column that says when a row was written (`built_at` or `dlt_load_id`); and the singular
+    tests that judge each key (an invoice) on its own and say so (meta.tests_on_new_rows: true):
+    they read the keys of the rows written since (`key_written_since_last_pass`). On DuckDB only
+    (on Spark the incremental models are rebuilt whole: every test reads every row). When each
+    last passed is kept in the target schema's _o2c_test_passes, which the run's end writes. A test of
     the new rows cannot see an older row orphaned by a parent that lost its key (relationships):
     the incremental models rebuild the keys a parent loses (tests/test_dbt.py, incremental models
     equal a full refresh), and `o2c check --full` reads every row. -#}
@@ -40,12 +42,51 @@
     file, which has no record of passes). -#}
 {% macro new_rows_column(test) -%}
     {%- set metadata = test.test_metadata if test.test_metadata is defined else none -%}
-    {%- if var('test_every_row', false) or not metadata or metadata.name not in row_level_tests()
-        or flags.WHICH not in ('build', 'test', 'retry') or not tests_on_new_rows_supported() -%}
+    {%- if not reads_new_rows_here() or not metadata or metadata.name not in row_level_tests() -%}
         {{ return(none) }}
     {%- endif -%}
     {%- set tested = graph.nodes.get(test.attached_node) if test.attached_node else none -%}
     {{ return(tested.config.meta.get('tests_on_new_rows') if tested is not none else none) }}
+{%- endmacro %}
+
+{#- Whether the singular test `test` reads only the keys written since it last passed. -#}
+{% macro singular_test_on_new_rows(test) -%}
+    {%- set metadata = test.test_metadata if test.test_metadata is defined else none -%}
+    {{ return(reads_new_rows_here() and not metadata and test.config.meta.get('tests_on_new_rows', false) is true) }}
+{%- endmacro %}
+
+{#- Whether this command reads only the new rows where a test can: one that runs tests, on an
+    engine that keeps when they passed, without `test_every_row`. -#}
+{% macro reads_new_rows_here() -%}
+    {{ return(not var('test_every_row', false) and flags.WHICH in ('build', 'test', 'retry') and tests_on_new_rows_supported()) }}
+{%- endmacro %}
+
+{#- In a singular test that judges each `key` on its own (meta tests_on_new_rows: true): the
+    condition that a row's `key` is one of those of the rows written since the test last passed
+    in `written`, a list of [relation, column saying when a row was written]; `true` when the
+    test reads every row (never passed, or see reads_new_rows_here). -#}
+{% macro key_written_since_last_pass(key, written) -%}
+    {%- set since = last_pass(model) if execute and singular_test_on_new_rows(model) else none -%}
+    {%- if since is none -%}
+        true
+    {%- else -%}
+        {%- set keys = [] -%}
+        {%- for relation, column in written -%}
+            {%- do keys.append('select new_rows.' ~ key ~ ' from ' ~ relation ~ ' as new_rows where '
+                ~ written_after(column, "cast('" ~ since ~ "' as timestamp)", 'new_rows')) -%}
+        {%- endfor -%}
+        {{ key }} in ({{ keys | join(' union ') }})
+    {%- endif -%}
+{%- endmacro %}
+
+{#- When the test `test` last passed (text), none if never. -#}
+{% macro last_pass(test) -%}
+    {%- set passed -%}
+        select cast(passed_at as {{ dbt.type_string() }}) from {{ test_passes_table() }}
+        where test_key = '{{ test_pass_key(test) }}'
+    {%- endset -%}
+    {%- set found = run_query(passed) -%}
+    {{ return(found.columns[0].values()[0] | string if found.rows else none) }}
 {%- endmacro %}
 
 {% macro tests_on_new_rows_supported() -%}
@@ -70,9 +111,10 @@
     {%- endif -%}
 {%- endmacro %}
 
-{#- A test with its arguments: the key its last pass is kept under. -#}
+{#- A test with its arguments (a singular test, its SQL): the key its last pass is kept under. -#}
 {% macro test_pass_key(test) -%}
-    {{ return(local_md5(test.unique_id ~ (test.test_metadata.kwargs | tojson) ~ (test.config.where or ''))) }}
+    {%- set arguments = test.test_metadata.kwargs | tojson if test.test_metadata is defined and test.test_metadata else test.raw_code -%}
+    {{ return(local_md5(test.unique_id ~ arguments ~ (test.config.where or ''))) }}
 {%- endmacro %}
 
 {% macro test_passes_table() -%}
@@ -161,7 +203,7 @@
 {% macro default__record_test_passes(results) -%}
     {%- set keys = [] -%}
     {%- for result in results if result.node.resource_type == 'test' and result.status == 'pass' -%}
-        {%- if new_rows_column(result.node) -%}
+        {%- if new_rows_column(result.node) or singular_test_on_new_rows(result.node) -%}
             {%- do keys.append("'" ~ test_pass_key(result.node) ~ "'") -%}
         {%- endif -%}
     {%- endfor -%}
