@@ -1,4 +1,8 @@
--- Sales orders with their amount in the reporting currency at the order date's rate.
+-- Sales orders with their amount in the reporting currency at the order date's rate. A view:
+-- fct_orders, its one reader, converts the orders as it reads them, rather than every run
+-- writing every order a second time (docs/performance.md).
+
+{{ config(materialized='view') }}
 
 with
 
