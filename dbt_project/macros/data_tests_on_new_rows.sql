@@ -64,9 +64,15 @@
 {#- In a singular test that judges each `key` on its own (meta tests_on_new_rows: true): the
     condition that a row's `key` is one of those of the rows written since the test last passed
     in `written`, a list of [relation, column saying when a row was written]; `true` when the
-    test reads every row (never passed, or see reads_new_rows_here). -#}
+    test reads every row (never passed, a relation without that column, or see
+    reads_new_rows_here). -#}
 {% macro key_written_since_last_pass(key, written) -%}
-    {%- set since = last_pass(model) if execute and singular_test_on_new_rows(model) else none -%}
+    {%- set scoped = execute and singular_test_on_new_rows(model) -%}
+    {%- set unmarked = [] -%}
+    {%- for relation, column in written if scoped and not has_column(relation, column) -%}
+        {%- do unmarked.append(relation) -%}
+    {%- endfor -%}
+    {%- set since = last_pass(model) if scoped and not unmarked else none -%}
     {%- if since is none -%}
         true
     {%- else -%}
@@ -137,9 +143,18 @@
     {%- do return(relation) -%}
 {%- endmacro %}
 
+{#- Whether `relation` has the column `column` (not one an earlier version built, nor a table
+    made by hand: its rows are all tested). -#}
+{% macro has_column(relation, column) -%}
+    {{ return(column in adapter.get_columns_in_relation(relation) | map(attribute='name') | map('lower') | list) }}
+{%- endmacro %}
+
 {#- When the running test last passed, if `relation` has rows written before then (none
-    otherwise: every row is tested). -#}
+    otherwise, or when it has no `column`: every row is tested). -#}
 {% macro tested_rows_since(relation, column) -%}
+    {%- if not has_column(relation, column) -%}
+        {{ return(none) }}
+    {%- endif -%}
     {%- set passed -%}
         select cast(passes.passed_at as {{ dbt.type_string() }})
         from {{ test_passes_table() }} as passes
