@@ -659,6 +659,56 @@ def credit_an_open_item_down_to_what_a_receipt_holds(erp: Path, warehouse: Path,
     return receipt, invoice
 
 
+def give_a_customer_anothers_bank_account(erp: Path, warehouse: Path, pairs: list[Pair]) -> list[str]:
+    """What a slip in an ERP's customer master does: a customer's bank account entered on another
+    customer too, stamped with the ERP's latest update time. Of two customers whose bank receipts
+    are matched by account, none a customer of `pairs`' invoices: the account no longer names one
+    payer and the second customer's own account names none, so the receipts from both accounts
+    are matched by the payer's name (to the same customers: the names are unique). The two
+    accounts."""
+    (first, first_account), (second, second_account) = query(
+        warehouse,
+        "select customer_id, min(payer_account) as payer_account from intermediate.int_payments_unioned "
+        "where customer_match_method = 'payer_account' and customer_id not in (select customer_id "
+        f"    from staging.stg_erp__invoices where list_contains({[i for _, i in pairs]!r}, invoice_id)) "
+        "group by customer_id order by customer_id limit 2",
+    ).rows()
+    con = sqlite3.connect(erp)
+    try:
+        (now,) = con.execute("select max(updated_at) from invoices").fetchone()
+        con.execute(
+            "update customers set bank_account = ?, updated_at = ? where customer_id = ? and bank_account = ?",
+            (first_account, now, second, second_account),
+        )
+        assert con.total_changes == 1, (first, second)
+        con.commit()
+    finally:
+        con.close()
+    return [first_account, second_account]
+
+
+def assert_the_payments_followed_their_payers(warehouse: Path, accounts: list[str]) -> None:
+    """After the incremental run: the receipts from the two accounts are matched by the payer's
+    name, to the customer the account matched before, in the payments and their mart; and the run
+    wrote again far fewer payments than there are (the others kept the rows of the build before)."""
+    for model in BY_PAYMENT:
+        table = f"{schema(model)}.{model}"
+        matched = query(
+            warehouse,
+            "select accounts.payer_account, payments.customer_match_method, "
+            "count(distinct payments.customer_id) as customers "
+            f"from {table} as payments inner join intermediate.int_payments_unioned as accounts using (payment_id) "
+            f"where list_contains({accounts!r}, accounts.payer_account) group by all order by all",
+        )
+        assert matched.rows() == [(account, "payer_name", 1) for account in sorted(accounts)], model
+        written, kept = query(
+            warehouse,
+            f"select count(*) filter (where built_at = (select max(built_at) from {table})), "
+            f"count(*) filter (where built_at < (select max(built_at) from {table})) from {table}",
+        ).row(0)
+        assert 0 < written < kept / 4, (model, written, kept)
+
+
 def assert_the_changes_reached_the_cash_application(
     warehouse: Path, payable: list[Pair], reversed_pair: Pair, owed_exactly: Pair
 ) -> None:
@@ -837,7 +887,10 @@ BY_LOADS = [
     "fct_invoices",
 ]
 BY_INVOICE = [*BY_LOADS, "int_payments_matched_to_invoices"]
-INCREMENTAL = ["fct_ar_aging", *BY_INVOICE, QUOTED, *PASSES, SUGGESTIONS]
+# the payments and their mart, by payment: by what arrived and by what their payer, rate or
+# applications now are
+BY_PAYMENT = ["int_payments_unioned", "fct_payments"]
+INCREMENTAL = ["fct_ar_aging", *BY_INVOICE, *BY_PAYMENT, QUOTED, *PASSES, SUGGESTIONS]
 
 
 def test_incremental_models_equal_a_full_refresh_after_the_world_advances(tmp_path: Path, built) -> None:
@@ -871,6 +924,7 @@ def test_incremental_models_equal_a_full_refresh_after_the_world_advances(tmp_pa
     )["i"][0]
     aging_before = sorted_rows(config.warehouse, tables["fct_ar_aging"])
     pairs = [*payable, reversed_pair, renumbered, owed_exactly]
+    shared_accounts = give_a_customer_anothers_bank_account(root / "sources" / "erp.sqlite", config.warehouse, pairs)
     moved = move_a_credit_memo_to(
         root / "sources" / "erp.sqlite", config.warehouse, paid, (untouched, corrected, cancelled), pairs
     )
@@ -881,16 +935,13 @@ def test_incremental_models_equal_a_full_refresh_after_the_world_advances(tmp_pa
     vanished, dropped, unpaid = take_documents_out_of_the_raw_load(
         config.warehouse, (untouched, paid, corrected, cancelled, reopened), pairs, rate_corrected[0]
     )
-    # A mark on the ledger row of an invoice whose inputs did not change, and on one whose did:
-    # the incremental run rewrites only the second.
-    marked = [f"invoice|{invoice}" for invoice in (untouched, corrected)]
-    mark = "update intermediate.int_open_item_events set credit_on_account = ? where list_contains(?, event_id)"
-    write(config.warehouse, mark, 777, marked)
+    marked = mark_the_ledger_rows_of(config.warehouse, [untouched, corrected])
     built_by_an_earlier_rule(config.warehouse, marked[0])
     # The same for the models built by customer: marks survive only where the inputs did not change.
     kept = mark_the_rows_built_by_customer(config.warehouse, [PASSES[0], SUGGESTIONS])
     build(config.warehouse, root / "dbt", "--select", selected, *no_tests)
     assert_marks_survive_only_where_the_inputs_did_not_change(config.warehouse, kept)
+    assert_the_payments_followed_their_payers(config.warehouse, shared_accounts)
     assert_the_changes_reached_the_cash_application(config.warehouse, payable, reversed_pair, owed_exactly)
     assert_the_aging_followed_documents_dated_before_its_last_month_end(
         config.warehouse, root / "dbt", tables["fct_ar_aging"], aging_before, no_tests
@@ -902,7 +953,7 @@ def test_incremental_models_equal_a_full_refresh_after_the_world_advances(tmp_pa
     assert_the_ledger_followed_what_arrived(
         config.warehouse, rate_corrected, (moved, paid), dropped, (unpaid, vanished[1])
     )
-    write(config.warehouse, mark, 0, marked[:1])
+    write(config.warehouse, LEDGER_MARK, 0, marked[:1])
     simulator.advance(root / "sources", url, 31)  # across a month-end
     ingest(config)
     # the reopened dispute taken out of the load (as a table reloaded in full without it): nothing
@@ -1042,6 +1093,17 @@ def assert_the_corrected_rate_reached_the_ledger(warehouse: Path, rate_corrected
         f"    where from_currency = '{currency}' and to_currency = 'USD' and rate_date > date '{rate_date}')",
     )["fx_rate"].to_list()
     assert rates == [rate]
+
+
+LEDGER_MARK = "update intermediate.int_open_item_events set credit_on_account = ? where list_contains(?, event_id)"
+
+
+def mark_the_ledger_rows_of(warehouse: Path, invoices: list[str]) -> list[str]:
+    """A mark on the ledger row of an invoice whose inputs did not change, and on one whose did
+    (`invoices`, in that order): the incremental run rewrites only the second. The rows' ids."""
+    marked = [f"invoice|{invoice}" for invoice in invoices]
+    write(warehouse, LEDGER_MARK, 777, marked)
+    return marked
 
 
 def assert_only_the_unchanged_invoice_kept_its_mark(warehouse: Path, marked: list[str]) -> None:
@@ -1343,11 +1405,11 @@ def assert_an_upgraded_warehouse_is_rebuilt_whole(
     fingerprints nor built_at), or kept them by another key (the quoted invoices, as if keyed by customer
     before): the next run, not a full refresh, rebuilds every key (every as-of date) and gives
     the rows a full build gives."""
-    by_key = [name for name in tables if name not in ("fct_ar_aging", QUOTED, *BY_LOADS)]
+    by_key = [name for name in tables if name not in ("fct_ar_aging", QUOTED, *BY_LOADS, *BY_PAYMENT)]
     built_whole = {name: sorted_rows(warehouse, tables[name]) for name in tables}
     for name in by_key:
         write(warehouse, f"alter table {schema(name)}.{name} drop column inputs_fingerprint")
-    for name in BY_LOADS:
+    for name in [*BY_LOADS, *BY_PAYMENT]:
         write(warehouse, f"alter table {schema(name)}.{name} drop column built_at")
         write(warehouse, f"alter table {schema(name)}.{name} drop column rule_fingerprint")
     write(warehouse, f"alter table intermediate.{QUOTED} rename column payer_month to customer_key")

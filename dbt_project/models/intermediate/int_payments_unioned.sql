@@ -1,6 +1,11 @@
 -- All money movements from every payment source, with the paying customer resolved (bank
 -- statements only know the payer's account) and the amount in the reporting currency at the
--- rate of the payment date.
+-- rate of the payment date. Incremental by loads, by payment (macros/incremental_by_key.sql): a
+-- run finds every payment's payer and rate again (joins on the customers, invoices and rates)
+-- and writes again only the payments loaded since, those whose payer or rate is now another,
+-- and those the sources no longer have; on Spark the model is rebuilt whole.
+
+{{ incremental_by_loads('payment_id', 'built_at') }}
 
 with
 
@@ -40,7 +45,8 @@ unioned as (
         is_refund,
         remittance_info,
         original_payment_id,
-        invoice_id
+        invoice_id,
+        dlt_load_id
     from {{ relation }}
     {% if not loop.last %}union all{% endif %}
     {% endfor %}
@@ -74,6 +80,22 @@ customer_names as (
 
 ),
 
+-- The customer each payer name identifies, found once per name rather than once per payment
+-- (a payer pays many times; the name's key is a regular expression's work).
+payer_names as (
+
+    select
+        distinct_payers.payer_name,
+        customer_names.customer_id
+    from (
+        select distinct payer_name
+        from unioned
+        where customer_id is null and payer_name is not null
+    ) as distinct_payers
+    inner join customer_names on {{ company_key('distinct_payers.payer_name') }} = customer_names.name_key
+
+),
+
 -- A receipt recorded against an invoice belongs to that invoice's customer.
 invoice_customers as (
 
@@ -82,47 +104,120 @@ invoice_customers as (
         customer_id
     from {{ ref('stg_erp__invoices') }}
 
+),
+
+-- Each payment's payer and rate.
+resolved as (
+
+    select
+        unioned.payment_id,
+        coalesce(
+            unioned.customer_id, customer_accounts.customer_id, invoice_customers.customer_id, payer_names.customer_id
+        ) as customer_id,
+        case
+            when unioned.customer_id is not null then 'source'
+            when customer_accounts.customer_id is not null then 'payer_account'
+            when invoice_customers.customer_id is not null then 'invoice_reference'
+            when payer_names.customer_id is not null then 'payer_name'
+        end as customer_match_method,
+        fx.rate as fx_rate
+    from unioned
+    left join customer_accounts
+        on unioned.customer_id is null and unioned.payer_account = customer_accounts.bank_account
+    left join invoice_customers
+        on unioned.customer_id is null and unioned.invoice_id = invoice_customers.invoice_id
+    left join payer_names
+        on unioned.customer_id is null
+        and customer_accounts.customer_id is null
+        and invoice_customers.customer_id is null
+        and unioned.payer_name = payer_names.payer_name
+    {{ join_fx_rate_as_of('unioned.currency', 'unioned.payment_date') }}
+
+),
+
+{% if is_incremental() %}
+-- the payments loaded since, those whose payer or rate the model kept is no longer theirs, and
+-- those it keeps that the sources no longer have
+rebuilt as (
+
+    select payment_id from unioned
+    where {{ loaded_since_last_build() }}
+
+    union
+
+    select coalesce(resolved.payment_id, kept.payment_id) as payment_id
+    from resolved
+    full outer join {{ this }} as kept on resolved.payment_id = kept.payment_id
+    where resolved.payment_id is null
+        or kept.payment_id is null
+        or resolved.customer_id is distinct from kept.customer_id
+        or resolved.customer_match_method is distinct from kept.customer_match_method
+        or resolved.fx_rate is distinct from kept.fx_rate
+
+),
+{% endif %}
+
+payments as (
+
+    select
+        unioned.payment_id,
+        unioned.payment_source,
+        resolved.customer_id,
+        resolved.customer_match_method,
+        unioned.payer_name,
+        unioned.payer_account,
+        unioned.payment_date,
+        unioned.currency,
+        unioned.amount,
+        resolved.fx_rate,
+        {{ to_reporting("unioned.amount", "resolved.fx_rate") }} as amount_rc,
+        -- money in is positive, refunds out negative
+        case when unioned.is_refund then -unioned.amount else unioned.amount end as cash_amount,
+        case
+            when unioned.is_refund then -{{ to_reporting('unioned.amount', 'resolved.fx_rate') }}
+            else {{ to_reporting('unioned.amount', 'resolved.fx_rate') }}
+        end as cash_amount_rc,
+        unioned.payment_method,
+        unioned.payment_type,
+        unioned.is_refund,
+        unioned.remittance_info,
+        unioned.original_payment_id,
+        unioned.invoice_id,
+        {{ built_at() }} as built_at,
+        {{ rule_fingerprint() }} as rule_fingerprint
+    from unioned
+    inner join resolved on unioned.payment_id = resolved.payment_id
+    {% if is_incremental() %}
+    where unioned.payment_id in (select rebuilt.payment_id from rebuilt)
+    {% endif %}
+
 )
 
+select * from payments
+{% if is_incremental() %}
+-- a tombstone per rebuilt payment (macros/incremental_by_key.sql)
+union all
 select
-    unioned.payment_id,
-    unioned.payment_source,
-    coalesce(
-        unioned.customer_id, customer_accounts.customer_id, invoice_customers.customer_id, customer_names.customer_id
-    ) as customer_id,
-    case
-        when unioned.customer_id is not null then 'source'
-        when customer_accounts.customer_id is not null then 'payer_account'
-        when invoice_customers.customer_id is not null then 'invoice_reference'
-        when customer_names.customer_id is not null then 'payer_name'
-    end as customer_match_method,
-    unioned.payer_name,
-    unioned.payer_account,
-    unioned.payment_date,
-    unioned.currency,
-    unioned.amount,
-    fx.rate as fx_rate,
-    {{ to_reporting("unioned.amount", "fx.rate") }} as amount_rc,
-    -- money in is positive, refunds out negative
-    case when unioned.is_refund then -unioned.amount else unioned.amount end as cash_amount,
-    case
-        when unioned.is_refund then -{{ to_reporting('unioned.amount', 'fx.rate') }}
-        else {{ to_reporting('unioned.amount', 'fx.rate') }}
-    end as cash_amount_rc,
-    unioned.payment_method,
-    unioned.payment_type,
-    unioned.is_refund,
-    unioned.remittance_info,
-    unioned.original_payment_id,
-    unioned.invoice_id
-from unioned
-left join customer_accounts
-    on unioned.customer_id is null and unioned.payer_account = customer_accounts.bank_account
-left join invoice_customers
-    on unioned.customer_id is null and unioned.invoice_id = invoice_customers.invoice_id
-left join customer_names
-    on unioned.customer_id is null
-    and customer_accounts.customer_id is null
-    and invoice_customers.customer_id is null
-    and {{ company_key('unioned.payer_name') }} = customer_names.name_key
-{{ join_fx_rate_as_of('unioned.currency', 'unioned.payment_date') }}
+    payment_id,
+    null as payment_source,
+    null as customer_id,
+    null as customer_match_method,
+    null as payer_name,
+    null as payer_account,
+    null as payment_date,
+    null as currency,
+    null as amount,
+    null as fx_rate,
+    null as amount_rc,
+    null as cash_amount,
+    null as cash_amount_rc,
+    null as payment_method,
+    null as payment_type,
+    null as is_refund,
+    null as remittance_info,
+    null as original_payment_id,
+    null as invoice_id,
+    null as built_at,
+    null as rule_fingerprint
+from rebuilt
+{% endif %}
