@@ -659,6 +659,49 @@ def credit_an_open_item_down_to_what_a_receipt_holds(erp: Path, warehouse: Path,
     return receipt, invoice
 
 
+def change_what_the_payment_marts_read(
+    erp: Path, warehouse: Path, pairs: list[Pair], spared: tuple[str, ...]
+) -> tuple[list[str], Pair]:
+    """Two changes to the ERP's master data that the cash application does not read: a customer's
+    bank account entered on another customer too, and a paid invoice billed to another customer.
+    The two accounts, and the invoice with its new customer."""
+    accounts = give_a_customer_anothers_bank_account(erp, warehouse, pairs)
+    return accounts, bill_a_paid_invoice_to_another_customer(erp, warehouse, pairs, spared)
+
+
+def bill_a_paid_invoice_to_another_customer(
+    erp: Path, warehouse: Path, pairs: list[Pair], spared: tuple[str, ...]
+) -> Pair:
+    """What a bill-to correction in an ERP does: an invoice paid in full by the one receipt the
+    source applied to it alone, none of `spared`, of a customer other than those of `pairs`'
+    invoices, moved to another such customer in its currency, stamped with the ERP's latest
+    update time. The source's application stands (it names the invoice, whoever is billed), so
+    the combined matches do not rebuild the invoice: only the cash application mart's own look
+    at the invoices loaded since sees the new customer. The invoice and its new customer."""
+    involved = f"(select customer_id from staging.stg_erp__invoices where list_contains({[i for _, i in pairs]!r}, invoice_id))"
+    invoice, customer = query(
+        warehouse,
+        "with matched as (select *, count(*) over (partition by invoice_id) as on_invoice, "
+        "    count(*) over (partition by payment_id) as of_payment "
+        "    from intermediate.int_payments_matched_to_invoices) "
+        "select invoices.invoice_id, others.customer_id from matched "
+        "inner join marts.fct_invoices as invoices using (invoice_id) "
+        "inner join staging.stg_erp__customers as others "
+        "    on others.currency = invoices.currency and others.customer_id <> invoices.customer_id "
+        "where matched.match_method = 'source' and matched.on_invoice = 1 and matched.of_payment = 1 "
+        f"and invoices.invoice_status = 'paid' and not list_contains({list(spared)!r}, invoices.invoice_id) "
+        f"and invoices.customer_id not in {involved} and others.customer_id not in {involved} "
+        "order by invoices.invoice_id, others.customer_id limit 1",
+    ).row(0)
+    change_the_erp(
+        erp,
+        "update invoices set customer_id = :customer, updated_at = :now where invoice_id = :invoice",
+        customer=customer,
+        invoice=invoice,
+    )
+    return invoice, customer
+
+
 def give_a_customer_anothers_bank_account(erp: Path, warehouse: Path, pairs: list[Pair]) -> list[str]:
     """What a slip in an ERP's customer master does: a customer's bank account entered on another
     customer too, stamped with the ERP's latest update time. Of two customers whose bank receipts
@@ -666,25 +709,44 @@ def give_a_customer_anothers_bank_account(erp: Path, warehouse: Path, pairs: lis
     payer and the second customer's own account names none, so the receipts from both accounts
     are matched by the payer's name (to the same customers: the names are unique). The two
     accounts."""
-    (first, first_account), (second, second_account) = query(
+    (_, first_account), (second, second_account) = query(
         warehouse,
         "select customer_id, min(payer_account) as payer_account from intermediate.int_payments_unioned "
         "where customer_match_method = 'payer_account' and customer_id not in (select customer_id "
         f"    from staging.stg_erp__invoices where list_contains({[i for _, i in pairs]!r}, invoice_id)) "
         "group by customer_id order by customer_id limit 2",
     ).rows()
+    change_the_erp(
+        erp,
+        "update customers set bank_account = :account, updated_at = :now where customer_id = :customer",
+        account=first_account,
+        customer=second,
+    )
+    return [first_account, second_account]
+
+
+def change_the_erp(erp: Path, sql: str, **values: object) -> None:
+    """What an ERP user does: one statement, its rows stamped with the ERP's latest update time
+    (`:now` in `sql`), as the ERP's own change log would."""
     con = sqlite3.connect(erp)
     try:
         (now,) = con.execute("select max(updated_at) from invoices").fetchone()
-        con.execute(
-            "update customers set bank_account = ?, updated_at = ? where customer_id = ? and bank_account = ?",
-            (first_account, now, second, second_account),
-        )
-        assert con.total_changes == 1, (first, second)
+        con.execute(sql, {**values, "now": now})
+        assert con.total_changes > 0, sql
         con.commit()
     finally:
         con.close()
-    return [first_account, second_account]
+
+
+def assert_the_payment_marts_followed_the_erp(warehouse: Path, accounts: list[str], billed_anew: Pair) -> None:
+    """After the incremental run: the payments followed their payers, and the invoice billed to
+    another customer has its one application under that customer in the cash application mart."""
+    assert_the_payments_followed_their_payers(warehouse, accounts)
+    invoice, customer = billed_anew
+    applications = query(
+        warehouse, f"select customer_id from marts.fct_cash_applications where invoice_id = '{invoice}'"
+    )
+    assert applications["customer_id"].to_list() == [customer]
 
 
 def assert_the_payments_followed_their_payers(warehouse: Path, accounts: list[str]) -> None:
@@ -877,7 +939,8 @@ def reverse_an_amount_match_of_another_customer(ops_url: str, warehouse: Path, o
 QUOTED = "int_cash_application_quoted"
 SUGGESTIONS = "int_cash_application_suggestions"
 PASSES = [f"int_cash_application_pass_{n}" for n in range(1, 5)]
-# the ledger and the models built from it: by what arrived since their last build
+# the ledger and the models built from it, and the cash application's mart: by what arrived
+# since their last build
 BY_LOADS = [
     "int_open_item_events",
     "int_invoice_balance_intervals",
@@ -885,6 +948,7 @@ BY_LOADS = [
     "fct_open_item_events",
     "fct_open_item_balances",
     "fct_invoices",
+    "fct_cash_applications",
 ]
 BY_INVOICE = [*BY_LOADS, "int_payments_matched_to_invoices"]
 # the payments and their mart, by payment: by what arrived and by what their payer, rate or
@@ -924,7 +988,9 @@ def test_incremental_models_equal_a_full_refresh_after_the_world_advances(tmp_pa
     )["i"][0]
     aging_before = sorted_rows(config.warehouse, tables["fct_ar_aging"])
     pairs = [*payable, reversed_pair, renumbered, owed_exactly]
-    shared_accounts = give_a_customer_anothers_bank_account(root / "sources" / "erp.sqlite", config.warehouse, pairs)
+    shared_accounts, billed_anew = change_what_the_payment_marts_read(
+        root / "sources" / "erp.sqlite", config.warehouse, pairs, (untouched, paid, corrected, cancelled, reopened)
+    )
     moved = move_a_credit_memo_to(
         root / "sources" / "erp.sqlite", config.warehouse, paid, (untouched, corrected, cancelled), pairs
     )
@@ -933,7 +999,7 @@ def test_incremental_models_equal_a_full_refresh_after_the_world_advances(tmp_pa
         config.warehouse, root / "dbt", renumbered, no_tests
     )
     vanished, dropped, unpaid = take_documents_out_of_the_raw_load(
-        config.warehouse, (untouched, paid, corrected, cancelled, reopened), pairs, rate_corrected[0]
+        config.warehouse, (untouched, paid, corrected, cancelled, reopened, billed_anew[0]), pairs, rate_corrected[0]
     )
     marked = mark_the_ledger_rows_of(config.warehouse, [untouched, corrected])
     built_by_an_earlier_rule(config.warehouse, marked[0])
@@ -941,7 +1007,7 @@ def test_incremental_models_equal_a_full_refresh_after_the_world_advances(tmp_pa
     kept = mark_the_rows_built_by_customer(config.warehouse, [PASSES[0], SUGGESTIONS])
     build(config.warehouse, root / "dbt", "--select", selected, *no_tests)
     assert_marks_survive_only_where_the_inputs_did_not_change(config.warehouse, kept)
-    assert_the_payments_followed_their_payers(config.warehouse, shared_accounts)
+    assert_the_payment_marts_followed_the_erp(config.warehouse, shared_accounts, billed_anew)
     assert_the_changes_reached_the_cash_application(config.warehouse, payable, reversed_pair, owed_exactly)
     assert_the_aging_followed_documents_dated_before_its_last_month_end(
         config.warehouse, root / "dbt", tables["fct_ar_aging"], aging_before, no_tests
@@ -1196,15 +1262,12 @@ def move_a_credit_memo_to(erp: Path, warehouse: Path, invoice: str, spared: tupl
     """What an ERP user does: a credit memo on an invoice nothing was applied to re-pointed to
     `invoice` (stamped with the ERP's latest update time). Its id."""
     moved = first_on_an_unpaid_invoice(warehouse, "credit_memo_id", (invoice, *spared), pairs)
-    con = sqlite3.connect(erp)
-    try:
-        (now,) = con.execute("select max(updated_at) from invoices").fetchone()
-        con.execute(
-            "update credit_memos set invoice_id = ?, updated_at = ? where credit_memo_id = ?", (invoice, now, moved)
-        )
-        con.commit()
-    finally:
-        con.close()
+    change_the_erp(
+        erp,
+        "update credit_memos set invoice_id = :invoice, updated_at = :now where credit_memo_id = :moved",
+        invoice=invoice,
+        moved=moved,
+    )
     return moved
 
 
