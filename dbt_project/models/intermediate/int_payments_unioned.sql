@@ -111,6 +111,7 @@ resolved as (
 
     select
         unioned.payment_id,
+        unioned.payment_source,
         coalesce(
             unioned.customer_id, customer_accounts.customer_id, invoice_customers.customer_id, payer_names.customer_id
         ) as customer_id,
@@ -186,7 +187,11 @@ payments as (
         {{ built_at() }} as built_at,
         {{ rule_fingerprint() }} as rule_fingerprint
     from unioned
-    inner join resolved on unioned.payment_id = resolved.payment_id
+    -- one row each: a source's ids are unique (ingestion keeps one row per primary key), two
+    -- sources' may not be (the unique test on payment_id names them)
+    inner join resolved
+        on unioned.payment_id = resolved.payment_id
+        and coalesce(unioned.payment_source, '') = coalesce(resolved.payment_source, '')
     {% if is_incremental() %}
     where unioned.payment_id in (select rebuilt.payment_id from rebuilt)
     {% endif %}
