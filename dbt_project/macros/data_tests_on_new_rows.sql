@@ -143,12 +143,6 @@
     {%- do return(relation) -%}
 {%- endmacro %}
 
-{#- Whether `relation` has the column `column` (not one an earlier version built, nor a table
-    made by hand: its rows are all tested). -#}
-{% macro has_column(relation, column) -%}
-    {{ return(column in adapter.get_columns_in_relation(relation) | map(attribute='name') | map('lower') | list) }}
-{%- endmacro %}
-
 {#- When the running test last passed, if `relation` has rows written before then (none
     otherwise, or when it has no `column`: every row is tested). -#}
 {% macro tested_rows_since(relation, column) -%}

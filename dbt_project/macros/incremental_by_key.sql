@@ -80,7 +80,7 @@
     {%- if not execute -%}
         {{ return(true) }}
     {%- endif -%}
-    {%- set kept_columns = adapter.get_columns_in_relation(this) | map(attribute='name') | map('lower') | list -%}
+    {%- set kept_columns = relation_column_names(this) -%}
     {{ return(column in kept_columns and (key is none or key | lower in kept_columns)) }}
 {%- endmacro %}
 

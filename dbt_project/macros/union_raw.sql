@@ -30,7 +30,7 @@
     where 1 = 0
     {%- else -%}
     {%- for name, relation in found %}
-    {%- set present = adapter.get_columns_in_relation(relation) | map(attribute='name') | map('lower') | list %}
+    {%- set present = relation_column_names(relation) %}
     select
         {%- for column, type in columns %}
         cast({{ column if column in present else 'null' }} as {{ contract_type(type) }}) as {{ column }},
