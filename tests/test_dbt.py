@@ -15,6 +15,7 @@ import polars as pl
 import pytest
 
 import simulator
+from core.db import query_frame
 from core.ops_store import ManualApplication, record_manual_application
 from ingestion.pipeline import ingest
 from orchestration.dbt_runner import PARTIAL_PARSE, run_dbt
@@ -42,10 +43,10 @@ def build(warehouse: Path, work: Path, *args: str) -> dict[str, str]:
     return statuses
 
 
-def query(warehouse: Path, sql: str) -> pl.DataFrame:
+def query(warehouse: Path, sql: str, *parameters: object) -> pl.DataFrame:
     con = duckdb.connect(str(warehouse), read_only=True)
     try:
-        return pl.from_arrow(con.sql(sql).to_arrow_table())
+        return query_frame(con, sql, list(parameters) or None)
     finally:
         con.close()
 
@@ -659,14 +660,19 @@ def credit_an_open_item_down_to_what_a_receipt_holds(erp: Path, warehouse: Path,
     return receipt, invoice
 
 
-def change_what_the_payment_marts_read(
-    erp: Path, warehouse: Path, pairs: list[Pair], spared: tuple[str, ...]
-) -> tuple[list[str], Pair]:
-    """Two changes to the ERP's master data that the cash application does not read: a customer's
-    bank account entered on another customer too, and a paid invoice billed to another customer.
-    The two accounts, and the invoice with its new customer."""
+def change_what_the_marts_read(
+    erp: Path, warehouse: Path, pairs: list[Pair], spared: tuple[str, ...], rate_currency: str
+) -> tuple[list[str], Pair, dict[str, tuple[str, int]]]:
+    """Three changes to the ERP that the cash application does not read: a customer's bank
+    account entered on another customer too, a paid invoice billed to another customer, and a
+    settled invoice moved to another order. The two accounts, the invoice with its new customer,
+    and the two orders (move_an_invoice_to_another_order)."""
     accounts = give_a_customer_anothers_bank_account(erp, warehouse, pairs)
-    return accounts, bill_a_paid_invoice_to_another_customer(erp, warehouse, pairs, spared)
+    billed_anew = bill_a_paid_invoice_to_another_customer(erp, warehouse, pairs, spared)
+    orders = move_an_invoice_to_another_order(
+        erp, warehouse, (*spared, billed_anew[0], *[i for _, i in pairs]), rate_currency
+    )
+    return accounts, billed_anew, orders
 
 
 def bill_a_paid_invoice_to_another_customer(
@@ -738,10 +744,14 @@ def change_the_erp(erp: Path, sql: str, **values: object) -> None:
         con.close()
 
 
-def assert_the_payment_marts_followed_the_erp(warehouse: Path, accounts: list[str], billed_anew: Pair) -> None:
-    """After the incremental run: the payments followed their payers, and the invoice billed to
-    another customer has its one application under that customer in the cash application mart."""
+def assert_the_marts_followed_the_erp(
+    warehouse: Path, accounts: list[str], billed_anew: Pair, orders: dict[str, tuple[str, int]]
+) -> None:
+    """After the incremental run: the payments followed their payers, the invoice billed to
+    another customer has its one application under that customer in the cash application mart,
+    and the orders count what they hold now."""
     assert_the_payments_followed_their_payers(warehouse, accounts)
+    assert_the_orders_count_what_they_now_hold(warehouse, orders)
     invoice, customer = billed_anew
     applications = query(
         warehouse, f"select customer_id from marts.fct_cash_applications where invoice_id = '{invoice}'"
@@ -954,7 +964,9 @@ BY_INVOICE = [*BY_LOADS, "int_payments_matched_to_invoices"]
 # the payments and their mart, by payment: by what arrived and by what their payer, rate or
 # applications now are
 BY_PAYMENT = ["int_payments_unioned", "fct_payments"]
-INCREMENTAL = ["fct_ar_aging", *BY_INVOICE, *BY_PAYMENT, QUOTED, *PASSES, SUGGESTIONS]
+# the orders' mart, by order: by what arrived and by the parts an order no longer holds
+BY_ORDER = ["fct_orders"]
+INCREMENTAL = ["fct_ar_aging", *BY_INVOICE, *BY_PAYMENT, *BY_ORDER, QUOTED, *PASSES, SUGGESTIONS]
 
 
 def test_incremental_models_equal_a_full_refresh_after_the_world_advances(tmp_path: Path, built) -> None:
@@ -988,8 +1000,12 @@ def test_incremental_models_equal_a_full_refresh_after_the_world_advances(tmp_pa
     )["i"][0]
     aging_before = sorted_rows(config.warehouse, tables["fct_ar_aging"])
     pairs = [*payable, reversed_pair, renumbered, owed_exactly]
-    shared_accounts, billed_anew = change_what_the_payment_marts_read(
-        root / "sources" / "erp.sqlite", config.warehouse, pairs, (untouched, paid, corrected, cancelled, reopened)
+    shared_accounts, billed_anew, orders = change_what_the_marts_read(
+        root / "sources" / "erp.sqlite",
+        config.warehouse,
+        pairs,
+        (untouched, paid, corrected, cancelled, reopened),
+        rate_corrected[0],
     )
     moved = move_a_credit_memo_to(
         root / "sources" / "erp.sqlite", config.warehouse, paid, (untouched, corrected, cancelled), pairs
@@ -998,8 +1014,12 @@ def test_incremental_models_equal_a_full_refresh_after_the_world_advances(tmp_pa
     assert_the_quoted_invoices_are_read_again_only_where_their_inputs_changed(
         config.warehouse, root / "dbt", renumbered, no_tests
     )
-    vanished, dropped, unpaid = take_documents_out_of_the_raw_load(
-        config.warehouse, (untouched, paid, corrected, cancelled, reopened, billed_anew[0]), pairs, rate_corrected[0]
+    vanished, dropped, unpaid, orders = take_documents_out_of_the_raw_load(
+        config.warehouse,
+        (untouched, paid, corrected, cancelled, reopened, billed_anew[0]),
+        pairs,
+        rate_corrected[0],
+        orders,
     )
     marked = mark_the_ledger_rows_of(config.warehouse, [untouched, corrected])
     built_by_an_earlier_rule(config.warehouse, marked[0])
@@ -1007,7 +1027,7 @@ def test_incremental_models_equal_a_full_refresh_after_the_world_advances(tmp_pa
     kept = mark_the_rows_built_by_customer(config.warehouse, [PASSES[0], SUGGESTIONS])
     build(config.warehouse, root / "dbt", "--select", selected, *no_tests)
     assert_marks_survive_only_where_the_inputs_did_not_change(config.warehouse, kept)
-    assert_the_payment_marts_followed_the_erp(config.warehouse, shared_accounts, billed_anew)
+    assert_the_marts_followed_the_erp(config.warehouse, shared_accounts, billed_anew, orders)
     assert_the_changes_reached_the_cash_application(config.warehouse, payable, reversed_pair, owed_exactly)
     assert_the_aging_followed_documents_dated_before_its_last_month_end(
         config.warehouse, root / "dbt", tables["fct_ar_aging"], aging_before, no_tests
@@ -1020,7 +1040,7 @@ def test_incremental_models_equal_a_full_refresh_after_the_world_advances(tmp_pa
         config.warehouse, rate_corrected, (moved, paid), dropped, (unpaid, vanished[1])
     )
     write(config.warehouse, LEDGER_MARK, 0, marked[:1])
-    simulator.advance(root / "sources", url, 31)  # across a month-end
+    advance_a_month_with_a_rate_only_an_order_reads_corrected(root / "sources", url, config.warehouse)
     ingest(config)
     # the reopened dispute taken out of the load (as a table reloaded in full without it): nothing
     # arrives for its paid invoice, which is no longer disputed
@@ -1138,12 +1158,44 @@ def correct_a_published_rate(sources: Path, warehouse: Path) -> tuple[str, dt.da
         "    group by currency order by count(*) desc, currency limit 1) "
         "order by rate_date desc limit 1",
     ).row(0)
+    return (
+        currency,
+        rate_date,
+        send_a_rate_correction(sources, "fx_rates_correction.csv", currency, rate_date, rate, updated_at),
+    )
+
+
+def send_a_rate_correction(
+    sources: Path, file: str, currency: str, rate_date: dt.date, rate: Decimal, updated_at: dt.datetime
+) -> Decimal:
+    """A published rate corrected (1 % higher), sent again in a file of its own. The new rate."""
     corrected = (rate * Decimal("1.01")).quantize(Decimal("0.00000001"))
     stamp = (updated_at + dt.timedelta(days=61)).isoformat()
-    (sources / "landing" / "fx" / "fx_rates_correction.csv").write_text(
+    (sources / "landing" / "fx" / file).write_text(
         f"rate_date,from_currency,to_currency,rate,updated_at\n{rate_date},{currency},USD,{corrected},{stamp}\n"
     )
-    return currency, rate_date, corrected
+    return corrected
+
+
+def advance_a_month_with_a_rate_only_an_order_reads_corrected(sources: Path, url: str, warehouse: Path) -> None:
+    """A month of the world, and the rate of the days of a cancelled order on which no invoice of
+    its currency is dated corrected: no invoice, hence no settlement, changes (nor any aging), so
+    only fct_orders' look at the orders dated where a rate loaded since holds sees it."""
+    simulator.advance(sources, url, 31)  # across a month-end
+    currency, rate_date, rate, updated_at = query(
+        warehouse,
+        "select ranges.currency, rates.rate_date, rates.rate, rates.updated_at "
+        "from marts.fct_orders as orders "
+        "inner join intermediate.int_fx_rates_valid_ranges as ranges "
+        "    on orders.currency = ranges.currency and orders.order_date between ranges.valid_from and ranges.valid_to "
+        "inner join raw_fx.fx_rates as rates "
+        "    on rates.from_currency = ranges.currency and rates.to_currency = 'USD' and rates.rate_date = ranges.valid_from "
+        "where orders.n_invoices = 0 and orders.is_cancelled and not exists ("
+        "    select 1 from staging.stg_erp__invoices as invoices where invoices.currency = ranges.currency "
+        "    and invoices.invoice_date between ranges.valid_from and ranges.valid_to) "
+        "order by rates.rate_date, ranges.currency limit 1",
+    ).row(0)
+    send_a_rate_correction(sources, "fx_rates_correction_2.csv", currency, rate_date, rate, updated_at)
 
 
 def assert_the_corrected_rate_reached_the_ledger(warehouse: Path, rate_corrected: tuple[str, dt.date, Decimal]) -> None:
@@ -1272,12 +1324,13 @@ def move_a_credit_memo_to(erp: Path, warehouse: Path, invoice: str, spared: tupl
 
 
 def take_documents_out_of_the_raw_load(
-    warehouse: Path, spared: tuple[str, ...], pairs: list[Pair], rate_currency: str
-) -> tuple[tuple[str, str], str, str]:
+    warehouse: Path, spared: tuple[str, ...], pairs: list[Pair], rate_currency: str, orders: dict[str, tuple[str, int]]
+) -> tuple[tuple[str, str], str, str, dict[str, tuple[str, int]]]:
     """An invoice settled long ago and one nothing was applied to, a credit memo on another such
-    invoice and a receipt taken out of the raw load, none of the invoices `spared` nor of the
-    customers of `pairs` (nor, where only the ledger's own look would see it, in `rate_currency`,
-    whose rate was corrected): the two invoices', the credit memo's and the receipt's invoice's ids."""
+    invoice, a receipt, and an order line and a shipment taken out of the raw load, none of the
+    invoices `spared` nor of the customers of `pairs` (nor, where only the ledger's own look would
+    see it, in `rate_currency`, whose rate was corrected): the two invoices', the credit memo's and
+    the receipt's invoice's ids, and `orders` with the orders of the line and the shipment."""
     settled = remove_a_settled_invoice_from_the_raw_load(warehouse, spared)
     dropped = remove_a_credit_memo_from_the_raw_load(warehouse, (*spared, settled), pairs, rate_currency)
     unpaid = first_on_an_unpaid_invoice(
@@ -1289,7 +1342,11 @@ def take_documents_out_of_the_raw_load(
         rate_currency,
     )
     write(warehouse, "delete from raw_erp.invoices where invoice_id = ?", unpaid)
-    return (settled, unpaid), dropped, remove_a_receipt_from_the_raw_load(warehouse, (*spared, settled, unpaid), pairs)
+    receipts_invoice = remove_a_receipt_from_the_raw_load(warehouse, (*spared, settled, unpaid), pairs)
+    orders = take_order_parts_out_of_the_raw_load(
+        warehouse, orders, (*spared, settled, unpaid, receipts_invoice, *[i for _, i in pairs]), rate_currency
+    )
+    return (settled, unpaid), dropped, receipts_invoice, orders
 
 
 # An invoice rebuilt for another reason than the change a test makes: reloaded, or in the
@@ -1298,6 +1355,82 @@ REBUILT_ANYWAY = (
     "(select invoice_id from raw_erp.invoices where currency = ? "
     "    or _dlt_load_id = (select max(_dlt_load_id) from raw_erp.invoices))"
 )
+
+
+# An order none of the test's other changes rebuilds: long settled, none of its invoices among
+# those listed (a list parameter), nor in the currency of the corrected rate (a parameter).
+SETTLED_ORDER = (
+    f"order_id in (select order_id from marts.fct_orders where order_date < date '{END}' - 200 "
+    "    and n_invoices > 0 and open_balance = 0 and currency <> ?) "
+    "and order_id not in (select order_id from staging.stg_erp__invoices "
+    "    where list_contains(?, invoice_id) and order_id is not null)"
+)
+# what fct_orders counts of an order, and where
+ORDER_PARTS = {
+    "n_lines": "staging.stg_erp__sales_order_lines",
+    "n_shipments": "staging.stg_erp__shipments",
+    "n_invoices": "marts.fct_invoices",
+}
+
+
+def move_an_invoice_to_another_order(
+    erp: Path, warehouse: Path, spared: tuple[str, ...], rate_currency: str
+) -> dict[str, tuple[str, int]]:
+    """What an ERP user correcting which order an invoice bills does: a settled invoice of an
+    order with two or more moved to another settled order of its customer, stamped with the
+    ERP's latest update time. The order it left is not loaded again: only fct_orders' look at
+    the orders holding fewer invoices than they kept sees it. The two orders, each with the
+    count it names and the count fct_orders kept."""
+    left, joined, invoice, left_kept, joined_kept = query(
+        warehouse,
+        f"with orders as (select order_id, customer_id, n_invoices from marts.fct_orders where {SETTLED_ORDER}) "
+        "select donor.order_id as left_order, taker.order_id as joined_order, min(invoices.invoice_id) as invoice, "
+        "donor.n_invoices as left_kept, taker.n_invoices as joined_kept "
+        "from orders as donor "
+        "inner join orders as taker on taker.customer_id = donor.customer_id and taker.order_id <> donor.order_id "
+        "inner join staging.stg_erp__invoices as invoices on invoices.order_id = donor.order_id "
+        "where donor.n_invoices > 1 group by all order by 1, 2 limit 1",
+        rate_currency,
+        list(spared),
+    ).row(0)
+    change_the_erp(
+        erp,
+        "update invoices set order_id = :order, updated_at = :now where invoice_id = :invoice",
+        order=joined,
+        invoice=invoice,
+    )
+    return {left: ("n_invoices", left_kept), joined: ("n_invoices", joined_kept)}
+
+
+def take_order_parts_out_of_the_raw_load(
+    warehouse: Path, orders: dict[str, tuple[str, int]], spared: tuple[str, ...], rate_currency: str
+) -> dict[str, tuple[str, int]]:
+    """A line of a settled order and a shipment of another taken out of the raw load (as a table
+    reloaded in full without them): neither order is loaded again, only fct_orders' look at the
+    orders holding fewer lines or shipments than they kept sees them. `orders` with these two."""
+    for count, key in (("n_lines", "order_line_id"), ("n_shipments", "shipment_id")):
+        order, row, kept = query(
+            warehouse,
+            f"select held.order_id, min(held.{key}) as row_id, any_value(orders.{count}) as kept "
+            f"from {ORDER_PARTS[count]} as held "
+            "inner join marts.fct_orders as orders using (order_id) "
+            f"where {SETTLED_ORDER} and not list_contains(?, held.order_id) group by held.order_id order by 1 limit 1",
+            rate_currency,
+            list(spared),
+            list(orders),
+        ).row(0)
+        write(warehouse, f"delete from raw_erp.{ORDER_PARTS[count].split('__')[1]} where {key} = ?", row)
+        orders = {**orders, order: (count, kept)}
+    return orders
+
+
+def assert_the_orders_count_what_they_now_hold(warehouse: Path, orders: dict[str, tuple[str, int]]) -> None:
+    """After the incremental run: each order counts the lines, shipments or invoices it holds now,
+    which is not what it counted before."""
+    for order, (count, kept) in orders.items():
+        held = query(warehouse, f"select count(*) as n from {ORDER_PARTS[count]} where order_id = ?", order)["n"][0]
+        counted = query(warehouse, f"select {count} from marts.fct_orders where order_id = ?", order)[count][0]
+        assert (counted, held != kept) == (held, True), (order, count)
 
 
 def remove_a_credit_memo_from_the_raw_load(
@@ -1468,11 +1601,11 @@ def assert_an_upgraded_warehouse_is_rebuilt_whole(
     fingerprints nor built_at), or kept them by another key (the quoted invoices, as if keyed by customer
     before): the next run, not a full refresh, rebuilds every key (every as-of date) and gives
     the rows a full build gives."""
-    by_key = [name for name in tables if name not in ("fct_ar_aging", QUOTED, *BY_LOADS, *BY_PAYMENT)]
+    by_key = [name for name in tables if name not in ("fct_ar_aging", QUOTED, *BY_LOADS, *BY_PAYMENT, *BY_ORDER)]
     built_whole = {name: sorted_rows(warehouse, tables[name]) for name in tables}
     for name in by_key:
         write(warehouse, f"alter table {schema(name)}.{name} drop column inputs_fingerprint")
-    for name in [*BY_LOADS, *BY_PAYMENT]:
+    for name in [*BY_LOADS, *BY_PAYMENT, *BY_ORDER]:
         write(warehouse, f"alter table {schema(name)}.{name} drop column built_at")
         write(warehouse, f"alter table {schema(name)}.{name} drop column rule_fingerprint")
     write(warehouse, f"alter table intermediate.{QUOTED} rename column payer_month to customer_key")

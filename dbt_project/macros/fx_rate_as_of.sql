@@ -7,3 +7,28 @@
     {{ join_type }} join {{ ref('int_fx_rates_valid_ranges') }} as {{ alias }}
         on {{ currency }} = {{ alias }}.currency and {{ rate_date }} between {{ alias }}.valid_from and {{ alias }}.valid_to
 {%- endmacro %}
+
+{#- In a model incremental by loads (macros/incremental_by_key.sql): per currency, the first date
+    from which an amount may now convert at another rate, given the rates loaded since the model's
+    last build: the earliest such rate's date, or 1900 when that rate is now the currency's first
+    (the first rate holds for every day before it). Rows (currency, from_date). -#}
+{% macro dates_a_rate_loaded_since_reaches() -%}
+    select
+        rates_loaded.currency,
+        case
+            when rates_loaded.rate_date <= min(rates.rate_date) then {{ date_literal('1900-01-01') }}
+            else rates_loaded.rate_date
+        end as from_date
+    from (
+        select
+            from_currency as currency,
+            min(rate_date) as rate_date
+        from {{ ref('stg_fx__fx_rates') }}
+        where to_currency = '{{ var("reporting_currency") }}' and {{ loaded_since_last_build() }}
+        group by from_currency
+    ) as rates_loaded
+    inner join {{ ref('stg_fx__fx_rates') }} as rates
+        on rates_loaded.currency = rates.from_currency
+    where rates.to_currency = '{{ var("reporting_currency") }}'
+    group by rates_loaded.currency, rates_loaded.rate_date
+{%- endmacro %}

@@ -79,33 +79,10 @@ credit_memos as (
 
 ),
 
--- per currency, the earliest rate date loaded since: the invoices dated from then on may now
--- convert at another rate (all of the currency's invoices when it is now the first rate, which
--- holds for every day before it)
-rates_loaded as (
-
-    select
-        from_currency as currency,
-        min(rate_date) as rate_date
-    from {{ ref('stg_fx__fx_rates') }}
-    where to_currency = '{{ var("reporting_currency") }}' and {{ loaded_since_last_build() }}
-    group by from_currency
-
-),
-
+-- per currency, the first invoice date a rate loaded since may now convert at another rate
 rates_from as (
 
-    select
-        rates_loaded.currency,
-        case
-            when rates_loaded.rate_date <= min(rates.rate_date) then {{ date_literal('1900-01-01') }}
-            else rates_loaded.rate_date
-        end as invoice_date
-    from rates_loaded
-    inner join {{ ref('stg_fx__fx_rates') }} as rates
-        on rates_loaded.currency = rates.from_currency
-    where rates.to_currency = '{{ var("reporting_currency") }}'
-    group by rates_loaded.currency, rates_loaded.rate_date
+    {{ dates_a_rate_loaded_since_reaches() }}
 
 ),
 
@@ -147,7 +124,7 @@ rebuilt as (
     -- invoices dated where a rate loaded since holds
     select invoices.invoice_id from invoices
     inner join rates_from
-        on invoices.currency = rates_from.currency and invoices.invoice_date >= rates_from.invoice_date
+        on invoices.currency = rates_from.currency and invoices.invoice_date >= rates_from.from_date
 
     union
 

@@ -1,10 +1,132 @@
 -- One row per sales order: what was ordered, shipped, backordered and invoiced.
+-- Incremental by loads, by order (macros/incremental_by_key.sql): a run rebuilds the orders
+-- loaded since, those with a line, shipment or invoice loaded since, those with an invoice whose
+-- settlement was rebuilt since (an invoice's amounts and balance in fct_invoices are its
+-- settlement's; its days past due, which move every day, are not read here), those dated where a
+-- rate loaded since holds, those that lost a line, shipment or invoice (taken out of the raw load,
+-- or loaded again on another order), and those gone. On Spark the model is rebuilt whole.
+
+{{ incremental_by_loads('order_id', 'built_at') }}
+
+-- depends_on: {{ ref('stg_fx__fx_rates') }} {{ ref('int_invoice_settlements') }}
+-- depends_on: {{ ref('stg_erp__sales_orders') }} {{ ref('stg_erp__invoices') }}
+-- (read only to find the orders a run rebuilds)
+
+{#- what an order counts of each of its parts: the relation, and the count it keeps -#}
+{% set parts = [
+    (ref('stg_erp__sales_order_lines'), 'n_lines'),
+    (ref('stg_erp__shipments'), 'n_shipments'),
+    (ref('fct_invoices'), 'n_invoices'),
+] %}
 
 with
+
+{% if is_incremental() %}
+arrived as (
+
+    select order_id from {{ ref('stg_erp__sales_orders') }}
+    where {{ loaded_since_last_build() }}
+
+    union
+
+    select order_id from {{ ref('stg_erp__sales_order_lines') }}
+    where {{ loaded_since_last_build() }}
+
+    union
+
+    select order_id from {{ ref('stg_erp__shipments') }}
+    where {{ loaded_since_last_build() }}
+
+    union
+
+    select order_id from {{ ref('stg_erp__invoices') }}
+    where {{ loaded_since_last_build() }}
+
+    union
+
+    select invoices.order_id
+    from {{ ref('int_invoice_settlements') }} as settlements
+    inner join {{ ref('stg_erp__invoices') }} as invoices on settlements.invoice_id = invoices.invoice_id
+    where {{ built_since_last_build('settlements.built_at') }}
+
+    union
+
+    -- orders dated where a rate loaded since holds
+    select orders.order_id
+    from {{ ref('stg_erp__sales_orders') }} as orders
+    inner join ({{ dates_a_rate_loaded_since_reaches() }}) as rates_from
+        on orders.currency = rates_from.currency and orders.order_date >= rates_from.from_date
+
+),
+
+-- what the orders that did not arrive kept
+kept as (
+
+    select * from {{ this }} as kept
+    where not exists (select 1 from arrived where arrived.order_id = kept.order_id)
+
+),
+
+-- A row leaves an order only when it is taken out of the raw load or loaded again on another
+-- order (which then arrived): the orders that did not arrive then hold fewer rows of that part
+-- than they kept. Only then is each of them counted again (a count of every row, a part that
+-- lost none is not read again order by order).
+lost as (
+
+    select
+        {%- for relation, count_column in parts %}
+        (select count(*) from {{ relation }} as held inner join kept on held.order_id = kept.order_id)
+        < (select coalesce(sum(kept.{{ count_column }}), 0) from kept) as lost_{{ count_column }}
+        {{- ',' if not loop.last }}
+        {%- endfor %}
+
+),
+
+lost_a_part as (
+
+    {%- for relation, count_column in parts %}
+    select kept.order_id
+    from kept
+    left join (
+        select
+            held.order_id,
+            count(*) as n
+        from {{ relation }} as held
+        where (select lost.lost_{{ count_column }} from lost)
+        group by held.order_id
+    ) as held on kept.order_id = held.order_id
+    where (select lost.lost_{{ count_column }} from lost) and kept.{{ count_column }} <> coalesce(held.n, 0)
+    {{ 'union' if not loop.last }}
+    {%- endfor %}
+
+),
+
+rebuilt as (
+
+    select order_id from arrived
+    where order_id is not null
+
+    union
+
+    select order_id from lost_a_part
+
+    union
+
+    select order_id from (
+        select order_id from {{ this }}
+        except
+        select order_id from {{ ref('stg_erp__sales_orders') }}
+    ) as gone
+
+),
+{% endif %}
 
 orders as (
 
     select * from {{ ref('int_orders_converted') }}
+    {% if is_incremental() %}
+    where order_id in (select rebuilt.order_id from rebuilt)
+    {% endif %}
 
 ),
 
@@ -17,6 +139,9 @@ lines as (
         sum(quantity_shipped) as quantity_shipped,
         sum(case when is_backordered then quantity - quantity_shipped else 0 end) as quantity_backordered
     from {{ ref('stg_erp__sales_order_lines') }}
+    {% if is_incremental() %}
+    where order_id in (select rebuilt.order_id from rebuilt)
+    {% endif %}
     group by order_id
 
 ),
@@ -29,6 +154,9 @@ shipments as (
         min(shipment_date) as first_shipment_date,
         max(shipment_date) as last_shipment_date
     from {{ ref('stg_erp__shipments') }}
+    {% if is_incremental() %}
+    where order_id in (select rebuilt.order_id from rebuilt)
+    {% endif %}
     group by order_id
 
 ),
@@ -43,6 +171,9 @@ invoices as (
         sum(open_balance) as open_balance,
         min(invoice_date) as first_invoice_date
     from {{ ref('fct_invoices') }}
+    {% if is_incremental() %}
+    where order_id in (select rebuilt.order_id from rebuilt)
+    {% endif %}
     group by order_id
 
 )
@@ -78,8 +209,43 @@ select
     shipments.last_shipment_date,
     invoices.first_invoice_date,
     -- timestamps
-    orders.credit_approved_at
+    orders.credit_approved_at,
+    -- bookkeeping
+    {{ built_at() }} as built_at,
+    {{ rule_fingerprint() }} as rule_fingerprint
 from orders
 left join lines on orders.order_id = lines.order_id
 left join shipments on orders.order_id = shipments.order_id
 left join invoices on orders.order_id = invoices.order_id
+{% if is_incremental() %}
+-- a tombstone per rebuilt order (macros/incremental_by_key.sql)
+union all
+select
+    order_id,
+    null as customer_id,
+    null as order_status,
+    null as is_cancelled,
+    null as currency,
+    null as n_lines,
+    null as n_shipments,
+    null as n_invoices,
+    null as is_backordered,
+    null as quantity_ordered,
+    null as quantity_shipped,
+    null as quantity_backordered,
+    null as order_amount,
+    null as order_amount_rc,
+    null as invoiced_amount,
+    null as invoiced_amount_rc,
+    null as uninvoiced_amount,
+    null as open_balance,
+    null as order_date,
+    null as credit_approved_date,
+    null as first_shipment_date,
+    null as last_shipment_date,
+    null as first_invoice_date,
+    null as credit_approved_at,
+    null as built_at,
+    null as rule_fingerprint
+from rebuilt
+{% endif %}
