@@ -662,17 +662,34 @@ def credit_an_open_item_down_to_what_a_receipt_holds(erp: Path, warehouse: Path,
 
 def change_what_the_marts_read(
     erp: Path, warehouse: Path, pairs: list[Pair], spared: tuple[str, ...], rate_currency: str
-) -> tuple[list[str], Pair, dict[str, tuple[str, int]]]:
-    """Three changes to the ERP that the cash application does not read: a customer's bank
-    account entered on another customer too, a paid invoice billed to another customer, and a
-    settled invoice moved to another order. The two accounts, the invoice with its new customer,
-    and the two orders (move_an_invoice_to_another_order)."""
+) -> tuple[list[str], Pair, dict[str, tuple[str, int]], tuple[str, str]]:
+    """Four changes to the ERP that the cash application does not read: a customer's bank
+    account entered on another customer too, a paid invoice billed to another customer, a
+    settled invoice moved to another order, and a customer moved to another region. The two
+    accounts, the invoice with its new customer, the two orders
+    (move_an_invoice_to_another_order), and the customer with its new region."""
     accounts = give_a_customer_anothers_bank_account(erp, warehouse, pairs)
     billed_anew = bill_a_paid_invoice_to_another_customer(erp, warehouse, pairs, spared)
     orders = move_an_invoice_to_another_order(
         erp, warehouse, (*spared, billed_anew[0], *[i for _, i in pairs]), rate_currency
     )
-    return accounts, billed_anew, orders
+    customer, region = query(
+        warehouse,
+        "select customer_id, (select min(region) from staging.stg_erp__customers as others "
+        "    where others.region <> customers.region) as region "
+        "from staging.stg_erp__customers as customers "
+        "where customers.region is not null and customer_id in (select customer_id from marts.fct_o2c_cycle_times) "
+        "and customer_id not in (select customer_id from staging.stg_erp__invoices where list_contains(?, invoice_id)) "
+        "order by customer_id desc limit 1",
+        [*spared, billed_anew[0], *[i for _, i in pairs]],
+    ).row(0)
+    change_the_erp(
+        erp,
+        "update customers set region = :region, updated_at = :now where customer_id = :customer",
+        region=region,
+        customer=customer,
+    )
+    return accounts, billed_anew, orders, (customer, region)
 
 
 def bill_a_paid_invoice_to_another_customer(
@@ -745,13 +762,21 @@ def change_the_erp(erp: Path, sql: str, **values: object) -> None:
 
 
 def assert_the_marts_followed_the_erp(
-    warehouse: Path, accounts: list[str], billed_anew: Pair, orders: dict[str, tuple[str, int]]
+    warehouse: Path,
+    accounts: list[str],
+    billed_anew: Pair,
+    orders: dict[str, tuple[str, int]],
+    moved_customer: tuple[str, str],
 ) -> None:
     """After the incremental run: the payments followed their payers, the invoice billed to
     another customer has its one application under that customer in the cash application mart,
-    and the orders count what they hold now."""
+    the orders count what they hold now, and the cycles of the customer moved to another region
+    are in that region."""
     assert_the_payments_followed_their_payers(warehouse, accounts)
     assert_the_orders_count_what_they_now_hold(warehouse, orders)
+    customer, region = moved_customer
+    regions = query(warehouse, "select distinct region from marts.fct_o2c_cycle_times where customer_id = ?", customer)
+    assert regions["region"].to_list() == [region]
     invoice, customer = billed_anew
     applications = query(
         warehouse, f"select customer_id from marts.fct_cash_applications where invoice_id = '{invoice}'"
@@ -964,8 +989,9 @@ BY_INVOICE = [*BY_LOADS, "int_payments_matched_to_invoices"]
 # the payments and their mart, by payment: by what arrived and by what their payer, rate or
 # applications now are
 BY_PAYMENT = ["int_payments_unioned", "fct_payments"]
-# the orders' mart, by order: by what arrived and by the parts an order no longer holds
-BY_ORDER = ["fct_orders"]
+# the orders' mart, by order: by what arrived and by the parts an order no longer holds; and the
+# cycle times, by the orders it wrote, the invoices and the customers
+BY_ORDER = ["fct_orders", "fct_o2c_cycle_times"]
 INCREMENTAL = ["fct_ar_aging", *BY_INVOICE, *BY_PAYMENT, *BY_ORDER, QUOTED, *PASSES, SUGGESTIONS]
 
 
@@ -1000,7 +1026,7 @@ def test_incremental_models_equal_a_full_refresh_after_the_world_advances(tmp_pa
     )["i"][0]
     aging_before = sorted_rows(config.warehouse, tables["fct_ar_aging"])
     pairs = [*payable, reversed_pair, renumbered, owed_exactly]
-    shared_accounts, billed_anew, orders = change_what_the_marts_read(
+    shared_accounts, billed_anew, orders, moved_customer = change_what_the_marts_read(
         root / "sources" / "erp.sqlite",
         config.warehouse,
         pairs,
@@ -1027,7 +1053,7 @@ def test_incremental_models_equal_a_full_refresh_after_the_world_advances(tmp_pa
     kept = mark_the_rows_built_by_customer(config.warehouse, [PASSES[0], SUGGESTIONS])
     build(config.warehouse, root / "dbt", "--select", selected, *no_tests)
     assert_marks_survive_only_where_the_inputs_did_not_change(config.warehouse, kept)
-    assert_the_marts_followed_the_erp(config.warehouse, shared_accounts, billed_anew, orders)
+    assert_the_marts_followed_the_erp(config.warehouse, shared_accounts, billed_anew, orders, moved_customer)
     assert_the_changes_reached_the_cash_application(config.warehouse, payable, reversed_pair, owed_exactly)
     assert_the_aging_followed_documents_dated_before_its_last_month_end(
         config.warehouse, root / "dbt", tables["fct_ar_aging"], aging_before, no_tests
@@ -1365,6 +1391,8 @@ SETTLED_ORDER = (
     "and order_id not in (select order_id from staging.stg_erp__invoices "
     "    where list_contains(?, invoice_id) and order_id is not null)"
 )
+# an order taken out of the raw load, whose invoices are then each a cycle of its own
+ORDER_GONE = "gone"
 # what fct_orders counts of an order, and where
 ORDER_PARTS = {
     "n_lines": "staging.stg_erp__sales_order_lines",
@@ -1421,13 +1449,37 @@ def take_order_parts_out_of_the_raw_load(
         ).row(0)
         write(warehouse, f"delete from raw_erp.{ORDER_PARTS[count].split('__')[1]} where {key} = ?", row)
         orders = {**orders, order: (count, kept)}
-    return orders
+    gone, invoiced = query(
+        warehouse,
+        f"select order_id, n_invoices from marts.fct_orders where {SETTLED_ORDER} and not list_contains(?, order_id) "
+        "and not is_cancelled and customer_id in (select customer_id from raw_erp.customers "
+        "    where _dlt_load_id = (select min(_dlt_load_id) from raw_erp.customers)) order by order_id limit 1",
+        rate_currency,
+        list(spared),
+        list(orders),
+    ).row(0)
+    write(warehouse, "delete from raw_erp.sales_orders where order_id = ?", gone)
+    return {**orders, gone: (ORDER_GONE, invoiced)}
 
 
 def assert_the_orders_count_what_they_now_hold(warehouse: Path, orders: dict[str, tuple[str, int]]) -> None:
     """After the incremental run: each order counts the lines, shipments or invoices it holds now,
-    which is not what it counted before."""
+    which is not what it counted before; the order taken out of the load is gone, its invoices
+    each a cycle of its own."""
     for order, (count, kept) in orders.items():
+        if count == ORDER_GONE:
+            cycles = query(
+                warehouse,
+                "select cycle_start, count(*) as n from marts.fct_o2c_cycle_times where cycle_id = ? or cycle_id in "
+                "(select invoice_id from marts.fct_invoices where order_id = ?) group by all",
+                order,
+                order,
+            )
+            assert (
+                query(warehouse, "select count(*) as n from marts.fct_orders where order_id = ?", order)["n"][0],
+                cycles.rows(),
+            ) == (0, [("invoice", kept)])
+            continue
         held = query(warehouse, f"select count(*) as n from {ORDER_PARTS[count]} where order_id = ?", order)["n"][0]
         counted = query(warehouse, f"select {count} from marts.fct_orders where order_id = ?", order)[count][0]
         assert (counted, held != kept) == (held, True), (order, count)

@@ -2,13 +2,99 @@
 -- due → paid (the day the last invoice of the order is paid). Stages are null until reached.
 -- An invoice without a known order (a company whose export has no orders) is a cycle of its
 -- own that starts at the invoice: cycle_start = 'invoice', the order stages null.
+-- Incremental by loads, by cycle (macros/incremental_by_key.sql): a run rebuilds the orders
+-- fct_orders wrote since (it follows their invoices' dates and settlements), the invoices loaded
+-- or settled again since, the invoices that became a cycle of their own or stopped being one,
+-- the cycles of the customers loaded since (segment, region), and the orders gone. On Spark the
+-- model is rebuilt whole.
+
+{{ incremental_by_loads('cycle_id', 'built_at') }}
+
+-- depends_on: {{ ref('stg_erp__invoices') }} {{ ref('int_invoice_settlements') }}
+-- (read only to find the cycles a run rebuilds)
 
 with
+
+-- invoices without a known order, every run (which ones they are moves with the orders)
+orderless_invoices as (
+
+    select invoices.*
+    from {{ ref('fct_invoices') }} as invoices
+    left join {{ ref('fct_orders') }} as all_orders on invoices.order_id = all_orders.order_id
+    where all_orders.order_id is null
+
+),
+
+{% if is_incremental() %}
+customers_loaded as (
+
+    select customer_id from {{ ref('stg_erp__customers') }}
+    where {{ loaded_since_last_build() }}
+
+),
+
+rebuilt as (
+
+    -- orders fct_orders wrote since: their invoices' dates and settlements among what it follows
+    select order_id as cycle_id from {{ ref('fct_orders') }}
+    where {{ built_since_last_build() }}
+
+    union
+
+    select invoice_id from {{ ref('stg_erp__invoices') }}
+    where {{ loaded_since_last_build() }}
+
+    union
+
+    select invoice_id from {{ ref('int_invoice_settlements') }}
+    where {{ built_since_last_build() }}
+
+    union
+
+    select order_id from {{ ref('fct_orders') }}
+    where customer_id in (select customers_loaded.customer_id from customers_loaded)
+
+    union
+
+    select cycle_id from {{ this }}
+    where customer_id in (select customers_loaded.customer_id from customers_loaded)
+
+    union
+
+    -- invoices that are now a cycle of their own and were not, or were and are not (their order
+    -- arrived or left), and the orders gone
+    select cycle_id from (
+        select invoice_id as cycle_id from orderless_invoices
+        except
+        select cycle_id from {{ this }} where cycle_start = 'invoice'
+    ) as now_orderless
+
+    union
+
+    select cycle_id from (
+        select cycle_id from {{ this }} where cycle_start = 'invoice'
+        except
+        select invoice_id from orderless_invoices
+    ) as no_longer_orderless
+
+    union
+
+    select cycle_id from (
+        select cycle_id from {{ this }} where cycle_start = 'order'
+        except
+        select order_id from {{ ref('fct_orders') }}
+    ) as orders_gone
+
+),
+{% endif %}
 
 orders as (
 
     select * from {{ ref('fct_orders') }}
     where not is_cancelled
+    {% if is_incremental() %}
+        and order_id in (select rebuilt.cycle_id from rebuilt)
+    {% endif %}
 
 ),
 
@@ -24,16 +110,10 @@ invoices as (
         sum(case when paid_date is not null then invoice_amount end) as paid_amount,
         max(terms_days) as terms_days
     from {{ ref('fct_invoices') }}
+    {% if is_incremental() %}
+    where order_id in (select rebuilt.cycle_id from rebuilt)
+    {% endif %}
     group by order_id
-
-),
-
-orderless_invoices as (
-
-    select invoices.*
-    from {{ ref('fct_invoices') }} as invoices
-    left join {{ ref('fct_orders') }} as all_orders on invoices.order_id = all_orders.order_id
-    where all_orders.order_id is null
 
 ),
 
@@ -128,9 +208,51 @@ invoice_cycles as (
         invoices.terms_days
     from orderless_invoices as invoices
     left join customers on invoices.customer_id = customers.customer_id
+    {% if is_incremental() %}
+    where invoices.invoice_id in (select rebuilt.cycle_id from rebuilt)
+    {% endif %}
+
+),
+
+cycles as (
+
+    select * from order_cycles
+    union all
+    select * from invoice_cycles
 
 )
 
-select * from order_cycles
+select
+    *,
+    {{ built_at() }} as built_at,
+    {{ rule_fingerprint() }} as rule_fingerprint
+from cycles
+{% if is_incremental() %}
+-- a tombstone per rebuilt cycle (macros/incremental_by_key.sql)
 union all
-select * from invoice_cycles
+select
+    cycle_id,
+    null as cycle_start,
+    null as order_id,
+    null as customer_id,
+    null as segment,
+    null as region,
+    null as order_date,
+    null as cycle_start_date,
+    null as credit_approved_date,
+    null as first_shipment_date,
+    null as first_invoice_date,
+    null as first_due_date,
+    null as paid_date,
+    null as days_order_to_approval,
+    null as days_approval_to_ship,
+    null as days_order_to_ship,
+    null as days_ship_to_invoice,
+    null as days_invoice_to_paid,
+    null as days_order_to_cash,
+    null as terms_variance_days,
+    null as terms_days,
+    null as built_at,
+    null as rule_fingerprint
+from rebuilt
+{% endif %}
