@@ -5,8 +5,8 @@
 -- Incremental by loads, by cycle (macros/incremental_by_key.sql): a run rebuilds the orders
 -- fct_orders wrote since (it follows their invoices' dates and settlements), the invoices loaded
 -- or settled again since, the invoices that became a cycle of their own or stopped being one,
--- the cycles of the customers loaded since (segment, region), and the orders gone. On Spark the
--- model is rebuilt whole.
+-- the cycles of the customers loaded since or taken out of the load (segment, region), and the
+-- orders gone. On Spark the model is rebuilt whole.
 
 {{ incremental_by_loads('cycle_id', 'built_at') }}
 
@@ -58,6 +58,16 @@ rebuilt as (
 
     select cycle_id from {{ this }}
     where customer_id in (select customers_loaded.customer_id from customers_loaded)
+
+    union
+
+    -- the cycles of customers taken out of the load (their segment and region unknown now)
+    select kept.cycle_id from {{ this }} as kept
+    where (kept.segment is not null or kept.region is not null)
+        and not exists (
+            select 1 from {{ ref('stg_erp__customers') }} as customers
+            where customers.customer_id = kept.customer_id
+        )
 
     union
 
