@@ -1366,10 +1366,11 @@ def take_documents_out_of_the_raw_load(
     warehouse: Path, spared: tuple[str, ...], pairs: list[Pair], rate_currency: str, orders: dict[str, tuple[str, int]]
 ) -> tuple[tuple[str, str], str, str, dict[str, tuple[str, int]]]:
     """An invoice settled long ago and one nothing was applied to, a credit memo on another such
-    invoice, a receipt, and an order line and a shipment taken out of the raw load, none of the
+    invoice, a receipt, an order line, a shipment and an order taken out of the raw load, none of the
     invoices `spared` nor of the customers of `pairs` (nor, where only the ledger's own look would
     see it, in `rate_currency`, whose rate was corrected): the two invoices', the credit memo's and
-    the receipt's invoice's ids, and `orders` with the orders of the line and the shipment."""
+    the receipt's invoice's ids, and `orders` with the orders of the line, the shipment and the
+    order gone (take_order_parts_out_of_the_raw_load)."""
     settled = remove_a_settled_invoice_from_the_raw_load(warehouse, spared)
     dropped = remove_a_credit_memo_from_the_raw_load(warehouse, (*spared, settled), pairs, rate_currency)
     unpaid = first_on_an_unpaid_invoice(

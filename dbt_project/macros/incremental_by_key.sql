@@ -218,3 +218,18 @@ rebuilt as (
 ),
 {% endif %}
 {%- endmacro %}
+
+{#- In a model incremental by loads that reads fct_invoices: the invoices whose row there changed
+    since this model's last build, its days past due aside (they move every day for every open
+    invoice). An invoice's amounts, balance and payment dates in fct_invoices are its settlement's,
+    its dates, customer and order its staged row's: those loaded or settled again since. Rows
+    (invoice_id). -#}
+{% macro invoices_changed_since_last_build() -%}
+    select invoice_id from {{ ref('stg_erp__invoices') }}
+    where {{ loaded_since_last_build() }}
+
+    union
+
+    select invoice_id from {{ ref('int_invoice_settlements') }}
+    where {{ built_since_last_build() }}
+{%- endmacro %}

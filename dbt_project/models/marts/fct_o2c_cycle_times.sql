@@ -41,13 +41,8 @@ rebuilt as (
 
     union
 
-    select invoice_id from {{ ref('stg_erp__invoices') }}
-    where {{ loaded_since_last_build() }}
-
-    union
-
-    select invoice_id from {{ ref('int_invoice_settlements') }}
-    where {{ built_since_last_build() }}
+    -- invoices whose row in fct_invoices changed (days past due aside)
+    {{ invoices_changed_since_last_build() }}
 
     union
 

@@ -39,15 +39,10 @@ arrived as (
 
     union
 
-    select order_id from {{ ref('stg_erp__invoices') }}
-    where {{ loaded_since_last_build() }}
-
-    union
-
+    -- the orders of invoices whose row in fct_invoices changed (days past due aside)
     select invoices.order_id
-    from {{ ref('int_invoice_settlements') }} as settlements
-    inner join {{ ref('stg_erp__invoices') }} as invoices on settlements.invoice_id = invoices.invoice_id
-    where {{ built_since_last_build('settlements.built_at') }}
+    from {{ ref('stg_erp__invoices') }} as invoices
+    inner join ({{ invoices_changed_since_last_build() }}) as changed on invoices.invoice_id = changed.invoice_id
 
     union
 
