@@ -111,7 +111,7 @@
     seconds as text) says it was written after `time` (SQL of a timestamp). -#}
 {% macro written_after(column, time, alias) -%}
     {%- if column == 'dlt_load_id' -%}
-        cast({{ alias }}.{{ column }} as double) > epoch({{ time }})
+        {{ loaded_after(alias ~ '.' ~ column, time) }}
     {%- else -%}
         {{ alias }}.{{ column }} > {{ time }}
     {%- endif -%}
