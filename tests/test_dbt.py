@@ -393,6 +393,104 @@ def _receipts_paying_part_of_an_invoice_without_saying_which(warehouse: Path, so
     return per_payment.filter(pl.col("pays_part") & ~(pl.col("one_invoice") & pl.col("named"))).select("payment_id")
 
 
+def test_order_quality_marts_follow_disputes_taken_out_emptied_and_loaded_again_and_time_passing(
+    tmp_path: Path, built
+) -> None:
+    """fct_invoice_accuracy and fct_order_fulfilment, built by loads, on a copy of the built world:
+    a dispute taken out of the raw load (nothing arrives) rewrites its invoice alone, counting one
+    dispute fewer, and an order dated later than any before, shipped and not yet invoiced, moves
+    the data's date on: an order not shipped whose window has then passed is late, with nothing of
+    its own arriving. Every dispute taken out makes every dispute count unknown, and every perfect
+    order too (disputes are no longer loaded; the later order has no invoice to be rebuilt by); the
+    same rows back under their old load ids make them known again. After each build every invoice
+    counts the disputes staged for it; at the end both marts equal a full refresh."""
+    _, warehouse, _ = built
+    copy = tmp_path / "warehouse.duckdb"
+    shutil.copy(warehouse, copy)
+    work = tmp_path / "dbt"
+    marts = "fct_invoice_accuracy fct_order_fulfilment"
+    no_tests = ["--exclude-resource-type", "test", "--exclude-resource-type", "unit_test"]
+    models = ["--select", f"int_data_as_of fct_orders fct_o2c_cycle_times {marts}", *no_tests]
+    counted = "select invoice_id, n_disputes from marts.fct_invoice_accuracy"
+    staged = (
+        "select invoices.invoice_id, count(disputes.invoice_id) as n_disputes from marts.fct_invoices as invoices "
+        "left join staging.stg_erp__disputes as disputes on invoices.invoice_id = disputes.invoice_id "
+        "group by invoices.invoice_id"
+    )
+    rewritten = (
+        "select invoice_id from marts.fct_invoice_accuracy "
+        "where built_at = (select max(built_at) from marts.fct_invoice_accuracy) order by invoice_id"
+    )
+    invoices = query(copy, "select count(*) as n from marts.fct_invoices")["n"][0]
+    disputed = query(
+        copy,
+        "select min(invoice_id) as i from raw_erp.disputes where invoice_id in (select invoice_id from marts.fct_invoices)",
+    )["i"][0]
+    before = query(copy, f"{counted} where invoice_id = ?", disputed)["n_disputes"][0]
+    write(copy, "create table main.disputes_as_loaded as select * from raw_erp.disputes")
+    write(
+        copy,
+        "delete from raw_erp.disputes where rowid = (select min(rowid) from raw_erp.disputes where invoice_id = ?)",
+        disputed,
+    )
+    unshipped = order_not_shipped_made_late_by_a_later_order(copy)
+    build(copy, work, *models)
+    assert query(copy, rewritten)["invoice_id"].to_list() == [disputed]
+    assert query(copy, f"{counted} where invoice_id = ?", disputed)["n_disputes"][0] == before - 1
+    assert query(copy, "select is_on_time from marts.fct_order_fulfilment where order_id = ?", unshipped).rows() == [
+        (False,)
+    ]
+    assert sorted_rows(copy, counted).equals(sorted_rows(copy, staged))
+    write(copy, "delete from raw_erp.disputes")
+    build(copy, work, *models)
+    assert query(copy, "select count(*) as n, count(n_disputes) as known from marts.fct_invoice_accuracy").rows() == [
+        (invoices, 0)
+    ]
+    assert query(
+        copy,
+        "select count(*) filter (where disputes_loaded) as loaded, count(is_perfect_order) as known "
+        "from marts.fct_order_fulfilment",
+    ).rows() == [(0, 0)]
+    write(copy, "insert into raw_erp.disputes select * from main.disputes_as_loaded")
+    build(copy, work, *models)
+    assert query(copy, rewritten).height == invoices
+    assert sorted_rows(copy, counted).equals(sorted_rows(copy, staged))
+    incremental = {name: sorted_rows(copy, f"select * from marts.{name}") for name in marts.split()}
+    build(copy, work, "--full-refresh", "--select", marts, *no_tests)
+    for name, rows in incremental.items():
+        assert rows.equals(sorted_rows(copy, f"select * from marts.{name}")), name
+
+
+def order_not_shipped_made_late_by_a_later_order(warehouse: Path) -> str:
+    """An order not shipped and not yet late (its window still open on the data's date), and a
+    later order loaded, dated after that window closes (which moves the data's date on) and
+    shipped the next day, not invoiced: the first order's id."""
+    unshipped = query(
+        warehouse,
+        "select min(order_id) as o from marts.fct_order_fulfilment where is_on_time is null and shipments_loaded",
+    )["o"][0]
+    assert unshipped is not None, "the world has no order still within its window to ship"
+    write(
+        warehouse,
+        "insert into raw_erp.sales_orders select * replace ("
+        "    'O-LATER' as order_id,"
+        "    (select as_of_date from intermediate.int_data_as_of) + interval 30 day as order_date,"
+        "    cast(epoch(current_timestamp) as varchar) as _dlt_load_id"
+        ") from raw_erp.sales_orders where order_id <> ? and order_status <> 'cancelled' order by order_id limit 1",
+        unshipped,
+    )
+    write(
+        warehouse,
+        "insert into raw_erp.shipments select * replace ("
+        "    'S-LATER' as shipment_id,"
+        "    'O-LATER' as order_id,"
+        "    (select as_of_date from intermediate.int_data_as_of) + interval 31 day as shipment_date,"
+        "    cast(epoch(current_timestamp) as varchar) as _dlt_load_id"
+        ") from raw_erp.shipments order by shipment_id limit 1",
+    )
+    return unshipped
+
+
 def test_cash_application_precision_and_recall_by_amount_against_the_truth(
     built, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -974,8 +1072,8 @@ def reverse_an_amount_match_of_another_customer(ops_url: str, warehouse: Path, o
 QUOTED = "int_cash_application_quoted"
 SUGGESTIONS = "int_cash_application_suggestions"
 PASSES = [f"int_cash_application_pass_{n}" for n in range(1, 5)]
-# the ledger and the models built from it, and the cash application's mart: by what arrived
-# since their last build
+# the ledger and the models built from it, the cash application's mart and the invoices'
+# accuracy: by what arrived since their last build
 BY_LOADS = [
     "int_open_item_events",
     "int_invoice_balance_intervals",
@@ -984,14 +1082,16 @@ BY_LOADS = [
     "fct_open_item_balances",
     "fct_invoices",
     "fct_cash_applications",
+    "fct_invoice_accuracy",
 ]
 BY_INVOICE = [*BY_LOADS, "int_payments_matched_to_invoices"]
 # the payments and their mart, by payment: by what arrived and by what their payer, rate or
 # applications now are
 BY_PAYMENT = ["int_payments_unioned", "fct_payments"]
-# the orders' mart, by order: by what arrived and by the parts an order no longer holds; and the
-# cycle times, by the orders it wrote, the invoices and the customers
-BY_ORDER = ["fct_orders", "fct_o2c_cycle_times"]
+# the orders' mart, by order: by what arrived and by the parts an order no longer holds; the
+# cycle times, by the orders it wrote, the invoices and the customers; the orders' fulfilment, by
+# the cycles, orders and invoices' accuracy written since, and every order not shipped
+BY_ORDER = ["fct_orders", "fct_o2c_cycle_times", "fct_order_fulfilment"]
 INCREMENTAL = ["fct_ar_aging", *BY_INVOICE, *BY_PAYMENT, *BY_ORDER, QUOTED, *PASSES, SUGGESTIONS]
 
 

@@ -447,6 +447,7 @@ def test_the_publish_step_takes_the_changed_keys_of_every_incremental_mart() -> 
     assert replaced_by_key(dbt_project.manifest_path) == {
         "marts.fct_ar_aging": "as_of_date",
         "marts.fct_cash_applications": "invoice_id",
+        "marts.fct_invoice_accuracy": "invoice_id",
         "marts.fct_invoices": "invoice_id",
         "marts.fct_o2c_cycle_times": "cycle_id",
         "marts.fct_open_item_balances": "invoice_id",

@@ -243,3 +243,54 @@ rebuilt as (
     select invoice_id from {{ ref('int_invoice_settlements') }}
     where {{ built_since_last_build() }}
 {%- endmacro %}
+
+{#- In a model incremental by loads that keeps, per key, a count of another relation's rows (an
+    order's lines, an invoice's disputes): after the CTE `arrived` (the keys whose inputs arrived
+    since), the CTEs `kept` (the rows this model kept of the keys that did not arrive), `lost` and
+    `keys_that_lost_rows`: the keys of `kept` that now hold fewer rows of a part than they kept;
+    followed by a comma. `parts` lists [the part's relation (or a subquery) with a column `key`,
+    the kept column counting its rows].
+
+    A row leaves a key that did not arrive only when it is taken out of the raw load or loaded
+    again under another key (which then arrived): the keys that did not arrive then hold fewer rows
+    of that part in all than they kept. Only then is each of them counted again; a part that lost
+    none is not read key by key. The guard sits inside the aggregate's input, so DuckDB skips the
+    group-by when the totals agree (at l, fct_orders: 0.7 s against 2.8 s). -#}
+{% macro keys_that_lost_rows(key, parts) -%}
+kept as (
+
+    select * from {{ this }} as kept
+    where not exists (select 1 from arrived where arrived.{{ key }} = kept.{{ key }})
+
+),
+
+lost as (
+
+    select
+        {%- for relation, count_column in parts %}
+        (select count(*) from {{ relation }} as held inner join kept on held.{{ key }} = kept.{{ key }})
+        < (select coalesce(sum(kept.{{ count_column }}), 0) from kept) as lost_{{ count_column }}
+        {{- ',' if not loop.last }}
+        {%- endfor %}
+
+),
+
+keys_that_lost_rows as (
+
+    {%- for relation, count_column in parts %}
+    select kept.{{ key }}
+    from kept
+    left join (
+        select
+            held.{{ key }},
+            count(*) as n
+        from {{ relation }} as held
+        where (select lost.lost_{{ count_column }} from lost)
+        group by held.{{ key }}
+    ) as held on kept.{{ key }} = held.{{ key }}
+    where (select lost.lost_{{ count_column }} from lost) and kept.{{ count_column }} <> coalesce(held.n, 0)
+    {{ 'union' if not loop.last }}
+    {%- endfor %}
+
+),
+{%- endmacro %}

@@ -5,8 +5,73 @@
 -- is already late. In full: the order's first shipment was its only one and every line shipped
 -- exactly the quantity ordered. Null means not known yet (not shipped, not invoiced) or not
 -- measurable (the optional entity it needs was not loaded).
+-- Incremental by loads, by order (macros/incremental_by_key.sql): a run rebuilds the orders the
+-- cycle times or fct_orders wrote since (fct_orders rebuilds an order whose line, shipment or
+-- invoice arrived or left), the orders of the invoices whose accuracy was written since, every
+-- order not shipped (late once its window passes), every order when lines, shipments or disputes
+-- were loaded for the first time or emptied, and the orders gone. On Spark the model is rebuilt
+-- whole.
+
+{{ incremental_by_loads('order_id', 'built_at') }}
 
 with
+
+-- An optional entity a company does not have is an empty relation: what it feeds is unknown.
+loaded as (
+
+    select
+        (select count(*) from {{ ref('stg_erp__sales_order_lines') }}) > 0 as lines_loaded,
+        (
+            select count(*) from {{ ref('fct_orders') }}
+            where n_shipments > 0
+        ) > 0 as shipments_loaded,
+        coalesce((select bool_or(n_disputes is not null) from {{ ref('fct_invoice_accuracy') }}), false)
+            as disputes_loaded
+
+),
+
+{% if is_incremental() %}
+rebuilt as (
+
+    select order_id from {{ ref('fct_o2c_cycle_times') }}
+    where {{ built_since_last_build() }} and cycle_start = 'order'
+
+    union
+
+    select order_id from {{ ref('fct_orders') }}
+    where {{ built_since_last_build() }}
+
+    union
+
+    select order_id from {{ ref('fct_invoice_accuracy') }}
+    where {{ built_since_last_build() }} and order_id is not null
+
+    union
+
+    -- not shipped: late once the window has passed
+    select order_id from {{ this }}
+    where first_shipment_date is null and shipments_loaded
+
+    union
+
+    -- every order when lines, shipments or disputes were loaded for the first time or emptied
+    select previous.order_id
+    from {{ this }} as previous
+    cross join loaded
+    where previous.lines_loaded <> loaded.lines_loaded
+        or previous.shipments_loaded <> loaded.shipments_loaded
+        or previous.disputes_loaded <> loaded.disputes_loaded
+
+    union
+
+    select order_id from (
+        select order_id from {{ this }}
+        except
+        select order_id from {{ ref('fct_o2c_cycle_times') }} where cycle_start = 'order'
+    ) as gone
+
+),
+{% endif %}
 
 cycles as (
 
@@ -21,6 +86,9 @@ cycles as (
         days_approval_to_ship
     from {{ ref('fct_o2c_cycle_times') }}
     where cycle_start = 'order'
+    {% if is_incremental() %}
+    and order_id in (select rebuilt.order_id from rebuilt)
+    {% endif %}
 
 ),
 
@@ -31,6 +99,9 @@ orders as (
         n_shipments,
         last_shipment_date
     from {{ ref('fct_orders') }}
+    {% if is_incremental() %}
+    where order_id in (select rebuilt.order_id from rebuilt)
+    {% endif %}
 
 ),
 
@@ -41,6 +112,9 @@ lines as (
         count(*) as n_lines,
         count(*) filter (where quantity_shipped != quantity) as n_lines_not_in_full
     from {{ ref('stg_erp__sales_order_lines') }}
+    {% if is_incremental() %}
+    where order_id in (select rebuilt.order_id from rebuilt)
+    {% endif %}
     group by order_id
 
 ),
@@ -54,21 +128,10 @@ invoices as (
         sum(n_disputes) as n_disputes
     from {{ ref('fct_invoice_accuracy') }}
     where order_id is not null
+    {% if is_incremental() %}
+    and order_id in (select rebuilt.order_id from rebuilt)
+    {% endif %}
     group by order_id
-
-),
-
--- An optional entity a company does not have is an empty relation: what it feeds is unknown.
-loaded as (
-
-    select
-        (select count(*) from {{ ref('stg_erp__sales_order_lines') }}) > 0 as lines_loaded,
-        (
-            select count(*) from orders
-            where n_shipments > 0
-        ) > 0 as shipments_loaded,
-        coalesce((select bool_or(n_disputes is not null) from {{ ref('fct_invoice_accuracy') }}), false)
-            as disputes_loaded
 
 ),
 
@@ -158,5 +221,44 @@ select
     is_in_full,
     is_otif,
     is_invoice_accurate,
-    case when disputes_loaded then is_otif and is_invoice_accurate and n_disputes = 0 end as is_perfect_order
+    case when disputes_loaded then is_otif and is_invoice_accurate and n_disputes = 0 end as is_perfect_order,
+    -- whether each optional entity was loaded (what it feeds is measurable)
+    lines_loaded,
+    shipments_loaded,
+    disputes_loaded,
+    -- bookkeeping
+    {{ built_at() }} as built_at,
+    {{ rule_fingerprint() }} as rule_fingerprint
 from flagged
+{% if is_incremental() %}
+-- a tombstone per rebuilt order (macros/incremental_by_key.sql)
+union all
+select
+    order_id,
+    null as customer_id,
+    null as n_lines,
+    null as n_lines_not_in_full,
+    null as n_shipments,
+    null as n_invoices,
+    null as n_disputes,
+    null as order_date,
+    null as order_month,
+    null as credit_approved_date,
+    null as ship_clock_start_date,
+    null as first_shipment_date,
+    null as last_shipment_date,
+    null as days_order_to_first_shipment,
+    null as days_order_to_last_shipment,
+    null as days_to_first_shipment,
+    null as is_on_time,
+    null as is_in_full,
+    null as is_otif,
+    null as is_invoice_accurate,
+    null as is_perfect_order,
+    null as lines_loaded,
+    null as shipments_loaded,
+    null as disputes_loaded,
+    null as built_at,
+    null as rule_fingerprint
+from rebuilt
+{% endif %}

@@ -54,47 +54,7 @@ arrived as (
 
 ),
 
--- what the orders that did not arrive kept
-kept as (
-
-    select * from {{ this }} as kept
-    where not exists (select 1 from arrived where arrived.order_id = kept.order_id)
-
-),
-
--- A row leaves an order only when it is taken out of the raw load or loaded again on another
--- order (which then arrived): the orders that did not arrive then hold fewer rows of that part
--- than they kept. Only then is each of them counted again (a count of every row, a part that
--- lost none is not read again order by order).
-lost as (
-
-    select
-        {%- for relation, count_column in parts %}
-        (select count(*) from {{ relation }} as held inner join kept on held.order_id = kept.order_id)
-        < (select coalesce(sum(kept.{{ count_column }}), 0) from kept) as lost_{{ count_column }}
-        {{- ',' if not loop.last }}
-        {%- endfor %}
-
-),
-
-lost_a_part as (
-
-    {%- for relation, count_column in parts %}
-    select kept.order_id
-    from kept
-    left join (
-        select
-            held.order_id,
-            count(*) as n
-        from {{ relation }} as held
-        where (select lost.lost_{{ count_column }} from lost)
-        group by held.order_id
-    ) as held on kept.order_id = held.order_id
-    where (select lost.lost_{{ count_column }} from lost) and kept.{{ count_column }} <> coalesce(held.n, 0)
-    {{ 'union' if not loop.last }}
-    {%- endfor %}
-
-),
+{{ keys_that_lost_rows('order_id', parts) }}
 
 rebuilt as (
 
@@ -103,7 +63,7 @@ rebuilt as (
 
     union
 
-    select order_id from lost_a_part
+    select order_id from keys_that_lost_rows
 
     union
 
