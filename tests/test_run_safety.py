@@ -452,6 +452,7 @@ def test_the_publish_step_takes_the_changed_keys_of_every_incremental_mart() -> 
         "marts.fct_o2c_cycle_times": "cycle_id",
         "marts.fct_open_item_balances": "invoice_id",
         "marts.fct_open_item_events": "invoice_id",
+        "marts.fct_order_fulfilment": "order_id",
         "marts.fct_orders": "order_id",
         "marts.fct_payments": "payment_id",
     }
