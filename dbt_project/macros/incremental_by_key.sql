@@ -16,20 +16,75 @@
     computed all the same. -#}
 
 {#- The model's config: incremental by `key`, `marker` being a column never null in a real row
-    (the tombstones are the rows where it is null); `forget` the pre-hook that empties a table
-    whose rows cannot tell what changed; `tests_on_new_rows` for a model whose rows keep
-    `built_at`: its row-level data tests read the rows written since they last passed
+    (the tombstones are the rows where it is null); `kept` the columns besides the key its
+    incremental run reads of its own rows, and `by_rule` whether it also needs them built by its
+    rule now (rebuilt_whole); `tests_on_new_rows` for a model whose rows keep `built_at`: its
+    row-level data tests read the rows written since they last passed
     (macros/data_tests_on_new_rows.sql). -#}
-{% macro incremental_by_key(key, marker, forget='forget_rows_kept_without_fingerprints()', tests_on_new_rows=false) -%}
+{% macro incremental_by_key(key, marker, kept=['inputs_fingerprint'], by_rule=false, tests_on_new_rows=false) -%}
     {{ config(
         materialized=partly_replaced_materialization(),
-        meta={'tests_on_new_rows': 'built_at' if tests_on_new_rows else none},
+        meta={
+            'tests_on_new_rows': 'built_at' if tests_on_new_rows else none,
+            'incremental_reads': [key] + kept,
+            'incremental_by_rule': by_rule,
+        },
         unique_key=key,
         incremental_strategy='delete+insert',
         on_schema_change='sync_all_columns',
-        pre_hook="{{ " ~ forget ~ " }}",
         post_hook="{{ delete_tombstones('" ~ marker ~ "') }}",
     ) }}
+{%- endmacro %}
+
+{#- dbt's own should_full_refresh (`--full-refresh`, or the model's full_refresh config), which
+    is_incremental() and the incremental materialisation ask, and besides true for a table this
+    model's incremental run cannot build on (rebuilt_whole). dbt then builds it whole, as on a
+    first build, into a new table it swaps in, and the model's SQL reads nothing of the old one. -#}
+{% macro should_full_refresh() -%}
+    {%- set full_refresh = config.get('full_refresh') -%}
+    {%- if full_refresh is none -%}
+        {%- set full_refresh = flags.FULL_REFRESH -%}
+    {%- endif -%}
+    {{ return(full_refresh or rebuilt_whole()) }}
+{%- endmacro %}
+
+{#- Whether this model, incremental, finds its table one it cannot build on: built by an earlier
+    version without a column its incremental run reads of its own rows (meta.incremental_reads:
+    an upgrade), or, for one that needs its rows built by its rule now (meta.incremental_by_rule),
+    without rows or with rows another rule built (rule_fingerprint). Built whole, it costs a table
+    build, where emptying it and refilling it by delete and insert cost two to seven times one.
+
+    Asked by every is_incremental() of the model's SQL and hooks; answered once in each of the
+    node's two contexts (its compile, its materialisation; nothing writes the table between them):
+    the answer is kept in the context's `model`. -#}
+{% macro rebuilt_whole() -%}
+    {%- set reads = config.get('meta', {}).get('incremental_reads') -%}
+    {%- if not execute or not reads or config.get('materialized') != 'incremental' -%}
+        {{ return(false) }}
+    {%- endif -%}
+    {%- if 'o2c_rebuilt_whole' not in model -%}
+        {%- do model.update({'o2c_rebuilt_whole': table_cannot_be_built_on(reads, config.get('meta').get('incremental_by_rule'))}) -%}
+    {%- endif -%}
+    {{ return(model['o2c_rebuilt_whole']) }}
+{%- endmacro %}
+
+{#- (rebuilt_whole's question, put to the warehouse: `reads` names rule_fingerprint when `by_rule`) -#}
+{% macro table_cannot_be_built_on(reads, by_rule) -%}
+    {%- if adapter.get_relation(this.database, this.schema, this.identifier) is none -%}
+        {{ return(false) }}
+    {%- endif -%}
+    {%- set kept_columns = relation_column_names(this) -%}
+    {%- for column in reads if column | lower not in kept_columns -%}
+        {{ return(true) }}
+    {%- endfor -%}
+    {%- if by_rule -%}
+        {#- a rule is the same on every row a build writes: DuckDB reads one value a row group -#}
+        {%- set other_rule = run_query(
+            "select count(*) = 0 or bool_or(rule_fingerprint is distinct from " ~ rule_fingerprint() ~ ") from " ~ this
+        ).columns[0].values()[0] -%}
+        {{ return(other_rule) }}
+    {%- endif -%}
+    {{ return(false) }}
 {%- endmacro %}
 
 {#- A fingerprint of a group of rows: the sum of the rows' hashes, so that it does not depend on
@@ -54,11 +109,9 @@
 
 {#- The keys an incremental run rebuilds: those whose fingerprint in `fingerprints` (key,
     inputs_fingerprint) differs from the one the model kept, those it did not keep, and those it
-    holds that have no inputs any more. A table built before the model kept fingerprints (a
-    warehouse from an earlier version) is emptied first (forget_rows_kept_without_fingerprints)
-    and has every key rebuilt; dbt then adds the new columns (on_schema_change='sync_all_columns'). -#}
+    holds that have no inputs any more. (A table built before the model kept fingerprints, or by
+    another key, is built whole: rebuilt_whole.) -#}
 {% macro rebuilt_keys(fingerprints, key) -%}
-    {%- if kept_fingerprints(key=key) -%}
     select coalesce(current_inputs.{{ key }}, kept.{{ key }}) as {{ key }}
     from {{ fingerprints }} as current_inputs
     full outer join (
@@ -69,28 +122,6 @@
         group by {{ key }}
     ) as kept on current_inputs.{{ key }} = kept.{{ key }}
     where current_inputs.inputs_fingerprint is distinct from kept.inputs_fingerprint
-    {%- else -%}
-    select {{ key }} from {{ fingerprints }}
-    {%- endif -%}
-{%- endmacro %}
-
-{#- Whether the model's table keeps fingerprints in `column`, by `key` when one is given (false
-    for one an earlier version built without them, or by another key). -#}
-{% macro kept_fingerprints(column='inputs_fingerprint', key=none) -%}
-    {%- if not execute -%}
-        {{ return(true) }}
-    {%- endif -%}
-    {%- set kept_columns = relation_column_names(this) -%}
-    {{ return(column in kept_columns and (key is none or key | lower in kept_columns)) }}
-{%- endmacro %}
-
-{#- The pre-hook that empties a table an earlier version built without fingerprints in `column`,
-    or by another key than the model's `unique_key`: its rows lack the key, or cannot tell which
-    rows changed, so they are all rebuilt. -#}
-{% macro forget_rows_kept_without_fingerprints(column='inputs_fingerprint') -%}
-    {%- if is_incremental() and not kept_fingerprints(column, config.get('unique_key')) -%}
-        delete from {{ this }}
-    {%- endif -%}
 {%- endmacro %}
 
 {#- The post-hook that removes the tombstones an incremental run left (rows whose `marker`
@@ -117,12 +148,12 @@
 
     A table with no rows, or built by another rule (this model's SQL, the SQL of every model it
     is built from, the settings it reads), or by an earlier version without these columns, is
-    emptied first and has every key rebuilt; a changed macro needs `o2c build --full-refresh`,
+    built whole (rebuilt_whole); a changed macro needs `o2c build --full-refresh`,
     as with any incremental model. Tombstones as above. -#}
 
 {#- The model's config: incremental by `key`, `marker` being a column never null in a real row. -#}
 {% macro incremental_by_loads(key, marker) -%}
-    {{ incremental_by_key(key, marker, forget='forget_rows_built_by_another_rule()', tests_on_new_rows=true) }}
+    {{ incremental_by_key(key, marker, kept=['built_at', 'rule_fingerprint'], by_rule=true, tests_on_new_rows=true) }}
 {%- endmacro %}
 
 {#- When the build writing a row started (UTC), as a timestamp every engine reads. -#}
@@ -160,14 +191,10 @@
     {{ return(depends_on.nodes | list if depends_on.nodes is defined and depends_on.nodes else []) }}
 {%- endmacro %}
 
-{#- When this model was last built: its rows' latest `built_at` (1900 for a table with no rows,
-    or one an earlier version built without the column, so that everything counts as arrived since). -#}
+{#- When this model was last built: its rows' latest `built_at` (an incremental run finds the
+    column and rows there: a table without either is built whole, rebuilt_whole). -#}
 {% macro last_built_at() -%}
-    {%- if kept_fingerprints('built_at') -%}
     (select coalesce(max(built_at), {{ date_literal('1900-01-01') }}) from {{ this }})
-    {%- else -%}
-    {{ date_literal('1900-01-01') }}
-    {%- endif -%}
 {%- endmacro %}
 
 {#- Whether a raw row (its dlt load id in `load_id`) was loaded after this model was last built. -#}
@@ -188,20 +215,6 @@
 {#- Whether an upstream model's row (its `built_at` column) was written after this model was last built. -#}
 {% macro built_since_last_build(column='built_at') -%}
     {{ column }} > {{ last_built_at() }}
-{%- endmacro %}
-
-{#- The pre-hook that empties a table built by another rule than the model's now, or by an
-    earlier version that kept no rule: every key is then rebuilt (its last build counts as never). -#}
-{% macro forget_rows_built_by_another_rule() -%}
-    {%- if is_incremental() -%}
-        {%- if kept_fingerprints('rule_fingerprint', config.get('unique_key')) and kept_fingerprints('built_at') -%}
-            delete from {{ this }} where exists (
-                select 1 from {{ this }} where rule_fingerprint is distinct from {{ rule_fingerprint() }}
-            )
-        {%- else -%}
-            delete from {{ this }}
-        {%- endif -%}
-    {%- endif -%}
 {%- endmacro %}
 
 {#- The first CTE of a model computed from the open-item ledger alone, incremental by loads by

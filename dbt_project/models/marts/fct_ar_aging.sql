@@ -16,15 +16,11 @@
         materialized=partly_replaced_materialization(),
         unique_key='as_of_date',
         incremental_strategy='delete+insert',
-        meta={'tests_on_new_rows': 'built_at'},
+        meta={'tests_on_new_rows': 'built_at', 'incremental_reads': ['as_of_date', 'balance_fingerprint']},
         on_schema_change='sync_all_columns',
-        pre_hook="{{ forget_rows_kept_without_fingerprints('balance_fingerprint') }}",
         post_hook="{% if is_incremental() %}delete from {{ this }} where as_of_date not in (select as_of_date from {{ ref('int_as_of_dates') }}){% endif %}",
     )
 }}
-
-{#- a table an earlier version built has no fingerprints to compare: the pre-hook empties it -#}
-{%- set compares_fingerprints = is_incremental() and kept_fingerprints('balance_fingerprint') %}
 
 with
 
@@ -53,9 +49,7 @@ last_month_end as (
     where as_of_date = cast({{ dbt.last_day('as_of_date', 'month') }} as date)
 
 ),
-{% endif %}
 
-{% if compares_fingerprints %}
 -- The month-ends before that one each balance row was aged at, and those it holds on now: a run
 -- of month-ends, from its first to its last. Where a fingerprint's run differs between the two
 -- sides, or is on one side only (a payment, credit or correction dated before that month-end, a
@@ -132,11 +126,7 @@ as_of_dates as (
     {% if is_incremental() %}
     where as_of_date >= least(
         (select last_month_end.as_of_date from last_month_end),
-        {% if compares_fingerprints -%}
         coalesce((select changed_from.as_of_date from changed_from), {{ date_literal('9999-12-31') }})
-        {%- else -%}
-        {{ date_literal('9999-12-31') }}
-        {%- endif %}
     )
     {% endif %}
 

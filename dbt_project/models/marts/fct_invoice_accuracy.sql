@@ -8,9 +8,9 @@
 -- Incremental by loads, by invoice (macros/incremental_by_key.sql): a run rebuilds the invoices
 -- whose row in fct_invoices changed (days past due aside), those with a dispute or credit memo
 -- loaded since, those that lost a dispute (taken out of the raw load, or loaded again on another
--- invoice), every invoice when disputes or credit memos were
--- loaded for the first time or emptied (their counts go from unknown to 0, or back), and those
--- gone. On Spark the model is rebuilt whole.
+-- invoice), every invoice when disputes or credit memos were loaded for the first time or emptied
+-- (their counts go from unknown to 0, or back), and those gone. On Spark the model is rebuilt
+-- whole.
 
 {{ incremental_by_loads('invoice_id', 'built_at') }}
 

@@ -42,9 +42,6 @@ rebuilt as (
     select order_id from {{ ref('fct_invoice_accuracy') }}
     where {{ built_since_last_build() }} and order_id is not null
 
-    {#- a table an earlier version built without the flags: its pre-hook empties it, nothing to read #}
-    {%- if has_column(this, 'shipments_loaded') %}
-
     union
 
     -- not shipped: late once the window has passed
@@ -60,7 +57,6 @@ rebuilt as (
     where previous.lines_loaded <> loaded.lines_loaded
         or previous.shipments_loaded <> loaded.shipments_loaded
         or previous.disputes_loaded <> loaded.disputes_loaded
-    {%- endif %}
 
     union
 
