@@ -224,6 +224,7 @@ def test_the_projects_own_data_tests_pass_on_spark(engines: tuple[Path, Path]) -
         "unique_combination",
         "has_rows_when_built_from_has_rows",
         "not_null_columns",
+        "primary_key",
     } <= kinds
     assert not kinds & set(DBT_BUILT_IN_TESTS)
 

@@ -13,8 +13,8 @@
       (`o2c rebuild`) every staged row, so every row is tested (a relation whose rows are all new
       is tested as it is, without a filter). A full refresh does not reload the staging views'
       rows: `o2c check --full` tests them all.
-    - `unique` and `unique_combination` test the new rows' keys against the whole relation: an
-      older row with a new row's key is a duplicate.
+    - `unique`, `primary_key` and `unique_combination` test the new rows' keys against the whole
+      relation: an older row with a new row's key is a duplicate.
     - A test whose arguments change counts as never passed (its key below includes them); after
       a change of a test macro, `o2c check --full` tests every row once.
     - `--vars '{test_every_row: true}'` (`o2c check --full`) tests every row all the same.
@@ -32,7 +32,7 @@
 {#- The generic tests that judge each row on its own or by its key (not a share of the rows,
     nor whether the relation has rows). -#}
 {% macro row_level_tests() -%}
-    {{ return(['unique', 'unique_combination', 'not_null', 'not_null_columns', 'accepted_values',
+    {{ return(['primary_key', 'unique', 'unique_combination', 'not_null', 'not_null_columns', 'accepted_values',
                'relationships', 'positive', 'non_negative', 'not_before', 'within_range']) }}
 {%- endmacro %}
 
@@ -171,16 +171,19 @@
 {%- endmacro %}
 
 {#- The rows of `relation` (aliased tested_rows) a test of the new rows reads: those written
-    after `since`, or for a uniqueness test those whose key a row written after it has. -#}
+    after `since`, or for a uniqueness test those whose key a row written after it has (and for a
+    primary key the new rows without one). -#}
 {% macro new_rows_condition(relation, column, since) -%}
     {%- set since = "cast('" ~ since ~ "' as timestamp)" -%}
     {%- set metadata = model.test_metadata -%}
-    {%- if metadata.name == 'unique' -%}
+    {%- if metadata.name in ('unique', 'primary_key') -%}
         {%- set key = metadata.kwargs.column_name -%}
-        {{ return(
-            key ~ ' in (select new_rows.' ~ key ~ ' from ' ~ relation ~ ' as new_rows where '
-            ~ written_after(column, since, 'new_rows') ~ ')'
-        ) }}
+        {%- set new_key = key ~ ' in (select new_rows.' ~ key ~ ' from ' ~ relation ~ ' as new_rows where '
+            ~ written_after(column, since, 'new_rows') ~ ')' -%}
+        {%- if metadata.name == 'primary_key' -%}
+            {{ return('(' ~ new_key ~ ' or ' ~ written_after(column, since, 'tested_rows') ~ ')') }}
+        {%- endif -%}
+        {{ return(new_key) }}
     {%- elif metadata.name == 'unique_combination' -%}
         {%- set same_key = [] -%}
         {%- for key in metadata.kwargs.columns -%}
