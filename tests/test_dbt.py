@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import shutil
 import sqlite3
+import subprocess
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 
@@ -18,7 +21,7 @@ import simulator
 from core.db import query_frame
 from core.ops_store import ManualApplication, record_manual_application
 from ingestion.pipeline import ingest
-from orchestration.dbt_runner import PARTIAL_PARSE, run_dbt
+from orchestration.dbt_runner import DBT_EXECUTABLE, DBT_PROJECT, PARTIAL_PARSE, run_dbt
 from quality.aging import aging_bucket_labels, aging_bucket_of
 from tests.conftest import END, ingest_config, o2c, simulate_world
 
@@ -1800,6 +1803,62 @@ def assert_an_upgraded_warehouse_is_rebuilt_whole(
     build(warehouse, work, "--select", " ".join(tables), *no_tests)
     for name in tables:
         assert sorted_rows(warehouse, tables[name]).equals(built_whole[name]), name
+
+
+def test_a_changed_macro_a_model_calls_is_another_rule(tmp_path: Path) -> None:
+    """A model built by loads keeps the rule it was built by (rule_fingerprint), and a run that
+    finds another rule builds it whole. The rule holds the text of the project's macros the
+    model's SQL calls and those they call: one called only in an incremental run (not rendered
+    when dbt parses, so not in dbt's own list of the model's macros), and the engine's version of
+    a dispatched one, whichever model upstream calls it. A macro no model calls is not in it."""
+
+    def rule_of_fct_orders(name: str, edit: Callable[[Path], None] | None = None) -> str:
+        project = tmp_path / name
+        shutil.copytree(DBT_PROJECT, project, ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"))
+        if edit is not None:
+            edit(project / "macros")
+        result = subprocess.run(
+            [
+                str(DBT_EXECUTABLE),
+                "compile",
+                "--select",
+                "fct_orders",
+                "--target",
+                "lint",
+                "--project-dir",
+                str(project),
+                "--profiles-dir",
+                str(project),
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert result.returncode == 0, result.stdout[-2000:]
+        compiled = (project / "target" / "compiled" / "o2c" / "models" / "marts" / "fct_orders.sql").read_text()
+        (rule,) = re.findall(r"'([0-9a-f]{32})' as rule_fingerprint", compiled)
+        return rule
+
+    def reworded(macro: str) -> Callable[[Path], None]:
+        def edit(macros: Path) -> None:
+            file = macros / "incremental_by_key.sql"
+            text = file.read_text()
+            assert text.count(macro) == 1, macro
+            file.write_text(text.replace(macro, macro + "\n{#- reworded -#}"))
+
+        return edit
+
+    def unused_macro_added(macros: Path) -> None:
+        (macros / "an_unused_macro.sql").write_text("{% macro an_unused_macro() %}select 1{% endmacro %}\n")
+
+    unchanged = rule_of_fct_orders("as_is")
+    assert (
+        rule_of_fct_orders("called_when_incremental", reworded("{% macro keys_that_lost_rows(key, parts) -%}"))
+        != unchanged
+    )
+    dispatched = reworded("{% macro default__row_fingerprint(expressions, salt) -%}")
+    assert rule_of_fct_orders("dispatched_upstream", dispatched) != unchanged
+    assert rule_of_fct_orders("unused_added", unused_macro_added) == unchanged
 
 
 def incremental_tables() -> dict[str, str]:

@@ -147,9 +147,8 @@
       holds that its inputs no longer have (a row taken out of a raw table).
 
     A table with no rows, or built by another rule (this model's SQL, the SQL of every model it
-    is built from, the settings it reads), or by an earlier version without these columns, is
-    built whole (rebuilt_whole); a changed macro needs `o2c build --full-refresh`,
-    as with any incremental model. Tombstones as above. -#}
+    is built from, of the project's macros they call, the settings they read), or by an earlier
+    version without these columns, is built whole (rebuilt_whole). Tombstones as above. -#}
 
 {#- The model's config: incremental by `key`, `marker` being a column never null in a real row. -#}
 {% macro incremental_by_loads(key, marker) -%}
@@ -161,9 +160,21 @@
     cast('{{ run_started_at.strftime("%Y-%m-%d %H:%M:%S.%f") }}' as timestamp)
 {%- endmacro %}
 
-{#- The rule a row was built by: the text of the model and of every model it is built from, and
-    the value of every dbt var that text names. -#}
+{#- The rule a row was built by: the text of the model and of every model it is built from, of
+    every macro of this project that text calls (and those they call), and the value of every dbt
+    var all that text names. The macros are found by name in the text: dbt's own list of a
+    node's macros misses those called inside `{% if is_incremental() %}`, which parsing does not
+    render. Computed once in each of the node's contexts (its compile, its materialisation): kept
+    in the context's `model`, as rebuilt_whole's answer is. -#}
 {% macro rule_fingerprint() -%}
+    {%- if 'o2c_rule_fingerprint' not in model -%}
+        {%- do model.update({'o2c_rule_fingerprint': rule_text_fingerprint()}) -%}
+    {%- endif -%}
+    '{{ model['o2c_rule_fingerprint'] }}'
+{%- endmacro %}
+
+{#- (rule_fingerprint's md5 of the rule's text) -#}
+{% macro rule_text_fingerprint() -%}
     {%- set code = [model.raw_code] -%}
     {#- (a unit test's graph has no nodes: its rule is the model's text) -#}
     {%- if execute and graph.nodes is defined -%}
@@ -179,10 +190,30 @@
             {%- endif -%}
         {%- endfor -%}
     {%- endif -%}
+    {%- set seen_names = {} -%}
+    {#- the names called in all that text that name something in dbt's context (most are SQL
+        functions: filtered in Python, not looped over), and the engines' versions of a
+        dispatched macro; a macro of this project found adds its text, read in turn (the list
+        grows as it is read) -#}
+    {%- set pending = [code | join('\n')] -%}
+    {%- for text in pending -%}
+        {%- set names = modules.re.findall("(\\w+)\\s*\\(", text) -%}
+        {%- for dispatched in modules.re.findall("dispatch\\(\\s*['\"](\\w+)['\"]", text) -%}
+            {%- do names.extend(['default__' ~ dispatched, target.type ~ '__' ~ dispatched]) -%}
+        {%- endfor -%}
+        {%- for name in names | unique | select('in', context) | reject('in', seen_names) | list -%}
+            {%- do seen_names.update({name: true}) -%}
+            {%- set called = context.get(name) -%}
+            {%- if called.macro is defined and called.macro.package_name == project_name -%}
+                {%- do code.append(called.macro.macro_sql) -%}
+                {%- do pending.append(called.macro.macro_sql) -%}
+            {%- endif -%}
+        {%- endfor -%}
+    {%- endfor -%}
     {%- for name in modules.re.findall("var\\(\\s*['\"](\\w+)['\"]", code | join('\n')) | unique | sort -%}
         {%- do code.append(name ~ '=' ~ var(name)) -%}
     {%- endfor -%}
-    '{{ local_md5(code | join('\n')) }}'
+    {{ return(local_md5(code | join('\n'))) }}
 {%- endmacro %}
 
 {#- The ids of the nodes `node` is built from (none for a unit test's fixture). -#}
