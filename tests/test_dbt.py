@@ -1810,9 +1810,13 @@ def test_a_changed_macro_a_model_calls_is_another_rule(tmp_path: Path) -> None:
     finds another rule builds it whole. The rule holds the text of the project's macros the
     model's SQL calls and those they call: one called only in an incremental run (not rendered
     when dbt parses, so not in dbt's own list of the model's macros), and the engine's version of
-    a dispatched one, whichever model upstream calls it. A macro no model calls is not in it."""
+    a dispatched one, whichever model upstream calls it. A macro no model calls is not in it.
 
-    def rule_of_fct_orders(name: str, edit: Callable[[Path], None] | None = None) -> str:
+    A model incremental by key salts its inputs' fingerprints with its own rule, the same without
+    the models upstream: a changed macro it calls rebuilds every key, one it does not call none."""
+
+    def rules(name: str, edit: Callable[[Path], None] | None = None) -> tuple[str, str]:
+        """fct_orders' rule and the suggestions' fingerprint salt, compiled on a copy of the project."""
         project = tmp_path / name
         shutil.copytree(DBT_PROJECT, project, ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"))
         if edit is not None:
@@ -1822,7 +1826,7 @@ def test_a_changed_macro_a_model_calls_is_another_rule(tmp_path: Path) -> None:
                 str(DBT_EXECUTABLE),
                 "compile",
                 "--select",
-                "fct_orders",
+                "fct_orders int_cash_application_suggestions",
                 "--target",
                 "lint",
                 "--project-dir",
@@ -1835,13 +1839,16 @@ def test_a_changed_macro_a_model_calls_is_another_rule(tmp_path: Path) -> None:
             check=False,
         )
         assert result.returncode == 0, result.stdout[-2000:]
-        compiled = (project / "target" / "compiled" / "o2c" / "models" / "marts" / "fct_orders.sql").read_text()
-        (rule,) = re.findall(r"'([0-9a-f]{32})' as rule_fingerprint", compiled)
-        return rule
+        compiled = project / "target" / "compiled" / "o2c" / "models"
+        orders = (compiled / "marts" / "fct_orders.sql").read_text()
+        (rule,) = re.findall(r"'([0-9a-f]{32})' as rule_fingerprint", orders)
+        suggestions = (compiled / "intermediate" / "int_cash_application_suggestions.sql").read_text()
+        (salt,) = set(re.findall(r"hash\([^()]*, '([0-9a-f]{32})'\)", suggestions))
+        return rule, salt
 
-    def reworded(macro: str) -> Callable[[Path], None]:
+    def reworded(file_name: str, macro: str) -> Callable[[Path], None]:
         def edit(macros: Path) -> None:
-            file = macros / "incremental_by_key.sql"
+            file = macros / file_name
             text = file.read_text()
             assert text.count(macro) == 1, macro
             file.write_text(text.replace(macro, macro + "\n{#- reworded -#}"))
@@ -1851,14 +1858,19 @@ def test_a_changed_macro_a_model_calls_is_another_rule(tmp_path: Path) -> None:
     def unused_macro_added(macros: Path) -> None:
         (macros / "an_unused_macro.sql").write_text("{% macro an_unused_macro() %}select 1{% endmacro %}\n")
 
-    unchanged = rule_of_fct_orders("as_is")
-    assert (
-        rule_of_fct_orders("called_when_incremental", reworded("{% macro keys_that_lost_rows(key, parts) -%}"))
-        != unchanged
+    rule, salt = rules("as_is")
+    incremental_only = reworded("incremental_by_key.sql", "{% macro keys_that_lost_rows(key, parts) -%}")
+    rule_after, salt_after = rules("called_when_incremental", incremental_only)
+    assert rule_after != rule and salt_after == salt  # the suggestions do not call it
+    dispatched = reworded("incremental_by_key.sql", "{% macro default__row_fingerprint(expressions) -%}")
+    rule_after, salt_after = rules("dispatched", dispatched)
+    assert rule_after != rule and salt_after != salt
+    combinations = reworded(
+        "open_item_combinations.sql",
+        "{% macro open_item_combinations(open_items, max_items, several_only_exact=false) %}",
     )
-    dispatched = reworded("{% macro default__row_fingerprint(expressions, salt) -%}")
-    assert rule_of_fct_orders("dispatched_upstream", dispatched) != unchanged
-    assert rule_of_fct_orders("unused_added", unused_macro_added) == unchanged
+    assert rules("called_by_key", combinations)[1] != salt
+    assert rules("unused_added", unused_macro_added) == (rule, salt)
 
 
 def incremental_tables() -> dict[str, str]:

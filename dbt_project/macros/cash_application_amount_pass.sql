@@ -24,12 +24,6 @@
 {% set delay_days = 0 if pass <= 2 or not configured else retry_days[pass - 3] %}
 {#- a receipt is retried only once the data reaches every retry date up to this pass -#}
 {% set latest_retry_days = ([0] + retry_days[:pass - 2]) | max %}
-{#- the rule is this macro's and the subsets' (not the model's two lines): their text and the
-    settings go into the fingerprint, so a new version of the rule or a changed setting retries
-    every customer -#}
-{% set rule = cash_application_amount_pass.macro.macro_sql ~ open_item_combinations.macro.macro_sql
-    ~ [max_items, tolerance_rc, tolerance_pct, overpayment_pct, retry_days] | string %}
-
 {{ incremental_by_key('customer_id', 'payment_id') }}
 
 with
@@ -155,24 +149,24 @@ fingerprints as (
             {{ row_fingerprint([
                 'payment_id', 'payment_date', 'currency', 'fx_rate', 'residual', 'has_references',
                 'usual_delay_days',
-            ], rule) }} as row_fingerprint
+            ]) }} as row_fingerprint
         from eligible_receipts
         union all
         select
             customer_id,
-            {{ row_fingerprint(['invoice_id', 'invoice_date', 'due_date', 'currency', 'invoice_amount'], rule) }}
+            {{ row_fingerprint(['invoice_id', 'invoice_date', 'due_date', 'currency', 'invoice_amount']) }}
         from reachable_invoices
         union all
         select
             invoices.customer_id,
-            {{ row_fingerprint(['settled.invoice_id', 'settled.event_date', 'settled.amount'], rule) }}
+            {{ row_fingerprint(['settled.invoice_id', 'settled.event_date', 'settled.amount']) }}
         from settled
         inner join reachable_invoices as invoices on settled.invoice_id = invoices.invoice_id
         where settled.event_date <= invoices.last_matched_on
         union all
         select
             invoices.customer_id,
-            {{ row_fingerprint(['reversed_pairs.payment_id', 'reversed_pairs.invoice_id'], rule) }}
+            {{ row_fingerprint(['reversed_pairs.payment_id', 'reversed_pairs.invoice_id']) }}
         from reversed_pairs
         inner join reachable_invoices as invoices on reversed_pairs.invoice_id = invoices.invoice_id
     ) as parts

@@ -3,9 +3,9 @@
 
     The model computes a fingerprint of each key's inputs (`inputs_fingerprint`), keeps it on the
     key's rows, and on an incremental run rebuilds the keys whose fingerprint differs from the one
-    it kept (`rebuilt_keys`). Its own SQL text is part of every fingerprint, so a changed model
-    rebuilds every key; a changed macro it calls needs `o2c build --full-refresh`, as with any
-    incremental model. Each rebuilt key also gets a tombstone row (its key, nothing else): dbt's
+    it kept (`rebuilt_keys`). Its own rule (its SQL, the project's macros it calls, the settings
+    they read: own_rule_fingerprint) is part of every fingerprint, so a new version of the rule
+    rebuilds every key. Each rebuilt key also gets a tombstone row (its key, nothing else): dbt's
     delete+insert deletes the old rows of the keys among the new rows, so the tombstone removes
     the old rows of a key that now has none (an invoice gone, or credited in full on its own
     date), and the model's post-hook (`delete_tombstones`) then removes the tombstones. Every
@@ -55,29 +55,26 @@
     build, where emptying it and refilling it by delete and insert cost two to seven times one.
 
     Asked by every is_incremental() of the model's SQL and hooks; answered once in each of the
-    node's two contexts (its compile, its materialisation; nothing writes the table between them):
-    the answer is kept in the context's `model`. -#}
+    node's two contexts (its compile, its materialisation; nothing writes the table between them). -#}
 {% macro rebuilt_whole() -%}
     {%- set reads = config.get('meta', {}).get('incremental_reads') -%}
     {%- if not execute or not reads or config.get('materialized') != 'incremental' -%}
         {{ return(false) }}
     {%- endif -%}
-    {%- if 'o2c_rebuilt_whole' not in model -%}
-        {%- do model.update({'o2c_rebuilt_whole': table_cannot_be_built_on(reads, config.get('meta').get('incremental_by_rule'))}) -%}
-    {%- endif -%}
-    {{ return(model['o2c_rebuilt_whole']) }}
+    {{ return(once_per_node('o2c_rebuilt_whole', table_cannot_be_built_on)) }}
 {%- endmacro %}
 
-{#- (rebuilt_whole's question, put to the warehouse: `reads` names rule_fingerprint when `by_rule`) -#}
-{% macro table_cannot_be_built_on(reads, by_rule) -%}
+{#- (rebuilt_whole's question, put to the warehouse: meta.incremental_reads names
+    rule_fingerprint when meta.incremental_by_rule) -#}
+{% macro table_cannot_be_built_on() -%}
     {%- if adapter.get_relation(this.database, this.schema, this.identifier) is none -%}
         {{ return(false) }}
     {%- endif -%}
     {%- set kept_columns = relation_column_names(this) -%}
-    {%- for column in reads if column | lower not in kept_columns -%}
+    {%- for column in config.get('meta').get('incremental_reads') if column | lower not in kept_columns -%}
         {{ return(true) }}
     {%- endfor -%}
-    {%- if by_rule -%}
+    {%- if config.get('meta').get('incremental_by_rule') -%}
         {#- a rule is the same on every row a build writes: DuckDB reads one value a row group -#}
         {%- set other_rule = run_query(
             "select count(*) = 0 or bool_or(rule_fingerprint is distinct from " ~ rule_fingerprint() ~ ") from " ~ this
@@ -88,23 +85,23 @@
 {%- endmacro %}
 
 {#- A fingerprint of a group of rows: the sum of the rows' hashes, so that it does not depend on
-    their order, salted with the model's SQL and `salt` (the text of the macros holding the
-    model's rule, its settings). -#}
-{% macro inputs_fingerprint(expressions, salt='') -%}
-    sum({{ row_fingerprint(expressions, salt) }})
+    their order, salted with the model's own rule (own_rule_fingerprint: its SQL, the project's
+    macros it calls, the settings they read), so a new version of the rule rebuilds every key. -#}
+{% macro inputs_fingerprint(expressions) -%}
+    sum({{ row_fingerprint(expressions) }})
 {%- endmacro %}
 
 {#- One row's part of a fingerprint (summed by inputs_fingerprint). -#}
-{% macro row_fingerprint(expressions, salt='') -%}
-    {{ return(adapter.dispatch('row_fingerprint', 'o2c')(expressions, salt)) }}
+{% macro row_fingerprint(expressions) -%}
+    {{ return(adapter.dispatch('row_fingerprint', 'o2c')(expressions)) }}
 {%- endmacro %}
 
-{% macro default__row_fingerprint(expressions, salt) -%}
-    hash({{ expressions | join(', ') }}, '{{ local_md5(model.raw_code ~ salt) }}')
+{% macro default__row_fingerprint(expressions) -%}
+    hash({{ expressions | join(', ') }}, {{ own_rule_fingerprint() }})
 {%- endmacro %}
 
-{% macro spark__row_fingerprint(expressions, salt) -%}
-    cast(xxhash64({{ expressions | join(', ') }}, '{{ local_md5(model.raw_code ~ salt) }}') as decimal(38, 0))
+{% macro spark__row_fingerprint(expressions) -%}
+    cast(xxhash64({{ expressions | join(', ') }}, {{ own_rule_fingerprint() }}) as decimal(38, 0))
 {%- endmacro %}
 
 {#- The keys an incremental run rebuilds: those whose fingerprint in `fingerprints` (key,
@@ -160,24 +157,36 @@
     cast('{{ run_started_at.strftime("%Y-%m-%d %H:%M:%S.%f") }}' as timestamp)
 {%- endmacro %}
 
-{#- The rule a row was built by: the text of the model and of every model it is built from, of
-    every macro of this project that text calls (and those they call), and the value of every dbt
-    var all that text names. The macros are found by name in the text: dbt's own list of a
-    node's macros misses those called inside `{% if is_incremental() %}`, which parsing does not
-    render. Computed once in each of the node's contexts (its compile, its materialisation): kept
-    in the context's `model`, as rebuilt_whole's answer is. -#}
+{#- The rule a row of a model built by loads was built by: the text of the model and of every
+    model it is built from, of every macro of this project that text calls (and those they call),
+    and the value of every dbt var all that text names. The macros are found by name in the text:
+    dbt's own list of a node's macros misses those called inside `{% if is_incremental() %}`,
+    which parsing does not render. A literal. -#}
 {% macro rule_fingerprint() -%}
-    {%- if 'o2c_rule_fingerprint' not in model -%}
-        {%- do model.update({'o2c_rule_fingerprint': rule_text_fingerprint()}) -%}
-    {%- endif -%}
-    '{{ model['o2c_rule_fingerprint'] }}'
+    '{{ once_per_node('o2c_rule_fingerprint', rule_text_fingerprint, true) }}'
 {%- endmacro %}
 
-{#- (rule_fingerprint's md5 of the rule's text) -#}
-{% macro rule_text_fingerprint() -%}
+{#- The rule of a model incremental by key, which fingerprints its inputs' values rather than
+    following what arrived: the above without the models it is built from (a change there shows
+    in the values). A literal. -#}
+{% macro own_rule_fingerprint() -%}
+    '{{ once_per_node('o2c_own_rule_fingerprint', rule_text_fingerprint, false) }}'
+{%- endmacro %}
+
+{#- `compute(*varargs)`, once in each of the node's contexts (its compile, its materialisation):
+    the answer is kept under `key` in the context's `model`. -#}
+{% macro once_per_node(key, compute) -%}
+    {%- if key not in model -%}
+        {%- do model.update({key: compute(*varargs)}) -%}
+    {%- endif -%}
+    {{ return(model[key]) }}
+{%- endmacro %}
+
+{#- (the md5 of a rule's text; with the upstream models' text when `with_upstream`) -#}
+{% macro rule_text_fingerprint(with_upstream) -%}
     {%- set code = [model.raw_code] -%}
     {#- (a unit test's graph has no nodes: its rule is the model's text) -#}
-    {%- if execute and graph.nodes is defined -%}
+    {%- if with_upstream and execute and graph.nodes is defined -%}
         {%- set seen = [] -%}
         {%- set pending = upstream_nodes(model) -%}
         {#- a walk up the graph; each node once (Jinja has no while: the list grows as it is read) -#}

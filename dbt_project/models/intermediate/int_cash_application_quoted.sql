@@ -12,15 +12,6 @@
 -- with a new or changed receipt, and those from the month of a new or changed invoice or credit
 -- on (a backdated one reads every later month of the payer again, today's only the current).
 
-{#- the rule is also in these macros: their text goes into the fingerprint, so a new version of
-    one reads every receipt again -#}
-{% set rule = owed_at_payment.macro.macro_sql ~ invoices_one_character_off.macro.macro_sql
-    ~ masked_key_variants.macro.macro_sql ~ masked_key.macro.macro_sql
-    ~ default__split_to_rows.macro.macro_sql ~ spark__split_to_rows.macro.macro_sql
-    ~ default__reference_key.macro.macro_sql ~ spark__reference_key.macro.macro_sql
-    ~ default__digits_of.macro.macro_sql ~ spark__digits_of.macro.macro_sql
-    ~ default__one_character_apart.macro.macro_sql ~ spark__one_character_apart.macro.macro_sql %}
-
 {{ incremental_by_key('payer_month', 'inputs_fingerprint') }}
 
 with
@@ -92,14 +83,14 @@ dated_parts as (
         customer_id as payer,
         cast({{ dbt.date_trunc('month', 'invoice_date') }} as date) as part_month,
         {{ row_fingerprint(
-            ['invoice_id', 'invoice_number', 'customer_id', 'invoice_date', 'currency', 'invoice_amount'], rule
+            ['invoice_id', 'invoice_number', 'customer_id', 'invoice_date', 'currency', 'invoice_amount']
         ) }} as part
     from invoices
     union all
     select
         invoices.customer_id as payer,
         cast({{ dbt.date_trunc('month', 'credits.credit_memo_date') }} as date) as part_month,
-        {{ row_fingerprint(['credits.invoice_id', 'credits.credit_memo_date', 'credits.credit_amount'], rule) }}
+        {{ row_fingerprint(['credits.invoice_id', 'credits.credit_memo_date', 'credits.credit_amount']) }}
     from credits
     inner join invoices on credits.invoice_id = invoices.invoice_id
 
@@ -156,7 +147,7 @@ own_parts as (
             payer,
             payment_month,
             {{ row_fingerprint(
-                ['payment_id', 'customer_id', 'payment_date', 'amount', 'currency', 'remittance_info'], rule
+                ['payment_id', 'customer_id', 'payment_date', 'amount', 'currency', 'remittance_info']
             ) }} as part
         from all_payments
         union all
@@ -164,7 +155,7 @@ own_parts as (
             payments.payer_month,
             payments.payer,
             payments.payment_month,
-            {{ row_fingerprint(['reversed_pairs.payment_id', 'reversed_pairs.invoice_id'], rule) }}
+            {{ row_fingerprint(['reversed_pairs.payment_id', 'reversed_pairs.invoice_id']) }}
         from reversed_pairs
         inner join all_payments as payments on reversed_pairs.payment_id = payments.payment_id
     ) as parts

@@ -18,11 +18,6 @@
 {% set max_items = var('cash_application_max_open_items') %}
 {#- how far from what the receipt holds an amount suggestion may be -#}
 {% set within = 0.05 %}
-{#- the rule is also in these macros: their text goes into the fingerprint -#}
-{% set rule = open_item_combinations.macro.macro_sql ~ is_combination_member.macro.macro_sql
-    ~ default__split_to_rows.macro.macro_sql ~ spark__split_to_rows.macro.macro_sql
-    ~ default__reference_key.macro.macro_sql ~ spark__reference_key.macro.macro_sql ~ max_items %}
-
 {{ incremental_by_key('customer_id', 'payment_id') }}
 
 with
@@ -72,19 +67,19 @@ fingerprints as (
         select
             customer_id,
             {{ row_fingerprint(
-                ['payment_id', 'currency', 'payment_date', 'unapplied_amount', 'remittance_info'], rule
+                ['payment_id', 'currency', 'payment_date', 'unapplied_amount', 'remittance_info']
             ) }} as row_fingerprint
         from all_receipts
         union all
         select
             customer_id,
-            {{ row_fingerprint(['invoice_id', 'invoice_number', 'currency', 'due_date', 'open_balance'], rule) }}
+            {{ row_fingerprint(['invoice_id', 'invoice_number', 'currency', 'due_date', 'open_balance']) }}
         from open_today
         where customer_id in (select all_receipts.customer_id from all_receipts)
         union all
         select
             receipts.customer_id,
-            {{ row_fingerprint(['reversed_pairs.payment_id', 'reversed_pairs.invoice_id'], rule) }}
+            {{ row_fingerprint(['reversed_pairs.payment_id', 'reversed_pairs.invoice_id']) }}
         from reversed_pairs
         inner join all_receipts as receipts on reversed_pairs.payment_id = receipts.payment_id
     ) as parts

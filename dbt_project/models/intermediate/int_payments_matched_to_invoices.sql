@@ -110,19 +110,19 @@ fingerprints as (
             {{ row_fingerprint([
                 'payment_id', 'invoice_id', 'applied_date', 'match_method', 'match_confidence', 'applied_amount',
                 'method_order',
-            ], capped_to_open_balance.macro.macro_sql) }} as part
+            ]) }} as part
         from all_combined
         union all
         select
             invoice_id,
-            {{ row_fingerprint(['invoice_id', 'invoice_amount'], capped_to_open_balance.macro.macro_sql) }}
+            {{ row_fingerprint(['invoice_id', 'invoice_amount']) }}
         from invoices
         where invoice_id in (select all_combined.invoice_id from all_combined)
         union all
         select
             invoice_id,
             {{ row_fingerprint(
-                ['invoice_id', 'credit_memo_date', 'credit_amount'], capped_to_open_balance.macro.macro_sql
+                ['invoice_id', 'credit_memo_date', 'credit_amount']
             ) }}
         from credits
         where invoice_id in (select all_combined.invoice_id from all_combined)
