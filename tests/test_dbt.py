@@ -1073,6 +1073,7 @@ def reverse_an_amount_match_of_another_customer(ops_url: str, warehouse: Path, o
 # cash application's quoted invoices by payer and month, its amount passes and suggestions by
 # customer (macros/incremental_by_key.sql).
 QUOTED = "int_cash_application_quoted"
+MATCHED = "int_payments_matched_to_invoices"
 SUGGESTIONS = "int_cash_application_suggestions"
 PASSES = [f"int_cash_application_pass_{n}" for n in range(1, 5)]
 # the ledger and the models built from it, the cash application's mart and the invoices'
@@ -1087,7 +1088,7 @@ BY_LOADS = [
     "fct_cash_applications",
     "fct_invoice_accuracy",
 ]
-BY_INVOICE = [*BY_LOADS, "int_payments_matched_to_invoices"]
+BY_INVOICE = [*BY_LOADS, MATCHED]
 # the payments and their mart, by payment: by what arrived and by what their payer, rate or
 # applications now are
 BY_PAYMENT = ["int_payments_unioned", "fct_payments"]
@@ -1688,8 +1689,14 @@ def build_with_the_fulfilment_emptied(warehouse: Path, work: Path, *args: str) -
     with a full refresh's after the run)."""
     write(warehouse, "delete from marts.fct_order_fulfilment")
     build_aging_no_month_end_before_the_last_again(warehouse, work, *args)
-    statement = (work / "target" / "run" / "o2c" / "models" / "marts" / "fct_order_fulfilment.sql").read_text()
-    assert "fct_order_fulfilment__dbt_tmp" in statement and "delete from" not in statement, statement[:300]
+    assert built_as_on_a_first_build(work, "fct_order_fulfilment")
+
+
+def built_as_on_a_first_build(work: Path, model: str) -> bool:
+    """Whether the last build in `work` built the incremental `model` whole (a new table swapped
+    in), rather than deleting and inserting the keys it rebuilt."""
+    statement = (work / "target" / "run" / "o2c" / "models" / schema(model) / f"{model}.sql").read_text()
+    return f"{model}__dbt_tmp" in statement and "delete from" not in statement
 
 
 def flip_the_aging_before(warehouse: Path, day: dt.date) -> tuple[int, int]:
@@ -1795,11 +1802,18 @@ def assert_an_upgraded_warehouse_is_rebuilt_whole(
     no customer either, and no rows for receipts left on account; the aging no balance
     fingerprints nor built_at; the orders' fulfilment no flags of what was loaded), or kept them by another key (the quoted invoices, as if keyed by customer
     before): the next run, not a full refresh, rebuilds every key (every as-of date) and gives
-    the rows a full build gives."""
+    the rows a full build gives. The combined matches, incremental by key, are found built by
+    another rule (a release that changed it) with every amount marked: the run builds them whole
+    though every key's inputs are as they were."""
     by_key = [name for name in tables if name not in ("fct_ar_aging", QUOTED, *BY_LOADS, *BY_PAYMENT, *BY_ORDER)]
     built_whole = {name: sorted_rows(warehouse, tables[name]) for name in tables}
     for name in by_key:
-        write(warehouse, f"alter table {schema(name)}.{name} drop column inputs_fingerprint")
+        if name == MATCHED:
+            write(
+                warehouse, f"update intermediate.{name} set rule_fingerprint = 'an earlier rule', applied_amount = 0.01"
+            )
+        else:
+            write(warehouse, f"alter table {schema(name)}.{name} drop column inputs_fingerprint")
     for name in [*BY_LOADS, *BY_PAYMENT, *BY_ORDER]:
         write(warehouse, f"alter table {schema(name)}.{name} drop column built_at")
         write(warehouse, f"alter table {schema(name)}.{name} drop column rule_fingerprint")
@@ -1818,21 +1832,22 @@ def assert_an_upgraded_warehouse_is_rebuilt_whole(
 
 
 def test_a_changed_macro_a_model_calls_is_another_rule(tmp_path: Path) -> None:
-    """A model built by loads keeps the rule it was built by (rule_fingerprint), and a run that
+    """An incremental model keeps the rule it was built by (rule_fingerprint), and a run that
     finds another rule builds it whole. The rule holds the text of the project's macros the
     model's SQL calls and those they call: one called only in an incremental run (not rendered
     when dbt parses, so not in dbt's own list of the model's macros), and the engine's version of
-    a dispatched one, whichever model upstream calls it. A macro no model calls is not in it.
+    a dispatched one, whichever model upstream calls it for a model built by loads. A macro no
+    model calls is not in it.
 
-    A model incremental by key salts its inputs' fingerprints with its own rule, the same without
-    the models upstream: a changed macro it calls rebuilds every key, one it does not call none."""
+    A model incremental by key (the suggestions) fingerprints its inputs' values, where a change
+    upstream shows: its rule holds no upstream model's text, and a macro it calls changes it."""
 
     def rules(name: str, edit: Callable[[Path], None] | None = None) -> tuple[str, str]:
-        """fct_orders' rule and the suggestions' fingerprint salt, compiled on a copy of the project."""
+        """The rules of fct_orders and of the suggestions, compiled on a copy of the project."""
         project = tmp_path / name
         shutil.copytree(DBT_PROJECT, project, ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"))
         if edit is not None:
-            edit(project / "macros")
+            edit(project)
         result = subprocess.run(
             [
                 str(DBT_EXECUTABLE),
@@ -1852,37 +1867,39 @@ def test_a_changed_macro_a_model_calls_is_another_rule(tmp_path: Path) -> None:
         )
         assert result.returncode == 0, result.stdout[-2000:]
         compiled = project / "target" / "compiled" / "o2c" / "models"
-        orders = (compiled / "marts" / "fct_orders.sql").read_text()
-        (rule,) = re.findall(r"'([0-9a-f]{32})' as rule_fingerprint", orders)
-        suggestions = (compiled / "intermediate" / "int_cash_application_suggestions.sql").read_text()
-        (salt,) = set(re.findall(r"hash\([^()]*, '([0-9a-f]{32})'\)", suggestions))
-        return rule, salt
+        rule = r"'([0-9a-f]{32})' as rule_fingerprint"
+        (orders,) = re.findall(rule, (compiled / "marts" / "fct_orders.sql").read_text())
+        (suggestions,) = re.findall(
+            rule, (compiled / "intermediate" / "int_cash_application_suggestions.sql").read_text()
+        )
+        return orders, suggestions
 
-    def reworded(file_name: str, macro: str) -> Callable[[Path], None]:
-        def edit(macros: Path) -> None:
-            file = macros / file_name
-            text = file.read_text()
-            assert text.count(macro) == 1, macro
-            file.write_text(text.replace(macro, macro + "\n{#- reworded -#}"))
+    def reworded(*files_and_lines: tuple[str, str]) -> Callable[[Path], None]:
+        def edit(project: Path) -> None:
+            for file_name, line in files_and_lines:
+                file = project / file_name
+                text = file.read_text()
+                assert text.count(line) == 1, line
+                file.write_text(text.replace(line, line + "\n{#- reworded -#}"))
 
         return edit
 
-    def unused_macro_added(macros: Path) -> None:
-        (macros / "an_unused_macro.sql").write_text("{% macro an_unused_macro() %}select 1{% endmacro %}\n")
+    def unused_macro_added(project: Path) -> None:
+        (project / "macros" / "an_unused_macro.sql").write_text("{% macro an_unused_macro() %}select 1{% endmacro %}\n")
 
-    rule, salt = rules("as_is")
-    incremental_only = reworded("incremental_by_key.sql", "{% macro keys_that_lost_rows(key, parts) -%}")
-    rule_after, salt_after = rules("called_when_incremental", incremental_only)
-    assert rule_after != rule and salt_after == salt  # the suggestions do not call it
-    dispatched = reworded("incremental_by_key.sql", "{% macro default__row_fingerprint(expressions) -%}")
-    rule_after, salt_after = rules("dispatched", dispatched)
-    assert rule_after != rule and salt_after != salt
-    combinations = reworded(
-        "open_item_combinations.sql",
-        "{% macro open_item_combinations(open_items, max_items, several_only_exact=false) %}",
+    orders, suggestions = rules("as_is")
+    incremental_only_and_upstream = reworded(
+        ("macros/incremental_by_key.sql", "{% macro keys_that_lost_rows(key, parts) -%}"),
+        ("models/intermediate/int_unapplied_receipts.sql", "\nwith\n"),
     )
-    assert rules("called_by_key", combinations)[1] != salt
-    assert rules("unused_added", unused_macro_added) == (rule, salt)
+    orders_after, suggestions_after = rules("called_when_incremental", incremental_only_and_upstream)
+    assert orders_after != orders and suggestions_after == suggestions  # the suggestions call neither
+    dispatched = reworded(("macros/incremental_by_key.sql", "{% macro default__row_fingerprint(expressions) -%}"))
+    orders_after, suggestions_after = rules("dispatched", dispatched)
+    assert orders_after != orders and suggestions_after != suggestions
+    signature = "{% macro open_item_combinations(open_items, max_items, several_only_exact=false) %}"
+    assert rules("called_by_key", reworded(("macros/open_item_combinations.sql", signature)))[1] != suggestions
+    assert rules("unused_added", unused_macro_added) == (orders, suggestions)
 
 
 def incremental_tables() -> dict[str, str]:

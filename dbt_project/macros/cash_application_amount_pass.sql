@@ -446,7 +446,8 @@ select
     matches.match_method,
     matches.match_confidence,
     matches.applied_amount,
-    fingerprints.inputs_fingerprint
+    fingerprints.inputs_fingerprint,
+    {{ rule_fingerprint() }} as rule_fingerprint
 from receipts
 inner join fingerprints on receipts.customer_id = fingerprints.customer_id
 left join matches on receipts.payment_id = matches.payment_id
@@ -461,7 +462,8 @@ select
     null as match_method,
     null as match_confidence,
     null as applied_amount,
-    null as inputs_fingerprint
+    null as inputs_fingerprint,
+    null as rule_fingerprint
 from rebuilt
 {% endif %}
 

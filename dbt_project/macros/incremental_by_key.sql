@@ -3,9 +3,11 @@
 
     The model computes a fingerprint of each key's inputs (`inputs_fingerprint`), keeps it on the
     key's rows, and on an incremental run rebuilds the keys whose fingerprint differs from the one
-    it kept (`rebuilt_keys`). Its own rule (its SQL, the project's macros it calls, the settings
-    they read: own_rule_fingerprint) is part of every fingerprint, so a new version of the rule
-    rebuilds every key. Each rebuilt key also gets a tombstone row (its key, nothing else): dbt's
+    it kept (`rebuilt_keys`). Its rows also keep the rule they were built by (`rule_fingerprint`:
+    its SQL, the project's macros it calls, the settings they read), and a run that finds another
+    rule in the table builds it whole (rebuilt_whole), as after a release that changed the rule:
+    a table build, where rebuilding every key by delete and insert costs two to seven times one.
+    Each rebuilt key also gets a tombstone row (its key, nothing else): dbt's
     delete+insert deletes the old rows of the keys among the new rows, so the tombstone removes
     the old rows of a key that now has none (an invoice gone, or credited in full on its own
     date), and the model's post-hook (`delete_tombstones`) then removes the tombstones. Every
@@ -17,17 +19,18 @@
 
 {#- The model's config: incremental by `key`, `marker` being a column never null in a real row
     (the tombstones are the rows where it is null); `kept` the columns besides the key its
-    incremental run reads of its own rows, and `by_rule` whether it also needs them built by its
-    rule now (rebuilt_whole); `tests_on_new_rows` for a model whose rows keep `built_at`: its
-    row-level data tests read the rows written since they last passed
+    incremental run reads of its own rows (rule_fingerprint is read by every incremental model of
+    this project: rebuilt_whole); `rule_reads_upstream` whether its rule holds the models it is
+    built from too (rule_fingerprint); `tests_on_new_rows` for a model whose rows keep `built_at`:
+    its row-level data tests read the rows written since they last passed
     (macros/data_tests_on_new_rows.sql). -#}
-{% macro incremental_by_key(key, marker, kept=['inputs_fingerprint'], by_rule=false, tests_on_new_rows=false) -%}
+{% macro incremental_by_key(key, marker, kept=['inputs_fingerprint'], rule_reads_upstream=false, tests_on_new_rows=false) -%}
     {{ config(
         materialized=partly_replaced_materialization(),
         meta={
             'tests_on_new_rows': 'built_at' if tests_on_new_rows else none,
-            'incremental_reads': [key] + kept,
-            'incremental_by_rule': by_rule,
+            'incremental_reads': [key] + kept + ['rule_fingerprint'],
+            'rule_reads_upstream': rule_reads_upstream,
         },
         unique_key=key,
         incremental_strategy='delete+insert',
@@ -50,9 +53,9 @@
 
 {#- Whether this model, incremental, finds its table one it cannot build on: built by an earlier
     version without a column its incremental run reads of its own rows (meta.incremental_reads:
-    an upgrade), or, for one that needs its rows built by its rule now (meta.incremental_by_rule),
-    without rows or with rows another rule built (rule_fingerprint). Built whole, it costs a table
-    build, where emptying it and refilling it by delete and insert cost two to seven times one.
+    an upgrade), without rows, or with rows another rule built (rule_fingerprint). Built whole, it
+    costs a table build, where emptying it and refilling it by delete and insert, or rebuilding
+    every key, cost two to seven times one.
 
     Asked by every is_incremental() of the model's SQL and hooks; answered once in each of the
     node's two contexts (its compile, its materialisation; nothing writes the table between them). -#}
@@ -64,8 +67,7 @@
     {{ return(once_per_node('o2c_rebuilt_whole', table_cannot_be_built_on)) }}
 {%- endmacro %}
 
-{#- (rebuilt_whole's question, put to the warehouse: meta.incremental_reads names
-    rule_fingerprint when meta.incremental_by_rule) -#}
+{#- (rebuilt_whole's question, put to the warehouse) -#}
 {% macro table_cannot_be_built_on() -%}
     {%- if adapter.get_relation(this.database, this.schema, this.identifier) is none -%}
         {{ return(false) }}
@@ -74,19 +76,14 @@
     {%- for column in config.get('meta').get('incremental_reads') if column | lower not in kept_columns -%}
         {{ return(true) }}
     {%- endfor -%}
-    {%- if config.get('meta').get('incremental_by_rule') -%}
-        {#- a rule is the same on every row a build writes: DuckDB reads one value a row group -#}
-        {%- set other_rule = run_query(
-            "select count(*) = 0 or bool_or(rule_fingerprint is distinct from " ~ rule_fingerprint() ~ ") from " ~ this
-        ).columns[0].values()[0] -%}
-        {{ return(other_rule) }}
-    {%- endif -%}
-    {{ return(false) }}
+    {#- a rule is the same on every row a build writes: DuckDB reads one value a row group -#}
+    {{ return(run_query(
+        "select count(*) = 0 or bool_or(rule_fingerprint is distinct from " ~ rule_fingerprint() ~ ") from " ~ this
+    ).columns[0].values()[0]) }}
 {%- endmacro %}
 
 {#- A fingerprint of a group of rows: the sum of the rows' hashes, so that it does not depend on
-    their order, salted with the model's own rule (own_rule_fingerprint: its SQL, the project's
-    macros it calls, the settings they read), so a new version of the rule rebuilds every key. -#}
+    their order (the rule they are read by is the table's: rule_fingerprint). -#}
 {% macro inputs_fingerprint(expressions) -%}
     sum({{ row_fingerprint(expressions) }})
 {%- endmacro %}
@@ -97,11 +94,11 @@
 {%- endmacro %}
 
 {% macro default__row_fingerprint(expressions) -%}
-    hash({{ expressions | join(', ') }}, {{ own_rule_fingerprint() }})
+    hash({{ expressions | join(', ') }})
 {%- endmacro %}
 
 {% macro spark__row_fingerprint(expressions) -%}
-    cast(xxhash64({{ expressions | join(', ') }}, {{ own_rule_fingerprint() }}) as decimal(38, 0))
+    cast(xxhash64({{ expressions | join(', ') }}) as decimal(38, 0))
 {%- endmacro %}
 
 {#- The keys an incremental run rebuilds: those whose fingerprint in `fingerprints` (key,
@@ -143,13 +140,13 @@
       memo was on before, the invoices dated in a reloaded rate's validity), and the keys it
       holds that its inputs no longer have (a row taken out of a raw table).
 
-    A table with no rows, or built by another rule (this model's SQL, the SQL of every model it
-    is built from, of the project's macros they call, the settings they read), or by an earlier
-    version without these columns, is built whole (rebuilt_whole). Tombstones as above. -#}
+    Its rule holds the SQL of every model it is built from too (rule_reads_upstream): a change
+    there is no arrival. A table with no rows, or built by another rule, or by an earlier version
+    without these columns, is built whole (rebuilt_whole). Tombstones as above. -#}
 
 {#- The model's config: incremental by `key`, `marker` being a column never null in a real row. -#}
 {% macro incremental_by_loads(key, marker) -%}
-    {{ incremental_by_key(key, marker, kept=['built_at', 'rule_fingerprint'], by_rule=true, tests_on_new_rows=true) }}
+    {{ incremental_by_key(key, marker, kept=['built_at'], rule_reads_upstream=true, tests_on_new_rows=true) }}
 {%- endmacro %}
 
 {#- When the build writing a row started (UTC), as a timestamp every engine reads. -#}
@@ -157,20 +154,16 @@
     cast('{{ run_started_at.strftime("%Y-%m-%d %H:%M:%S.%f") }}' as timestamp)
 {%- endmacro %}
 
-{#- The rule a row of a model built by loads was built by: the text of the model and of every
-    model it is built from, of every macro of this project that text calls (and those they call),
-    and the value of every dbt var all that text names. The macros are found by name in the text:
-    dbt's own list of a node's macros misses those called inside `{% if is_incremental() %}`,
-    which parsing does not render. A literal. -#}
+{#- The rule an incremental model's row was built by, a literal: the text of the model (and, for
+    a model built by loads, meta.rule_reads_upstream, of every model it is built from: a model
+    incremental by key fingerprints its inputs' values, where a change upstream shows), of every
+    macro of this project that text calls (and those they call), and the value of every dbt var
+    all that text names. The macros are found by name in the text: dbt's own list of a node's
+    macros misses those called inside `{% if is_incremental() %}`, which parsing does not render. -#}
 {% macro rule_fingerprint() -%}
-    '{{ once_per_node('o2c_rule_fingerprint', rule_text_fingerprint, true) }}'
-{%- endmacro %}
-
-{#- The rule of a model incremental by key, which fingerprints its inputs' values rather than
-    following what arrived: the above without the models it is built from (a change there shows
-    in the values). A literal. -#}
-{% macro own_rule_fingerprint() -%}
-    '{{ once_per_node('o2c_own_rule_fingerprint', rule_text_fingerprint, false) }}'
+    {#- (when dbt parses, the config is not yet the node's: the value is not used then) -#}
+    {%- set reads_upstream = execute and config.get('meta', {}).get('rule_reads_upstream', false) -%}
+    '{{ once_per_node('o2c_rule_fingerprint', rule_text_fingerprint, reads_upstream) }}'
 {%- endmacro %}
 
 {#- `compute(*varargs)`, once in each of the node's contexts (its compile, its materialisation):

@@ -514,7 +514,8 @@ select
     match_confidence,
     match_method,
     payer_month,
-    inputs_fingerprint
+    inputs_fingerprint,
+    {{ rule_fingerprint() }} as rule_fingerprint
 from (
     select
         *,

@@ -259,7 +259,8 @@ select
     best.reason,
     best.suggestion_rank,
     receipts.customer_id,
-    fingerprints.inputs_fingerprint
+    fingerprints.inputs_fingerprint,
+    {{ rule_fingerprint() }} as rule_fingerprint
 from (
     select
         *,
@@ -282,6 +283,7 @@ select
     null as reason,
     null as suggestion_rank,
     customer_id,
-    null as inputs_fingerprint
+    null as inputs_fingerprint,
+    null as rule_fingerprint
 from rebuilt
 {% endif %}

@@ -223,7 +223,8 @@ select
     cast(final.match_confidence as decimal(3, 2)) as match_confidence,
     fingerprints.inputs_fingerprint,
     -- when: the ledger rebuilds the invoices combined again since its own last build
-    {{ built_at() }} as built_at
+    {{ built_at() }} as built_at,
+    {{ rule_fingerprint() }} as rule_fingerprint
 from final
 inner join fingerprints on final.invoice_id = fingerprints.invoice_id
 {% if is_incremental() %}
@@ -238,6 +239,7 @@ select
     null as match_method,
     null as match_confidence,
     null as inputs_fingerprint,
-    null as built_at
+    null as built_at,
+    null as rule_fingerprint
 from rebuilt
 {% endif %}

@@ -16,7 +16,10 @@
         materialized=partly_replaced_materialization(),
         unique_key='as_of_date',
         incremental_strategy='delete+insert',
-        meta={'tests_on_new_rows': 'built_at', 'incremental_reads': ['as_of_date', 'balance_fingerprint']},
+        meta={
+            'tests_on_new_rows': 'built_at',
+            'incremental_reads': ['as_of_date', 'balance_fingerprint', 'rule_fingerprint'],
+        },
         on_schema_change='sync_all_columns',
         post_hook="{% if is_incremental() %}delete from {{ this }} where as_of_date not in (select as_of_date from {{ ref('int_as_of_dates') }}){% endif %}",
     )
@@ -168,7 +171,10 @@ select
     balance_fingerprint,
     -- the as-of dates a run recomputed: their row-level data tests read these rows only
     -- (macros/data_tests_on_new_rows.sql)
-    {{ built_at() }} as built_at
+    {{ built_at() }} as built_at,
+    -- the rule it was aged by: a run finding another rule ages every date again
+    -- (macros/incremental_by_key.sql)
+    {{ rule_fingerprint() }} as rule_fingerprint
 from aged
 -- Stored by as-of date, so a query for one date (every dashboard's) reads only that date's row
 -- groups: at scale l the aging queries take a third of the time they take on unsorted rows.
