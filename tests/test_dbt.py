@@ -1831,6 +1831,26 @@ def assert_an_upgraded_warehouse_is_rebuilt_whole(
         assert sorted_rows(warehouse, tables[name]).equals(built_whole[name]), name
 
 
+def test_the_models_built_by_loads_from_a_model_rebuilt_whole_are_built_whole(tmp_path: Path, built) -> None:
+    """`o2c build --full-refresh --select int_open_item_events` writes every row of the ledger
+    again: the next run builds the models built by loads from it whole too, as on a first build,
+    rather than deleting and inserting every key, all written since; their rows are the same. A
+    model built by loads from something else builds on its table as every day."""
+    _, warehouse, _ = built
+    copy = tmp_path / "warehouse.duckdb"
+    shutil.copy(warehouse, copy)
+    work = tmp_path / "dbt"
+    no_tests = ["--exclude-resource-type", "test", "--exclude-resource-type", "unit_test"]
+    followers = ["int_invoice_balance_intervals", "fct_open_item_events"]
+    tables = {name: f"select * from {schema(name)}.{name}" for name in [*followers, "int_payments_unioned"]}
+    before = {name: sorted_rows(copy, sql) for name, sql in tables.items()}
+    build(copy, work, "--full-refresh", "--select", "int_open_item_events", *no_tests)
+    build(copy, work, "--select", " ".join(tables), *no_tests)
+    for name, sql in tables.items():
+        assert built_as_on_a_first_build(work, name) == (name in followers), name
+        assert sorted_rows(copy, sql).equals(before[name]), name
+
+
 def test_a_changed_macro_a_model_calls_is_another_rule(tmp_path: Path) -> None:
     """An incremental model keeps the rule it was built by (rule_fingerprint), and a run that
     finds another rule builds it whole. The rule holds the text of the project's macros the

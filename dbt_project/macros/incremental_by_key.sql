@@ -53,9 +53,10 @@
 
 {#- Whether this model, incremental, finds its table one it cannot build on: built by an earlier
     version without a column its incremental run reads of its own rows (meta.incremental_reads:
-    an upgrade), without rows, or with rows another rule built (rule_fingerprint). Built whole, it
-    costs a table build, where emptying it and refilling it by delete and insert, or rebuilding
-    every key, cost two to seven times one.
+    an upgrade), without rows, or with rows another rule built (rule_fingerprint); or, built by
+    loads, from a model that wrote every row since (upstream_relations_keeping_built_at). Built
+    whole, it costs a table build, where emptying it and refilling it by delete and insert, or
+    rebuilding every key, cost two to seven times one.
 
     Asked by every is_incremental() of the model's SQL and hooks; answered once in each of the
     node's two contexts (its compile, its materialisation; nothing writes the table between them). -#}
@@ -77,9 +78,32 @@
         {{ return(true) }}
     {%- endfor -%}
     {#- a rule is the same on every row a build writes: DuckDB reads one value a row group -#}
-    {{ return(run_query(
-        "select count(*) = 0 or bool_or(rule_fingerprint is distinct from " ~ rule_fingerprint() ~ ") from " ~ this
-    ).columns[0].values()[0]) }}
+    {%- set reasons = ['count(*) = 0', 'bool_or(rule_fingerprint is distinct from ' ~ rule_fingerprint() ~ ')'] -%}
+    {%- if config.get('meta').get('rule_reads_upstream') -%}
+        {%- for upstream in upstream_relations_keeping_built_at() -%}
+            {%- do reasons.append('coalesce(max(built_at) < (select min(built_at) from ' ~ upstream ~ '), false)') -%}
+        {%- endfor -%}
+    {%- endif -%}
+    {{ return(run_query('select ' ~ reasons | join(' or ') ~ ' from ' ~ this).columns[0].values()[0]) }}
+{%- endmacro %}
+
+{#- The relations of the models this model is built from whose rows keep when they were written
+    (meta.tests_on_new_rows: `built_at`). For a model built by loads, one of them whose every row
+    was written since this model's last build (built whole: a `--full-refresh --select` of it, a
+    release that changed its rule, its table found empty) makes every key arrive: it is then
+    built whole too, not by deleting and inserting every key. -#}
+{% macro upstream_relations_keeping_built_at() -%}
+    {%- set relations = [] -%}
+    {%- for node_id in upstream_nodes(model) -%}
+        {%- set node = graph.nodes.get(node_id) -%}
+        {%- if node is not none and node.config.get('meta', {}).get('tests_on_new_rows') == 'built_at' -%}
+            {%- set relation = adapter.get_relation(node.database, node.schema, node.alias) -%}
+            {%- if relation is not none -%}
+                {%- do relations.append(relation) -%}
+            {%- endif -%}
+        {%- endif -%}
+    {%- endfor -%}
+    {{ return(relations) }}
 {%- endmacro %}
 
 {#- A fingerprint of a group of rows: the sum of the rows' hashes, so that it does not depend on
