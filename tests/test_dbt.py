@@ -412,7 +412,7 @@ def test_order_quality_marts_follow_disputes_taken_out_emptied_and_loaded_again_
     shutil.copy(warehouse, copy)
     work = tmp_path / "dbt"
     marts = "fct_invoice_accuracy fct_order_fulfilment"
-    no_tests = ["--exclude-resource-type", "test", "--exclude-resource-type", "unit_test"]
+    no_tests = NO_TESTS
     models = ["--select", f"int_data_as_of fct_orders fct_o2c_cycle_times {marts}", *no_tests]
     counted = "select invoice_id, n_disputes from marts.fct_invoice_accuracy"
     staged = (
@@ -1109,7 +1109,7 @@ def test_incremental_models_equal_a_full_refresh_after_the_world_advances(tmp_pa
     # Only what these are built from (30 of the 76 models), without data tests (the whole
     # project's are test_build_passes_every_test's; the marts that fct_ar_aging's tests reconcile
     # it with are not rebuilt here).
-    no_tests = ["--exclude-resource-type", "test", "--exclude-resource-type", "unit_test"]
+    no_tests = NO_TESTS
     selected = " ".join(f"+{name}" for name in INCREMENTAL)
     tables = incremental_tables()
     assert_an_upgraded_warehouse_is_rebuilt_whole(config.warehouse, root / "dbt", tables, no_tests)
@@ -1840,7 +1840,7 @@ def test_the_models_built_by_loads_from_a_model_rebuilt_whole_are_built_whole(tm
     copy = tmp_path / "warehouse.duckdb"
     shutil.copy(warehouse, copy)
     work = tmp_path / "dbt"
-    no_tests = ["--exclude-resource-type", "test", "--exclude-resource-type", "unit_test"]
+    no_tests = NO_TESTS
     followers = ["int_invoice_balance_intervals", "fct_open_item_events"]
     tables = {name: f"select * from {schema(name)}.{name}" for name in [*followers, "int_payments_unioned"]}
     before = {name: sorted_rows(copy, sql) for name, sql in tables.items()}
@@ -1928,6 +1928,8 @@ def incremental_tables() -> dict[str, str]:
 
 
 BUILT_AT = "built_at"  # when a row was built: differs between any two builds
+# a dbt build of the models alone
+NO_TESTS = ["--exclude-resource-type", "test", "--exclude-resource-type", "unit_test"]
 
 
 def sorted_rows(warehouse: Path, sql: str) -> pl.DataFrame:
