@@ -9,6 +9,7 @@ import re
 import shutil
 import sqlite3
 import subprocess
+import time
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
@@ -1077,8 +1078,11 @@ MATCHED = "int_payments_matched_to_invoices"
 SUGGESTIONS = "int_cash_application_suggestions"
 PASSES = [f"int_cash_application_pass_{n}" for n in range(1, 5)]
 # the ledger and the models built from it, the cash application's mart and the invoices'
-# accuracy: by what arrived since their last build
+# accuracy: by what arrived since their last build; and the cash application's references, by
+# the dates from which what arrived changes them
+REFERENCES = "int_cash_application_references"
 BY_LOADS = [
+    REFERENCES,
     "int_open_item_events",
     "int_invoice_balance_intervals",
     "int_invoice_settlements",
@@ -1849,6 +1853,79 @@ def test_the_models_built_by_loads_from_a_model_rebuilt_whole_are_built_whole(tm
     for name, sql in tables.items():
         assert built_as_on_a_first_build(work, name) == (name in followers), name
         assert sorted_rows(copy, sql).equals(before[name]), name
+
+
+def test_the_references_are_built_again_from_the_earliest_date_a_change_reaches(tmp_path: Path, built) -> None:
+    """The cash application's references are built by date: a run builds again every pair from
+    the earliest date a change since its last build reaches, each invoice starting from what the
+    pairs before that date asked of it. A credit memo moved off an invoice (found by the credits
+    the invoice's latest pair read: the load says only where the memo is now) reaches the pairs
+    on that invoice dated on or after the memo, as does one taken out of the load; an invoice and
+    a receipt reloaded as they were reach nothing, however old their pairs. The rows equal a full
+    refresh's."""
+    _, warehouse, _ = built
+    copy = tmp_path / "warehouse.duckdb"
+    shutil.copy(warehouse, copy)
+    work = tmp_path / "dbt"
+    pairs = f"intermediate.{REFERENCES}"
+    # credit memos with pairs on their invoice dated on or after them: the first such pair's date
+    credited = query(
+        copy,
+        "select credits.credit_memo_id, credits.invoice_id, min(pairs.applied_date) as reached "
+        f"from staging.stg_erp__credit_memos as credits inner join {pairs} as pairs "
+        "    on pairs.invoice_id = credits.invoice_id and pairs.applied_date >= credits.credit_memo_date "
+        "group by all order by reached desc, credits.credit_memo_id",
+    ).unique("invoice_id", keep="first", maintain_order=True)
+    (moved, _, moved_reached), (dropped, _, dropped_reached) = credited.rows()[:2]
+    nothing_applied = query(
+        copy,
+        f"select min(invoice_id) as i from staging.stg_erp__invoices where invoice_id not in (select invoice_id from {pairs})",
+    )["i"][0]
+    oldest = query(
+        copy,
+        "select pairs.applied_date, pairs.invoice_id, pairs.payment_id, payments.payment_source "
+        f"from {pairs} as pairs inner join intermediate.int_payments_unioned as payments using (payment_id) "
+        "order by pairs.applied_date, pairs.payment_id limit 1",
+    ).row(0)
+    assert oldest[0] < min(moved_reached, dropped_reached)
+
+    def rebuilt_from() -> dt.date:
+        """The earliest date of the pairs the last run wrote (which wrote every pair from it on)."""
+        first = query(
+            copy, f"select min(applied_date) as d from {pairs} where built_at = (select max(built_at) from {pairs})"
+        )
+        n = query(copy, f"select count(*) as n from {pairs} where applied_date >= ?", first["d"][0])["n"][0]
+        written = query(copy, f"select count(*) as n from {pairs} where built_at = (select max(built_at) from {pairs})")
+        assert written["n"][0] == n  # every pair from that date on, and none before
+        return first["d"][0]
+
+    load = f"{time.time():.6f}"  # a load after the build
+    write(
+        copy,
+        "update raw_erp.credit_memos set invoice_id = ?, _dlt_load_id = ? where credit_memo_id = ?",
+        nothing_applied,
+        load,
+        moved,
+    )
+    write(copy, "update raw_erp.invoices set _dlt_load_id = ? where invoice_id = ?", load, oldest[1])
+    write(copy, f"update raw_{oldest[3]}.payments set _dlt_load_id = ? where payment_id = ?", load, oldest[2])
+    build(copy, work, "--select", f"int_payments_unioned {REFERENCES}", *NO_TESTS)
+    assert (
+        query(
+            copy,
+            "select count(*) as n from intermediate.int_payments_unioned where built_at = "
+            "(select max(built_at) from intermediate.int_payments_unioned)",
+        )["n"][0]
+        == 1
+    )  # the receipt, written again
+    assert rebuilt_from() == moved_reached
+    write(copy, "delete from raw_erp.credit_memos where credit_memo_id = ?", dropped)
+    build(copy, work, "--select", REFERENCES, *NO_TESTS)
+    assert rebuilt_from() == dropped_reached
+    incremental = sorted_rows(copy, f"select * from {pairs}")
+    build(copy, work, "--full-refresh", "--select", REFERENCES, *NO_TESTS)
+    assert incremental.height > 1000
+    assert incremental.equals(sorted_rows(copy, f"select * from {pairs}"))
 
 
 def test_a_changed_macro_a_model_calls_is_another_rule(tmp_path: Path) -> None:

@@ -1,10 +1,11 @@
 {#- `amount`, but never more than what the invoice still owes after the applications that come
-    before it (by `order_by`) in the same invoice: rows need invoice_id and net_amount. -#}
-{% macro capped_to_open_balance(amount, order_by) -%}
+    before it (by `order_by`) in the same invoice: rows need invoice_id and what the invoice is
+    owed before any of them (`owed`, SQL over the row's columns). -#}
+{% macro capped_to_open_balance(amount, order_by, owed='net_amount') -%}
     least(
         {{ amount }},
         greatest(
-            net_amount - coalesce(sum({{ amount }}) over (
+            {{ owed }} - coalesce(sum({{ amount }}) over (
                 partition by invoice_id order by {{ order_by }}
                 rows between unbounded preceding and 1 preceding
             ), 0),

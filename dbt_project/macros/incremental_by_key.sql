@@ -168,9 +168,10 @@
     there is no arrival. A table with no rows, or built by another rule, or by an earlier version
     without these columns, is built whole (rebuilt_whole). Tombstones as above. -#}
 
-{#- The model's config: incremental by `key`, `marker` being a column never null in a real row. -#}
-{% macro incremental_by_loads(key, marker) -%}
-    {{ incremental_by_key(key, marker, kept=['built_at'], rule_reads_upstream=true, tests_on_new_rows=true) }}
+{#- The model's config: incremental by `key`, `marker` being a column never null in a real row,
+    `kept` the columns besides the key and built_at its incremental run reads of its own rows. -#}
+{% macro incremental_by_loads(key, marker, kept=[]) -%}
+    {{ incremental_by_key(key, marker, kept=['built_at'] + kept, rule_reads_upstream=true, tests_on_new_rows=true) }}
 {%- endmacro %}
 
 {#- When the build writing a row started (UTC), as a timestamp every engine reads. -#}

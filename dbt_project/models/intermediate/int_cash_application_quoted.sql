@@ -12,7 +12,7 @@
 -- with a new or changed receipt, and those from the month of a new or changed invoice or credit
 -- on (a backdated one reads every later month of the payer again, today's only the current).
 
-{{ incremental_by_key('payer_month', 'inputs_fingerprint') }}
+{{ incremental_by_key('payer_month', 'inputs_fingerprint', tests_on_new_rows=true) }}
 
 with
 
@@ -515,6 +515,8 @@ select
     match_method,
     payer_month,
     inputs_fingerprint,
+    -- when: the references rebuild from the first day of each payer's month written since
+    {{ built_at() }} as built_at,
     {{ rule_fingerprint() }} as rule_fingerprint
 from (
     select
