@@ -33,6 +33,20 @@ references_and_source as (
 
 ),
 
+-- What the source, people and references applied of each receipt, and whether the source or a
+-- person did (their receipts are left to them): one pass over the pairs, then one join.
+applied as (
+
+    select
+        payment_id,
+        sum(case when applied_amount > 0 then applied_amount end) as applied_amount,
+        count(case when applied_amount > 0 then invoice_id end) as n_applied,
+        max(case when method_rank = 0 then 1 else 0 end) = 1 as left_to_source
+    from references_and_source
+    group by payment_id
+
+),
+
 receipts as (
 
     select
@@ -41,19 +55,12 @@ receipts as (
         payments.payment_date,
         payments.currency,
         payments.fx_rate,
-        payments.amount - coalesce(sum(applied.applied_amount), 0) as residual,
-        count(applied.invoice_id) > 0 as has_references
+        payments.amount - coalesce(applied.applied_amount, 0) as residual,
+        coalesce(applied.n_applied, 0) > 0 as has_references
     from payments
-    left join references_and_source as applied
-        on payments.payment_id = applied.payment_id and applied.applied_amount > 0
-    where payments.payment_id not in (
-            select source_pairs.payment_id from references_and_source as source_pairs
-            where source_pairs.method_rank = 0
-        )
-    group by
-        payments.payment_id, payments.customer_id, payments.payment_date, payments.currency, payments.fx_rate,
-        payments.amount
-    having payments.amount - coalesce(sum(applied.applied_amount), 0) > 0
+    left join applied on payments.payment_id = applied.payment_id
+    where not coalesce(applied.left_to_source, false)
+        and payments.amount - coalesce(applied.applied_amount, 0) > 0
 
 ),
 
@@ -69,15 +76,51 @@ earlier_applications as (
 
 ),
 
+-- The receipts and the applications in one stream per customer by date (a receipt before the
+-- applications of its own date: only earlier ones count).
+delay_stream as (
+
+    select
+        customer_id,
+        applied_date as event_date,
+        1 as is_application,
+        {{ days_between('due_date', 'applied_date') }} as delay_days,
+        null as payment_id
+    from earlier_applications
+
+    union all
+
+    select
+        customer_id,
+        payment_date as event_date,
+        0 as is_application,
+        null as delay_days,
+        payment_id
+    from receipts
+
+),
+
+-- The mean of those delays before each receipt, summed and counted as the stream runs: one sort,
+-- where pairing each receipt with every earlier application of its customer grew with both.
 receipt_delays as (
 
     select
-        receipts.payment_id,
-        coalesce(avg({{ days_between('earlier.due_date', 'earlier.applied_date') }}), 0) as usual_delay_days
-    from receipts
-    left join earlier_applications as earlier
-        on receipts.customer_id = earlier.customer_id and receipts.payment_date > earlier.applied_date
-    group by receipts.payment_id
+        payment_id,
+        coalesce(cast(delay_days_before as double) / nullif(applications_before, 0), 0) as usual_delay_days
+    from (
+        select
+            payment_id,
+            sum(delay_days) over (
+                partition by customer_id order by event_date, is_application
+                rows unbounded preceding
+            ) as delay_days_before,
+            count(delay_days) over (
+                partition by customer_id order by event_date, is_application
+                rows unbounded preceding
+            ) as applications_before
+        from delay_stream
+    ) as running
+    where payment_id is not null
 
 )
 
