@@ -73,7 +73,58 @@ receipts as (
 
 ),
 
--- What was applied and refunded of each receipt on each date (none before it arrived: an
+-- What was applied to and refunded of each receipt, on the date it was (an application from the
+-- combined matches, a refund pointing to the receipt it returns).
+receipt_events as (
+
+    select
+        payment_id,
+        applied_date as changed_on,
+        applied_amount,
+        0 as refunded_amount
+    from {{ ref('int_payments_matched_to_invoices') }}
+
+    union all
+
+    select
+        original_payment_id as payment_id,
+        payment_date as changed_on,
+        0 as applied_amount,
+        amount as refunded_amount
+    from {{ ref('int_payments_unioned') }}
+    where is_refund and original_payment_id is not null
+
+),
+
+-- What was applied to and refunded of each receipt by the day it arrived.
+on_arrival as (
+
+    select
+        events.payment_id,
+        sum(events.applied_amount) as applied_amount,
+        sum(events.refunded_amount) as refunded_amount
+    from receipt_events as events
+    inner join receipts on events.payment_id = receipts.payment_id
+    where events.changed_on <= receipts.payment_date
+    group by events.payment_id
+
+),
+
+-- The receipts that hold something the day they arrive. What a receipt holds only falls after
+-- (its applications and refunds only add up), so the others, most of them, hold nothing at any
+-- period end and are not followed date by date.
+holding_receipts as (
+
+    select receipts.*
+    from receipts
+    left join on_arrival on receipts.payment_id = on_arrival.payment_id
+    where receipts.amount_rc
+        - {{ to_reporting('coalesce(on_arrival.applied_amount, 0)', 'receipts.fx_rate') }}
+        - {{ to_reporting('coalesce(on_arrival.refunded_amount, 0)', 'receipts.fx_rate') }} > 0
+
+),
+
+-- What was applied and refunded of each such receipt on each date (none before it arrived: an
 -- earlier-dated event counts from its payment date, as it did at every period end after it).
 receipt_changes as (
 
@@ -89,24 +140,16 @@ receipt_changes as (
             arrived.payment_date as changed_on,
             0 as applied_amount,
             0 as refunded_amount
-        from receipts as arrived
+        from holding_receipts as arrived
         union all
         select
             payment_id,
-            applied_date as changed_on,
+            changed_on,
             applied_amount,
-            0 as refunded_amount
-        from {{ ref('int_payments_matched_to_invoices') }}
-        union all
-        select
-            original_payment_id as payment_id,
-            payment_date as changed_on,
-            0 as applied_amount,
-            amount as refunded_amount
-        from {{ ref('int_payments_unioned') }}
-        where is_refund and original_payment_id is not null
+            refunded_amount
+        from receipt_events
     ) as changes
-    inner join receipts on changes.payment_id = receipts.payment_id
+    inner join holding_receipts as receipts on changes.payment_id = receipts.payment_id
     group by
         receipts.payment_id,
         case when changes.changed_on > receipts.payment_date then changes.changed_on else receipts.payment_date end
@@ -144,7 +187,7 @@ held as (
             0
         ) as held_rc
     from receipt_balances as balances
-    inner join receipts on balances.payment_id = receipts.payment_id
+    inner join holding_receipts as receipts on balances.payment_id = receipts.payment_id
 
 ),
 
