@@ -131,24 +131,63 @@ def export_an_early_payment(export: Path) -> None:
     append_rows(export / "Settlements.csv", "R-08;INV-002;2.500,50;10/02/2026")
 
 
+def export_credit_notes(export: Path) -> None:
+    """Credit notes exported for the first time (the mapping file gains the entity): CM-01 credits
+    INV-004 200.00 on 25/03; and R-09 of 10/04, settled against INV-004 for 700.00, finds only
+    500.00 of it open (1,200.00 less R-05's 500.00 and the credit), so 200.00 of it stays unapplied."""
+    with (export / "o2c-mapping.toml").open("a") as mapping:
+        mapping.write(
+            "\n[entities.credit_memos]\n"
+            'files = ["Gutschriften.csv"]\n'
+            "[entities.credit_memos.columns]\n"
+            'credit_memo_id = "Beleg"\n'
+            'customer_id = "Customer No"\n'
+            'invoice_id = "Document No"\n'
+            'credit_memo_date = "Date"\n'
+            'credit_amount = "Amount"\n'
+            'reason = "Reason"\n'
+        )
+    (export / "Gutschriften.csv").write_text(
+        "Beleg;Customer No;Document No;Date;Amount;Reason\nCM-01;C3;INV-004;25/03/2026;200,00;return\n",
+        encoding="cp1252",
+    )
+    append_rows(export / "Receipts.csv", "R-09;C3;10/04/2026;700,00")
+    append_rows(export / "Settlements.csv", "R-09;INV-004;700,00;10/04/2026")
+
+
+def export_a_credit_note_moved(export: Path) -> None:
+    """CM-01 was booked against the wrong invoice: the credit notes' file, written out whole again,
+    has it on INV-006. INV-004 is owed its 1,200.00 again, so R-09's 700.00 settles it in full on
+    10/04; INV-006 is owed 550.00 from 25/03. Nothing in the load says CM-01 left INV-004: only
+    what R-09's pair read of INV-004's credits does."""
+    notes = export / "Gutschriften.csv"
+    notes.write_text(notes.read_text(encoding="cp1252").replace("C3;INV-004", "C3;INV-006"), encoding="cp1252")
+
+
 # Month-end open AR after each next export, by hand. After the late invoice: INV-009 (300.00) is
 # open at the end of February and March; at the data's as-of date, 15/04, R-06 and R-07 have paid
 # INV-008 and INV-009. After the corrected date: INV-001 (1,000.00) is no longer open at the end of
 # January. After the early payment: INV-002 (2,500.50) is no longer open at the end of February.
+# After the credit notes: INV-004 is open 500.00 at the end of March (1,200.00 − 500.00 − 200.00),
+# nothing on 15/04 (R-09); INV-005 3,000.00 and INV-006 750.00 are left then. After the credit
+# note moved: INV-004 700.00 at the end of March, INV-006 550.00 from 25/03.
 NEXT_EXPORTS = [
     (export_a_late_invoice, ["3500.50", "4400.50", "4750.00", "4450.00"]),
     (export_a_corrected_posting_date, ["2500.50", "4400.50", "4750.00", "4450.00"]),
     (export_an_early_payment, ["2500.50", "1900.00", "4750.00", "4450.00"]),
+    (export_credit_notes, ["2500.50", "1900.00", "4550.00", "3750.00"]),
+    (export_a_credit_note_moved, ["2500.50", "1900.00", "4550.00", "3550.00"]),
 ]
 AS_OF_DATES = [dt.date(2026, 1, 31), dt.date(2026, 2, 28), dt.date(2026, 3, 31), dt.date(2026, 4, 15)]
 
 
 def test_the_next_exports_build_incrementally_to_what_a_full_refresh_gives(tmp_path: Path) -> None:
     """(a) the AR ledger run once, then its next exports, each run again: each run builds the
-    incremental models (the aging, the open-item ledger, the cash application's amount passes)
-    from where their inputs changed, back before the last month-end the aging had built, with
-    the figures worked by hand; at the end they equal a full refresh. Each export changes the
-    aging in one way only its own part of the aging's comparison sees."""
+    incremental models (the aging, the open-item ledger, the cash application's references and
+    amount passes) from where their inputs changed, back before the last month-end the aging had
+    built, with the figures worked by hand; at the end they equal a full refresh. Each export
+    changes the aging in one way only its own part of the aging's comparison sees; the last two
+    add an entity the first runs did not have, then move one of its rows to another invoice."""
     export = tmp_path / "export"
     shutil.copytree(own_data.FIXTURES / "ar_ledger", export)
     data = tmp_path / "data"
@@ -164,12 +203,15 @@ def test_the_next_exports_build_incrementally_to_what_a_full_refresh_gives(tmp_p
         expected = dict(zip(AS_OF_DATES, map(Decimal, open_ar), strict=True))
         assert own_data.published_open_ar(data) == expected, write_export.__name__
     applied = own_data.serving_query(
-        data, "select payment_id, invoice_id, match_method from marts.fct_cash_applications where payment_id > 'R-05'"
+        data,
+        "select payment_id, invoice_id, match_method, applied_amount from marts.fct_cash_applications "
+        "where payment_id > 'R-05'",
     )
     assert sorted(applied.rows()) == [
-        ("R-06", "INV-008", "amount"),
-        ("R-07", "INV-009", "amount"),
-        ("R-08", "INV-002", "source"),
+        ("R-06", "INV-008", "amount", Decimal("250.00")),
+        ("R-07", "INV-009", "amount", Decimal("300.00")),
+        ("R-08", "INV-002", "source", Decimal("2500.50")),
+        ("R-09", "INV-004", "source", Decimal("700.00")),  # 500.00 while CM-01 was on INV-004
     ]
     warehouse = data / "warehouse" / "warehouse.duckdb"
     tables = incremental_tables()
