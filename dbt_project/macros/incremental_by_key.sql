@@ -275,6 +275,19 @@
     {{ column }} > {{ last_built_at() }}
 {%- endmacro %}
 
+{#- On an incremental run, the keys `kept` (this model, unless named; a `kept_where` filter) holds
+    that `now` (a relation or a CTE, read through `now_key` when named otherwise; a `now_where`
+    filter) no longer has: rows taken out of a load. Loads merge and never delete, so rows leave
+    only by hand or when a source is loaded anew; their keys must still be rebuilt. `key` may be
+    several columns. Rows (key). -#}
+{% macro keys_gone(key, now, now_key=none, now_where=none, kept=none, kept_where=none) -%}
+    select {{ key }} from (
+        select {{ key }} from {{ kept or this }}{% if kept_where %} where {{ kept_where }}{% endif %}
+        except
+        select {{ now_key or key }} from {{ now }}{% if now_where %} where {{ now_where }}{% endif %}
+    ) as gone
+{%- endmacro %}
+
 {#- The first CTE of a model computed from the open-item ledger alone, incremental by loads by
     invoice, followed by a comma: on an incremental run, the invoices it rebuilds (`rebuilt`):
     those the ledger rebuilt since this model's last build, and those it holds that the ledger
@@ -289,12 +302,8 @@ rebuilt as (
 
     union
 
-    select invoice_id from (
-        select invoice_id from {{ this }}
-        except
-        -- every invoice the ledger has has its invoice event
-        select invoice_id from {{ ref('int_open_item_events') }} where event_type = 'invoice'
-    ) as gone
+    -- every invoice the ledger has has its invoice event
+    {{ keys_gone('invoice_id', ref('int_open_item_events'), now_where="event_type = 'invoice'") }}
 
 ),
 {% endif %}

@@ -221,11 +221,7 @@ suspect_invoices as (
 
     union
 
-    select invoice_id from (
-        select invoice_id from {{ this }}
-        except
-        select invoice_id from invoices
-    ) as invoices_gone
+    {{ keys_gone('invoice_id', 'invoices') }}
 
 ),
 
@@ -306,25 +302,12 @@ changed_payments as (
 
     union
 
-    select payment_id from (
-        select payment_id from {{ this }}
-        except
-        select payment_id from payments
-    ) as payments_gone
+    {{ keys_gone('payment_id', 'payments') }}
 
     union
 
     select payment_id from (
-        select
-            payment_id,
-            invoice_id
-        from {{ this }}
-        where match_method = 'source'
-        except
-        select
-            payment_id,
-            invoice_id
-        from source_applications
+        {{ keys_gone('payment_id, invoice_id', 'source_applications', kept_where="match_method = 'source'") }}
     ) as applications_gone
 
 ),

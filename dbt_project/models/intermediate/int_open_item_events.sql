@@ -130,28 +130,23 @@ rebuilt as (
 
     -- what the inputs no longer have: an invoice (each kept has its invoice event), a credit
     -- memo, every application of an invoice
-    select invoice_id from (
-        select invoice_id from kept where event_type = 'invoice'
-        except
-        select invoice_id from invoices
-    ) as invoices_gone
+    {{ keys_gone('invoice_id', 'invoices', kept='kept', kept_where="event_type = 'invoice'") }}
 
     union
 
-    select kept.invoice_id from kept
-    inner join (
-        select event_id from kept where event_type in ('credit_memo', 'write_off')
-        except
-        select {{ dbt.concat(["'credit_memo|'", "credit_memo_id"]) }} from {{ ref('stg_erp__credit_memos') }}
-    ) as credit_memos_gone on kept.event_id = credit_memos_gone.event_id
+    select invoice_id from kept
+    where event_id in (
+        {{ keys_gone(
+            'event_id', ref('stg_erp__credit_memos'), now_key=dbt.concat(["'credit_memo|'", "credit_memo_id"]),
+            kept='kept', kept_where="event_type in ('credit_memo', 'write_off')",
+        ) }}
+    )
 
     union
 
-    select invoice_id from (
-        select invoice_id from kept where event_type = 'payment'
-        except
-        select invoice_id from {{ ref('int_payments_matched_to_invoices') }}
-    ) as applications_gone
+    {{ keys_gone(
+        'invoice_id', ref('int_payments_matched_to_invoices'), kept='kept', kept_where="event_type = 'payment'"
+    ) }}
 
 ),
 {% endif %}

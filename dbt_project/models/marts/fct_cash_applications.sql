@@ -29,11 +29,7 @@ rebuilt as (
 
     union
 
-    select invoice_id from (
-        select invoice_id from {{ this }}
-        except
-        select invoice_id from {{ ref('int_payments_matched_to_invoices') }}
-    ) as gone
+    {{ keys_gone('invoice_id', ref('int_payments_matched_to_invoices')) }}
 
 ),
 {% endif %}

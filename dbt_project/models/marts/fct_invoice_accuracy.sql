@@ -76,11 +76,7 @@ rebuilt as (
 
     union
 
-    select invoice_id from (
-        select invoice_id from {{ this }}
-        except
-        select invoice_id from {{ ref('fct_invoices') }}
-    ) as gone
+    {{ keys_gone('invoice_id', ref('fct_invoices')) }}
 
 ),
 {% endif %}

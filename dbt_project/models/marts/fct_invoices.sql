@@ -29,11 +29,7 @@ rebuilt as (
     union
 
     -- what the settlements no longer have (an invoice taken out of the load)
-    select invoice_id from (
-        select invoice_id from {{ this }}
-        except
-        select invoice_id from {{ ref('int_invoice_settlements') }}
-    ) as gone
+    {{ keys_gone('invoice_id', ref('int_invoice_settlements')) }}
 
 ),
 {% endif %}

@@ -76,19 +76,11 @@ rebuilt as (
 
     union
 
-    select cycle_id from (
-        select cycle_id from {{ this }} where cycle_start = 'invoice'
-        except
-        select invoice_id from orderless_invoices
-    ) as no_longer_orderless
+    {{ keys_gone('cycle_id', 'orderless_invoices', now_key='invoice_id', kept_where="cycle_start = 'invoice'") }}
 
     union
 
-    select cycle_id from (
-        select cycle_id from {{ this }} where cycle_start = 'order'
-        except
-        select order_id from {{ ref('fct_orders') }}
-    ) as orders_gone
+    {{ keys_gone('cycle_id', ref('fct_orders'), now_key='order_id', kept_where="cycle_start = 'order'") }}
 
 ),
 {% endif %}

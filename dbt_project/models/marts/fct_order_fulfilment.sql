@@ -60,11 +60,7 @@ rebuilt as (
 
     union
 
-    select order_id from (
-        select order_id from {{ this }}
-        except
-        select order_id from {{ ref('fct_o2c_cycle_times') }} where cycle_start = 'order'
-    ) as gone
+    {{ keys_gone('order_id', ref('fct_o2c_cycle_times'), now_where="cycle_start = 'order'") }}
 
 ),
 {% endif %}

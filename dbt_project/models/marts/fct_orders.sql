@@ -67,11 +67,7 @@ rebuilt as (
 
     union
 
-    select order_id from (
-        select order_id from {{ this }}
-        except
-        select order_id from {{ ref('stg_erp__sales_orders') }}
-    ) as gone
+    {{ keys_gone('order_id', ref('stg_erp__sales_orders')) }}
 
 ),
 {% endif %}

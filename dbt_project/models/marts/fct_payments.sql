@@ -43,11 +43,7 @@ rebuilt as (
 
     union
 
-    select payment_id from (
-        select payment_id from {{ this }}
-        except
-        select payment_id from {{ ref('int_payments_unioned') }}
-    ) as gone
+    {{ keys_gone('payment_id', ref('int_payments_unioned')) }}
 
 ),
 {% endif %}
