@@ -54,6 +54,20 @@ def test_o2c_dbt_reports_the_installed_dbt_version_without_starting_dbt() -> Non
     assert str(resource._cli_version) == dbt_core
 
 
+def test_the_pipelines_dbt_commands_start_without_building_a_dbt_adapter_first(tmp_path: Path) -> None:
+    """dagster-dbt builds a dbt adapter in the pipeline's process before each dbt command, for
+    helpers o2c does not call: the pipeline's resource does not (3.7 s of each run), and its
+    commands run as before."""
+    from orchestration.defs.transform import defs
+
+    resource = defs.resources["dbt"]
+    invocation = resource.cli(["--version"], target_path=tmp_path / "target")
+    invocation.wait()
+    assert invocation.is_successful()
+    assert invocation.adapter is None
+    assert resource._cli_version.major == 1  # dbt-core: the version whose adapter dagster-dbt would build
+
+
 def test_spark_finds_the_tables_dbt_reads_on_an_installation_never_parsed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
