@@ -277,9 +277,9 @@
 
 {#- On an incremental run, the keys `kept` (this model, unless named; a `kept_where` filter) holds
     that `now` (a relation or a CTE, read through `now_key` when named otherwise; a `now_where`
-    filter) no longer has: rows taken out of a load. Loads merge and never delete, so rows leave
-    only by hand or when a source is loaded anew; their keys must still be rebuilt. `key` may be
-    several columns. Rows (key). -#}
+    filter) no longer has. Loads merge and never delete: a row leaves only when someone deletes
+    it from a raw table, and its key must still be rebuilt. `key` may be several columns. Rows
+    (key). -#}
 {% macro keys_gone(key, now, now_key=none, now_where=none, kept=none, kept_where=none) -%}
     select {{ key }} from (
         select {{ key }} from {{ kept or this }}{% if kept_where %} where {{ kept_where }}{% endif %}
