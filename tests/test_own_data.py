@@ -158,8 +158,9 @@ def export_credit_notes(export: Path) -> None:
 def export_a_credit_note_moved(export: Path) -> None:
     """CM-01 was booked against the wrong invoice: the credit notes' file, written out whole again,
     has it on INV-006. INV-004 is owed its 1,200.00 again, so R-09's 700.00 settles it in full on
-    10/04; INV-006 is owed 550.00 from 25/03. Nothing in the load says CM-01 left INV-004: only
-    what R-09's pair read of INV-004's credits does."""
+    10/04; INV-006 is owed 550.00 from 25/03. Nothing in the load says CM-01 left INV-004: the
+    cash application sees it by the credits R-09's pair read of INV-004, and by C3's months of
+    quoted invoices built again (either is enough here: C3 has receipts)."""
     notes = export / "Gutschriften.csv"
     notes.write_text(notes.read_text(encoding="cp1252").replace("C3;INV-004", "C3;INV-006"), encoding="cp1252")
 
