@@ -626,13 +626,17 @@ def validate_source(
     logging.getLogger("great_expectations").setLevel(logging.ERROR)
     if docs_dir is not None and kept is None:
         kept = []  # stored all the same, rendered by a later build_data_docs
+    # The rows are validated through an ephemeral context: a file context writes its whole
+    # configuration to great_expectations.yml at every asset and batch definition added (about
+    # 0.1 s each, two a table). The file context, with `docs_dir`, only stores the suites and
+    # results the data docs render.
+    validating = gx.get_context(mode="ephemeral")
+    validating.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
+    datasource = validating.data_sources.add_or_update_pandas(f"o2c_{source}")
+    context = None
     if docs_dir is not None:
         docs_dir.mkdir(parents=True, exist_ok=True)
         context = gx.get_context(mode="file", project_root_dir=str(docs_dir))
-    else:
-        context = gx.get_context(mode="ephemeral")  # suites and batches need one; nothing is stored
-    context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
-    datasource = context.data_sources.add_or_update_pandas(f"o2c_{source}")
     schema = f"raw_{source}"
     fx = 'select distinct from_currency from "raw_fx".fx_rates union select distinct to_currency from "raw_fx".fx_rates'
     currencies = sorted(r[0] for r in con.sql(fx).fetchall()) if db.table_exists(con, "raw_fx", "fx_rates") else []
