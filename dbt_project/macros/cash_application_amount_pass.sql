@@ -252,52 +252,39 @@ closed as (
 -- The customer's items open at the payment date: all of them for a single-item match, the
 -- `cash_application_max_open_items` most likely (due closest to the customer's usual delay
 -- before the payment) for combinations.
-open_items as (
+open_at_payment as (
 
     select
-        *,
-        case when closeness <= {{ max_items }} then
-                row_number() over (partition by payment_id, closeness <= {{ max_items }} order by due_date, invoice_id)
-        end as bound_rank
-    from (
-        select
-            *,
-            row_number() over (partition by payment_id order by due_date, invoice_id) as item_rank,
-            row_number() over (
-                partition by payment_id order by abs(expected_lag_days), due_date, invoice_id
-            ) as closeness
-        from (
-            select
-                receipts.payment_id,
-                invoices.invoice_id,
-                invoices.due_date,
-                {{ days_between('invoices.due_date', 'receipts.payment_date') }}
-                - receipts.usual_delay_days as expected_lag_days,
-                coalesce(owed.owed_after, invoices.invoice_amount) as open_amount,
-                -- several items are a fit only when they make the receipt exactly
-                receipts.residual as most_amount
-            from receipts as receipts
-            inner join invoices
-                on receipts.customer_id = invoices.customer_id
-                and receipts.currency = invoices.currency
-                and receipts.payment_date >= invoices.invoice_date
-            left join closed
-                on invoices.invoice_id = closed.invoice_id
-            left join owed_by_day as owed
-                on invoices.invoice_id = owed.invoice_id
-                and receipts.matched_on >= owed.event_date
-                and (owed.next_event_date is null or receipts.matched_on < owed.next_event_date)
-            -- manual applications (int_manual_cash_applications); a join, not `not exists`, which
-            -- DuckDB planned as a join against every distinct pair (a sixth of pass 1's CPU at l)
-            left join reversed_pairs as reversed
-                on receipts.payment_id = reversed.payment_id and invoices.invoice_id = reversed.invoice_id
-            where (closed.closed_from is null or receipts.matched_on < closed.closed_from)
-                and reversed.payment_id is null
-                and coalesce(owed.owed_after, invoices.invoice_amount) > 0
-        ) as open_at_payment
-    ) as ranked
+        receipts.payment_id,
+        invoices.invoice_id,
+        invoices.due_date,
+        {{ days_between('invoices.due_date', 'receipts.payment_date') }}
+        - receipts.usual_delay_days as expected_lag_days,
+        coalesce(owed.owed_after, invoices.invoice_amount) as open_amount,
+        -- several items are a fit only when they make the receipt exactly
+        receipts.residual as most_amount
+    from receipts as receipts
+    inner join invoices
+        on receipts.customer_id = invoices.customer_id
+        and receipts.currency = invoices.currency
+        and receipts.payment_date >= invoices.invoice_date
+    left join closed
+        on invoices.invoice_id = closed.invoice_id
+    left join owed_by_day as owed
+        on invoices.invoice_id = owed.invoice_id
+        and receipts.matched_on >= owed.event_date
+        and (owed.next_event_date is null or receipts.matched_on < owed.next_event_date)
+    -- manual applications (int_manual_cash_applications); a join, not `not exists`, which
+    -- DuckDB planned as a join against every distinct pair (a sixth of pass 1's CPU at l)
+    left join reversed_pairs as reversed
+        on receipts.payment_id = reversed.payment_id and invoices.invoice_id = reversed.invoice_id
+    where (closed.closed_from is null or receipts.matched_on < closed.closed_from)
+        and reversed.payment_id is null
+        and coalesce(owed.owed_after, invoices.invoice_amount) > 0
 
 ),
+
+{{ ranked_open_items('open_items', 'open_at_payment', 'abs(expected_lag_days), due_date, invoice_id', max_items) }},
 
 fits as (
 

@@ -39,6 +39,43 @@
 
 {% endmacro %}
 
+{#- The CTEs `<name>_ranked` and `<name>`: the open items `items` (one row per payment_id and
+    invoice_id, with due_date) ranked as open_item_combinations reads them: item_rank in due-date
+    order over all the receipt's items, closeness in `closeness_order` (1 = the item the receipt
+    most likely pays), and bound_rank, in due-date order, among the `max_items` closest only
+    (null beyond them). bound_rank is ranked over those items alone: a window over every item,
+    partitioned by whether it is among them, sorted all of them a third time (at l, the
+    suggestions 18.2 against 16.8 s). -#}
+{% macro ranked_open_items(name, items, closeness_order, max_items) %}
+{{ name }}_ranked as (
+
+    select
+        *,
+        row_number() over (partition by payment_id order by due_date, invoice_id) as item_rank,
+        row_number() over (partition by payment_id order by {{ closeness_order }}) as closeness
+    from {{ items }}
+
+),
+
+{{ name }} as (
+
+    select
+        *,
+        cast(null as bigint) as bound_rank
+    from {{ name }}_ranked
+    where closeness > {{ max_items }}
+
+    union all
+
+    select
+        *,
+        row_number() over (partition by payment_id order by item_rank) as bound_rank
+    from {{ name }}_ranked
+    where closeness <= {{ max_items }}
+
+)
+{%- endmacro %}
+
 {#- The subsets of each receipt's items of bound_rank 1..max_items (the empty one included) that
     are single items or add up to at most most_amount, with their item count, amount and
     closeness. Built by doubling: the subsets of the first k items are those of the first k-1,

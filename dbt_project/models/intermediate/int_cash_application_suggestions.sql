@@ -18,6 +18,8 @@
 {% set max_items = var('cash_application_max_open_items') %}
 {#- how far from what the receipt holds an amount suggestion may be -#}
 {% set within = 0.05 %}
+{#- half the shorter of a remittance word and an item's reference key (by_reference) -#}
+{% set half = 'cast(floor(least(length(tokens.token_key), length(candidates.reference_key)) / 2) as integer)' %}
 {{ incremental_by_key('customer_id', 'payment_id') }}
 
 with
@@ -44,6 +46,7 @@ open_today as (
     select
         intervals.invoice_id,
         invoices.invoice_number,
+        {{ reference_key('invoices.invoice_number') }} as reference_key,
         invoices.customer_id,
         invoices.currency,
         invoices.due_date,
@@ -112,6 +115,7 @@ candidates as (
         receipts.remittance_info,
         open_today.invoice_id,
         open_today.invoice_number,
+        open_today.reference_key,
         open_today.due_date,
         open_today.open_balance as open_amount,
         -- combinations are suggested within 5 % of what the receipt holds
@@ -127,22 +131,7 @@ candidates as (
 
 ),
 
-open_items as (
-
-    select
-        *,
-        case when closeness <= {{ max_items }} then
-                row_number() over (partition by payment_id, closeness <= {{ max_items }} order by due_date, invoice_id)
-        end as bound_rank
-    from (
-        select
-            *,
-            row_number() over (partition by payment_id order by due_date, invoice_id) as item_rank,
-            row_number() over (partition by payment_id order by days_from_due, due_date, invoice_id) as closeness
-        from candidates
-    ) as ranked
-
-),
+{{ ranked_open_items('open_items', 'candidates', 'days_from_due, due_date, invoice_id', max_items) }},
 
 fits as (
 
@@ -219,7 +208,16 @@ by_reference as (
     from candidates
     inner join remittance_tokens as tokens on candidates.payment_id = tokens.payment_id
     where length(tokens.token_key) >= 6
-        and levenshtein(tokens.token_key, {{ reference_key('candidates.invoice_number') }}) = 1
+        -- What one edit leaves of two keys, checked before the edit distance (at l, 15 M pairs of
+        -- a receipt's word and its customer's item; the suggestions 20.1 against 17.7-18.4 s): the
+        -- lengths differ by one at most, and the first or the last half of the shorter length
+        -- is the same (an edit in the first half leaves the last intact, and the other way).
+        and abs(length(tokens.token_key) - length(candidates.reference_key)) <= 1
+        and (
+            left(tokens.token_key, {{ half }}) = left(candidates.reference_key, {{ half }})
+            or right(tokens.token_key, {{ half }}) = right(candidates.reference_key, {{ half }})
+        )
+        and levenshtein(tokens.token_key, candidates.reference_key) = 1
 
 ),
 
