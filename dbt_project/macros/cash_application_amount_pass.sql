@@ -331,7 +331,8 @@ ranked as (
         *,
         row_number() over (
             partition by payment_id
-            order by fit_kind, abs_difference, n_items, closeness_sum, single_rank, subset_mask
+            -- (closeness_sum names a single item: no two items of a receipt are as close)
+            order by fit_kind, abs_difference, n_items, closeness_sum, subset_mask
         ) as fit_rank,
         count(*) over (partition by payment_id, abs_difference, n_items) as n_equal_fits,
         count(*) over (partition by payment_id, fit_kind) as n_kind_fits
@@ -353,7 +354,7 @@ chosen as (
 
     select
         payment_id,
-        single_rank,
+        single_closeness,
         subset_mask,
         difference,
         case
@@ -388,14 +389,16 @@ members as (
         chosen.match_confidence,
         case
             when chosen.difference > 0
-                and items.item_rank = max(items.item_rank) over (partition by chosen.payment_id)
+                -- the last of the chosen items in due-date order
+                and row_number() over (partition by chosen.payment_id order by items.due_date, items.invoice_id)
+                = count(*) over (partition by chosen.payment_id)
                 then items.open_amount - chosen.difference
             else items.open_amount
         end as applied_amount
     from chosen as chosen
     inner join open_items as items
         on chosen.payment_id = items.payment_id
-        and {{ is_combination_member('items.item_rank', 'items.bound_rank') }}
+        and {{ is_combination_member('items.closeness', 'items.bound_rank') }}
     inner join receipts as receipts on chosen.payment_id = receipts.payment_id
 
 ),

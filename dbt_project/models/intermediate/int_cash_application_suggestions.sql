@@ -143,8 +143,8 @@ fits as (
             order by
                 abs(combinations.combination_amount - receipts.unapplied_amount),
                 combinations.n_items,
+                -- (closeness_sum names a single item: no two items of a receipt are as close)
                 combinations.closeness_sum,
-                combinations.single_rank,
                 combinations.subset_mask
         ) as fit_rank
     from ({{ open_item_combinations('open_items', max_items) }}) as combinations
@@ -174,7 +174,7 @@ by_amount as (
     from fits
     inner join open_items as items
         on fits.payment_id = items.payment_id
-        and {{ is_combination_member('items.item_rank', 'items.bound_rank') }}
+        and {{ is_combination_member('items.closeness', 'items.bound_rank') }}
     where fits.fit_rank <= 3
 
 ),
