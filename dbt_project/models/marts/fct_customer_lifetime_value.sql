@@ -38,17 +38,19 @@ orders as (
 
 ),
 
--- Standard cost of what was invoiced, converted from USD at the invoice date's rate.
-invoice_costs as (
+-- Standard cost of what was invoiced, converted from USD at the invoice date's rate, summed
+-- by customer straight from the lines: summed by invoice first, then joined back to the
+-- invoices, it grouped 9.5 M invoices at l (the model 8.4-9.1 s against 5.1 s).
+costs as (
 
     select
-        invoice_lines.invoice_id,
+        invoices.customer_id,
         sum(invoice_lines.quantity * products.unit_cost_usd * usd.rate) as cost_rc
     from {{ ref('stg_erp__invoice_lines') }} as invoice_lines
     inner join invoices on invoice_lines.invoice_id = invoices.invoice_id
     inner join {{ ref('stg_erp__products') }} as products on invoice_lines.product_id = products.product_id
     {{ join_fx_rate_as_of("'USD'", 'invoices.invoice_date', alias='usd', join_type='inner') }}
-    group by invoice_lines.invoice_id
+    group by invoices.customer_id
 
 ),
 
@@ -60,10 +62,8 @@ revenue as (
         sum(invoices.invoice_amount_rc) as invoiced_rc,
         sum(invoices.credited_amount_rc) as credited_rc,
         sum(invoices.written_off_amount_rc) as written_off_rc,
-        sum(invoices.applied_amount_rc) as collected_rc,
-        sum(invoice_costs.cost_rc) as cost_rc
+        sum(invoices.applied_amount_rc) as collected_rc
     from invoices
-    left join invoice_costs on invoices.invoice_id = invoice_costs.invoice_id
     group by invoices.customer_id
 
 ),
@@ -86,13 +86,14 @@ summed as (
         coalesce(revenue.invoiced_rc, 0) - coalesce(revenue.credited_rc, 0) as net_revenue_rc,
         coalesce(revenue.collected_rc, 0) as collected_rc,
         coalesce(revenue.written_off_rc, 0) as written_off_rc,
-        coalesce(revenue.cost_rc, 0) as cost_rc,
+        coalesce(costs.cost_rc, 0) as cost_rc,
         {{ days_between('orders.first_order_date', 'as_of.as_of_date') }}
             as tenure_days
     from customers
     cross join as_of
     left join orders on customers.customer_id = orders.customer_id
     left join revenue on customers.customer_id = revenue.customer_id
+    left join costs on customers.customer_id = costs.customer_id
 
 )
 
