@@ -3,7 +3,9 @@
     and its current part (not yet due) on its last day. The one home of these figures over any
     periods: months (fct_ar_monthly), month to date (fct_ar_month_to_date) and weeks
     (fct_ar_kpis_weekly). `periods` names a CTE with one row per `key` and its first and last day
-    (`start`, `end`, both included); the result has one row per period, 0 where nothing happened. -#}
+    (`start`, `end`, both included); the result has one row per period, 0 where nothing happened.
+    The flows are summed by day before they meet the periods: a range join of every invoice and
+    receipt to the periods holding its date was most of the weekly KPIs' time at l. -#}
 {% macro ar_period_figures(periods, key, start, end) %}
     select
         periods.{{ key }},
@@ -17,7 +19,7 @@
             periods.{{ key }},
             sum(invoices.invoice_amount_rc) as credit_sales_rc
         from {{ periods }} as periods
-        inner join {{ ref('fct_invoices') }} as invoices
+        inner join ({{ sales_by_day() }}) as invoices
             on invoices.invoice_date between periods.{{ start }} and periods.{{ end }}
         group by periods.{{ key }}
     ) as sales on periods.{{ key }} = sales.{{ key }}
@@ -26,7 +28,13 @@
             periods.{{ key }},
             sum(payments.cash_amount_rc) as cash_collected_rc
         from {{ periods }} as periods
-        inner join {{ ref('int_payments_unioned') }} as payments
+        inner join (
+            select
+                payment_date,
+                sum(cash_amount_rc) as cash_amount_rc
+            from {{ ref('int_payments_unioned') }}
+            group by payment_date
+        ) as payments
             on payments.payment_date between periods.{{ start }} and periods.{{ end }}
         group by periods.{{ key }}
     ) as cash on periods.{{ key }} = cash.{{ key }}
@@ -42,4 +50,13 @@
             on periods.{{ end }} between balances.valid_from and balances.valid_to
         group by periods.{{ key }}
     ) as balances on periods.{{ key }} = balances.{{ key }}
+{% endmacro %}
+
+{#- Credit sales by day, in the reporting currency: rows (invoice_date, invoice_amount_rc). -#}
+{% macro sales_by_day() %}
+    select
+        invoice_date,
+        sum(invoice_amount_rc) as invoice_amount_rc
+    from {{ ref('fct_invoices') }}
+    group by invoice_date
 {% endmacro %}

@@ -66,6 +66,12 @@ week_figures as (
 
 ),
 
+sales_by_day as (
+
+    {{ sales_by_day() }}
+
+),
+
 -- credit sales of the trailing DSO window that ends with each week
 window_sales as (
 
@@ -73,7 +79,7 @@ window_sales as (
         periods.weeks_back,
         sum(invoices.invoice_amount_rc) as window_sales_rc
     from periods
-    inner join {{ ref('fct_invoices') }} as invoices
+    inner join sales_by_day as invoices
         on invoices.invoice_date between periods.dso_window_start and periods.week_end_date
     group by periods.weeks_back
 
