@@ -43,9 +43,9 @@
     invoice_id, with due_date) ranked as open_item_combinations reads them: closeness in
     `closeness_order` (1 = the item the receipt most likely pays), and bound_rank, in due-date
     order, among the `max_items` closest only (null beyond them). Every item of every receipt is
-    sorted once, by closeness: a rank in due-date order over all of them, and bound_rank
-    partitioned by whether an item is among the closest, sorted them twice more (at l, the
-    item rank alone was 28 of pass 1's 128 CPU-s). -#}
+    sorted once, by closeness; bound_rank sorts the closest alone. (A rank of every item in
+    due-date order, and bound_rank partitioned by whether an item is among the closest, sorted
+    all of them twice more: at l the first alone took 28 of pass 1's 128 CPU-s.) -#}
 {% macro ranked_open_items(name, items, closeness_order, max_items) %}
 {{ name }}_ranked as (
 
