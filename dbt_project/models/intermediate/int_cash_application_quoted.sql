@@ -37,6 +37,7 @@ all_payments as (
 
 ),
 
+-- each invoice with its number as a reference key and as digits (kept by loads)
 invoices as (
 
     select
@@ -47,9 +48,9 @@ invoices as (
         due_date,
         currency,
         invoice_amount,
-        {{ reference_key('invoice_number') }} as reference_key,
-        {{ digits_of('invoice_number') }} as reference_digits
-    from {{ ref('stg_erp__invoices') }}
+        reference_key,
+        reference_digits
+    from {{ ref('int_invoice_references') }}
 
 ),
 

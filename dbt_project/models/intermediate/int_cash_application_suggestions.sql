@@ -46,7 +46,7 @@ open_today as (
     select
         intervals.invoice_id,
         invoices.invoice_number,
-        {{ reference_key('invoices.invoice_number') }} as reference_key,
+        invoices.reference_key,
         invoices.customer_id,
         invoices.currency,
         invoices.due_date,
@@ -54,7 +54,7 @@ open_today as (
     from {{ ref('int_invoice_balance_intervals') }} as intervals
     inner join {{ ref('int_data_as_of') }} as as_of
         on as_of.as_of_date between intervals.valid_from and intervals.valid_to
-    inner join {{ ref('stg_erp__invoices') }} as invoices on intervals.invoice_id = invoices.invoice_id
+    inner join {{ ref('int_invoice_references') }} as invoices on intervals.invoice_id = invoices.invoice_id
     where intervals.open_balance > 0
 
 ),
