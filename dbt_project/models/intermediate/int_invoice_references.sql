@@ -8,9 +8,9 @@
 
 {{ incremental_by_loads('invoice_id', 'built_at') }}
 
+{% if is_incremental() %}
 with
 
-{% if is_incremental() %}
 rebuilt as (
 
     select invoice_id from {{ ref('stg_erp__invoices') }}
@@ -20,25 +20,9 @@ rebuilt as (
 
     {{ keys_gone('invoice_id', ref('stg_erp__invoices')) }}
 
-),
-{% endif %}
-
-invoices as (
-
-    select
-        invoice_id,
-        invoice_number,
-        customer_id,
-        invoice_date,
-        due_date,
-        currency,
-        invoice_amount
-    from {{ ref('stg_erp__invoices') }}
-    {% if is_incremental() %}
-    where invoice_id in (select rebuilt.invoice_id from rebuilt)
-    {% endif %}
-
 )
+
+{% endif %}
 
 select
     invoice_id,
@@ -52,8 +36,9 @@ select
     {{ digits_of('invoice_number') }} as reference_digits,
     {{ built_at() }} as built_at,
     {{ rule_fingerprint() }} as rule_fingerprint
-from invoices
+from {{ ref('stg_erp__invoices') }}
 {% if is_incremental() %}
+where invoice_id in (select rebuilt.invoice_id from rebuilt)
 -- a tombstone per rebuilt invoice (macros/incremental_by_key.sql)
 union all
 select
