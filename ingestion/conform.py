@@ -85,12 +85,17 @@ def _decimal(text: pl.Expr, column_type: Literal["money", "rate"]) -> pl.Expr:
     )
 
 
+def _raw_text(column: Column) -> pl.Expr:
+    """A column's text as it came, trimmed, blank as null (beside its parsed value in `conform`)."""
+    return pl.col(column.name if column.type == "string" else _RAW + column.name)
+
+
 def _decimal_checks(column: Column) -> list[tuple[pl.Expr, str, str]]:
     """Amounts and rates that are numbers but do not fit: more decimals than the column keeps (a
     quarantine reason, never a silent rounding) or too many digits; the limits live in the contract."""
     if column.type not in ("money", "rate"):
         return []
-    raw = pl.col(_RAW + column.name)
+    raw = _raw_text(column)
     return [
         (raw.str.contains(pattern), column.name, f"{column.name}: {reason}")
         for pattern, reason in decimal_misfits(column.type)
@@ -165,6 +170,12 @@ def _with_defaults(batch: pl.DataFrame, entity: Entity) -> pl.DataFrame:
     """Blank or missing values of columns with a default, filled in; the inputs a default needs
     may themselves be missing (then it stays blank and the row is quarantined if required)."""
     derived = [c.name for c in entity.columns if (entity.name, c.name) in DEFAULTS]
+    # A column every row fills needs no default (an ERP's due dates): deriving it anyway parsed
+    # every row's date and terms, a tenth of conforming a batch of invoices.
+    filled = batch.select(
+        _blank_to_null(name).is_not_null().all().alias(name) for name in derived if name in batch.columns
+    )
+    derived = [name for name in derived if name not in filled.columns or not filled[name].item()]
     if not derived:
         return batch
     # Inputs a default reads but the batch lacks stand in as blanks, and leave again after.
@@ -184,11 +195,13 @@ def _with_defaults(batch: pl.DataFrame, entity: Entity) -> pl.DataFrame:
 
 
 def _unknown_values(values: pl.Series, keys: pl.Series) -> pl.Series:
-    """The distinct non-null `values` that are not among `keys`. An anti-join hashes the batch's
-    values and probes the keys once; `is_in(keys)` hashed every key (ten million invoices at
-    scale l) again for every batch, three times slower."""
+    """The distinct non-null `values` that are not among `keys`: the keys that occur among the
+    values are found first (a semi-join of the keys on the batch's values), then the values none
+    was found for. An anti-join of the values against all the keys took 1.6 times as long with a
+    batch of 1.2 M invoices against 8.6 M orders at scale l, `is_in(keys)` 8 times."""
     present = values.drop_nulls().unique().to_frame("k")
-    return present.join(keys.rename("k").to_frame(), on="k", how="anti")["k"]
+    found = keys.rename("k").to_frame().join(present, on="k", how="semi")
+    return present.join(found, on="k", how="anti")["k"]
 
 
 def _type_label(column: Column, format_labels: dict[str, str]) -> str:
@@ -251,9 +264,11 @@ def conform(
         + [pl.col(SOURCE_PROBLEM) if SOURCE_PROBLEM in batch.columns else pl.lit(None, pl.String).alias(SOURCE_PROBLEM)]
     )
     # Parsed values replace the text; the text, trimmed and blank as null, stays beside them for
-    # the checks (trimmed once here rather than again in every check).
+    # the checks (trimmed once here rather than again in every check). A text column's parsed value
+    # is that text already: a copy would only repeat it.
     typed = text.with_columns(
-        [parse_expr(c) for c in entity.columns] + [_blank_to_null(c.name).alias(_RAW + c.name) for c in entity.columns]
+        [parse_expr(c) for c in entity.columns]
+        + [_blank_to_null(c.name).alias(_RAW + c.name) for c in entity.columns if c.type != "string"]
     )
 
     # One (failed?, column, value, reason) check per rule, in priority order. A value the connector
@@ -264,18 +279,19 @@ def conform(
     ]
     misfits: set[int] = set()  # checks that only say why a value that does not parse fails
     for c in entity.columns:
-        raw = pl.col(_RAW + c.name)
+        raw = _raw_text(c)
         parsed = pl.col(c.name)
         decimal_checks = _decimal_checks(c)
         misfits.update(range(len(checks), len(checks) + len(decimal_checks)))
         checks.extend(decimal_checks)
-        checks.append(
-            (
-                raw.is_not_null() & parsed.is_null(),
-                c.name,
-                f"{c.name}: cannot parse as {_type_label(c, format_labels or {})}",
+        if c.type != "string":  # text always parses
+            checks.append(
+                (
+                    raw.is_not_null() & parsed.is_null(),
+                    c.name,
+                    f"{c.name}: cannot parse as {_type_label(c, format_labels or {})}",
+                )
             )
-        )
         if c.required or c.name in entity.primary_key:
             checks.append((raw.is_null(), c.name, f"{c.name}: required value is missing"))
     for rule in entity.rules:

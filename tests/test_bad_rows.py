@@ -101,6 +101,49 @@ def test_each_bad_row_is_quarantined_for_the_first_check_it_fails_and_a_key_sent
     assert result.rows_in == batch.height
 
 
+def test_a_due_date_is_derived_only_where_missing_and_references_are_checked_against_known_keys() -> None:
+    # An export whose due dates are all given keeps them as given, even where its terms would say
+    # otherwise (I1: NET30 from 1 June would be 1 July); one with a blank derives that row's alone.
+    def invoices(due_dates: list[str | None]) -> pl.DataFrame:
+        return pl.DataFrame(
+            {
+                "invoice_id": ["I1", "I2", "I3", "I4"],
+                "invoice_number": ["1", "2", "3", "4"],
+                "customer_id": ["C1", "C2", " C9 ", None],
+                "invoice_date": ["2026-06-01", "2026-06-15", "2026-06-20", "2026-06-20"],
+                "due_date": due_dates,
+                "currency": ["EUR"] * 4,
+                "payment_terms_code": ["NET30", "2/10 NET45", "NET30", "NET30"],
+                "invoice_amount": ["100.00", "200.00", "300.00", "400.00"],
+                SOURCE_FILE: ["invoices.csv"] * 4,
+                SOURCE_ROW: [1, 2, 3, 4],
+            }
+        )
+
+    customers = pl.Series(["C0", "C1", "C2", "C3"])
+    known = {"customer_id": (customers, "unknown customer (not in customers)")}
+    given = conform(
+        invoices(["2026-06-10", "2026-07-15", "2026-07-20", "2026-07-20"]),
+        ENTITIES["invoices"], source="files", known_keys=known,
+    )  # fmt: skip
+    # C9 (padded) is not a known customer; I4 has none, which the contract requires.
+    assert given.rows.select("invoice_id", "due_date").rows() == [
+        ("I1", dt.date(2026, 6, 10)),
+        ("I2", dt.date(2026, 7, 15)),
+    ]
+    assert given.quarantine.select("row_number", "value", "reason").rows() == [
+        (3, " C9 ", "customer_id: unknown customer (not in customers)"),
+        (4, None, "customer_id: required value is missing"),
+    ]
+    # I2 blank: 15 June + 45 days (the last number of "2/10 NET45") = 30 July; I1 stays as given.
+    blank = conform(invoices(["2026-06-10", " ", None, "2026-07-20"]), ENTITIES["invoices"], source="files")
+    assert blank.rows.select("invoice_id", "due_date").rows() == [
+        ("I1", dt.date(2026, 6, 10)),
+        ("I2", dt.date(2026, 7, 30)),
+        ("I3", dt.date(2026, 7, 20)),
+    ]
+
+
 def _erp(path: Path) -> None:
     """An ERP whose customer master holds a latin-1 name in a UTF-8 database, and an invoice of 123.456."""
     con = sqlite3.connect(path)
