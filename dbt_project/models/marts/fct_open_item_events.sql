@@ -57,11 +57,17 @@ valued as (
 
     select
         *,
-        -- the rule of int_invoice_balance_intervals.open_balance_rc, applied after each event
+        -- the rule of int_invoice_balance_intervals.open_balance_rc, applied after each event and
+        -- just before it (the balance before is the one after less the event: the previous
+        -- event's balance after, at the same rate, the invoice's; 0 before the first)
         case
             when balance_after > 0 then {{ to_reporting('balance_after', 'fx_rate') }}
             else 0
-        end as open_ar_after_rc
+        end as open_ar_after_rc,
+        case
+            when balance_after - amount > 0 then {{ to_reporting('(balance_after - amount)', 'fx_rate') }}
+            else 0
+        end as open_ar_before_rc
     from running
 
 ),
@@ -80,15 +86,7 @@ ledger as (
         valued.effective_date,
         -- amounts
         valued.amount,
-        cast(
-            valued.open_ar_after_rc - coalesce(
-                lag(valued.open_ar_after_rc) over (
-                    partition by valued.invoice_id
-                    order by valued.effective_date, valued.event_order, valued.event_id
-                ),
-                0
-            ) as {{ money_type() }}
-        ) as amount_rc,
+        cast(valued.open_ar_after_rc - valued.open_ar_before_rc as {{ money_type() }}) as amount_rc,
         {{ built_at() }} as built_at,
         {{ rule_fingerprint() }} as rule_fingerprint
     from valued
