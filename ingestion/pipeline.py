@@ -776,10 +776,17 @@ def spec_source(source: str):
     return dlt_source_for(source, {}, pl.DataFrame(schema=_QUARANTINE_COLUMNS))
 
 
+# DuckDB keeps the order of the rows an insert reads unless told it need not; a load's rows have
+# no order anyone reads (every model orders what it needs), and without it the inserts write
+# their rows as they go rather than holding them for the checkpoint that closes the connection.
+_LOAD_SETTINGS = {"preserve_insertion_order": False}
+
+
 def dlt_pipeline_for(source: str, config: IngestConfig):
+    credentials = {"database": str(config.warehouse), "local_config": _LOAD_SETTINGS}
     return dlt.pipeline(
         pipeline_name=f"o2c_{source}",
-        destination=dlt.destinations.duckdb(str(config.warehouse)),
+        destination=dlt.destinations.duckdb(credentials),
         dataset_name=f"raw_{source}",
         pipelines_dir=str(config.dlt_dir),
     )
