@@ -776,9 +776,9 @@ def spec_source(source: str):
     return dlt_source_for(source, {}, pl.DataFrame(schema=_QUARANTINE_COLUMNS))
 
 
-# DuckDB keeps the order of the rows an insert reads unless told it need not; a load's rows have
-# no order anyone reads (every model orders what it needs), and without it the inserts write
-# their rows as they go rather than holding them for the checkpoint that closes the connection.
+# DuckDB keeps the order of the rows an insert reads unless told it need not. A load's rows have
+# no order anyone reads (every model orders what it needs); without it DuckDB wrote them as the
+# insert ran, where with it the checkpoint that closes the connection did (docs/performance.md).
 _LOAD_SETTINGS = {"preserve_insertion_order": False}
 
 

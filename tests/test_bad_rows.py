@@ -135,7 +135,8 @@ def test_a_due_date_is_derived_only_where_missing_and_references_are_checked_aga
         (3, " C9 ", "customer_id: unknown customer (not in customers)"),
         (4, None, "customer_id: required value is missing"),
     ]
-    # I2 blank: 15 June + 45 days (the last number of "2/10 NET45") = 30 July; I1 stays as given.
+    # I2 blank: 15 June + 45 days (the last number of "2/10 NET45") = 30 July; I3 missing: 20 June
+    # + 30 days = 20 July; I1 stays as given.
     blank = conform(invoices(["2026-06-10", " ", None, "2026-07-20"]), ENTITIES["invoices"], source="files")
     assert blank.rows.select("invoice_id", "due_date").rows() == [
         ("I1", dt.date(2026, 6, 10)),
