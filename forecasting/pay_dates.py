@@ -142,8 +142,16 @@ def _open_items_sql() -> str:
         from paid_days
         window running as (partition by customer_id order by paid_date rows unbounded preceding)
     ),
+    -- Summed exactly from the invoices: a sum of the customers' floats per day came out in a
+    -- different order on each run, and everyone's delay with it (in the last digits).
     all_paid_days as (
-        select paid_date, sum(w) as w, sum(wd) as wd from paid_days group by paid_date
+        select
+            paid_date,
+            sum(invoice_amount_rc)::double as w,
+            sum(invoice_amount_rc * (paid_date - due_date))::double as wd
+        from invoices
+        where paid_date is not null
+        group by paid_date
     ),
     all_history as (
         select paid_date, sum(w) over running as cw, sum(wd) over running as cwd
@@ -189,18 +197,34 @@ def _open_items_sql() -> str:
         inner join invoices on aging.invoice_id = invoices.invoice_id
         left join marts.dim_customers as customers on invoices.customer_id = customers.customer_id
     ),
+    -- A customer's history at an origin is the same for each of their items open then: looked
+    -- up once per customer and origin (at scale l a seventh of the items' rows), as of the origin
+    -- and a year before it, the recent year being the difference.
+    customer_origins as (select distinct origin_date, customer_id from items),
     now_history as (
-        select items.origin_date, items.invoice_id, history.cw, history.cwd, history.cwd2, history.cn
-        from items
+        select customer_origins.origin_date, customer_origins.customer_id, history.cw, history.cwd, history.cwd2, history.cn
+        from customer_origins
         asof left join history
-            on items.customer_id = history.customer_id and items.origin_date >= history.paid_date
+            on customer_origins.customer_id = history.customer_id and customer_origins.origin_date >= history.paid_date
     ),
     year_ago_history as (
-        select items.origin_date, items.invoice_id, history.cw, history.cwd, history.cwd2, history.cn
-        from items
+        select customer_origins.origin_date, customer_origins.customer_id, history.cw, history.cwd, history.cwd2, history.cn
+        from customer_origins
         asof left join history
-            on items.customer_id = history.customer_id
-            and items.origin_date - {RECENT_DAYS} >= history.paid_date
+            on customer_origins.customer_id = history.customer_id
+            and customer_origins.origin_date - {RECENT_DAYS} >= history.paid_date
+    ),
+    customer_history as (
+        select
+            origin_date,
+            customer_id,
+            coalesce(now_history.cw, 0) - coalesce(year_ago_history.cw, 0) as recent_w,
+            coalesce(now_history.cwd, 0) - coalesce(year_ago_history.cwd, 0) as recent_wd,
+            coalesce(now_history.cwd2, 0) - coalesce(year_ago_history.cwd2, 0) as recent_wd2,
+            coalesce(now_history.cn, 0) - coalesce(year_ago_history.cn, 0) as recent_n_paid,
+            now_history.cwd / nullif(now_history.cw, 0) as lifetime_delay
+        from now_history
+        inner join year_ago_history using (origin_date, customer_id)
     ),
     everyone as (
         select origins.origin_date, all_history.cwd / all_history.cw as delay
@@ -209,11 +233,11 @@ def _open_items_sql() -> str:
     )
     select
         items.*,
-        coalesce(now_history.cw, 0) - coalesce(year_ago_history.cw, 0) as recent_w,
-        coalesce(now_history.cwd, 0) - coalesce(year_ago_history.cwd, 0) as recent_wd,
-        coalesce(now_history.cwd2, 0) - coalesce(year_ago_history.cwd2, 0) as recent_wd2,
-        coalesce(now_history.cn, 0) - coalesce(year_ago_history.cn, 0) as recent_n_paid,
-        now_history.cwd / nullif(now_history.cw, 0) as lifetime_delay,
+        customer_history.recent_w,
+        customer_history.recent_wd,
+        customer_history.recent_wd2,
+        customer_history.recent_n_paid,
+        customer_history.lifetime_delay,
         everyone.delay as everyone_delay,
         disputes.opened_date is not null
             and disputes.opened_date <= items.origin_date
@@ -222,12 +246,13 @@ def _open_items_sql() -> str:
         dispute_delay.days as dispute_delay_days,
         latest_promise.promised_date
     from items
-    inner join now_history using (origin_date, invoice_id)
-    inner join year_ago_history using (origin_date, invoice_id)
+    -- (every item's customer has a row: fct_invoices' customer_id is tested not null)
+    left join customer_history using (origin_date, customer_id)
     inner join everyone using (origin_date)
     left join disputes on items.invoice_id = disputes.invoice_id
     left join dispute_delay using (origin_date)
-    left join latest_promise using (origin_date, invoice_id)
+    left join latest_promise
+        on items.origin_date = latest_promise.origin_date and items.invoice_id = latest_promise.invoice_id
     order by items.origin_date, items.invoice_id
     """
 

@@ -465,6 +465,88 @@ def test_history_stages_the_origins_and_their_training_windows_only() -> None:
     assert both == [d for d in month_ends if dt.date(2025, 3, 31) <= d <= dt.date(2026, 4, 30)]
 
 
+def _history_marts(path: Path) -> None:
+    """Marts as an AR export might give them, by hand: customer A pays two invoices on one day
+    (5 and 10 days late), one on the day of the first origin and one later (10 days late each), B
+    pays once (2 days late) and once after both origins, C never pays;
+    no dispute and no collection action (the optional entities are empty)."""
+    con = duckdb.connect(str(path))
+    con.execute("create schema marts")
+    con.execute(
+        "create table marts.fct_invoices (invoice_id varchar, customer_id varchar, due_date date, "
+        "terms_days integer, invoice_amount_rc decimal(18, 2), paid_date date)"
+    )
+    con.executemany(
+        "insert into marts.fct_invoices values (?, ?, ?, 30, ?, ?)",
+        [
+            ("a1", "A", "2025-01-10", 100, "2025-01-15"),
+            ("a5", "A", "2025-01-05", 100, "2025-01-15"),
+            ("a6", "A", "2025-05-21", 100, "2025-05-31"),  # paid on the first origin: known then
+            ("a2", "A", "2025-06-01", 300, "2025-06-11"),
+            ("a3", "A", "2026-02-01", 200, "2026-04-20"),  # paid after the second origin
+            ("a4", "A", "2026-03-15", 50, None),
+            ("b1", "B", "2024-12-01", 400, "2024-12-03"),
+            ("b0", "B", "2025-05-20", 60, "2026-04-02"),  # paid after both origins
+            ("b2", "B", "2026-03-01", 80, None),
+            ("c1", "C", "2026-03-20", 70, None),
+        ],
+    )
+    con.execute(
+        "create table marts.fct_ar_aging (as_of_date date, invoice_id varchar, due_date date, "
+        "open_balance_rc decimal(18, 2), days_past_due integer, aging_bucket_order integer)"
+    )
+    con.execute(
+        "insert into marts.fct_ar_aging select origin::date, invoice_id, due_date, invoice_amount_rc, "
+        "origin::date - due_date, 1 from marts.fct_invoices, (values "
+        "('2025-05-31', ['a2', 'b0']), ('2026-03-31', ['a3', 'a4', 'b0', 'b2', 'c1'])) as open_at (origin, invoices) "
+        "where list_contains(invoices, invoice_id)"
+    )
+    con.execute(
+        "create table marts.dim_customers as select * from (values ('A', 'smb'), ('B', 'enterprise'), ('C', 'smb')) "
+        "as customers (customer_id, segment)"
+    )
+    con.execute(
+        "create table marts.fct_collection_actions (invoice_id varchar, action_type varchar, action_date date, "
+        "promised_date date)"
+    )
+    con.execute("create table marts.fct_disputes (invoice_id varchar, opened_date date, resolved_date date)")
+    con.close()
+
+
+def test_history_gives_each_item_its_customers_payments_known_at_the_origin(tmp_path: Path) -> None:
+    """Worked by hand. Amount-weighted sums of a customer's delays (w: amount, wd: amount x delay,
+    wd2: amount x delay squared) over the year before the origin and over all time, and everyone's
+    delay, each counting only payments made by the origin."""
+    path = tmp_path / "warehouse.duckdb"
+    _history_marts(path)
+    con = duckdb.connect(str(path))
+    try:
+        history = pay_dates.History(con, [dt.date(2025, 5, 31), dt.date(2026, 3, 31)])
+        columns = ["recent_w", "recent_wd", "recent_wd2", "recent_n_paid", "lifetime_delay", "everyone_delay"]
+        rows = {
+            (origin, row["invoice_id"]): tuple(row[c] for c in columns)
+            for origin in (dt.date(2025, 5, 31), dt.date(2026, 3, 31))
+            for row in history.at(origin).iter_rows(named=True)
+        }
+    finally:
+        con.close()
+    may, march = dt.date(2025, 5, 31), dt.date(2026, 3, 31)
+    # 31 May 2025: A has paid a1, a5 and a6 that day (100 x 5, 100 x 10 and 100 x 10 days), B has
+    # paid b1 (400 x 2). Everyone: (500 + 1,000 + 1,000 + 800) / 700.
+    assert rows[(may, "a2")] == pytest.approx((300, 2_500, 22_500, 3, 2_500 / 300, 3_300 / 700))
+    assert rows[(may, "b0")] == pytest.approx((400, 800, 1_600, 1, 2.0, 3_300 / 700))
+    # 31 March 2026: A has also paid a2 (300 x 10 days); a1 and a5 were paid more than a year
+    # before (by 31 March 2025), so the recent year holds a6 and a2, and A's two open items share
+    # it. B's one payment is more than a year old: nothing recent, its lifetime delay stays. C has
+    # paid nothing. a3, paid after the origin, is not known then. Everyone: 6,300 / 1,000.
+    everyone = (2_500 + 3_000 + 800) / 1_000
+    assert rows[(march, "a3")] == pytest.approx((400, 4_000, 40_000, 2, 5_500 / 600, everyone))
+    assert rows[(march, "a4")] == rows[(march, "a3")]
+    assert rows[(march, "b2")] == rows[(march, "b0")] == pytest.approx((0, 0, 0, 0, 2.0, everyone))
+    assert rows[(march, "c1")][:4] == (0, 0, 0, 0) and rows[(march, "c1")][4] is None
+    assert set(rows) == {(may, i) for i in ("a2", "b0")} | {(march, i) for i in ("a3", "a4", "b0", "b2", "c1")}
+
+
 def test_backtest_origins_fitted_in_parallel_give_the_models_fitted_one_by_one() -> None:
     rng = np.random.default_rng(7)
 
