@@ -2031,6 +2031,25 @@ def write(warehouse: Path, sql: str, *parameters: object) -> None:
         con.close()
 
 
+def test_dbt_runs_under_the_duckdb_memory_limit_the_settings_give(
+    built, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The cap is set once, when dbt opens the warehouse (profiles.yml config_options), not again
+    on each node's cursor: a query in dbt sees it."""
+    _, warehouse, _ = built
+    (tmp_path / "target").mkdir()
+    shutil.copy(warehouse.parent / "dbt" / "target" / PARTIAL_PARSE, tmp_path / "target" / PARTIAL_PARSE)
+    monkeypatch.setenv("O2C_DUCKDB_MEMORY_LIMIT", "1GB")
+    shown = run_dbt(
+        ["show", "--inline", "select current_setting('memory_limit') as memory_limit"],
+        warehouse,
+        tmp_path,
+        capture=True,
+    )
+    assert shown.returncode == 0, shown.stdout[-2000:]
+    assert "953.6 MiB" in shown.stdout, shown.stdout[-2000:]  # 10^9 bytes
+
+
 def test_dbt_docs_generate_and_every_mart_column_is_described(built, tmp_path: Path) -> None:
     _, warehouse, _ = built
     # From the parse the build of this warehouse left, as the pipeline's dbt steps start from
