@@ -2034,8 +2034,9 @@ def write(warehouse: Path, sql: str, *parameters: object) -> None:
 def test_dbt_runs_under_the_duckdb_memory_limit_the_settings_give(
     built, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The cap is set once, when dbt opens the warehouse (profiles.yml config_options), not again
-    on each node's cursor: a query in dbt sees it."""
+    """The cap reaches dbt's queries from the settings, now that profiles.yml sets it once when
+    dbt opens the warehouse (config_options). That it is not set again per node is a speed matter,
+    measured in docs/performance.md, not here."""
     _, warehouse, _ = built
     (tmp_path / "target").mkdir()
     shutil.copy(warehouse.parent / "dbt" / "target" / PARTIAL_PARSE, tmp_path / "target" / PARTIAL_PARSE)
