@@ -79,19 +79,23 @@ dashboards: setup
 dagster: setup
 	$(BIN)/o2c ui
 
+# pytest's workers, one more than the cores (see `test` below).
+TEST_WORKERS ?= $(shell echo $$(( $$(nproc) + 1 )))
+
 # The fast inner loop: tests that need no world built into a warehouse, no server and no browser
 # (marked `check` in tests/conftest.py), incl. the seeded dbt project (every dbt unit test and
 # marts checked by hand). `make test` runs the same tests and all the rest.
 check: setup
-	$(BIN)/pytest -n 2 --dist loadfile -m check
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile -m check
 
 # The 30 slowest set-ups and tests are listed at the end: where the suite's time goes. Modules go
-# to the two workers slowest first (tests/conftest.py SLOWEST_FIRST), not by xdist's test count.
-# Two workers for two cores: a third made the suite slower (2,978 s against 2,665 s; the same
-# 171 % of CPU, 14 % more CPU time as three processes shared two cores), and again on 2026-12-02
-# (3,716 s against 3,385 s, 151 % against 152 %).
+# to the workers slowest first (tests/conftest.py SLOWEST_FIRST), not by xdist's test count.
+# One worker more than the cores. On 2026-12-06, on two cores, runs back to back: two workers
+# 27:04, three 23:59, two again 28:08 of tests (docs/performance.md, "The suite against its 30
+# minutes"). Until 2026-12-02, when a pipeline run cost about twice the CPU it does now, a third
+# worker had made the suite slower (3,716 s against 3,385 s). TEST_WORKERS=N overrides it.
 test: setup system-deps $(OIDC_PROVIDER)
-	$(BIN)/pytest -n 2 --dist loadfile --no-loadscope-reorder --durations=30
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=30
 
 # Benchmarks: make bench SCALE=s|m|l-half|l (results in benchmarks/results/ and docs/performance.md).
 # SPARK=1 also builds the world on Apache Spark (local, in-process), beside DuckDB.

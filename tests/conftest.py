@@ -64,8 +64,9 @@ CHECK_TESTS = frozenset(
 # The modules that take longest, longest first, as measured by `make test --durations=30`
 # (2026-11-30; test_spark_engine, 420 s alone, added 2026-12-01). Under `--dist loadfile
 # --no-loadscope-reorder` each module runs whole on one worker, handed out in this order as
-# workers free up; the longest first keeps the two workers' finishing times close (xdist's own
-# order, by number of tests, left one worker 10 minutes behind). The rest follow in file order.
+# workers free up; the longest first keeps the workers' finishing times close (xdist's own
+# order, by number of tests, left one of two workers 10 minutes behind). The rest follow in file
+# order.
 SLOWEST_FIRST = (
     "test_orchestration_runs",
     "test_own_data_with_erp",
