@@ -92,8 +92,8 @@ check: setup
 # to the workers slowest first (tests/conftest.py SLOWEST_FIRST), not by xdist's test count.
 # One worker more than the cores: on two cores on 2026-12-06, three workers took about 4 %
 # less time per CPU-second of tests than two (0.633 s in two runs against 0.657–0.663 s in
-# three; a minute of a 26-minute suite), filling what two leave idle, mostly the tail when one
-# worker has run out of modules (docs/performance.md, "The suite against its 30 minutes").
+# three; a minute of a 26-minute suite), filling what two leave idle (vmstat: 2.6 % idle with
+# two, 0.4 % with three; docs/performance.md, "The suite against its 30 minutes").
 # Until 2026-12-02, when a pipeline run cost about twice the CPU it does now, a third worker had
 # made the suite slower (3,716 s against 3,385 s). TEST_WORKERS=N overrides it.
 test: setup system-deps $(OIDC_PROVIDER)
