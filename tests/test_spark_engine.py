@@ -44,7 +44,9 @@ def engines(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     o2c(on_duckdb, "ingest", "--source", "files", env={"O2C_CONTRACT_DIR": str(exports)})
     shutil.copytree(on_duckdb, on_spark)
     o2c(on_duckdb, "build")
-    # One shuffle partition: a few hundred rows per table (the setting a cluster raises). Every
+    # One shuffle partition: a few hundred rows per table (the setting a cluster raises); no
+    # adaptive planning or whole-stage code generation, which cost a statement on rows this few
+    # more than they save (docs/performance.md, "The suite against its 30 minutes"). Every
     # model, and every data test of the project's own making (its generic tests and singular
     # ones, whose SQL must be portable); dbt's built-in not_null, unique, relationships and
     # accepted_values are dbt-spark's to keep portable, and on marts equal to DuckDB's they give
@@ -55,7 +57,12 @@ def engines(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
         "build",
         "--exclude",
         " ".join(f"test_name:{name}" for name in DBT_BUILT_IN_TESTS),
-        env={"O2C_ENGINE": "spark", "O2C_SPARK_SHUFFLE_PARTITIONS": "1"},
+        env={
+            "O2C_ENGINE": "spark",
+            "O2C_SPARK_SHUFFLE_PARTITIONS": "1",
+            "O2C_SPARK_ADAPTIVE": "false",
+            "O2C_SPARK_WHOLE_STAGE_CODEGEN": "false",
+        },
     )
     return on_duckdb / "warehouse" / "warehouse.duckdb", on_spark / "warehouse" / "warehouse.duckdb"
 
