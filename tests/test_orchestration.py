@@ -306,6 +306,8 @@ def assert_the_dbt_step_builds_data_from_a_saved_parse(data_dir: Path, run_id: s
     # dbt's log of a whole build passes the 10 MB at which dbt rolls it over to dbt.log.1
     log = "".join(path.read_text() for path in (runs / f"o2c_dbt_assets-{run_id[:8]}").glob("dbt.log*"))
     assert "Partial parsing enabled" in log and "Unable to do partial parsing" not in log
+    # As lines of text, as `o2c build` writes it, though dagster-dbt reads dbt's output as JSON.
+    assert "[info ] [MainThread]: Running with dbt=" in log and not log.lstrip().startswith("{")
 
 
 def _start(data_dir: Path, *args: str) -> tuple[subprocess.Popen[str], queue.Queue[str]]:
