@@ -76,20 +76,33 @@ def _quoted(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _copy_comments(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> None:
-    """Table and column descriptions travel with the data, for analysts reading the serving file."""
-    for (comment,) in con.execute(
-        "select comment from duckdb_tables() where database_name = 'warehouse' and schema_name = ? and table_name = ?",
-        [schema, table],
-    ).fetchall():
-        if comment:
-            con.execute(f'comment on table "{schema}"."{table}" is {_quoted(comment)}')
-    for column, comment in con.execute(
-        "select column_name, comment from duckdb_columns() where database_name = 'warehouse' "
-        "and schema_name = ? and table_name = ? and comment is not null",
-        [schema, table],
-    ).fetchall():
-        con.execute(f'comment on column "{schema}"."{table}"."{column}" is {_quoted(comment)}')
+def _comment_statements(con: duckdb.DuckDBPyConnection, published: list[tuple[str, str]]) -> list[str]:
+    """Table and column descriptions travel with the data, for analysts reading the serving file:
+    every published table's, read from the warehouse's catalog in one query."""
+    wanted = set(published)
+    found = con.execute(
+        "select schema_name, table_name, null, comment from duckdb_tables() "
+        "where database_name = 'warehouse' and comment <> '' "
+        "union all select schema_name, table_name, column_name, comment from duckdb_columns() "
+        "where database_name = 'warehouse' and comment is not null"
+    ).fetchall()
+    return [
+        f'comment on table "{schema}"."{table}" is {_quoted(comment)}'
+        if column is None
+        else f'comment on column "{schema}"."{table}"."{column}" is {_quoted(comment)}'
+        for schema, table, column, comment in found
+        if (schema, table) in wanted
+    ]
+
+
+def _copy_comments(con: duckdb.DuckDBPyConnection, published: list[tuple[str, str]]) -> None:
+    # One transaction: each statement alone would be a commit of its own (about 730 of them at
+    # scale l).
+    statements = _comment_statements(con, published)
+    con.execute("begin transaction")
+    for statement in statements:
+        con.execute(statement)
+    con.execute("commit")
 
 
 class NoSpace(RuntimeError):
@@ -257,8 +270,8 @@ def publish(
             ):
                 con.execute(f'drop table if exists "{schema}"."{table}"')
                 con.execute(f'create table "{schema}"."{table}" as select * from warehouse."{schema}"."{table}"')
-            _copy_comments(con, schema, table)
-            tables[f"{schema}.{table}"] = con.sql(f'select count(*) from "{schema}"."{table}"').fetchall()[0][0]
+            tables[f"{schema}.{table}"] = con.execute(f'select count(*) from "{schema}"."{table}"').fetchone()[0]
+        _copy_comments(con, published)
         tables["quality.quarantine_summary"] = _quarantine_summary(con)
         watermarks = _source_watermarks(con)
         con.execute("detach warehouse")

@@ -294,6 +294,27 @@ def test_a_publish_checks_free_space_first_and_clears_what_failed_publishes_left
 KEYS = {"marts.fct_ledger": "invoice_id", "marts.fct_aging": "as_of_date"}
 
 
+def _describe(warehouse: Path) -> None:
+    """Descriptions as dbt's persist_docs leaves them on the models, one with a quote in it."""
+    con = duckdb.connect(str(warehouse))
+    con.execute("comment on table marts.fct_ledger is 'Every event of an invoice''s life'")
+    con.execute("comment on column marts.fct_ledger.amount is 'Signed, in the invoice''s currency'")
+    con.execute("comment on column marts.dim_customers.customer_id is 'The customer'")
+    con.close()
+
+
+def _marts_comments(path: Path) -> list[tuple[str, str | None, str]]:
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        return con.execute(
+            "select table_name, null, comment from duckdb_tables() where schema_name = 'marts' and comment <> '' "
+            "union all select table_name, column_name, comment from duckdb_columns() "
+            "where schema_name = 'marts' and comment is not null order by all"
+        ).fetchall()
+    finally:
+        con.close()
+
+
 def _warehouse_of_a_day(path: Path, day: int, *, rewritten: list[str], all_new: bool = False) -> None:
     """A warehouse as a run leaves it: two tables that runs replace part of (their rows keep
     built_at: a ledger by invoice, an aging by as-of date), a table rebuilt whole, a forecast. On
@@ -400,10 +421,21 @@ def test_a_publish_takes_only_the_changed_keys_of_the_tables_a_run_replaces_part
         con.execute(marked)
         con.close()
 
-    # Day 1: three invoices rewritten (one, I7, now without rows), the aging's today replaced.
+    # Day 1: three invoices rewritten (one, I7, now without rows), the aging's today replaced;
+    # the models' descriptions (dbt's persist_docs) reworded, one with a quote in it.
     mark_the_last_serving_file()
     _warehouse_of_a_day(warehouse, 1, rewritten=["I3", "I7", "I150"])
+    _describe(warehouse)
     tables = published("day-1")
+    assert (
+        _marts_comments(serving)
+        == _marts_comments(warehouse)
+        == [  # a table taken by key, one whole
+            ("dim_customers", "customer_id", "The customer"),
+            ("fct_ledger", "amount", "Signed, in the invoice's currency"),
+            ("fct_ledger", None, "Every event of an invoice's life"),  # the table's own, last
+        ]
+    )
     assert _differing_tables(serving, warehouse) == ["marts.fct_ledger"]  # the mark: not copied again
     assert mark_survives()
     assert tables["marts.fct_ledger"] == 600 - 3 * 3 + 2 * 2 and tables["marts.fct_aging"] == 200 + 199
