@@ -177,7 +177,7 @@ def test_run_shows_each_step_and_a_summary_table(tmp_path: Path) -> None:
         # A first load reads every row of every ERP table.
         present = {name for (name,) in con.execute("select name from sqlite_master where type = 'table'")}
         erp_rows = sum(con.execute(f'select count(*) from "{t}"').fetchone()[0] for t in ERP_ENTITIES if t in present)
-    result = o2c(tmp_path, "run", "--select", "group:sources")
+    result = o2c(tmp_path, "run", "--select", "group:sources", process=True)
     out = result.stdout
     assert "Traceback" not in out + result.stderr
     # Progress: a line per step as it finishes, with its duration.
@@ -417,14 +417,14 @@ def test_a_failed_run_is_emailed_and_posted(monkeypatch: pytest.MonkeyPatch) -> 
 def test_a_failed_run_is_one_line_per_failure_and_debug_shows_the_log(tmp_path: Path) -> None:
     missing = tmp_path / "gone" / "erp.sqlite"
     env = {"O2C_ERP_URL": f"sqlite:///{missing}"}
-    result = o2c(tmp_path, "run", "--select", "group:sources", check=False, env=env)
+    result = o2c(tmp_path, "run", "--select", "group:sources", check=False, env=env, process=True)
     assert result.returncode == 1
     failed = [line for line in result.stdout.splitlines() if line.startswith("failed ")]
     assert failed == [f"failed raw_erp: erp: O2C_ERP_URL points at the SQLite file {missing}, which does not exist"]
     assert "Stack Trace" not in result.stdout + result.stderr and "Traceback" not in result.stdout + result.stderr
     assert "Stack Trace:" in (tmp_path / "logs" / "last_run.log").read_text()  # Dagster's log, kept aside
 
-    debug = o2c(tmp_path, "--debug", "run", "--select", "group:sources", check=False, env=env)
+    debug = o2c(tmp_path, "--debug", "run", "--select", "group:sources", check=False, env=env, process=True)
     assert debug.returncode == 1
     assert "Stack Trace:" in debug.stdout + debug.stderr and failed[0] in debug.stdout.splitlines()
 

@@ -66,7 +66,7 @@ def test_a_second_writer_refuses_naming_the_holder_or_waits_and_a_killed_holder_
 ) -> None:
     data = tmp_path / "data"
     warehouse = data / "warehouse" / "warehouse.duckdb"
-    refused = o2c(data, "run", check=False, env={"O2C_LOCK_WAIT_SECONDS": "0"})
+    refused = o2c(data, "run", check=False, env={"O2C_LOCK_WAIT_SECONDS": "0"}, process=True)
     assert refused.returncode == 75, refused.stdout + refused.stderr
     [line] = refused.stderr.splitlines()
     found = HELD_BY.search(line)

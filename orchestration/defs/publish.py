@@ -45,7 +45,7 @@ def check_results(context: AssetExecutionContext, warehouse: Path) -> list[dict[
     """Every check of this run, as records for the serving file's _meta: the asset checks Dagster
     evaluated (GX suites, source freshness) and the dbt data tests the dbt steps recorded."""
     records = context.instance.get_records_for_run(
-        context.run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION
+        context.run.run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION
     ).records
     results = []
     for record in records:
@@ -58,7 +58,7 @@ def check_results(context: AssetExecutionContext, warehouse: Path) -> list[dict[
                 "severity": evaluation.severity.value,
             }
         )
-    results += [dbt_check_record(result) for result in dbt_results_of_run(warehouse, context.run_id)]
+    results += [dbt_check_record(result) for result in dbt_results_of_run(warehouse, context.run.run_id)]
     # Whether each stopped the publish, recorded so that data health reads the rule, not repeats it.
     return [{**r, "blocking": blocking(r)} for r in results]
 
@@ -93,7 +93,7 @@ def serving_warehouse(context: AssetExecutionContext, warehouse: WarehouseResour
     published = publish(
         warehouse.path(),
         settings.serving,
-        context.run_id,
+        context.run.run_id,
         checks,
         replaced_by_key=replaced_by_key(dbt_project.manifest_path),
     )

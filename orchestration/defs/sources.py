@@ -89,7 +89,7 @@ def raw_source_assets(source: str) -> AssetsDefinition:
                 yield MaterializeResult(asset_key=key, metadata={"loaded": False, "reason": "source not configured"})
             return
         try:
-            prepared = pipeline.prepare(source, config, load_id=context.run_id)
+            prepared = pipeline.prepare(source, config, load_id=context.run.run_id)
         except (pipeline.SourceUnavailable, db.CorruptDatabase) as error:  # retrying will not help
             raise Failure(description=str(error), allow_retries=False) from error
         dlt_pipeline = pipeline.dlt_pipeline_for(source, config)

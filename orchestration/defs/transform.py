@@ -68,7 +68,7 @@ def _build(context: AssetExecutionContext, dbt: DbtCliResource, args: list[str])
     # inherits from this process: set from the settings as they are now, for this call only.
     settings = get_settings()
     # Its output under the data directory, removed by the next run (orchestration.runner.prepare_run).
-    target = run_output_dir(settings.data_dir) / f"{context.op_execution_context.op.name}-{context.run_id[:8]}"
+    target = run_output_dir(settings.data_dir) / f"{context.op_execution_context.op.name}-{context.run.run_id[:8]}"
     # On Spark, the lake is written first: the environment lists its tables.
     with (
         on_engine(settings, target),
@@ -84,7 +84,7 @@ def _build(context: AssetExecutionContext, dbt: DbtCliResource, args: list[str])
             # Failed tests too (dbt then fails the step, after the stream): the data-health page
             # reads every check's result from quality.dq_results.
             try:
-                recorded = record_dbt_results(settings.warehouse, invocation.target_path, context.run_id)
+                recorded = record_dbt_results(settings.warehouse, invocation.target_path, context.run.run_id)
                 context.log.info(f"{len(recorded)} dbt test results recorded in quality.dq_results")
             except Exception as error:  # never hides dbt's own error, which the step raises
                 context.log.error(f"dbt test results not recorded in quality.dq_results: {error}")
