@@ -62,30 +62,31 @@ CHECK_TESTS = frozenset(
 
 
 # The modules that take longest, longest first: each module's tests summed in pytest's JUnit
-# report of `make test` on 2026-12-06 (two workers; seconds, set-ups included). Under `--dist
-# loadfile --no-loadscope-reorder` each module runs whole on one worker, handed out in this order
-# as workers free up; the longest first keeps the workers' finishing times close (xdist's own
-# order, by number of tests, left one of two workers 10 minutes behind). The rest follow in file
-# order.
+# report of `make test` on 2026-12-07 (three workers, `o2c run` in the tests' process; seconds,
+# set-ups included). Under `--dist loadfile --no-loadscope-reorder` each module runs whole on one
+# worker, handed out in this order as workers free up; the longest first keeps the workers'
+# finishing times close (xdist's own order, by number of tests, left one of two workers 10
+# minutes behind). The rest follow in file order.
 SLOWEST_FIRST = (
-    "test_own_data",  # 583
-    "test_dbt",  # 381
-    "test_spark_engine",  # 378
-    "test_orchestration_runs",  # 187
-    "test_benchmarks",  # 167
-    "test_forecasting",  # 164
-    "test_dashboards",  # 152
-    "test_quality",  # 143
-    "test_own_data_with_erp",  # 126
-    "test_alerts",  # 115
-    "test_operator",  # 98
-    "test_orchestration",  # 89
-    "test_pages_as_users",  # 59
-    "test_cfo",  # 57
-    "test_ar_bridge",  # 50
-    "test_hostile_data",  # 49
-    "test_run_safety",  # 48
-    "test_dashboards_degraded",  # 45
+    "test_dbt",  # 643
+    "test_own_data",  # 570
+    "test_spark_engine",  # 367
+    "test_benchmarks",  # 292
+    "test_forecasting",  # 267
+    "test_orchestration_runs",  # 218
+    "test_quality",  # 213
+    "test_dashboards",  # 194
+    "test_alerts",  # 154
+    "test_operator",  # 145
+    "test_own_data_with_erp",  # 145
+    "test_orchestration",  # 121
+    "test_ingestion",  # 84
+    "test_run_safety",  # 76
+    "test_hostile_data",  # 72
+    "test_cfo",  # 69
+    "test_exactly_once",  # 69
+    "test_dashboards_degraded",  # 65
+    "test_pages_as_users",  # 64
 )
 
 
