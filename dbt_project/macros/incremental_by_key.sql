@@ -58,8 +58,8 @@
     whole, it costs a table build, where emptying it and refilling it by delete and insert, or
     rebuilding every key, cost two to seven times one.
 
-    Asked by every is_incremental() of the model's SQL and hooks; answered once in each of the
-    node's two contexts (its compile, its materialisation; nothing writes the table between them). -#}
+    Asked by every is_incremental() of the model's SQL and hooks; answered once for the node's
+    compile and materialisation (once_per_node: nothing writes the table between them). -#}
 {% macro rebuilt_whole() -%}
     {%- set reads = config.get('meta', {}).get('incremental_reads') -%}
     {%- if not execute or not reads or config.get('materialized') != 'incremental' -%}
@@ -191,13 +191,18 @@
     '{{ once_per_node('o2c_rule_fingerprint', rule_text_fingerprint, reads_upstream) }}'
 {%- endmacro %}
 
-{#- `compute(*varargs)`, once in each of the node's contexts (its compile, its materialisation):
-    the answer is kept under `key` in the context's `model`. -#}
+{#- `compute(*varargs)`, once per node and command: the answer is kept under `key` in the node's
+    entry of `graph`, which the node's two contexts (its compile, its materialisation) share, where
+    each has a `model` of its own. Asked in both, rebuilt_whole put its question to the warehouse
+    twice (a describe and a scan of the rule column: 50 statements of a small build). Without the
+    node in the graph (a unit test's, or while dbt parses), kept in the context's `model`. -#}
 {% macro once_per_node(key, compute) -%}
-    {%- if key not in model -%}
-        {%- do model.update({key: compute(*varargs)}) -%}
+    {%- set node = graph.nodes.get(model.unique_id) if execute and graph.nodes is defined else none -%}
+    {%- set kept = node if node is not none else model -%}
+    {%- if key not in kept -%}
+        {%- do kept.update({key: compute(*varargs)}) -%}
     {%- endif -%}
-    {{ return(model[key]) }}
+    {{ return(kept[key]) }}
 {%- endmacro %}
 
 {#- (the md5 of a rule's text; with the upstream models' text when `with_upstream`) -#}
