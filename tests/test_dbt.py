@@ -1837,11 +1837,15 @@ def assert_an_upgraded_warehouse_is_rebuilt_whole(
         assert sorted_rows(warehouse, tables[name]).equals(built_whole[name]), name
 
 
-def test_the_models_built_by_loads_from_a_model_rebuilt_whole_are_built_whole(tmp_path: Path, built) -> None:
+def test_the_models_built_by_loads_from_a_model_rebuilt_whole_are_built_whole(
+    tmp_path: Path, built, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """`o2c build --full-refresh --select int_open_item_events` writes every row of the ledger
     again: the next run builds the models built by loads from it whole too, as on a first build,
     rather than deleting and inserting every key, all written since; their rows are the same. A
-    model built by loads from something else builds on its table as every day."""
+    model built by loads from something else builds on its table as every day. Each model puts
+    the question whether its table can be built on (the scan of its rule and its upstreams'
+    built_at) to the warehouse once, not once for its compile and again for its materialisation."""
     _, warehouse, _ = built
     copy = tmp_path / "warehouse.duckdb"
     shutil.copy(warehouse, copy)
@@ -1851,10 +1855,17 @@ def test_the_models_built_by_loads_from_a_model_rebuilt_whole_are_built_whole(tm
     tables = {name: f"select * from {schema(name)}.{name}" for name in [*followers, "int_payments_unioned"]}
     before = {name: sorted_rows(copy, sql) for name, sql in tables.items()}
     build(copy, work, "--full-refresh", "--select", "int_open_item_events", *no_tests)
+    monkeypatch.setenv("DBT_LOG_LEVEL_FILE", "debug")  # every statement, under the node that ran it
     build(copy, work, "--select", " ".join(tables), *no_tests)
     for name, sql in tables.items():
         assert built_as_on_a_first_build(work, name) == (name in followers), name
         assert sorted_rows(copy, sql).equals(before[name]), name
+    # The node a statement ran in is named on the log line before it (dbt's "On model...:").
+    asked = re.findall(
+        r"On model\.o2c\.(\w+): [^\n]*\n(?:(?!On [\w.]+:)[^\n]*\n){0,6}?[^\n]*rule_fingerprint is distinct",
+        (work / "logs" / "dbt.log").read_text(),
+    )
+    assert sorted(asked) == sorted(tables)
 
 
 def test_the_references_are_built_again_from_the_earliest_date_a_change_reaches(tmp_path: Path, built) -> None:
