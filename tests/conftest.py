@@ -133,8 +133,8 @@ def o2c(
     """The `o2c` command on the data directory `data_dir` (plus `env`, e.g. O2C_CONTRACT_DIR).
 
     `o2c run` and `o2c rebuild` run in this test's process (IN_PROCESS) unless `process` is set,
-    which a test of the process itself sets (its lock against another process, its exit when
-    killed); every other command is a process of its own."""
+    which a test of the command as a process sets (what the operator's terminal shows, the lock
+    refusing a second writer); every other command is a process of its own."""
     env = {**os.environ, "O2C_DATA_DIR": str(data_dir), "COLUMNS": "200", **(env or {})}
     if args and args[0] in IN_PROCESS and not process:
         result = o2c_in_this_process(list(args), env)
