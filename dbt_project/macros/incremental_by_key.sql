@@ -194,8 +194,9 @@
 {#- `compute(*varargs)`, once per node and command: the answer is kept under `key` in the node's
     entry of `graph`, which the node's two contexts (its compile, its materialisation) share, where
     each has a `model` of its own. Asked in both, rebuilt_whole put its question to the warehouse
-    twice (a describe and a scan of the rule column: 50 statements of a small build). Without the
-    node in the graph (a unit test's, or while dbt parses), kept in the context's `model`. -#}
+    twice (a describe and a scan of the rule column: 46 of 1,351 statements in a small build).
+    Without the node in the graph (a unit test's, or while dbt parses), kept in the context's
+    `model`. -#}
 {% macro once_per_node(key, compute) -%}
     {%- set node = graph.nodes.get(model.unique_id) if execute and graph.nodes is defined else none -%}
     {%- set kept = node if node is not none else model -%}
