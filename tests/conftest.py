@@ -156,6 +156,7 @@ def o2c_in_this_process(args: list[str], env: dict[str, str]) -> subprocess.Comp
     """orchestration.cli.main with `args` and exactly `env` as the environment (restored after,
     with what the command set in it, e.g. DAGSTER_HOME), its stdout and stderr captured."""
     import contextlib
+    import faulthandler
     import io
 
     from orchestration import cli
@@ -166,12 +167,17 @@ def o2c_in_this_process(args: list[str], env: dict[str, str]) -> subprocess.Comp
     os.environ.clear()
     os.environ.update(env)
     sys.argv = ["o2c", *args]
+    # As a process's timeout would: a run still going after 10 minutes ends this test worker with
+    # every thread's traceback (pytest-xdist fails the test and starts another worker), rather than
+    # the suite waiting for ever.
+    faulthandler.dump_traceback_later(600, exit=True, file=sys.__stderr__)
     try:
         with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
             cli.main()
     except SystemExit as end:  # main ends every command so, an error as one line and exit 1
         code = end.code
     finally:
+        faulthandler.cancel_dump_traceback_later()
         os.environ.clear()
         os.environ.update(saved_environ)
         sys.argv = saved_argv
