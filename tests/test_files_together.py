@@ -133,7 +133,6 @@ def test_json_lines_files_read_together_match_each_read_alone_and_odd_files_go_a
         "blank line": CHARGE.format(id="ch_4", amount='"4.00"', charge="null") + "\n",
         "no currency key": CHARGE.format(id="ch_6", amount='"6.00"', charge="null").replace('"currency":"eur",', ""),
         "not JSON": '{"id":"ch_7","amount":"7',
-        "not UTF-8": CHARGE.format(id="ch_8", amount='"8.00"', charge="null").replace("Invoice", "F\xfcr"),
     }
     for why, content in odd.items():
         path = _write(processor, "odd.jsonl", content.encode("latin-1"))
@@ -141,6 +140,57 @@ def test_json_lines_files_read_together_match_each_read_alone_and_odd_files_go_a
             [],
             [*files, path],
         ), why
+    # A file whose bytes are not UTF-8 is read alone (to mark its row); the others stay together.
+    latin1 = CHARGE.format(id="ch_8", amount='"8.00"', charge="null").replace("Invoice", "F\xfcr")
+    path = _write(processor, "odd.jsonl", latin1.encode("latin-1"))
+    groups, alone = sources.read_jsonl_files([*files, path], processor, sources.PROCESSOR_REQUIRED)
+    assert alone == [path] and [g.files for g in groups] == [["p1.jsonl", "p2.jsonl", "p3.jsonl"]]
+    assert _by_file_and_row(groups[0].rows).equals(together)
+    [problem] = sources.read_jsonl_file(path, processor).rows["_source_problem"].to_list()
+    assert problem == "description: not valid UTF-8 text (a byte of another encoding)"
+
+
+def test_json_lines_past_the_rows_polars_infers_from_are_typed_as_from_every_row(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past INFER_ROWS, the chunk is typed from its first rows once DuckDB finds no other key: a
+    key, a type or a value met only later gives what typing from every row gives."""
+    processor = tmp_path / "processor"
+    processor.mkdir()
+    first = "".join(
+        CHARGE.format(id=f"ch_{n}", amount=f'"{n}.00"', charge="null") for n in range(sources.INFER_ROWS)
+    )
+    later = {
+        # no such key in the first rows (a refund's reference)
+        "a key": CHARGE.format(id="re_1", amount='"5.00"', charge='"ch_1"').replace('"charge"', '"refunds"'),
+        # null in every first row
+        "a value where the first rows had nulls": CHARGE.format(id="re_2", amount='"5.00"', charge='"ch_2"'),
+        # a number where the first rows had text
+        "a number among text": CHARGE.format(id="ch_x", amount="12", charge="null"),
+    }
+    full_reads = []
+    read_ndjson = pl.read_ndjson
+
+    def counting(*args, **kwargs):
+        full_reads.append(kwargs.get("infer_schema_length", 100) is None)
+        return read_ndjson(*args, **kwargs)
+
+    monkeypatch.setattr(pl, "read_ndjson", counting)
+    clean = _write(processor, "clean.jsonl", first + CHARGE.format(id="ch_z", amount='"1.00"', charge="null"))
+    [group], alone = sources.read_jsonl_files([clean], processor, sources.PROCESSOR_REQUIRED)
+    assert alone == [] and group.rows.height == sources.INFER_ROWS + 1
+    assert full_reads == [False], "a chunk whose first rows hold every key and type is not typed twice"
+    for why, line in later.items():
+        path = _write(processor, "later.jsonl", first + line)
+        [group], alone = sources.read_jsonl_files([path], processor, sources.PROCESSOR_REQUIRED)
+        every_row = sources._as_text(read_ndjson(path, infer_schema_length=None))
+        assert alone == [] and group.rows.select(every_row.columns).equals(every_row), why
+        assert group.rows.row(-1, named=True)[SOURCE_ROW] == sources.INFER_ROWS + 1, why
+    assert group.rows["amount"][-2:].to_list() == ["9999.00", "12"]
+    # A fraction among whole numbers makes the column floating point from every row: read alone.
+    whole = "".join(CHARGE.format(id=f"ch_{n}", amount=str(n), charge="null") for n in range(sources.INFER_ROWS))
+    path = _write(processor, "later.jsonl", whole + CHARGE.format(id="ch_y", amount="12.5", charge="null"))
+    assert sources.read_jsonl_files([path], processor, sources.PROCESSOR_REQUIRED) == ([], [path])
 
 
 def _query(warehouse: Path, sql: str) -> list[tuple]:
