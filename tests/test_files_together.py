@@ -157,9 +157,7 @@ def test_json_lines_past_the_rows_polars_infers_from_are_typed_as_from_every_row
     key, a type or a value met only later gives what typing from every row gives."""
     processor = tmp_path / "processor"
     processor.mkdir()
-    first = "".join(
-        CHARGE.format(id=f"ch_{n}", amount=f'"{n}.00"', charge="null") for n in range(sources.INFER_ROWS)
-    )
+    first = "".join(CHARGE.format(id=f"ch_{n}", amount=f'"{n}.00"', charge="null") for n in range(sources.INFER_ROWS))
     later = {
         # no such key in the first rows (a refund's reference)
         "a key": CHARGE.format(id="re_1", amount='"5.00"', charge='"ch_1"').replace('"charge"', '"refunds"'),
