@@ -1210,13 +1210,16 @@ def dbt_test(warehouse: Path, work: Path, *args: str) -> dict[str, str]:
     return {r["unique_id"].split(".")[2]: r["status"] for r in results if r["unique_id"].startswith("test.")}
 
 
-def test_row_level_tests_read_the_rows_written_since_they_last_passed(tmp_path: Path, built) -> None:
+def test_row_level_tests_read_the_rows_written_since_they_last_passed(
+    tmp_path: Path, built, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A daily build's row-level data tests of the incremental models and the staging views read
     the rows written (built, or loaded) since each last passed (macros/data_tests_on_new_rows.sql):
     a duplicate written before is not read again (but `o2c check --full` finds it), a new row is
     tested against the whole relation, and a failed test reads the same rows again until it
     passes. So does a singular test that judges each invoice on its own, by the invoices of the
-    rows written since: a negative balance planted in the ledger."""
+    rows written since: a negative balance planted in the ledger. dbt reads when the tests passed
+    once a command, and asks once per relation whether it has rows from before then."""
     _, warehouse, _ = built
     copy = tmp_path / "warehouse.duckdb"
     shutil.copy(warehouse, copy)
@@ -1254,8 +1257,18 @@ def test_row_level_tests_read_the_rows_written_since_they_last_passed(tmp_path: 
         planted[0][2],
     )
     planted.append(negative)
+    monkeypatch.setenv("DBT_LOG_LEVEL_FILE", "debug")  # every statement
     statuses = dbt_test(copy, work, *selected)
     assert [statuses[name] for name in uniques] == ["pass"] * 5
+    statements = (work / "logs" / "dbt.log").read_text()
+    assert statements.count("from main._o2c_test_passes") == 1
+    asked = re.findall(r"select 1 from (\S+) as kept", statements)
+    assert sorted(asked) == [
+        '"warehouse"."intermediate"."int_open_item_events"',
+        '"warehouse"."marts"."fct_ar_aging"',
+        '"warehouse"."staging"."stg_erp__invoice_lines"',
+    ]
+    monkeypatch.delenv("DBT_LOG_LEVEL_FILE")
     # read whole, the ledger has a negative balance
     every_row = dbt_test(copy, work, *selected, "--vars", "{test_every_row: true}")
     assert every_row["assert_invoice_balances_never_negative"] == "fail"

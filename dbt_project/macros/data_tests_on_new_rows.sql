@@ -87,12 +87,35 @@
 
 {#- When the test `test` last passed (text), none if never. -#}
 {% macro last_pass(test) -%}
-    {%- set passed -%}
-        select cast(passed_at as {{ dbt.type_string() }}) from {{ test_passes_table() }}
-        where test_key = '{{ test_pass_key(test) }}'
-    {%- endset -%}
-    {%- set found = run_query(passed) -%}
-    {{ return(found.columns[0].values()[0] | string if found.rows else none) }}
+    {{ return(once_per_command('o2c_test_passes', test_passes).get(test_pass_key(test))) }}
+{%- endmacro %}
+
+{#- When each test last passed (its key → the time as text): read once a command, as the table
+    changes only at the run's end (record_test_passes). Asked test by test, it was a query each
+    (104 of a day's 1,264 statements at m). -#}
+{% macro test_passes() -%}
+    {%- set found = run_query(
+        'select test_key, cast(passed_at as ' ~ dbt.type_string() ~ ') from ' ~ test_passes_table()
+    ) -%}
+    {%- set passes = {} -%}
+    {%- for row in found.rows -%}
+        {%- do passes.update({row[0]: row[1] | string}) -%}
+    {%- endfor -%}
+    {{ return(passes) }}
+{%- endmacro %}
+
+{#- `compute(*varargs)`, once per command: kept under `key` in dbt's `graph`, which every node's
+    contexts share for the whole command (macros/incremental_by_key.sql, once_per_node, keeps an
+    answer per node the same way). -#}
+{% macro once_per_command(key, compute) -%}
+    {%- if 'o2c_once_per_command' not in graph -%}
+        {%- do graph.update({'o2c_once_per_command': {}}) -%}
+    {%- endif -%}
+    {%- set kept = graph['o2c_once_per_command'] -%}
+    {%- if key not in kept -%}
+        {%- do kept.update({key: compute(*varargs)}) -%}
+    {%- endif -%}
+    {{ return(kept[key]) }}
 {%- endmacro %}
 
 {% macro tests_on_new_rows_supported() -%}
@@ -151,17 +174,24 @@
     {%- if not built and not has_column(relation, column) -%}
         {{ return(none) }}
     {%- endif -%}
-    {%- set passed -%}
-        select cast(passes.passed_at as {{ dbt.type_string() }})
-        from {{ test_passes_table() }} as passes
-        where passes.test_key = '{{ test_pass_key(model) }}'
-            and exists (
-                select 1 from {{ relation }} as kept
-                where not ({{ written_after(column, 'passes.passed_at', 'kept') }})
-            )
+    {%- set since = last_pass(model) -%}
+    {%- if since is none -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {#- The tests of one relation mostly passed together: asked once per relation and time. Its
+        rows do not change between its tests (a build runs them after its model). -#}
+    {%- set key = 'o2c_written_by|' ~ relation ~ '|' ~ column ~ '|' ~ since -%}
+    {{ return(since if once_per_command(key, has_rows_written_by, relation, column, since) else none) }}
+{%- endmacro %}
+
+{#- Whether `relation` has rows written by `since` (text of a timestamp), not after it. -#}
+{% macro has_rows_written_by(relation, column, since) -%}
+    {%- set kept -%}
+        select 1 from {{ relation }} as kept
+        where not ({{ written_after(column, "cast('" ~ since ~ "' as timestamp)", 'kept') }})
+        limit 1
     {%- endset -%}
-    {%- set found = run_query(passed) -%}
-    {{ return(found.columns[0].values()[0] | string if found.rows else none) }}
+    {{ return(run_query(kept).rows | length > 0) }}
 {%- endmacro %}
 
 {#- Whether the node `node_id` was built in this run, before the tests that read it: selected in
