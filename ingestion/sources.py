@@ -419,7 +419,8 @@ def _numbered(frame: pl.DataFrame, files: list[str], file_index: pl.Series) -> p
 def _utf8(data: bytes) -> bool:
     """Whether a file's bytes are UTF-8 text. Polars checks neither a JSON file's bytes nor its
     strings', but from UTF-8 bytes it reads only UTF-8 strings (an escape that is no character
-    fails the read), so this one pass over the file stands for a check of every string in it."""
+    fails the read, or for a lone high surrogate reads as NUL), so this one pass over the file
+    stands for a check of every string in it."""
     if data.isascii():
         return True
     try:
