@@ -163,7 +163,12 @@ def test_json_lines_past_the_rows_polars_infers_from_are_typed_as_from_every_row
         "a key": CHARGE.format(id="re_1", amount='"5.00"', charge='"ch_1"').replace('"charge"', '"refunds"'),
         # null in every first row
         "a value where the first rows had nulls": CHARGE.format(id="re_2", amount='"5.00"', charge='"ch_2"'),
-        # a number where the first rows had text
+        # a whole number where the first rows had nulls, an object where they had no such key, a
+        # boolean where they had text
+        "a whole number where the first rows had nulls": CHARGE.format(id="re_3", amount='"5.00"', charge="5"),
+        "an object": CHARGE.format(id="ch_o", amount='"5.00"', charge="null").replace("}\n", ',"meta":{"a":1}}\n'),
+        "a boolean among text": CHARGE.format(id="ch_b", amount="true", charge="null"),
+        # a number where the first rows had text (last: the amounts are checked below)
         "a number among text": CHARGE.format(id="ch_x", amount="12", charge="null"),
     }
     full_reads = []
@@ -185,10 +190,19 @@ def test_json_lines_past_the_rows_polars_infers_from_are_typed_as_from_every_row
         assert alone == [] and group.rows.select(every_row.columns).equals(every_row), why
         assert group.rows.row(-1, named=True)[SOURCE_ROW] == sources.INFER_ROWS + 1, why
     assert group.rows["amount"][-2:].to_list() == ["9999.00", "12"]
-    # A fraction among whole numbers makes the column floating point from every row: read alone.
+    # Read alone, as typing from every row sends them: a fraction among whole numbers or where the
+    # first rows had nulls (floating point), a list, a line that is not a JSON object.
     whole = "".join(CHARGE.format(id=f"ch_{n}", amount=str(n), charge="null") for n in range(sources.INFER_ROWS))
-    path = _write(processor, "later.jsonl", whole + CHARGE.format(id="ch_y", amount="12.5", charge="null"))
-    assert sources.read_jsonl_files([path], processor, sources.PROCESSOR_REQUIRED) == ([], [path])
+    alone_after = {
+        "a fraction among whole numbers": whole + CHARGE.format(id="ch_y", amount="12.5", charge="null"),
+        "a fraction where the first rows had nulls": first + CHARGE.format(id="re_4", amount='"5.00"', charge="5.5"),
+        "a list": first + CHARGE.format(id="ch_l", amount='"5.00"', charge="[1, 2]"),
+        "a truncated line": first + '{"id":"ch_t","amount":"7\n',
+        "an array": first + "[1, 2]\n",
+    }
+    for why, content in alone_after.items():
+        path = _write(processor, "later.jsonl", content)
+        assert sources.read_jsonl_files([path], processor, sources.PROCESSOR_REQUIRED) == ([], [path]), why
 
 
 def _query(warehouse: Path, sql: str) -> list[tuple]:
