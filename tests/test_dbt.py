@@ -1210,6 +1210,47 @@ def dbt_test(warehouse: Path, work: Path, *args: str) -> dict[str, str]:
     return {r["unique_id"].split(".")[2]: r["status"] for r in results if r["unique_id"].startswith("test.")}
 
 
+def test_fx_rate_ranges_that_leave_a_gap_or_overlap_fail_the_test_the_as_of_join_relies_on(
+    tmp_path: Path, built
+) -> None:
+    """On DuckDB an amount converts at the rate range that starts last on or before its date (an
+    ASOF join, macros/fx_rate_as_of.sql), which is the range holding the date only while a
+    currency's ranges run from 1900 to 9999 with no gap or overlap:
+    assert_fx_rate_ranges_leave_no_gap names each range that breaks that."""
+    _, warehouse, _ = built
+    copy = tmp_path / "warehouse.duckdb"
+    shutil.copy(warehouse, copy)
+    con = duckdb.connect(str(copy))
+    con.execute(
+        "create or replace table intermediate.int_fx_rates_valid_ranges as "
+        "select currency, cast(rate as decimal(18, 8)) as rate, cast(valid_from as date) as valid_from, "
+        "cast(valid_to as date) as valid_to from (values "
+        "('EUR', 1.10, '1900-01-01', '2025-01-09'), "  # the next starts on the 11th: the 10th has no rate
+        "('EUR', 1.20, '2025-01-11', '2025-01-12'), "
+        "('EUR', 1.30, '2025-01-13', '9999-12-31'), "
+        "('GBP', 0.90, '2000-01-01', '9999-12-31'), "  # nothing before 2000
+        "('JPY', 0.01, '1900-01-01', '2030-01-01'), "  # nothing after 2030
+        "('CHF', 1.00, '1900-01-01', '2025-01-01'), "  # overlaps the next
+        "('CHF', 1.10, '2024-06-01', '9999-12-31'), "
+        "('USD', 1.00, '1900-01-01', '9999-12-31')"
+        ") as ranges(currency, rate, valid_from, valid_to)"
+    )
+    con.close()
+    work = tmp_path / "dbt"
+    statuses = dbt_test(copy, work, "--select", "assert_fx_rate_ranges_leave_no_gap")
+    assert statuses == {"assert_fx_rate_ranges_leave_no_gap": "fail"}
+    compiled = next((work / "target" / "compiled").rglob("assert_fx_rate_ranges_leave_no_gap.sql")).read_text()
+    problems = query(
+        copy, f"select currency, cast(valid_from as varchar) as valid_from, problem from ({compiled}) order by 1"
+    )
+    assert problems.rows() == [
+        ("CHF", "1900-01-01", "the next range does not start the day after this one ends"),
+        ("EUR", "1900-01-01", "the next range does not start the day after this one ends"),
+        ("GBP", "2000-01-01", "the first range starts after 1900-01-01"),
+        ("JPY", "1900-01-01", "the last range ends before 9999-12-31"),
+    ]
+
+
 def test_row_level_tests_read_the_rows_written_since_they_last_passed(
     tmp_path: Path, built, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -4,8 +4,22 @@
     the reporting currency (to_reporting converts with it). A left join keeps rows without a rate
     (the rate is null; assert_every_currency_has_an_fx_rate names them). -#}
 {% macro join_fx_rate_as_of(currency, rate_date, alias='fx', join_type='left') -%}
+    {{ return(adapter.dispatch('join_fx_rate_as_of', 'o2c')(currency, rate_date, alias, join_type)) }}
+{%- endmacro %}
+
+{% macro default__join_fx_rate_as_of(currency, rate_date, alias, join_type) -%}
     {{ join_type }} join {{ ref('int_fx_rates_valid_ranges') }} as {{ alias }}
         on {{ currency }} = {{ alias }}.currency and {{ rate_date }} between {{ alias }}.valid_from and {{ alias }}.valid_to
+{%- endmacro %}
+
+{#- DuckDB: an ASOF join, the range that starts last on or before the date. A currency's ranges
+    run from 1900-01-01 to 9999-12-31 without gap or overlap (assert_fx_rate_ranges_leave_no_gap),
+    so that range is the one holding the date, found by sorting both sides once per currency: the
+    join above pairs each row with every range of its currency and keeps one (at m, the orders'
+    rates 0.33-0.40 s against 0.07-0.09 s). -#}
+{% macro duckdb__join_fx_rate_as_of(currency, rate_date, alias, join_type) -%}
+    asof {{ join_type }} join {{ ref('int_fx_rates_valid_ranges') }} as {{ alias }}
+        on {{ currency }} = {{ alias }}.currency and {{ rate_date }} >= {{ alias }}.valid_from
 {%- endmacro %}
 
 {#- In a model incremental by loads (macros/incremental_by_key.sql): per currency, the first date
