@@ -20,18 +20,6 @@ invoices as (
 
 ),
 
-invoice_rates as (
-
-    select
-        invoices.invoice_id,
-        invoices.customer_id,
-        invoices.currency,
-        fx.rate
-    from invoices
-    {{ join_fx_rate_as_of('invoices.currency', 'invoices.invoice_date') }}
-
-),
-
 events as (
 
     select
@@ -150,6 +138,25 @@ rebuilt as (
 
 ),
 {% endif %}
+
+-- The rate of each invoice rebuilt, found for those alone: a filter after the as-of join is not
+-- carried below it (at l, every invoice's rate cost 4.3 CPU-s a day).
+invoice_rates as (
+
+    select
+        invoices.invoice_id,
+        invoices.customer_id,
+        invoices.currency,
+        fx.rate
+    from (
+        select * from invoices
+        {% if is_incremental() %}
+        where invoice_id in (select rebuilt.invoice_id from rebuilt)
+        {% endif %}
+    ) as invoices
+    {{ join_fx_rate_as_of('invoices.currency', 'invoices.invoice_date') }}
+
+),
 
 -- Balance just before each event (credits taken at face value, which only understates it).
 sequenced as (
