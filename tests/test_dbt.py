@@ -1922,6 +1922,95 @@ def test_the_models_built_by_loads_from_a_model_rebuilt_whole_are_built_whole(
     assert sorted(asked) == sorted(tables)
 
 
+# The models that record the keys they no longer hold (macros/incremental_by_key.sql: gone_keys),
+# each with the models built by loads that read them in place of comparing every key.
+RECORDS_GONE = {
+    "int_open_item_events": [
+        "int_invoice_balance_intervals",
+        "int_invoice_settlements",
+        "fct_open_item_events",
+        "fct_open_item_balances",
+    ],
+    "int_invoice_settlements": ["fct_invoices"],
+    "int_payments_matched_to_invoices": ["int_open_item_events", "fct_cash_applications"],
+    "int_payments_unioned": ["fct_payments"],
+}
+
+
+def take_an_applied_invoice_and_payment_out_of_the_load(warehouse: Path, salt: str) -> tuple[str, str]:
+    """An invoice with applications and a bank payment applied to another invoice taken out of
+    the raw load (picked by `salt`), and a third invoice loaded again, so that every model built
+    by loads from the ledger writes rows in the next build. The invoice and the payment."""
+    (invoice,) = query(
+        warehouse,
+        "select invoice_id from intermediate.int_payments_matched_to_invoices order by hash(invoice_id || ?) limit 1",
+        salt,
+    ).row(0)
+    (payment,) = query(
+        warehouse,
+        "select applied.payment_id from intermediate.int_payments_matched_to_invoices as applied "
+        "inner join raw_bank.payments as bank on applied.payment_id = bank.payment_id "
+        "where applied.invoice_id <> ? order by hash(applied.payment_id || ?) limit 1",
+        invoice,
+        salt,
+    ).row(0)
+    write(warehouse, "delete from raw_erp.invoices where invoice_id = ?", invoice)
+    write(warehouse, "delete from raw_bank.payments where payment_id = ?", payment)
+    write(
+        warehouse,
+        "update raw_erp.invoices set _dlt_load_id = cast(epoch(now()) as varchar) "
+        "where invoice_id = (select min(invoice_id) from raw_erp.invoices where invoice_id <> ?)",
+        invoice,
+    )
+    return invoice, payment
+
+
+def test_the_keys_a_model_no_longer_holds_reach_its_readers_from_the_keys_it_records(tmp_path: Path, built) -> None:
+    """The ledger, the settlements, the combined matches and the payments record the keys they no
+    longer hold (an invoice or a payment taken out of the raw load), with when. The models built
+    by loads from them read those since their own last build, rather than comparing every key
+    they hold with every key there: from the second build on, the first having recorded them
+    from its own. Both ways, the keys taken out leave every model, and the rows equal a full
+    refresh's."""
+    _, warehouse, _ = built
+    copy = tmp_path / "warehouse.duckdb"
+    shutil.copy(warehouse, copy)
+    work = tmp_path / "dbt"
+    readers = sorted({reader for names in RECORDS_GONE.values() for reader in names})
+    selection = " ".join(f"+{name}" for name in readers)
+    taken = []
+    for step in ("first", "second"):
+        taken.append(take_an_applied_invoice_and_payment_out_of_the_load(copy, step))
+        build(copy, work, "--select", selection, *NO_TESTS)
+        compiled = work / "target" / "compiled" / "o2c" / "models"
+        for name in readers:
+            sql = (compiled / schema(name) / f"{name}.sql").read_text()
+            assert ("__gone_keys" in sql) == (step == "second"), (step, name)
+    (first_invoice, first_payment), (second_invoice, second_payment) = taken
+    recorded = {
+        name: query(copy, f"select * from intermediate.{name}__gone_keys order by gone_at, 1 nulls first")
+        for name in RECORDS_GONE
+    }
+    for name, gone in recorded.items():
+        key = gone.columns[0]
+        # from when each records (a row without a key, at its first incremental build), then the
+        # keys each build took out
+        assert gone[key][0] is None and gone["gone_at"][0] == gone["gone_at"].min(), name
+        expected = [first_payment, second_payment] if key == "payment_id" else [first_invoice, second_invoice]
+        assert [k for k in expected if k not in gone[key].to_list()] == [], name
+        assert gone.filter(pl.col(key).is_in(expected))["gone_at"].n_unique() == 2, name
+    tables = {name: f"select * from {schema(name)}.{name}" for name in {*readers, *RECORDS_GONE}}
+    for name, sql in tables.items():
+        key = "payment_id" if name in ("int_payments_unioned", "fct_payments") else "invoice_id"
+        held = query(copy, sql)[key].to_list()
+        gone_keys = [first_payment, second_payment] if key == "payment_id" else [first_invoice, second_invoice]
+        assert [k for k in gone_keys if k in held] == [], name
+    incremental = {name: sorted_rows(copy, sql) for name, sql in tables.items()}
+    build(copy, work, "--full-refresh", "--select", selection, *NO_TESTS)
+    for name, sql in tables.items():
+        assert incremental[name].equals(sorted_rows(copy, sql)), name
+
+
 def test_the_references_are_built_again_from_the_earliest_date_a_change_reaches(tmp_path: Path, built) -> None:
     """The cash application's references are built by date: a run builds again every pair from
     the earliest date a change since its last build reaches, each invoice starting from what the

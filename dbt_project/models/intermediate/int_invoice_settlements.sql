@@ -4,7 +4,7 @@
 -- (macros/incremental_by_key.sql): a run rebuilds the invoices the ledger rebuilt since; on Spark
 -- the model is rebuilt whole.
 
-{{ incremental_by_loads('invoice_id', 'open_balance') }}
+{{ incremental_by_loads('invoice_id', 'open_balance', records_gone=true) }}
 
 with
 

@@ -8,7 +8,7 @@
 -- Incremental by loads, by invoice (macros/incremental_by_key.sql): a run rebuilds the invoices
 -- whose events or rate arrived or changed since the last; on Spark the model is rebuilt whole.
 
-{{ incremental_by_loads('invoice_id', 'event_id') }}
+{{ incremental_by_loads('invoice_id', 'event_id', records_gone=true) }}
 
 -- depends_on: {{ ref('stg_fx__fx_rates') }} (read only to find the invoices a run rebuilds)
 
@@ -132,7 +132,7 @@ rebuilt as (
 
     union
 
-    {{ keys_gone(
+    {{ keys_gone_from(
         'invoice_id', ref('int_payments_matched_to_invoices'), kept='kept', kept_where="event_type = 'payment'"
     ) }}
 

@@ -45,7 +45,7 @@
 ) }}
 {% endif %}
 
-{{ incremental_by_key('invoice_id', 'application_id', tests_on_new_rows=true) }}
+{{ incremental_by_key('invoice_id', 'application_id', tests_on_new_rows=true, records_gone=true) }}
 
 with
 

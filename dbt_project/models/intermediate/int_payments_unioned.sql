@@ -5,7 +5,7 @@
 -- and writes again only the payments loaded since, those whose payer or rate is now another,
 -- and those the sources no longer have; on Spark the model is rebuilt whole.
 
-{{ incremental_by_loads('payment_id', 'built_at') }}
+{{ incremental_by_loads('payment_id', 'built_at', records_gone=true) }}
 
 with
 

@@ -29,7 +29,7 @@ rebuilt as (
 
     union
 
-    {{ keys_gone('invoice_id', ref('int_payments_matched_to_invoices')) }}
+    {{ keys_gone_from('invoice_id', ref('int_payments_matched_to_invoices')) }}
 
 ),
 {% endif %}

@@ -29,7 +29,7 @@ rebuilt as (
     union
 
     -- what the settlements no longer have (an invoice taken out of the load)
-    {{ keys_gone('invoice_id', ref('int_invoice_settlements')) }}
+    {{ keys_gone_from('invoice_id', ref('int_invoice_settlements')) }}
 
 ),
 {% endif %}

@@ -43,7 +43,7 @@ rebuilt as (
 
     union
 
-    {{ keys_gone('payment_id', ref('int_payments_unioned')) }}
+    {{ keys_gone_from('payment_id', ref('int_payments_unioned')) }}
 
 ),
 {% endif %}
