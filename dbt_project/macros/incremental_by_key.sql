@@ -153,10 +153,11 @@
     {%- if is_incremental() -%}
         {%- if key -%}
             {%- set gone = gone_keys_relation(this) -%}
-            {#- (created by its first incremental run: its row without a key says from when it records) -#}
+            {#- (created by its first incremental run, the key of the model's type: its row without a
+                key says from when it records) -#}
             create table if not exists {{ gone }} as
             select
-                cast(null as {{ dbt.type_string() }}) as {{ key }},
+                (select {{ key }} from {{ this }} where false) as {{ key }},
                 {{ built_at() }} as gone_at;
             insert into {{ gone }}
             select {{ key }}, {{ built_at() }} from {{ this }} where {{ marker }} is null

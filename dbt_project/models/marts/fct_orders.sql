@@ -77,14 +77,7 @@ rebuilt as (
 orders as (
 
     select
-        orders.order_id,
-        orders.customer_id,
-        orders.order_status,
-        orders.is_cancelled,
-        orders.currency,
-        orders.order_amount,
-        orders.order_date,
-        orders.credit_approved_at,
+        orders.*,
         {{ to_reporting('orders.order_amount', 'fx.rate') }} as order_amount_rc
     from (
         select * from {{ ref('stg_erp__sales_orders') }}
