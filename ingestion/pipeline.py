@@ -27,6 +27,10 @@ import sqlalchemy as sa
 # dlt reads its log level when first imported; our own report carries what matters.
 os.environ.setdefault("RUNTIME__LOG_LEVEL", "ERROR")
 os.environ.setdefault("NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID", "true")
+# dlt sends anonymous usage events (each pipeline's extract, normalize, load and run) to dlthub
+# unless told not to. A company's ledger is loaded here: nothing leaves the machine unasked, as
+# with dbt, Dagster and Streamlit. RUNTIME__DLTHUB_TELEMETRY=true turns it back on.
+os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
 # dlt's settings folder: ours holds an empty secrets.toml, without which dlt imports Streamlit to
 # look for secrets there (dlt_settings/.dlt/secrets.toml says more).
 os.environ.setdefault("DLT_PROJECT_DIR", str(Path(__file__).parent / "dlt_settings"))

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import duckdb
@@ -16,7 +18,7 @@ from ingestion import sources
 from ingestion.contract import ENTITIES, ERP_ENTITIES
 from ingestion.pipeline import ingest, ingest_source
 from simulator.writers import SIMULATED_ERP_ENTITIES
-from tests.conftest import assert_same_tables, ingest_config, raw_tables, simulate_world
+from tests.conftest import O2C, assert_same_tables, ingest_config, raw_tables, simulate_world
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -372,3 +374,54 @@ def test_an_erp_with_cash_receipts_and_no_updated_at_loads_them(tmp_path: Path) 
     (again,) = ingest(config, ["erp"])
     errors = [e for r in again.entities for e in r.errors]
     assert errors == [f"erp: the database (the SQLite file {erp}) has no table 'invoices', which the contract requires"]
+
+
+def _usage_events_sent(tmp_path: Path, env: dict[str, str]) -> list[str]:
+    """The usage events dlt sends while `o2c ingest` loads a hand-made contract folder, caught by a
+    local HTTP server standing in for dlthub's telemetry endpoint."""
+    import http.server
+    import json
+    import threading
+
+    events: list[str] = []
+
+    class Endpoint(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("content-length", 0)))
+            events.append(json.loads(body or b"{}").get("event"))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Endpoint)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        endpoint = {"RUNTIME__DLTHUB_TELEMETRY_ENDPOINT": f"http://127.0.0.1:{server.server_port}"}
+        environment = {k: v for k, v in os.environ.items() if k != "RUNTIME__DLTHUB_TELEMETRY"}
+        result = subprocess.run(
+            [*O2C, "ingest", "--source", "files"],
+            env={
+                **environment,
+                "O2C_DATA_DIR": str(tmp_path),
+                "O2C_CONTRACT_DIR": str(FIXTURES / "contract_folder"),
+                **endpoint,
+                **env,
+            },
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    finally:
+        server.shutdown()
+    return events
+
+
+def test_ingestion_sends_no_usage_events_unless_the_operator_turns_them_on(tmp_path: Path) -> None:
+    # dlt reports every pipeline step to dlthub by default; a company's loads stay on its machine.
+    assert _usage_events_sent(tmp_path / "default", {}) == []
+    # The same load with dlt's own setting turned on does send them: the endpoint above is listening.
+    sent = _usage_events_sent(tmp_path / "opted_in", {"RUNTIME__DLTHUB_TELEMETRY": "true"})
+    assert {"pipeline_extract", "pipeline_load", "pipeline_run"} <= set(sent)
