@@ -13,6 +13,7 @@ All history is point-in-time: at an origin, only payments made by that day are k
 
 import datetime as dt
 import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import duckdb
@@ -355,23 +356,16 @@ def train_if_enough(rows: pl.DataFrame) -> PayDateModel | None:
     return train(rows) if rows.height >= MIN_TRAINING_ROWS else None
 
 
-# Fits of several training sets at once (the backtest's origins) go to one process per core, each
-# fitting on one thread, once they hold this many rows in all: below it, starting the processes
-# (about a second of imports each) costs more than the fits.
-PARALLEL_MIN_ROWS = 200_000
-
-
-def train_each(
-    training_sets: list[pl.DataFrame], parallel_min_rows: int = PARALLEL_MIN_ROWS
-) -> list[PayDateModel | None]:
-    """`train_if_enough` on each set, in the order given: the same models, fitted in parallel
-    processes when the sets hold `parallel_min_rows` rows in all and the machine has several cores."""
+def train_each(training_sets: list[pl.DataFrame]) -> list[PayDateModel | None]:
+    """`train_if_enough` on each set, in the order given: the same models, fitted side by side, one
+    thread per core (each fit on one OpenMP thread, `train`). scikit-learn fits outside the GIL for
+    most of its time, and threads share the sets, where processes started, imported and were sent
+    a copy of each (docs/forecasting.md)."""
     workers = min(len(training_sets), os.cpu_count() or 1)
-    if workers < 2 or sum(rows.height for rows in training_sets) < parallel_min_rows:
+    if workers < 2:
         return [train_if_enough(rows) for rows in training_sets]
-    from joblib import Parallel, delayed
-
-    return Parallel(n_jobs=workers)(delayed(train_if_enough)(rows) for rows in training_sets)
+    with ThreadPoolExecutor(workers, thread_name_prefix="pay-date-fit") as pool:
+        return list(pool.map(train_if_enough, training_sets))
 
 
 # The model the daily runs predict with between refits. Its own schema, which is not published:

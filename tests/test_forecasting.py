@@ -547,7 +547,7 @@ def test_history_gives_each_item_its_customers_payments_known_at_the_origin(tmp_
     assert set(rows) == {(may, i) for i in ("a2", "b0")} | {(march, i) for i in ("a3", "a4", "b0", "b2", "c1")}
 
 
-def test_backtest_origins_fitted_in_parallel_give_the_models_fitted_one_by_one() -> None:
+def test_backtest_origins_fitted_side_by_side_give_the_models_fitted_one_by_one() -> None:
     rng = np.random.default_rng(7)
 
     def training_set(rows: int) -> pl.DataFrame:
@@ -559,7 +559,7 @@ def test_backtest_origins_fitted_in_parallel_give_the_models_fitted_one_by_one()
     sets = [training_set(1_500), training_set(2_000), training_set(pay_dates.MIN_TRAINING_ROWS - 1)]
     probe = pay_dates._matrix(training_set(50))
     one_by_one = [pay_dates.train_if_enough(rows) for rows in sets]
-    side_by_side = pay_dates.train_each(sets, parallel_min_rows=0)  # two processes on the test machine's 2 cores
+    side_by_side = pay_dates.train_each(sets)  # two threads on the test machine's 2 cores
     assert side_by_side[2] is None and one_by_one[2] is None  # too few rows: the baseline, either way
     for parallel, serial in zip(side_by_side[:2], one_by_one[:2], strict=True):
         assert parallel.features == serial.features
