@@ -59,6 +59,13 @@ def test_bench_writes_a_complete_results_file(tmp_path: Path) -> None:
     assert {"raw_erp", "raw_bank", "gx_sources", "o2c_dbt_assets", "serving__warehouse"} <= set(steps)
     assert 0 < sum(steps.values()) <= one_process["dagster"]["seconds"] <= one_process["seconds"]
     assert result["daily_run_seconds"] == one_process["seconds"]
+    # The full build once more as an operator makes it: `o2c run` on the same world, in one process.
+    first_run = result["full_build_one_process"]
+    assert first_run["stage"] == "full build: o2c run" and first_run["dagster"]["status"] == "SUCCESS"
+    first_steps = {step["step"] for step in first_run["dagster"]["steps"]}
+    assert {"raw_erp", "raw_processor", "gx_sources", "o2c_dbt_assets", "serving__warehouse"} <= first_steps
+    assert first_run["rows"] == result["rows"]  # the same world loaded, raw table by raw table
+    assert result["full_build_run_seconds"] == first_run["seconds"] > 0
     assert 2_000 < result["rows"]["raw_erp.invoices"] < 8_000  # scale xs: 60 customers, about 4,400 invoices
     assert result["engine"]["models"] >= 40 and result["engine"]["raw_sql_seconds"] > 0
     assert result["engine"]["dbt_over_raw_sql"] > 0
@@ -77,6 +84,7 @@ def test_bench_writes_a_complete_results_file(tmp_path: Path) -> None:
     assert all(0 < q["p50_ms"] <= q["p95_ms"] for q in measured)
     text = doc.read_text()
     assert "as the daily schedule runs it (`o2c run`" in text and "| next day: o2c run |" in text
+    assert "The full build as an operator makes it (`o2c run`" in text and "| full build: o2c run |" in text
     assert "<!-- BEGIN SCALE xs -->" in text and "Engine limit" in text and "Dashboard queries" in text
 
 
