@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
 import shutil
-import subprocess
 from pathlib import Path
 
 import duckdb
@@ -18,7 +16,7 @@ from ingestion import sources
 from ingestion.contract import ENTITIES, ERP_ENTITIES
 from ingestion.pipeline import ingest, ingest_source
 from simulator.writers import SIMULATED_ERP_ENTITIES
-from tests.conftest import O2C, assert_same_tables, ingest_config, raw_tables, simulate_world
+from tests.conftest import assert_same_tables, ingest_config, o2c, raw_tables, simulate_world
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -376,7 +374,7 @@ def test_an_erp_with_cash_receipts_and_no_updated_at_loads_them(tmp_path: Path) 
     assert errors == [f"erp: the database (the SQLite file {erp}) has no table 'invoices', which the contract requires"]
 
 
-def _usage_events_sent(tmp_path: Path, env: dict[str, str]) -> list[str]:
+def _usage_events_sent(data_dir: Path, env: dict[str, str]) -> list[str]:
     """The usage events dlt sends while `o2c ingest` loads a hand-made contract folder, caught by a
     local HTTP server standing in for dlthub's telemetry endpoint."""
     import http.server
@@ -398,28 +396,19 @@ def _usage_events_sent(tmp_path: Path, env: dict[str, str]) -> list[str]:
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Endpoint)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        endpoint = {"RUNTIME__DLTHUB_TELEMETRY_ENDPOINT": f"http://127.0.0.1:{server.server_port}"}
-        environment = {k: v for k, v in os.environ.items() if k != "RUNTIME__DLTHUB_TELEMETRY"}
-        result = subprocess.run(
-            [*O2C, "ingest", "--source", "files"],
-            env={
-                **environment,
-                "O2C_DATA_DIR": str(tmp_path),
-                "O2C_CONTRACT_DIR": str(FIXTURES / "contract_folder"),
-                **endpoint,
-                **env,
-            },
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
-        assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+        endpoint = f"http://127.0.0.1:{server.server_port}"
+        contract = str(FIXTURES / "contract_folder")
+        o2c(data_dir, "ingest", "--source", "files",
+            env={"O2C_CONTRACT_DIR": contract, "RUNTIME__DLTHUB_TELEMETRY_ENDPOINT": endpoint, **env})  # fmt: skip
     finally:
         server.shutdown()
     return events
 
 
-def test_ingestion_sends_no_usage_events_unless_the_operator_turns_them_on(tmp_path: Path) -> None:
+def test_ingestion_sends_no_usage_events_unless_the_operator_turns_them_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("RUNTIME__DLTHUB_TELEMETRY", raising=False)  # o2c's default, whatever this shell set
     # dlt reports every pipeline step to dlthub by default; a company's loads stay on its machine.
     assert _usage_events_sent(tmp_path / "default", {}) == []
     # The same load with dlt's own setting turned on does send them: the endpoint above is listening.
