@@ -41,6 +41,7 @@ from pathlib import Path
 import duckdb
 import great_expectations as gx
 import great_expectations.expectations as gxe
+import numpy as np
 import pandas as pd
 import polars as pl
 import pyarrow as pa
@@ -61,6 +62,7 @@ from core import db
 from ingestion import warehouse
 from ingestion.contract import ENTITIES, Entity, Rule
 from quality.results import ERROR, SCHEMA_DRIFT, WARN, CheckResult, record_results
+from quality.rules import DATE_ORDER, JOINED_DATES, LATE_REFERENCES, PLAUSIBLE_DATES
 
 SAMPLE_SIZE = 5
 # Validation results kept per suite for the data docs (the dq_results table keeps every run).
@@ -84,19 +86,6 @@ TABLE_EXPECTATIONS = frozenset(
 # here reads): at scale m that was about half of the raw checks' time, the frames of nulls the
 # table expectations see included. A threshold of 0 turns the fingerprint off.
 pandas_execution_engine.HASH_THRESHOLD = 0
-
-# Extra rules per entity that need more than one column of a row: (later, earlier) dates.
-DATE_ORDER: dict[str, list[tuple[str, str]]] = {
-    "invoices": [("due_date", "invoice_date")],
-    "disputes": [("resolved_date", "opened_date")],
-    "shipments": [("shipment_date", "_order_date")],
-}
-# A date from a parent row, joined in before validation: (key column, parent, parent's date).
-JOINED_DATES: dict[str, tuple[str, str, str]] = {"shipments": ("order_id", "sales_orders", "order_date")}
-# References a later load may still satisfy (processor files can land after the ERP): warnings.
-LATE_REFERENCES: dict[str, list[tuple[str, str]]] = {"payment_applications": [("payment_id", "payments")]}
-# Business dates outside this window are typos (a year 2206 due date), not business.
-PLAUSIBLE_DATES = (dt.datetime(1990, 1, 1), 400)  # (earliest, days after today); pandas dates are datetimes
 
 
 def _unique(keys: list[str]) -> gxe.Expectation:
@@ -236,6 +225,10 @@ def _readable(value: object, scale: int | None = None) -> str:
         return " vs ".join(_readable(v) for v in value)
     if isinstance(value, dict):
         return " vs ".join(_readable(v) for v in value.values())
+    if isinstance(value, np.datetime64):  # GX's pairs of dates come as NumPy's, not pandas'
+        value = pd.Timestamp(value)
+    if isinstance(value, dt.datetime) and value is not pd.NaT and value.time() == dt.time():
+        return value.date().isoformat()  # a date column, validated as a pandas timestamp
     if hasattr(value, "isoformat"):
         return value.isoformat()
     return str(value)

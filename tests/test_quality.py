@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+import shutil
 from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
@@ -17,9 +18,9 @@ import pytest
 
 import simulator
 from ingestion.contract import ENTITIES, Entity
-from ingestion.pipeline import SOURCES, ingest, source_entities
+from ingestion.pipeline import SOURCES, ingest, ingest_source, source_entities
 from orchestration.dbt_runner import run_dbt
-from quality import suites
+from quality import checked_loads, suites
 from quality.dbt_results import dbt_test_results, record_dbt_results
 from quality.results import ERROR, SCHEMA_DRIFT, WARN, CheckResult, data_docs_index
 from quality.suites import check_warehouse
@@ -195,6 +196,75 @@ def test_data_docs_keep_the_newest_results_of_each_suite(
     runs = con.sql("select distinct run_id from quality.dq_results order by 1").fetchall()
     con.close()
     assert runs == [("run-0",), ("run-1",), ("run-2",)]
+
+
+# --- A check runs again only when what it reads changed ----------------------------------------
+
+CONTRACT_FOLDER = Path(__file__).parent / "fixtures" / "contract_folder"
+
+
+def test_a_check_runs_again_only_when_what_it_reads_changed(tmp_path: Path) -> None:
+    """The export folder of the contract, loaded and checked as a run's check step does: checks
+    whose entity, referenced entities and code are unchanged carry their recorded results forward
+    (no new results recorded); a change to a referenced table checks its readers again; a failure
+    is carried on its day and checked again the next."""
+    folder = tmp_path / "export"
+    shutil.copytree(CONTRACT_FOLDER, folder)
+    config = ingest_config(tmp_path, tmp_path / "no_erp", "", contract_dir=folder)
+    path = config.warehouse
+    chosen = {"files": ["customers", "invoices", "payments", "fx_rates"]}
+    day = dt.date(2026, 4, 2)
+
+    def check(run_id: str, today: dt.date = day) -> tuple[dict[str, list[str]], set[str]]:
+        results, carried = checked_loads.check_changed(path, chosen, run_id=run_id, today=today)
+        by_entity: dict[str, list[str]] = {}
+        for r in results:
+            by_entity.setdefault(r.entity, []).append(r.message)
+        checked = {row[0] for row in _dq_rows(path, run_id)}  # recorded by this run: checked anew
+        assert {e for _, e in carried} == set(chosen["files"]) - checked, run_id
+        return {e: sorted(m) for e, m in by_entity.items()}, checked
+
+    ingest_source("files", config, "first")
+    first, checked = check("r1")
+    assert checked == {"customers", "invoices", "payments", "fx_rates"}
+    assert not [m for messages in first.values() for m in messages if "failed" in m]
+    # Nothing new: every result stands, from r1, and nothing is recorded again.
+    again, checked = check("r2")
+    assert checked == set() and again == first
+
+    # A new customer: the customers' check, and those of the invoices and payments that refer to
+    # customers, run again; the FX rates read no customer.
+    with (folder / "customers.csv").open("a") as out:
+        out.write("INITECH-3,Initech,smb,NA,US,USD,NET30,30,1000.00,,US555,2026-04-01 09:00:00,2026-04-01 09:00:00\n")
+    ingest_source("files", config, "second")
+    _, checked = check("r3")
+    assert checked == {"customers", "invoices", "payments"}
+
+    # An invoice due before it was issued: its check fails, and the failure stands on the same day...
+    with (folder / "invoices.csv").open("a") as out:
+        out.write("INV-X1,X-0001,INITECH-3,,,2026-04-01,2026-03-01,USD,NET30,50.00,open,2026-04-01 17:00:00\n")
+    ingest_source("files", config, "third")
+    failing, checked = check("r4")
+    assert checked == {"invoices"}
+    failed = [m for m in failing["invoices"] if "failed" in m]
+    assert failed == [
+        "files.invoices.due_date: expect_column_pair_values_a_to_be_greater_than_b failed for 1 of 1 rows (e.g. 2026-03-01 vs 2026-04-01)"
+    ]
+    same_day, checked = check("r5")
+    assert checked == set() and same_day["invoices"] == failing["invoices"]
+    # ...and is checked again on the next day, while the passes stand.
+    _, checked = check("r6", today=day + dt.timedelta(days=1))
+    assert checked == {"invoices"}
+    # The inputs are recorded per entity, as of the run that last checked it.
+    con = duckdb.connect(str(path), read_only=True)
+    recorded = con.sql("select entity, run_id, checked_on from quality_state.gx_checked_inputs order by 1").fetchall()
+    con.close()
+    assert recorded == [
+        ("customers", "r3", day),
+        ("fx_rates", "r1", day),
+        ("invoices", "r6", day + dt.timedelta(days=1)),
+        ("payments", "r3", day),
+    ]
 
 
 # --- Optional data never blocks: hand-built warehouses under the minimal contract ---------------

@@ -16,7 +16,7 @@ from core.settings import get_settings
 from ingestion.pipeline import IngestConfig, configured_sources, source_entities
 from orchestration.defs.sources import sources
 from orchestration.resources import WAREHOUSE_POOL
-from quality import results
+from quality import checked_loads, results
 
 CHECK = "gx_suite"
 
@@ -57,25 +57,22 @@ def source_quality_checks() -> AssetChecksDefinition:
             chosen[source] = entities
         if not chosen:
             return
-        # Imported here: Great Expectations takes seconds to import, and every process that loads
-        # the definitions (each `o2c` command, the Dagster UI) would pay for it.
-        from quality import suites
-
-        checked = suites.check_warehouse(
-            settings.warehouse,
-            list(chosen),
-            lambda source: chosen[source],
-            run_id=context.op_execution_context.run_id,
-            docs_dir=settings.quality_dir,
+        # Checks whose inputs are as when they last ran carry their recorded results forward
+        # (quality/checked_loads.py): a failed load still fails, and blocks, until it changes.
+        checked, carried = checked_loads.check_changed(
+            settings.warehouse, chosen, run_id=context.op_execution_context.run_id, docs_dir=settings.quality_dir
         )
+        for (source, entity), run_id in sorted(carried.items()):
+            context.log.info(f"{source}.{entity}: nothing it reads changed since run {run_id}; its results stand")
         for source, entities in chosen.items():
             own = [r for r in checked if r.source == source]
-            yield from _results_for(context, own, {entity: AssetKey([source, entity]) for entity in entities})
+            by_entity = {entity: AssetKey([source, entity]) for entity in entities}
+            yield from _results_for(context, own, by_entity, {e: carried.get((source, e)) for e in entities})
 
     return check
 
 
-def _results_for(context, checked, keys_by_entity: dict[str, AssetKey]):
+def _results_for(context, checked, keys_by_entity: dict[str, AssetKey], carried_from: dict[str, str | None]):
     settings = get_settings()
     for entity, key in keys_by_entity.items():
         own = [r for r in checked if r.entity == entity]
@@ -102,6 +99,8 @@ def _results_for(context, checked, keys_by_entity: dict[str, AssetKey]):
                 "errors": len(errors),
                 "warnings": len(noted) + len(failed) - len(errors),
                 "rows_checked": max((r.rows_checked or 0 for r in own), default=0),
+                # The run whose check of the same inputs these results are, when not this one.
+                **({"carried_from_run": carried_from[entity]} if carried_from[entity] else {}),
             },
         )
 
