@@ -13,7 +13,7 @@ What a suite reads (`_inputs`):
   whose latest load with rows is the one validated);
 - the tables of the entities it refers to or takes a date from, in every raw schema (another
   source may hold the key);
-- the FX table, when it checks currencies;
+- the FX table's currencies, when it checks currencies;
 - the suites' own code (quality/suites.py, quality/rules.py, ingestion/contract.py).
 Today's date counts for the plausible-date rule alone. Its window ends a fixed number of days
 after today, so it only widens as days pass and a pass stays a pass; a recorded failure or
@@ -86,7 +86,7 @@ class _TableStates:
                 "where table_schema like 'raw\\_%' escape '\\' and table_schema not like '%\\_staging' escape '\\'"
             ).fetchall()
         )
-        self.cache: dict[tuple[str, str], list[object]] = {}
+        self.cache: dict[object, list] = {}
 
     def schemas_with(self, table: str) -> list[str]:
         return sorted(s for s, t in self.tables if t == table)
@@ -95,6 +95,24 @@ class _TableStates:
         if (schema, table) not in self.cache:
             self.cache[(schema, table)] = self._read(schema, table)
         return self.cache[(schema, table)]
+
+    def currencies(self) -> list[str]:
+        """The currencies of the FX table, which a currency rule accepts (quality/suites.py): a
+        day's new rates in known currencies change no check."""
+        if "currencies" not in self.cache:
+            schema, table = FX_TABLE
+            self.cache["currencies"] = (
+                [
+                    r[0]
+                    for r in self.con.execute(
+                        f'select from_currency from "{schema}"."{table}" union '
+                        f'select to_currency from "{schema}"."{table}" order by 1'
+                    ).fetchall()
+                ]
+                if FX_TABLE in self.tables
+                else []
+            )
+        return self.cache["currencies"]
 
     def _read(self, schema: str, table: str) -> list[object]:
         if (schema, table) not in self.tables:
@@ -119,7 +137,7 @@ def _inputs(states: _TableStates, source: str, entity: str) -> str:
         for schema in states.schemas_with(parent)
     ]
     if any(rule.check == "currency" for rule in ENTITIES[entity].rules):
-        read.append(states.state(*FX_TABLE))
+        read.append(states.currencies())
     return hashlib.sha256(json.dumps([_code_digest(), read], default=str).encode()).hexdigest()
 
 

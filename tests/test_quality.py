@@ -224,6 +224,14 @@ def test_a_check_runs_again_only_when_what_it_reads_changed(tmp_path: Path) -> N
         assert {e for _, e in carried} == set(chosen["files"]) - checked, run_id
         return {e: sorted(m) for e, m in by_entity.items()}, checked
 
+    # The FX rates of another source, whose currencies the currency rules accept.
+    con = duckdb.connect(str(path))
+    con.execute("create schema raw_fx")
+    con.execute(
+        "create table raw_fx.fx_rates as select date '2026-03-31' as rate_date, 'EUR' as from_currency, "
+        "'USD' as to_currency, 1.08 as rate"
+    )
+    con.close()
     ingest_source("files", config, "first")
     first, checked = check("r1")
     assert checked == {"customers", "invoices", "payments", "fx_rates"}
@@ -265,6 +273,18 @@ def test_a_check_runs_again_only_when_what_it_reads_changed(tmp_path: Path) -> N
         ("invoices", "r6", day + dt.timedelta(days=1)),
         ("payments", "r3", day),
     ]
+    # A new day's rate in known currencies changes no check; a new currency changes every
+    # check with a currency rule (the FX rates' own too).
+    con = duckdb.connect(str(path))
+    con.execute("insert into raw_fx.fx_rates values (date '2026-04-01', 'EUR', 'USD', 1.09)")
+    con.close()
+    _, checked = check("r7", today=day + dt.timedelta(days=1))
+    assert checked == set()
+    con = duckdb.connect(str(path))
+    con.execute("insert into raw_fx.fx_rates values (date '2026-04-01', 'GBP', 'USD', 1.27)")
+    con.close()
+    _, checked = check("r8", today=day + dt.timedelta(days=1))
+    assert checked == {"customers", "invoices", "payments", "fx_rates"}
 
 
 # --- Optional data never blocks: hand-built warehouses under the minimal contract ---------------
