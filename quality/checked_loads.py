@@ -27,6 +27,7 @@ import datetime as dt
 import functools
 import hashlib
 import json
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -141,11 +142,11 @@ def _inputs(states: _TableStates, source: str, entity: str) -> str:
     return hashlib.sha256(json.dumps([_code_digest(), read], default=str).encode()).hexdigest()
 
 
-def _recorded(con: duckdb.DuckDBPyConnection) -> dict[Key, tuple[str, str, dt.date]]:
+def _recorded(con: duckdb.DuckDBPyConnection) -> dict[Key, tuple[str, str, dt.date, int]]:
     if not db.table_exists(con, STATE_SCHEMA, INPUTS_TABLE):
         return {}
-    rows = con.execute(f"select source, entity, inputs, run_id, checked_on from {STATE_SCHEMA}.{INPUTS_TABLE}")
-    return {(source, entity): (inputs, run_id, on) for source, entity, inputs, run_id, on in rows.fetchall()}
+    rows = con.execute(f"select source, entity, inputs, run_id, checked_on, results from {STATE_SCHEMA}.{INPUTS_TABLE}")
+    return {(source, entity): tuple(rest) for source, entity, *rest in rows.fetchall()}
 
 
 def _results_of(con: duckdb.DuckDBPyConnection, run_id: str, source: str, entity: str) -> list[CheckResult]:
@@ -171,23 +172,31 @@ def plan(
     for key, inputs in now.items():
         if key not in recorded or recorded[key][0] != inputs:
             continue
-        _, run_id, checked_on = recorded[key]
+        _, run_id, checked_on, count = recorded[key]
         results = _results_of(con, run_id, *key)
-        if checked_on == today or all(r.success for r in results):
+        # All of them still there (a results table pruned by hand must not make a failure a pass).
+        if len(results) == count and (checked_on == today or all(r.success for r in results)):
             carried[key] = Carried(run_id, results)
     return carried, now
 
 
-def record(con: duckdb.DuckDBPyConnection, inputs: dict[Key, str], run_id: str, today: dt.date) -> None:
-    """Keep the inputs of the checks `run_id` ran, one row per source entity: the latest check."""
+def record(
+    con: duckdb.DuckDBPyConnection, inputs: dict[Key, str], results: list[CheckResult], run_id: str, today: dt.date
+) -> None:
+    """Keep the inputs of the checks `run_id` ran (and how many results each recorded), one row per
+    source entity: the latest check."""
+    counts = Counter((r.source, r.entity) for r in results)
     con.execute(f"create schema if not exists {STATE_SCHEMA}")
     con.execute(
         f"create table if not exists {STATE_SCHEMA}.{INPUTS_TABLE} (source varchar, entity varchar, inputs varchar, "
-        "run_id varchar, checked_on date, primary key (source, entity))"
+        "run_id varchar, checked_on date, results integer, primary key (source, entity))"
     )
     con.executemany(
-        f"insert or replace into {STATE_SCHEMA}.{INPUTS_TABLE} values (?, ?, ?, ?, ?)",
-        [[source, entity, value, run_id, today] for (source, entity), value in inputs.items()],
+        f"insert or replace into {STATE_SCHEMA}.{INPUTS_TABLE} values (?, ?, ?, ?, ?, ?)",
+        [
+            [source, entity, value, run_id, today, counts[(source, entity)]]
+            for (source, entity), value in inputs.items()
+        ],
     )
 
 
@@ -211,9 +220,11 @@ def check_changed(
         # Imported only when something is to be checked: Great Expectations takes seconds.
         from quality.suites import check_warehouse
 
-        results += check_warehouse(
+        checked = check_warehouse(
             path, list(to_check), lambda source: to_check[source], run_id=run_id, docs_dir=docs_dir
         )
         with contextlib.closing(db.connect(path)) as con:
-            record(con, {(s, e): inputs[(s, e)] for s, entities in to_check.items() for e in entities}, run_id, today)
+            ran = {(s, e): inputs[(s, e)] for s, entities in to_check.items() for e in entities}
+            record(con, ran, checked, run_id, today)
+        results += checked
     return results, {key: c.run_id for key, c in carried.items()}
