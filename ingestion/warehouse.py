@@ -16,6 +16,7 @@ from ingestion.contract import ENTITIES, Entity
 
 LOAD_LOG = "_o2c_load_log"
 FILE_MANIFEST = "_o2c_files"
+FX_SCHEMA, FX_TABLE = "raw_fx", "fx_rates"  # the FX source's rates, which every amount converts by
 
 
 def raw_schemas(con: duckdb.DuckDBPyConnection) -> list[str]:
@@ -24,6 +25,27 @@ def raw_schemas(con: duckdb.DuckDBPyConnection) -> list[str]:
         "and schema_name not like '%\\_staging' escape '\\' order by 1"
     ).fetchall()
     return [r[0] for r in rows]
+
+
+def loads_with_rows(con: duckdb.DuckDBPyConnection, schema: str, entity: str) -> list[tuple[str, int]]:
+    """The entity's loads that wrote rows, newest first: (dlt load id, rows new or updated)."""
+    if not table_exists(con, schema, LOAD_LOG):
+        return []
+    return con.execute(
+        f'select dlt_load_id, rows_new + rows_updated from "{schema}".{LOAD_LOG} '
+        "where entity = ? and rows_new + rows_updated > 0 and dlt_load_id is not null "
+        "order by finished_at desc, dlt_load_id desc",
+        [entity],
+    ).fetchall()
+
+
+def fx_currencies(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Every currency the FX source's rates name, sorted (none without its table)."""
+    if not table_exists(con, FX_SCHEMA, FX_TABLE):
+        return []
+    table = f'"{FX_SCHEMA}"."{FX_TABLE}"'
+    rows = con.execute(f"select from_currency from {table} union select to_currency from {table}").fetchall()
+    return sorted(r[0] for r in rows if r[0] is not None)
 
 
 def watermark(con: duckdb.DuckDBPyConnection, schema: str, entity: Entity) -> dt.datetime | None:

@@ -389,8 +389,8 @@ def check(
     """Run the data-quality checks now (GX suites on the raw loads, dbt tests on the marts) and
     print what they found (recorded in quality.dq_results)."""
     from ingestion.pipeline import configured_sources, new_load_id, source_entities
+    from quality import checked_loads, suites
     from quality import results as dq
-    from quality import suites
 
     s = get_settings()
     if not s.warehouse.exists():
@@ -399,13 +399,22 @@ def check(
     chosen = source or configured_sources(_ingest_config())
     run_id = f"cli-{new_load_id()}"
     with writing_warehouse("o2c check"):  # the results are recorded in the warehouse
-        results = (
-            []
-            if marts_only
-            else suites.check_warehouse(
-                s.warehouse, chosen, source_entities, run_id=run_id, full=full, docs_dir=s.quality_dir
+        if marts_only:
+            results = []
+        elif full:
+            results = suites.check_warehouse(
+                s.warehouse, chosen, source_entities, run_id=run_id, full=True, docs_dir=s.quality_dir
             )
-        )
+        else:
+            # Every latest load checked now, and recorded as the check the next run starts from
+            # (quality/checked_loads.py).
+            results, _ = checked_loads.check_changed(
+                s.warehouse,
+                {source: source_entities(source) for source in chosen},
+                run_id=run_id,
+                docs_dir=s.quality_dir,
+                recheck=True,
+            )
         if marts or marts_only:
             results += _mart_tests(s.warehouse, run_id, every_row=full)
     table = Table("source", "entity", "expectation", "column", "severity", "result", "unexpected", "sample")

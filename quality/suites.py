@@ -572,16 +572,6 @@ def build_data_docs(docs_dir: Path, new: list[ExpectationSuiteIdentifier | Valid
         context.build_data_docs(resource_identifiers=new)
 
 
-def _loads_with_rows(con: duckdb.DuckDBPyConnection, schema: str, entity: str) -> list[tuple[str, int]]:
-    if not db.table_exists(con, schema, warehouse.LOAD_LOG):
-        return []
-    return con.execute(
-        f'select dlt_load_id, rows_new + rows_updated from "{schema}".{warehouse.LOAD_LOG} '
-        "where entity = ? and rows_new + rows_updated > 0 and dlt_load_id is not null order by finished_at desc",
-        [entity],
-    ).fetchall()
-
-
 def _across_raw_schemas(con: duckdb.DuckDBPyConnection, entity: str, columns: dict[str, str]) -> str | None:
     """SQL of `columns` (alias: column) from the entity's table in every raw schema whose table
     has them all (union all), or None if none has: a source may lack an optional column."""
@@ -631,14 +621,13 @@ def validate_source(
         docs_dir.mkdir(parents=True, exist_ok=True)
         context = gx.get_context(mode="file", project_root_dir=str(docs_dir))
     schema = f"raw_{source}"
-    fx = 'select distinct from_currency from "raw_fx".fx_rates union select distinct to_currency from "raw_fx".fx_rates'
-    currencies = sorted(r[0] for r in con.sql(fx).fetchall()) if db.table_exists(con, "raw_fx", "fx_rates") else []
+    currencies = warehouse.fx_currencies(con)
     results: list[CheckResult] = []
     for name in entities:
         entity = ENTITIES[name]
         if not db.table_exists(con, schema, name):
             continue
-        loads = _loads_with_rows(con, schema, name)  # newest first: (dlt load id, rows)
+        loads = warehouse.loads_with_rows(con, schema, name)  # newest first: (dlt load id, rows)
         where = ""
         if not full:
             if not loads:

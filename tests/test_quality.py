@@ -203,36 +203,48 @@ def test_data_docs_keep_the_newest_results_of_each_suite(
 CONTRACT_FOLDER = Path(__file__).parent / "fixtures" / "contract_folder"
 
 
-def test_a_check_runs_again_only_when_what_it_reads_changed(tmp_path: Path) -> None:
-    """The export folder of the contract, loaded and checked as a run's check step does: checks
-    whose entity, referenced entities and code are unchanged carry their recorded results forward
-    (no new results recorded); a change to a referenced table checks its readers again; a failure
-    is carried on its day and checked again the next."""
+def _execute(path: Path, sql: str) -> None:
+    con = duckdb.connect(str(path))
+    con.execute(sql)
+    con.close()
+
+
+def _checked_export(tmp_path: Path):
+    """The export folder of the contract loaded (and the FX rates of another source, whose
+    currencies the currency rules accept), and a check of its main entities as a run's check step
+    makes it: (folder, config, check), `check(run_id)` giving the messages by entity and the
+    entities checked anew (their results recorded by this run)."""
     folder = tmp_path / "export"
     shutil.copytree(CONTRACT_FOLDER, folder)
     config = ingest_config(tmp_path, tmp_path / "no_erp", "", contract_dir=folder)
-    path = config.warehouse
     chosen = {"files": ["customers", "invoices", "payments", "fx_rates"]}
-    day = dt.date(2026, 4, 2)
+    _execute(
+        config.warehouse,
+        "create schema raw_fx; create table raw_fx.fx_rates as select date '2026-03-31' as rate_date, "
+        "'EUR' as from_currency, 'USD' as to_currency, 1.08 as rate",
+    )
+    ingest_source("files", config, "first")
 
-    def check(run_id: str, today: dt.date = day) -> tuple[dict[str, list[str]], set[str]]:
-        results, carried = checked_loads.check_changed(path, chosen, run_id=run_id, today=today)
+    def check(run_id: str) -> tuple[dict[str, list[str]], set[str]]:
+        results, carried = checked_loads.check_changed(config.warehouse, chosen, run_id=run_id)
         by_entity: dict[str, list[str]] = {}
         for r in results:
             by_entity.setdefault(r.entity, []).append(r.message)
-        checked = {row[0] for row in _dq_rows(path, run_id)}  # recorded by this run: checked anew
+        checked = {row[0] for row in _dq_rows(config.warehouse, run_id)}
         assert {e for _, e in carried} == set(chosen["files"]) - checked, run_id
         return {e: sorted(m) for e, m in by_entity.items()}, checked
 
-    # The FX rates of another source, whose currencies the currency rules accept.
-    con = duckdb.connect(str(path))
-    con.execute("create schema raw_fx")
-    con.execute(
-        "create table raw_fx.fx_rates as select date '2026-03-31' as rate_date, 'EUR' as from_currency, "
-        "'USD' as to_currency, 1.08 as rate"
-    )
-    con.close()
-    ingest_source("files", config, "first")
+    return folder, config, check
+
+
+def test_a_check_runs_again_only_when_what_it_reads_changed(tmp_path: Path) -> None:
+    """A check whose entity, referenced entities, currencies and code are unchanged, and which
+    passed, carries its recorded results forward (nothing recorded again); a change to what it
+    reads, committed through the load log or not, checks it again."""
+    folder, config, check = _checked_export(tmp_path)
+    path = config.warehouse
+    # An inputs table an earlier version kept, of another shape: replaced, every check run.
+    _execute(path, "create schema quality_state; create table quality_state.gx_checked_inputs (source varchar)")
     first, checked = check("r1")
     assert checked == {"customers", "invoices", "payments", "fx_rates"}
     assert not [m for messages in first.values() for m in messages if "failed" in m]
@@ -240,14 +252,9 @@ def test_a_check_runs_again_only_when_what_it_reads_changed(tmp_path: Path) -> N
     again, checked = check("r2")
     assert checked == set() and again == first
     # Results taken out of the results table by hand: that check runs again rather than pass empty.
-    con = duckdb.connect(str(path))
-    con.execute(
-        "delete from quality.dq_results where entity = 'fx_rates' and expectation like '%between'"
-    )
-    con.close()
+    _execute(path, "delete from quality.dq_results where entity = 'fx_rates' and expectation like '%between'")
     _, checked = check("r2-pruned")
     assert checked == {"fx_rates"}
-
     # A new customer: the customers' check, and those of the invoices and payments that refer to
     # customers, run again; the FX rates read no customer.
     with (folder / "customers.csv").open("a") as out:
@@ -255,44 +262,47 @@ def test_a_check_runs_again_only_when_what_it_reads_changed(tmp_path: Path) -> N
     ingest_source("files", config, "second")
     _, checked = check("r3")
     assert checked == {"customers", "invoices", "payments"}
+    # A write the load log never recorded (a load stopped between dlt's commit and its record):
+    # the rows' newest dlt load id tells.
+    _execute(
+        path,
+        "update raw_files.customers set customer_name = 'Initech Ltd', _dlt_load_id = '9999999999.0' "
+        "where customer_id = 'INITECH-3'",
+    )
+    _, checked = check("r4")
+    assert checked == {"customers", "invoices", "payments"}
+    # A new day's rate in known currencies changes no check; a new currency changes every check
+    # with a currency rule (the FX rates' own too).
+    _execute(path, "insert into raw_fx.fx_rates values (date '2026-04-01', 'EUR', 'USD', 1.09)")
+    _, checked = check("r5")
+    assert checked == set()
+    _execute(path, "insert into raw_fx.fx_rates values (date '2026-04-01', 'GBP', 'USD', 1.27)")
+    _, checked = check("r6")
+    assert checked == {"customers", "invoices", "payments", "fx_rates"}
+    # The inputs are recorded per entity, as of the run that last checked it.
+    con = duckdb.connect(str(path), read_only=True)
+    recorded = con.sql("select entity, run_id from quality_state.gx_checked_inputs order by 1").fetchall()
+    con.close()
+    assert recorded == [("customers", "r6"), ("fx_rates", "r6"), ("invoices", "r6"), ("payments", "r6")]
 
-    # An invoice due before it was issued: its check fails, and the failure stands on the same day...
+
+def test_a_failing_check_runs_again_every_time(tmp_path: Path) -> None:
+    """An invoice due before it was issued: its check fails, and runs again while it fails with
+    nothing changed (its verdict always this run's own); the passing checks stand."""
+    folder, config, check = _checked_export(tmp_path)
+    check("r1")
     with (folder / "invoices.csv").open("a") as out:
-        out.write("INV-X1,X-0001,INITECH-3,,,2026-04-01,2026-03-01,USD,NET30,50.00,open,2026-04-01 17:00:00\n")
-    ingest_source("files", config, "third")
-    failing, checked = check("r4")
+        out.write("INV-X1,X-0001,GLOBEX-2,,,2026-04-01,2026-03-01,USD,NET30,50.00,open,2026-04-01 17:00:00\n")
+    ingest_source("files", config, "second")
+    failing, checked = check("r2")
     assert checked == {"invoices"}
     failed = [m for m in failing["invoices"] if "failed" in m]
     assert failed == [
-        "files.invoices.due_date: expect_column_pair_values_a_to_be_greater_than_b failed for 1 of 1 rows (e.g. 2026-03-01 vs 2026-04-01)"
+        "files.invoices.due_date: expect_column_pair_values_a_to_be_greater_than_b failed for 1 of 1 rows "
+        "(e.g. 2026-03-01 vs 2026-04-01)"
     ]
-    same_day, checked = check("r5")
-    assert checked == set() and same_day["invoices"] == failing["invoices"]
-    # ...and is checked again on the next day, while the passes stand.
-    _, checked = check("r6", today=day + dt.timedelta(days=1))
-    assert checked == {"invoices"}
-    # The inputs are recorded per entity, as of the run that last checked it.
-    con = duckdb.connect(str(path), read_only=True)
-    recorded = con.sql("select entity, run_id, checked_on from quality_state.gx_checked_inputs order by 1").fetchall()
-    con.close()
-    assert recorded == [
-        ("customers", "r3", day),
-        ("fx_rates", "r2-pruned", day),
-        ("invoices", "r6", day + dt.timedelta(days=1)),
-        ("payments", "r3", day),
-    ]
-    # A new day's rate in known currencies changes no check; a new currency changes every
-    # check with a currency rule (the FX rates' own too).
-    con = duckdb.connect(str(path))
-    con.execute("insert into raw_fx.fx_rates values (date '2026-04-01', 'EUR', 'USD', 1.09)")
-    con.close()
-    _, checked = check("r7", today=day + dt.timedelta(days=1))
-    assert checked == set()
-    con = duckdb.connect(str(path))
-    con.execute("insert into raw_fx.fx_rates values (date '2026-04-01', 'GBP', 'USD', 1.27)")
-    con.close()
-    _, checked = check("r8", today=day + dt.timedelta(days=1))
-    assert checked == {"customers", "invoices", "payments", "fx_rates"}
+    still, checked = check("r3")
+    assert checked == {"invoices"} and still["invoices"] == failing["invoices"]
 
 
 # --- Optional data never blocks: hand-built warehouses under the minimal contract ---------------
