@@ -57,8 +57,8 @@ def source_quality_checks() -> AssetChecksDefinition:
             chosen[source] = entities
         if not chosen:
             return
-        # Checks whose inputs are as when they last ran carry their recorded results forward
-        # (quality/checked_loads.py): a failed load still fails, and blocks, until it changes.
+        # A check that passed, with its inputs as when it last ran, carries its recorded results
+        # forward (quality/checked_loads.py); one that failed or warned runs again every time.
         checked, carried = checked_loads.check_changed(
             settings.warehouse, chosen, run_id=context.op_execution_context.run_id, docs_dir=settings.quality_dir
         )
